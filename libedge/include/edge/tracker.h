@@ -8,8 +8,9 @@
 // the peer (the message names that edge); UNAVAILABLE (or DEADLINE_EXCEEDED)
 // when the tracker cannot be reached in time.
 //
-// Threads: callbacks run on tracker threads and must not block; they never
-// run inline in the call that started them.
+// Threads: callbacks run on tracker threads, or inline in the call that
+// started them (LocalTracker); they must not block. Callers never hold a
+// lock of their own while calling a Tracker.
 //
 //   tracker->Claim("peer-1", deadline, [](absl::StatusOr<edge::PeerClaim> c) {
 //     if (c.ok()) Admit(c->epoch);
