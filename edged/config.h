@@ -1,0 +1,132 @@
+// edged's configuration: the environment variables of contract §8, parsed
+// strictly into typed fields.
+//
+// Parsing is a pure function of a variable lookup and the host name, so it is
+// tested without touching the process environment. Every invalid value is an
+// INVALID_ARGUMENT whose message names the variable and says what is
+// accepted; all problems found are reported together, one per line.
+//
+//   absl::StatusOr<edge::EdgedConfig> config = edge::ConfigFromEnvironment();
+//   if (!config.ok()) {
+//     std::cerr << config.status().message() << "\n";
+//     return 2;  // contract §8: invalid configuration exits with code 2
+//   }
+//   edge::EdgeOptions options = edge::ToEdgeOptions(*config);
+#ifndef EDGED_CONFIG_H_
+#define EDGED_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "edge/edge.h"
+#include "edge/logger.h"
+
+namespace edge {
+
+enum class TrackerKind { kLocal, kEtcd };
+
+struct EdgedConfig {
+  // Identity and listening address.
+  std::string edge_id;                                 // EDGE_ID
+  std::string grpc_server_address = "0.0.0.0:50051";  // GRPC_SERVER_ADDRESS
+
+  // Admission and peers.
+  int max_peers = 10000;                                         // MAX_PEERS
+  DuplicatePolicy duplicate_policy = DuplicatePolicy::kReject;   // DUPLICATE_POLICY
+  absl::Duration peer_timeout = absl::Seconds(120);              // PEER_TIMEOUT_SEC
+  int peer_send_queue_max = 1024;                                // PEER_SEND_QUEUE_MAX
+  int peer_max_messages_per_sec = 1000;  // PEER_MAX_MESSAGES_PER_SEC; 0: off
+  bool catalog_pull_on_connect = true;   // CATALOG_PULL_ON_CONNECT
+
+  // gRPC server.
+  absl::Duration grpc_keepalive_time = absl::Milliseconds(30000);     // GRPC_KEEPALIVE_TIME_MS
+  absl::Duration grpc_keepalive_timeout = absl::Milliseconds(10000);  // GRPC_KEEPALIVE_TIMEOUT_MS
+  int grpc_max_message_bytes = 4194304;  // GRPC_MAX_MESSAGE_BYTES
+
+  // TLS. No certificate: plaintext. A client CA: clients must present a
+  // certificate signed by it.
+  std::optional<std::string> tls_cert_file;       // GRPC_TLS_CERT_FILE
+  std::optional<std::string> tls_key_file;        // GRPC_TLS_KEY_FILE
+  std::optional<std::string> tls_client_ca_file;  // GRPC_TLS_CLIENT_CA_FILE
+  bool peer_id_from_cert = false;                 // PEER_ID_FROM_CERT
+
+  // Kafka. No bootstrap servers: the embedded broker.
+  std::optional<std::string> kafka_bootstrap_servers;  // KAFKA_BOOTSTRAP_SERVERS
+  std::string kafka_group_id;                          // KAFKA_GROUP_ID, resolved
+  std::optional<std::string> kafka_config_file;        // KAFKA_CONFIG_FILE
+
+  // EDGE_COMMANDS_TOPIC_PATTERN as given, to name other edges' command
+  // topics; this edge's own command and dead-letter topics are resolved in
+  // `topics`, as are the event topics of §5.
+  std::string commands_topic_pattern = "edge-commands-{edge_id}";
+  std::string deadletter_topic_pattern = "edge-commands-{edge_id}.deadletter";
+  Topics topics;
+
+  // WebRTC signaling (§6).
+  absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);  // WEBRTC_REPLY_TIMEOUT_MS
+  absl::Duration webrtc_session_ttl = absl::Seconds(300);          // WEBRTC_SESSION_TTL_SEC
+
+  // Tracker (§9).
+  TrackerKind tracker = TrackerKind::kLocal;                        // TRACKER
+  std::vector<std::string> etcd_endpoints = {"127.0.0.1:2379"};     // ETCD_ENDPOINTS, host:port each
+  absl::Duration tracker_lease_ttl = absl::Seconds(10);             // TRACKER_LEASE_TTL_SEC
+  bool tracker_fail_open = false;                                   // TRACKER_FAIL_OPEN
+  std::string tracker_key_prefix = "/giggityflix/";                 // TRACKER_KEY_PREFIX
+
+  // Operations. No metrics address: the metrics endpoint is disabled.
+  std::optional<std::string> metrics_address = "0.0.0.0:9464";  // METRICS_ADDRESS
+  absl::Duration shutdown_timeout = absl::Seconds(15);          // SHUTDOWN_TIMEOUT_SEC
+  int drain_rate_per_sec = 500;                                 // DRAIN_RATE_PER_SEC
+  LogLevel log_level = LogLevel::kInfo;                         // LOG_LEVEL
+  LogFormat log_format = LogFormat::kText;                      // LOG_FORMAT
+};
+
+// Returns the value of an environment variable, or nullopt when it is unset.
+using EnvLookup =
+    std::function<std::optional<std::string>(absl::string_view name)>;
+
+// Parses the configuration from `lookup`. EDGE_ID defaults to `hostname`.
+// Unset variables take §8's defaults. Variables whose default is "unset"
+// (TLS files, KAFKA_BOOTSTRAP_SERVERS, KAFKA_CONFIG_FILE) treat an empty
+// value as unset; METRICS_ADDRESS="" disables metrics; every other variable
+// rejects an empty value. Reads no files.
+absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
+                                                  absl::string_view hostname);
+
+// The same, from the process environment and gethostname(2).
+absl::StatusOr<EdgedConfig> ConfigFromEnvironment();
+
+// Checks that the files the configuration names (TLS files, the Kafka
+// config file) exist and are readable; the error names the variable.
+absl::Status CheckConfigFiles(const EdgedConfig& config);
+
+// Reads KAFKA_CONFIG_FILE: one `property=value` per line; blank lines and
+// lines starting with '#' are skipped; spaces around property and value are
+// trimmed. Errors name the file and the line.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+ReadKafkaConfigFile(const std::string& path);
+
+// The options of the edge core that this configuration determines. Fields
+// the environment does not set (tracker_timeout, has_descriptor_headroom)
+// keep EdgeOptions' defaults.
+EdgeOptions ToEdgeOptions(const EdgedConfig& config);
+
+// Replaces every `{edge_id}` and `{}` in `pattern` with `edge_id`.
+std::string ResolveTopicPattern(absl::string_view pattern,
+                                absl::string_view edge_id);
+
+// Whether `edge_id` follows the peer_id rules: 1 to 128 bytes of
+// [A-Za-z0-9._:@-].
+bool IsValidEdgeId(absl::string_view edge_id);
+
+}  // namespace edge
+
+#endif  // EDGED_CONFIG_H_
