@@ -55,6 +55,8 @@ struct EdgeOptions {
   DuplicatePolicy duplicate_policy = DuplicatePolicy::kReject;
   absl::Duration peer_timeout = absl::Seconds(120);
   size_t peer_send_queue_max = 1024;
+  // GRPC_MAX_MESSAGE_BYTES: a command that would not fit is dead-lettered.
+  size_t max_message_bytes = 4 * 1024 * 1024;
   bool catalog_pull_on_connect = true;
   bool peer_id_from_cert = false;
   bool tracker_fail_open = false;
@@ -90,6 +92,7 @@ struct EdgeStats {
   int64_t commands_delivered = 0;
   int64_t commands_deadlettered = 0;
   int64_t commands_forwarded = 0;
+  int64_t keepalives = 0;
 };
 
 class Edge {

@@ -1,0 +1,62 @@
+// Decoding backend commands (contract §4) from a Kafka record's value.
+//
+// Strict: the value must be UTF-8 JSON (else invalid_json), an object whose
+// fields have the documented types, with the fields each type requires
+// (else invalid_command), and a known `type` (else unknown_type). Unknown
+// extra fields are ignored.
+#ifndef EDGE_CORE_COMMAND_DECODER_H_
+#define EDGE_CORE_COMMAND_DECODER_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "core/events.h"
+#include "giggityflix_grpc_peer/peer_edge.pb.h"
+
+namespace edge {
+
+enum class CommandType {
+  kFileDelete,
+  kFileHash,
+  kFileRemap,
+  kScreenshot,
+  kCatalogAnnouncement,
+  kBatchFileOfferResponse,
+  kWebRtc,
+  kWebRtcReply,
+  kDisconnect,
+};
+
+struct Command {
+  CommandType type;
+  std::string peer_id;
+  // As sent; may be empty (the router then generates one).
+  std::string request_id;
+  // For every type pushed to the peer: the payload, request_id and edge_id
+  // still unset.
+  giggityflix_grpc_peer::EdgeMessage message;
+  // kWebRtcReply: the answer to a pending WebRTCOperations call.
+  giggityflix_grpc_peer::PeerWebRTCMessage reply;
+  // kDisconnect: why, if given.
+  std::string reason;
+};
+
+struct CommandError {
+  DeadLetterReason reason;
+  std::string detail;
+  std::string peer_id;  // when it could be read
+};
+
+struct DecodeResult {
+  bool ok() const { return !error.has_value(); }
+  Command command;
+  std::optional<CommandError> error;
+};
+
+// `max_message_bytes`: a command whose EdgeMessage would exceed it is
+// invalid (the peer could not receive it).
+DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes);
+
+}  // namespace edge
+
+#endif  // EDGE_CORE_COMMAND_DECODER_H_

@@ -1,0 +1,138 @@
+// Backend commands → peers (contract §4): decode, route, and give every
+// command exactly one outcome: delivered, forwarded, or dead-lettered.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "core/edge_impl.h"
+#include "core/ids.h"
+
+namespace edge {
+namespace {
+
+bool WasForwarded(const IncomingRecord& record) {
+  for (const RecordHeader& h : record.headers) {
+    if (h.key == kForwardedHeader) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
+                          absl::string_view peer_id, const IncomingRecord& record,
+                          RecordDone done) {
+  counters_.commands_deadlettered.fetch_add(1, std::memory_order_relaxed);
+  log().Warn("command dead-lettered",
+             {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
+              {"partition", absl::StrCat(record.partition)}, {"offset", absl::StrCat(record.offset)}});
+  OutgoingRecord letter = DeadLetterRecord(options_.topics.deadletter, peer_id, options_.edge_id,
+                                           reason, detail, record, parts_.clock->Now());
+  parts_.bus->Publish(std::move(letter), [this, done = std::move(done)](absl::Status status) mutable {
+    // Unstored (bus shutting down): no outcome, so the command is not
+    // committed and comes back after a restart.
+    if (!status.ok()) {
+      log().Error("dead letter not stored; the command will be redelivered",
+                  {{"status", status.ToString()}});
+      return;
+    }
+    if (done) done();
+  });
+}
+
+void EdgeImpl::SendToPeer(const std::string& peer_id, EdgeMessage message,
+                          IncomingRecord record, RecordDone done) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr) {
+    DeadLetter(DeadLetterReason::kPeerNotConnected, "the peer disconnected", peer_id, record,
+               std::move(done));
+    return;
+  }
+  session->SendCommand(std::move(message), std::move(record), std::move(done));
+}
+
+void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
+  DecodeResult decoded = DecodeCommand(record.value, options_.max_message_bytes);
+  if (!decoded.ok()) {
+    const CommandError& error = *decoded.error;
+    DeadLetter(error.reason, error.detail, error.peer_id, record, std::move(done));
+    return;
+  }
+  Command& command = decoded.command;
+  if (command.type == CommandType::kWebRtcReply) {
+    if (webrtc_.OnReply(command.request_id, std::move(command.reply))) {
+      counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
+      done();
+    } else {
+      DeadLetter(DeadLetterReason::kInvalidCommand,
+                 absl::StrCat("webrtc_reply: no pending WebRTCOperations call with request_id \"",
+                              command.request_id, "\" (it timed out, or never existed)"),
+                 command.peer_id, record, std::move(done));
+    }
+    return;
+  }
+  std::shared_ptr<PeerSession> session = Find(command.peer_id);
+  if (session == nullptr) {
+    Forward(std::move(command), std::move(record), std::move(done));
+    return;
+  }
+  if (command.type == CommandType::kDisconnect) {
+    std::string why = command.reason.empty() ? "disconnected by the backend"
+                                             : absl::StrCat("disconnected by the backend: ", command.reason);
+    session->End(absl::AbortedError(why), "kicked");
+    counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
+    done();
+    return;
+  }
+  EdgeMessage& message = command.message;
+  message.set_request_id(command.request_id.empty() ? NewRequestId() : command.request_id);
+  message.set_edge_id(options_.edge_id);
+  if (command.type == CommandType::kCatalogAnnouncement) session->ExpectCatalog(message.request_id());
+  if (command.type == CommandType::kWebRtc) {
+    if (message.webrtc().request_id().empty()) {
+      message.mutable_webrtc()->set_request_id(message.request_id());
+    }
+    if (webrtc_.HoldIfEarly(command.peer_id, message, record, done)) return;
+    webrtc_.Touch(WebRtcSessionId(message.webrtc()));
+  }
+  session->SendCommand(std::move(message), std::move(record), std::move(done));
+}
+
+// The peer is not here. If another edge of the cluster holds it, the
+// command makes one hop to that edge's command topic; otherwise, or after
+// its hop, it is dead-lettered.
+void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) {
+  if (WasForwarded(record)) {
+    DeadLetter(DeadLetterReason::kPeerNotConnected,
+               "the peer is connected neither to the edge that forwarded the command nor to this one",
+               command.peer_id, record, std::move(done));
+    return;
+  }
+  std::string peer_id = command.peer_id;
+  parts_.tracker->Lookup(
+      peer_id, parts_.clock->Now() + options_.tracker_timeout,
+      [this, peer_id, record = std::move(record),
+       done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
+        if (!holder.ok() || *holder == options_.edge_id) {
+          std::string detail =
+              holder.ok() || absl::IsNotFound(holder.status())
+                  ? "the peer is not connected to any edge"
+                  : absl::StrCat("the peer is not connected here and the tracker could not be asked: ",
+                                 holder.status().message());
+          DeadLetter(DeadLetterReason::kPeerNotConnected, detail, peer_id, record, std::move(done));
+          return;
+        }
+        std::string topic = absl::StrReplaceAll(options_.commands_topic_pattern,
+                                                {{"{edge_id}", *holder}, {"{}", *holder}});
+        OutgoingRecord hop{topic, record.key, record.value, record.headers};
+        hop.headers.push_back({kForwardedHeader, options_.edge_id});
+        log().Debug("forwarding command", {{"peer_id", peer_id}, {"to_edge", *holder}});
+        parts_.bus->Publish(std::move(hop), [this, done = std::move(done)](absl::Status status) mutable {
+          if (!status.ok()) return;  // Not forwarded: left uncommitted, redelivered later.
+          counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
+          done();
+        });
+      });
+}
+
+}  // namespace edge

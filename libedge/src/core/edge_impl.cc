@@ -1,0 +1,404 @@
+#include "core/edge_impl.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/ids.h"
+
+namespace edge {
+
+absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options, EdgeParts parts) {
+  if (parts.transport == nullptr || parts.bus == nullptr || parts.tracker == nullptr ||
+      parts.clock == nullptr) {
+    return absl::InvalidArgumentError("Edge needs a transport, a bus, a tracker and a clock");
+  }
+  if (auto valid = ValidatePeerId(options.edge_id, "edge_id"); !valid.ok()) return valid;
+  if (options.topics.commands.empty() || options.topics.deadletter.empty()) {
+    return absl::InvalidArgumentError("Edge needs its command and dead-letter topics");
+  }
+  if (options.max_peers < 1) return absl::InvalidArgumentError("max_peers must be at least 1");
+  if (options.peer_send_queue_max < 1) {
+    return absl::InvalidArgumentError("peer_send_queue_max must be at least 1");
+  }
+  if (options.peer_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("peer_timeout must be positive");
+  }
+  if (options.drain_rate_per_sec < 1) {
+    return absl::InvalidArgumentError("drain_rate_per_sec must be at least 1");
+  }
+  if (parts.logger == nullptr) parts.logger = &Logger::Null();
+  return std::unique_ptr<Edge>(new EdgeImpl(std::move(options), parts));
+}
+
+EdgeImpl::EdgeImpl(EdgeOptions options, EdgeParts parts)
+    : options_(std::move(options)), parts_(parts), webrtc_(this) {}
+
+EdgeImpl::~EdgeImpl() { Shutdown(parts_.clock->Now() + absl::Seconds(5)); }
+
+absl::Status EdgeImpl::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("edge already started");
+    started_ = true;
+  }
+  parts_.bus->SetDrainListener([this] { ResumePaused(); });
+  parts_.tracker->SetLostListener([this](const std::string& peer_id) { OnClaimLost(peer_id); });
+  absl::Status status = parts_.bus->Subscribe(
+      options_.topics.commands,
+      [this](IncomingRecord record, RecordDone done) { OnCommand(std::move(record), std::move(done)); });
+  if (status.ok()) status = parts_.bus->Start();
+  if (status.ok()) status = parts_.tracker->Start();
+  if (status.ok()) status = parts_.transport->Start(this);
+  if (!status.ok()) return status;
+  ScheduleSweep();
+  log().Info("edge started", {{"edge_id", options_.edge_id},
+                              {"commands_topic", options_.topics.commands}});
+  return absl::OkStatus();
+}
+
+// --- admission (contract §2) ---
+
+absl::Status EdgeImpl::CheckAdmission(const PeerCallInfo& info) {
+  if (!info.has_peer_id || info.peer_id.empty()) {
+    return absl::UnauthenticatedError("peer_id metadata is missing or empty");
+  }
+  if (auto valid = ValidatePeerId(info.peer_id); !valid.ok()) return valid;
+  if (options_.peer_id_from_cert && info.cert_identity != info.peer_id) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "peer_id \"", info.peer_id, "\" does not match the client certificate identity \"",
+        info.cert_identity, "\""));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return absl::UnavailableError("edge is shutting down");
+    if (draining_) return absl::UnavailableError("edge is draining");
+  }
+  if (parts_.bus->Saturated()) return absl::UnavailableError("edge event buffer is full");
+  return absl::OkStatus();
+}
+
+void EdgeImpl::Reject(AdmissionDecision& decide, absl::Status status) {
+  counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  decide(std::move(status));
+}
+
+void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecision decide) {
+  const PeerCallInfo& info = stream->info();
+  if (absl::Status status = CheckAdmission(info); !status.ok()) {
+    log().Debug("peer refused", {{"peer_id", info.peer_id}, {"status", status.ToString()}});
+    Reject(decide, std::move(status));
+    return;
+  }
+  auto session = std::make_shared<PeerSession>(this, stream, info.peer_id, parts_.clock->Now());
+  std::shared_ptr<PeerSession> replaced;
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(info.peer_id);
+    bool duplicate = it != peers_.end();
+    if (!duplicate && peers_.size() >= static_cast<size_t>(options_.max_peers)) {
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
+    } else if (!duplicate && options_.has_descriptor_headroom && !options_.has_descriptor_headroom()) {
+      refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
+    } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
+                             !it->second->active())) {
+      refused = absl::AlreadyExistsError(
+          absl::StrCat("peer_id \"", info.peer_id, "\" is already connected to this edge"));
+    } else if (duplicate) {
+      replaced = std::move(it->second);
+      it->second = session;
+    } else {
+      peers_.emplace(info.peer_id, session);
+    }
+  }
+  if (!refused.ok()) {
+    Reject(decide, std::move(refused));
+    return;
+  }
+  if (replaced != nullptr) {
+    // The new stream takes the old one's claim: same edge, same peer.
+    PeerClaim claim = replaced->claim();
+    replaced->DisownClaim();
+    replaced->End(absl::AbortedError("replaced by a newer stream of the same peer_id"), "replaced");
+    FinishAdmission(std::move(session), std::move(decide), claim);
+    return;
+  }
+  parts_.tracker->Claim(
+      info.peer_id, parts_.clock->Now() + options_.tracker_timeout,
+      [this, session, decide = std::move(decide)](absl::StatusOr<PeerClaim> claim) mutable {
+        FinishAdmission(std::move(session), std::move(decide), std::move(claim));
+      });
+}
+
+void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDecision decide,
+                               absl::StatusOr<PeerClaim> claim) {
+  if (!claim.ok()) {
+    bool unreachable = absl::IsUnavailable(claim.status()) ||
+                       absl::IsDeadlineExceeded(claim.status());
+    if (unreachable && options_.tracker_fail_open) {
+      log().Warn("tracker unreachable; admitting (TRACKER_FAIL_OPEN)",
+                 {{"peer_id", session->peer_id()}, {"status", claim.status().ToString()}});
+      session->DisownClaim();
+      claim = PeerClaim{};
+    } else {
+      Forget(session);
+      absl::Status status =
+          absl::IsAlreadyExists(claim.status())
+              ? claim.status()
+              : absl::UnavailableError(absl::StrCat("peer tracker unreachable: ",
+                                                    claim.status().message()));
+      Reject(decide, std::move(status));
+      return;
+    }
+  }
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping = shutting_down_;
+  }
+  if (stopping) {
+    Forget(session);
+    if (session->owns_claim()) parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
+    Reject(decide, absl::UnavailableError("edge is shutting down"));
+    return;
+  }
+  counters_.admitted.fetch_add(1, std::memory_order_relaxed);
+  session->Activate(*claim);
+  decide(std::shared_ptr<PeerStreamObserver>(session));
+  if (options_.catalog_pull_on_connect) session->RequestCatalog();
+  log().Debug("peer admitted", {{"peer_id", session->peer_id()}});
+}
+
+std::shared_ptr<PeerSession> EdgeImpl::Find(const std::string& peer_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = peers_.find(peer_id);
+  return it == peers_.end() ? nullptr : it->second;
+}
+
+void EdgeImpl::Forget(const std::shared_ptr<PeerSession>& session) {
+  absl::MutexLock lock(&mu_);
+  auto it = peers_.find(session->peer_id());
+  if (it != peers_.end() && it->second == session) peers_.erase(it);
+}
+
+std::vector<std::shared_ptr<PeerSession>> EdgeImpl::Sessions() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<PeerSession>> all;
+  all.reserve(peers_.size());
+  for (const auto& [id, session] : peers_) all.push_back(session);
+  return all;
+}
+
+void EdgeImpl::OnSessionEnded(const std::shared_ptr<PeerSession>& session) {
+  webrtc_.OnPeerGone(session->peer_id());
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping = shutting_down_;
+  }
+  // Forget the session only once its claim is released, so that a new
+  // stream of the same peer cannot claim before the old claim is gone.
+  // At shutdown the tracker releases every claim at once.
+  if (!session->owns_claim() || stopping) {
+    Forget(session);
+    return;
+  }
+  parts_.tracker->Release(session->peer_id(), session->claim(),
+                          [this, session](absl::Status status) {
+                            if (!status.ok()) {
+                              log().Warn("releasing a peer claim failed",
+                                         {{"peer_id", session->peer_id()},
+                                          {"status", status.ToString()}});
+                            }
+                            Forget(session);
+                          });
+}
+
+void EdgeImpl::OnClaimLost(const std::string& peer_id) {
+  if (auto session = Find(peer_id)) {
+    session->DisownClaim();
+    session->End(absl::UnavailableError("this edge lost its claim on the peer"), "error");
+  }
+}
+
+// --- events and backpressure (contract §3, §5) ---
+
+void EdgeImpl::Publish(const std::string& topic, const std::string& key, std::string value,
+                       PublishDone done) {
+  OutgoingRecord record{topic, key, std::move(value), {}};
+  parts_.bus->Publish(std::move(record), [this, done = std::move(done)](absl::Status status) mutable {
+    if (status.ok()) counters_.events_published.fetch_add(1, std::memory_order_relaxed);
+    if (done) done(std::move(status));
+  });
+}
+
+bool EdgeImpl::KeepReading(const std::shared_ptr<PeerStream>& stream) {
+  if (!parts_.bus->Saturated()) return true;
+  {
+    absl::MutexLock lock(&mu_);
+    paused_.push_back(stream);
+  }
+  // The bus may have drained between the check and the registration.
+  if (!parts_.bus->Saturated()) ResumePaused();
+  return false;
+}
+
+void EdgeImpl::ResumePaused() {
+  std::vector<std::shared_ptr<PeerStream>> paused;
+  {
+    absl::MutexLock lock(&mu_);
+    paused.swap(paused_);
+  }
+  for (const auto& stream : paused) stream->ResumeReading();
+}
+
+// --- liveness, drain, shutdown (contract §7) ---
+
+void EdgeImpl::ScheduleSweep() {
+  absl::Duration period = std::min(absl::Seconds(1), options_.peer_timeout);
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return;
+  sweep_timer_ = parts_.clock->RunAt(parts_.clock->Now() + period, [this] { Sweep(); });
+}
+
+void EdgeImpl::Sweep() {
+  absl::Time now = parts_.clock->Now();
+  for (const auto& session : Sessions()) {
+    if (session->active() && now - session->last_activity() >= options_.peer_timeout) {
+      session->End(absl::UnavailableError(absl::StrCat(
+                       "no message from the peer for ",
+                       absl::FormatDuration(options_.peer_timeout))),
+                   "timeout");
+    }
+  }
+  webrtc_.ExpireIdle(now);
+  ScheduleSweep();
+}
+
+void EdgeImpl::Drain() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_ || shutting_down_) return;
+    draining_ = true;
+  }
+  log().Info("draining: refusing new peers and ending streams",
+             {{"rate_per_sec", absl::StrCat(options_.drain_rate_per_sec)}});
+  DrainStep();
+}
+
+bool EdgeImpl::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+void EdgeImpl::ScheduleDrainStep() {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return;
+  drain_timer_ = parts_.clock->RunAt(parts_.clock->Now() + absl::Milliseconds(100),
+                                     [this] { DrainStep(); });
+}
+
+// Ends a tenth of a second's worth of streams, then comes back.
+void EdgeImpl::DrainStep() {
+  int batch = std::max(1, options_.drain_rate_per_sec / 10);
+  int ended = 0;
+  for (const auto& session : Sessions()) {
+    if (ended == batch) break;
+    if (!session->active()) continue;
+    session->End(absl::UnavailableError("edge is draining; reconnect to another edge"), "shutdown");
+    ++ended;
+  }
+  if (ended > 0) ScheduleDrainStep();
+}
+
+void EdgeImpl::Shutdown(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ || !started_) {
+      shutting_down_ = true;
+      return;
+    }
+    shutting_down_ = true;
+    parts_.clock->Cancel(sweep_timer_);
+    parts_.clock->Cancel(drain_timer_);
+  }
+  log().Info("shutting down", {{"peers", absl::StrCat(stats().peers)}});
+  parts_.bus->StopConsuming();
+  for (const auto& session : Sessions()) {
+    session->End(absl::UnavailableError("edge is shutting down; reconnect to another edge"),
+                 "shutdown");
+  }
+  // Give the streams half the time to end on their own with UNAVAILABLE,
+  // then cancel what is left.
+  absl::Duration left = deadline - parts_.clock->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return peers_.empty(); };
+    mu_.AwaitWithTimeout(absl::Condition(&ended), std::max(absl::ZeroDuration(), left / 2));
+  }
+  parts_.transport->Shutdown();
+  webrtc_.Shutdown();
+  parts_.bus->Shutdown(deadline);
+  parts_.tracker->Shutdown(deadline);
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+  }
+  log().Info("shut down");
+}
+
+bool EdgeImpl::Ready() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_ || shutting_down_ || !started_) return false;
+  }
+  return !parts_.bus->Saturated();
+}
+
+EdgeStats EdgeImpl::stats() const {
+  EdgeStats s;
+  {
+    absl::MutexLock lock(&mu_);
+    s.peers = static_cast<int64_t>(peers_.size());
+  }
+  const auto load = [](const std::atomic<int64_t>& v) { return v.load(std::memory_order_relaxed); };
+  s.admitted = load(counters_.admitted);
+  s.rejected = load(counters_.rejected);
+  s.messages_in = load(counters_.messages_in);
+  s.messages_unknown = load(counters_.messages_unknown);
+  s.events_published = load(counters_.events_published);
+  s.commands_delivered = load(counters_.commands_delivered);
+  s.commands_deadlettered = load(counters_.commands_deadlettered);
+  s.commands_forwarded = load(counters_.commands_forwarded);
+  s.keepalives = load(counters_.keepalives);
+  return s;
+}
+
+// --- WebRTCOperations (contract §6) ---
+
+void EdgeImpl::OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,
+                            WebRtcReply reply) {
+  if (!caller.has_peer_id || caller.peer_id.empty()) {
+    reply(absl::UnauthenticatedError("peer_id metadata is missing or empty"));
+    return;
+  }
+  if (auto valid = ValidatePeerId(caller.peer_id); !valid.ok()) {
+    reply(valid);
+    return;
+  }
+  if (options_.peer_id_from_cert && caller.cert_identity != caller.peer_id) {
+    reply(absl::PermissionDeniedError("peer_id does not match the client certificate identity"));
+    return;
+  }
+  auto session = Find(caller.peer_id);
+  if (session == nullptr || !session->active()) {
+    reply(absl::FailedPreconditionError(absl::StrCat(
+        "peer \"", caller.peer_id, "\" is not connected to this edge through AsyncOperations")));
+    return;
+  }
+  webrtc_.OnCall(caller.peer_id, std::move(request), std::move(reply));
+}
+
+}  // namespace edge

@@ -1,0 +1,72 @@
+// The JSON values of the events of contract §5 and of dead letters (§4).
+//
+// Field names are the contract's, exactly. Every event holds peer_id,
+// edge_id and timestamp (RFC 3339, UTC, milliseconds).
+#ifndef EDGE_CORE_EVENTS_H_
+#define EDGE_CORE_EVENTS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "edge/message_bus.h"
+#include "giggityflix_grpc_peer/peer_edge.pb.h"
+
+namespace edge {
+
+// "2026-11-24T05:00:00.123Z"
+std::string FormatTimestamp(absl::Time t);
+
+struct EventHeader {
+  absl::string_view peer_id;
+  absl::string_view edge_id;
+  absl::Time now;
+};
+
+std::string ConnectedEvent(const EventHeader& h, absl::Time connected_at,
+                           std::optional<int64_t> epoch);
+std::string DisconnectedEvent(const EventHeader& h, absl::string_view reason,
+                              absl::Time connected_at, std::optional<int64_t> epoch);
+std::string CatalogUpdateEvent(const EventHeader& h, absl::string_view request_id,
+                               const giggityflix_grpc_peer::CatalogAnnouncementResponse& m);
+std::string FileDeleteEvent(const EventHeader& h, absl::string_view request_id,
+                            const giggityflix_grpc_peer::FileDeleteResponse& m);
+std::string FileHashEvent(const EventHeader& h, absl::string_view request_id,
+                          const giggityflix_grpc_peer::FileHashResponse& m);
+std::string FileOfferEvent(const EventHeader& h, absl::string_view request_id,
+                           const giggityflix_grpc_peer::FileOfferRequest& m);
+
+// `message` is a PeerWebRTCMessage (origin "stream" or "call" from a peer)
+// or an EdgeWebRTCMessage (origin "call"); kind is its payload case name.
+enum class WebRtcOrigin { kCall, kStream };
+std::string WebRtcEvent(const EventHeader& h, const google::protobuf::Message& message,
+                        WebRtcOrigin origin);
+// The session_id of a WebRTC message's payload ("" if it has none).
+std::string WebRtcSessionId(const google::protobuf::Message& message);
+// The payload case name ("sdp_offer", ...), "" if none.
+std::string WebRtcKind(const google::protobuf::Message& message);
+
+// Dead-letter reasons of contract §4.
+enum class DeadLetterReason {
+  kInvalidJson,
+  kInvalidCommand,
+  kUnknownType,
+  kPeerNotConnected,
+  kPeerSlow,
+  kPeerWriteFailed,
+};
+absl::string_view DeadLetterReasonName(DeadLetterReason reason);
+
+// The dead-letter record for `original`: same key and headers, the §4
+// value. A value that is not UTF-8 is kept whole in
+// `original_message_base64` as well.
+OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer_id,
+                                absl::string_view edge_id, DeadLetterReason reason,
+                                absl::string_view detail, const IncomingRecord& original,
+                                absl::Time now);
+
+}  // namespace edge
+
+#endif  // EDGE_CORE_EVENTS_H_

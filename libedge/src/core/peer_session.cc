@@ -1,0 +1,312 @@
+#include "core/peer_session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/edge_impl.h"
+#include "core/events.h"
+#include "core/ids.h"
+
+namespace edge {
+namespace {
+
+// Catalog pulls remembered per peer; older ones are forgotten first.
+constexpr size_t kMaxPendingPulls = 16;
+
+}  // namespace
+
+PeerSession::PeerSession(EdgeImpl* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
+                         absl::Time now)
+    : edge_(edge),
+      peer_id_(std::move(peer_id)),
+      connected_at_(now),
+      last_activity_ns_(absl::ToUnixNanos(now)),
+      stream_(std::move(stream)),
+      tokens_(edge->options().peer_max_messages_per_sec),
+      tokens_at_(now) {}
+
+void PeerSession::Activate(PeerClaim claim) {
+  {
+    absl::MutexLock lock(&mu_);
+    claim_ = claim;
+    state_ = State::kActive;
+  }
+  edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
+                 ConnectedEvent(edge_->Header(peer_id_), connected_at_, claim.epoch), nullptr);
+  Pump();  // Commands may have been queued during admission.
+}
+
+bool PeerSession::active() {
+  absl::MutexLock lock(&mu_);
+  return state_ == State::kActive;
+}
+
+PeerClaim PeerSession::claim() {
+  absl::MutexLock lock(&mu_);
+  return claim_;
+}
+
+bool PeerSession::owns_claim() {
+  absl::MutexLock lock(&mu_);
+  return owns_claim_;
+}
+
+void PeerSession::DisownClaim() {
+  absl::MutexLock lock(&mu_);
+  owns_claim_ = false;
+}
+
+void PeerSession::ExpectCatalog(const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  if (!pending_pulls_.insert(request_id).second) return;
+  pending_pull_order_.push_back(request_id);
+  if (pending_pull_order_.size() > kMaxPendingPulls) {
+    pending_pulls_.erase(pending_pull_order_.front());
+    pending_pull_order_.pop_front();
+  }
+}
+
+void PeerSession::RequestCatalog() {
+  EdgeMessage message;
+  message.set_request_id(NewRequestId());
+  message.set_edge_id(edge_->options().edge_id);
+  message.mutable_catalog_announcement_request();
+  ExpectCatalog(message.request_id());
+  Enqueue(Outgoing{std::move(message), std::nullopt, nullptr});
+}
+
+void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done) {
+  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done)});
+}
+
+void PeerSession::SendAck(const std::string& request_id) {
+  EdgeMessage ack;
+  ack.set_request_id(request_id);
+  ack.set_edge_id(edge_->options().edge_id);
+  Enqueue(Outgoing{std::move(ack), std::nullopt, nullptr});
+}
+
+void PeerSession::Enqueue(Outgoing item) {
+  std::deque<Outgoing> undeliverable;
+  DeadLetterReason reason = DeadLetterReason::kPeerWriteFailed;
+  const char* detail = "the peer's stream ended before the command was written";
+  bool now_slow = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == State::kEnding || state_ == State::kEnded) {
+      if (slow_) {
+        reason = DeadLetterReason::kPeerSlow;
+        detail = "the peer was disconnected for reading too slowly";
+      }
+      undeliverable.push_back(std::move(item));
+    } else if (queue_.size() + (in_flight_ ? 1 : 0) >= edge_->options().peer_send_queue_max) {
+      // Slow peer (§4): disconnect it and dead-letter what it did not take.
+      slow_ = true;
+      now_slow = true;
+      reason = DeadLetterReason::kPeerSlow;
+      detail = "the peer's send queue was full (PEER_SEND_QUEUE_MAX)";
+      undeliverable.swap(queue_);
+      undeliverable.push_back(std::move(item));
+    } else {
+      queue_.push_back(std::move(item));
+    }
+  }
+  if (now_slow) {
+    End(absl::ResourceExhaustedError("the peer reads too slowly: its send queue is full"), "slow");
+  }
+  for (Outgoing& lost : undeliverable) {
+    if (lost.record.has_value()) {
+      edge_->DeadLetter(reason, detail, peer_id_, *lost.record, std::move(lost.done));
+    }
+  }
+  Pump();
+}
+
+void PeerSession::Pump() {
+  std::shared_ptr<PeerStream> stream;
+  EdgeMessage* message;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kActive && state_ != State::kEnding) return;
+    if (in_flight_.has_value() || queue_.empty() || stream_ == nullptr) return;
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    stream = stream_;
+    message = &in_flight_->message;
+  }
+  // in_flight_ stays put until OnWriteDone, so `message` remains valid.
+  stream->Write(*message, [self = shared_from_this()](bool ok) { self->OnWriteDone(ok); });
+}
+
+void PeerSession::OnWriteDone(bool ok) {
+  Outgoing done;
+  bool slow;
+  {
+    absl::MutexLock lock(&mu_);
+    done = std::move(*in_flight_);
+    in_flight_.reset();
+    slow = slow_;
+  }
+  if (done.record.has_value()) {
+    if (ok) {
+      edge_->counters().commands_delivered.fetch_add(1, std::memory_order_relaxed);
+      if (done.done) done.done();
+    } else {
+      edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
+                        slow ? "the peer was disconnected for reading too slowly"
+                             : "writing to the peer's stream failed",
+                        peer_id_, *done.record, std::move(done.done));
+    }
+  }
+  if (ok) Pump();
+}
+
+void PeerSession::End(absl::Status status, const char* reason) {
+  std::shared_ptr<PeerStream> stream;
+  bool publish = false;
+  PeerClaim claim;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == State::kEnding || state_ == State::kEnded || end_reason_ != nullptr) return;
+    end_reason_ = reason;
+    if (state_ == State::kActive && !disconnected_published_) {
+      disconnected_published_ = true;
+      publish = true;
+      claim = claim_;
+    }
+    state_ = State::kEnding;
+    stream = stream_;
+  }
+  edge_->log().Info("ending peer stream", {{"peer_id", peer_id_}, {"reason", reason},
+                                           {"status", status.ToString()}});
+  if (publish) {
+    edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
+                   DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
+                   nullptr);
+  }
+  if (stream != nullptr) stream->Finish(std::move(status));
+}
+
+void PeerSession::OnEnd(absl::Status status) {
+  std::deque<Outgoing> undelivered;
+  bool publish = false;
+  bool slow;
+  const char* reason;
+  PeerClaim claim;
+  {
+    absl::MutexLock lock(&mu_);
+    reason = end_reason_ != nullptr ? end_reason_ : "stream_closed";
+    publish = !disconnected_published_;
+    disconnected_published_ = true;
+    state_ = State::kEnded;
+    undelivered.swap(queue_);
+    slow = slow_;
+    claim = claim_;
+    stream_ = nullptr;  // Breaks the stream <-> observer cycle.
+  }
+  if (publish) {
+    edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
+                   DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
+                   nullptr);
+  }
+  for (Outgoing& lost : undelivered) {
+    if (!lost.record.has_value()) continue;
+    edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
+                      slow ? "the peer was disconnected for reading too slowly"
+                           : "the peer's stream ended before the command was written",
+                      peer_id_, *lost.record, std::move(lost.done));
+  }
+  edge_->log().Debug("peer stream ended", {{"peer_id", peer_id_}, {"reason", reason},
+                                           {"status", status.ToString()}});
+  edge_->OnSessionEnded(shared_from_this());
+}
+
+bool PeerSession::TakeToken(absl::Time now) {
+  double rate = edge_->options().peer_max_messages_per_sec;
+  if (rate <= 0) return true;
+  tokens_ = std::min(rate, tokens_ + rate * absl::ToDoubleSeconds(now - tokens_at_));
+  tokens_at_ = now;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+bool PeerSession::OnMessage(PeerMessage message) {
+  absl::Time now = edge_->clock().Now();
+  last_activity_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+  edge_->counters().messages_in.fetch_add(1, std::memory_order_relaxed);
+  bool solicited = false;
+  bool over_limit;
+  std::shared_ptr<PeerStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kActive) return true;  // Ending: nothing more to do.
+    over_limit = !TakeToken(now);
+    if (message.has_catalog_announcement() && !message.request_id().empty()) {
+      solicited = pending_pulls_.erase(message.request_id()) > 0;
+    }
+    stream = stream_;
+  }
+  if (over_limit) {
+    End(absl::ResourceExhaustedError(
+            absl::StrCat("more than ", edge_->options().peer_max_messages_per_sec,
+                         " messages per second (PEER_MAX_MESSAGES_PER_SEC)")),
+        "error");
+    return true;
+  }
+  if (!Publish(message, solicited)) return true;
+  return stream == nullptr || edge_->KeepReading(stream);
+}
+
+bool PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
+  const Topics& topics = edge_->options().topics;
+  const std::string& request_id = message.request_id();
+  EventHeader header = edge_->Header(peer_id_);
+  const std::string* topic;
+  std::string value;
+  bool ack = !request_id.empty();
+  switch (message.payload_case()) {
+    case PeerMessage::kFileDeleteResponse:
+      topic = &topics.file_delete_responses;
+      value = FileDeleteEvent(header, request_id, message.file_delete_response());
+      break;
+    case PeerMessage::kFileHashResponse:
+      topic = &topics.file_hash_responses;
+      value = FileHashEvent(header, request_id, message.file_hash_response());
+      break;
+    case PeerMessage::kCatalogAnnouncement:
+      if (message.catalog_announcement().catalog_ids().empty() && !solicited_catalog) {
+        // Keepalive (§1): acknowledged at once, published nowhere.
+        edge_->counters().keepalives.fetch_add(1, std::memory_order_relaxed);
+        if (ack) SendAck(request_id);
+        return false;
+      }
+      topic = &topics.catalog_updates;
+      value = CatalogUpdateEvent(header, request_id, message.catalog_announcement());
+      break;
+    case PeerMessage::kBatchFileOffer:
+      topic = &topics.file_offers;
+      value = FileOfferEvent(header, request_id, message.batch_file_offer());
+      ack = false;  // Answered by a later batch_file_offer_response command.
+      break;
+    case PeerMessage::kWebrtc:
+      topic = &topics.webrtc_signaling;
+      value = WebRtcEvent(header, message.webrtc(), WebRtcOrigin::kStream);
+      edge_->webrtc().Touch(WebRtcSessionId(message.webrtc()));
+      break;
+    default:
+      edge_->counters().messages_unknown.fetch_add(1, std::memory_order_relaxed);
+      edge_->log().Debug("peer message without a known payload", {{"peer_id", peer_id_}});
+      return false;
+  }
+  std::weak_ptr<PeerSession> weak = weak_from_this();
+  edge_->Publish(*topic, peer_id_, std::move(value),
+                 [weak, ack, request_id](absl::Status status) {
+                   if (!ack || !status.ok()) return;  // Unstored: no ack; the peer retries.
+                   if (auto self = weak.lock()) self->SendAck(request_id);
+                 });
+  return true;
+}
+
+}  // namespace edge

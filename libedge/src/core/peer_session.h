@@ -1,0 +1,108 @@
+// PeerSession: one admitted (or being admitted) peer stream, from the
+// edge's side. It owns the peer's bounded send queue (contract §4), turns
+// the peer's messages into events (§3), and ends exactly once, publishing
+// exactly one `disconnected` after its `connected` (§5).
+#ifndef EDGE_CORE_PEER_SESSION_H_
+#define EDGE_CORE_PEER_SESSION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "edge/message_bus.h"
+#include "edge/peer_transport.h"
+#include "edge/tracker.h"
+
+namespace edge {
+
+class EdgeImpl;
+
+class PeerSession final : public PeerStreamObserver,
+                          public std::enable_shared_from_this<PeerSession> {
+ public:
+  PeerSession(EdgeImpl* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
+              absl::Time now);
+
+  const std::string& peer_id() const { return peer_id_; }
+  absl::Time connected_at() const { return connected_at_; }
+  absl::Time last_activity() const {
+    return absl::FromUnixNanos(last_activity_ns_.load(std::memory_order_relaxed));
+  }
+
+  // Admission succeeded: publishes `connected` and starts writing.
+  void Activate(PeerClaim claim);
+  // True once Activate ran and until the session ends.
+  bool active();
+  PeerClaim claim();
+  // Whether the session's end should release its tracker claim (false once
+  // a replacing stream took the claim over).
+  bool owns_claim();
+  void DisownClaim();
+
+  // Sends the edge's own catalog_announcement_request (§2, on connect).
+  void RequestCatalog();
+  // Remembers that `request_id` asked the peer for its catalog, so that an
+  // empty answer with that id is a full update, not a keepalive.
+  void ExpectCatalog(const std::string& request_id);
+
+  // Queues a command; `done` runs once it was written, or after it was
+  // dead-lettered (peer_slow, peer_write_failed).
+  void SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done);
+  // Queues the acknowledgement of a peer message.
+  void SendAck(const std::string& request_id);
+
+  // Ends the stream from the edge's side. `reason` is the `disconnected`
+  // reason (timeout, shutdown, replaced, kicked, slow, error).
+  void End(absl::Status status, const char* reason);
+
+  // PeerStreamObserver
+  bool OnMessage(PeerMessage message) override;
+  void OnEnd(absl::Status status) override;
+
+ private:
+  enum class State { kAdmitting, kActive, kEnding, kEnded };
+  struct Outgoing {
+    EdgeMessage message;
+    // Set for commands: what to dead-letter if it is never written.
+    std::optional<IncomingRecord> record;
+    RecordDone done;
+  };
+
+  void Enqueue(Outgoing item);
+  // Starts the next write if none is outstanding; call without mu_ held.
+  void Pump();
+  void OnWriteDone(bool ok);
+  bool TakeToken(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes the event for `message`; false if it publishes nothing.
+  bool Publish(const PeerMessage& message, bool solicited_catalog);
+
+  EdgeImpl* const edge_;
+  const std::string peer_id_;
+  const absl::Time connected_at_;
+  std::atomic<int64_t> last_activity_ns_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<PeerStream> stream_ ABSL_GUARDED_BY(mu_);
+  State state_ ABSL_GUARDED_BY(mu_) = State::kAdmitting;
+  PeerClaim claim_ ABSL_GUARDED_BY(mu_);
+  bool owns_claim_ ABSL_GUARDED_BY(mu_) = true;
+  bool disconnected_published_ ABSL_GUARDED_BY(mu_) = false;
+  const char* end_reason_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool slow_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
+  std::optional<Outgoing> in_flight_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> pending_pulls_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> pending_pull_order_ ABSL_GUARDED_BY(mu_);
+  double tokens_ ABSL_GUARDED_BY(mu_);
+  absl::Time tokens_at_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace edge
+
+#endif  // EDGE_CORE_PEER_SESSION_H_

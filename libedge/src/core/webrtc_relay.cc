@@ -1,0 +1,246 @@
+#include "core/webrtc_relay.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/edge_impl.h"
+#include "core/events.h"
+#include "core/ids.h"
+
+namespace edge {
+
+void WebRtcRelay::OnCall(const std::string& peer_id, EdgeWebRTCMessage request,
+                         WebRtcReply reply) {
+  if (WebRtcSessionId(request).empty()) {
+    reply(absl::InvalidArgumentError(
+        "the WebRTC message needs a payload with a session_id "
+        "(stream_session_request, sdp_answer or ice_candidate)"));
+    return;
+  }
+  if (request.request_id().empty()) request.set_request_id(NewRequestId());
+  if (request.has_stream_session_request()) {
+    OpenSession(peer_id, std::move(request), std::move(reply));
+  } else {
+    ContinueSession(peer_id, std::move(request), std::move(reply));
+  }
+}
+
+void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage request,
+                              WebRtcReply reply) {
+  const std::string request_id = request.request_id();
+  const std::string session_id = request.stream_session_request().session_id();
+  absl::Time now = edge_->clock().Now();
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    auto existing = sessions_.find(session_id);
+    if (pending_.contains(request_id)) {
+      refused = absl::AlreadyExistsError(
+          absl::StrCat("a WebRTC call with request_id \"", request_id, "\" is already pending"));
+    } else if (existing != sessions_.end() && existing->second.peer_id != peer_id) {
+      refused = absl::AlreadyExistsError(
+          absl::StrCat("session \"", session_id, "\" belongs to another peer"));
+    }
+  }
+  if (!refused.ok()) {
+    reply(std::move(refused));
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.try_emplace(session_id).first;
+    it->second.peer_id = peer_id;
+    it->second.last_activity = now;
+    Pending& pending = pending_[request_id];
+    pending.peer_id = peer_id;
+    pending.session_id = session_id;
+    pending.reply = std::move(reply);
+    // Registered before the publish: a fast backend may answer at once.
+    pending.timer = edge_->clock().RunAt(now + edge_->options().webrtc_reply_timeout,
+                                         [this, request_id] { TimeOut(request_id); });
+  }
+  std::string event = WebRtcEvent(edge_->Header(peer_id), request, WebRtcOrigin::kCall);
+  edge_->Publish(edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
+                 [this, request_id](absl::Status status) {
+                   if (status.ok()) return;
+                   WebRtcReply reply;
+                   {
+                     absl::MutexLock lock(&mu_);
+                     auto it = pending_.find(request_id);
+                     if (it == pending_.end()) return;
+                     edge_->clock().Cancel(it->second.timer);
+                     reply = std::move(it->second.reply);
+                     pending_.erase(it);
+                   }
+                   reply(absl::UnavailableError(absl::StrCat(
+                       "the session request could not be published: ", status.message())));
+                 });
+}
+
+void WebRtcRelay::ContinueSession(const std::string& peer_id, EdgeWebRTCMessage request,
+                                  WebRtcReply reply) {
+  const std::string session_id = WebRtcSessionId(request);
+  bool open;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    open = it != sessions_.end() && it->second.peer_id == peer_id;
+    if (open) it->second.last_activity = edge_->clock().Now();
+  }
+  if (!open) {
+    reply(absl::NotFoundError(absl::StrCat("no open WebRTC session \"", session_id,
+                                           "\" for this peer (unknown or expired)")));
+    return;
+  }
+  const bool is_answer = request.has_sdp_answer();
+  PeerWebRTCMessage ok;
+  ok.set_request_id(request.request_id());
+  ok.mutable_stream_session_response()->set_session_id(session_id);
+  ok.mutable_stream_session_response()->set_success(true);
+  std::string event = WebRtcEvent(edge_->Header(peer_id), request, WebRtcOrigin::kCall);
+  edge_->Publish(
+      edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
+      [this, is_answer, session_id, peer_id, ok = std::move(ok),
+       reply = std::move(reply)](absl::Status status) mutable {
+        if (!status.ok()) {
+          reply(absl::UnavailableError(
+              absl::StrCat("the WebRTC message could not be published: ", status.message())));
+          return;
+        }
+        reply(std::move(ok));
+        if (!is_answer) return;
+        // The answer is out: candidates held for this session go to the peer.
+        std::deque<Held> held;
+        {
+          absl::MutexLock lock(&mu_);
+          auto it = sessions_.find(session_id);
+          if (it == sessions_.end()) return;
+          it->second.answered = true;
+          held.swap(it->second.held);
+        }
+        for (Held& h : held) {
+          edge_->SendToPeer(peer_id, std::move(h.message), std::move(h.record), std::move(h.done));
+        }
+      });
+}
+
+bool WebRtcRelay::OnReply(const std::string& request_id, PeerWebRTCMessage reply) {
+  WebRtcReply call;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(request_id);
+    if (it == pending_.end()) return false;
+    edge_->clock().Cancel(it->second.timer);
+    call = std::move(it->second.reply);
+    auto session = sessions_.find(it->second.session_id);
+    if (session != sessions_.end()) session->second.last_activity = edge_->clock().Now();
+    pending_.erase(it);
+  }
+  call(std::move(reply));
+  return true;
+}
+
+void WebRtcRelay::TimeOut(const std::string& request_id) {
+  WebRtcReply call;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(request_id);
+    if (it == pending_.end()) return;
+    call = std::move(it->second.reply);
+    pending_.erase(it);
+  }
+  call(absl::DeadlineExceededError(
+      absl::StrCat("no webrtc_reply from the backend within ",
+                   absl::FormatDuration(edge_->options().webrtc_reply_timeout))));
+}
+
+bool WebRtcRelay::HoldIfEarly(const std::string& peer_id, EdgeMessage& message,
+                              IncomingRecord& record, RecordDone& done) {
+  if (!message.webrtc().has_ice_candidate()) return false;
+  const std::string& session_id = message.webrtc().ice_candidate().session_id();
+  bool overflow = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end() || it->second.answered || it->second.peer_id != peer_id) return false;
+    if (it->second.held.size() >= kMaxHeldCandidates) {
+      overflow = true;
+    } else {
+      it->second.last_activity = edge_->clock().Now();
+      it->second.held.push_back(Held{std::move(message), std::move(record), std::move(done)});
+    }
+  }
+  if (overflow) {
+    edge_->DeadLetter(DeadLetterReason::kInvalidCommand,
+                      absl::StrCat("more than ", kMaxHeldCandidates,
+                                   " ICE candidates for session \"", session_id,
+                                   "\" before the peer's answer"),
+                      peer_id, record, std::move(done));
+  }
+  return true;
+}
+
+void WebRtcRelay::Touch(const std::string& session_id) {
+  if (session_id.empty()) return;
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session_id);
+  if (it != sessions_.end()) it->second.last_activity = edge_->clock().Now();
+}
+
+template <typename Pred>
+void WebRtcRelay::EndSessions(Pred pred, const char* why) {
+  std::vector<WebRtcReply> calls;
+  std::vector<std::pair<std::string, Held>> held;  // (peer_id, candidate)
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (!pred(it->second)) {
+        ++it;
+        continue;
+      }
+      for (Held& h : it->second.held) held.emplace_back(it->second.peer_id, std::move(h));
+      sessions_.erase(it++);
+    }
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (sessions_.contains(it->second.session_id)) {
+        ++it;
+        continue;
+      }
+      edge_->clock().Cancel(it->second.timer);
+      calls.push_back(std::move(it->second.reply));
+      pending_.erase(it++);
+    }
+  }
+  for (WebRtcReply& call : calls) call(absl::UnavailableError(why));
+  for (auto& [peer_id, h] : held) {
+    edge_->DeadLetter(DeadLetterReason::kPeerNotConnected, why, peer_id, h.record,
+                      std::move(h.done));
+  }
+}
+
+void WebRtcRelay::OnPeerGone(const std::string& peer_id) {
+  EndSessions([&](const Session& s) { return s.peer_id == peer_id; },
+              "the peer disconnected; its WebRTC sessions ended");
+}
+
+void WebRtcRelay::ExpireIdle(absl::Time now) {
+  absl::Duration ttl = edge_->options().webrtc_session_ttl;
+  EndSessions([&](const Session& s) { return now - s.last_activity >= ttl; },
+              "the WebRTC session expired (WEBRTC_SESSION_TTL_SEC)");
+}
+
+void WebRtcRelay::Shutdown() {
+  EndSessions([](const Session&) { return true; }, "the edge is shutting down");
+}
+
+size_t WebRtcRelay::sessions() {
+  absl::MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+size_t WebRtcRelay::pending_calls() {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+}  // namespace edge
