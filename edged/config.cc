@@ -612,6 +612,7 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.duplicate_policy = config.duplicate_policy;
   options.peer_timeout = config.peer_timeout;
   options.peer_send_queue_max = static_cast<size_t>(config.peer_send_queue_max);
+  options.max_message_bytes = static_cast<size_t>(config.grpc_max_message_bytes);
   options.catalog_pull_on_connect = config.catalog_pull_on_connect;
   options.peer_id_from_cert = config.peer_id_from_cert;
   options.tracker_fail_open = config.tracker_fail_open;

@@ -405,7 +405,8 @@ TEST(ConfigTest, ToEdgeOptionsCarriesEverySetting) {
              {"WEBRTC_SESSION_TTL_SEC", "16"},
              {"PEER_MAX_MESSAGES_PER_SEC", "17"},
              {"DRAIN_RATE_PER_SEC", "18"},
-             {"FILE_OFFERS_TOPIC", "offers"}});
+             {"FILE_OFFERS_TOPIC", "offers"},
+             {"GRPC_MAX_MESSAGE_BYTES", "2048"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EdgeOptions options = ToEdgeOptions(*config);
   EXPECT_EQ(options.edge_id, "e9");
@@ -418,6 +419,7 @@ TEST(ConfigTest, ToEdgeOptionsCarriesEverySetting) {
   EXPECT_EQ(options.duplicate_policy, DuplicatePolicy::kReplace);
   EXPECT_EQ(options.peer_timeout, absl::Seconds(13));
   EXPECT_EQ(options.peer_send_queue_max, 14u);
+  EXPECT_EQ(options.max_message_bytes, 2048u);
   EXPECT_FALSE(options.catalog_pull_on_connect);
   EXPECT_TRUE(options.peer_id_from_cert);
   EXPECT_TRUE(options.tracker_fail_open);
