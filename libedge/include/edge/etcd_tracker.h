@@ -1,0 +1,106 @@
+// EtcdTracker: the cluster tracker of contract §9, backed by etcd's v3 API.
+//
+// Each edge holds one etcd lease (TTL `lease_ttl`), kept alive from the
+// tracker's own thread. The edge registers `{prefix}edges/{edge_id}` (JSON
+// naming the edge and its advertised address) and claims a peer by creating
+// `{prefix}peers/{peer_id}` (value: the edge id) in one transaction, only if
+// absent, both bound to the lease. A claim's epoch is the key's create
+// revision. When the edge dies its lease expires and its claims vanish.
+//
+// When the lease is lost (etcd unreachable past the TTL, or etcd reports the
+// lease gone) the tracker grants a new lease as soon as etcd answers again,
+// re-registers and re-claims every peer it still holds; a peer another edge
+// took in the meantime is reported to the lost listener. While no lease is
+// held, Claim fails at once with UNAVAILABLE.
+//
+// Threads: Claim/Release/Lookup never block; their callbacks run on gRPC's
+// threads. The lost listener runs on the tracker's thread. No tracker lock is
+// held while a callback runs.
+//
+//   auto endpoints = edge::ParseEtcdEndpoints("10.0.0.1:2379,10.0.0.2:2379");
+//   edge::EtcdTrackerOptions options;
+//   options.edge_id = "edge-1";
+//   options.advertised_address = "10.0.0.7:50051";
+//   options.endpoints = *endpoints;
+//   auto tracker = edge::EtcdTracker::Create(std::move(options));
+//   if (!tracker.ok()) return tracker.status();
+//   (*tracker)->Start();
+#ifndef EDGE_ETCD_TRACKER_H_
+#define EDGE_ETCD_TRACKER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "edge/clock.h"
+#include "edge/logger.h"
+#include "edge/tracker.h"
+
+namespace edge {
+
+struct EtcdTrackerOptions {
+  // Required: this edge's id (the value of its claims) and the gRPC address
+  // other services reach it at (stored in its registration).
+  std::string edge_id;
+  std::string advertised_address;
+  // Required: etcd client endpoints as `host:port`, tried in order; on an
+  // unreachable endpoint the tracker moves to the next one.
+  std::vector<std::string> endpoints;
+  // Whole seconds, at least 1 (etcd's lease TTL unit).
+  absl::Duration lease_ttl = absl::Seconds(10);
+  // Must start and end with '/'.
+  std::string key_prefix = "/giggityflix/";
+  // Bound on each request the tracker makes on its own (lease grant, keep
+  // alive, re-claims, revoke); caller requests use the caller's deadline.
+  absl::Duration request_timeout = absl::Seconds(5);
+  // Schedules keepalives and retries; null: a real clock owned by the
+  // tracker. Deadlines given to Claim/Lookup are read against it.
+  Clock* clock = nullptr;
+  Logger* logger = nullptr;  // null: Logger::Null()
+};
+
+// Parses ETCD_ENDPOINTS: a comma-separated list of `host:port`, each
+// optionally prefixed with `http://`. Rejects empty lists, empty items,
+// `https://` (TLS is not supported) and ports outside 1..65535.
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
+    absl::string_view list);
+
+class EtcdTracker final : public Tracker {
+ public:
+  static absl::StatusOr<std::unique_ptr<EtcdTracker>> Create(
+      EtcdTrackerOptions options);
+  // Shuts down with a deadline of `request_timeout` if not already done.
+  ~EtcdTracker() override;
+
+  // Starts the lease thread and waits (up to `request_timeout`) for the first
+  // lease. Returns OK even when etcd cannot be reached yet: the tracker keeps
+  // trying, and claims fail with UNAVAILABLE until it succeeds.
+  absl::Status Start() override;
+  void Claim(const std::string& peer_id, absl::Time deadline,
+             ClaimDone done) override;
+  void Release(const std::string& peer_id, const PeerClaim& claim,
+               ReleaseDone done) override;
+  void Lookup(const std::string& peer_id, absl::Time deadline,
+              LookupDone done) override;
+  void SetLostListener(LostListener listener) override;
+  // Revokes the lease (deleting this edge's claims and registration).
+  void Shutdown(absl::Time deadline) override;
+
+  // True while the tracker holds a lease it believes live.
+  bool HasLease() const;
+
+  class Impl;
+
+ private:
+  explicit EtcdTracker(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edge
+
+#endif  // EDGE_ETCD_TRACKER_H_

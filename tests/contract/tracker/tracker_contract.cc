@@ -1,0 +1,259 @@
+#include "contract/tracker/tracker_contract.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+
+namespace edge::testing {
+namespace {
+
+// Bound on waiting for a callback; a tracker that never calls back fails.
+constexpr absl::Duration kCallbackTimeout = absl::Seconds(15);
+
+template <typename T>
+struct Result {
+  absl::Notification done;
+  T value;
+};
+
+}  // namespace
+
+absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
+                                    absl::Duration timeout) {
+  auto result = std::make_shared<Result<absl::StatusOr<PeerClaim>>>();
+  tracker.Claim(peer, absl::Now() + timeout,
+                [result](absl::StatusOr<PeerClaim> claim) {
+                  result->value = std::move(claim);
+                  result->done.Notify();
+                });
+  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
+    return absl::InternalError("Claim never called back");
+  }
+  return result->value;
+}
+
+absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
+                         const PeerClaim& claim) {
+  auto result = std::make_shared<Result<absl::Status>>();
+  tracker.Release(peer, claim, [result](absl::Status status) {
+    result->value = std::move(status);
+    result->done.Notify();
+  });
+  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
+    return absl::InternalError("Release never called back");
+  }
+  return result->value;
+}
+
+absl::StatusOr<std::string> LookupSync(Tracker& tracker,
+                                       const std::string& peer,
+                                       absl::Duration timeout) {
+  auto result = std::make_shared<Result<absl::StatusOr<std::string>>>();
+  tracker.Lookup(peer, absl::Now() + timeout,
+                 [result](absl::StatusOr<std::string> holder) {
+                   result->value = std::move(holder);
+                   result->done.Notify();
+                 });
+  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
+    return absl::InternalError("Lookup never called back");
+  }
+  return result->value;
+}
+
+std::string ParamName(
+    const ::testing::TestParamInfo<TrackerContractParam>& info) {
+  return info.param.name;
+}
+
+void TrackerContractTest::SetUp() {
+  env_ = GetParam().make_env();
+  if (env_ == nullptr) GTEST_SKIP() << GetParam().name << " cannot run here";
+}
+
+void TrackerContractTest::TearDown() {
+  for (auto& tracker : trackers_) {
+    tracker->Shutdown(absl::Now() + absl::Seconds(5));
+  }
+  trackers_.clear();
+  env_.reset();
+}
+
+Tracker* TrackerContractTest::StartTracker(const std::string& edge_id) {
+  std::unique_ptr<Tracker> tracker = env_->NewTracker(edge_id);
+  EXPECT_TRUE(tracker->Start().ok());
+  trackers_.push_back(std::move(tracker));
+  return trackers_.back().get();
+}
+
+Tracker* TrackerContractTest::Observer(Tracker* edge) {
+  return env_->is_cluster() ? StartTracker("observer") : edge;
+}
+
+TEST_P(TrackerContractTest, ClaimThenLookupReturnsThisEdge) {
+  Tracker* a = StartTracker("edge-a");
+  ASSERT_TRUE(ClaimSync(*a, "peer-1").ok());
+  EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
+}
+
+TEST_P(TrackerContractTest, ReleaseThenLookupIsNotFound) {
+  Tracker* a = StartTracker("edge-a");
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
+  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(TrackerContractTest, LookupOfUnknownPeerIsNotFound) {
+  Tracker* a = StartTracker("edge-a");
+  EXPECT_EQ(LookupSync(*a, "nobody").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(TrackerContractTest, ClaimTwiceByTheSameEdgeSucceeds) {
+  Tracker* a = StartTracker("edge-a");
+  ASSERT_TRUE(ClaimSync(*a, "peer-1").ok());
+  absl::StatusOr<PeerClaim> again = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
+}
+
+TEST_P(TrackerContractTest, RestartedEdgeTakesOverItsOwnClaim) {
+  Tracker* before = StartTracker("edge-a");
+  ASSERT_TRUE(ClaimSync(*before, "peer-1").ok());
+  // The same edge id after a restart, while the old claim still exists.
+  Tracker* after = StartTracker("edge-a");
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*after, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_EQ(LookupSync(*after, "peer-1").value_or(""), "edge-a");
+}
+
+TEST_P(TrackerContractTest, ReleaseOfAReplacedClaimKeepsTheNewerOne) {
+  Tracker* a = StartTracker("edge-a");
+  absl::StatusOr<PeerClaim> old_claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(old_claim.ok()) << old_claim.status();
+  absl::StatusOr<PeerClaim> new_claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(new_claim.ok()) << new_claim.status();
+
+  EXPECT_TRUE(ReleaseSync(*a, "peer-1", *old_claim).ok());
+  EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
+
+  EXPECT_TRUE(ReleaseSync(*a, "peer-1", *new_claim).ok());
+  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(TrackerContractTest, ShutdownReleasesEverything) {
+  Tracker* a = StartTracker("edge-a");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(ClaimSync(*a, absl::StrCat("peer-", i)).ok());
+  }
+  Tracker* observer = Observer(a);
+  a->Shutdown(absl::Now() + absl::Seconds(5));
+  a->Shutdown(absl::Now() + absl::Seconds(5));  // idempotent
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(LookupSync(*observer, absl::StrCat("peer-", i)).status().code(),
+              absl::StatusCode::kNotFound)
+        << i;
+  }
+}
+
+TEST_P(TrackerContractTest, ClaimAfterShutdownIsUnavailable) {
+  Tracker* a = StartTracker("edge-a");
+  a->Shutdown(absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_P(TrackerContractTest, EmptyPeerIdIsInvalid) {
+  Tracker* a = StartTracker("edge-a");
+  EXPECT_EQ(ClaimSync(*a, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Cluster-only: several edges share the tracker.
+
+TEST_P(TrackerContractTest, OtherEdgesClaimFailsNamingTheHolder) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  Tracker* a = StartTracker("edge-a");
+  Tracker* b = StartTracker("edge-b");
+  ASSERT_TRUE(ClaimSync(*a, "peer-1").ok());
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*b, "peer-1");
+  EXPECT_EQ(claim.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(claim.status().message()),
+              ::testing::HasSubstr("edge-a"));
+  EXPECT_EQ(LookupSync(*b, "peer-1").value_or(""), "edge-a");
+}
+
+TEST_P(TrackerContractTest, AfterReleaseAnotherEdgeCanClaim) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  Tracker* a = StartTracker("edge-a");
+  Tracker* b = StartTracker("edge-b");
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
+  ASSERT_TRUE(ClaimSync(*b, "peer-1").ok());
+  EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-b");
+}
+
+TEST_P(TrackerContractTest, EpochGrowsAcrossSuccessiveClaims) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  Tracker* a = StartTracker("edge-a");
+  Tracker* b = StartTracker("edge-b");
+  int64_t last = 0;
+  for (Tracker* edge : {a, b, a, a}) {
+    absl::StatusOr<PeerClaim> claim = ClaimSync(*edge, "peer-1");
+    ASSERT_TRUE(claim.ok()) << claim.status();
+    ASSERT_TRUE(claim->epoch.has_value());
+    EXPECT_GT(*claim->epoch, last);
+    last = *claim->epoch;
+    ASSERT_TRUE(ReleaseSync(*edge, "peer-1", *claim).ok());
+  }
+}
+
+TEST_P(TrackerContractTest, LateReleaseNeverRemovesAnotherEdgesClaim) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  Tracker* a = StartTracker("edge-a");
+  Tracker* b = StartTracker("edge-b");
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
+  ASSERT_TRUE(ClaimSync(*b, "peer-1").ok());
+  EXPECT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());  // late duplicate
+  EXPECT_EQ(LookupSync(*b, "peer-1").value_or(""), "edge-b");
+}
+
+TEST_P(TrackerContractTest, ConcurrentClaimsByTwoEdgesAreExclusive) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  constexpr int kPeers = 50;
+  Tracker* edges[2] = {StartTracker("edge-a"), StartTracker("edge-b")};
+  std::vector<absl::StatusOr<PeerClaim>> results[2];
+  std::vector<std::thread> threads;
+  for (int e = 0; e < 2; ++e) {
+    threads.emplace_back([&, e] {
+      for (int i = 0; i < kPeers; ++i) {
+        results[e].push_back(ClaimSync(*edges[e], absl::StrCat("peer-", i)));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int i = 0; i < kPeers; ++i) {
+    const bool a_won = results[0][i].ok();
+    const bool b_won = results[1][i].ok();
+    EXPECT_NE(a_won, b_won) << "peer-" << i << ": " << results[0][i].status()
+                            << " / " << results[1][i].status();
+    const absl::Status& loser =
+        a_won ? results[1][i].status() : results[0][i].status();
+    EXPECT_EQ(loser.code(), absl::StatusCode::kAlreadyExists) << loser;
+    EXPECT_EQ(LookupSync(*edges[0], absl::StrCat("peer-", i)).value_or(""),
+              a_won ? "edge-a" : "edge-b");
+  }
+}
+
+}  // namespace edge::testing

@@ -1,0 +1,243 @@
+#include "support/etcd_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace edge::testing {
+namespace {
+
+constexpr int kStartAttempts = 3;
+
+absl::Status ErrnoError(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// One HTTP/1.0 GET /health; true when etcd reports itself healthy.
+bool Healthy(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const char request[] = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(sizeof(request) - 1)) {
+      char buffer[1024];
+      ssize_t n;
+      while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+        reply.append(buffer, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return absl::StrContains(reply, "\"health\":\"true\"");
+}
+
+}  // namespace
+
+absl::StatusOr<int> PickFreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoError("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    absl::Status status = ErrnoError("bind 127.0.0.1:0");
+    close(fd);
+    return status;
+  }
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+std::string EtcdProcess::BinaryPath() {
+  const char* path = std::getenv("EDGE_ETCD_BINARY");
+  return path != nullptr && *path != '\0' ? path : "/usr/bin/etcd";
+}
+
+bool EtcdProcess::Available() {
+  return access(BinaryPath().c_str(), X_OK) == 0;
+}
+
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
+    absl::Duration timeout) {
+  if (!Available()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("etcd binary not found at ", BinaryPath()));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status last;
+  for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "edge-etcd-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) return ErrnoError("mkdtemp");
+    absl::StatusOr<int> client_port = PickFreeLoopbackPort();
+    absl::StatusOr<int> peer_port = PickFreeLoopbackPort();
+    if (!client_port.ok()) return client_port.status();
+    if (!peer_port.ok()) return peer_port.status();
+    std::unique_ptr<EtcdProcess> etcd(
+        new EtcdProcess(pattern, *client_port, *peer_port));
+    last = etcd->Launch();
+    if (last.ok()) last = etcd->WaitHealthy(deadline);
+    if (last.ok()) return etcd;
+    // Most likely a port taken between picking and binding: new ports.
+    last = absl::Status(last.code(),
+                        absl::StrCat(last.message(), "; etcd log:\n",
+                                     etcd->ReadLog()));
+    if (absl::Now() >= deadline) break;
+  }
+  return last;
+}
+
+EtcdProcess::EtcdProcess(std::string dir, int client_port, int peer_port)
+    : dir_(std::move(dir)),
+      data_dir_(dir_ + "/data"),
+      log_path_(dir_ + "/etcd.log"),
+      client_port_(client_port),
+      peer_port_(peer_port) {}
+
+EtcdProcess::~EtcdProcess() {
+  Kill();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string EtcdProcess::endpoint() const {
+  return absl::StrCat("127.0.0.1:", client_port_);
+}
+
+std::string EtcdProcess::ReadLog() const {
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::Status EtcdProcess::Launch() {
+  const std::string client_url = absl::StrCat("http://", endpoint());
+  const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer_port_);
+  std::vector<std::string> args = {
+      BinaryPath(),
+      "--name=edge-test",
+      absl::StrCat("--data-dir=", data_dir_),
+      absl::StrCat("--listen-client-urls=", client_url),
+      absl::StrCat("--advertise-client-urls=", client_url),
+      absl::StrCat("--listen-peer-urls=", peer_url),
+      absl::StrCat("--initial-advertise-peer-urls=", peer_url),
+      absl::StrCat("--initial-cluster=edge-test=", peer_url),
+      "--logger=zap",
+      "--log-outputs=stderr",
+      "--log-level=warn",
+  };
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoError("fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls from here to exec.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0) {
+      dup2(log, STDOUT_FILENO);
+      dup2(log, STDERR_FILENO);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  return absl::OkStatus();
+}
+
+absl::Status EtcdProcess::WaitHealthy(absl::Time deadline) {
+  while (true) {
+    if (Healthy(client_port_)) return absl::OkStatus();
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::UnavailableError(absl::StrCat(
+          "etcd exited during start (status ", status, ") on ", endpoint()));
+    }
+    if (absl::Now() >= deadline) {
+      Kill();
+      return absl::DeadlineExceededError(
+          absl::StrCat("etcd on ", endpoint(), " not healthy in time"));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+bool EtcdProcess::Reap(absl::Time deadline) {
+  while (pid_ > 0) {
+    pid_t done = waitpid(pid_, nullptr, WNOHANG);
+    if (done == pid_ || (done < 0 && errno == ECHILD)) {
+      pid_ = -1;
+      return true;
+    }
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+absl::Status EtcdProcess::Stop(absl::Duration timeout) {
+  if (pid_ <= 0) return absl::OkStatus();
+  kill(pid_, SIGTERM);
+  if (Reap(absl::Now() + timeout)) return absl::OkStatus();
+  Kill();
+  return absl::DeadlineExceededError(
+      absl::StrCat("etcd did not stop within ", absl::FormatDuration(timeout),
+                   "; killed"));
+}
+
+void EtcdProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  Reap(absl::InfiniteFuture());
+}
+
+absl::Status EtcdProcess::Restart(absl::Duration timeout) {
+  absl::Status stopped = Stop();
+  if (!stopped.ok()) return stopped;
+  absl::Status launched = Launch();
+  if (!launched.ok()) return launched;
+  absl::Status healthy = WaitHealthy(absl::Now() + timeout);
+  if (!healthy.ok()) {
+    return absl::Status(healthy.code(), absl::StrCat(healthy.message(),
+                                                     "; etcd log:\n",
+                                                     ReadLog()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace edge::testing
