@@ -1,0 +1,109 @@
+#include "core/command_decoder.h"
+
+#include "gtest/gtest.h"
+
+namespace edge {
+namespace {
+
+constexpr size_t kMax = 4 * 1024 * 1024;
+
+DeadLetterReason ReasonOf(const std::string& value) {
+  DecodeResult r = DecodeCommand(value, kMax);
+  EXPECT_FALSE(r.ok()) << value;
+  return r.ok() ? DeadLetterReason::kPeerSlow : r.error->reason;
+}
+
+TEST(CommandDecoderTest, DecodesEveryType) {
+  struct Case {
+    const char* json;
+    CommandType type;
+  } cases[] = {
+      {R"({"type":"file_delete","peer_id":"p","catalog_ids":["a","b"]})", CommandType::kFileDelete},
+      {R"({"type":"file_hash","peer_id":"p","catalog_id":"a","hash_types":["sha256"]})", CommandType::kFileHash},
+      {R"({"type":"file_remap","peer_id":"p","old_catalog_id":"a","new_catalog_id":"b"})", CommandType::kFileRemap},
+      {R"({"type":"screenshot","peer_id":"p","catalog_id":"a","upload_token":"t","upload_endpoint":"u"})", CommandType::kScreenshot},
+      {R"({"type":"catalog_announcement","peer_id":"p"})", CommandType::kCatalogAnnouncement},
+      {R"({"type":"batch_file_offer_response","peer_id":"p","files":[{"relative_path":"x","catalog_id":"c"}]})", CommandType::kBatchFileOfferResponse},
+      {R"({"type":"webrtc","peer_id":"p","webrtc":{"ice_candidate":{"session_id":"s","candidate":"c"}}})", CommandType::kWebRtc},
+      {R"({"type":"webrtc_reply","peer_id":"p","request_id":"r","webrtc":{"sdp_offer":{"session_id":"s","sdp":"v=0"}}})", CommandType::kWebRtcReply},
+      {R"({"type":"disconnect","peer_id":"p","reason":"bye"})", CommandType::kDisconnect},
+  };
+  for (const Case& c : cases) {
+    DecodeResult r = DecodeCommand(c.json, kMax);
+    ASSERT_TRUE(r.ok()) << c.json << ": " << r.error->detail;
+    EXPECT_EQ(r.command.type, c.type) << c.json;
+    EXPECT_EQ(r.command.peer_id, "p");
+  }
+}
+
+TEST(CommandDecoderTest, FillsPayloadsAndDefaults) {
+  DecodeResult r = DecodeCommand(
+      R"({"type":"screenshot","peer_id":"p","request_id":"r1","catalog_id":"a","extra":{"x":1}})", kMax);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.command.request_id, "r1");
+  EXPECT_EQ(r.command.message.screenshot_capture_request().quantity(), 1);
+  EXPECT_EQ(r.command.message.screenshot_capture_request().catalog_id(), "a");
+
+  r = DecodeCommand(R"({"type":"file_delete","peer_id":"p","catalog_ids":["a","b"]})", kMax);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r.command.message.file_delete_request().catalog_ids_size(), 2);
+  EXPECT_EQ(r.command.message.file_delete_request().catalog_ids(1), "b");
+
+  r = DecodeCommand(R"({"type":"webrtc_reply","peer_id":"p","request_id":"r9",)"
+                    R"("webrtc":{"stream_session_response":{"session_id":"s","success":true}}})", kMax);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.command.reply.request_id(), "r9");
+  EXPECT_TRUE(r.command.reply.stream_session_response().success());
+}
+
+TEST(CommandDecoderTest, MalformedJsonIsInvalidJson) {
+  EXPECT_EQ(ReasonOf("{not json"), DeadLetterReason::kInvalidJson);
+  EXPECT_EQ(ReasonOf(""), DeadLetterReason::kInvalidJson);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete",)"), DeadLetterReason::kInvalidJson);
+  EXPECT_EQ(ReasonOf(std::string("\xFF\xFE\x00\x01", 4)), DeadLetterReason::kInvalidJson);
+  EXPECT_EQ(ReasonOf("{\"type\":\"file_delete\",\"peer_id\":\"p\xC3\"}"), DeadLetterReason::kInvalidJson);
+}
+
+TEST(CommandDecoderTest, WrongShapesAreInvalidCommands) {
+  EXPECT_EQ(ReasonOf("[1,2]"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf("\"file_delete\""), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":{"a":1}})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":7,"catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"many"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":0})"), DeadLetterReason::kInvalidCommand);
+}
+
+TEST(CommandDecoderTest, MissingRequiredFieldsAreInvalidCommands) {
+  EXPECT_EQ(ReasonOf(R"({"peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_remap","peer_id":"p","old_catalog_id":"a"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"batch_file_offer_response","peer_id":"p","files":[{"relative_path":"x"}]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{}})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{"sdp_answr":{}}})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"webrtc_reply","peer_id":"p","webrtc":{"sdp_offer":{"session_id":"s"}}})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"bad id","catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
+}
+
+TEST(CommandDecoderTest, UnknownTypeIsUnknownType) {
+  DecodeResult r = DecodeCommand(R"({"type":"format_disk","peer_id":"p"})", kMax);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error->reason, DeadLetterReason::kUnknownType);
+  EXPECT_EQ(r.error->peer_id, "p");
+  EXPECT_NE(r.error->detail.find("format_disk"), std::string::npos);
+}
+
+TEST(CommandDecoderTest, HugeCommandsThatCannotReachThePeerAreRefused) {
+  std::string ids;
+  for (int i = 0; i < 100000; ++i) ids += (i ? ",\"" : "\"") + std::to_string(i) + "-catalog-id\"";
+  std::string value = R"({"type":"file_delete","peer_id":"p","catalog_ids":[)" + ids + "]}";
+  EXPECT_TRUE(DecodeCommand(value, kMax).ok());
+  DecodeResult r = DecodeCommand(value, 64 * 1024);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error->reason, DeadLetterReason::kInvalidCommand);
+}
+
+}  // namespace
+}  // namespace edge

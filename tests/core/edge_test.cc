@@ -1,0 +1,533 @@
+// The core's behaviour through its public interfaces, on the fakes.
+#include "edge_fixture.h"
+
+namespace edge {
+namespace {
+
+using ::edge::testing::WaitFor;
+namespace gp = giggityflix_grpc_peer;
+
+constexpr char kLifecycle[] = "peer-lifecycle-events";
+constexpr char kDeadLetters[] = "edge-commands-edge-1.deadletter";
+
+PeerCallInfo Caller(const std::string& peer_id, const std::string& cert = "") {
+  PeerCallInfo info;
+  info.has_peer_id = true;
+  info.peer_id = peer_id;
+  info.cert_identity = cert;
+  return info;
+}
+
+PeerMessage Keepalive(const std::string& request_id) {
+  PeerMessage m;
+  m.set_request_id(request_id);
+  m.mutable_catalog_announcement();
+  return m;
+}
+
+class EdgeTest : public EdgeFixture {};
+
+// --- admission (contract §2) ---
+
+TEST_F(EdgeTest, RefusesInTheContractOrderWithTheContractCodes) {
+  EdgeOptions options = TestEdgeOptions();
+  options.peer_id_from_cert = true;
+  StartEdge(options);
+  PeerCallInfo none;
+  EXPECT_EQ(Refusal(none).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Refusal(Caller("")).code(), absl::StatusCode::kUnauthenticated);
+  // Row 2 comes before row 3: an invalid id with a matching certificate.
+  EXPECT_EQ(Refusal(Caller("bad id", "bad id")).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Refusal(Caller(std::string(129, 'a'))).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Refusal(Caller("peer-1", "peer-2")).code(), absl::StatusCode::kPermissionDenied);
+  auto ok = transport_.Connect(Caller("peer-1", "peer-1"));
+  ASSERT_TRUE(ok->WaitForAdmission());
+  EXPECT_TRUE(ok->admission()->ok());
+  EXPECT_EQ(edge_->stats().rejected, 5);
+  // Refused streams published nothing.
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  EXPECT_EQ(Values(kLifecycle).size(), 1u);
+}
+
+TEST_F(EdgeTest, DrainingEdgeRefusesWithUnavailable) {
+  StartEdge();
+  edge_->Drain();
+  EXPECT_FALSE(edge_->Ready());
+  EXPECT_EQ(Refusal(Caller("peer-1")).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(EdgeTest, FullEventBufferRefusesWithUnavailable) {
+  testing::FakeMessageBusOptions bus;
+  bus.capacity = 1;
+  StartEdge(TestEdgeOptions(), bus);
+  bus_->SetUnavailable(true);
+  auto first = Admit("peer-1");  // Its `connected` event fills the buffer.
+  ASSERT_TRUE(WaitFor([&] { return bus_->Saturated(); }));
+  EXPECT_EQ(Refusal(Caller("peer-2")).code(), absl::StatusCode::kUnavailable);
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(WaitFor([&] { return !bus_->Saturated(); }));
+  Admit("peer-2");
+}
+
+TEST_F(EdgeTest, MaxPeersAndDescriptorHeadroomRefuseWithResourceExhausted) {
+  EdgeOptions options = TestEdgeOptions();
+  options.max_peers = 2;
+  bool headroom = true;
+  options.has_descriptor_headroom = [&] { return headroom; };
+  StartEdge(options);
+  Admit("peer-1");
+  headroom = false;
+  EXPECT_EQ(Refusal(Caller("peer-2")).code(), absl::StatusCode::kResourceExhausted);
+  headroom = true;
+  Admit("peer-2");
+  absl::Status full = Refusal(Caller("peer-3"));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.message().find("2"), absl::string_view::npos);
+}
+
+TEST_F(EdgeTest, DuplicateIsRejectedByDefault) {
+  StartEdge();
+  auto first = Admit("peer-1");
+  EXPECT_EQ(Refusal(Caller("peer-1")).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(first->final_status().has_value());
+}
+
+TEST_F(EdgeTest, ReplacePolicyAbortsTheOldStreamAndAdmitsTheNew) {
+  EdgeOptions options = TestEdgeOptions();
+  options.duplicate_policy = DuplicatePolicy::kReplace;
+  StartEdge(options);
+  auto first = Admit("peer-1");
+  auto second = Admit("peer-1");
+  ASSERT_TRUE(first->WaitForEnd());
+  EXPECT_EQ(first->final_status()->code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 3, absl::Seconds(5)));
+  auto events = Values(kLifecycle);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(Field(events[0], "event_type"), "connected");
+  EXPECT_EQ(Field(events[1], "event_type"), "disconnected");
+  EXPECT_EQ(Field(events[1], "reason"), "replaced");
+  EXPECT_EQ(Field(events[2], "event_type"), "connected");
+  // The claim moved to the new stream: another edge still cannot take it.
+  FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  absl::Status claimed;
+  other.Claim("peer-1", clock_.Now() + absl::Seconds(1),
+              [&](absl::StatusOr<PeerClaim> c) { claimed = c.status(); });
+  EXPECT_EQ(claimed.code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(EdgeTest, PeerHeldByAnotherEdgeIsRefusedNamingThatEdge) {
+  StartEdge();
+  FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-1", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  absl::Status refused = Refusal(Caller("peer-1"));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(refused.message().find("edge-2"), absl::string_view::npos) << refused;
+}
+
+TEST_F(EdgeTest, UnreachableTrackerRefusesUnlessFailOpen) {
+  StartEdge();
+  cluster_.SetUnavailable(true);
+  EXPECT_EQ(Refusal(Caller("peer-1")).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(edge_->stats().peers, 0);  // No state left behind.
+}
+
+TEST_F(EdgeTest, UnreachableTrackerAdmitsWhenFailOpen) {
+  EdgeOptions options = TestEdgeOptions();
+  options.tracker_fail_open = true;
+  StartEdge(options);
+  cluster_.SetUnavailable(true);
+  Admit("peer-1");
+}
+
+// --- on admission, events and acknowledgements (§2, §3, §5) ---
+
+TEST_F(EdgeTest, AdmissionPublishesConnectedAndPullsTheCatalog) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  auto connected = bus_->Published(kLifecycle)[0];
+  EXPECT_EQ(connected.key, "peer-1");
+  EXPECT_EQ(Field(connected.value, "event_type"), "connected");
+  EXPECT_EQ(Field(connected.value, "edge_id"), "edge-1");
+  EXPECT_EQ(Field(connected.value, "epoch"), "1");
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EdgeMessage pull = peer->Received()[0];
+  EXPECT_TRUE(pull.has_catalog_announcement_request());
+  EXPECT_EQ(pull.request_id().size(), 36u);
+  // An empty answer to the pull is a full (empty) catalog, not a keepalive.
+  PeerMessage answer;
+  answer.set_request_id(pull.request_id());
+  answer.mutable_catalog_announcement();
+  peer->Send(answer);
+  ASSERT_TRUE(bus_->WaitForPublished("peer-catalog-updates", 1, absl::Seconds(5)));
+  auto update = Values("peer-catalog-updates")[0];
+  EXPECT_EQ(Field(update, "is_full_update"), "true");
+  EXPECT_EQ(Field(update, "request_id"), pull.request_id());
+}
+
+TEST_F(EdgeTest, NoCatalogPullWhenDisabled) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  peer->Send(Keepalive("k1"));
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EXPECT_EQ(peer->Received()[0].request_id(), "k1");  // The ack, no pull before it.
+}
+
+TEST_F(EdgeTest, KeepalivesAreAcknowledgedAndNotPublished) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  for (int i = 0; i < 3; ++i) peer->Send(Keepalive("k" + std::to_string(i)));
+  ASSERT_TRUE(peer->WaitForReceived(3));
+  for (const EdgeMessage& ack : peer->Received()) {
+    EXPECT_EQ(ack.payload_case(), EdgeMessage::PAYLOAD_NOT_SET);
+    EXPECT_EQ(ack.edge_id(), "edge-1");
+  }
+  EXPECT_TRUE(bus_->Published("peer-catalog-updates").empty());
+  EXPECT_EQ(edge_->stats().keepalives, 3);
+}
+
+TEST_F(EdgeTest, MessagesBecomeEventsAndAreAcknowledgedOnceStored) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  bus_->SetUnavailable(true);
+  PeerMessage del;
+  del.set_request_id("d1");
+  del.mutable_file_delete_response()->set_catalog_id("c1");
+  del.mutable_file_delete_response()->set_success(true);
+  peer->Send(del);
+  transport_.Flush();
+  EXPECT_TRUE(peer->Received().empty());  // Not stored yet: no ack.
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EXPECT_EQ(peer->Received()[0].request_id(), "d1");
+  auto event = bus_->Published("file-delete-responses").at(0);
+  EXPECT_EQ(event.key, "peer-1");
+  EXPECT_EQ(Field(event.value, "catalog_id"), "c1");
+  EXPECT_EQ(Field(event.value, "success"), "true");
+}
+
+TEST_F(EdgeTest, FileOffersArePublishedButNotAcknowledged) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage offer;
+  offer.set_request_id("o1");
+  auto* file = offer.mutable_batch_file_offer()->add_files();
+  file->set_relative_path("a.mkv");
+  file->set_size_bytes(10);
+  peer->Send(offer);
+  peer->Send(Keepalive("k1"));
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  ASSERT_TRUE(bus_->WaitForPublished("peer-file-offers", 1, absl::Seconds(5)));
+  transport_.Flush();
+  ASSERT_EQ(peer->Received().size(), 1u);
+  EXPECT_EQ(peer->Received()[0].request_id(), "k1");
+  EXPECT_EQ(Field(Values("peer-file-offers")[0], "request_id"), "o1");
+}
+
+TEST_F(EdgeTest, UnknownPayloadsAreCountedNotPublished) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage empty;
+  empty.set_request_id("x");
+  peer->Send(empty);
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().messages_unknown == 1; }));
+}
+
+TEST_F(EdgeTest, SaturatedBusPausesReadingInsteadOfDropping) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.peer_max_messages_per_sec = 0;
+  testing::FakeMessageBusOptions bus;
+  bus.capacity = 4;
+  StartEdge(options, bus);
+  auto peer = Admit("peer-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  bus_->SetUnavailable(true);
+  constexpr int kMessages = 50;
+  for (int i = 0; i < kMessages; ++i) {
+    PeerMessage m;
+    m.set_request_id("h" + std::to_string(i));
+    m.mutable_file_hash_response()->set_catalog_id("c" + std::to_string(i));
+    peer->Send(m);
+  }
+  transport_.Flush();
+  EXPECT_GT(peer->unread(), 0u);  // Reading stopped: the peer is pushed back.
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(bus_->WaitForPublished("file-hash-responses", kMessages, absl::Seconds(10)));
+  auto events = Values("file-hash-responses");
+  ASSERT_EQ(events.size(), static_cast<size_t>(kMessages));
+  for (int i = 0; i < kMessages; ++i) EXPECT_EQ(Field(events[i], "catalog_id"), "c" + std::to_string(i));
+  ASSERT_TRUE(peer->WaitForReceived(kMessages));
+}
+
+TEST_F(EdgeTest, TooManyMessagesPerSecondDisconnects) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.peer_max_messages_per_sec = 5;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  for (int i = 0; i < 6; ++i) peer->Send(Keepalive("k" + std::to_string(i)));
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+}
+
+// --- commands (§4) ---
+
+TEST_F(EdgeTest, CommandsReachThePeerInOrderAndAreCommitted) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  for (int i = 0; i < 20; ++i) {
+    Produce(R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c)" + std::to_string(i) +
+            R"(","hash_types":["sha256"]})");
+  }
+  Produce(R"({"type":"file_delete","peer_id":"peer-1","request_id":"mine","catalog_ids":["x"]})");
+  ASSERT_TRUE(peer->WaitForReceived(21));
+  auto got = peer->Received();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(got[i].file_hash_request().catalog_id(), "c" + std::to_string(i));
+    EXPECT_EQ(got[i].request_id().size(), 36u);  // generated
+    EXPECT_EQ(got[i].edge_id(), "edge-1");
+  }
+  EXPECT_EQ(got[20].request_id(), "mine");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 21; }));
+  EXPECT_EQ(edge_->stats().commands_delivered, 21);
+}
+
+TEST_F(EdgeTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
+  StartEdge();
+  Produce("{not json");
+  Produce(R"({"type":"reboot","peer_id":"peer-1"})");
+  Produce(R"({"type":"file_delete","peer_id":"peer-1","catalog_ids":7})");
+  Produce(R"({"type":"file_delete","peer_id":"nobody","catalog_ids":["a"]})", "nobody");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 4, absl::Seconds(5)));
+  auto letters = bus_->Published(kDeadLetters);
+  EXPECT_EQ(Field(letters[0].value, "reason"), "invalid_json");
+  EXPECT_EQ(Field(letters[0].value, "original_message"), "{not json");
+  EXPECT_EQ(Field(letters[0].value, "original_topic"), "edge-commands-edge-1");
+  EXPECT_EQ(Field(letters[1].value, "reason"), "unknown_type");
+  EXPECT_EQ(Field(letters[2].value, "reason"), "invalid_command");
+  EXPECT_EQ(Field(letters[3].value, "reason"), "peer_not_connected");
+  EXPECT_EQ(letters[3].key, "nobody");
+  EXPECT_EQ(Field(letters[3].value, "original_offset"), "3");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 4; }));
+}
+
+TEST_F(EdgeTest, SlowPeerIsDisconnectedAndItsCommandsDeadLettered) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.peer_send_queue_max = 3;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  peer->StopReading();
+  for (int i = 0; i < 5; ++i) {
+    Produce(R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c)" + std::to_string(i) + R"("})");
+  }
+  // One write is stuck in flight, two wait, the fourth overflows the queue:
+  // the peer is ended as slow and what it did not take is dead-lettered.
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "slow");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 4, absl::Seconds(5)));
+  // The stuck write fails when the connection finally goes (a real
+  // transport's write timeout does this): every command has an outcome.
+  peer->Close();
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 5, absl::Seconds(5)));
+  for (const auto& letter : bus_->Published(kDeadLetters)) {
+    EXPECT_EQ(Field(letter.value, "reason"), "peer_slow");
+  }
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 5; }));
+  EXPECT_TRUE(peer->Received().empty());
+}
+
+TEST_F(EdgeTest, DisconnectCommandKicksThePeer) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  Produce(R"({"type":"disconnect","peer_id":"peer-1","reason":"maintenance"})");
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "kicked");
+}
+
+TEST_F(EdgeTest, CommandForAPeerOnAnotherEdgeIsForwardedOnce) {
+  StartEdge();
+  FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  Produce(R"({"type":"catalog_announcement","peer_id":"peer-9"})", "peer-9");
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
+  auto hop = bus_->Published("edge-commands-edge-2")[0];
+  EXPECT_EQ(hop.key, "peer-9");
+  ASSERT_EQ(hop.headers.size(), 1u);
+  EXPECT_EQ(hop.headers[0].value, "edge-1");
+  // A forwarded command that still finds no peer is dead-lettered, not bounced.
+  ASSERT_TRUE(bus_->Produce("edge-commands-edge-1", "peer-9", hop.value, hop.headers).ok());
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  EXPECT_EQ(Field(bus_->Published(kDeadLetters)[0].value, "reason"), "peer_not_connected");
+}
+
+// --- liveness and shutdown (§7) ---
+
+TEST_F(EdgeTest, SilentPeerIsEndedAfterTheTimeout) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  clock_.Advance(absl::Seconds(60));
+  peer->Send(Keepalive("k"));
+  transport_.Flush();
+  clock_.Advance(absl::Seconds(119));
+  EXPECT_FALSE(peer->final_status().has_value());
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  auto disconnected = Values(kLifecycle)[1];
+  EXPECT_EQ(Field(disconnected, "reason"), "timeout");
+  EXPECT_EQ(Field(disconnected, "duration_ms"), "180000");  // Swept at 60 s + 120 s.
+}
+
+TEST_F(EdgeTest, ClosedStreamPublishesStreamClosedOnceAndReleasesTheClaim) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  peer->Close();
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "stream_closed");
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().peers == 0; }));
+  Admit("peer-1");  // Claim released: the peer can come back.
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 3, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[2], "epoch"), "2");
+}
+
+TEST_F(EdgeTest, ShutdownEndsEveryStreamWithUnavailableAndPublishesEveryDisconnect) {
+  StartEdge();
+  std::vector<std::shared_ptr<FakePeerTransport::Peer>> peers;
+  for (int i = 0; i < 10; ++i) peers.push_back(Admit("peer-" + std::to_string(i)));
+  edge_->Shutdown(clock_.Now() + absl::Seconds(15));
+  for (auto& peer : peers) {
+    ASSERT_TRUE(peer->final_status().has_value());
+    EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kUnavailable);
+  }
+  auto events = Values(kLifecycle);
+  ASSERT_EQ(events.size(), 20u);
+  int shutdowns = 0;
+  for (const auto& e : events) shutdowns += Field(e, "reason") == "shutdown";
+  EXPECT_EQ(shutdowns, 10);
+  EXPECT_EQ(Refusal(Caller("late")).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(EdgeTest, DrainEndsStreamsAtTheConfiguredRate) {
+  EdgeOptions options = TestEdgeOptions();
+  options.drain_rate_per_sec = 20;  // Two per 100 ms step.
+  StartEdge(options);
+  std::vector<std::shared_ptr<FakePeerTransport::Peer>> peers;
+  for (int i = 0; i < 6; ++i) peers.push_back(Admit("peer-" + std::to_string(i)));
+  const auto ended = [&] {
+    int n = 0;
+    for (auto& p : peers) n += p->final_status().has_value();
+    return n;
+  };
+  edge_->Drain();
+  ASSERT_TRUE(WaitFor([&] { return ended() == 2; }));
+  clock_.Advance(absl::Milliseconds(100));
+  ASSERT_TRUE(WaitFor([&] { return ended() == 4; }));
+  clock_.Advance(absl::Milliseconds(100));
+  ASSERT_TRUE(WaitFor([&] { return ended() == 6; }));
+}
+
+// --- WebRTC (§6) ---
+
+TEST_F(EdgeTest, WebRtcSessionRequestIsAnsweredByTheBackendReply) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  EdgeWebRTCMessage request;
+  request.set_request_id("w1");
+  request.mutable_stream_session_request()->set_session_id("s1");
+  request.mutable_stream_session_request()->set_catalog_id("c1");
+  std::thread backend([&] {
+    ASSERT_TRUE(bus_->WaitForPublished("webrtc-signaling", 1, absl::Seconds(5)));
+    auto event = Values("webrtc-signaling")[0];
+    EXPECT_EQ(Field(event, "origin"), "call");
+    EXPECT_EQ(Field(event, "kind"), "stream_session_request");
+    Produce(R"({"type":"webrtc_reply","peer_id":"peer-1","request_id":")" +
+            Field(event, "request_id") +
+            R"(","webrtc":{"sdp_offer":{"session_id":"s1","sdp":"v=0"}}})");
+  });
+  auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
+  backend.join();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->sdp_offer().sdp(), "v=0");
+  // The session is open: an answer is published and acknowledged.
+  EdgeWebRTCMessage answer;
+  answer.set_request_id("w2");
+  answer.mutable_sdp_answer()->set_session_id("s1");
+  auto ack = transport_.CallWebRtc(Caller("peer-1"), answer);
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_TRUE(ack->stream_session_response().success());
+  EXPECT_EQ(ack->stream_session_response().session_id(), "s1");
+}
+
+TEST_F(EdgeTest, WebRtcCallerChecksAndUnknownSessions) {
+  StartEdge();
+  EdgeWebRTCMessage answer;
+  answer.mutable_sdp_answer()->set_session_id("nope");
+  EXPECT_EQ(transport_.CallWebRtc(PeerCallInfo{}, answer).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), answer).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto peer = Admit("peer-1");
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), answer).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(EdgeTest, WebRtcReplyTimesOutAndSessionsExpire) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  EdgeWebRTCMessage request;
+  request.mutable_stream_session_request()->set_session_id("s1");
+  std::thread advance([&] {
+    ASSERT_TRUE(bus_->WaitForPublished("webrtc-signaling", 1, absl::Seconds(5)));
+    clock_.Advance(absl::Seconds(10));
+  });
+  auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
+  advance.join();
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
+  // Keep the peer alive while the session ages past its TTL.
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("s1");
+  ASSERT_TRUE(transport_.CallWebRtc(Caller("peer-1"), ice).ok());
+  for (int i = 0; i < 6; ++i) {
+    peer->Send(Keepalive("k" + std::to_string(i)));
+    transport_.Flush();
+    clock_.Advance(absl::Seconds(60));
+  }
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EdgeTest, DisconnectFailsAPendingWebRtcCall) {
+  StartEdge();
+  auto peer = Admit("peer-1");
+  EdgeWebRTCMessage request;
+  request.mutable_stream_session_request()->set_session_id("s1");
+  std::thread closer([&] {
+    ASSERT_TRUE(bus_->WaitForPublished("webrtc-signaling", 1, absl::Seconds(5)));
+    peer->Close();
+  });
+  auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
+  closer.join();
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace edge

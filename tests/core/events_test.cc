@@ -1,0 +1,116 @@
+#include "core/events.h"
+
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+
+namespace edge {
+namespace {
+
+namespace gp = giggityflix_grpc_peer;
+
+google::protobuf::Struct Parse(const std::string& json) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &s).ok()) << json;
+  return s;
+}
+
+const absl::Time kNow = absl::FromUnixMillis(1795500000123);  // 2026-11-25T...
+const EventHeader kHeader{"peer-1", "edge-1", kNow};
+
+TEST(EventsTest, TimestampIsRfc3339UtcWithMilliseconds) {
+  EXPECT_EQ(FormatTimestamp(absl::FromUnixMillis(1767225600007)), "2026-01-01T00:00:00.007Z");
+}
+
+TEST(EventsTest, ConnectedHasTheContractFields) {
+  std::string json = ConnectedEvent(kHeader, kNow - absl::Seconds(1), 42);
+  EXPECT_EQ(json,
+            "{\"peer_id\":\"peer-1\",\"edge_id\":\"edge-1\",\"timestamp\":\"" +
+                FormatTimestamp(kNow) +
+                "\",\"event_type\":\"connected\",\"catalog_ids\":[],\"connected_at\":\"" +
+                FormatTimestamp(kNow - absl::Seconds(1)) + "\",\"epoch\":42}");
+  EXPECT_EQ(Parse(ConnectedEvent(kHeader, kNow, std::nullopt)).fields().count("epoch"), 0u);
+}
+
+TEST(EventsTest, DisconnectedCarriesReasonAndDuration) {
+  auto s = Parse(DisconnectedEvent(kHeader, "timeout", kNow - absl::Milliseconds(1500), 7));
+  EXPECT_EQ(s.fields().at("event_type").string_value(), "disconnected");
+  EXPECT_EQ(s.fields().at("reason").string_value(), "timeout");
+  EXPECT_EQ(s.fields().at("duration_ms").number_value(), 1500);
+  EXPECT_EQ(s.fields().at("epoch").number_value(), 7);
+  EXPECT_TRUE(s.fields().contains("connected_at"));
+}
+
+TEST(EventsTest, FileResponsesPrintFalseAndErrorOnlyWhenSet) {
+  gp::FileDeleteResponse del;
+  del.set_catalog_id("c1");
+  auto s = Parse(FileDeleteEvent(kHeader, "r1", del));
+  EXPECT_FALSE(s.fields().at("success").bool_value());
+  EXPECT_TRUE(s.fields().contains("success"));
+  EXPECT_FALSE(s.fields().contains("error"));
+  del.set_error(gp::FILE_GONE);
+  EXPECT_EQ(Parse(FileDeleteEvent(kHeader, "r1", del)).fields().at("error").string_value(), "FILE_GONE");
+
+  gp::FileHashResponse hash;
+  hash.set_catalog_id("c2");
+  hash.set_success(true);
+  (*hash.mutable_hashes())["sha256"] = "abc";
+  s = Parse(FileHashEvent(kHeader, "r2", hash));
+  EXPECT_EQ(s.fields().at("hashes").struct_value().fields().at("sha256").string_value(), "abc");
+  EXPECT_EQ(s.fields().at("request_id").string_value(), "r2");
+}
+
+TEST(EventsTest, OffersKeepSizesAsNumbers) {
+  gp::FileOfferRequest offer;
+  auto* f = offer.add_files();
+  f->set_relative_path("movies/a.mkv");
+  f->set_size_bytes(5000000000);
+  std::string json = FileOfferEvent(kHeader, "r3", offer);
+  EXPECT_NE(json.find("\"size_bytes\":5000000000"), std::string::npos) << json;
+}
+
+TEST(EventsTest, CatalogUpdateIsAFullUpdate) {
+  gp::CatalogAnnouncementResponse catalog;
+  catalog.add_catalog_ids("a");
+  auto s = Parse(CatalogUpdateEvent(kHeader, "r4", catalog));
+  EXPECT_TRUE(s.fields().at("is_full_update").bool_value());
+  EXPECT_EQ(s.fields().at("catalog_ids").list_value().values(0).string_value(), "a");
+}
+
+TEST(EventsTest, WebRtcNamesKindSessionAndOrigin) {
+  gp::PeerWebRTCMessage m;
+  m.set_request_id("r5");
+  m.mutable_sdp_offer()->set_session_id("s1");
+  m.mutable_sdp_offer()->set_sdp("v=0");
+  auto s = Parse(WebRtcEvent(kHeader, m, WebRtcOrigin::kStream));
+  EXPECT_EQ(s.fields().at("kind").string_value(), "sdp_offer");
+  EXPECT_EQ(s.fields().at("session_id").string_value(), "s1");
+  EXPECT_EQ(s.fields().at("origin").string_value(), "stream");
+  EXPECT_EQ(s.fields().at("message").struct_value().fields().at("sdp_offer").struct_value()
+                .fields().at("sdp").string_value(), "v=0");
+}
+
+TEST(EventsTest, DeadLetterKeepsTheOriginalEvenWhenBinary) {
+  IncomingRecord original;
+  original.topic = "edge-commands-edge-1";
+  original.partition = 2;
+  original.offset = 17;
+  original.key = "peer-1";
+  original.value = std::string("\xFF\x00\x01garbage", 10);
+  OutgoingRecord r = DeadLetterRecord("dlq", "", "edge-1", DeadLetterReason::kInvalidJson,
+                                      "not JSON", original, kNow);
+  EXPECT_EQ(r.topic, "dlq");
+  EXPECT_EQ(r.key, "peer-1");
+  auto s = Parse(r.value);
+  for (const char* field : {"peer_id", "edge_id", "reason", "detail", "original_topic",
+                            "original_partition", "original_offset", "original_message",
+                            "timestamp"}) {
+    EXPECT_TRUE(s.fields().contains(field)) << field;
+  }
+  EXPECT_EQ(s.fields().at("reason").string_value(), "invalid_json");
+  EXPECT_EQ(s.fields().at("original_offset").number_value(), 17);
+  EXPECT_EQ(s.fields().at("original_message_base64").string_value(), "/wABZ2FyYmFnZQ==");
+}
+
+}  // namespace
+}  // namespace edge
