@@ -141,8 +141,9 @@ class EnvParser {
     } else if (value == "false" || value == "0" || value == "no") {
       *out = false;
     } else {
-      Error(name, absl::StrCat(Quote(*raw),
-                               " is not a boolean (true, false, 1, 0, yes, no)"));
+      Error(name,
+            absl::StrCat(Quote(*raw),
+                         " is not a boolean (true, false, 1, 0, yes, no)"));
     }
   }
 
@@ -322,9 +323,9 @@ void ParseTopics(EnvParser& env, EdgedConfig& config) {
     std::string value;
     if (!env.NonEmpty(topic.name, &value)) continue;
     if (!IsValidTopicName(value)) {
-      env.Error(topic.name, absl::StrCat(Quote(value),
-                                         " is not a Kafka topic name (",
-                                         kTopicRule, ")"));
+      env.Error(topic.name,
+                absl::StrCat(Quote(value), " is not a Kafka topic name (",
+                             kTopicRule, ")"));
       continue;
     }
     *topic.field = value;
@@ -373,9 +374,9 @@ void ParseKafka(EnvParser& env, EdgedConfig& config) {
   std::string group = "edge-{edge_id}";
   env.NonEmpty("KAFKA_GROUP_ID", &group);
   if (!env.Failed("KAFKA_GROUP_ID") && !IsPrintableWithoutSpace(group)) {
-    env.Error("KAFKA_GROUP_ID",
-              absl::StrCat(Quote(group),
-                           " contains spaces or control characters"));
+    env.Error(
+        "KAFKA_GROUP_ID",
+        absl::StrCat(Quote(group), " contains spaces or control characters"));
   }
   config.kafka_group_id = ResolveTopicPattern(group, config.edge_id);
 }
@@ -453,7 +454,8 @@ bool IsValidEdgeId(absl::string_view edge_id) {
 
 std::string ResolveTopicPattern(absl::string_view pattern,
                                 absl::string_view edge_id) {
-  return absl::StrReplaceAll(pattern, {{"{edge_id}", edge_id}, {"{}", edge_id}});
+  return absl::StrReplaceAll(pattern,
+                             {{"{edge_id}", edge_id}, {"{}", edge_id}});
 }
 
 absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
@@ -573,9 +575,9 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 ReadKafkaConfigFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "KAFKA_CONFIG_FILE: cannot read ", Quote(path), ": ",
-        std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("KAFKA_CONFIG_FILE: cannot read ", Quote(path), ": ",
+                     std::strerror(errno)));
   }
   std::vector<std::pair<std::string, std::string>> properties;
   std::string line;
@@ -585,20 +587,20 @@ ReadKafkaConfigFile(const std::string& path) {
     absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || text.front() == '#') continue;
     size_t equals = text.find('=');
-    absl::string_view key =
-        absl::StripAsciiWhitespace(text.substr(0, equals));
+    absl::string_view key = absl::StripAsciiWhitespace(text.substr(0, equals));
     if (equals == absl::string_view::npos || key.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "KAFKA_CONFIG_FILE: ", Quote(path), " line ", line_number,
           ": expected property=value, got ", Quote(text)));
     }
-    absl::string_view value = absl::StripAsciiWhitespace(text.substr(equals + 1));
+    absl::string_view value =
+        absl::StripAsciiWhitespace(text.substr(equals + 1));
     properties.emplace_back(std::string(key), std::string(value));
   }
   if (in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "KAFKA_CONFIG_FILE: error reading ", Quote(path), ": ",
-        std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("KAFKA_CONFIG_FILE: error reading ", Quote(path), ": ",
+                     std::strerror(errno)));
   }
   return properties;
 }
@@ -612,7 +614,8 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.duplicate_policy = config.duplicate_policy;
   options.peer_timeout = config.peer_timeout;
   options.peer_send_queue_max = static_cast<size_t>(config.peer_send_queue_max);
-  options.max_message_bytes = static_cast<size_t>(config.grpc_max_message_bytes);
+  options.max_message_bytes =
+      static_cast<size_t>(config.grpc_max_message_bytes);
   options.catalog_pull_on_connect = config.catalog_pull_on_connect;
   options.peer_id_from_cert = config.peer_id_from_cert;
   options.tracker_fail_open = config.tracker_fail_open;

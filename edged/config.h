@@ -33,23 +33,26 @@ namespace edge {
 
 enum class TrackerKind { kLocal, kEtcd };
 
+// The variable that sets each field is named beside it or in its group's
+// comment; the defaults are those of contract §8 (docs/configuration.md).
 struct EdgedConfig {
-  // Identity and listening address.
-  std::string edge_id;                                 // EDGE_ID
+  std::string edge_id;                                // EDGE_ID
   std::string grpc_server_address = "0.0.0.0:50051";  // GRPC_SERVER_ADDRESS
 
   // Admission and peers.
-  int max_peers = 10000;                                         // MAX_PEERS
-  DuplicatePolicy duplicate_policy = DuplicatePolicy::kReject;   // DUPLICATE_POLICY
-  absl::Duration peer_timeout = absl::Seconds(120);              // PEER_TIMEOUT_SEC
-  int peer_send_queue_max = 1024;                                // PEER_SEND_QUEUE_MAX
+  int max_peers = 10000;  // MAX_PEERS
+  // DUPLICATE_POLICY
+  DuplicatePolicy duplicate_policy = DuplicatePolicy::kReject;
+  absl::Duration peer_timeout = absl::Seconds(120);  // PEER_TIMEOUT_SEC
+  int peer_send_queue_max = 1024;                    // PEER_SEND_QUEUE_MAX
   int peer_max_messages_per_sec = 1000;  // PEER_MAX_MESSAGES_PER_SEC; 0: off
   bool catalog_pull_on_connect = true;   // CATALOG_PULL_ON_CONNECT
 
-  // gRPC server.
-  absl::Duration grpc_keepalive_time = absl::Milliseconds(30000);     // GRPC_KEEPALIVE_TIME_MS
-  absl::Duration grpc_keepalive_timeout = absl::Milliseconds(10000);  // GRPC_KEEPALIVE_TIMEOUT_MS
-  int grpc_max_message_bytes = 4194304;  // GRPC_MAX_MESSAGE_BYTES
+  // gRPC server: GRPC_KEEPALIVE_TIME_MS, GRPC_KEEPALIVE_TIMEOUT_MS,
+  // GRPC_MAX_MESSAGE_BYTES.
+  absl::Duration grpc_keepalive_time = absl::Milliseconds(30000);
+  absl::Duration grpc_keepalive_timeout = absl::Milliseconds(10000);
+  int grpc_max_message_bytes = 4194304;
 
   // TLS. No certificate: plaintext. A client CA: clients must present a
   // certificate signed by it.
@@ -58,35 +61,38 @@ struct EdgedConfig {
   std::optional<std::string> tls_client_ca_file;  // GRPC_TLS_CLIENT_CA_FILE
   bool peer_id_from_cert = false;                 // PEER_ID_FROM_CERT
 
-  // Kafka. No bootstrap servers: the embedded broker.
-  std::optional<std::string> kafka_bootstrap_servers;  // KAFKA_BOOTSTRAP_SERVERS
-  std::string kafka_group_id;                          // KAFKA_GROUP_ID, resolved
-  std::optional<std::string> kafka_config_file;        // KAFKA_CONFIG_FILE
+  // Kafka: KAFKA_BOOTSTRAP_SERVERS (unset: the embedded broker),
+  // KAFKA_GROUP_ID (with `{edge_id}` resolved), KAFKA_CONFIG_FILE.
+  std::optional<std::string> kafka_bootstrap_servers;
+  std::string kafka_group_id;
+  std::optional<std::string> kafka_config_file;
 
-  // EDGE_COMMANDS_TOPIC_PATTERN as given, to name other edges' command
-  // topics; this edge's own command and dead-letter topics are resolved in
-  // `topics`, as are the event topics of §5.
+  // EDGE_COMMANDS_TOPIC_PATTERN and DEADLETTER_TOPIC_PATTERN as given; the
+  // command pattern names other edges' command topics. This edge's own
+  // command and dead-letter topics are resolved in `topics`, as are the
+  // event topics of §5 (PEER_LIFECYCLE_EVENTS_TOPIC, ...).
   std::string commands_topic_pattern = "edge-commands-{edge_id}";
   std::string deadletter_topic_pattern = "edge-commands-{edge_id}.deadletter";
   Topics topics;
 
-  // WebRTC signaling (§6).
-  absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);  // WEBRTC_REPLY_TIMEOUT_MS
-  absl::Duration webrtc_session_ttl = absl::Seconds(300);          // WEBRTC_SESSION_TTL_SEC
+  // WebRTC signaling (§6): WEBRTC_REPLY_TIMEOUT_MS, WEBRTC_SESSION_TTL_SEC.
+  absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);
+  absl::Duration webrtc_session_ttl = absl::Seconds(300);
 
-  // Tracker (§9).
-  TrackerKind tracker = TrackerKind::kLocal;                        // TRACKER
-  std::vector<std::string> etcd_endpoints = {"127.0.0.1:2379"};     // ETCD_ENDPOINTS, host:port each
-  absl::Duration tracker_lease_ttl = absl::Seconds(10);             // TRACKER_LEASE_TTL_SEC
-  bool tracker_fail_open = false;                                   // TRACKER_FAIL_OPEN
-  std::string tracker_key_prefix = "/giggityflix/";                 // TRACKER_KEY_PREFIX
+  // Tracker (§9): TRACKER, ETCD_ENDPOINTS (each as host:port),
+  // TRACKER_LEASE_TTL_SEC, TRACKER_FAIL_OPEN, TRACKER_KEY_PREFIX.
+  TrackerKind tracker = TrackerKind::kLocal;
+  std::vector<std::string> etcd_endpoints = {"127.0.0.1:2379"};
+  absl::Duration tracker_lease_ttl = absl::Seconds(10);
+  bool tracker_fail_open = false;
+  std::string tracker_key_prefix = "/giggityflix/";
 
-  // Operations. No metrics address: the metrics endpoint is disabled.
-  std::optional<std::string> metrics_address = "0.0.0.0:9464";  // METRICS_ADDRESS
-  absl::Duration shutdown_timeout = absl::Seconds(15);          // SHUTDOWN_TIMEOUT_SEC
-  int drain_rate_per_sec = 500;                                 // DRAIN_RATE_PER_SEC
-  LogLevel log_level = LogLevel::kInfo;                         // LOG_LEVEL
-  LogFormat log_format = LogFormat::kText;                      // LOG_FORMAT
+  // Operations. METRICS_ADDRESS set but empty: no metrics endpoint.
+  std::optional<std::string> metrics_address = "0.0.0.0:9464";
+  absl::Duration shutdown_timeout = absl::Seconds(15);  // SHUTDOWN_TIMEOUT_SEC
+  int drain_rate_per_sec = 500;                         // DRAIN_RATE_PER_SEC
+  LogLevel log_level = LogLevel::kInfo;                 // LOG_LEVEL
+  LogFormat log_format = LogFormat::kText;              // LOG_FORMAT
 };
 
 // Returns the value of an environment variable, or nullopt when it is unset.

@@ -136,13 +136,14 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
       reply.set_request_id(request_id);
       auto* announcement = reply.mutable_catalog_announcement();
       for (const std::string& id : catalog_) announcement->add_catalog_ids(id);
-      outcome.note =
-          absl::StrCat("catalog requested: announcing ", catalog_.size(), " ids");
+      outcome.note = absl::StrCat("catalog requested: announcing ",
+                                  catalog_.size(), " ids");
       break;
     }
     case EdgeMessage::kFileDeleteRequest: {
       std::vector<std::string> deleted, gone;
-      for (const std::string& id : message.file_delete_request().catalog_ids()) {
+      for (const std::string& id :
+           message.file_delete_request().catalog_ids()) {
         PeerMessage& reply = outcome.replies.emplace_back();
         reply.set_request_id(request_id);
         auto* response = reply.mutable_file_delete_response();
@@ -156,8 +157,9 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
           gone.push_back(id);
         }
       }
-      outcome.note = absl::StrCat("delete: deleted [", absl::StrJoin(deleted, ","),
-                                  "], not found [", absl::StrJoin(gone, ","), "]");
+      outcome.note =
+          absl::StrCat("delete: deleted [", absl::StrJoin(deleted, ","),
+                       "], not found [", absl::StrJoin(gone, ","), "]");
       break;
     }
     case EdgeMessage::kFileHashRequest: {
@@ -197,14 +199,15 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
     }
     case EdgeMessage::kScreenshotCaptureRequest: {
       const auto& request = message.screenshot_capture_request();
-      outcome.note = absl::StrCat(
-          "screenshots requested: ", request.quantity(), " of ",
-          request.catalog_id(), " to ", request.upload_endpoint(),
-          " (this example peer captures nothing)");
+      outcome.note =
+          absl::StrCat("screenshots requested: ", request.quantity(), " of ",
+                       request.catalog_id(), " to ", request.upload_endpoint(),
+                       " (this example peer captures nothing)");
       break;
     }
     case EdgeMessage::kBatchFileOfferResponse:
-      outcome.note = absl::StrCat("offer answered: ", AddOfferedLocked(message));
+      outcome.note =
+          absl::StrCat("offer answered: ", AddOfferedLocked(message));
       break;
     case EdgeMessage::kWebrtc:
       outcome.note = "webrtc signaling (this example peer does not stream)";

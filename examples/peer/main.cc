@@ -46,8 +46,8 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(30);
 void Log(absl::string_view line) {
   static absl::Mutex mu(absl::kConstInit);
   std::string text = absl::StrCat(
-      absl::FormatTime("%H:%M:%E3S ", absl::Now(), absl::LocalTimeZone()),
-      line, "\n");
+      absl::FormatTime("%H:%M:%E3S ", absl::Now(), absl::LocalTimeZone()), line,
+      "\n");
   absl::MutexLock lock(&mu);
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
@@ -99,7 +99,8 @@ class Writer {
     if (stream_->Write(message)) {
       Log(absl::StrCat("sent ", message.ShortDebugString()));
     } else {
-      Log(absl::StrCat("stream closed, not sent: ", message.ShortDebugString()));
+      Log(absl::StrCat("stream closed, not sent: ",
+                       message.ShortDebugString()));
     }
   }
 
@@ -159,7 +160,8 @@ absl::Duration Jittered(absl::Duration backoff) {
 int Run(const PeerOptions& options, Stopper& stopper) {
   std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
       options.edge_address, grpc::InsecureChannelCredentials());
-  std::unique_ptr<PeerEdgeService::Stub> stub = PeerEdgeService::NewStub(channel);
+  std::unique_ptr<PeerEdgeService::Stub> stub =
+      PeerEdgeService::NewStub(channel);
   ExamplePeer peer(options.catalog, NewRequestId);
 
   absl::Duration backoff = kFirstBackoff;
@@ -181,9 +183,10 @@ int Run(const PeerOptions& options, Stopper& stopper) {
     }
     if (heard_from_edge) backoff = kFirstBackoff;
     absl::Duration wait = Jittered(backoff);
-    Log(absl::StrCat("stream ended: ", status.error_code(), " ",
-                     status.error_message(), "; reconnecting in ",
-                     absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1)))));
+    Log(absl::StrCat(
+        "stream ended: ", status.error_code(), " ", status.error_message(),
+        "; reconnecting in ",
+        absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1)))));
     backoff = std::min(backoff * 2, kMaxBackoff);
     if (stopper.WaitForStop(wait)) {
       Log("stopped");

@@ -92,7 +92,8 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
   for (const std::string& arg : args) {
     absl::string_view text = arg;
     size_t equals = text.find('=');
-    if (!absl::ConsumePrefix(&text, "--") || equals == absl::string_view::npos) {
+    if (!absl::ConsumePrefix(&text, "--") ||
+        equals == absl::string_view::npos) {
       return absl::InvalidArgumentError(
           absl::StrCat("\"", arg, "\": expected --name=value"));
     }
@@ -127,9 +128,9 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
     int seconds = 0;
     if (!absl::SimpleAtoi(*keepalive, &seconds) || seconds < 1 ||
         seconds > 3600) {
-      return Invalid("keepalive-sec",
-                     absl::StrCat("\"", *keepalive,
-                                  "\" is not an integer in [1, 3600]"));
+      return Invalid(
+          "keepalive-sec",
+          absl::StrCat("\"", *keepalive, "\" is not an integer in [1, 3600]"));
     }
     options.keepalive = absl::Seconds(seconds);
   }

@@ -82,7 +82,8 @@ TEST(ConfigTest, EmptyEnvironmentGivesContractDefaults) {
   EXPECT_EQ(config->tracker_lease_ttl, absl::Seconds(10));
   EXPECT_FALSE(config->tracker_fail_open);
   EXPECT_EQ(config->tracker_key_prefix, "/giggityflix/");
-  EXPECT_EQ(config->metrics_address, std::optional<std::string>("0.0.0.0:9464"));
+  EXPECT_EQ(config->metrics_address,
+            std::optional<std::string>("0.0.0.0:9464"));
   EXPECT_EQ(config->shutdown_timeout, absl::Seconds(15));
   EXPECT_EQ(config->drain_rate_per_sec, 500);
   EXPECT_EQ(config->peer_max_messages_per_sec, 1000);
@@ -150,18 +151,16 @@ TEST(ConfigTest, RejectsInvalidTopicPatterns) {
 TEST(ConfigTest, EtcdTrackerNeedsPerEdgeCommandTopic) {
   ExpectRejected({{"TRACKER", "etcd"}, {"EDGE_COMMANDS_TOPIC_PATTERN", "cmds"}},
                  "EDGE_COMMANDS_TOPIC_PATTERN", "TRACKER=etcd");
-  EXPECT_TRUE(Parse({{"TRACKER", "local"},
-                     {"EDGE_COMMANDS_TOPIC_PATTERN", "cmds"}})
-                  .ok());
+  EXPECT_TRUE(
+      Parse({{"TRACKER", "local"}, {"EDGE_COMMANDS_TOPIC_PATTERN", "cmds"}})
+          .ok());
 }
 
 TEST(ConfigTest, EventTopicsAreValidatedAsKafkaNames) {
-  const char* names[] = {"PEER_LIFECYCLE_EVENTS_TOPIC",
-                         "PEER_CATALOG_UPDATES_TOPIC",
-                         "FILE_DELETE_RESPONSES_TOPIC",
-                         "FILE_HASH_RESPONSES_TOPIC",
-                         "FILE_OFFERS_TOPIC",
-                         "WEBRTC_SIGNALING_TOPIC"};
+  const char* names[] = {
+      "PEER_LIFECYCLE_EVENTS_TOPIC", "PEER_CATALOG_UPDATES_TOPIC",
+      "FILE_DELETE_RESPONSES_TOPIC", "FILE_HASH_RESPONSES_TOPIC",
+      "FILE_OFFERS_TOPIC",           "WEBRTC_SIGNALING_TOPIC"};
   for (const char* name : names) {
     SCOPED_TRACE(name);
     ExpectRejected({{name, "bad/topic"}}, name, "[A-Za-z0-9._-]");
@@ -224,18 +223,20 @@ TEST(ConfigTest, ParsesEveryNumericVariable) {
   EXPECT_EQ(config->drain_rate_per_sec, 9);
   EXPECT_EQ(config->peer_max_messages_per_sec, 0);
 
-  const char* names[] = {"PEER_TIMEOUT_SEC",        "PEER_SEND_QUEUE_MAX",
-                         "GRPC_KEEPALIVE_TIME_MS",  "GRPC_KEEPALIVE_TIMEOUT_MS",
-                         "GRPC_MAX_MESSAGE_BYTES",  "WEBRTC_REPLY_TIMEOUT_MS",
-                         "WEBRTC_SESSION_TTL_SEC",  "TRACKER_LEASE_TTL_SEC",
-                         "SHUTDOWN_TIMEOUT_SEC",    "DRAIN_RATE_PER_SEC",
-                         "PEER_MAX_MESSAGES_PER_SEC"};
+  const char* names[] = {
+      "PEER_TIMEOUT_SEC",         "PEER_SEND_QUEUE_MAX",
+      "GRPC_KEEPALIVE_TIME_MS",   "GRPC_KEEPALIVE_TIMEOUT_MS",
+      "GRPC_MAX_MESSAGE_BYTES",   "WEBRTC_REPLY_TIMEOUT_MS",
+      "WEBRTC_SESSION_TTL_SEC",   "TRACKER_LEASE_TTL_SEC",
+      "SHUTDOWN_TIMEOUT_SEC",     "DRAIN_RATE_PER_SEC",
+      "PEER_MAX_MESSAGES_PER_SEC"};
   for (const char* name : names) {
     SCOPED_TRACE(name);
     ExpectRejected({{name, "1.5"}}, name, "is not an integer in [");
     ExpectRejected({{name, "99999999999"}}, name);
   }
-  ExpectRejected({{"GRPC_MAX_MESSAGE_BYTES", "1023"}}, "GRPC_MAX_MESSAGE_BYTES");
+  ExpectRejected({{"GRPC_MAX_MESSAGE_BYTES", "1023"}},
+                 "GRPC_MAX_MESSAGE_BYTES");
   ExpectRejected({{"TRACKER_LEASE_TTL_SEC", "1"}}, "TRACKER_LEASE_TTL_SEC");
   ExpectRejected({{"PEER_TIMEOUT_SEC", "0"}}, "PEER_TIMEOUT_SEC");
 }
@@ -245,13 +246,14 @@ TEST(ConfigTest, BooleansAcceptOnlyTheDocumentedWords) {
     EXPECT_TRUE(Parse({{"TRACKER_FAIL_OPEN", yes}})->tracker_fail_open) << yes;
   }
   for (const char* no : {"false", "FALSE", "0", "no", "No"}) {
-    EXPECT_FALSE(Parse({{"CATALOG_PULL_ON_CONNECT", no}})->catalog_pull_on_connect)
+    EXPECT_FALSE(
+        Parse({{"CATALOG_PULL_ON_CONNECT", no}})->catalog_pull_on_connect)
         << no;
   }
   for (const char* bad : {"", "on", "off", "2", "y", "true "}) {
     SCOPED_TRACE(bad);
-    ExpectRejected({{"CATALOG_PULL_ON_CONNECT", bad}}, "CATALOG_PULL_ON_CONNECT",
-                   "true, false, 1, 0, yes, no");
+    ExpectRejected({{"CATALOG_PULL_ON_CONNECT", bad}},
+                   "CATALOG_PULL_ON_CONNECT", "true, false, 1, 0, yes, no");
     ExpectRejected({{"TRACKER_FAIL_OPEN", bad}}, "TRACKER_FAIL_OPEN");
     ExpectRejected({{"PEER_ID_FROM_CERT", bad}}, "PEER_ID_FROM_CERT");
   }
@@ -279,13 +281,14 @@ TEST(ConfigTest, EnumsAcceptTheirValuesOnly) {
 }
 
 TEST(ConfigTest, ServerAddressMustBeHostPort) {
-  EXPECT_EQ(Parse({{"GRPC_SERVER_ADDRESS", "127.0.0.1:0"}})->grpc_server_address,
-            "127.0.0.1:0");
+  EXPECT_EQ(
+      Parse({{"GRPC_SERVER_ADDRESS", "127.0.0.1:0"}})->grpc_server_address,
+      "127.0.0.1:0");
   EXPECT_TRUE(Parse({{"GRPC_SERVER_ADDRESS", "[::]:50051"}}).ok());
   EXPECT_TRUE(Parse({{"GRPC_SERVER_ADDRESS", "localhost:65535"}}).ok());
-  for (const char* bad : {"", "50051", ":50051", "host:", "host:65536",
-                          "host:port", "::1:50051", "[::1:50051", "[]:1",
-                          "ho st:1", "host:-1"}) {
+  for (const char* bad :
+       {"", "50051", ":50051", "host:", "host:65536", "host:port", "::1:50051",
+        "[::1:50051", "[]:1", "ho st:1", "host:-1"}) {
     SCOPED_TRACE(bad);
     ExpectRejected({{"GRPC_SERVER_ADDRESS", bad}}, "GRPC_SERVER_ADDRESS");
   }
@@ -327,11 +330,11 @@ TEST(ConfigTest, TlsFilesMustComeTogether) {
 }
 
 TEST(ConfigTest, KafkaSettings) {
-  absl::StatusOr<EdgedConfig> config =
-      Parse({{"EDGE_ID", "e2"},
-             {"KAFKA_BOOTSTRAP_SERVERS", "k1:9092, SSL://k2:9093,k3,[::1]:9094"},
-             {"KAFKA_GROUP_ID", "group-{}"},
-             {"KAFKA_CONFIG_FILE", "/etc/edge/kafka.properties"}});
+  absl::StatusOr<EdgedConfig> config = Parse(
+      {{"EDGE_ID", "e2"},
+       {"KAFKA_BOOTSTRAP_SERVERS", "k1:9092, SSL://k2:9093,k3,[::1]:9094"},
+       {"KAFKA_GROUP_ID", "group-{}"},
+       {"KAFKA_CONFIG_FILE", "/etc/edge/kafka.properties"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->kafka_bootstrap_servers,
             std::optional<std::string>("k1:9092,SSL://k2:9093,k3,[::1]:9094"));
@@ -479,9 +482,9 @@ TEST_F(ConfigFilesTest, ReadsKafkaPropertyLines) {
                            "  linger.ms=5  \n");
   auto properties = ReadKafkaConfigFile(path);
   ASSERT_TRUE(properties.ok()) << properties.status();
-  EXPECT_THAT(*properties,
-              ElementsAre(Pair("security.protocol", "SASL_SSL"),
-                          Pair("sasl.password", "a=b"), Pair("linger.ms", "5")));
+  EXPECT_THAT(*properties, ElementsAre(Pair("security.protocol", "SASL_SSL"),
+                                       Pair("sasl.password", "a=b"),
+                                       Pair("linger.ms", "5")));
 }
 
 TEST_F(ConfigFilesTest, RejectsMalformedKafkaPropertyLines) {

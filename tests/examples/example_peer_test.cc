@@ -23,7 +23,8 @@ const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 class ExamplePeerTest : public ::testing::Test {
  protected:
   ExamplePeerTest()
-      : peer_({"a", "b", "c"}, [this] { return absl::StrCat("own-", ++ids_); }) {}
+      : peer_({"a", "b", "c"},
+              [this] { return absl::StrCat("own-", ++ids_); }) {}
 
   static EdgeMessage Command(const std::string& request_id) {
     EdgeMessage message;
