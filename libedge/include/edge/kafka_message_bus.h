@@ -1,0 +1,110 @@
+// KafkaMessageBus: the MessageBus over Apache Kafka (librdkafka).
+//
+// Publishing: an idempotent producer (acks=all, linger.ms=5, keyed with the
+// Java-compatible murmur2 partitioner). A record's PublishDone runs from its
+// delivery report. The bus never blocks the caller and never drops a record
+// while it runs: records librdkafka cannot take yet wait in the bus's own
+// queue; a retriable delivery failure (e.g. timed out while the broker was
+// down) is sent again; after a fatal idempotent-producer error the producer is
+// rebuilt and every record without a successful delivery report is sent again
+// (so a record may be stored twice, never lost). Only a permanent error (a
+// record the broker will never accept, e.g. too large) fails a record before
+// Shutdown; Shutdown fails what is left with CANCELLED. Saturated() is true
+// while at least `capacity` records wait for their delivery report.
+//
+// Consuming: one consumer in group `group_id`, subscribed to every topic
+// given to Subscribe. Records are handed out on the bus's consumer thread in
+// partition order. Offsets are tracked per partition: the committed position
+// is the lowest offset whose RecordDone has not run (or one past the last
+// handed-out record), committed every `commit_interval` when it advanced,
+// when partitions are revoked, and at Shutdown. RecordDone may run on any
+// thread; for a partition this consumer lost in a rebalance it is ignored
+// (the new owner gets the record again).
+//
+// Threads: PublishDone and the drain listener run on the bus's producer
+// thread; handlers on its consumer thread; never with a bus lock held.
+// Publish after Shutdown fails at once, on the caller's thread, CANCELLED.
+//
+//   edge::kafka::KafkaMessageBusOptions options;
+//   options.bootstrap_servers = "kafka-1:9092";
+//   options.group_id = "edge-e1";
+//   absl::StatusOr<std::unique_ptr<edge::kafka::KafkaMessageBus>> bus =
+//       edge::kafka::KafkaMessageBus::Create(std::move(options));
+#ifndef EDGE_KAFKA_MESSAGE_BUS_H_
+#define EDGE_KAFKA_MESSAGE_BUS_H_
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "edge/logger.h"
+#include "edge/message_bus.h"
+
+namespace edge::kafka {
+
+using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
+
+struct KafkaMessageBusOptions {
+  std::string bootstrap_servers;  // required, "host:port[,host:port...]"
+  std::string group_id;           // required when Subscribe is used
+  std::string client_id = "edge";
+  // librdkafka properties applied after the bus's defaults, to both clients.
+  // A name prefixed "producer." or "consumer." applies to that client only.
+  KafkaProperties properties;
+  // Saturated() while at least this many published records wait.
+  size_t capacity = 10000;
+  // How often advanced consumer positions are committed.
+  absl::Duration commit_interval = absl::Seconds(1);
+  Logger* logger = nullptr;  // null: Logger::Null()
+};
+
+// Reads KAFKA_CONFIG_FILE: `property=value` lines; blank lines and lines
+// starting with '#' are skipped; whitespace around names and values is
+// trimmed. A line without '=' or with an empty name is InvalidArgument naming
+// the line number.
+absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path);
+
+class KafkaProducer;
+class KafkaConsumer;
+
+class KafkaMessageBus final : public MessageBus {
+ public:
+  // Validates the options and every property (InvalidArgument naming it)
+  // and creates the producer. Does not wait for the cluster.
+  static absl::StatusOr<std::unique_ptr<KafkaMessageBus>> Create(
+      KafkaMessageBusOptions options);
+  ~KafkaMessageBus() override;  // Shutdown(now) if still running.
+
+  void Publish(OutgoingRecord record, PublishDone done) override;
+  bool Saturated() const override;
+  void SetDrainListener(absl::AnyInvocable<void()> listener) override;
+  absl::Status Subscribe(const std::string& topic, RecordHandler handler) override;
+  absl::Status Start() override;
+  void StopConsuming() override;
+  void Shutdown(absl::Time deadline) override;
+
+ private:
+  KafkaMessageBus(KafkaMessageBusOptions options, std::unique_ptr<KafkaProducer> producer);
+
+  const KafkaMessageBusOptions options_;
+  Logger& logger_;
+  const std::unique_ptr<KafkaProducer> producer_;
+
+  absl::Mutex mu_;
+  std::map<std::string, RecordHandler> handlers_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  // Created by Start() when there are subscriptions; then never replaced.
+  std::unique_ptr<KafkaConsumer> consumer_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace edge::kafka
+
+#endif  // EDGE_KAFKA_MESSAGE_BUS_H_

@@ -1,0 +1,102 @@
+// KafkaProducer: the publishing half of KafkaMessageBus (see its header for
+// the guarantees). One thread owned by this object calls librdkafka's
+// produce and poll, runs PublishDone callbacks and the drain listener, and
+// rebuilds the producer after a fatal error.
+#ifndef EDGE_SRC_KAFKA_KAFKA_PRODUCER_H_
+#define EDGE_SRC_KAFKA_KAFKA_PRODUCER_H_
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "edge/kafka_message_bus.h"
+#include "edge/logger.h"
+#include "edge/message_bus.h"
+#include "kafka/kafka_config.h"
+
+namespace edge::kafka {
+
+class KafkaProducer {
+ public:
+  // Validates the configuration and creates the librdkafka producer.
+  static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(
+      const KafkaMessageBusOptions& options, Logger* logger);
+  ~KafkaProducer();  // Shutdown(now) if still running.
+  KafkaProducer(const KafkaProducer&) = delete;
+  KafkaProducer& operator=(const KafkaProducer&) = delete;
+
+  void SetDrainListener(absl::AnyInvocable<void()> listener);
+  void Start();
+  void Publish(OutgoingRecord record, PublishDone done);
+  bool Saturated() const;
+  size_t Waiting() const;
+  // Waits for every delivery report until `deadline`, then fails what is
+  // left with CANCELLED and destroys the producer. Idempotent.
+  void Shutdown(absl::Time deadline);
+
+ private:
+  struct Entry {
+    OutgoingRecord record;
+    PublishDone done;
+  };
+  struct Completion {
+    PublishDone done;
+    absl::Status status;
+  };
+
+  KafkaProducer(KafkaProperties properties, size_t capacity, Logger* logger);
+  absl::StatusOr<rd_kafka_t*> NewHandle();
+  void DestroyHandle();
+
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void OnQueueEvent(rd_kafka_t* rk, void* opaque);
+  void HandleDelivery(const rd_kafka_message_t* msg);
+
+  void Loop();
+  void SendQueued();
+  void Recover();
+  void RunCompletions();
+
+  const KafkaProperties properties_;
+  const size_t capacity_;
+  Logger* const logger_;
+  ClientOpaque opaque_;
+
+  // Owned by the producer thread once started (and by Shutdown after it
+  // joined); the delivery and error callbacks run inside rd_kafka_poll on
+  // that thread.
+  rd_kafka_t* rk_ = nullptr;
+  rd_kafka_queue_t* main_queue_ = nullptr;
+  std::vector<Completion> ready_;  // producer-thread only
+  absl::AnyInvocable<void()> drain_listener_;  // set before Start
+
+  mutable absl::Mutex mu_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Records without a successful delivery report, by publish order.
+  std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::deque<uint64_t> to_send_ ABSL_GUARDED_BY(mu_);  // not in librdkafka
+  std::vector<Completion> rejected_ ABSL_GUARDED_BY(mu_);  // failed at Publish
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool fatal_ ABSL_GUARDED_BY(mu_) = false;
+  bool saturated_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;   // failures now mean CANCELLED
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool discarding_ ABSL_GUARDED_BY(mu_) = false;  // old handle being torn down
+  std::thread thread_;
+};
+
+}  // namespace edge::kafka
+
+#endif  // EDGE_SRC_KAFKA_KAFKA_PRODUCER_H_

@@ -1,0 +1,86 @@
+#include "kafka/offset_tracker.h"
+
+#include <tuple>
+
+namespace edge::kafka {
+
+void OffsetTracker::Assign(const TopicPartition& tp) {
+  absl::MutexLock lock(&mu_);
+  State& s = parts_[tp];
+  outstanding_ -= s.outstanding.size();
+  s = State();
+  s.generation = ++last_generation_;
+}
+
+void OffsetTracker::Revoke(const TopicPartition& tp) {
+  absl::MutexLock lock(&mu_);
+  auto it = parts_.find(tp);
+  if (it == parts_.end()) return;
+  outstanding_ -= it->second.outstanding.size();
+  parts_.erase(it);
+}
+
+uint64_t OffsetTracker::Handed(const TopicPartition& tp, int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  auto it = parts_.find(tp);
+  if (it == parts_.end() || closed_) return 0;
+  State& s = it->second;
+  if (s.outstanding.insert(offset).second) ++outstanding_;
+  if (offset + 1 > s.high) s.high = offset + 1;
+  return s.generation;
+}
+
+void OffsetTracker::Done(const TopicPartition& tp, uint64_t generation, int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  if (closed_ || generation == 0) return;
+  auto it = parts_.find(tp);
+  if (it == parts_.end() || it->second.generation != generation) return;
+  if (it->second.outstanding.erase(offset) > 0) --outstanding_;
+}
+
+std::vector<PartitionPosition> OffsetTracker::TakeCommittable(
+    const std::vector<TopicPartition>* only) {
+  absl::MutexLock lock(&mu_);
+  std::vector<PartitionPosition> out;
+  auto consider = [&out](const TopicPartition& tp, State& s) {
+    if (s.high < 0) return;
+    int64_t pos = s.outstanding.empty() ? s.high : *s.outstanding.begin();
+    if (pos > s.committed) {
+      s.committed = pos;
+      out.push_back({tp, pos});
+    }
+  };
+  if (only != nullptr) {
+    for (const TopicPartition& tp : *only) {
+      auto it = parts_.find(tp);
+      if (it != parts_.end()) consider(it->first, it->second);
+    }
+  } else {
+    for (auto& [tp, s] : parts_) consider(tp, s);
+  }
+  return out;
+}
+
+void OffsetTracker::CommitFailed(const TopicPartition& tp, int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  auto it = parts_.find(tp);
+  if (it != parts_.end() && it->second.committed == offset) it->second.committed = -1;
+}
+
+size_t OffsetTracker::Outstanding() const {
+  absl::MutexLock lock(&mu_);
+  return outstanding_;
+}
+
+bool OffsetTracker::WaitAllDone(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outstanding_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+}
+
+void OffsetTracker::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+}  // namespace edge::kafka

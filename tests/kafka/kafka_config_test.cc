@@ -1,0 +1,110 @@
+#include "kafka/kafka_config.h"
+
+#include <fstream>
+#include <string>
+
+#include "edge/kafka_message_bus.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace edge::kafka {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+std::string WriteTemp(const std::string& text) {
+  std::string path = ::testing::TempDir() + "/kafka_config_test_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ParseKafkaConfigFileTest, ReadsPropertiesSkippingCommentsAndBlankLines) {
+  std::string path = WriteTemp(
+      "# security\n"
+      "security.protocol=SASL_SSL\n"
+      "\n"
+      "  sasl.mechanisms = PLAIN  \n"
+      "sasl.password=a=b\n"
+      "   # indented comment\n");
+  auto props = ParseKafkaConfigFile(path);
+  ASSERT_TRUE(props.ok()) << props.status();
+  EXPECT_THAT(*props, ::testing::ElementsAre(Pair("security.protocol", "SASL_SSL"),
+                                             Pair("sasl.mechanisms", "PLAIN"),
+                                             Pair("sasl.password", "a=b")));
+}
+
+TEST(ParseKafkaConfigFileTest, MalformedLineIsInvalidArgumentWithLineNumber) {
+  std::string path = WriteTemp("linger.ms=5\n\nnot a property\n");
+  auto props = ParseKafkaConfigFile(path);
+  ASSERT_TRUE(absl::IsInvalidArgument(props.status())) << props.status();
+  EXPECT_THAT(props.status().message(), HasSubstr("line 3"));
+}
+
+TEST(ParseKafkaConfigFileTest, EmptyNameIsInvalidArgument) {
+  auto props = ParseKafkaConfigFile(WriteTemp("=value\n"));
+  ASSERT_TRUE(absl::IsInvalidArgument(props.status()));
+  EXPECT_THAT(props.status().message(), HasSubstr("line 1"));
+}
+
+TEST(ParseKafkaConfigFileTest, MissingFileIsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(ParseKafkaConfigFile("/nonexistent/kafka.conf").status()));
+}
+
+TEST(BuildConfTest, UnknownPropertyIsInvalidArgumentNamingIt) {
+  auto conf = BuildConf({{"linger.ms", "5"}, {"no.such.property", "1"}});
+  ASSERT_TRUE(absl::IsInvalidArgument(conf.status()));
+  EXPECT_THAT(conf.status().message(), HasSubstr("no.such.property"));
+}
+
+TEST(BuildConfTest, InvalidValueIsInvalidArgumentNamingIt) {
+  auto conf = BuildConf({{"linger.ms", "soon"}});
+  ASSERT_TRUE(absl::IsInvalidArgument(conf.status()));
+  EXPECT_THAT(conf.status().message(), HasSubstr("linger.ms"));
+}
+
+TEST(BuildConfTest, ClientPrefixesApplyToOneClientOnly) {
+  KafkaProperties props = {{"producer.linger.ms", "2"}, {"consumer.fetch.wait.max.ms", "7"}};
+  auto producer = BuildConf(props, ClientKind::kProducer);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  char value[64];
+  size_t size = sizeof(value);
+  ASSERT_EQ(rd_kafka_conf_get(producer->get(), "linger.ms", value, &size), RD_KAFKA_CONF_OK);
+  EXPECT_STREQ(value, "2");
+  size = sizeof(value);
+  ASSERT_EQ(rd_kafka_conf_get(producer->get(), "fetch.wait.max.ms", value, &size),
+            RD_KAFKA_CONF_OK);
+  EXPECT_STRNE(value, "7");
+}
+
+TEST(KafkaMessageBusCreateTest, RejectsBadOptions) {
+  KafkaMessageBusOptions no_servers;
+  EXPECT_TRUE(absl::IsInvalidArgument(KafkaMessageBus::Create(no_servers).status()));
+
+  KafkaMessageBusOptions bad_property;
+  bad_property.bootstrap_servers = "127.0.0.1:1";
+  bad_property.properties = {{"acks", "sometimes"}};
+  auto bus = KafkaMessageBus::Create(bad_property);
+  ASSERT_TRUE(absl::IsInvalidArgument(bus.status()));
+  EXPECT_THAT(bus.status().message(), HasSubstr("acks"));
+
+  KafkaMessageBusOptions zero_capacity;
+  zero_capacity.bootstrap_servers = "127.0.0.1:1";
+  zero_capacity.capacity = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(KafkaMessageBus::Create(zero_capacity).status()));
+}
+
+TEST(KafkaErrorToStatusTest, MapsToCanonicalCodes) {
+  EXPECT_TRUE(KafkaErrorToStatus(RD_KAFKA_RESP_ERR_NO_ERROR, "x").ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      KafkaErrorToStatus(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "publish")));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      KafkaErrorToStatus(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "publish")));
+  EXPECT_TRUE(absl::IsUnavailable(KafkaErrorToStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "publish")));
+  EXPECT_THAT(KafkaErrorToStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "publish to t").message(),
+              HasSubstr("publish to t"));
+}
+
+}  // namespace
+}  // namespace edge::kafka

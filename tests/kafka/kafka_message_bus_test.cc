@@ -1,0 +1,291 @@
+// KafkaMessageBus under faults, against EmbeddedKafka over loopback TCP.
+#include "edge/kafka_message_bus.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "edge/embedded_kafka.h"
+#include "edge/logger.h"
+#include "gtest/gtest.h"
+#include "kafka/kafka_test_client.h"
+#include "support/wait.h"
+
+namespace edge::kafka {
+namespace {
+
+using edge::testing::KafkaTestClient;
+using edge::testing::WaitFor;
+
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+constexpr char kChildEnv[] = "EDGE_KAFKA_CRASH_CHILD";  // "bootstrap|group|topic|fd"
+
+KafkaMessageBusOptions TestOptions(const std::string& bootstrap, const std::string& group) {
+  KafkaMessageBusOptions options;
+  options.bootstrap_servers = bootstrap;
+  options.group_id = group;
+  options.commit_interval = absl::Milliseconds(100);
+  options.properties = {{"consumer.fetch.wait.max.ms", "10"},
+                        {"consumer.session.timeout.ms", "3000"},
+                        {"consumer.heartbeat.interval.ms", "500"}};
+  return options;
+}
+
+class Outcomes {
+ public:
+  PublishDone Callback() {
+    return [this](absl::Status s) {
+      absl::MutexLock lock(&mu_);
+      (s.ok() ? ok_ : failed_)++;
+      if (!s.ok()) last_error_ = s;
+    };
+  }
+  int ok() { absl::MutexLock lock(&mu_); return ok_; }
+  int failed() { absl::MutexLock lock(&mu_); return failed_; }
+  int total() { absl::MutexLock lock(&mu_); return ok_ + failed_; }
+  absl::Status last_error() { absl::MutexLock lock(&mu_); return last_error_; }
+
+ private:
+  absl::Mutex mu_;
+  int ok_ ABSL_GUARDED_BY(mu_) = 0;
+  int failed_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+};
+
+// Every value "0".."n-1" is stored at least once.
+void ExpectAllStored(KafkaTestClient& client, const std::string& topic, int n) {
+  auto stored = client.ReadAll(topic, n, kTimeout);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  std::set<std::string> values;
+  for (const IncomingRecord& r : *stored) values.insert(r.value);
+  for (int i = 0; i < n; ++i) EXPECT_TRUE(values.count(absl::StrCat(i))) << "lost record " << i;
+}
+
+class KafkaMessageBusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto kafka = EmbeddedKafka::Create(1);
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    kafka_ = *std::move(kafka);
+    client_ = std::make_unique<KafkaTestClient>(kafka_->bootstrap_servers());
+  }
+  std::unique_ptr<EmbeddedKafka> kafka_;
+  std::unique_ptr<KafkaTestClient> client_;
+};
+
+TEST_F(KafkaMessageBusTest, BrokerDownWhilePublishingDeliversEverythingOnceBack) {
+  KafkaMessageBusOptions options = TestOptions(kafka_->bootstrap_servers(), "g");
+  // Records time out inside librdkafka while the broker is away; the bus
+  // must send them again rather than fail them.
+  options.properties.push_back({"producer.message.timeout.ms", "1000"});
+  auto bus = KafkaMessageBus::Create(options);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  ASSERT_TRUE((*bus)->Start().ok());
+  Outcomes outcomes;
+  (*bus)->Publish({"events", "peer-0", "warmup", {}}, outcomes.Callback());
+  ASSERT_TRUE(WaitFor([&] { return outcomes.ok() == 1; }, kTimeout));
+
+  ASSERT_TRUE(kafka_->SetBrokerDown(-1).ok());
+  constexpr int kRecords = 100;
+  for (int i = 0; i < kRecords; ++i) {
+    (*bus)->Publish({"events", absl::StrCat("peer-", i % 7), absl::StrCat(i), {}},
+                    outcomes.Callback());
+  }
+  // Down for three seconds (three message timeouts): nothing completes.
+  EXPECT_FALSE(WaitFor([&] { return outcomes.total() > 1; }, absl::Seconds(3)));
+  ASSERT_TRUE(kafka_->SetBrokerUp(-1).ok());
+  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == kRecords + 1; }, kTimeout))
+      << outcomes.total();
+  EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
+  ExpectAllStored(*client_, "events", kRecords);
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+}
+
+TEST_F(KafkaMessageBusTest, RetriableProduceErrorsAreRetriedAndDelivered) {
+  ASSERT_TRUE(kafka_->CreateTopic("events", 2).ok());
+  // NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS, and a
+  // dropped connection.
+  ASSERT_TRUE(kafka_->PushRequestErrors(EmbeddedKafka::kProduceRequest,
+                                        {6, 7, 19, 19, -195, 6})
+                  .ok());
+  auto bus = KafkaMessageBus::Create(TestOptions(kafka_->bootstrap_servers(), "g"));
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  ASSERT_TRUE((*bus)->Start().ok());
+  Outcomes outcomes;
+  constexpr int kRecords = 50;
+  for (int i = 0; i < kRecords; ++i) {
+    (*bus)->Publish({"events", absl::StrCat("peer-", i % 3), absl::StrCat(i), {}},
+                    outcomes.Callback());
+  }
+  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == kRecords; }, kTimeout));
+  EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
+  ExpectAllStored(*client_, "events", kRecords);
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+}
+
+TEST_F(KafkaMessageBusTest, FatalIdempotenceErrorRebuildsProducerAndLosesNothing) {
+  ASSERT_TRUE(kafka_->CreateTopic("events", 1).ok());
+  std::string log_path = ::testing::TempDir() + "/kafka_fatal_test.log";
+  int fd = ::open(log_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+  ASSERT_GE(fd, 0);
+  Logger logger(LogLevel::kWarn, LogFormat::kText, fd);
+  KafkaMessageBusOptions options = TestOptions(kafka_->bootstrap_servers(), "g");
+  options.logger = &logger;
+  auto bus = KafkaMessageBus::Create(options);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  ASSERT_TRUE((*bus)->Start().ok());
+  Outcomes outcomes;
+  (*bus)->Publish({"events", "peer-0", "0", {}}, outcomes.Callback());
+  ASSERT_TRUE(WaitFor([&] { return outcomes.ok() == 1; }, kTimeout));
+
+  // The broker rejects the next produce with INVALID_PRODUCER_EPOCH: the
+  // idempotent producer cannot go on and raises a fatal error.
+  ASSERT_TRUE(kafka_->PushRequestErrors(EmbeddedKafka::kProduceRequest, {47}).ok());
+  constexpr int kRecords = 30;
+  for (int i = 1; i < kRecords; ++i) {
+    (*bus)->Publish({"events", "peer-0", absl::StrCat(i), {}}, outcomes.Callback());
+  }
+  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == kRecords; }, kTimeout))
+      << outcomes.total();
+  EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
+  ExpectAllStored(*client_, "events", kRecords);
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+  ::close(fd);
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("failed fatally"), std::string::npos)
+      << "the fatal-error path was not taken; log:\n" << text.str();
+}
+
+// The consumer half of the crash test, run in a child process (see below):
+// consumes every record, gives offsets 0..4 of each partition an outcome,
+// reports on the pipe when all were handed out, then waits to be killed.
+TEST(KafkaCrashChild, ConsumeAndHoldOutcomes) {
+  const char* spec = std::getenv(kChildEnv);
+  if (spec == nullptr) GTEST_SKIP() << "only run as the crash test's child";
+  std::vector<std::string> parts = absl::StrSplit(spec, '|');
+  ASSERT_EQ(parts.size(), 4u);
+  int fd = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(parts[3], &fd));
+  auto bus = KafkaMessageBus::Create(TestOptions(parts[0], parts[1]));
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  std::atomic<int> received{0};
+  absl::Mutex mu;
+  std::vector<RecordDone> held;
+  ASSERT_TRUE((*bus)
+                  ->Subscribe(parts[2],
+                              [&](IncomingRecord r, RecordDone done) {
+                                if (r.offset < 5) {
+                                  done();
+                                } else {
+                                  absl::MutexLock lock(&mu);
+                                  held.push_back(std::move(done));
+                                }
+                                ++received;
+                              })
+                  .ok());
+  ASSERT_TRUE((*bus)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return received.load() == 20; }, kTimeout));
+  ASSERT_EQ(::write(fd, "r", 1), 1);
+  ::pause();  // killed here, outcomes for offsets 5..9 never come
+}
+
+TEST_F(KafkaMessageBusTest, KilledConsumerRecordsWithoutOutcomeAreRedelivered) {
+  const std::string topic = "edge-commands-e1";
+  const std::string group = "edge-e1";
+  ASSERT_TRUE(kafka_->CreateTopic(topic, 2).ok());
+  for (int i = 0; i < 10; ++i) {
+    for (int32_t p = 0; p < 2; ++p) {
+      ASSERT_TRUE(client_->Produce(topic, p, absl::StrCat("peer-", p), absl::StrCat(i)).ok());
+    }
+  }
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  std::string spec = absl::StrCat(kafka_->bootstrap_servers(), "|", group, "|", topic, "|",
+                                  pipefd[1]);
+  std::string self = "/proc/self/exe";
+  char exe[4096];
+  ssize_t len = ::readlink(self.c_str(), exe, sizeof(exe) - 1);
+  ASSERT_GT(len, 0);
+  exe[len] = '\0';
+  std::string env = absl::StrCat(kChildEnv, "=", spec);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipefd[0]);
+    char filter[] = "--gtest_filter=KafkaCrashChild.ConsumeAndHoldOutcomes";
+    char* argv[] = {exe, filter, nullptr};
+    char* envp[] = {env.data(), nullptr};
+    ::execve(exe, argv, envp);
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(pipefd[0], &byte, 1), 1) << "child failed before consuming everything";
+  ::close(pipefd[0]);
+  // Wait for the child's outcomes (offsets 0..4) to be committed, then kill it.
+  for (int32_t p = 0; p < 2; ++p) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto c = client_->Committed(group, topic, p);
+          return c.ok() && *c == 5;
+        },
+        kTimeout));
+  }
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  auto bus = KafkaMessageBus::Create(TestOptions(kafka_->bootstrap_servers(), group));
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  absl::Mutex mu;
+  std::map<int32_t, std::vector<int64_t>> redelivered;
+  int count = 0;
+  ASSERT_TRUE((*bus)
+                  ->Subscribe(topic,
+                              [&](IncomingRecord r, RecordDone done) {
+                                absl::MutexLock lock(&mu);
+                                redelivered[r.partition].push_back(r.offset);
+                                ++count;
+                                done();
+                              })
+                  .ok());
+  ASSERT_TRUE((*bus)->Start().ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return count == 10;
+      },
+      absl::Seconds(30)));
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+  // 10 outcomes in the child + 10 here = the 20 records, none lost.
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(count, 10);
+  for (int32_t p = 0; p < 2; ++p) {
+    EXPECT_EQ(redelivered[p], (std::vector<int64_t>{5, 6, 7, 8, 9})) << "partition " << p;
+  }
+  for (int32_t p = 0; p < 2; ++p) {
+    auto c = client_->Committed(group, topic, p);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(*c, 10);
+  }
+}
+
+}  // namespace
+}  // namespace edge::kafka
