@@ -25,6 +25,7 @@
 #include "edge/clock.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
+#include "edge/metrics.h"
 #include "edge/peer_transport.h"
 #include "edge/tracker.h"
 
@@ -78,7 +79,8 @@ struct EdgeParts {
   MessageBus* bus = nullptr;
   Tracker* tracker = nullptr;
   Clock* clock = nullptr;
-  Logger* logger = nullptr;  // null: Logger::Null()
+  Logger* logger = nullptr;    // null: Logger::Null()
+  Metrics* metrics = nullptr;  // null: NullMetrics()
 };
 
 // Counters for tests, logs and metrics; a consistent-enough snapshot.

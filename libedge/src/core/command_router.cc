@@ -23,6 +23,7 @@ void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
                           absl::string_view peer_id, const IncomingRecord& record,
                           RecordDone done) {
   counters_.commands_deadlettered.fetch_add(1, std::memory_order_relaxed);
+  metrics().DeadLetter(DeadLetterReasonName(reason));
   log().Warn("command dead-lettered",
              {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
               {"partition", absl::StrCat(record.partition)}, {"offset", absl::StrCat(record.offset)}});
@@ -32,6 +33,7 @@ void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
     // Unstored (bus shutting down): no outcome, so the command is not
     // committed and comes back after a restart.
     if (!status.ok()) {
+      metrics().Error("deadletter_unstored");
       log().Error("dead letter not stored; the command will be redelivered",
                   {{"status", status.ToString()}});
       return;

@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options, EdgePart
     return absl::InvalidArgumentError("drain_rate_per_sec must be at least 1");
   }
   if (parts.logger == nullptr) parts.logger = &Logger::Null();
+  if (parts.metrics == nullptr) parts.metrics = &NullMetrics();
   return std::unique_ptr<Edge>(new EdgeImpl(std::move(options), parts));
 }
 
@@ -80,6 +81,7 @@ absl::Status EdgeImpl::CheckAdmission(const PeerCallInfo& info) {
 
 void EdgeImpl::Reject(AdmissionDecision& decide, absl::Status status) {
   counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  metrics().Admission(status.code());
   decide(std::move(status));
 }
 
@@ -165,6 +167,7 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
     return;
   }
   counters_.admitted.fetch_add(1, std::memory_order_relaxed);
+  metrics().Admission(absl::StatusCode::kOk);
   session->Activate(*claim);
   decide(std::shared_ptr<PeerStreamObserver>(session));
   if (options_.catalog_pull_on_connect) session->RequestCatalog();
@@ -208,6 +211,7 @@ void EdgeImpl::OnSessionEnded(const std::shared_ptr<PeerSession>& session) {
   parts_.tracker->Release(session->peer_id(), session->claim(),
                           [this, session](absl::Status status) {
                             if (!status.ok()) {
+                              metrics().Error("tracker_release");
                               log().Warn("releasing a peer claim failed",
                                          {{"peer_id", session->peer_id()},
                                           {"status", status.ToString()}});

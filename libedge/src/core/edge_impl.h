@@ -44,6 +44,8 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   const EdgeOptions& options() const { return options_; }
   Clock& clock() { return *parts_.clock; }
   Logger& log() { return *parts_.logger; }
+  Metrics& metrics() { return *parts_.metrics; }
+  bool metrics_enabled() const { return parts_.metrics != &NullMetrics(); }
   WebRtcRelay& webrtc() { return webrtc_; }
   EventHeader Header(absl::string_view peer_id) {
     return EventHeader{peer_id, options_.edge_id, parts_.clock->Now()};

@@ -14,6 +14,14 @@ namespace {
 // Catalog pulls remembered per peer; older ones are forgotten first.
 constexpr size_t kMaxPendingPulls = 16;
 
+// The payload's field name, for metrics: "file_hash_response", "ack", ...
+absl::string_view PayloadName(const google::protobuf::Message& m) {
+  const auto* oneof = m.GetDescriptor()->FindOneofByName("payload");
+  const auto* field = m.GetReflection()->GetOneofFieldDescriptor(m, oneof);
+  if (field != nullptr) return field->name();
+  return m.GetDescriptor() == EdgeMessage::descriptor() ? "ack" : "none";
+}
+
 }  // namespace
 
 PeerSession::PeerSession(EdgeImpl* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
@@ -31,7 +39,9 @@ void PeerSession::Activate(PeerClaim claim) {
     absl::MutexLock lock(&mu_);
     claim_ = claim;
     state_ = State::kActive;
+    activated_ = true;
   }
+  edge_->metrics().PeerConnected();
   edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
                  ConnectedEvent(edge_->Header(peer_id_), connected_at_, claim.epoch), nullptr);
   Pump();  // Commands may have been queued during admission.
@@ -73,18 +83,18 @@ void PeerSession::RequestCatalog() {
   message.set_edge_id(edge_->options().edge_id);
   message.mutable_catalog_announcement_request();
   ExpectCatalog(message.request_id());
-  Enqueue(Outgoing{std::move(message), std::nullopt, nullptr});
+  Enqueue(Outgoing{std::move(message), std::nullopt, nullptr, absl::InfinitePast()});
 }
 
 void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done) {
-  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done)});
+  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now()});
 }
 
 void PeerSession::SendAck(const std::string& request_id) {
   EdgeMessage ack;
   ack.set_request_id(request_id);
   ack.set_edge_id(edge_->options().edge_id);
-  Enqueue(Outgoing{std::move(ack), std::nullopt, nullptr});
+  Enqueue(Outgoing{std::move(ack), std::nullopt, nullptr, absl::InfinitePast()});
 }
 
 void PeerSession::Enqueue(Outgoing item) {
@@ -148,9 +158,14 @@ void PeerSession::OnWriteDone(bool ok) {
     in_flight_.reset();
     slow = slow_;
   }
+  if (ok && edge_->metrics_enabled()) {
+    edge_->metrics().PeerMessage(Direction::kOut, PayloadName(done.message),
+                                 done.message.ByteSizeLong());
+  }
   if (done.record.has_value()) {
     if (ok) {
       edge_->counters().commands_delivered.fetch_add(1, std::memory_order_relaxed);
+      edge_->metrics().CommandDelivered(edge_->clock().Now() - done.queued_at);
       if (done.done) done.done();
     } else {
       edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
@@ -192,10 +207,12 @@ void PeerSession::OnEnd(absl::Status status) {
   std::deque<Outgoing> undelivered;
   bool publish = false;
   bool slow;
+  bool was_connected;
   const char* reason;
   PeerClaim claim;
   {
     absl::MutexLock lock(&mu_);
+    was_connected = activated_;
     reason = end_reason_ != nullptr ? end_reason_ : "stream_closed";
     publish = !disconnected_published_;
     disconnected_published_ = true;
@@ -210,6 +227,7 @@ void PeerSession::OnEnd(absl::Status status) {
                    DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
                    nullptr);
   }
+  if (was_connected) edge_->metrics().PeerDisconnected(edge_->clock().Now() - connected_at_);
   for (Outgoing& lost : undelivered) {
     if (!lost.record.has_value()) continue;
     edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
@@ -236,6 +254,9 @@ bool PeerSession::OnMessage(PeerMessage message) {
   absl::Time now = edge_->clock().Now();
   last_activity_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
   edge_->counters().messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (edge_->metrics_enabled()) {
+    edge_->metrics().PeerMessage(Direction::kIn, PayloadName(message), message.ByteSizeLong());
+  }
   bool solicited = false;
   bool over_limit;
   std::shared_ptr<PeerStream> stream;
@@ -249,6 +270,7 @@ bool PeerSession::OnMessage(PeerMessage message) {
     stream = stream_;
   }
   if (over_limit) {
+    edge_->metrics().Error("rate_limited");
     End(absl::ResourceExhaustedError(
             absl::StrCat("more than ", edge_->options().peer_max_messages_per_sec,
                          " messages per second (PEER_MAX_MESSAGES_PER_SEC)")),

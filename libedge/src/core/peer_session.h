@@ -72,6 +72,7 @@ class PeerSession final : public PeerStreamObserver,
     // Set for commands: what to dead-letter if it is never written.
     std::optional<IncomingRecord> record;
     RecordDone done;
+    absl::Time queued_at;
   };
 
   void Enqueue(Outgoing item);
@@ -93,6 +94,7 @@ class PeerSession final : public PeerStreamObserver,
   PeerClaim claim_ ABSL_GUARDED_BY(mu_);
   bool owns_claim_ ABSL_GUARDED_BY(mu_) = true;
   bool disconnected_published_ ABSL_GUARDED_BY(mu_) = false;
+  bool activated_ ABSL_GUARDED_BY(mu_) = false;
   const char* end_reason_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool slow_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
