@@ -1,0 +1,45 @@
+// DescriptorBudget: refuse peers before the process runs out of file
+// descriptors (contract §2 row 5).
+//
+// A gRPC server that runs out fails accept() and its clients hang; the edge
+// instead refuses new peers with RESOURCE_EXHAUSTED while fewer than
+// `headroom` descriptors are left. RaiseLimit() lifts the soft limit to the
+// hard one at start.
+#ifndef EDGED_DESCRIPTORS_H_
+#define EDGED_DESCRIPTORS_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace edge {
+
+class DescriptorBudget {
+ public:
+  // Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the limit.
+  static absl::StatusOr<int64_t> RaiseLimit();
+
+  DescriptorBudget(int64_t limit, int64_t headroom) : limit_(limit), headroom_(headroom) {}
+
+  // True while at least `headroom` descriptors are free. Cheap: counts the
+  // open descriptors again only when close to the limit or every 100 ms.
+  bool HasHeadroom();
+
+  // Open descriptors of this process (entries of /proc/self/fd).
+  static int64_t CountOpen();
+
+ private:
+  const int64_t limit_;
+  const int64_t headroom_;
+  absl::Mutex mu_;
+  int64_t open_ ABSL_GUARDED_BY(mu_) = -1;
+  absl::Time counted_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t since_count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace edge
+
+#endif  // EDGED_DESCRIPTORS_H_
