@@ -1,0 +1,256 @@
+#include "grpc/grpc_peer_stream.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/status_conversion.h"
+
+namespace edge::grpc_internal {
+
+GrpcPeerStream::GrpcPeerStream(PeerCallInfo info, Clock* clock, absl::Duration write_timeout,
+                               std::shared_ptr<CallbackQueue> callbacks,
+                               AsyncOperationsReactor* reactor)
+    : info_(std::move(info)),
+      clock_(clock),
+      write_timeout_(write_timeout),
+      callbacks_(std::move(callbacks)),
+      reactor_(reactor) {}
+
+bool GrpcPeerStream::PinLocked() {
+  if (reactor_ == nullptr || finish_issued_) return false;
+  ++pins_;
+  return true;
+}
+
+void GrpcPeerStream::Unpin() {
+  {
+    absl::MutexLock lock(&mu_);
+    --pins_;
+  }
+  MaybeIssueFinish();
+}
+
+void GrpcPeerStream::RequestFinishLocked(absl::Status status) {
+  if (!finish_status_.has_value()) finish_status_ = std::move(status);
+}
+
+void GrpcPeerStream::MaybeIssueFinish() {
+  AsyncOperationsReactor* reactor;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!finish_status_.has_value() || finish_issued_ || reactor_ == nullptr || pins_ > 0 ||
+        write_in_flight_) {
+      return;
+    }
+    finish_issued_ = true;
+    reactor = reactor_;
+    status = *finish_status_;
+  }
+  // Alive: OnDone cannot come before this Finish.
+  reactor->End(status);
+}
+
+void GrpcPeerStream::MaybeStartRead() {
+  AsyncOperationsReactor* reactor;
+  {
+    absl::MutexLock lock(&mu_);
+    if (observer_ == nullptr || paused_ || read_in_flight_ || in_on_message_ ||
+        finish_status_.has_value() || !PinLocked()) {
+      return;
+    }
+    read_in_flight_ = true;
+    reactor = reactor_;
+  }
+  reactor->Read(&read_buffer_);
+  Unpin();
+}
+
+void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) {
+  AsyncOperationsReactor* reactor = nullptr;
+  uint64_t write_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!write_in_flight_ && !finish_status_.has_value() && PinLocked()) {
+      write_in_flight_ = true;
+      write_id = ++write_id_;
+      write_done_ = std::move(done);
+      write_buffer_ = std::move(message);
+      reactor = reactor_;
+    }
+  }
+  if (reactor == nullptr) {
+    // Ended, ending, or a second outstanding write: it never happens.
+    callbacks_->Post([done = std::move(done)]() mutable { done(false); });
+    return;
+  }
+  std::weak_ptr<GrpcPeerStream> weak = weak_from_this();
+  Clock::TimerId timer = clock_->RunAt(clock_->Now() + write_timeout_, [weak, write_id] {
+    if (auto self = weak.lock()) self->OnWriteTimeout(write_id);
+  });
+  {
+    absl::MutexLock lock(&mu_);
+    write_timer_ = timer;
+  }
+  reactor->Write(&write_buffer_);
+  Unpin();
+}
+
+void GrpcPeerStream::OnWriteTimeout(uint64_t write_id) {
+  AsyncOperationsReactor* reactor;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!write_in_flight_ || write_id_ != write_id) return;
+    RequestFinishLocked(absl::DeadlineExceededError(
+        absl::StrCat("write to peer did not complete within ", absl::FormatDuration(write_timeout_),
+                     "; the peer stopped reading")));
+    if (!PinLocked()) return;
+    reactor = reactor_;
+  }
+  // The outstanding write then completes with false, which issues Finish.
+  reactor->Cancel();
+  Unpin();
+}
+
+void GrpcPeerStream::OnWriteDone(bool ok) {
+  absl::AnyInvocable<void(bool)> done;
+  Clock::TimerId timer;
+  {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    done = std::move(write_done_);
+    write_done_ = nullptr;
+    timer = write_timer_;
+    write_timer_ = 0;
+    // A failed write means the call is broken; end it if nothing else did.
+    if (!ok) RequestFinishLocked(absl::UnavailableError("write to peer failed"));
+  }
+  if (timer != 0) clock_->Cancel(timer);
+  done(ok);
+  MaybeIssueFinish();
+}
+
+void GrpcPeerStream::Finish(absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    RequestFinishLocked(std::move(status));
+  }
+  MaybeIssueFinish();
+}
+
+void GrpcPeerStream::ResumeReading() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (in_on_message_) {
+      resume_requested_ = true;  // Cancels a pause the running OnMessage asks for.
+      return;
+    }
+    if (!paused_) return;
+    paused_ = false;
+  }
+  MaybeStartRead();
+}
+
+void GrpcPeerStream::Decide(absl::StatusOr<std::shared_ptr<PeerStreamObserver>> decision) {
+  if (decision.ok() && *decision == nullptr) {
+    decision = absl::InternalError("admission produced no stream observer");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (decided_) return;  // `decide` runs once; a second call is ignored.
+    decided_ = true;
+    if (!decision.ok()) {
+      RequestFinishLocked(decision.status());
+    } else if (done_) {
+      // The peer left before the decision: the observer still gets its end.
+      end_delivered_ = true;
+      callbacks_->Post([observer = *std::move(decision),
+                        status = finish_status_.value_or(absl::CancelledError(
+                            "the peer left before admission"))] { observer->OnEnd(status); });
+      return;
+    } else {
+      observer_ = *std::move(decision);
+    }
+  }
+  MaybeIssueFinish();
+  MaybeStartRead();
+}
+
+void GrpcPeerStream::OnReadDone(bool ok) {
+  std::shared_ptr<PeerStreamObserver> observer;
+  if (!ok) {
+    AsyncOperationsReactor* reactor;
+    {
+      absl::MutexLock lock(&mu_);
+      read_in_flight_ = false;
+      reactor = reactor_;
+    }
+    // Inside a reaction the reactor is alive. Without a cancellation, a
+    // failed read is the peer's half-close: the stream ends cleanly.
+    const bool cancelled = reactor->IsCancelled();
+    {
+      absl::MutexLock lock(&mu_);
+      RequestFinishLocked(cancelled ? absl::CancelledError("the peer cancelled the stream")
+                                    : absl::OkStatus());
+    }
+    MaybeIssueFinish();
+    return;
+  }
+  PeerMessage message = std::move(read_buffer_);
+  read_buffer_.Clear();
+  {
+    absl::MutexLock lock(&mu_);
+    read_in_flight_ = false;
+    in_on_message_ = true;
+    resume_requested_ = false;
+    observer = observer_;
+  }
+  const bool keep_reading = observer->OnMessage(std::move(message));
+  {
+    absl::MutexLock lock(&mu_);
+    in_on_message_ = false;
+    if (!keep_reading && !resume_requested_) paused_ = true;
+    resume_requested_ = false;
+  }
+  MaybeStartRead();
+}
+
+void GrpcPeerStream::OnCancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    RequestFinishLocked(
+        absl::CancelledError("the peer cancelled the stream or its connection was lost"));
+  }
+  MaybeIssueFinish();
+}
+
+void GrpcPeerStream::OnDone() {
+  std::shared_ptr<PeerStreamObserver> observer;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+    done_ = true;
+    status = finish_status_.value_or(absl::CancelledError("the stream ended"));
+    if (observer_ != nullptr && !end_delivered_) {
+      end_delivered_ = true;
+      // Dropped here: the observer usually holds this stream in turn.
+      observer = std::move(observer_);
+      observer_ = nullptr;
+    }
+  }
+  if (observer != nullptr) observer->OnEnd(status);
+}
+
+void AsyncOperationsReactor::End(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+
+void AsyncOperationsReactor::OnDone() {
+  if (stream_ != nullptr) stream_->OnDone();
+  stream_ = nullptr;
+  CallTracker* tracker = tracker_;
+  const uint64_t call_id = call_id_;
+  delete this;
+  tracker->CallDone(call_id);
+}
+
+}  // namespace edge::grpc_internal

@@ -1,0 +1,142 @@
+// GrpcPeerStream and its reactor: one AsyncOperations call.
+//
+// gRPC's reactor lives exactly as long as the RPC (it deletes itself in
+// OnDone), while the handler holds the PeerStream by shared_ptr for as long
+// as it likes and calls it from any thread. So the two are separate: the
+// reactor forwards every reaction to the stream, and the stream calls into
+// the reactor only while the RPC is known to be alive.
+//
+// Liveness rule: the reactor is alive until OnDone, and OnDone comes only
+// after Finish. The stream issues Finish once, when no other thread is inside
+// a reactor call ("pins") and no write is outstanding; after that it never
+// calls the reactor again. No stream lock is held while calling the reactor,
+// the handler, the observer or a Write callback.
+#ifndef EDGE_GRPC_GRPC_PEER_STREAM_H_
+#define EDGE_GRPC_GRPC_PEER_STREAM_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "edge/clock.h"
+#include "edge/peer_transport.h"
+#include "grpc/callback_queue.h"
+
+namespace edge::grpc_internal {
+
+class AsyncOperationsReactor;
+
+class GrpcPeerStream final : public PeerStream,
+                             public std::enable_shared_from_this<GrpcPeerStream> {
+ public:
+  GrpcPeerStream(PeerCallInfo info, Clock* clock, absl::Duration write_timeout,
+                 std::shared_ptr<CallbackQueue> callbacks, AsyncOperationsReactor* reactor);
+
+  // PeerStream.
+  const PeerCallInfo& info() const override { return info_; }
+  void Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) override;
+  void Finish(absl::Status status) override;
+  void ResumeReading() override;
+
+  // The handler's admission decision.
+  void Decide(absl::StatusOr<std::shared_ptr<PeerStreamObserver>> decision);
+
+  // Reactions, forwarded by the reactor.
+  void OnReadDone(bool ok);
+  void OnWriteDone(bool ok);
+  void OnCancel();
+  // Delivers OnEnd; afterwards the reactor is gone.
+  void OnDone();
+
+ private:
+  // Marks a reactor call in progress; false once Finish was issued.
+  bool PinLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Unpin();
+  // Records why the stream ends, the first reason wins.
+  void RequestFinishLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Issues Finish when it was requested and nothing else is in progress.
+  void MaybeIssueFinish();
+  // Starts the next read when admitted, not paused and not ending.
+  void MaybeStartRead();
+  void OnWriteTimeout(uint64_t write_id);
+
+  const PeerCallInfo info_;
+  Clock* const clock_;
+  const absl::Duration write_timeout_;
+  const std::shared_ptr<CallbackQueue> callbacks_;
+
+  absl::Mutex mu_;
+  AsyncOperationsReactor* reactor_ ABSL_GUARDED_BY(mu_);  // null after OnDone
+  int pins_ ABSL_GUARDED_BY(mu_) = 0;
+  bool finish_issued_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Status> finish_status_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+
+  bool decided_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<PeerStreamObserver> observer_ ABSL_GUARDED_BY(mu_);
+  bool end_delivered_ ABSL_GUARDED_BY(mu_) = false;
+
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool in_on_message_ ABSL_GUARDED_BY(mu_) = false;
+  bool resume_requested_ ABSL_GUARDED_BY(mu_) = false;
+  PeerMessage read_buffer_;  // Owned by the read in flight.
+
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t write_id_ ABSL_GUARDED_BY(mu_) = 0;
+  Clock::TimerId write_timer_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::AnyInvocable<void(bool)> write_done_ ABSL_GUARDED_BY(mu_);
+  EdgeMessage write_buffer_;  // Owned by the write in flight.
+};
+
+// Told when a call's reactor is done, so Shutdown can wait for all of them.
+class CallTracker {
+ public:
+  virtual ~CallTracker() = default;
+  virtual void CallDone(uint64_t call_id) = 0;
+};
+
+class AsyncOperationsReactor final
+    : public grpc::ServerBidiReactor<PeerMessage, EdgeMessage> {
+ public:
+  AsyncOperationsReactor(grpc::CallbackServerContext* context, CallTracker* tracker,
+                         uint64_t call_id)
+      : context_(context), tracker_(tracker), call_id_(call_id) {}
+
+  void set_stream(std::shared_ptr<GrpcPeerStream> stream) { stream_ = std::move(stream); }
+
+  // Called by GrpcPeerStream under its liveness rule.
+  void Read(PeerMessage* message) { StartRead(message); }
+  void Write(const EdgeMessage* message) { StartWrite(message); }
+  void End(const absl::Status& status);
+  void Cancel() { context_->TryCancel(); }
+  bool IsCancelled() const { return context_->IsCancelled(); }
+
+  // Ends a call that never got a stream (the transport is shutting down).
+  void Reject(const absl::Status& status) { End(status); }
+
+ private:
+  void OnReadDone(bool ok) override { stream_->OnReadDone(ok); }
+  void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
+  void OnCancel() override {
+    if (stream_ != nullptr) stream_->OnCancel();
+  }
+  void OnDone() override;
+
+  grpc::CallbackServerContext* const context_;
+  CallTracker* const tracker_;
+  const uint64_t call_id_;
+  std::shared_ptr<GrpcPeerStream> stream_;
+};
+
+}  // namespace edge::grpc_internal
+
+#endif  // EDGE_GRPC_GRPC_PEER_STREAM_H_

@@ -1,0 +1,506 @@
+// GrpcPeerTransport against real generated clients on 127.0.0.1, port 0.
+#include "edge/grpc_peer_transport.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "contract/peer_transport/recording_handler.h"
+#include "edge/testing/fake_clock.h"
+#include "gmock/gmock.h"
+#include "grpc/grpc_test_peer.h"
+#include "grpc/grpc_test_util.h"
+#include "gtest/gtest.h"
+#include "support/wait.h"
+
+namespace edge {
+namespace {
+
+using ::edge::testing::GrpcTestPeer;
+using ::edge::testing::MakeChannel;
+using ::edge::testing::NumberedEdgeMessage;
+using ::edge::testing::NumberedPeerMessage;
+using ::edge::testing::RecordingHandler;
+using ::edge::testing::RecordingObserver;
+using ::edge::testing::WaitFor;
+using ::testing::HasSubstr;
+
+// How long a test watches for something that must NOT happen.
+constexpr absl::Duration kQuietPeriod = absl::Milliseconds(300);
+
+class GrpcPeerTransportTest : public ::testing::Test {
+ protected:
+  GrpcPeerTransportOptions Options() {
+    GrpcPeerTransportOptions options;
+    options.address = "127.0.0.1:0";
+    options.clock = &clock_;
+    options.shutdown_grace = absl::Milliseconds(500);
+    return options;
+  }
+
+  void StartTransport(GrpcPeerTransportOptions options) {
+    auto transport = GrpcPeerTransport::Create(std::move(options));
+    ASSERT_TRUE(transport.ok()) << transport.status();
+    transport_ = *std::move(transport);
+    ASSERT_TRUE(transport_->Start(&handler_).ok());
+    ASSERT_GT(transport_->port(), 0);
+    channel_ = MakeChannel(transport_->port());
+  }
+  void StartTransport() { StartTransport(Options()); }
+
+  std::unique_ptr<GrpcTestPeer> Connect(std::optional<std::string> peer_id, bool read = true) {
+    return std::make_unique<GrpcTestPeer>(channel_, GrpcTestPeer::Options{peer_id, read});
+  }
+
+  // Connects and waits until the handler admitted the stream `index`.
+  std::unique_ptr<GrpcTestPeer> ConnectAdmitted(std::optional<std::string> peer_id, size_t index,
+                                                bool read = true) {
+    auto peer = Connect(peer_id, read);
+    EXPECT_TRUE(handler_.WaitForStreams(index + 1));
+    return peer;
+  }
+
+  FakeClock clock_;
+  RecordingHandler handler_;
+  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(GrpcPeerTransportTest, AdmittedStreamCarriesMessagesBothWaysInOrder) {
+  StartTransport();
+  auto peer = ConnectAdmitted("peer-1", 0);
+  PeerCallInfo info = handler_.info(0);
+  EXPECT_TRUE(info.has_peer_id);
+  EXPECT_EQ(info.peer_id, "peer-1");
+  EXPECT_EQ(info.cert_identity, "");
+  EXPECT_THAT(info.remote_address, HasSubstr("127.0.0.1"));
+
+  constexpr int kCount = 50;
+  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(peer->Send(NumberedPeerMessage(i)));
+  auto observer = handler_.observer(0);
+  ASSERT_TRUE(observer->WaitForMessages(kCount));
+  auto messages = observer->messages();
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(messages[i].request_id(), absl::StrCat("peer-", i));
+
+  std::vector<EdgeMessage> out;
+  for (int i = 0; i < kCount; ++i) out.push_back(NumberedEdgeMessage(i));
+  EXPECT_EQ(testing::WriteAll(*handler_.stream(0), out), out.size());
+  ASSERT_TRUE(peer->WaitForReceived(kCount));
+  auto received = peer->Received();
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(received[i].request_id(), absl::StrCat("edge-", i));
+  EXPECT_EQ(observer->end_count(), 0);
+  EXPECT_EQ(observer->violations(), 0);
+}
+
+TEST_F(GrpcPeerTransportTest, RejectedStreamEndsWithTheDecisionsStatus) {
+  StartTransport();
+  for (absl::Status status :
+       {absl::UnauthenticatedError("peer_id metadata missing"),
+        absl::InvalidArgumentError("peer_id has a bad character"),
+        absl::AlreadyExistsError("peer-1 is held by edge-7"),
+        absl::ResourceExhaustedError("edge full"), absl::UnavailableError("draining")}) {
+    handler_.Reject(status);
+    auto peer = Connect("peer-1");
+    auto end = peer->WaitForEnd();
+    ASSERT_TRUE(end.has_value());
+    EXPECT_EQ(static_cast<int>(end->error_code()), static_cast<int>(status.code()));
+    EXPECT_EQ(end->error_message(), status.message());
+  }
+  EXPECT_TRUE(handler_.observers().empty());
+}
+
+TEST_F(GrpcPeerTransportTest, PeerIdMetadataMissingOrEmptyIsReportedAsSuch) {
+  StartTransport();
+  auto without = ConnectAdmitted(std::nullopt, 0);
+  auto empty = ConnectAdmitted("", 1);
+  PeerCallInfo first = handler_.info(0);
+  PeerCallInfo second = handler_.info(1);
+  // The two connect concurrently; tell them apart by has_peer_id.
+  if (first.has_peer_id) std::swap(first, second);
+  EXPECT_FALSE(first.has_peer_id);
+  EXPECT_TRUE(second.has_peer_id);
+  EXPECT_EQ(second.peer_id, "");
+}
+
+TEST_F(GrpcPeerTransportTest, NoMessageIsReadBeforeTheDecision) {
+  StartTransport();
+  handler_.Hold();
+  auto peer = ConnectAdmitted("peer-1", 0);
+  ASSERT_TRUE(peer->Send(NumberedPeerMessage(0)));
+  ASSERT_TRUE(peer->Send(NumberedPeerMessage(1)));
+  auto observer = handler_.AdmitHeld(0);
+  ASSERT_TRUE(observer->WaitForMessages(2));
+  EXPECT_EQ(observer->messages()[0].request_id(), "peer-0");
+}
+
+TEST_F(GrpcPeerTransportTest, PausedStreamDeliversNothingUntilResumed) {
+  StartTransport();
+  handler_.set_pause_new_streams(true);
+  auto peer = ConnectAdmitted("peer-1", 0);
+  auto observer = handler_.observer(0);
+  auto stream = handler_.stream(0);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(peer->Send(NumberedPeerMessage(i)));
+  ASSERT_TRUE(observer->WaitForMessages(1));
+  EXPECT_FALSE(observer->WaitForMessages(2, kQuietPeriod));
+
+  stream->ResumeReading();  // Still pausing: exactly one more.
+  ASSERT_TRUE(observer->WaitForMessages(2));
+  EXPECT_FALSE(observer->WaitForMessages(3, kQuietPeriod));
+
+  observer->set_pause(false);
+  stream->ResumeReading();
+  ASSERT_TRUE(observer->WaitForMessages(4));
+  auto messages = observer->messages();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(messages[i].request_id(), absl::StrCat("peer-", i));
+  stream->ResumeReading();  // Not paused: nothing happens.
+  ASSERT_TRUE(peer->Send(NumberedPeerMessage(4)));
+  ASSERT_TRUE(observer->WaitForMessages(5));
+  EXPECT_EQ(observer->violations(), 0);
+}
+
+TEST_F(GrpcPeerTransportTest, FinishAfterAWriteDeliversTheWriteThenTheStatus) {
+  StartTransport();
+  auto peer = ConnectAdmitted("peer-1", 0);
+  auto observer = handler_.observer(0);
+  auto stream = handler_.stream(0);
+  absl::Mutex mu;
+  std::optional<bool> write_ok;
+  int ends_before_callback = -1;
+  stream->Write(NumberedEdgeMessage(1), [&](bool ok) {
+    absl::MutexLock lock(&mu);
+    write_ok = ok;
+    ends_before_callback = observer->end_count();
+  });
+  stream->Finish(absl::AbortedError("replaced by a newer stream"));
+  stream->Finish(absl::InternalError("second finish is ignored"));
+
+  auto end = peer->WaitForEnd();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(end->error_message(), "replaced by a newer stream");
+  ASSERT_EQ(peer->Received().size(), 1u);
+  EXPECT_EQ(peer->Received()[0].request_id(), "edge-1");
+
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kAborted);
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(write_ok, std::optional<bool>(true));
+  EXPECT_EQ(ends_before_callback, 0);
+}
+
+TEST_F(GrpcPeerTransportTest, WriteTimeoutEndsTheStreamOfAPeerThatStoppedReading) {
+  GrpcPeerTransportOptions options = Options();
+  options.write_timeout = absl::Seconds(5);
+  StartTransport(options);
+  auto peer = ConnectAdmitted("slow-peer", 0, /*read=*/false);
+  auto observer = handler_.observer(0);
+  auto stream = handler_.stream(0);
+
+  // Writes 1 MiB messages back to back until one stays outstanding because
+  // the HTTP/2 windows and socket buffers are full.
+  struct Writer {
+    absl::Mutex mu;
+    int completed ABSL_GUARDED_BY(mu) = 0;
+    std::optional<bool> failed_write ABSL_GUARDED_BY(mu);
+  };
+  auto writer = std::make_shared<Writer>();
+  std::function<void()> write_next = [&, writer] {
+    stream->Write(NumberedEdgeMessage(0, 1 << 20), [&, writer](bool ok) {
+      {
+        absl::MutexLock lock(&writer->mu);
+        if (!ok) {
+          writer->failed_write = false;
+          return;
+        }
+        ++writer->completed;
+      }
+      write_next();
+    });
+  };
+  write_next();
+
+  // Time only moves when told to: advance past the timeout whenever the
+  // writes stopped progressing, until the stream ended.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!observer->WaitForEnd(absl::Milliseconds(1)) && absl::Now() < deadline) {
+    int before;
+    {
+      absl::MutexLock lock(&writer->mu);
+      before = writer->completed;
+    }
+    bool progressed = WaitFor(
+        [&] {
+          absl::MutexLock lock(&writer->mu);
+          return writer->completed != before || writer->failed_write.has_value();
+        },
+        absl::Milliseconds(200));
+    if (!progressed) clock_.Advance(options.write_timeout);
+  }
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kDeadlineExceeded);
+  {
+    absl::MutexLock lock(&writer->mu);
+    EXPECT_EQ(writer->failed_write, std::optional<bool>(false));
+    EXPECT_GT(writer->completed, 0);
+  }
+  EXPECT_EQ(testing::WriteAndWait(*stream, NumberedEdgeMessage(9)), std::optional<bool>(false));
+  peer->StartReading();
+  auto end = peer->WaitForEnd();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(clock_.pending_timers(), 0u);
+}
+
+TEST_F(GrpcPeerTransportTest, PeerCancelEndsTheStreamOnce) {
+  StartTransport();
+  auto peer = ConnectAdmitted("peer-1", 0);
+  auto observer = handler_.observer(0);
+  auto stream = handler_.stream(0);
+  ASSERT_TRUE(peer->Send(NumberedPeerMessage(0)));
+  ASSERT_TRUE(observer->WaitForMessages(1));
+  peer->Cancel();
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kCancelled);
+
+  // Calls after the end do nothing; writes report false.
+  EXPECT_EQ(testing::WriteAndWait(*stream, NumberedEdgeMessage(1)), std::optional<bool>(false));
+  stream->Finish(absl::AbortedError("too late"));
+  stream->ResumeReading();
+  transport_->Shutdown();
+  EXPECT_EQ(observer->end_count(), 1);
+  EXPECT_EQ(observer->violations(), 0);
+}
+
+TEST_F(GrpcPeerTransportTest, PeerHalfCloseEndsTheStreamWithOk) {
+  StartTransport();
+  auto peer = ConnectAdmitted("peer-1", 0);
+  auto observer = handler_.observer(0);
+  ASSERT_TRUE(peer->Send(NumberedPeerMessage(0)));
+  peer->HalfClose();
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_TRUE(observer->end_status()->ok()) << *observer->end_status();
+  EXPECT_EQ(observer->message_count(), 1u);
+  auto end = peer->WaitForEnd();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(end->ok()) << end->error_message();
+}
+
+TEST_F(GrpcPeerTransportTest, AdmissionAfterThePeerLeftStillEndsTheObserver) {
+  StartTransport();
+  handler_.Hold();
+  auto peer = ConnectAdmitted("peer-1", 0);
+  peer->Cancel();
+  ASSERT_TRUE(peer->WaitForEnd().has_value());
+  auto observer = handler_.AdmitHeld(0);
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kCancelled);
+  transport_->Shutdown();
+  EXPECT_EQ(observer->end_count(), 1);
+}
+
+TEST_F(GrpcPeerTransportTest, OversizedMessageEndsOnlyThatStream) {
+  GrpcPeerTransportOptions options = Options();
+  options.max_message_bytes = 64 * 1024;
+  StartTransport(options);
+  auto big = ConnectAdmitted("big-peer", 0);
+  auto small = ConnectAdmitted("small-peer", 1);
+
+  PeerMessage oversized;
+  oversized.set_request_id(std::string(100 * 1024, 'r'));
+  big->Send(oversized);
+  auto end = big->WaitForEnd();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << end->error_message();
+
+  // Find which admitted stream is whose.
+  const size_t small_index = handler_.info(0).peer_id == "small-peer" ? 0 : 1;
+  const size_t big_index = 1 - small_index;
+  ASSERT_TRUE(handler_.observer(big_index)->WaitForEnd());
+  EXPECT_EQ(handler_.observer(big_index)->message_count(), 0u);
+
+  ASSERT_TRUE(small->Send(NumberedPeerMessage(1)));
+  ASSERT_TRUE(handler_.observer(small_index)->WaitForMessages(1));
+  EXPECT_EQ(testing::WriteAndWait(*handler_.stream(small_index), NumberedEdgeMessage(1)),
+            std::optional<bool>(true));
+  ASSERT_TRUE(small->WaitForReceived(1));
+  EXPECT_EQ(handler_.observer(small_index)->end_count(), 0);
+}
+
+TEST_F(GrpcPeerTransportTest, WebRtcCallReachesTheHandlerWithMetadataAndIsAnswered) {
+  StartTransport();
+  giggityflix_grpc_peer::EdgeWebRTCMessage request;
+  request.set_request_id("rq-1");
+  request.mutable_stream_session_request()->set_session_id("session-9");
+  request.mutable_stream_session_request()->set_catalog_id("catalog-3");
+  giggityflix_grpc_peer::PeerWebRTCMessage response;
+  grpc::Status status = testing::CallWebRtc(channel_, "peer-1", request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.request_id(), "rq-1");
+  EXPECT_EQ(response.stream_session_response().session_id(), "session-9");
+  EXPECT_EQ(response.stream_session_response().catalog_id(), "catalog-3");
+  ASSERT_TRUE(handler_.WaitForWebRtcCalls(1));
+  EXPECT_TRUE(handler_.webrtc_caller(0).has_peer_id);
+  EXPECT_EQ(handler_.webrtc_caller(0).peer_id, "peer-1");
+  EXPECT_EQ(handler_.webrtc_request(0).request_id(), "rq-1");
+
+  status = testing::CallWebRtc(channel_, std::nullopt, request, &response);
+  ASSERT_TRUE(status.ok());
+  ASSERT_TRUE(handler_.WaitForWebRtcCalls(2));
+  EXPECT_FALSE(handler_.webrtc_caller(1).has_peer_id);
+}
+
+TEST_F(GrpcPeerTransportTest, WebRtcReplyErrorReachesTheCallerAndLateRepliesAreIgnored) {
+  StartTransport();
+  handler_.set_hold_webrtc(true);
+  giggityflix_grpc_peer::EdgeWebRTCMessage request;
+  request.set_request_id("rq-2");
+  std::thread replier([&] {
+    ASSERT_TRUE(handler_.WaitForWebRtcCalls(1));
+    handler_.ReplyHeld(0, absl::NotFoundError("no such session"));
+  });
+  giggityflix_grpc_peer::PeerWebRTCMessage response;
+  grpc::Status status = testing::CallWebRtc(channel_, "peer-1", request, &response);
+  replier.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "no such session");
+
+  // A caller whose deadline passes; the handler answers afterwards.
+  status = testing::CallWebRtc(channel_, "peer-1", request, &response, absl::Milliseconds(200));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(handler_.WaitForWebRtcCalls(2));
+  handler_.ReplyHeld(1, RecordingHandler::EchoReply(request));
+}
+
+TEST_F(GrpcPeerTransportTest, HealthServiceFollowsSetServing) {
+  StartTransport();
+  EXPECT_EQ(testing::HealthCheck(channel_, "").value_or(-1), 1);
+  EXPECT_EQ(testing::HealthCheck(channel_, "giggityflix_grpc_peer.PeerEdgeService").value_or(-1),
+            1);
+  transport_->SetServing(false);
+  EXPECT_EQ(testing::HealthCheck(channel_, "").value_or(-1), 2);
+  transport_->SetServing(true);
+  EXPECT_EQ(testing::HealthCheck(channel_, "").value_or(-1), 1);
+}
+
+TEST_F(GrpcPeerTransportTest, ShutdownEndsEverythingAndReturnsAfterEveryOnEnd) {
+  StartTransport();
+  std::vector<std::unique_ptr<GrpcTestPeer>> peers;
+  for (int i = 0; i < 3; ++i) peers.push_back(ConnectAdmitted(absl::StrCat("peer-", i), i));
+  auto stuck = ConnectAdmitted("stuck", 3, /*read=*/false);
+  // A write that never completes: the stuck peer reads nothing.
+  auto stuck_stream = handler_.stream(3);
+  std::function<void()> flood = [&] {
+    stuck_stream->Write(NumberedEdgeMessage(0, 1 << 20), [&](bool ok) {
+      if (ok) flood();
+    });
+  };
+  flood();
+  handler_.Hold();
+  auto held = ConnectAdmitted("held", 4);
+  handler_.set_hold_webrtc(true);
+  grpc::Status webrtc_status;
+  std::thread caller([&] {
+    giggityflix_grpc_peer::PeerWebRTCMessage response;
+    webrtc_status = testing::CallWebRtc(channel_, "peer-0", {}, &response);
+  });
+  ASSERT_TRUE(handler_.WaitForWebRtcCalls(1));
+
+  transport_->Shutdown();
+  for (auto& observer : handler_.observers()) {
+    EXPECT_EQ(observer->end_count(), 1);
+    EXPECT_EQ(observer->violations(), 0);
+  }
+  for (auto& peer : peers) {
+    auto end = peer->WaitForEnd();
+    ASSERT_TRUE(end.has_value());
+    EXPECT_EQ(end->error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  caller.join();
+  EXPECT_EQ(webrtc_status.error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // A decision that comes after the shutdown still ends its observer.
+  auto late = handler_.AdmitHeld(4);
+  EXPECT_TRUE(late->WaitForEnd());
+  EXPECT_FALSE(transport_->Start(&handler_).ok());
+  transport_->Shutdown();  // Idempotent.
+}
+
+TEST_F(GrpcPeerTransportTest, KeepaliveToleratesClientsPingingWithinTheLimit) {
+  GrpcPeerTransportOptions options = Options();
+  options.keepalive_time = absl::Milliseconds(100);
+  options.keepalive_timeout = absl::Seconds(5);
+  options.min_client_ping_interval = absl::Milliseconds(50);
+  StartTransport(options);
+  channel_ = MakeChannel(transport_->port(), {std::nullopt, absl::Milliseconds(100)});
+  auto peer = ConnectAdmitted("peer-1", 0);
+  // Pings flow both ways for a while; the connection must survive them.
+  EXPECT_FALSE(peer->WaitForEnd(absl::Seconds(1)).has_value());
+  ASSERT_TRUE(peer->Send(NumberedPeerMessage(0)));
+  ASSERT_TRUE(handler_.observer(0)->WaitForMessages(1));
+}
+
+TEST_F(GrpcPeerTransportTest, KeepaliveDropsClientsPingingTooOften) {
+  GrpcPeerTransportOptions options = Options();
+  options.min_client_ping_interval = absl::Seconds(10);
+  options.max_ping_strikes = 1;
+  StartTransport(options);
+  channel_ = MakeChannel(transport_->port(), {std::nullopt, absl::Milliseconds(50)});
+  auto peer = ConnectAdmitted("peer-1", 0);
+  auto end = peer->WaitForEnd(absl::Seconds(20));
+  ASSERT_TRUE(end.has_value());
+  EXPECT_FALSE(end->ok());
+  EXPECT_TRUE(handler_.observer(0)->WaitForEnd());
+}
+
+TEST_F(GrpcPeerTransportTest, StartFailsWhenThePortIsTaken) {
+  StartTransport();
+  GrpcPeerTransportOptions options = Options();
+  options.address = absl::StrCat("127.0.0.1:", transport_->port());
+  auto second = GrpcPeerTransport::Create(options);
+  ASSERT_TRUE(second.ok());
+  RecordingHandler other;
+  absl::Status status = (*second)->Start(&other);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_EQ((*second)->port(), 0);
+}
+
+TEST_F(GrpcPeerTransportTest, CreateRejectsBadOptions) {
+  struct Case {
+    std::string option;
+    std::function<void(GrpcPeerTransportOptions&)> spoil;
+  };
+  std::vector<Case> cases = {
+      {"address", [](auto& o) { o.address = ""; }},
+      {"keepalive_time", [](auto& o) { o.keepalive_time = absl::ZeroDuration(); }},
+      {"keepalive_timeout", [](auto& o) { o.keepalive_timeout = -absl::Seconds(1); }},
+      {"min_client_ping_interval",
+       [](auto& o) { o.min_client_ping_interval = -absl::Seconds(1); }},
+      {"max_ping_strikes", [](auto& o) { o.max_ping_strikes = -1; }},
+      {"max_message_bytes", [](auto& o) { o.max_message_bytes = 0; }},
+      {"max_metadata_bytes", [](auto& o) { o.max_metadata_bytes = -5; }},
+      {"write_timeout", [](auto& o) { o.write_timeout = absl::ZeroDuration(); }},
+      {"shutdown_grace", [](auto& o) { o.shutdown_grace = -absl::Seconds(1); }},
+      {"clock", [](auto& o) { o.clock = nullptr; }},
+      {"key_file", [](auto& o) { o.cert_file = "/tmp/cert.pem"; }},
+      {"cert_file", [](auto& o) { o.key_file = "/tmp/key.pem"; }},
+      {"client_ca_file", [](auto& o) { o.client_ca_file = "/tmp/ca.pem"; }},
+  };
+  for (const Case& c : cases) {
+    GrpcPeerTransportOptions options = Options();
+    c.spoil(options);
+    auto transport = GrpcPeerTransport::Create(options);
+    ASSERT_FALSE(transport.ok()) << c.option;
+    EXPECT_EQ(transport.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(transport.status().message()), HasSubstr(c.option));
+  }
+  auto transport = GrpcPeerTransport::Create(Options());
+  ASSERT_TRUE(transport.ok());
+  EXPECT_EQ((*transport)->Start(nullptr).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*transport)->ReloadCredentials().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace edge
