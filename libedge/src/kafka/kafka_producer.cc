@@ -12,6 +12,8 @@ namespace {
 constexpr absl::Duration kIdleWake = absl::Milliseconds(100);
 // At shutdown, how long purged in-flight requests may take to report.
 constexpr int kShutdownFlushMs = 500;
+// Failed deliveries being sent again are logged at most this often.
+constexpr absl::Duration kResendReportInterval = absl::Seconds(5);
 
 absl::Status Cancelled(absl::string_view why) {
   return absl::CancelledError(absl::StrCat("message bus shut down: ", why));
@@ -156,9 +158,10 @@ void KafkaProducer::HandleDelivery(const rd_kafka_message_t* msg) {
     ready_.push_back({std::move(it->second.done), std::move(status)});
     entries_.erase(it);
   } else {
-    // Retriable (timed out while the broker was away, ...): send it again.
-    logger_->Warn("Kafka delivery failed; sending again",
-                  {{"topic", it->second.record.topic}, {"error", rd_kafka_err2name(msg->err)}});
+    // Retriable (timed out while the broker was away, purged by a
+    // recovery, ...): send it again. Reported in a summary by the loop.
+    ++resent_;
+    last_resend_error_ = msg->err;
     to_send_.push_back(id);
     wake_ = true;
   }
@@ -179,7 +182,25 @@ void KafkaProducer::Loop() {
     SendQueued();
     if (rk_ != nullptr) rd_kafka_poll(rk_, 0);
     RunCompletions();
+    ReportResends();
   }
+}
+
+void KafkaProducer::ReportResends() {
+  absl::Time now = absl::Now();
+  if (now - last_resend_report_ < kResendReportInterval) return;
+  size_t resent;
+  rd_kafka_resp_err_t error;
+  {
+    absl::MutexLock lock(&mu_);
+    resent = resent_;
+    error = last_resend_error_;
+    resent_ = 0;
+  }
+  if (resent == 0) return;
+  last_resend_report_ = now;
+  logger_->Warn("Kafka deliveries failed; sending them again",
+                {{"count", absl::StrCat(resent)}, {"last_error", rd_kafka_err2name(error)}});
 }
 
 void KafkaProducer::SendQueued() {

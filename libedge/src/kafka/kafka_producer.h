@@ -66,6 +66,7 @@ class KafkaProducer {
   void SendQueued();
   void Recover();
   void RunCompletions();
+  void ReportResends();
 
   const KafkaProperties properties_;
   const size_t capacity_;
@@ -78,6 +79,7 @@ class KafkaProducer {
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_queue_t* main_queue_ = nullptr;
   std::vector<Completion> ready_;  // producer-thread only
+  absl::Time last_resend_report_ = absl::InfinitePast();  // producer-thread only
   absl::AnyInvocable<void()> drain_listener_;  // set before Start
 
   mutable absl::Mutex mu_;
@@ -86,6 +88,8 @@ class KafkaProducer {
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::deque<uint64_t> to_send_ ABSL_GUARDED_BY(mu_);  // not in librdkafka
   std::vector<Completion> rejected_ ABSL_GUARDED_BY(mu_);  // failed at Publish
+  size_t resent_ ABSL_GUARDED_BY(mu_) = 0;  // since the last report
+  rd_kafka_resp_err_t last_resend_error_ ABSL_GUARDED_BY(mu_) = RD_KAFKA_RESP_ERR_NO_ERROR;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool fatal_ ABSL_GUARDED_BY(mu_) = false;
   bool saturated_ ABSL_GUARDED_BY(mu_) = false;

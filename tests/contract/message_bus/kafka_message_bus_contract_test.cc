@@ -25,7 +25,8 @@ class KafkaHarness : public MessageBusHarness {
     options.capacity = capacity;
     options.commit_interval = absl::Milliseconds(100);
     options.properties = {{"consumer.fetch.wait.max.ms", "10"},
-                          {"consumer.session.timeout.ms", "6000"},
+                          {"consumer.session.timeout.ms", "4000"},
+                          {"consumer.heartbeat.interval.ms", "500"},
                           {"topic.metadata.refresh.interval.ms", "1000"}};
     auto bus = kafka::KafkaMessageBus::Create(std::move(options));
     if (!bus.ok()) return bus.status();

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct HarnessFactory {
   std::string name;
   std::function<std::unique_ptr<MessageBusHarness>()> make;
 };
+
+inline void PrintTo(const HarnessFactory& factory, std::ostream* os) { *os << factory.name; }
 
 inline std::string HarnessName(const ::testing::TestParamInfo<HarnessFactory>& info) {
   return info.param.name;
