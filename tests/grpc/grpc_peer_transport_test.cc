@@ -31,6 +31,59 @@ using ::testing::HasSubstr;
 // How long a test watches for something that must NOT happen.
 constexpr absl::Duration kQuietPeriod = absl::Milliseconds(300);
 
+// Writes 1 MiB messages to `stream` back to back until one stays outstanding
+// (the peer reads nothing, so the HTTP/2 windows and socket buffers fill).
+class Flooder {
+ public:
+  explicit Flooder(std::shared_ptr<PeerStream> stream) : state_(std::make_shared<State>()) {
+    state_->stream = std::move(stream);
+    WriteNext(state_);
+  }
+  // True once the writes stopped completing for a while.
+  bool WaitUntilStuck(absl::Duration timeout = absl::Seconds(30)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      int before = completed();
+      if (!WaitFor([&] { return completed() != before || failed(); }, absl::Milliseconds(300))) {
+        return true;
+      }
+      if (failed()) return false;
+    }
+    return false;
+  }
+  int completed() {
+    absl::MutexLock lock(&state_->mu);
+    return state_->completed;
+  }
+  bool failed() {
+    absl::MutexLock lock(&state_->mu);
+    return state_->failed;
+  }
+
+ private:
+  struct State {
+    std::shared_ptr<PeerStream> stream;
+    absl::Mutex mu;
+    int completed ABSL_GUARDED_BY(mu) = 0;
+    bool failed ABSL_GUARDED_BY(mu) = false;
+  };
+  static void WriteNext(std::shared_ptr<State> state) {
+    PeerStream& stream = *state->stream;
+    stream.Write(NumberedEdgeMessage(0, 1 << 20), [state](bool ok) {
+      {
+        absl::MutexLock lock(&state->mu);
+        if (!ok) {
+          state->failed = true;
+          return;
+        }
+        ++state->completed;
+      }
+      WriteNext(state);
+    });
+  }
+  std::shared_ptr<State> state_;
+};
+
 class GrpcPeerTransportTest : public ::testing::Test {
  protected:
   GrpcPeerTransportOptions Options() {
@@ -191,6 +244,40 @@ TEST_F(GrpcPeerTransportTest, FinishAfterAWriteDeliversTheWriteThenTheStatus) {
   EXPECT_EQ(ends_before_callback, 0);
 }
 
+TEST_F(GrpcPeerTransportTest, WriteRefusedWhileEndingReportsFalseBeforeOnEnd) {
+  StartTransport();
+  auto peer = ConnectAdmitted("slow-peer", 0, /*read=*/false);
+  auto observer = handler_.observer(0);
+  auto stream = handler_.stream(0);
+  Flooder flooder(stream);
+  ASSERT_TRUE(flooder.WaitUntilStuck());
+
+  // The outstanding write holds the end back; a write now is refused.
+  stream->Finish(absl::AbortedError("kicked"));
+  struct Late {
+    absl::Mutex mu;
+    std::optional<bool> ok ABSL_GUARDED_BY(mu);
+    int ends_seen ABSL_GUARDED_BY(mu) = -1;
+  };
+  auto late = std::make_shared<Late>();
+  stream->Write(NumberedEdgeMessage(1), [late, observer](bool ok) {
+    absl::MutexLock lock(&late->mu);
+    late->ok = ok;
+    late->ends_seen = observer->end_count();
+  });
+  EXPECT_EQ(observer->end_count(), 0);
+
+  peer->StartReading();  // The outstanding write completes, then the end.
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kAborted);
+  absl::MutexLock lock(&late->mu);
+  EXPECT_EQ(late->ok, std::optional<bool>(false));
+  EXPECT_EQ(late->ends_seen, 0);
+  auto end = peer->WaitForEnd();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::ABORTED);
+}
+
 TEST_F(GrpcPeerTransportTest, WriteTimeoutEndsTheStreamOfAPeerThatStoppedReading) {
   GrpcPeerTransportOptions options = Options();
   options.write_timeout = absl::Seconds(5);
@@ -199,53 +286,15 @@ TEST_F(GrpcPeerTransportTest, WriteTimeoutEndsTheStreamOfAPeerThatStoppedReading
   auto observer = handler_.observer(0);
   auto stream = handler_.stream(0);
 
-  // Writes 1 MiB messages back to back until one stays outstanding because
-  // the HTTP/2 windows and socket buffers are full.
-  struct Writer {
-    absl::Mutex mu;
-    int completed ABSL_GUARDED_BY(mu) = 0;
-    std::optional<bool> failed_write ABSL_GUARDED_BY(mu);
-  };
-  auto writer = std::make_shared<Writer>();
-  std::function<void()> write_next = [&, writer] {
-    stream->Write(NumberedEdgeMessage(0, 1 << 20), [&, writer](bool ok) {
-      {
-        absl::MutexLock lock(&writer->mu);
-        if (!ok) {
-          writer->failed_write = false;
-          return;
-        }
-        ++writer->completed;
-      }
-      write_next();
-    });
-  };
-  write_next();
-
-  // Time only moves when told to: advance past the timeout whenever the
-  // writes stopped progressing, until the stream ended.
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (!observer->WaitForEnd(absl::Milliseconds(1)) && absl::Now() < deadline) {
-    int before;
-    {
-      absl::MutexLock lock(&writer->mu);
-      before = writer->completed;
-    }
-    bool progressed = WaitFor(
-        [&] {
-          absl::MutexLock lock(&writer->mu);
-          return writer->completed != before || writer->failed_write.has_value();
-        },
-        absl::Milliseconds(200));
-    if (!progressed) clock_.Advance(options.write_timeout);
-  }
+  Flooder flooder(stream);
+  // Time only moves when told to: once the writes stopped progressing,
+  // advance past the timeout.
+  ASSERT_TRUE(flooder.WaitUntilStuck());
+  clock_.Advance(options.write_timeout);
   ASSERT_TRUE(observer->WaitForEnd());
   EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kDeadlineExceeded);
-  {
-    absl::MutexLock lock(&writer->mu);
-    EXPECT_EQ(writer->failed_write, std::optional<bool>(false));
-    EXPECT_GT(writer->completed, 0);
-  }
+  EXPECT_TRUE(WaitFor([&] { return flooder.failed(); }));
+  EXPECT_GT(flooder.completed(), 0);
   EXPECT_EQ(testing::WriteAndWait(*stream, NumberedEdgeMessage(9)), std::optional<bool>(false));
   peer->StartReading();
   auto end = peer->WaitForEnd();
@@ -391,13 +440,8 @@ TEST_F(GrpcPeerTransportTest, ShutdownEndsEverythingAndReturnsAfterEveryOnEnd) {
   for (int i = 0; i < 3; ++i) peers.push_back(ConnectAdmitted(absl::StrCat("peer-", i), i));
   auto stuck = ConnectAdmitted("stuck", 3, /*read=*/false);
   // A write that never completes: the stuck peer reads nothing.
-  auto stuck_stream = handler_.stream(3);
-  std::function<void()> flood = [&] {
-    stuck_stream->Write(NumberedEdgeMessage(0, 1 << 20), [&](bool ok) {
-      if (ok) flood();
-    });
-  };
-  flood();
+  Flooder flooder(handler_.stream(3));
+  ASSERT_TRUE(flooder.WaitUntilStuck());
   handler_.Hold();
   auto held = ConnectAdmitted("held", 4);
   handler_.set_hold_webrtc(true);

@@ -69,6 +69,7 @@ void GrpcPeerStream::MaybeStartRead() {
 void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) {
   AsyncOperationsReactor* reactor = nullptr;
   uint64_t write_id = 0;
+  bool post_drain = false;
   {
     absl::MutexLock lock(&mu_);
     if (!write_in_flight_ && !finish_status_.has_value() && PinLocked()) {
@@ -77,11 +78,13 @@ void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)
       write_done_ = std::move(done);
       write_buffer_ = std::move(message);
       reactor = reactor_;
+    } else {
+      // Ended, ending, or a second outstanding write: it never happens.
+      post_drain = DeferLocked([done = std::move(done)]() mutable { done(false); });
     }
   }
   if (reactor == nullptr) {
-    // Ended, ending, or a second outstanding write: it never happens.
-    callbacks_->Post([done = std::move(done)]() mutable { done(false); });
+    if (post_drain) PostDrain();
     return;
   }
   std::weak_ptr<GrpcPeerStream> weak = weak_from_this();
@@ -94,6 +97,33 @@ void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)
   }
   reactor->Write(&write_buffer_);
   Unpin();
+}
+
+bool GrpcPeerStream::DeferLocked(absl::AnyInvocable<void()> fn) {
+  deferred_.push_back(std::move(fn));
+  if (drain_posted_) return false;
+  drain_posted_ = true;
+  return true;
+}
+
+void GrpcPeerStream::PostDrain() {
+  callbacks_->Post([self = shared_from_this()] { self->Drain(); });
+}
+
+void GrpcPeerStream::Drain() {
+  while (true) {
+    absl::AnyInvocable<void()> fn;
+    {
+      absl::MutexLock lock(&mu_);
+      if (deferred_.empty()) {
+        drain_posted_ = false;
+        return;
+      }
+      fn = std::move(deferred_.front());
+      deferred_.pop_front();
+    }
+    fn();
+  }
 }
 
 void GrpcPeerStream::OnWriteTimeout(uint64_t write_id) {
@@ -155,6 +185,7 @@ void GrpcPeerStream::Decide(absl::StatusOr<std::shared_ptr<PeerStreamObserver>> 
   if (decision.ok() && *decision == nullptr) {
     decision = absl::InternalError("admission produced no stream observer");
   }
+  bool post_drain = false;
   {
     absl::MutexLock lock(&mu_);
     if (decided_) return;  // `decide` runs once; a second call is ignored.
@@ -162,15 +193,21 @@ void GrpcPeerStream::Decide(absl::StatusOr<std::shared_ptr<PeerStreamObserver>> 
     if (!decision.ok()) {
       RequestFinishLocked(decision.status());
     } else if (done_) {
-      // The peer left before the decision: the observer still gets its end.
+      // The peer left before the decision: the observer still gets its end,
+      // never inline from `decide`.
       end_delivered_ = true;
-      callbacks_->Post([observer = *std::move(decision),
-                        status = finish_status_.value_or(absl::CancelledError(
-                            "the peer left before admission"))] { observer->OnEnd(status); });
-      return;
+      absl::Status status =
+          finish_status_.value_or(absl::CancelledError("the peer left before admission"));
+      post_drain = DeferLocked([observer = *std::move(decision), status = std::move(status)] {
+        observer->OnEnd(status);
+      });
     } else {
       observer_ = *std::move(decision);
     }
+  }
+  if (post_drain) {
+    PostDrain();
+    return;
   }
   MaybeIssueFinish();
   MaybeStartRead();
@@ -232,14 +269,21 @@ void GrpcPeerStream::OnDone() {
     reactor_ = nullptr;
     done_ = true;
     status = finish_status_.value_or(absl::CancelledError("the stream ended"));
-    if (observer_ != nullptr && !end_delivered_) {
-      end_delivered_ = true;
-      // Dropped here: the observer usually holds this stream in turn.
-      observer = std::move(observer_);
-      observer_ = nullptr;
+    if (observer_ == nullptr || end_delivered_) return;
+    end_delivered_ = true;
+    // Dropped here: the observer usually holds this stream in turn.
+    observer = std::move(observer_);
+    observer_ = nullptr;
+    if (drain_posted_) {
+      // Refused writes' callbacks are pending: OnEnd goes behind them. The
+      // posted Drain runs it.
+      DeferLocked([observer = std::move(observer), status = std::move(status)] {
+        observer->OnEnd(status);
+      });
+      return;
     }
   }
-  if (observer != nullptr) observer->OnEnd(status);
+  observer->OnEnd(status);
 }
 
 void AsyncOperationsReactor::End(const absl::Status& status) { Finish(ToGrpcStatus(status)); }

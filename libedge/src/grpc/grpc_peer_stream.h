@@ -17,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 
@@ -67,6 +68,11 @@ class GrpcPeerStream final : public PeerStream,
   // Starts the next read when admitted, not paused and not ending.
   void MaybeStartRead();
   void OnWriteTimeout(uint64_t write_id);
+  // Queues `fn` behind the deferred callbacks; returns true when the caller
+  // must post Drain() (after unlocking).
+  bool DeferLocked(absl::AnyInvocable<void()> fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PostDrain();
+  void Drain();
 
   const PeerCallInfo info_;
   Clock* const clock_;
@@ -90,6 +96,11 @@ class GrpcPeerStream final : public PeerStream,
   bool resume_requested_ ABSL_GUARDED_BY(mu_) = false;
   PeerMessage read_buffer_;  // Owned by the read in flight.
 
+  // Callbacks that must not run inline (refused writes' `done(false)`, and
+  // OnEnd while any of those is pending), run in order by Drain() on
+  // `callbacks_`: so OnEnd always comes after every Write callback.
+  std::deque<absl::AnyInvocable<void()>> deferred_ ABSL_GUARDED_BY(mu_);
+  bool drain_posted_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t write_id_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::TimerId write_timer_ ABSL_GUARDED_BY(mu_) = 0;
