@@ -1,5 +1,7 @@
 #include "etcd/etcd_client.h"
 
+#include <arpa/inet.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,17 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view endpoint) {
 // serving (no leader, shutting down).
 bool ShouldFailOver(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE;
+}
+
+// IP literals bypass the DNS resolver ("ipv4:"/"ipv6:" targets).
+std::string ChannelTarget(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (!host.empty() && host.front() == '[') return absl::StrCat("ipv6:", address);
+  in_addr ipv4;
+  if (inet_pton(AF_INET, host.c_str(), &ipv4) == 1) {
+    return absl::StrCat("ipv4:", address);
+  }
+  return address;
 }
 
 void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {
@@ -50,14 +63,14 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
     }
     grpc::ChannelArguments args;
     // Come back quickly after an etcd restart instead of gRPC's default
-    // backoff of up to two minutes.
+    // backoff of up to two minutes. (The minimum backoff is left alone: it
+    // is also the connection attempt's timeout.)
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     Endpoint endpoint;
     endpoint.address = address;
     endpoint.channel = grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args);
+        ChannelTarget(address), grpc::InsecureChannelCredentials(), args);
     if (endpoint.channel == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("etcd: cannot create a channel to ", address));

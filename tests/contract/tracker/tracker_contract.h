@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct TrackerContractParam {
   // the test is skipped. A failure to set up must ADD_FAILURE() as well.
   std::function<std::unique_ptr<TrackerEnv>()> make_env;
 };
+
+inline void PrintTo(const TrackerContractParam& param, std::ostream* os) {
+  *os << param.name;
+}
 
 class TrackerContractTest
     : public ::testing::TestWithParam<TrackerContractParam> {

@@ -1,0 +1,32 @@
+#include "edge/etcd_tracker.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace edge {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
+  auto endpoints = ParseEtcdEndpoints(
+      "127.0.0.1:2379, http://etcd-1.internal:2379/ ,[::1]:2380");
+  ASSERT_TRUE(endpoints.ok()) << endpoints.status();
+  EXPECT_THAT(*endpoints, ElementsAre("127.0.0.1:2379", "etcd-1.internal:2379",
+                                      "[::1]:2380"));
+}
+
+TEST(ParseEtcdEndpointsTest, RejectsMalformedLists) {
+  for (const char* bad : {"", "127.0.0.1:2379,", "127.0.0.1", ":2379",
+                          "host:0", "host:65536", "host:port",
+                          "https://host:2379", "::1:2379"}) {
+    auto endpoints = ParseEtcdEndpoints(bad);
+    EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+    EXPECT_THAT(std::string(endpoints.status().message()),
+                ::testing::HasSubstr("ETCD_ENDPOINTS"))
+        << bad;
+  }
+}
+
+}  // namespace
+}  // namespace edge
