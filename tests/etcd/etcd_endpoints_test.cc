@@ -16,9 +16,9 @@ TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
 }
 
 TEST(ParseEtcdEndpointsTest, RejectsMalformedLists) {
-  for (const char* bad : {"", "127.0.0.1:2379,", "127.0.0.1", ":2379",
-                          "host:0", "host:65536", "host:port",
-                          "https://host:2379", "::1:2379"}) {
+  for (const char* bad :
+       {"", "127.0.0.1:2379,", "127.0.0.1", ":2379", "host:0", "host:65536",
+        "host:port", "https://host:2379", "::1:2379"}) {
     auto endpoints = ParseEtcdEndpoints(bad);
     EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument)
         << bad;

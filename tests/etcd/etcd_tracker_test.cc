@@ -89,9 +89,9 @@ class EtcdTrackerTest : public ::testing::Test {
     EtcdTrackerOptions options;
     options.edge_id = edge_id;
     options.advertised_address = absl::StrCat(edge_id, ".example:50051");
-    options.endpoints =
-        endpoints.empty() ? std::vector<std::string>{etcd_->endpoint()}
-                          : std::move(endpoints);
+    options.endpoints = endpoints.empty()
+                            ? std::vector<std::string>{etcd_->endpoint()}
+                            : std::move(endpoints);
     options.lease_ttl = kTtl;
     options.key_prefix = kPrefix;
     options.request_timeout = absl::Seconds(1);
@@ -106,8 +106,8 @@ class EtcdTrackerTest : public ::testing::Test {
   absl::StatusOr<mvccpb::KeyValue> ReadKey(const std::string& key) {
     auto client = EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
     if (!client.ok()) return client.status();
-    auto response = (*client)->TxnSync(etcd_txn::Get(key),
-                                       absl::Now() + absl::Seconds(2));
+    auto response =
+        (*client)->TxnSync(etcd_txn::Get(key), absl::Now() + absl::Seconds(2));
     if (!response.ok()) return response.status();
     const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*response);
     if (kv == nullptr) return absl::NotFoundError(key);
@@ -217,13 +217,15 @@ TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   std::string endpoint = etcd_->endpoint();
   std::string ttl = absl::StrCat(absl::ToInt64Seconds(kTtl));
-  std::vector<char*> argv = {
-      const_cast<char*>(EDGE_ETCD_CLAIM_HELPER), endpoint.data(),
-      const_cast<char*>(kPrefix), const_cast<char*>("edge-dead"), ttl.data(),
-      const_cast<char*>("peer-1"), nullptr};
+  std::vector<char*> argv = {const_cast<char*>(EDGE_ETCD_CLAIM_HELPER),
+                             endpoint.data(),
+                             const_cast<char*>(kPrefix),
+                             const_cast<char*>("edge-dead"),
+                             ttl.data(),
+                             const_cast<char*>("peer-1"),
+                             nullptr};
   pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(),
-                        environ),
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ),
             0);
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
@@ -321,8 +323,9 @@ TEST_F(EtcdTrackerTest, CreateRejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](auto& o) { o.endpoints.clear(); }).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(with([](auto& o) { o.lease_ttl = absl::Milliseconds(1500); }).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      with([](auto& o) { o.lease_ttl = absl::Milliseconds(1500); }).code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](auto& o) { o.key_prefix = "giggityflix"; }).code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -108,9 +108,9 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
     if (last.ok()) last = etcd->WaitHealthy(deadline);
     if (last.ok()) return etcd;
     // Most likely a port taken between picking and binding: new ports.
-    last = absl::Status(last.code(),
-                        absl::StrCat(last.message(), "; etcd log:\n",
-                                     etcd->ReadLog()));
+    last = absl::Status(
+        last.code(),
+        absl::StrCat(last.message(), "; etcd log:\n", etcd->ReadLog()));
     if (absl::Now() >= deadline) break;
   }
   return last;
@@ -215,9 +215,8 @@ absl::Status EtcdProcess::Stop(absl::Duration timeout) {
   kill(pid_, SIGTERM);
   if (Reap(absl::Now() + timeout)) return absl::OkStatus();
   Kill();
-  return absl::DeadlineExceededError(
-      absl::StrCat("etcd did not stop within ", absl::FormatDuration(timeout),
-                   "; killed"));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "etcd did not stop within ", absl::FormatDuration(timeout), "; killed"));
 }
 
 void EtcdProcess::Kill() {
@@ -233,9 +232,9 @@ absl::Status EtcdProcess::Restart(absl::Duration timeout) {
   if (!launched.ok()) return launched;
   absl::Status healthy = WaitHealthy(absl::Now() + timeout);
   if (!healthy.ok()) {
-    return absl::Status(healthy.code(), absl::StrCat(healthy.message(),
-                                                     "; etcd log:\n",
-                                                     ReadLog()));
+    return absl::Status(
+        healthy.code(),
+        absl::StrCat(healthy.message(), "; etcd log:\n", ReadLog()));
   }
   return absl::OkStatus();
 }

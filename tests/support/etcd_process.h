@@ -76,13 +76,13 @@ absl::StatusOr<int> PickFreeLoopbackPort();
 }  // namespace edge::testing
 
 // Skips the current test when no etcd binary is installed.
-#define EDGE_SKIP_WITHOUT_ETCD()                                         \
-  do {                                                                   \
-    if (!::edge::testing::EtcdProcess::Available()) {                    \
-      GTEST_SKIP() << "etcd binary not found at "                        \
-                   << ::edge::testing::EtcdProcess::BinaryPath()         \
-                   << " (install etcd or set EDGE_ETCD_BINARY)";         \
-    }                                                                    \
+#define EDGE_SKIP_WITHOUT_ETCD()                                 \
+  do {                                                           \
+    if (!::edge::testing::EtcdProcess::Available()) {            \
+      GTEST_SKIP() << "etcd binary not found at "                \
+                   << ::edge::testing::EtcdProcess::BinaryPath() \
+                   << " (install etcd or set EDGE_ETCD_BINARY)"; \
+    }                                                            \
   } while (false)
 
 #endif  // EDGE_TESTS_SUPPORT_ETCD_PROCESS_H_

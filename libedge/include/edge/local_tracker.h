@@ -13,7 +13,8 @@
 //
 //   edge::LocalTracker tracker("edge-1");
 //   tracker.Start();
-//   tracker.Claim("peer-1", deadline, [](absl::StatusOr<edge::PeerClaim> c) {});
+//   tracker.Claim("peer-1", deadline, [](absl::StatusOr<edge::PeerClaim> c)
+//   {});
 #ifndef EDGE_LOCAL_TRACKER_H_
 #define EDGE_LOCAL_TRACKER_H_
 

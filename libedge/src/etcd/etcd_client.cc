@@ -13,9 +13,9 @@ namespace {
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view endpoint) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat("etcd ", endpoint, ": ",
-                                   status.error_message()));
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
+      absl::StrCat("etcd ", endpoint, ": ", status.error_message()));
 }
 
 // Worth trying another endpoint: the member could not be reached or is not
@@ -27,7 +27,8 @@ bool ShouldFailOver(const grpc::Status& status) {
 // IP literals bypass the DNS resolver ("ipv4:"/"ipv6:" targets).
 std::string ChannelTarget(const std::string& address) {
   std::string host = address.substr(0, address.rfind(':'));
-  if (!host.empty() && host.front() == '[') return absl::StrCat("ipv6:", address);
+  if (!host.empty() && host.front() == '[')
+    return absl::StrCat("ipv6:", address);
   in_addr ipv4;
   if (inet_pton(AF_INET, host.c_str(), &ipv4) == 1) {
     return absl::StrCat("ipv4:", address);
@@ -161,11 +162,10 @@ absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id,
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(lease_id);
   etcdserverpb::LeaseRevokeResponse response;
-  return WithFailover(deadline,
-                      [&](Endpoint& endpoint, grpc::ClientContext& context) {
-                        return endpoint.lease->LeaseRevoke(&context, request,
-                                                           &response);
-                      });
+  return WithFailover(
+      deadline, [&](Endpoint& endpoint, grpc::ClientContext& context) {
+        return endpoint.lease->LeaseRevoke(&context, request, &response);
+      });
 }
 
 absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id,
@@ -243,9 +243,9 @@ void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
     }
   }
   absl::StatusOr<etcdserverpb::TxnResponse> result =
-      status.ok() ? absl::StatusOr<etcdserverpb::TxnResponse>(
-                        std::move(op->response))
-                  : FromGrpc(status, endpoints_[op->endpoint].address);
+      status.ok()
+          ? absl::StatusOr<etcdserverpb::TxnResponse>(std::move(op->response))
+          : FromGrpc(status, endpoints_[op->endpoint].address);
   TxnDone done = std::move(op->done);
   done(std::move(result));
   absl::MutexLock lock(&mu_);

@@ -45,8 +45,7 @@ class EtcdClient {
   EtcdClient& operator=(const EtcdClient&) = delete;
   ~EtcdClient();
 
-  void Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
-           TxnDone done);
+  void Txn(etcdserverpb::TxnRequest request, absl::Time deadline, TxnDone done);
 
   absl::StatusOr<etcdserverpb::TxnResponse> TxnSync(
       const etcdserverpb::TxnRequest& request, absl::Time deadline);

@@ -17,8 +17,8 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
   for (absl::string_view item : absl::StrSplit(list, ',')) {
     absl::string_view endpoint = absl::StripAsciiWhitespace(item);
     if (endpoint.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ETCD_ENDPOINTS: empty endpoint in \"", list, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ETCD_ENDPOINTS: empty endpoint in \"", list, "\""));
     }
     if (absl::StartsWithIgnoreCase(endpoint, "https://")) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -28,8 +28,8 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
     absl::ConsumeSuffix(&endpoint, "/");
     size_t colon = endpoint.rfind(':');
     if (colon == absl::string_view::npos || colon == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ETCD_ENDPOINTS: \"", endpoint, "\" is not host:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ETCD_ENDPOINTS: \"", endpoint, "\" is not host:port"));
     }
     absl::string_view host = endpoint.substr(0, colon);
     if (absl::StrContains(host, ':') &&

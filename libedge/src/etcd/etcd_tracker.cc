@@ -79,8 +79,7 @@ class EtcdTracker::Impl {
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done);
   void Release(const std::string& peer_id, const PeerClaim& claim,
                ReleaseDone done);
-  void Lookup(const std::string& peer_id, absl::Time deadline,
-              LookupDone done);
+  void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
   void SetLostListener(LostListener listener);
   void Shutdown(absl::Time deadline);
   bool HasLease() const;
@@ -210,9 +209,9 @@ void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline,
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kRunning) {
-      done(absl::UnavailableError(
-          state_ == State::kNew ? "etcd tracker is not started"
-                                : "etcd tracker is shut down"));
+      done(absl::UnavailableError(state_ == State::kNew
+                                      ? "etcd tracker is not started"
+                                      : "etcd tracker is shut down"));
       return;
     }
     lease = lease_id_;
@@ -323,8 +322,8 @@ void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
 void EtcdTracker::Impl::Release(const std::string& peer_id,
                                 const PeerClaim& claim, ReleaseDone done) {
   if (!claim.epoch.has_value()) {
-    done(absl::InvalidArgumentError(absl::StrCat(
-        "etcd tracker: release of ", peer_id, " names no epoch")));
+    done(absl::InvalidArgumentError(
+        absl::StrCat("etcd tracker: release of ", peer_id, " names no epoch")));
     return;
   }
   int64_t create_revision = *claim.epoch;
@@ -344,14 +343,13 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
       held_.erase(it);
     }
   }
-  client_->Txn(
-      etcd_txn::DeleteClaim(PeerKey(peer_id), options_.edge_id,
-                            create_revision),
-      absl::Now() + options_.request_timeout,
-      [done = std::move(done)](
-          absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
-        done(result.status());
-      });
+  client_->Txn(etcd_txn::DeleteClaim(PeerKey(peer_id), options_.edge_id,
+                                     create_revision),
+               absl::Now() + options_.request_timeout,
+               [done = std::move(done)](
+                   absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+                 done(result.status());
+               });
 }
 
 void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
@@ -360,22 +358,21 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
     done(absl::InvalidArgumentError("etcd tracker: empty peer_id"));
     return;
   }
-  client_->Txn(
-      etcd_txn::Get(PeerKey(peer_id)), RealDeadline(deadline),
-      [peer_id, done = std::move(done)](
-          absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
-        if (!result.ok()) {
-          done(result.status());
-          return;
-        }
-        const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
-        if (kv == nullptr) {
-          done(absl::NotFoundError(
-              absl::StrCat("peer ", peer_id, " is not held by any edge")));
-          return;
-        }
-        done(kv->value());
-      });
+  client_->Txn(etcd_txn::Get(PeerKey(peer_id)), RealDeadline(deadline),
+               [peer_id, done = std::move(done)](
+                   absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+                 if (!result.ok()) {
+                   done(result.status());
+                   return;
+                 }
+                 const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
+                 if (kv == nullptr) {
+                   done(absl::NotFoundError(absl::StrCat(
+                       "peer ", peer_id, " is not held by any edge")));
+                   return;
+                 }
+                 done(kv->value());
+               });
 }
 
 void EtcdTracker::Impl::RunLeaseThread() {
@@ -417,9 +414,8 @@ bool EtcdTracker::Impl::Sleep(absl::Duration duration) {
   {
     absl::MutexLock lock(&wakeup->mu);
     wakeup->mu.Await(absl::Condition(
-        +[](Wakeup* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return w->woken || w->stop;
-        },
+        +[](Wakeup* w)
+             ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->woken || w->stop; },
         wakeup.get()));
     wakeup->woken = false;
     stop = wakeup->stop;
@@ -437,8 +433,8 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
   const int64_t lease = grant->id();
   const std::string edge_key =
       absl::StrCat(options_.key_prefix, "edges/", options_.edge_id);
-  absl::StatusOr<etcdserverpb::TxnResponse> registered = client_->TxnSync(
-      etcd_txn::Put(edge_key, registration_, lease), deadline);
+  absl::StatusOr<etcdserverpb::TxnResponse> registered =
+      client_->TxnSync(etcd_txn::Put(edge_key, registration_, lease), deadline);
   if (!registered.ok()) {
     RevokeQuietly(lease);
     return registered.status();
@@ -480,8 +476,8 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
       size_t i = 0;
       for (const auto& [peer_id, held] : snapshot) {
         auto it = held_.find(peer_id);
-        bool same = it != held_.end() &&
-                    it->second.issued_epoch == held.issued_epoch;
+        bool same =
+            it != held_.end() && it->second.issued_epoch == held.issued_epoch;
         bool was_kept = i < kept.size() && kept[i].first == peer_id;
         if (was_kept) {
           if (same) {
@@ -518,11 +514,10 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
   std::string lease_hex = absl::StrCat(absl::Hex(lease));
   std::string kept_count = absl::StrCat(kept.size());
   std::string lost_count = absl::StrCat(to_report.size());
-  log_->Info("etcd lease granted",
-             {{"lease", lease_hex},
-              {"endpoint", client_->current_endpoint()},
-              {"reclaimed", kept_count},
-              {"lost", lost_count}});
+  log_->Info("etcd lease granted", {{"lease", lease_hex},
+                                    {"endpoint", client_->current_endpoint()},
+                                    {"reclaimed", kept_count},
+                                    {"lost", lost_count}});
   for (const std::string& peer_id : to_report) {
     log_->Warn("peer claim lost to another edge", {{"peer_id", peer_id}});
     if (lost_listener_) lost_listener_(peer_id);
@@ -598,7 +593,8 @@ void EtcdTracker::Impl::LeaseLost(int64_t lease, absl::string_view why) {
 
 void EtcdTracker::Impl::RevokeQuietly(int64_t lease) {
   absl::Status status = client_->LeaseRevokeSync(
-      lease, absl::Now() + std::min(options_.request_timeout, absl::Seconds(1)));
+      lease,
+      absl::Now() + std::min(options_.request_timeout, absl::Seconds(1)));
   if (!status.ok() && !etcd_txn::IsLeaseNotFound(status)) {
     std::string lease_hex = absl::StrCat(absl::Hex(lease));
     log_->Debug("etcd lease not revoked; it will expire",

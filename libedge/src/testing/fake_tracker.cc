@@ -181,9 +181,10 @@ void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
       result = PeerClaim{epoch};
     }
   }
-  cluster_->Deliver([done = std::move(done), result = std::move(result)]() mutable {
-    done(std::move(result));
-  });
+  cluster_->Deliver(
+      [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+      });
 }
 
 void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
@@ -194,8 +195,8 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
     if (state_ == State::kStopped) {
       result = absl::OkStatus();  // Shutdown released everything
     } else if (!claim.epoch.has_value()) {
-      result = absl::InvalidArgumentError(
-          absl::StrCat("fake tracker: release of ", peer_id, " names no epoch"));
+      result = absl::InvalidArgumentError(absl::StrCat(
+          "fake tracker: release of ", peer_id, " names no epoch"));
     } else if (result = CheckAvailableLocked(); result.ok()) {
       auto it = cluster_->claims_.find(peer_id);
       if (it != cluster_->claims_.end() && it->second.edge_id == edge_id_ &&
@@ -204,7 +205,8 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
       }
     }
   }
-  cluster_->Deliver([done = std::move(done), result]() mutable { done(result); });
+  cluster_->Deliver(
+      [done = std::move(done), result]() mutable { done(result); });
 }
 
 void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline,
@@ -223,9 +225,10 @@ void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline,
       result = it->second.edge_id;
     }
   }
-  cluster_->Deliver([done = std::move(done), result = std::move(result)]() mutable {
-    done(std::move(result));
-  });
+  cluster_->Deliver(
+      [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+      });
 }
 
 void FakeTracker::SetLostListener(LostListener listener) {

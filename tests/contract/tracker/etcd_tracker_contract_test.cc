@@ -54,10 +54,10 @@ std::unique_ptr<TrackerEnv> MakeEtcdEnv() {
   return std::make_unique<EtcdTrackerEnv>(etcd->endpoint());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Etcd, TrackerContractTest,
-    ::testing::Values(TrackerContractParam{"EtcdTracker", MakeEtcdEnv}),
-    ParamName);
+INSTANTIATE_TEST_SUITE_P(Etcd, TrackerContractTest,
+                         ::testing::Values(TrackerContractParam{"EtcdTracker",
+                                                                MakeEtcdEnv}),
+                         ParamName);
 
 }  // namespace
 }  // namespace edge::testing

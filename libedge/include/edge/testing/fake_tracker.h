@@ -21,7 +21,8 @@
 //   edge::FakeTracker a(&cluster, "edge-a"), b(&cluster, "edge-b");
 //   a.Start(); b.Start();
 //   a.Claim("p1", deadline, ...);  // OK, epoch 1
-//   b.Claim("p1", deadline, ...);  // ALREADY_EXISTS: "peer p1 is held by edge edge-a"
+//   b.Claim("p1", deadline, ...);  // ALREADY_EXISTS: "peer p1 is held by edge
+//   edge-a"
 #ifndef EDGE_TESTING_FAKE_TRACKER_H_
 #define EDGE_TESTING_FAKE_TRACKER_H_
 
