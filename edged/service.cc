@@ -2,22 +2,28 @@
 
 #include <unistd.h>
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "descriptors.h"
 #include "edge/embedded_kafka.h"
 #include "edge/etcd_tracker.h"
 #include "edge/grpc_peer_transport.h"
 #include "edge/kafka_message_bus.h"
 #include "edge/local_tracker.h"
+#include "edge/metrics_server.h"
+#include "edge/prometheus_metrics.h"
 
 namespace edge {
 namespace {
 
 // Descriptors kept free for Kafka, etcd, logs and refused connections.
 constexpr int64_t kDescriptorHeadroom = 256;
+// How long /readyz waits for etcd to answer its probe.
+constexpr absl::Duration kTrackerProbeTimeout = absl::Seconds(1);
 
 // The address other edges and backends reach this edge at: the listening
 // address, with a wildcard host replaced by this host's name.
@@ -113,17 +119,79 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     s.tracker_ = std::make_unique<LocalTracker>(config.edge_id);
   }
 
+  if (config.metrics_address.has_value()) {
+    if (absl::Status metrics = s.CreateMetrics(); !metrics.ok()) return metrics;
+  }
+
   EdgeOptions options = ToEdgeOptions(config);
   DescriptorBudget* descriptors = s.descriptors_.get();
   options.has_descriptor_headroom = [descriptors] { return descriptors->HasHeadroom(); };
-  auto edge = Edge::Create(std::move(options), EdgeParts{s.transport_.get(), s.bus_.get(),
-                                                         s.tracker_.get(), s.clock_.get(), logger});
+  EdgeParts parts{s.transport_.get(), s.bus_.get(), s.tracker_.get(), s.clock_.get(), logger};
+  if (s.metrics_ != nullptr) {
+    parts.bus = s.instrumented_bus_.get();
+    parts.tracker = s.instrumented_tracker_.get();
+    parts.metrics = s.metrics_.get();
+  }
+  auto edge = Edge::Create(std::move(options), parts);
   if (!edge.ok()) return edge.status();
   s.edge_ = std::move(*edge);
   return service;
 }
 
+absl::Status EdgedService::CreateMetrics() {
+  auto metrics = PrometheusMetrics::Create();
+  if (!metrics.ok()) return metrics.status();
+  metrics_ = std::move(*metrics);
+  instrumented_bus_ = InstrumentBus(bus_.get(), metrics_.get(), clock_.get());
+  instrumented_tracker_ = InstrumentTracker(tracker_.get(), metrics_.get(), clock_.get());
+  MetricsServerOptions http;
+  http.address = *config_.metrics_address;
+  http.metrics = metrics_->registry();
+  http.ready = [this] { return Readiness(); };
+  http.drain = [this] { Drain(); };
+  http.logger = logger_;
+  auto server = MetricsServer::Create(std::move(http));
+  if (!server.ok()) {
+    return absl::Status(server.status().code(),
+                        absl::StrCat("METRICS_ADDRESS: ", server.status().message()));
+  }
+  metrics_server_ = std::move(*server);
+  return absl::OkStatus();
+}
+
+absl::Status EdgedService::Readiness() {
+  if (stopping_.load()) return absl::UnavailableError("shutting down");
+  if (edge_->draining()) return absl::UnavailableError("draining");
+  if (!edge_->Ready()) return absl::UnavailableError("not admitting: starting or event buffer full");
+  if (config_.tracker != TrackerKind::kEtcd || config_.tracker_fail_open) {
+    return absl::OkStatus();
+  }
+  // Ask etcd about a key no peer can have (peer ids never hold '/'): any
+  // answer, found or not, means it is reachable.
+  struct Probe {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    absl::Status status ABSL_GUARDED_BY(mu);
+  };
+  auto probe = std::make_shared<Probe>();
+  tracker_->Lookup("readyz/probe", clock_->Now() + kTrackerProbeTimeout,
+                   [probe](absl::StatusOr<std::string> holder) {
+                     absl::MutexLock lock(&probe->mu);
+                     probe->done = true;
+                     probe->status = holder.status();
+                   });
+  absl::MutexLock lock(&probe->mu);
+  probe->mu.AwaitWithTimeout(absl::Condition(&probe->done), 2 * kTrackerProbeTimeout);
+  if (!probe->done) return absl::UnavailableError("tracker did not answer");
+  if (probe->status.ok() || absl::IsNotFound(probe->status)) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("tracker unreachable: ", probe->status.message()));
+}
+
 absl::Status EdgedService::Start() {
+  // The metrics endpoint first: a taken port fails before peers are admitted.
+  if (metrics_server_ != nullptr) {
+    if (absl::Status listening = metrics_server_->Start(); !listening.ok()) return listening;
+  }
   if (absl::Status started = edge_->Start(); !started.ok()) return started;
   logger_->Info("edged listening",
                 {{"edge_id", config_.edge_id},
@@ -131,6 +199,11 @@ absl::Status EdgedService::Start() {
                                            0, config_.grpc_server_address.rfind(':')),
                                        ":", transport_->port())},
                  {"tls", transport_->tls() ? "on" : "off"},
+                 {"metrics", metrics_server_ == nullptr
+                                 ? std::string("off")
+                                 : absl::StrCat(config_.metrics_address->substr(
+                                                    0, config_.metrics_address->rfind(':')),
+                                                ":", metrics_server_->port())},
                  {"commands_topic", config_.topics.commands},
                  {"kafka", kafka_bootstrap_servers_}});
   if (embedded_kafka_ != nullptr) {
@@ -142,16 +215,27 @@ absl::Status EdgedService::Start() {
   return absl::OkStatus();
 }
 
-void EdgedService::Drain() { edge_->Drain(); }
+void EdgedService::Drain() {
+  transport_->SetServing(false);
+  edge_->Drain();
+}
 
 absl::Status EdgedService::ReloadCredentials() { return transport_->ReloadCredentials(); }
 
 void EdgedService::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  stopping_.store(true);
+  if (transport_ != nullptr) transport_->SetServing(false);
   if (edge_ != nullptr) edge_->Shutdown(clock_->Now() + config_.shutdown_timeout);
+  // Last, so that /metrics and /readyz answer while the edge shuts down.
+  if (metrics_server_ != nullptr) metrics_server_->Shutdown();
 }
 
 int EdgedService::grpc_port() const { return transport_->port(); }
+
+int EdgedService::metrics_port() const {
+  return metrics_server_ == nullptr ? 0 : metrics_server_->port();
+}
 
 }  // namespace edge

@@ -7,6 +7,7 @@
 #ifndef EDGED_SERVICE_H_
 #define EDGED_SERVICE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,8 @@ namespace edge {
 
 class GrpcPeerTransport;
 class DescriptorBudget;
+class MetricsServer;
+class PrometheusMetrics;
 namespace kafka {
 class EmbeddedKafka;
 }
@@ -34,11 +37,12 @@ class EdgedService {
                                                                Logger* logger);
   ~EdgedService();
 
-  // Starts the bus, tracker, core and the gRPC server (and the metrics
-  // endpoint). Logs the addresses it listens on.
+  // Starts the metrics endpoint (when METRICS_ADDRESS is set), then the
+  // bus, tracker, core and the gRPC server. Logs the addresses it listens on.
   absl::Status Start();
 
-  // SIGUSR1: stop admitting and end streams at DRAIN_RATE_PER_SEC.
+  // SIGUSR1 or POST /drain: stop admitting, report NOT_SERVING on gRPC
+  // health, and end streams at DRAIN_RATE_PER_SEC. Thread-safe.
   void Drain();
   // SIGHUP: re-read the TLS certificate and key.
   absl::Status ReloadCredentials();
@@ -46,12 +50,21 @@ class EdgedService {
   void Shutdown();
 
   int grpc_port() const;
+  // The metrics endpoint's port; 0 when METRICS_ADDRESS is empty or before
+  // Start().
+  int metrics_port() const;
   // The Kafka cluster in use (the embedded broker's address if embedded).
   const std::string& kafka_bootstrap_servers() const { return kafka_bootstrap_servers_; }
   Edge& edge() { return *edge_; }
 
  private:
   EdgedService(const EdgedConfig& config, Logger* logger);
+
+  // Creates the metrics, the instrumented bus and tracker, and the endpoint.
+  absl::Status CreateMetrics();
+  // /readyz: OK when the edge admits peers and, with an etcd tracker that
+  // does not fail open, etcd answers.
+  absl::Status Readiness();
 
   const EdgedConfig config_;
   Logger* const logger_;
@@ -62,7 +75,15 @@ class EdgedService {
   std::unique_ptr<MessageBus> bus_;
   std::unique_ptr<Tracker> tracker_;
   std::unique_ptr<GrpcPeerTransport> transport_;
+  // With metrics: the edge talks to the bus and tracker through these
+  // wrappers, which report to metrics_.
+  std::unique_ptr<PrometheusMetrics> metrics_;
+  std::unique_ptr<MessageBus> instrumented_bus_;
+  std::unique_ptr<Tracker> instrumented_tracker_;
   std::unique_ptr<Edge> edge_;
+  // Calls into edge_ from its threads: declared last, destroyed first.
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::atomic<bool> stopping_{false};
   bool shut_down_ = false;
 };
 
