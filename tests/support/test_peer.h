@@ -1,0 +1,152 @@
+// TestPeer: a real gRPC peer for tests, on the generated PeerEdgeService
+// stubs, speaking to an edge over TCP exactly as the Giggityflix peers do
+// (contract §1): `peer_id` metadata, one AsyncOperations stream, replies
+// correlated by request_id.
+//
+// A reader thread collects every EdgeMessage the edge writes, and the final
+// status. Optionally it answers commands like a real peer (auto_answer),
+// reads slowly (read_interval: a peer that lags behind), or starts reading
+// only when told (a peer that stopped reading).
+//
+//   edge::testing::TestPeer::Options options;
+//   options.peer_id = "peer-1";
+//   auto peer = edge::testing::TestPeer::Connect(edged->grpc_address(), options);
+//   ASSERT_TRUE(peer.ok()) << peer.status();       // admitted
+//   (*peer)->Send(message);
+//   ASSERT_TRUE((*peer)->WaitForAck(message.request_id()));
+//
+// Thread-safe.
+#ifndef EDGE_TESTS_SUPPORT_TEST_PEER_H_
+#define EDGE_TESTS_SUPPORT_TEST_PEER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
+
+namespace edge::testing {
+
+class TestPeer {
+ public:
+  using EdgeMessage = giggityflix_grpc_peer::EdgeMessage;
+  using PeerMessage = giggityflix_grpc_peer::PeerMessage;
+
+  struct Options {
+    std::optional<std::string> peer_id;  // unset: no `peer_id` metadata
+    // Answer commands as a real peer does: catalog_announcement_request with
+    // `catalog`, file_delete_request with a successful file_delete_response
+    // per catalog id, file_hash_request with a file_hash_response holding
+    // "<type>-of-<catalog_id>" per hash type. Each reply carries the
+    // command's request_id.
+    bool auto_answer = false;
+    std::vector<std::string> catalog;
+    // Pause before reading each message (a slow peer).
+    absl::Duration read_interval = absl::ZeroDuration();
+    // false: read nothing until StartReading() (a peer that stopped reading).
+    bool read = true;
+    // Connect(): how long to wait for admission.
+    absl::Duration admission_timeout = absl::Seconds(10);
+  };
+
+  // A channel of its own (no connection shared with other peers) to
+  // `address` ("host:port"), plaintext, without message size limits.
+  static std::shared_ptr<grpc::Channel> NewChannel(const std::string& address);
+
+  // Opens the stream and returns at once; the edge's verdict comes later
+  // (WaitForEnd, or the first message).
+  TestPeer(std::shared_ptr<grpc::Channel> channel, Options options);
+  // Opens the stream and waits until the edge admitted it: sends a
+  // keepalive (an empty catalog_announcement with a fresh request_id) and
+  // waits for its ack. When the edge refuses the peer, returns the status
+  // the stream ended with (UNAVAILABLE, ALREADY_EXISTS, ...). With
+  // read = false, admission is not waited for.
+  static absl::StatusOr<std::unique_ptr<TestPeer>> Connect(const std::string& address,
+                                                           Options options);
+
+  TestPeer(const TestPeer&) = delete;
+  TestPeer& operator=(const TestPeer&) = delete;
+  // Cancels the stream if still open and waits for the reader to finish.
+  ~TestPeer();
+
+  const std::string& peer_id() const { return peer_id_; }
+
+  // Blocking write (gRPC flow control may hold it); false once the stream
+  // is broken or half-closed.
+  bool Send(const PeerMessage& message);
+  // Sends a keepalive (empty catalog_announcement) with `request_id`.
+  bool SendKeepalive(const std::string& request_id);
+  // Half-closes: the peer sends nothing more (the edge then ends the call).
+  void HalfClose();
+  // Cancels the call, as a peer that goes away.
+  void Cancel();
+  void StartReading();
+
+  // Everything received so far, in order.
+  std::vector<EdgeMessage> Received();
+  // Received messages with a payload (commands), in order.
+  std::vector<EdgeMessage> Commands();
+  // How many messages were received.
+  size_t ReceivedCount();
+
+  // Waits until at least `count` messages were received.
+  bool WaitForReceived(size_t count, absl::Duration timeout = absl::Seconds(10));
+  // The first received message matching `match`, waiting up to `timeout`.
+  std::optional<EdgeMessage> WaitForMessage(const std::function<bool(const EdgeMessage&)>& match,
+                                            absl::Duration timeout = absl::Seconds(10));
+  // Waits for the acknowledgement of `request_id` (a payload-less message).
+  bool WaitForAck(const std::string& request_id, absl::Duration timeout = absl::Seconds(10));
+  // Whether an acknowledgement of `request_id` was received.
+  bool HasAck(const std::string& request_id);
+
+  // The status the stream ended with, once the reader saw its end; nullopt
+  // if it is still open after `timeout`.
+  std::optional<grpc::Status> WaitForEnd(absl::Duration timeout = absl::Seconds(10));
+  // Non-blocking: the end status if the stream already ended.
+  std::optional<grpc::Status> end_status();
+
+  // WebRTCOperations over `channel`, with `peer_id` metadata when set.
+  static grpc::Status WebRtcCall(const std::shared_ptr<grpc::Channel>& channel,
+                                 const std::optional<std::string>& peer_id,
+                                 const giggityflix_grpc_peer::EdgeWebRTCMessage& request,
+                                 giggityflix_grpc_peer::PeerWebRTCMessage* response,
+                                 absl::Duration timeout = absl::Seconds(15));
+
+ private:
+  void ReadLoop();
+  // The reply a real peer sends to `command`, if any.
+  std::optional<PeerMessage> Answer(const EdgeMessage& command) const;
+
+  const Options options_;
+  const std::string peer_id_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<giggityflix_grpc_peer::PeerEdgeService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<PeerMessage, EdgeMessage>> stream_;
+
+  absl::Mutex write_mu_;  // one writer at a time
+  bool writes_done_ ABSL_GUARDED_BY(write_mu_) = false;
+
+  absl::Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<EdgeMessage> received_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  std::thread reader_;
+};
+
+// A request_id unique within this test process ("<prefix>-<n>").
+std::string NextRequestId(const std::string& prefix = "req");
+
+}  // namespace edge::testing
+
+#endif  // EDGE_TESTS_SUPPORT_TEST_PEER_H_
