@@ -40,6 +40,11 @@ void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {
   context.set_deadline(absl::ToChronoTime(deadline));
 }
 
+// An endpoint whose calls fail this many times in a row on a channel at
+// least kChannelMinAge old gets a new channel.
+constexpr int kRenewAfterFailures = 3;
+constexpr absl::Duration kChannelMinAge = absl::Seconds(1);
+
 }  // namespace
 
 struct EtcdClient::AsyncTxn {
@@ -49,60 +54,111 @@ struct EtcdClient::AsyncTxn {
   absl::Time deadline;
   TxnDone done;
   size_t endpoint = 0;
+  std::shared_ptr<Connection> connection;
   size_t attempts = 0;
 };
+
+absl::StatusOr<std::shared_ptr<EtcdClient::Connection>>
+EtcdClient::NewConnection(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Come back quickly after an etcd restart instead of gRPC's default
+  // backoff of up to two minutes. (The minimum backoff is left alone: it
+  // is also the connection attempt's timeout.)
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A renewed channel must not pick up the old one's subchannel, and its
+  // backoff, from the process-wide pool.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto connection = std::make_shared<Connection>();
+  connection->channel = grpc::CreateCustomChannel(
+      ChannelTarget(address), grpc::InsecureChannelCredentials(), args);
+  if (connection->channel == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd: cannot create a channel to ", address));
+  }
+  connection->kv = etcdserverpb::KV::NewStub(connection->channel);
+  connection->lease = etcdserverpb::Lease::NewStub(connection->channel);
+  connection->created = absl::Now();
+  return connection;
+}
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
     const std::vector<std::string>& addresses, Logger* logger) {
   if (addresses.empty()) {
     return absl::InvalidArgumentError("etcd: no endpoints given");
   }
-  std::vector<Endpoint> endpoints;
+  std::vector<EndpointState> endpoints;
   for (const std::string& address : addresses) {
     if (address.empty()) {
       return absl::InvalidArgumentError("etcd: empty endpoint");
     }
-    grpc::ChannelArguments args;
-    // Come back quickly after an etcd restart instead of gRPC's default
-    // backoff of up to two minutes. (The minimum backoff is left alone: it
-    // is also the connection attempt's timeout.)
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    Endpoint endpoint;
-    endpoint.address = address;
-    endpoint.channel = grpc::CreateCustomChannel(
-        ChannelTarget(address), grpc::InsecureChannelCredentials(), args);
-    if (endpoint.channel == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("etcd: cannot create a channel to ", address));
-    }
-    endpoint.kv = etcdserverpb::KV::NewStub(endpoint.channel);
-    endpoint.lease = etcdserverpb::Lease::NewStub(endpoint.channel);
-    endpoints.push_back(std::move(endpoint));
+    absl::StatusOr<std::shared_ptr<Connection>> connection =
+        NewConnection(address);
+    if (!connection.ok()) return connection.status();
+    endpoints.push_back(EndpointState{*std::move(connection), 0});
   }
   return std::unique_ptr<EtcdClient>(
-      new EtcdClient(std::move(endpoints), logger));
+      new EtcdClient(addresses, std::move(endpoints), logger));
 }
 
-EtcdClient::EtcdClient(std::vector<Endpoint> endpoints, Logger* logger)
-    : endpoints_(std::move(endpoints)), log_(logger) {}
+EtcdClient::EtcdClient(std::vector<std::string> addresses,
+                       std::vector<EndpointState> endpoints, Logger* logger)
+    : addresses_(std::move(addresses)),
+      log_(logger),
+      endpoints_(std::move(endpoints)) {}
 
 EtcdClient::~EtcdClient() { Shutdown(); }
 
 const std::string& EtcdClient::current_endpoint() const {
-  return endpoints_[current_.load() % endpoints_.size()].address;
+  return addresses_[current_.load() % addresses_.size()];
+}
+
+std::shared_ptr<EtcdClient::Connection> EtcdClient::ConnectionTo(
+    size_t endpoint) {
+  absl::MutexLock lock(&mu_);
+  return endpoints_[endpoint].connection;
+}
+
+void EtcdClient::Report(size_t endpoint, const Connection* used,
+                        const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    EndpointState& state = endpoints_[endpoint];
+    if (state.connection.get() != used) return;  // already renewed
+    if (!ShouldFailOver(status)) {
+      state.failures = 0;
+      return;
+    }
+    if (++state.failures < kRenewAfterFailures ||
+        absl::Now() - used->created < kChannelMinAge) {
+      return;
+    }
+  }
+  // Built outside the lock; a concurrent renewal of the same endpoint wins
+  // and this one is dropped.
+  absl::StatusOr<std::shared_ptr<Connection>> fresh =
+      NewConnection(addresses_[endpoint]);
+  if (!fresh.ok()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    EndpointState& state = endpoints_[endpoint];
+    if (shut_down_ || state.connection.get() != used) return;
+    state.connection = *std::move(fresh);
+    state.failures = 0;
+  }
+  log_->Debug("etcd endpoint keeps failing; opened a new channel",
+              {{"endpoint", addresses_[endpoint]}});
 }
 
 void EtcdClient::MoveOff(size_t failed) {
-  if (endpoints_.size() < 2) return;
-  size_t next = (failed + 1) % endpoints_.size();
+  if (addresses_.size() < 2) return;
+  size_t next = (failed + 1) % addresses_.size();
   size_t expected = failed;
   // Only the first caller to see `failed` fail moves on, so concurrent
   // failures do not skip a healthy endpoint.
   if (current_.compare_exchange_strong(expected, next)) {
     log_->Warn("etcd endpoint unreachable, failing over",
-               {{"failed", endpoints_[failed].address},
-                {"next", endpoints_[next].address}});
+               {{"failed", addresses_[failed]}, {"next", addresses_[next]}});
   }
 }
 
@@ -113,14 +169,15 @@ absl::Status EtcdClient::WithFailover(absl::Time deadline, Call call) {
     if (shut_down_) return absl::UnavailableError("etcd client is shut down");
   }
   absl::Status last;
-  for (size_t attempt = 0; attempt < endpoints_.size(); ++attempt) {
-    size_t index = current_.load() % endpoints_.size();
-    Endpoint& endpoint = endpoints_[index];
+  for (size_t attempt = 0; attempt < addresses_.size(); ++attempt) {
+    size_t index = current_.load() % addresses_.size();
+    std::shared_ptr<Connection> connection = ConnectionTo(index);
     grpc::ClientContext context;
     SetDeadline(context, deadline);
-    grpc::Status status = call(endpoint, context);
+    grpc::Status status = call(*connection, context);
+    Report(index, connection.get(), status);
     if (status.ok()) return absl::OkStatus();
-    last = FromGrpc(status, endpoint.address);
+    last = FromGrpc(status, addresses_[index]);
     if (!ShouldFailOver(status) || absl::Now() >= deadline) break;
     MoveOff(index);
   }
@@ -131,7 +188,7 @@ absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::TxnSync(
     const etcdserverpb::TxnRequest& request, absl::Time deadline) {
   etcdserverpb::TxnResponse response;
   absl::Status status = WithFailover(
-      deadline, [&](Endpoint& endpoint, grpc::ClientContext& context) {
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         response.Clear();
         return endpoint.kv->Txn(&context, request, &response);
       });
@@ -145,7 +202,7 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrantSync(
   request.set_ttl(ttl_seconds);
   etcdserverpb::LeaseGrantResponse response;
   absl::Status status = WithFailover(
-      deadline, [&](Endpoint& endpoint, grpc::ClientContext& context) {
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         response.Clear();
         return endpoint.lease->LeaseGrant(&context, request, &response);
       });
@@ -163,7 +220,7 @@ absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id,
   request.set_id(lease_id);
   etcdserverpb::LeaseRevokeResponse response;
   return WithFailover(
-      deadline, [&](Endpoint& endpoint, grpc::ClientContext& context) {
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         return endpoint.lease->LeaseRevoke(&context, request, &response);
       });
 }
@@ -174,7 +231,7 @@ absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id,
   request.set_id(lease_id);
   etcdserverpb::LeaseKeepAliveResponse response;
   absl::Status status = WithFailover(
-      deadline, [&](Endpoint& endpoint, grpc::ClientContext& context) {
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         auto stream = endpoint.lease->LeaseKeepAlive(&context);
         bool answered = stream->Write(request) && stream->Read(&response);
         stream->WritesDone();
@@ -198,7 +255,8 @@ void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
     absl::MutexLock lock(&mu_);
     if (!shut_down_) {
       in_flight_.insert(op);
-      op->endpoint = current_.load() % endpoints_.size();
+      op->endpoint = current_.load() % addresses_.size();
+      op->connection = endpoints_[op->endpoint].connection;
       op->context = std::make_unique<grpc::ClientContext>();
       SetDeadline(*op->context, deadline);
     }
@@ -217,20 +275,22 @@ void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
 // (gRPC remembers it on the context).
 void EtcdClient::StartTxn(AsyncTxn* op) {
   ++op->attempts;
-  endpoints_[op->endpoint].kv->async()->Txn(
+  op->connection->kv->async()->Txn(
       op->context.get(), &op->request, &op->response,
       [this, op](grpc::Status status) { OnTxnDone(op, status); });
 }
 
 void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
-  if (ShouldFailOver(status) && op->attempts < endpoints_.size() &&
+  Report(op->endpoint, op->connection.get(), status);
+  if (ShouldFailOver(status) && op->attempts < addresses_.size() &&
       absl::Now() < op->deadline) {
     MoveOff(op->endpoint);
     bool retry = false;
     {
       absl::MutexLock lock(&mu_);
       if (!shut_down_) {
-        op->endpoint = current_.load() % endpoints_.size();
+        op->endpoint = current_.load() % addresses_.size();
+        op->connection = endpoints_[op->endpoint].connection;
         op->context = std::make_unique<grpc::ClientContext>();
         SetDeadline(*op->context, op->deadline);
         op->response.Clear();
@@ -245,7 +305,7 @@ void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
   absl::StatusOr<etcdserverpb::TxnResponse> result =
       status.ok()
           ? absl::StatusOr<etcdserverpb::TxnResponse>(std::move(op->response))
-          : FromGrpc(status, endpoints_[op->endpoint].address);
+          : FromGrpc(status, addresses_[op->endpoint]);
   TxnDone done = std::move(op->done);
   done(std::move(result));
   absl::MutexLock lock(&mu_);

@@ -7,6 +7,12 @@
 // over a static `ipv4:a,b` target) keep host names usable in ETCD_ENDPOINTS
 // and let the client, not a load balancer, decide which member it talks to.
 //
+// An endpoint that keeps answering UNAVAILABLE gets a fresh channel (at most
+// once a second): gRPC 1.51 leaves a channel that has never
+// connected in reconnect backoff for ~10 s after the server comes up, which
+// delayed an edge started before etcd by as long. Each channel has its own
+// subchannel pool, so the fresh one does not inherit the old one's backoff.
+//
 // gRPC statuses are converted to absl::Status here and nowhere else; codes
 // map one-to-one, so etcd's "requested lease not found" arrives as NOT_FOUND.
 //
@@ -64,15 +70,30 @@ class EtcdClient {
   const std::string& current_endpoint() const;
 
  private:
-  struct Endpoint {
-    std::string address;
+  // One channel to one endpoint, and its stubs. Calls hold a reference, so
+  // a replaced connection lives until its last call has finished.
+  struct Connection {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
+    absl::Time created;
+  };
+  struct EndpointState {
+    std::shared_ptr<Connection> connection;
+    int failures = 0;  // consecutive UNAVAILABLE answers on `connection`
   };
   struct AsyncTxn;
 
-  EtcdClient(std::vector<Endpoint> endpoints, Logger* logger);
+  EtcdClient(std::vector<std::string> addresses,
+             std::vector<EndpointState> endpoints, Logger* logger);
+
+  static absl::StatusOr<std::shared_ptr<Connection>> NewConnection(
+      const std::string& address);
+  std::shared_ptr<Connection> ConnectionTo(size_t endpoint);
+  // Counts the outcome of a call made on `used`; replaces the endpoint's
+  // connection when it keeps failing.
+  void Report(size_t endpoint, const Connection* used,
+              const grpc::Status& status);
 
   // Runs `call` on the current endpoint, failing over on UNAVAILABLE.
   template <typename Call>
@@ -81,12 +102,13 @@ class EtcdClient {
   void StartTxn(AsyncTxn* op);
   void OnTxnDone(AsyncTxn* op, const grpc::Status& status);
 
-  std::vector<Endpoint> endpoints_;
+  const std::vector<std::string> addresses_;
   Logger* const log_;
   std::atomic<size_t> current_{0};
 
   mutable absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<EndpointState> endpoints_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<AsyncTxn*> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
