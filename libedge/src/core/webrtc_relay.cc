@@ -108,20 +108,38 @@ void WebRtcRelay::ContinueSession(const std::string& peer_id, EdgeWebRTCMessage 
           return;
         }
         reply(std::move(ok));
-        if (!is_answer) return;
-        // The answer is out: candidates held for this session go to the peer.
-        std::deque<Held> held;
-        {
-          absl::MutexLock lock(&mu_);
-          auto it = sessions_.find(session_id);
-          if (it == sessions_.end()) return;
-          it->second.answered = true;
-          held.swap(it->second.held);
-        }
-        for (Held& h : held) {
-          edge_->SendToPeer(peer_id, std::move(h.message), std::move(h.record), std::move(h.done));
-        }
+        if (is_answer) ReleaseHeld(peer_id, session_id);
       });
+}
+
+// The answer is out: candidates held for the session go to the peer, in
+// order. The session counts as answered only once none are left, so that a
+// candidate the consumer thread routes meanwhile is held behind them rather
+// than sent ahead of them; one release runs at a time per session.
+void WebRtcRelay::ReleaseHeld(const std::string& peer_id, const std::string& session_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end() || it->second.answered || it->second.releasing) return;
+    it->second.releasing = true;
+  }
+  while (true) {
+    std::deque<Held> held;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = sessions_.find(session_id);
+      if (it == sessions_.end()) return;
+      if (it->second.held.empty()) {
+        it->second.answered = true;
+        it->second.releasing = false;
+        return;
+      }
+      held.swap(it->second.held);
+    }
+    for (Held& h : held) {
+      edge_->SendToPeer(peer_id, std::move(h.message), std::move(h.record), std::move(h.done));
+    }
+  }
 }
 
 bool WebRtcRelay::OnReply(const std::string& request_id, PeerWebRTCMessage reply) {

@@ -74,6 +74,7 @@ class WebRtcRelay {
     std::string peer_id;
     absl::Time last_activity;
     bool answered = false;
+    bool releasing = false;  // ReleaseHeld is sending the held candidates
     std::deque<Held> held;
   };
   struct Pending {
@@ -86,6 +87,7 @@ class WebRtcRelay {
   void OpenSession(const std::string& peer_id, EdgeWebRTCMessage request, WebRtcReply reply);
   void ContinueSession(const std::string& peer_id, EdgeWebRTCMessage request, WebRtcReply reply);
   void TimeOut(const std::string& request_id);
+  void ReleaseHeld(const std::string& peer_id, const std::string& session_id);
   // Ends the sessions selected by `pred` (with mu_ held), failing their
   // calls and dead-lettering held candidates.
   template <typename Pred>
