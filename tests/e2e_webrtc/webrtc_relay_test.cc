@@ -1,4 +1,4 @@
-// The WebRTC relay's ordering on the in-process fakes, with
+// The WebRTC relay's ordering and validation on the in-process fakes, with
 // two forwarding wrappers for fault injection: a bus whose answer
 // publications complete when the test says, on a thread of the test's
 // choosing (as Kafka's producer thread does, apart from its consumer
@@ -228,6 +228,17 @@ TEST_F(WebRtcRelayTest, CandidateArrivingWhileHeldOnesAreReleasedComesAfterThem)
 
   ASSERT_TRUE(testing::WaitFor([&] { return WebRtcReceived().size() == 3; }));
   EXPECT_THAT(WebRtcReceived(), ElementsAre("c1", "c2", "c3"));
+}
+
+TEST_F(WebRtcRelayTest, WebRtcCommandWithoutSessionIdIsDeadLettered) {
+  Produce(R"({"type":"webrtc","peer_id":"peer-1","request_id":"x",)"
+          R"("webrtc":{"ice_candidate":{"candidate":"c"}}})");
+  ASSERT_TRUE(fake_bus_.WaitForPublished(kDeadLetters, 1, absl::Seconds(10)));
+  const std::string letter = fake_bus_.Published(kDeadLetters)[0].value;
+  EXPECT_THAT(letter, HasSubstr("\"reason\":\"invalid_command\""));
+  EXPECT_THAT(letter, HasSubstr("ice_candidate has no session_id"));
+  WaitForMarker("m1");
+  EXPECT_THAT(WebRtcReceived(), IsEmpty());
 }
 
 }  // namespace

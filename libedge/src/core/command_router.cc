@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "core/edge_impl.h"
+#include "core/events.h"
 #include "core/ids.h"
 
 namespace edge {
@@ -71,6 +72,15 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
                               command.request_id, "\" (it timed out, or never existed)"),
                  command.peer_id, record, std::move(done));
     }
+    return;
+  }
+  // Every WebRTC payload names its session; a message without one cannot be
+  // placed by the peer (nor held for its answer).
+  if (command.type == CommandType::kWebRtc && WebRtcSessionId(command.message.webrtc()).empty()) {
+    DeadLetter(DeadLetterReason::kInvalidCommand,
+               absl::StrCat("webrtc: the ", WebRtcKind(command.message.webrtc()),
+                            " has no session_id"),
+               command.peer_id, record, std::move(done));
     return;
   }
   std::shared_ptr<PeerSession> session = Find(command.peer_id);
