@@ -122,7 +122,9 @@ class Runner {
     std::fflush(stdout);
     auto checkpoint = [&](int at) {
       timed_out |= !AwaitSettled();
-      active += absl::Now() - segment_start;
+      const absl::Duration segment = absl::Now() - segment_start;
+      active += segment;
+      const int64_t settled_in_segment = stats_.admitted.load() - previous_admitted;
       absl::SleepFor(o_.settle);
       std::optional<ProcessSample> now = Sample();
       const int64_t admitted = stats_.admitted.load();
@@ -133,13 +135,17 @@ class Runner {
                                        (admitted - previous_admitted)
                                  : 0;
         std::printf("checkpoint: peers=%lld rss=%lld KiB (%.2f KiB/peer since start, %.2f KiB/peer "
-                    "since last checkpoint) fds=%lld threads=%d\n",
+                    "since last checkpoint) fds=%lld threads=%d; last %lld admitted at %.0f/s\n",
                     static_cast<long long>(admitted), static_cast<long long>(now->rss_kib), total,
-                    slope, static_cast<long long>(now->descriptors), now->threads);
+                    slope, static_cast<long long>(now->descriptors), now->threads,
+                    static_cast<long long>(settled_in_segment),
+                    settled_in_segment / std::max(1e-9, absl::ToDoubleSeconds(segment)));
         Set(absl::StrCat("rss_kib_at_", at), now->rss_kib);
         Set(absl::StrCat("kib_per_peer_at_", at), Fixed(total, 2));
         Set(absl::StrCat("kib_per_peer_slope_to_", at), Fixed(slope, 2));
       }
+      Set(absl::StrCat("peers_per_s_to_", at),
+          Fixed(settled_in_segment / std::max(1e-9, absl::ToDoubleSeconds(segment)), 0));
       std::fflush(stdout);
       previous = now;
       previous_admitted = admitted;
