@@ -79,6 +79,11 @@ Outcome ExamplePeer::Handle(const EdgeMessage& message, absl::Time now) {
   return outcome;
 }
 
+void ExamplePeer::AttachStream(std::shared_ptr<StreamSession> session) {
+  absl::MutexLock lock(&mu_);
+  streams_[session->session_id()] = std::move(session);
+}
+
 std::vector<std::string> ExamplePeer::ExpireWaiting(absl::Time now) {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> expired;
@@ -209,9 +214,19 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
       outcome.note =
           absl::StrCat("offer answered: ", AddOfferedLocked(message));
       break;
-    case EdgeMessage::kWebrtc:
-      outcome.note = "webrtc signaling (this example peer does not stream)";
+    case EdgeMessage::kWebrtc: {
+      // Signaling of a session this peer opened: the backend's ICE
+      // candidates. The peer answers them with nothing.
+      auto stream = streams_.find(SessionIdOf(message.webrtc()));
+      if (stream == streams_.end()) {
+        outcome.note =
+            absl::StrCat("webrtc for unknown session \"",
+                         SessionIdOf(message.webrtc()), "\", ignored");
+      } else {
+        outcome.note = stream->second->OnRemote(message.webrtc());
+      }
       break;
+    }
     case EdgeMessage::PAYLOAD_NOT_SET:
       // An acknowledgement of something no longer awaited (late or repeated).
       outcome.note = absl::StrCat("acknowledged: ", request_id);

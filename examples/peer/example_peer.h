@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
+#include "stream_session.h"
 
 namespace edge {
 namespace example {
@@ -68,6 +70,10 @@ class ExamplePeer {
   // or a command. Every reply in the outcome is awaited as if sent.
   Outcome Handle(const EdgeMessage& message, absl::Time now);
 
+  // From now on the backend's messages for `session` (EdgeMessage.webrtc
+  // with its session_id) go to it; others are logged and ignored.
+  void AttachStream(std::shared_ptr<StreamSession> session);
+
   // Forgets messages that got no reply by `now` and returns their ids.
   std::vector<std::string> ExpireWaiting(absl::Time now);
 
@@ -94,6 +100,9 @@ class ExamplePeer {
   mutable absl::Mutex mu_;
   std::set<std::string> catalog_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Waiting> waiting_ ABSL_GUARDED_BY(mu_);
+  // session_id -> the stream session it belongs to.
+  std::map<std::string, std::shared_ptr<StreamSession>> streams_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace example

@@ -6,10 +6,13 @@
 // It opens AsyncOperations with `peer_id` metadata, answers the edge's
 // commands (ExamplePeer), sends a keepalive every --keepalive-sec, logs every
 // message it gets, reconnects with backoff when the stream ends with a
-// non-OK status, and exits cleanly on SIGINT or SIGTERM.
+// non-OK status, and exits cleanly on SIGINT or SIGTERM. With
+// --stream=CATALOG_ID it also negotiates one WebRTC session once admitted
+// (StreamSession; docs/webrtc.md).
 //
 // This uses gRPC's synchronous client API: one thread reads the stream, a
-// second one sends keepalives; a mutex keeps their writes apart.
+// second one sends keepalives; a mutex keeps their writes apart. A third
+// makes the WebRTCOperations calls of a session.
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,12 +36,15 @@
 #include "example_peer.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "peer_options.h"
+#include "stream_session.h"
 
 namespace edge {
 namespace example {
 namespace {
 
+using giggityflix_grpc_peer::EdgeWebRTCMessage;
 using giggityflix_grpc_peer::PeerEdgeService;
+using giggityflix_grpc_peer::PeerWebRTCMessage;
 using Stream = grpc::ClientReaderWriter<PeerMessage, EdgeMessage>;
 
 constexpr absl::Duration kFirstBackoff = absl::Seconds(1);
@@ -53,27 +60,27 @@ void Log(absl::string_view line) {
   std::fflush(stdout);
 }
 
-// Set once a signal asks the peer to stop; cancels the stream in progress
-// so that its blocking Read returns.
+// Set once a signal asks the peer to stop; cancels the calls in progress
+// (the stream, a WebRTCOperations call) so that their blocking calls return.
 class Stopper {
  public:
   void Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     // TryCancel only flags the call (it never blocks or calls back into us);
-    // the lock keeps the context alive meanwhile.
-    if (context_ != nullptr) context_->TryCancel();
+    // the lock keeps the contexts alive meanwhile.
+    for (grpc::ClientContext* context : contexts_) context->TryCancel();
   }
 
-  // Makes `context` the one Stop() cancels; false if already stopping.
+  // Adds `context` to those Stop() cancels; false if already stopping.
   bool Register(grpc::ClientContext* context) {
     absl::MutexLock lock(&mu_);
-    context_ = context;
+    contexts_.insert(context);
     return !stopping_;
   }
-  void Unregister() {
+  void Unregister(grpc::ClientContext* context) {
     absl::MutexLock lock(&mu_);
-    context_ = nullptr;
+    contexts_.erase(context);
   }
 
   // Waits up to `timeout`; true if stopping.
@@ -86,7 +93,7 @@ class Stopper {
  private:
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::set<grpc::ClientContext*> contexts_ ABSL_GUARDED_BY(mu_);
 };
 
 // Serializes writes: gRPC allows one Write at a time on a stream.
@@ -109,17 +116,82 @@ class Writer {
   Stream* const stream_;
 };
 
-// One AsyncOperations stream, from connect to its final status.
+// One WebRTCOperations call, with the `peer_id` metadata and the peers'
+// usual 30 s reply timeout (the edge answers DEADLINE_EXCEEDED itself after
+// WEBRTC_REPLY_TIMEOUT_MS when the backend does not reply).
+absl::StatusOr<PeerWebRTCMessage> CallWebRtc(PeerEdgeService::Stub& stub,
+                                             const PeerOptions& options,
+                                             Stopper& stopper,
+                                             const EdgeWebRTCMessage& request) {
+  grpc::ClientContext context;
+  context.AddMetadata("peer_id", options.peer_id);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kReplyTimeout));
+  if (!stopper.Register(&context)) {
+    stopper.Unregister(&context);
+    return absl::CancelledError("stopping");
+  }
+  Log(absl::StrCat("webrtc call ", request.ShortDebugString()));
+  PeerWebRTCMessage reply;
+  grpc::Status status = stub.WebRTCOperations(&context, request, &reply);
+  stopper.Unregister(&context);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  Log(absl::StrCat("webrtc reply ", reply.ShortDebugString()));
+  return reply;
+}
+
+// Negotiates `session` (contract §6): request, the backend's offer, our
+// answer, then our candidates. The backend's candidates come on the stream
+// meanwhile; ExamplePeer hands them to the session.
+void RunStream(PeerEdgeService::Stub& stub, const PeerOptions& options,
+               Stopper& stopper, StreamSession& session) {
+  auto fail = [&session](absl::Status error) {
+    Log(absl::StrCat("stream session ", session.session_id(),
+                     " failed: ", error.ToString()));
+    session.Fail(std::move(error));
+  };
+  absl::StatusOr<PeerWebRTCMessage> offer =
+      CallWebRtc(stub, options, stopper, session.Request());
+  if (!offer.ok()) return fail(offer.status());
+  absl::StatusOr<EdgeWebRTCMessage> answer = session.OnOffer(*offer);
+  if (!answer.ok()) return fail(answer.status());
+  absl::StatusOr<PeerWebRTCMessage> ack =
+      CallWebRtc(stub, options, stopper, *answer);
+  if (!ack.ok()) return fail(ack.status());
+  if (absl::Status checked = session.OnAcknowledged(*answer, *ack);
+      !checked.ok()) {
+    return fail(checked);
+  }
+  // Trickle ICE: each candidate as it is "gathered", acknowledged by the edge.
+  for (const EdgeWebRTCMessage& candidate : session.LocalCandidates()) {
+    ack = CallWebRtc(stub, options, stopper, candidate);
+    if (!ack.ok()) return fail(ack.status());
+    if (absl::Status checked = session.OnAcknowledged(candidate, *ack);
+        !checked.ok()) {
+      return fail(checked);
+    }
+  }
+  Log(absl::StrCat("stream session ", session.session_id(), " for ",
+                   session.catalog_id(),
+                   " negotiated; backend candidates arrive on the stream"));
+}
+
+// One AsyncOperations stream, from connect to its final status. With
+// `stream` set, its session is negotiated once the edge has admitted us.
 grpc::Status RunSession(PeerEdgeService::Stub& stub, const PeerOptions& options,
-                        bool send_offer, ExamplePeer& peer, Stopper& stopper,
+                        bool send_offer, std::shared_ptr<StreamSession>& stream,
+                        ExamplePeer& peer, Stopper& stopper,
                         bool& heard_from_edge) {
   grpc::ClientContext context;
   context.AddMetadata("peer_id", options.peer_id);
   if (!stopper.Register(&context)) {
+    stopper.Unregister(&context);
     return grpc::Status(grpc::StatusCode::CANCELLED, "stopping");
   }
-  std::unique_ptr<Stream> stream = stub.AsyncOperations(&context);
-  Writer writer(stream.get());
+  std::unique_ptr<Stream> stream_call = stub.AsyncOperations(&context);
+  Writer writer(stream_call.get());
 
   absl::Notification session_over;
   std::thread keepalive([&] {
@@ -132,10 +204,21 @@ grpc::Status RunSession(PeerEdgeService::Stub& stub, const PeerOptions& options,
   });
 
   if (send_offer) writer.Send(peer.Offer(options.offer, absl::Now()));
+  // WebRTCOperations needs an admitted stream: a keepalive now makes the edge
+  // answer at once, and any message from the edge means we are admitted.
+  if (stream != nullptr) writer.Send(peer.Keepalive(absl::Now()));
 
+  std::thread negotiation;
   EdgeMessage message;
-  while (stream->Read(&message)) {
+  while (stream_call->Read(&message)) {
     heard_from_edge = true;
+    if (stream != nullptr && !negotiation.joinable()) {
+      peer.AttachStream(stream);
+      negotiation = std::thread([&stub, &options, &stopper, session = stream] {
+        RunStream(stub, options, stopper, *session);
+      });
+      stream = nullptr;  // once per process, even if the stream ends
+    }
     Log(absl::StrCat("received ", message.ShortDebugString()));
     Outcome outcome = peer.Handle(message, absl::Now());
     Log(absl::StrCat("  ", outcome.note));
@@ -144,8 +227,10 @@ grpc::Status RunSession(PeerEdgeService::Stub& stub, const PeerOptions& options,
 
   session_over.Notify();
   keepalive.join();
-  grpc::Status status = stream->Finish();
-  stopper.Unregister();
+  // A call still waiting fails once the edge sees the stream end.
+  if (negotiation.joinable()) negotiation.join();
+  grpc::Status status = stream_call->Finish();
+  stopper.Unregister(&context);
   return status;
 }
 
@@ -166,12 +251,16 @@ int Run(const PeerOptions& options, Stopper& stopper) {
 
   absl::Duration backoff = kFirstBackoff;
   bool offer_pending = !options.offer.empty();
+  std::shared_ptr<StreamSession> stream;
+  if (!options.stream.empty()) {
+    stream = std::make_shared<StreamSession>(options.stream, NewRequestId);
+  }
   while (true) {
     Log(absl::StrCat("connecting to ", options.edge_address, " as ",
                      options.peer_id));
     bool heard_from_edge = false;
-    grpc::Status status = RunSession(*stub, options, offer_pending, peer,
-                                     stopper, heard_from_edge);
+    grpc::Status status = RunSession(*stub, options, offer_pending, stream,
+                                     peer, stopper, heard_from_edge);
     if (heard_from_edge) offer_pending = false;
     if (stopper.WaitForStop(absl::ZeroDuration())) {
       Log("stopped");

@@ -16,12 +16,15 @@ const char kPeerUsage[] =
     "usage: edge_example_peer --peer-id=ID [--edge=HOST:PORT] "
     "[--catalog=ID,...]\n"
     "                         [--keepalive-sec=N] [--offer=PATH:SIZE,...]\n"
+    "                         [--stream=CATALOG_ID]\n"
     "  --edge           edge address (EDGE_ADDRESS; default 127.0.0.1:50051)\n"
     "  --peer-id        this peer's id, 1-128 of [A-Za-z0-9._:@-] (PEER_ID)\n"
     "  --catalog        catalog ids this peer holds (PEER_CATALOG)\n"
     "  --keepalive-sec  seconds between keepalives (PEER_KEEPALIVE_SEC; "
     "default 30)\n"
-    "  --offer          files offered once at start (PEER_OFFER)\n";
+    "  --offer          files offered once at start (PEER_OFFER)\n"
+    "  --stream         negotiates a WebRTC session for this catalog id once\n"
+    "                   connected (PEER_STREAM)\n";
 
 namespace {
 
@@ -87,6 +90,7 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
       {"catalog", {"PEER_CATALOG", std::nullopt}},
       {"keepalive-sec", {"PEER_KEEPALIVE_SEC", std::nullopt}},
       {"offer", {"PEER_OFFER", std::nullopt}},
+      {"stream", {"PEER_STREAM", std::nullopt}},
   };
   for (auto& [name, flag] : flags) flag.value = env(flag.env);
   for (const std::string& arg : args) {
@@ -138,6 +142,10 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
     auto files = ParseOffer(*offer);
     if (!files.ok()) return files.status();
     options.offer = *std::move(files);
+  }
+  if (const auto& stream = flags["stream"].value) {
+    if (stream->empty()) return Invalid("stream", "must not be empty");
+    options.stream = *stream;
   }
   return options;
 }

@@ -6,6 +6,7 @@
 //   --catalog=ID,ID,...        PEER_CATALOG        empty
 //   --keepalive-sec=N          PEER_KEEPALIVE_SEC  30
 //   --offer=PATH:SIZE,...      PEER_OFFER          none
+//   --stream=CATALOG_ID        PEER_STREAM         none
 #ifndef EXAMPLES_PEER_PEER_OPTIONS_H_
 #define EXAMPLES_PEER_PEER_OPTIONS_H_
 
@@ -29,6 +30,9 @@ struct PeerOptions {
   absl::Duration keepalive = absl::Seconds(30);
   // Files offered once, at start, in one batch_file_offer.
   std::vector<giggityflix_grpc_peer::FileInfo> offer;
+  // Once connected, negotiates one WebRTC streaming session of this catalog
+  // id through the edge (StreamSession); empty: none.
+  std::string stream;
 };
 
 // The usage text printed for --help and after a bad flag.

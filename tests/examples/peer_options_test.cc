@@ -35,9 +35,9 @@ void ExpectRejected(const std::vector<std::string>& args,
 }
 
 TEST(PeerOptionsTest, ParsesEveryFlag) {
-  absl::StatusOr<PeerOptions> options =
-      Parse({"--edge=10.0.0.1:6000", "--peer-id=peer-1", "--catalog=a,b,c",
-             "--keepalive-sec=5", "--offer=m/x.mkv:10,c:/y:20"});
+  absl::StatusOr<PeerOptions> options = Parse(
+      {"--edge=10.0.0.1:6000", "--peer-id=peer-1", "--catalog=a,b,c",
+       "--keepalive-sec=5", "--offer=m/x.mkv:10,c:/y:20", "--stream=movie-7"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->edge_address, "10.0.0.1:6000");
   EXPECT_EQ(options->peer_id, "peer-1");
@@ -48,6 +48,7 @@ TEST(PeerOptionsTest, ParsesEveryFlag) {
   EXPECT_EQ(options->offer[0].size_bytes(), 10);
   EXPECT_EQ(options->offer[1].relative_path(), "c:/y");
   EXPECT_EQ(options->offer[1].size_bytes(), 20);
+  EXPECT_EQ(options->stream, "movie-7");
 }
 
 TEST(PeerOptionsTest, DefaultsAndEnvironmentFallback) {
@@ -57,17 +58,20 @@ TEST(PeerOptionsTest, DefaultsAndEnvironmentFallback) {
   EXPECT_THAT(defaults->catalog, IsEmpty());
   EXPECT_EQ(defaults->keepalive, absl::Seconds(30));
   EXPECT_THAT(defaults->offer, IsEmpty());
+  EXPECT_EQ(defaults->stream, "");
 
   absl::StatusOr<PeerOptions> from_env =
       Parse({"--catalog=z"}, {{"PEER_ID", "env-peer"},
                               {"EDGE_ADDRESS", "edge:1"},
                               {"PEER_CATALOG", "x,y"},
-                              {"PEER_KEEPALIVE_SEC", "7"}});
+                              {"PEER_KEEPALIVE_SEC", "7"},
+                              {"PEER_STREAM", "movie-9"}});
   ASSERT_TRUE(from_env.ok()) << from_env.status();
   EXPECT_EQ(from_env->peer_id, "env-peer");
   EXPECT_EQ(from_env->edge_address, "edge:1");
   EXPECT_THAT(from_env->catalog, ElementsAre("z"));  // the flag wins
   EXPECT_EQ(from_env->keepalive, absl::Seconds(7));
+  EXPECT_EQ(from_env->stream, "movie-9");
 }
 
 TEST(PeerOptionsTest, RejectsBadInput) {
@@ -81,6 +85,7 @@ TEST(PeerOptionsTest, RejectsBadInput) {
   ExpectRejected({"--peer-id=p", "--offer=nosize"}, "--offer:");
   ExpectRejected({"--peer-id=p", "--offer=a:-1"}, "--offer:");
   ExpectRejected({"--peer-id=p", "--offer=:5"}, "--offer:");
+  ExpectRejected({"--peer-id=p", "--stream="}, "--stream: must not be empty");
   ExpectRejected({"--peer-id=p", "--verbose=1"}, "unknown flag --verbose");
   ExpectRejected({"--peer-id=p", "stray"}, "expected --name=value");
   ExpectRejected({"--peer-id"}, "expected --name=value");
