@@ -12,6 +12,9 @@ namespace {
 
 using giggityflix_grpc_peer::CatalogErrorReason_Name;
 
+// 10000-01-01T00:00:00Z in Unix milliseconds.
+constexpr int64_t kYear10000Millis = 253402300800000;
+
 // Opens the event object with the fields every event has.
 JsonWriter Begin(std::string& out, const EventHeader& h) {
   out.reserve(160);
@@ -29,7 +32,49 @@ const google::protobuf::FieldDescriptor* PayloadField(const google::protobuf::Me
 }  // namespace
 
 std::string FormatTimestamp(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  // Every event carries one or two: formatted by hand for years 1970-9999
+  // (absl::FormatTime costs several times more), by absl otherwise.
+  const int64_t ms = absl::ToUnixMillis(t);
+  if (ms < 0 || ms >= kYear10000Millis) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  }
+  const int64_t days = ms / 86400000;
+  int64_t rest = ms % 86400000;
+  const int millis = static_cast<int>(rest % 1000);
+  rest /= 1000;
+  const int second = static_cast<int>(rest % 60);
+  const int minute = static_cast<int>(rest / 60 % 60);
+  const int hour = static_cast<int>(rest / 3600);
+  // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil,
+  // inverted), for non-negative days.
+  const int64_t z = days + 719468;
+  const int64_t era = z / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  const int year = static_cast<int>(yoe + era * 400 + (month <= 2 ? 1 : 0));
+  char buffer[24];
+  const auto put = [&buffer](int at, int value, int digits) {
+    for (int k = digits - 1; k >= 0; --k, value /= 10) buffer[at + k] = static_cast<char>('0' + value % 10);
+  };
+  put(0, year, 4);
+  buffer[4] = '-';
+  put(5, month, 2);
+  buffer[7] = '-';
+  put(8, day, 2);
+  buffer[10] = 'T';
+  put(11, hour, 2);
+  buffer[13] = ':';
+  put(14, minute, 2);
+  buffer[16] = ':';
+  put(17, second, 2);
+  buffer[19] = '.';
+  put(20, millis, 3);
+  buffer[23] = 'Z';
+  return std::string(buffer, sizeof(buffer));
 }
 
 std::string ConnectedEvent(const EventHeader& h, absl::Time connected_at,

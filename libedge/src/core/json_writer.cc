@@ -12,21 +12,33 @@ constexpr char kHex[] = "0123456789abcdef";
 }  // namespace
 
 void AppendJsonString(std::string& out, absl::string_view value) {
+  out.reserve(out.size() + value.size() + 2);
   out.push_back('"');
+  // Bytes that need no escaping (printable ASCII other than '"' and '\\',
+  // and valid UTF-8 sequences) are copied in runs, not one by one.
+  size_t run = 0;
   size_t i = 0;
+  const auto flush = [&](size_t end) {
+    if (end > run) out.append(value.data() + run, end - run);
+  };
   while (i < value.size()) {
     unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c >= 0x80) {
-      size_t len = Utf8SequenceLength(value, i);
-      if (len == 0) {
-        out.append("\xEF\xBF\xBD");  // U+FFFD
-        ++i;
-      } else {
-        out.append(value.data() + i, len);
-        i += len;
-      }
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
       continue;
     }
+    if (c >= 0x80) {
+      size_t len = Utf8SequenceLength(value, i);
+      if (len != 0) {
+        i += len;
+        continue;
+      }
+      flush(i);
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      run = ++i;
+      continue;
+    }
+    flush(i);
     switch (c) {
       case '"': out.append("\\\""); break;
       case '\\': out.append("\\\\"); break;
@@ -36,16 +48,13 @@ void AppendJsonString(std::string& out, absl::string_view value) {
       case '\b': out.append("\\b"); break;
       case '\f': out.append("\\f"); break;
       default:
-        if (c < 0x20) {
-          out.append("\\u00");
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+        out.append("\\u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
     }
-    ++i;
+    run = ++i;
   }
+  flush(i);
   out.push_back('"');
 }
 
