@@ -141,6 +141,33 @@ TEST_F(EdgeTest, UnreachableTrackerAdmitsWhenFailOpen) {
   Admit("peer-1");
 }
 
+TEST_F(EdgeTest, ReplacingAStreamAdmittedFailingOpenClaimsThePeer) {
+  EdgeOptions options = TestEdgeOptions();
+  options.tracker_fail_open = true;
+  options.duplicate_policy = DuplicatePolicy::kReplace;
+  StartEdge(options);
+  cluster_.SetUnavailable(true);
+  auto first = Admit("peer-1");
+  EXPECT_FALSE(cluster_.Holder("peer-1").has_value());
+
+  // The tracker is back: the replacing stream has no claim to inherit, so
+  // it claims the peer, and its events carry the claim's epoch.
+  cluster_.SetUnavailable(false);
+  auto second = Admit("peer-1");
+  ASSERT_TRUE(first->WaitForEnd());
+  EXPECT_EQ(cluster_.Holder("peer-1"), "edge-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 3, absl::Seconds(5)));
+  auto events = Values(kLifecycle);
+  EXPECT_EQ(Field(events[0], "epoch"), "<absent>");
+  EXPECT_EQ(Field(events[2], "event_type"), "connected");
+  EXPECT_EQ(Field(events[2], "epoch"), std::to_string(cluster_.Epoch("peer-1").value_or(-1)));
+
+  // Its end releases that claim.
+  second->Close();
+  ASSERT_TRUE(second->WaitForEnd());
+  EXPECT_TRUE(WaitFor([&] { return !cluster_.Holder("peer-1").has_value(); }));
+}
+
 // --- on admission, events and acknowledgements (§2, §3, §5) ---
 
 TEST_F(EdgeTest, AdmissionPublishesConnectedAndPullsTheCatalog) {

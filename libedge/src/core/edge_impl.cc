@@ -120,12 +120,17 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
     return;
   }
   if (replaced != nullptr) {
-    // The new stream takes the old one's claim: same edge, same peer.
+    // The new stream takes the old one's claim: same edge, same peer. An old
+    // stream that holds none (admitted failing open, or its claim was lost)
+    // has nothing to hand over, so the new one claims like any other.
+    const bool inherit = replaced->owns_claim();
     PeerClaim claim = replaced->claim();
     replaced->DisownClaim();
     replaced->End(absl::AbortedError("replaced by a newer stream of the same peer_id"), "replaced");
-    FinishAdmission(std::move(session), std::move(decide), claim);
-    return;
+    if (inherit) {
+      FinishAdmission(std::move(session), std::move(decide), claim);
+      return;
+    }
   }
   parts_.tracker->Claim(
       info.peer_id, parts_.clock->Now() + options_.tracker_timeout,
