@@ -98,7 +98,7 @@ void PeerSession::SendAck(const std::string& request_id) {
 }
 
 void PeerSession::Enqueue(Outgoing item) {
-  std::deque<Outgoing> undeliverable;
+  std::list<Outgoing> undeliverable;
   DeadLetterReason reason = DeadLetterReason::kPeerWriteFailed;
   const char* detail = "the peer's stream ended before the command was written";
   bool now_slow = false;
@@ -204,7 +204,7 @@ void PeerSession::End(absl::Status status, const char* reason) {
 }
 
 void PeerSession::OnEnd(absl::Status status) {
-  std::deque<Outgoing> undelivered;
+  std::list<Outgoing> undelivered;
   bool publish = false;
   bool slow;
   bool was_connected;

@@ -7,7 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,10 +97,12 @@ class PeerSession final : public PeerStreamObserver,
   bool activated_ ABSL_GUARDED_BY(mu_) = false;
   const char* end_reason_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool slow_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
+  // Lists, not deques: libstdc++'s deque allocates ~600 bytes as soon as it
+  // is constructed, which every idle peer (and every Enqueue) paid.
+  std::list<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
   std::optional<Outgoing> in_flight_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> pending_pulls_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> pending_pull_order_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> pending_pull_order_ ABSL_GUARDED_BY(mu_);
   double tokens_ ABSL_GUARDED_BY(mu_);
   absl::Time tokens_at_ ABSL_GUARDED_BY(mu_);
 };
