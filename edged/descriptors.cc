@@ -1,16 +1,24 @@
 #include "descriptors.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <sys/resource.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace edge {
+namespace {
+
+// Above this limit CountOpen lists /proc/self/fd rather than poll so many.
+constexpr rlim_t kMaxPolled = 1 << 20;
+
+}  // namespace
 
 absl::StatusOr<int64_t> DescriptorBudget::RaiseLimit() {
   struct rlimit limit;
@@ -27,6 +35,19 @@ absl::StatusOr<int64_t> DescriptorBudget::RaiseLimit() {
 }
 
 int64_t DescriptorBudget::CountOpen() {
+  // One poll() over every descriptor number below the limit: closed ones come
+  // back POLLNVAL. Listing /proc/self/fd instead makes the kernel build an
+  // entry per descriptor: ~90 ms at 19,500 open, against ~5 ms for this.
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur <= kMaxPolled) {
+    std::vector<struct pollfd> fds(limit.rlim_cur);
+    for (size_t i = 0; i < fds.size(); ++i) fds[i] = {static_cast<int>(i), 0, 0};
+    if (poll(fds.data(), fds.size(), 0) >= 0) {
+      int64_t count = 0;
+      for (const struct pollfd& fd : fds) count += (fd.revents & POLLNVAL) == 0;
+      return count;
+    }
+  }
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return 0;
   int64_t count = 0;
@@ -41,10 +62,12 @@ bool DescriptorBudget::HasHeadroom() {
   absl::MutexLock lock(&mu_);
   absl::Time now = absl::Now();
   // Each admission may add a connection before the next count; assume it
-  // did, and count for real when that guess comes near the limit.
+  // did. Count for real every 100 ms, and when that guess comes near the
+  // limit every 10 ms at most: meanwhile the guess, which only grows, decides.
   int64_t estimate = open_ + since_count_;
-  if (open_ < 0 || now - counted_at_ > absl::Milliseconds(100) ||
-      estimate + 2 * headroom_ >= limit_) {
+  const absl::Duration age = now - counted_at_;
+  if (open_ < 0 || age > absl::Milliseconds(100) ||
+      (estimate + 2 * headroom_ >= limit_ && age >= absl::Milliseconds(10))) {
     open_ = CountOpen();
     counted_at_ = now;
     since_count_ = 0;

@@ -25,10 +25,12 @@ class DescriptorBudget {
   DescriptorBudget(int64_t limit, int64_t headroom) : limit_(limit), headroom_(headroom) {}
 
   // True while at least `headroom` descriptors are free. Cheap: counts the
-  // open descriptors again only when close to the limit or every 100 ms.
+  // open descriptors again every 100 ms, and every 10 ms at most when close
+  // to the limit; in between, assumes each call added one.
   bool HasHeadroom();
 
-  // Open descriptors of this process (entries of /proc/self/fd).
+  // Open descriptors of this process (one poll() over the descriptor
+  // numbers below RLIMIT_NOFILE; /proc/self/fd when that limit is huge).
   static int64_t CountOpen();
 
  private:
