@@ -32,6 +32,8 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
   absl::Time now = edge_->clock().Now();
   absl::Status refused;
   {
+    // One section: two calls racing with the same request_id (or two peers
+    // with the same session_id) cannot both register.
     absl::MutexLock lock(&mu_);
     auto existing = sessions_.find(session_id);
     if (pending_.contains(request_id)) {
@@ -40,24 +42,27 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
     } else if (existing != sessions_.end() && existing->second.peer_id != peer_id) {
       refused = absl::AlreadyExistsError(
           absl::StrCat("session \"", session_id, "\" belongs to another peer"));
+    } else {
+      Session& session = sessions_[session_id];
+      session.peer_id = peer_id;
+      session.last_activity = now;
+      // Registered before the publish: a fast backend may answer at once.
+      Pending& pending = pending_[request_id];
+      pending.peer_id = peer_id;
+      pending.session_id = session_id;
+      pending.reply = std::move(reply);
     }
   }
   if (!refused.ok()) {
     reply(std::move(refused));
     return;
   }
+  Clock::TimerId timer = edge_->clock().RunAt(now + edge_->options().webrtc_reply_timeout,
+                                              [this, request_id] { TimeOut(request_id); });
   {
     absl::MutexLock lock(&mu_);
-    auto it = sessions_.try_emplace(session_id).first;
-    it->second.peer_id = peer_id;
-    it->second.last_activity = now;
-    Pending& pending = pending_[request_id];
-    pending.peer_id = peer_id;
-    pending.session_id = session_id;
-    pending.reply = std::move(reply);
-    // Registered before the publish: a fast backend may answer at once.
-    pending.timer = edge_->clock().RunAt(now + edge_->options().webrtc_reply_timeout,
-                                         [this, request_id] { TimeOut(request_id); });
+    auto it = pending_.find(request_id);
+    if (it != pending_.end()) it->second.timer = timer;  // Else answered already.
   }
   std::string event = WebRtcEvent(edge_->Header(peer_id), request, WebRtcOrigin::kCall);
   edge_->Publish(edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
