@@ -2,8 +2,8 @@
 // simulated peers, each on its own HTTP/2 connection, and reports what it
 // measured. See load_run.h for the workloads, docs/performance.md for runs.
 //
-//   edge_loadgen --port=50051 --hosts=127.0.0.1,127.0.0.2 --peers=1000 \
-//       --workload=messages --duration=10s --server_pid=$(pgrep -n edged)
+//   edge_loadgen --port=50051 --hosts=127.0.0.1,127.0.0.2 --peers=1000
+//                --workload=messages --duration=10s --server_pid=<edged's pid>
 #include <csignal>
 #include <cstdio>
 #include <string>
