@@ -77,6 +77,10 @@ std::map<std::string, std::string> EdgedKafkaTest::EdgedEnv(
   return env;
 }
 
+void EdgedKafkaTest::AppendKafkaConfig(const std::string& lines) {
+  std::ofstream(kafka_config_file_, std::ios::app) << lines << "\n";
+}
+
 void EdgedKafkaTest::StartEdged(const std::map<std::string, std::string>& extra) {
   EdgedProcess::Options options;
   options.env = EdgedEnv(extra);

@@ -35,6 +35,8 @@ class EdgedKafkaTest : public ::testing::Test {
   // The environment edged starts with: EDGE_ID, KAFKA_BOOTSTRAP_SERVERS,
   // KAFKA_CONFIG_FILE, plus `extra` (which wins).
   std::map<std::string, std::string> EdgedEnv(const std::map<std::string, std::string>& extra);
+  // Adds `property=value` lines to edged's KAFKA_CONFIG_FILE (before start).
+  void AppendKafkaConfig(const std::string& lines);
   // Starts edged (fails the test if it does not listen).
   void StartEdged(const std::map<std::string, std::string>& extra = {});
 

@@ -16,11 +16,16 @@ std::string NextRequestId(const std::string& prefix) {
   return absl::StrCat(prefix, "-", next.fetch_add(1) + 1);
 }
 
-std::shared_ptr<grpc::Channel> TestPeer::NewChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> TestPeer::NewChannel(const std::string& address,
+                                                    int receive_window_bytes) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  if (receive_window_bytes > 0) {
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, receive_window_bytes);
+  }
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -38,7 +43,8 @@ absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(const std::string& a
                                                             Options options) {
   absl::Duration timeout = options.admission_timeout;
   bool wait = options.read;
-  auto peer = std::make_unique<TestPeer>(NewChannel(address), std::move(options));
+  auto peer = std::make_unique<TestPeer>(NewChannel(address, options.receive_window_bytes),
+                                         std::move(options));
   if (!wait) return peer;
   std::string request_id = NextRequestId("admission");
   peer->SendKeepalive(request_id);

@@ -55,13 +55,20 @@ class TestPeer {
     absl::Duration read_interval = absl::ZeroDuration();
     // false: read nothing until StartReading() (a peer that stopped reading).
     bool read = true;
+    // When > 0: the HTTP/2 receive window is fixed at this many bytes (no
+    // BDP-driven growth), so that a lagging peer holds little unread data
+    // and the edge's writes wait. 0: gRPC's default, which grows to
+    // megabytes.
+    int receive_window_bytes = 0;
     // Connect(): how long to wait for admission.
     absl::Duration admission_timeout = absl::Seconds(10);
   };
 
   // A channel of its own (no connection shared with other peers) to
-  // `address` ("host:port"), plaintext, without message size limits.
-  static std::shared_ptr<grpc::Channel> NewChannel(const std::string& address);
+  // `address` ("host:port"), plaintext, without message size limits; see
+  // Options::receive_window_bytes.
+  static std::shared_ptr<grpc::Channel> NewChannel(const std::string& address,
+                                                   int receive_window_bytes = 0);
 
   // Opens the stream and returns at once; the edge's verdict comes later
   // (WaitForEnd, or the first message).
