@@ -22,7 +22,8 @@
 #include "absl/time/clock.h"
 
 #ifndef EDGE_EDGED_BINARY
-#error "EDGE_EDGED_BINARY must name the edged binary (set by tests/support/CMakeLists.txt)"
+#error \
+    "EDGE_EDGED_BINARY must name the edged binary (set by tests/support/CMakeLists.txt)"
 #endif
 
 namespace edge::testing {
@@ -36,14 +37,16 @@ absl::Status ErrnoError(absl::string_view what) {
 // (`"grpc":"host:port"`) or the text one (`grpc=host:port`); 0 if absent.
 int ListeningPort(absl::string_view line) {
   if (!absl::StrContains(line, "edged listening")) return 0;
-  for (absl::string_view marker : {absl::string_view("\"grpc\":\""), absl::string_view("grpc=")}) {
+  for (absl::string_view marker :
+       {absl::string_view("\"grpc\":\""), absl::string_view("grpc=")}) {
     size_t at = line.find(marker);
     if (at == absl::string_view::npos) continue;
     absl::string_view rest = line.substr(at + marker.size());
     rest = rest.substr(0, rest.find_first_of("\" \n"));
     size_t colon = rest.rfind(':');
     int port = 0;
-    if (colon != absl::string_view::npos && absl::SimpleAtoi(rest.substr(colon + 1), &port)) {
+    if (colon != absl::string_view::npos &&
+        absl::SimpleAtoi(rest.substr(colon + 1), &port)) {
       return port;
     }
   }
@@ -59,7 +62,9 @@ std::string EdgedProcess::BinaryPath() {
 }
 
 EdgedProcess::EdgedProcess(Options options, std::string dir)
-    : options_(std::move(options)), dir_(std::move(dir)), log_path_(dir_ + "/edged.log") {}
+    : options_(std::move(options)),
+      dir_(std::move(dir)),
+      log_path_(dir_ + "/edged.log") {}
 
 EdgedProcess::~EdgedProcess() {
   if (pid_ > 0) {
@@ -70,16 +75,19 @@ EdgedProcess::~EdgedProcess() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Launch(Options options) {
+absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Launch(
+    Options options) {
   std::string pattern =
       (std::filesystem::temp_directory_path() / "edged-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) return ErrnoError("mkdtemp");
-  std::unique_ptr<EdgedProcess> process(new EdgedProcess(std::move(options), pattern));
+  std::unique_ptr<EdgedProcess> process(
+      new EdgedProcess(std::move(options), pattern));
   if (absl::Status spawned = process->Spawn(); !spawned.ok()) return spawned;
   return process;
 }
 
-absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Start(Options options) {
+absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Start(
+    Options options) {
   absl::Duration timeout = options.start_timeout;
   auto process = Launch(std::move(options));
   if (!process.ok()) return process.status();
@@ -97,20 +105,24 @@ absl::Status EdgedProcess::Spawn() {
   };
   for (const auto& [name, value] : options_.env) env[name] = value;
   // A restart keeps the port the first run was given.
-  if (grpc_port_ != 0) env["GRPC_SERVER_ADDRESS"] = absl::StrCat("127.0.0.1:", grpc_port_);
+  if (grpc_port_ != 0)
+    env["GRPC_SERVER_ADDRESS"] = absl::StrCat("127.0.0.1:", grpc_port_);
 
   std::string binary = BinaryPath();
   if (access(binary.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("edged binary not executable: ", binary));
+    return absl::FailedPreconditionError(
+        absl::StrCat("edged binary not executable: ", binary));
   }
   std::vector<std::string> env_strings;
-  for (const auto& [name, value] : env) env_strings.push_back(absl::StrCat(name, "=", value));
+  for (const auto& [name, value] : env)
+    env_strings.push_back(absl::StrCat(name, "=", value));
   std::vector<char*> envp;
   for (std::string& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
   std::vector<char*> argv = {binary.data(), nullptr};
 
-  int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int log =
+      open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) return ErrnoError(absl::StrCat("open ", log_path_));
   std::error_code size_error;
   auto size = std::filesystem::file_size(log_path_, size_error);
@@ -153,12 +165,14 @@ absl::Status EdgedProcess::WaitListening(absl::Time deadline) {
       }
     }
     if (TryReap()) {
-      return absl::UnavailableError(absl::StrCat("edged exited with code ", exit_code_,
-                                                 " before listening; its log:\n", ReadLog()));
+      return absl::UnavailableError(
+          absl::StrCat("edged exited with code ", exit_code_,
+                       " before listening; its log:\n", ReadLog()));
     }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("edged did not log \"edged listening\" in time; its log:\n", ReadLog()));
+      return absl::DeadlineExceededError(absl::StrCat(
+          "edged did not log \"edged listening\" in time; its log:\n",
+          ReadLog()));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -170,7 +184,7 @@ bool EdgedProcess::TryReap() {
   pid_t done = waitpid(pid_, &status, WNOHANG);
   if (done == 0) return false;
   if (done == pid_) {
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
+    exit_code_ = WIFEXITED(status)     ? WEXITSTATUS(status)
                  : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
                                        : -1;
   }
@@ -193,7 +207,8 @@ absl::StatusOr<int> EdgedProcess::WaitForExit(absl::Duration timeout) {
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
-  if (exit_code_ < 0) return absl::InternalError("edged's exit status is unknown");
+  if (exit_code_ < 0)
+    return absl::InternalError("edged's exit status is unknown");
   return exit_code_;
 }
 
@@ -218,7 +233,9 @@ absl::Status EdgedProcess::Restart() {
   }
 }
 
-std::string EdgedProcess::grpc_address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+std::string EdgedProcess::grpc_address() const {
+  return absl::StrCat("127.0.0.1:", grpc_port_);
+}
 
 std::string EdgedProcess::ReadLog() const {
   std::ifstream in(log_path_);

@@ -18,20 +18,23 @@ absl::StatusOr<rd_kafka_conf_t*> NewConf(const Properties& properties) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char errstr[512];
   for (const auto& [name, value] : properties) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("Kafka property ", name, ": ", errstr));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Kafka property ", name, ": ", errstr));
     }
   }
   // Broker outages are what tests inject; the test reports what matters.
-  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int, const char*, const char*) {});
+  rd_kafka_conf_set_log_cb(
+      conf, [](const rd_kafka_t*, int, const char*, const char*) {});
   return conf;
 }
 
 absl::Status KafkaError(rd_kafka_resp_err_t err, absl::string_view what) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
+  return absl::UnavailableError(
+      absl::StrCat(what, ": ", rd_kafka_err2str(err)));
 }
 
 int ToMillis(absl::Duration d) {
@@ -49,7 +52,8 @@ struct KafkaClient::Deliveries {
   std::string first_error ABSL_GUARDED_BY(mu);
 };
 
-absl::StatusOr<std::unique_ptr<KafkaClient>> KafkaClient::Create(std::string bootstrap_servers) {
+absl::StatusOr<std::unique_ptr<KafkaClient>> KafkaClient::Create(
+    std::string bootstrap_servers) {
   auto conf = NewConf({{"bootstrap.servers", bootstrap_servers},
                        {"client.id", "edge-test-backend"},
                        {"enable.idempotence", "true"},
@@ -60,25 +64,28 @@ absl::StatusOr<std::unique_ptr<KafkaClient>> KafkaClient::Create(std::string boo
   if (!conf.ok()) return conf.status();
   auto deliveries = std::make_unique<Deliveries>();
   rd_kafka_conf_set_opaque(*conf, deliveries.get());
-  rd_kafka_conf_set_dr_msg_cb(*conf, [](rd_kafka_t*, const rd_kafka_message_t* message,
-                                        void* opaque) {
-    auto* d = static_cast<Deliveries*>(opaque);
-    absl::MutexLock lock(&d->mu);
-    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      ++d->delivered;
-    } else {
-      ++d->failed;
-      if (d->first_error.empty()) d->first_error = rd_kafka_err2str(message->err);
-    }
-  });
+  rd_kafka_conf_set_dr_msg_cb(
+      *conf, [](rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
+        auto* d = static_cast<Deliveries*>(opaque);
+        absl::MutexLock lock(&d->mu);
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          ++d->delivered;
+        } else {
+          ++d->failed;
+          if (d->first_error.empty())
+            d->first_error = rd_kafka_err2str(message->err);
+        }
+      });
   char errstr[512];
-  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, *conf, errstr, sizeof(errstr));
+  rd_kafka_t* producer =
+      rd_kafka_new(RD_KAFKA_PRODUCER, *conf, errstr, sizeof(errstr));
   if (producer == nullptr) {
     rd_kafka_conf_destroy(*conf);
-    return absl::InternalError(absl::StrCat("creating the Kafka producer: ", errstr));
+    return absl::InternalError(
+        absl::StrCat("creating the Kafka producer: ", errstr));
   }
-  return std::unique_ptr<KafkaClient>(
-      new KafkaClient(std::move(bootstrap_servers), producer, std::move(deliveries)));
+  return std::unique_ptr<KafkaClient>(new KafkaClient(
+      std::move(bootstrap_servers), producer, std::move(deliveries)));
 }
 
 KafkaClient::KafkaClient(std::string bootstrap_servers, rd_kafka_t* producer,
@@ -92,14 +99,17 @@ KafkaClient::~KafkaClient() {
   rd_kafka_destroy(producer_);
 }
 
-absl::Status KafkaClient::Produce(const std::string& topic, const std::string& key,
-                                  const std::string& value, absl::Duration timeout) {
+absl::Status KafkaClient::Produce(const std::string& topic,
+                                  const std::string& key,
+                                  const std::string& value,
+                                  absl::Duration timeout) {
   return ProduceAll(topic, {{key, value}}, timeout);
 }
 
-absl::Status KafkaClient::ProduceAll(const std::string& topic,
-                                     const std::vector<std::pair<std::string, std::string>>& records,
-                                     absl::Duration timeout) {
+absl::Status KafkaClient::ProduceAll(
+    const std::string& topic,
+    const std::vector<std::pair<std::string, std::string>>& records,
+    absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   int64_t delivered_before;
   int64_t failed_before;
@@ -111,7 +121,8 @@ absl::Status KafkaClient::ProduceAll(const std::string& topic,
   for (const auto& [key, value] : records) {
     while (true) {
       rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
+          producer_, RD_KAFKA_V_TOPIC(topic.c_str()),
+          RD_KAFKA_V_KEY(key.data(), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
@@ -122,24 +133,28 @@ absl::Status KafkaClient::ProduceAll(const std::string& topic,
     }
     rd_kafka_poll(producer_, 0);
   }
-  rd_kafka_resp_err_t flushed = rd_kafka_flush(producer_, ToMillis(deadline - absl::Now()));
+  rd_kafka_resp_err_t flushed =
+      rd_kafka_flush(producer_, ToMillis(deadline - absl::Now()));
   absl::MutexLock lock(&deliveries_->mu);
   int64_t failed = deliveries_->failed - failed_before;
   int64_t delivered = deliveries_->delivered - delivered_before;
   if (failed > 0) {
-    return absl::UnavailableError(absl::StrCat(failed, " of ", records.size(), " records to ",
-                                               topic, " failed: ", deliveries_->first_error));
+    return absl::UnavailableError(
+        absl::StrCat(failed, " of ", records.size(), " records to ", topic,
+                     " failed: ", deliveries_->first_error));
   }
   if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR ||
       delivered < static_cast<int64_t>(records.size())) {
-    return absl::DeadlineExceededError(absl::StrCat("only ", delivered, " of ", records.size(),
-                                                    " records to ", topic, " delivered in time"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("only ", delivered, " of ", records.size(), " records to ",
+                     topic, " delivered in time"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<TopicReader>> TopicReader::Create(
-    const std::string& bootstrap_servers, const std::string& topic, absl::Duration timeout) {
+    const std::string& bootstrap_servers, const std::string& topic,
+    absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   auto conf = NewConf({{"bootstrap.servers", bootstrap_servers},
                        {"client.id", "edge-test-reader"},
@@ -150,17 +165,22 @@ absl::StatusOr<std::unique_ptr<TopicReader>> TopicReader::Create(
                        {"fetch.message.max.bytes", "8388608"}});
   if (!conf.ok()) return conf.status();
   char errstr[512];
-  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, *conf, errstr, sizeof(errstr));
+  rd_kafka_t* consumer =
+      rd_kafka_new(RD_KAFKA_CONSUMER, *conf, errstr, sizeof(errstr));
   if (consumer == nullptr) {
     rd_kafka_conf_destroy(*conf);
-    return absl::InternalError(absl::StrCat("creating the Kafka consumer: ", errstr));
+    return absl::InternalError(
+        absl::StrCat("creating the Kafka consumer: ", errstr));
   }
   int partitions = 0;
   while (partitions == 0) {
-    rd_kafka_topic_t* handle = rd_kafka_topic_new(consumer, topic.c_str(), nullptr);
+    rd_kafka_topic_t* handle =
+        rd_kafka_topic_new(consumer, topic.c_str(), nullptr);
     const rd_kafka_metadata_t* metadata = nullptr;
-    if (rd_kafka_metadata(consumer, 0, handle, &metadata, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_metadata(consumer, 0, handle, &metadata, 1000) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (metadata->topic_cnt == 1 &&
+          metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         partitions = metadata->topics[0].partition_cnt;
       }
       rd_kafka_metadata_destroy(metadata);
@@ -169,14 +189,17 @@ absl::StatusOr<std::unique_ptr<TopicReader>> TopicReader::Create(
     if (partitions == 0) {
       if (absl::Now() >= deadline) {
         rd_kafka_destroy(consumer);
-        return absl::DeadlineExceededError(absl::StrCat("topic ", topic, " does not exist"));
+        return absl::DeadlineExceededError(
+            absl::StrCat("topic ", topic, " does not exist"));
       }
       absl::SleepFor(absl::Milliseconds(50));
     }
   }
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
   }
   rd_kafka_resp_err_t assigned = rd_kafka_assign(consumer, list);
   rd_kafka_topic_partition_list_destroy(list);
@@ -184,10 +207,12 @@ absl::StatusOr<std::unique_ptr<TopicReader>> TopicReader::Create(
     rd_kafka_destroy(consumer);
     return KafkaError(assigned, absl::StrCat("assigning ", topic));
   }
-  return std::unique_ptr<TopicReader>(new TopicReader(topic, consumer, partitions));
+  return std::unique_ptr<TopicReader>(
+      new TopicReader(topic, consumer, partitions));
 }
 
-TopicReader::TopicReader(std::string topic, rd_kafka_t* consumer, int partitions)
+TopicReader::TopicReader(std::string topic, rd_kafka_t* consumer,
+                         int partitions)
     : topic_(std::move(topic)), consumer_(consumer), partitions_(partitions) {
   for (int p = 0; p < partitions_; ++p) next_offset_[p] = 0;
 }
@@ -198,7 +223,8 @@ TopicReader::~TopicReader() {
 }
 
 void TopicReader::PollOnce(absl::Duration wait) {
-  rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, ToMillis(wait));
+  rd_kafka_message_t* message =
+      rd_kafka_consumer_poll(consumer_, ToMillis(wait));
   while (message != nullptr) {
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       next_offset_[message->partition] = message->offset + 1;
@@ -207,10 +233,12 @@ void TopicReader::PollOnce(absl::Duration wait) {
       record.partition = message->partition;
       record.offset = message->offset;
       if (message->key != nullptr) {
-        record.key.assign(static_cast<const char*>(message->key), message->key_len);
+        record.key.assign(static_cast<const char*>(message->key),
+                          message->key_len);
       }
       if (message->payload != nullptr) {
-        record.value.assign(static_cast<const char*>(message->payload), message->len);
+        record.value.assign(static_cast<const char*>(message->payload),
+                            message->len);
       }
       records_.push_back(std::move(record));
     }
@@ -219,8 +247,9 @@ void TopicReader::PollOnce(absl::Duration wait) {
   }
 }
 
-bool TopicReader::WaitUntil(const std::function<bool(const std::vector<IncomingRecord>&)>& done,
-                            absl::Duration timeout) {
+bool TopicReader::WaitUntil(
+    const std::function<bool(const std::vector<IncomingRecord>&)>& done,
+    absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (!done(records_)) {
     absl::Duration left = deadline - absl::Now();
@@ -231,7 +260,9 @@ bool TopicReader::WaitUntil(const std::function<bool(const std::vector<IncomingR
 }
 
 bool TopicReader::WaitForCount(size_t n, absl::Duration timeout) {
-  return WaitUntil([n](const std::vector<IncomingRecord>& r) { return r.size() >= n; }, timeout);
+  return WaitUntil(
+      [n](const std::vector<IncomingRecord>& r) { return r.size() >= n; },
+      timeout);
 }
 
 absl::Status TopicReader::CatchUp(absl::Duration timeout) {
@@ -241,7 +272,8 @@ absl::Status TopicReader::CatchUp(absl::Duration timeout) {
     int64_t low = 0;
     int64_t high = 0;
     rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        consumer_, topic_.c_str(), p, &low, &high, ToMillis(deadline - absl::Now()));
+        consumer_, topic_.c_str(), p, &low, &high,
+        ToMillis(deadline - absl::Now()));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return KafkaError(err, absl::StrCat("end offsets of ", topic_, "/", p));
     }
@@ -257,12 +289,14 @@ absl::Status TopicReader::CatchUp(absl::Duration timeout) {
       },
       deadline - absl::Now());
   if (!caught_up) {
-    return absl::DeadlineExceededError(absl::StrCat("did not reach the end of ", topic_));
+    return absl::DeadlineExceededError(
+        absl::StrCat("did not reach the end of ", topic_));
   }
   return absl::OkStatus();
 }
 
-std::vector<IncomingRecord> TopicReader::RecordsWithKey(absl::string_view key) const {
+std::vector<IncomingRecord> TopicReader::RecordsWithKey(
+    absl::string_view key) const {
   std::vector<IncomingRecord> matching;
   for (const IncomingRecord& record : records_) {
     if (record.key == key) matching.push_back(record);
@@ -270,7 +304,8 @@ std::vector<IncomingRecord> TopicReader::RecordsWithKey(absl::string_view key) c
   return matching;
 }
 
-absl::StatusOr<google::protobuf::Struct> ParseJsonObject(absl::string_view json) {
+absl::StatusOr<google::protobuf::Struct> ParseJsonObject(
+    absl::string_view json) {
   google::protobuf::Struct object;
   auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &object);
@@ -282,7 +317,8 @@ absl::StatusOr<google::protobuf::Struct> ParseJsonObject(absl::string_view json)
   return object;
 }
 
-std::string JsonString(const google::protobuf::Struct& object, const std::string& field) {
+std::string JsonString(const google::protobuf::Struct& object,
+                       const std::string& field) {
   auto it = object.fields().find(field);
   if (it == object.fields().end() ||
       it->second.kind_case() != google::protobuf::Value::kStringValue) {

@@ -26,7 +26,8 @@ std::shared_ptr<grpc::Channel> TestPeer::NewChannel(const std::string& address,
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, receive_window_bytes);
   }
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 TestPeer::TestPeer(std::shared_ptr<grpc::Channel> channel, Options options)
@@ -34,17 +35,18 @@ TestPeer::TestPeer(std::shared_ptr<grpc::Channel> channel, Options options)
       peer_id_(options_.peer_id.value_or("")),
       channel_(std::move(channel)),
       stub_(gp::PeerEdgeService::NewStub(channel_)) {
-  if (options_.peer_id.has_value()) context_.AddMetadata("peer_id", *options_.peer_id);
+  if (options_.peer_id.has_value())
+    context_.AddMetadata("peer_id", *options_.peer_id);
   stream_ = stub_->AsyncOperations(&context_);
   if (options_.read) StartReading();
 }
 
-absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(const std::string& address,
-                                                            Options options) {
+absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(
+    const std::string& address, Options options) {
   absl::Duration timeout = options.admission_timeout;
   bool wait = options.read;
-  auto peer = std::make_unique<TestPeer>(NewChannel(address, options.receive_window_bytes),
-                                         std::move(options));
+  auto peer = std::make_unique<TestPeer>(
+      NewChannel(address, options.receive_window_bytes), std::move(options));
   if (!wait) return peer;
   std::string request_id = NextRequestId("admission");
   peer->SendKeepalive(request_id);
@@ -54,7 +56,8 @@ absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(const std::string& a
     auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(peer->mu_) {
       if (peer->end_.has_value()) return true;
       for (const EdgeMessage& m : peer->received_) {
-        if (m.request_id() == request_id && m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
+        if (m.request_id() == request_id &&
+            m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
           return true;
         }
       }
@@ -110,7 +113,8 @@ void TestPeer::StartReading() {
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
-std::optional<TestPeer::PeerMessage> TestPeer::Answer(const EdgeMessage& command) const {
+std::optional<TestPeer::PeerMessage> TestPeer::Answer(
+    const EdgeMessage& command) const {
   PeerMessage reply;
   reply.set_request_id(command.request_id());
   switch (command.payload_case()) {
@@ -122,7 +126,8 @@ std::optional<TestPeer::PeerMessage> TestPeer::Answer(const EdgeMessage& command
       return reply;
     case EdgeMessage::kFileDeleteRequest:
       // One response per id, as the existing peers do; the first one here.
-      if (command.file_delete_request().catalog_ids().empty()) return std::nullopt;
+      if (command.file_delete_request().catalog_ids().empty())
+        return std::nullopt;
       reply.mutable_file_delete_response()->set_catalog_id(
           command.file_delete_request().catalog_ids(0));
       reply.mutable_file_delete_response()->set_success(true);
@@ -131,8 +136,8 @@ std::optional<TestPeer::PeerMessage> TestPeer::Answer(const EdgeMessage& command
       auto* response = reply.mutable_file_hash_response();
       response->set_catalog_id(command.file_hash_request().catalog_id());
       for (const std::string& type : command.file_hash_request().hash_types()) {
-        (*response->mutable_hashes())[type] =
-            absl::StrCat(type, "-of-", command.file_hash_request().catalog_id());
+        (*response->mutable_hashes())[type] = absl::StrCat(
+            type, "-of-", command.file_hash_request().catalog_id());
       }
       response->set_success(true);
       return reply;
@@ -145,7 +150,8 @@ std::optional<TestPeer::PeerMessage> TestPeer::Answer(const EdgeMessage& command
 void TestPeer::ReadLoop() {
   EdgeMessage message;
   while (true) {
-    if (options_.read_interval > absl::ZeroDuration()) absl::SleepFor(options_.read_interval);
+    if (options_.read_interval > absl::ZeroDuration())
+      absl::SleepFor(options_.read_interval);
     if (!stream_->Read(&message)) break;
     std::optional<PeerMessage> reply;
     if (options_.auto_answer) reply = Answer(message);
@@ -182,12 +188,15 @@ size_t TestPeer::ReceivedCount() {
 
 bool TestPeer::WaitForReceived(size_t count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return received_.size() >= count; };
+  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return received_.size() >= count;
+  };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 
 std::optional<TestPeer::EdgeMessage> TestPeer::WaitForMessage(
-    const std::function<bool(const EdgeMessage&)>& match, absl::Duration timeout) {
+    const std::function<bool(const EdgeMessage&)>& match,
+    absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   size_t checked = 0;
   std::optional<EdgeMessage> found;
@@ -204,7 +213,8 @@ std::optional<TestPeer::EdgeMessage> TestPeer::WaitForMessage(
   return found;
 }
 
-bool TestPeer::WaitForAck(const std::string& request_id, absl::Duration timeout) {
+bool TestPeer::WaitForAck(const std::string& request_id,
+                          absl::Duration timeout) {
   return WaitForMessage(
              [&](const EdgeMessage& m) {
                return m.request_id() == request_id &&
@@ -217,7 +227,8 @@ bool TestPeer::WaitForAck(const std::string& request_id, absl::Duration timeout)
 bool TestPeer::HasAck(const std::string& request_id) {
   absl::MutexLock lock(&mu_);
   for (const EdgeMessage& m : received_) {
-    if (m.request_id() == request_id && m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
+    if (m.request_id() == request_id &&
+        m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
       return true;
     }
   }
@@ -226,7 +237,9 @@ bool TestPeer::HasAck(const std::string& request_id) {
 
 std::optional<grpc::Status> TestPeer::WaitForEnd(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return end_.has_value(); };
+  auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return end_.has_value();
+  };
   mu_.AwaitWithTimeout(absl::Condition(&ended), timeout);
   return end_;
 }
@@ -239,11 +252,13 @@ std::optional<grpc::Status> TestPeer::end_status() {
 grpc::Status TestPeer::WebRtcCall(const std::shared_ptr<grpc::Channel>& channel,
                                   const std::optional<std::string>& peer_id,
                                   const gp::EdgeWebRTCMessage& request,
-                                  gp::PeerWebRTCMessage* response, absl::Duration timeout) {
+                                  gp::PeerWebRTCMessage* response,
+                                  absl::Duration timeout) {
   auto stub = gp::PeerEdgeService::NewStub(channel);
   grpc::ClientContext context;
   if (peer_id.has_value()) context.AddMetadata("peer_id", *peer_id);
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(timeout));
   return stub->WebRTCOperations(&context, request, response);
 }
 

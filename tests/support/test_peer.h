@@ -10,8 +10,8 @@
 //
 //   edge::testing::TestPeer::Options options;
 //   options.peer_id = "peer-1";
-//   auto peer = edge::testing::TestPeer::Connect(edged->grpc_address(), options);
-//   ASSERT_TRUE(peer.ok()) << peer.status();       // admitted
+//   auto peer = edge::testing::TestPeer::Connect(edged->grpc_address(),
+//   options); ASSERT_TRUE(peer.ok()) << peer.status();       // admitted
 //   (*peer)->Send(message);
 //   ASSERT_TRUE((*peer)->WaitForAck(message.request_id()));
 //
@@ -67,8 +67,8 @@ class TestPeer {
   // A channel of its own (no connection shared with other peers) to
   // `address` ("host:port"), plaintext, without message size limits; see
   // Options::receive_window_bytes.
-  static std::shared_ptr<grpc::Channel> NewChannel(const std::string& address,
-                                                   int receive_window_bytes = 0);
+  static std::shared_ptr<grpc::Channel> NewChannel(
+      const std::string& address, int receive_window_bytes = 0);
 
   // Opens the stream and returns at once; the edge's verdict comes later
   // (WaitForEnd, or the first message).
@@ -78,8 +78,8 @@ class TestPeer {
   // waits for its ack. When the edge refuses the peer, returns the status
   // the stream ended with (UNAVAILABLE, ALREADY_EXISTS, ...). With
   // read = false, admission is not waited for.
-  static absl::StatusOr<std::unique_ptr<TestPeer>> Connect(const std::string& address,
-                                                           Options options);
+  static absl::StatusOr<std::unique_ptr<TestPeer>> Connect(
+      const std::string& address, Options options);
 
   TestPeer(const TestPeer&) = delete;
   TestPeer& operator=(const TestPeer&) = delete;
@@ -107,27 +107,32 @@ class TestPeer {
   size_t ReceivedCount();
 
   // Waits until at least `count` messages were received.
-  bool WaitForReceived(size_t count, absl::Duration timeout = absl::Seconds(10));
+  bool WaitForReceived(size_t count,
+                       absl::Duration timeout = absl::Seconds(10));
   // The first received message matching `match`, waiting up to `timeout`.
-  std::optional<EdgeMessage> WaitForMessage(const std::function<bool(const EdgeMessage&)>& match,
-                                            absl::Duration timeout = absl::Seconds(10));
+  std::optional<EdgeMessage> WaitForMessage(
+      const std::function<bool(const EdgeMessage&)>& match,
+      absl::Duration timeout = absl::Seconds(10));
   // Waits for the acknowledgement of `request_id` (a payload-less message).
-  bool WaitForAck(const std::string& request_id, absl::Duration timeout = absl::Seconds(10));
+  bool WaitForAck(const std::string& request_id,
+                  absl::Duration timeout = absl::Seconds(10));
   // Whether an acknowledgement of `request_id` was received.
   bool HasAck(const std::string& request_id);
 
   // The status the stream ended with, once the reader saw its end; nullopt
   // if it is still open after `timeout`.
-  std::optional<grpc::Status> WaitForEnd(absl::Duration timeout = absl::Seconds(10));
+  std::optional<grpc::Status> WaitForEnd(
+      absl::Duration timeout = absl::Seconds(10));
   // Non-blocking: the end status if the stream already ended.
   std::optional<grpc::Status> end_status();
 
   // WebRTCOperations over `channel`, with `peer_id` metadata when set.
-  static grpc::Status WebRtcCall(const std::shared_ptr<grpc::Channel>& channel,
-                                 const std::optional<std::string>& peer_id,
-                                 const giggityflix_grpc_peer::EdgeWebRTCMessage& request,
-                                 giggityflix_grpc_peer::PeerWebRTCMessage* response,
-                                 absl::Duration timeout = absl::Seconds(15));
+  static grpc::Status WebRtcCall(
+      const std::shared_ptr<grpc::Channel>& channel,
+      const std::optional<std::string>& peer_id,
+      const giggityflix_grpc_peer::EdgeWebRTCMessage& request,
+      giggityflix_grpc_peer::PeerWebRTCMessage* response,
+      absl::Duration timeout = absl::Seconds(15));
 
  private:
   void ReadLoop();
