@@ -68,6 +68,14 @@ TEST(CommandDecoderTest, WrongShapesAreInvalidCommands) {
   EXPECT_EQ(ReasonOf("[1,2]"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf("\"file_delete\""), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":{"a":1}})"), DeadLetterReason::kInvalidCommand);
+  // A lone string is not an array (protobuf's JSON mapping would take it as one).
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":"a"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":["a",1]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":["a"]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"3"})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":2.5})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"batch_file_offer_response","peer_id":"p","files":["x"]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":"a","request_id":7})"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":7,"catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"many"})"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":0})"), DeadLetterReason::kInvalidCommand);
@@ -85,6 +93,28 @@ TEST(CommandDecoderTest, MissingRequiredFieldsAreInvalidCommands) {
   EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{"sdp_answr":{}}})"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"webrtc_reply","peer_id":"p","webrtc":{"sdp_offer":{"session_id":"s"}}})"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"bad id","catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
+}
+
+TEST(CommandDecoderTest, NamesThePeerInTheErrorWhenItCanBeRead) {
+  DecodeResult r = DecodeCommand(R"({"type":"file_delete","peer_id":"p-1","catalog_ids":7})", kMax);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error->peer_id, "p-1");
+  EXPECT_NE(r.error->detail.find("catalog_ids"), std::string::npos) << r.error->detail;
+}
+
+TEST(CommandDecoderTest, NullMembersReadAsAbsent) {
+  DecodeResult r = DecodeCommand(
+      R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":null,"request_id":null})", kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.message.screenshot_capture_request().quantity(), 1);
+  EXPECT_TRUE(r.command.request_id.empty());
+}
+
+TEST(CommandDecoderTest, EscapedStringsAreDecoded) {
+  DecodeResult r = DecodeCommand(
+      R"({"type":"file_hash","peer_id":"p","catalog_id":"caf\u00e9 \"x\"\n"})", kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.message.file_hash_request().catalog_id(), "caf\xC3\xA9 \"x\"\n");
 }
 
 TEST(CommandDecoderTest, UnknownTypeIsUnknownType) {
