@@ -11,20 +11,22 @@
 #   bench/run.sh --quick    small peer counts and short runs (about 2 minutes)
 #
 # Environment: BUILD_DIR (default build-bench), OUT_DIR (default
-# $BUILD_DIR/bench-results), PEERS (default 1000), IDLE_PEERS (default 19500),
-# DURATION (default 10s).
+# $BUILD_DIR/bench-results), PEERS (default 1000: routing runs), RAMP_PEERS
+# (default 5000: admission runs), IDLE_PEERS (default 19500), DURATION
+# (default 10s).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build-bench}
 OUT=${OUT_DIR:-$BUILD/bench-results}
 PEERS=${PEERS:-1000}
+RAMP_PEERS=${RAMP_PEERS:-5000}
 IDLE_PEERS=${IDLE_PEERS:-19500}
 DURATION=${DURATION:-10s}
 RAMP_CONCURRENCY=${RAMP_CONCURRENCY:-64}
 CHECKPOINTS=1000,2000,5000,10000,15000
 if [[ "${1:-}" == "--quick" ]]; then
-  PEERS=200 IDLE_PEERS=2000 DURATION=3s CHECKPOINTS=500,1000
+  PEERS=200 RAMP_PEERS=1000 IDLE_PEERS=2000 DURATION=3s CHECKPOINTS=500,1000
 fi
 # Distinct loopback destinations: each has its own ephemeral port range.
 HOSTS=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
@@ -115,15 +117,15 @@ field() {
 
 # 1. Connection ramp: admission rate and latency, RSS per peer.
 for s in echo memory kafka; do
-  run "ramp-$s" $s --peers="$PEERS" --workload=ramp --ramp_concurrency="$RAMP_CONCURRENCY"
+  run "ramp-$s" $s --peers="$RAMP_PEERS" --workload=ramp --ramp_concurrency="$RAMP_CONCURRENCY"
 done
 # 2. Routing: peer messages -> events -> acks, closed loop, 4 in flight per peer.
 for s in echo memory kafka; do
   run "messages-$s" $s --peers="$PEERS" --workload=messages --window=4 --duration="$DURATION"
 done
-# 3. Commands -> peers: the maximum (offered well above it), then half of it.
+# 3. Commands -> peers: the maximum (offered above it), then half of it.
 for s in memory kafka; do
-  run "commands-max-$s" $s --peers="$PEERS" --workload=commands --command_rate=60000 \
+  run "commands-max-$s" $s --peers="$PEERS" --workload=commands --command_rate=40000 \
     --duration="$DURATION" --answer_commands=false
   max=$(field "commands-max-$s" cmds_per_s)
   half=$(( ${max%.*} / 2 ))
@@ -163,15 +165,18 @@ row() {  # row TITLE RUNPREFIX KEY [ratio]
   [[ "${4:-}" == ratio ]] && r="$(ratio "$m" "$e"), $(ratio "$k" "$e")"
   printf '| %-44s | %-12s | %-12s | %-12s | %-22s |\n' "$1" "$m" "$k" "$e" "$r"
 }
-row "admission, peers/s ($PEERS peers)" ramp ramp_peers_per_s ratio
+row "admission, peers/s ($RAMP_PEERS peers)" ramp ramp_peers_per_s ratio
+row "admission: server CPU ms per peer" ramp ramp_cpu_ms_per_peer
 row "admission p50 ms" ramp admission_p50_ms
 row "admission p99 ms" ramp admission_p99_ms
 row "messages -> acks, msg/s ($PEERS peers)" messages msgs_per_s ratio
 row "ack p50 ms" messages ack_p50_ms
 row "ack p99 ms" messages ack_p99_ms
 row "ack p99.9 ms" messages ack_p999_ms
-row "server CPU us per message" messages cpu_us_per_msg
+row "messages: server CPU us per message" messages cpu_us_per_msg
+row "messages: server CPU, % of a core" messages server_cpu_pct
 row "commands max, cmd/s" commands-max cmds_per_s
+row "commands max: server CPU us per command" commands-max cpu_us_per_msg
 row "commands at half max: rate, cmd/s" commands-half cmds_per_s
 row "commands at half max: p50 ms" commands-half command_p50_ms
 row "commands at half max: p99 ms" commands-half command_p99_ms

@@ -10,6 +10,7 @@
 // prints "edge_echo_server listening port=<port> pid=<pid>", then serves
 // until SIGTERM/SIGINT or --max_seconds.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -29,6 +30,10 @@ ABSL_FLAG(std::string, address, "0.0.0.0", "address to listen on");
 ABSL_FLAG(int, port, 0, "port to listen on (0: any free port)");
 ABSL_FLAG(std::string, edge_id, "echo", "edge_id of the acknowledgements");
 ABSL_FLAG(int, max_seconds, 600, "exit after this long at most");
+ABSL_FLAG(int, tcp_read_chunk, 0, "GRPC_ARG_TCP_READ_CHUNK_SIZE (0: gRPC's default)");
+ABSL_FLAG(int, tcp_min_read_chunk, 0, "GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE (0: gRPC's default)");
+ABSL_FLAG(int, bdp_probe, -1, "GRPC_ARG_HTTP2_BDP_PROBE (-1: gRPC's default)");
+ABSL_FLAG(int64_t, resource_quota_mib, 0, "a gRPC resource quota of this size (0: none)");
 
 namespace {
 
@@ -140,6 +145,21 @@ int Main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  // Experiments with gRPC's buffer settings (docs/performance.md).
+  if (int v = absl::GetFlag(FLAGS_tcp_read_chunk); v > 0) {
+    builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, v);
+  }
+  if (int v = absl::GetFlag(FLAGS_tcp_min_read_chunk); v > 0) {
+    builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, v);
+  }
+  if (int v = absl::GetFlag(FLAGS_bdp_probe); v >= 0) {
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, v);
+  }
+  grpc::ResourceQuota quota("edge_echo_server");
+  if (int64_t mib = absl::GetFlag(FLAGS_resource_quota_mib); mib > 0) {
+    quota.Resize(static_cast<size_t>(mib) << 20);
+    builder.SetResourceQuota(quota);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "edge_echo_server: cannot listen\n");
