@@ -1,4 +1,5 @@
 // The core's behaviour through its public interfaces, on the fakes.
+#include "core/events.h"
 #include "edge_fixture.h"
 
 namespace edge {
@@ -297,6 +298,57 @@ TEST_F(EdgeTest, SaturatedBusPausesReadingInsteadOfDropping) {
   ASSERT_EQ(events.size(), static_cast<size_t>(kMessages));
   for (int i = 0; i < kMessages; ++i) EXPECT_EQ(Field(events[i], "catalog_id"), "c" + std::to_string(i));
   ASSERT_TRUE(peer->WaitForReceived(kMessages));
+}
+
+TEST_F(EdgeTest, UnansweredMessagesPauseReadingInsteadOfOverflowingTheSendQueue) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.peer_max_messages_per_sec = 0;
+  options.peer_send_queue_max = 8;
+  testing::FakeMessageBusOptions bus;
+  bus.capacity = 1000000;  // The bus takes everything: only the ack window holds the peer.
+  StartEdge(options, bus);
+  auto peer = Admit("peer-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  bus_->SetUnavailable(true);  // A broker outage: events wait, acks wait.
+  constexpr int kMessages = 40;
+  for (int i = 0; i < kMessages; ++i) {
+    PeerMessage m;
+    m.set_request_id("d" + std::to_string(i));
+    m.mutable_file_delete_response()->set_catalog_id("c" + std::to_string(i));
+    peer->Send(m);
+  }
+  transport_.Flush();
+  EXPECT_EQ(peer->unread(), static_cast<size_t>(kMessages - 8));
+  // Back: the burst of acks goes out without the peer being taken for slow.
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(peer->WaitForReceived(kMessages));
+  EXPECT_FALSE(peer->final_status().has_value());
+  EXPECT_EQ(Values("file-delete-responses").size(), static_cast<size_t>(kMessages));
+}
+
+TEST_F(EdgeTest, DeadLetterTooLargeForTheTopicIsSentWithTheOriginalTruncated) {
+  StartEdge();
+  std::string huge = "{not json " + std::string(200 * 1024, 'x');
+  bus_->FailNextPublishes(1, absl::InvalidArgumentError("message too large"));
+  Produce(huge);
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  std::string letter = bus_->Published(kDeadLetters)[0].value;
+  EXPECT_EQ(Field(letter, "reason"), "invalid_json");
+  EXPECT_EQ(Field(letter, "original_message_truncated"), "true");
+  EXPECT_EQ(Field(letter, "original_size"), std::to_string(huge.size()));
+  EXPECT_EQ(Field(letter, "original_message").size(), kReducedOriginalBytes);
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 1; }));
+}
+
+TEST_F(EdgeTest, DeadLetterNotStoredAtShutdownLeavesTheCommandUncommitted) {
+  StartEdge();
+  bus_->FailNextPublishes(1, absl::CancelledError("bus shutting down"));
+  Produce("{not json");
+  Produce(R"({"type":"catalog_announcement","peer_id":"nobody"})", "nobody");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return bus_->OutstandingRecords() == 1; }));
+  EXPECT_EQ(bus_->Committed("edge-commands-edge-1", 0), 0);  // Redelivered after a restart.
 }
 
 TEST_F(EdgeTest, TooManyMessagesPerSecondDisconnects) {

@@ -28,18 +28,38 @@ void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
   log().Warn("command dead-lettered",
              {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
               {"partition", absl::StrCat(record.partition)}, {"offset", absl::StrCat(record.offset)}});
-  OutgoingRecord letter = DeadLetterRecord(options_.topics.deadletter, peer_id, options_.edge_id,
-                                           reason, detail, record, parts_.clock->Now());
-  parts_.bus->Publish(std::move(letter), [this, done = std::move(done)](absl::Status status) mutable {
-    // Unstored (bus shutting down): no outcome, so the command is not
-    // committed and comes back after a restart.
-    if (!status.ok()) {
-      metrics().Error("deadletter_unstored");
-      log().Error("dead letter not stored; the command will be redelivered",
-                  {{"status", status.ToString()}});
+  PublishDeadLetter(DeadLetterRecord(options_.topics.deadletter, peer_id, options_.edge_id, reason,
+                                     detail, record, parts_.clock->Now()),
+                    std::make_shared<ReducedLetter>(ReducedLetter{
+                        reason, std::string(detail), std::string(peer_id), record}),
+                    std::move(done));
+}
+
+// Publishes a dead letter; the command's outcome is its storage. A letter
+// the bus refuses for good (too large for the topic, say) is sent again
+// reduced; one that is not stored because the bus shuts down gets no
+// outcome, so the command is redelivered after a restart.
+void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<ReducedLetter> fallback,
+                                 RecordDone done) {
+  parts_.bus->Publish(std::move(letter), [this, fallback = std::move(fallback),
+                                          done = std::move(done)](absl::Status status) mutable {
+    if (status.ok()) {
+      if (done) done();
       return;
     }
-    if (done) done();
+    if (fallback != nullptr && !absl::IsCancelled(status)) {
+      log().Warn("dead letter refused; sending it with the original message truncated",
+                 {{"status", status.ToString()}});
+      const ReducedLetter& f = *fallback;
+      PublishDeadLetter(DeadLetterRecord(options_.topics.deadletter, f.peer_id, options_.edge_id,
+                                         f.reason, f.detail, f.record, parts_.clock->Now(),
+                                         /*reduced=*/true),
+                        nullptr, std::move(done));
+      return;
+    }
+    metrics().Error("deadletter_unstored");
+    log().Error("dead letter not stored; the command will be redelivered after a restart",
+                {{"status", status.ToString()}});
   });
 }
 

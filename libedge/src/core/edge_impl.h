@@ -80,6 +80,14 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   std::vector<std::shared_ptr<PeerSession>> Sessions();
 
   // command_router.cc
+  struct ReducedLetter {
+    DeadLetterReason reason;
+    std::string detail;
+    std::string peer_id;
+    IncomingRecord record;
+  };
+  void PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<ReducedLetter> fallback,
+                         RecordDone done);
   void OnCommand(IncomingRecord record, RecordDone done);
   void Forward(Command command, IncomingRecord record, RecordDone done);
 

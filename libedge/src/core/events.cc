@@ -200,7 +200,7 @@ absl::string_view DeadLetterReasonName(DeadLetterReason reason) {
 OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer_id,
                                 absl::string_view edge_id, DeadLetterReason reason,
                                 absl::string_view detail, const IncomingRecord& original,
-                                absl::Time now) {
+                                absl::Time now, bool reduced) {
   OutgoingRecord record;
   record.topic = topic;
   record.key = original.key;
@@ -211,9 +211,18 @@ OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer
   json.Field("original_topic", original.topic);
   json.Field("original_partition", static_cast<int64_t>(original.partition));
   json.Field("original_offset", original.offset);
-  json.Field("original_message", original.value);
-  if (!IsValidUtf8(original.value)) {
-    json.Field("original_message_base64", absl::Base64Escape(original.value));
+  if (reduced && original.value.size() > kReducedOriginalBytes) {
+    // Cut at a character boundary; invalid bytes become U+FFFD anyway.
+    size_t cut = kReducedOriginalBytes;
+    while (cut > 0 && (static_cast<unsigned char>(original.value[cut]) & 0xC0) == 0x80) --cut;
+    json.Field("original_message", absl::string_view(original.value).substr(0, cut));
+    json.Field("original_message_truncated", true);
+    json.Field("original_size", static_cast<int64_t>(original.value.size()));
+  } else {
+    json.Field("original_message", original.value);
+    if (!IsValidUtf8(original.value)) {
+      json.Field("original_message_base64", absl::Base64Escape(original.value));
+    }
   }
   json.Field("timestamp", FormatTimestamp(now));
   json.Close();

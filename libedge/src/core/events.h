@@ -61,11 +61,16 @@ absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 
 // The dead-letter record for `original`: same key and headers, the §4
 // value. A value that is not UTF-8 is kept whole in
-// `original_message_base64` as well.
+// `original_message_base64` as well. With `reduced`, for when the full
+// letter cannot be stored (larger than the topic accepts), only the first
+// kReducedOriginalBytes of the original are kept, marked by
+// `original_message_truncated: true` and `original_size`; the original
+// itself stays at original_topic / original_partition / original_offset.
+inline constexpr size_t kReducedOriginalBytes = 64 * 1024;
 OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer_id,
                                 absl::string_view edge_id, DeadLetterReason reason,
                                 absl::string_view detail, const IncomingRecord& original,
-                                absl::Time now);
+                                absl::Time now, bool reduced = false);
 
 }  // namespace edge
 

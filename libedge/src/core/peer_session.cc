@@ -94,7 +94,25 @@ void PeerSession::SendAck(const std::string& request_id) {
   EdgeMessage ack;
   ack.set_request_id(request_id);
   ack.set_edge_id(edge_->options().edge_id);
-  Enqueue(Outgoing{std::move(ack), std::nullopt, nullptr, absl::InfinitePast()});
+  Enqueue(Outgoing{std::move(ack), std::nullopt, nullptr, absl::InfinitePast(), true});
+}
+
+void PeerSession::Count() {
+  absl::MutexLock lock(&mu_);
+  ++unanswered_;
+}
+
+void PeerSession::Answered() {
+  std::shared_ptr<PeerStream> resume;
+  {
+    absl::MutexLock lock(&mu_);
+    --unanswered_;
+    if (paused_for_answers_ && unanswered_ <= edge_->options().peer_send_queue_max / 2) {
+      paused_for_answers_ = false;
+      resume = stream_;
+    }
+  }
+  if (resume != nullptr) resume->ResumeReading();
 }
 
 void PeerSession::Enqueue(Outgoing item) {
@@ -110,7 +128,8 @@ void PeerSession::Enqueue(Outgoing item) {
         detail = "the peer was disconnected for reading too slowly";
       }
       undeliverable.push_back(std::move(item));
-    } else if (queue_.size() + (in_flight_ ? 1 : 0) >= edge_->options().peer_send_queue_max) {
+    } else if (item.record.has_value() &&
+               commands_pending_ >= edge_->options().peer_send_queue_max) {
       // Slow peer (§4): disconnect it and dead-letter what it did not take.
       slow_ = true;
       now_slow = true;
@@ -118,7 +137,9 @@ void PeerSession::Enqueue(Outgoing item) {
       detail = "the peer's send queue was full (PEER_SEND_QUEUE_MAX)";
       undeliverable.swap(queue_);
       undeliverable.push_back(std::move(item));
+      commands_pending_ = in_flight_.has_value() && in_flight_->record.has_value() ? 1 : 0;
     } else {
+      if (item.record.has_value()) ++commands_pending_;
       queue_.push_back(std::move(item));
     }
   }
@@ -156,8 +177,10 @@ void PeerSession::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     done = std::move(*in_flight_);
     in_flight_.reset();
+    if (done.record.has_value() && commands_pending_ > 0) --commands_pending_;
     slow = slow_;
   }
+  if (done.answers) Answered();
   if (ok && edge_->metrics_enabled()) {
     edge_->metrics().PeerMessage(Direction::kOut, PayloadName(done.message),
                                  done.message.ByteSizeLong());
@@ -277,11 +300,18 @@ bool PeerSession::OnMessage(PeerMessage message) {
         "error");
     return true;
   }
-  if (!Publish(message, solicited)) return true;
-  return stream == nullptr || edge_->KeepReading(stream);
+  Publish(message, solicited);
+  bool window_open;
+  {
+    absl::MutexLock lock(&mu_);
+    window_open = unanswered_ < edge_->options().peer_send_queue_max;
+    if (!window_open) paused_for_answers_ = true;
+  }
+  bool bus_open = stream == nullptr || edge_->KeepReading(stream);
+  return window_open && bus_open;
 }
 
-bool PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
+void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
   const Topics& topics = edge_->options().topics;
   const std::string& request_id = message.request_id();
   EventHeader header = edge_->Header(peer_id_);
@@ -301,8 +331,11 @@ bool PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
       if (message.catalog_announcement().catalog_ids().empty() && !solicited_catalog) {
         // Keepalive (§1): acknowledged at once, published nowhere.
         edge_->counters().keepalives.fetch_add(1, std::memory_order_relaxed);
-        if (ack) SendAck(request_id);
-        return false;
+        if (ack) {
+          Count();
+          SendAck(request_id);
+        }
+        return;
       }
       topic = &topics.catalog_updates;
       value = CatalogUpdateEvent(header, request_id, message.catalog_announcement());
@@ -320,15 +353,20 @@ bool PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
     default:
       edge_->counters().messages_unknown.fetch_add(1, std::memory_order_relaxed);
       edge_->log().Debug("peer message without a known payload", {{"peer_id", peer_id_}});
-      return false;
+      return;
   }
+  Count();
   std::weak_ptr<PeerSession> weak = weak_from_this();
   edge_->Publish(*topic, peer_id_, std::move(value),
                  [weak, ack, request_id](absl::Status status) {
-                   if (!ack || !status.ok()) return;  // Unstored: no ack; the peer retries.
-                   if (auto self = weak.lock()) self->SendAck(request_id);
+                   auto self = weak.lock();
+                   if (self == nullptr) return;
+                   if (ack && status.ok()) {
+                     self->SendAck(request_id);
+                   } else {
+                     self->Answered();  // Nothing to acknowledge (unstored: the peer retries).
+                   }
                  });
-  return true;
 }
 
 }  // namespace edge

@@ -73,6 +73,8 @@ class PeerSession final : public PeerStreamObserver,
     std::optional<IncomingRecord> record;
     RecordDone done;
     absl::Time queued_at;
+    // The acknowledgement of a peer message: its write answers it.
+    bool answers = false;
   };
 
   void Enqueue(Outgoing item);
@@ -80,8 +82,12 @@ class PeerSession final : public PeerStreamObserver,
   void Pump();
   void OnWriteDone(bool ok);
   bool TakeToken(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes the event for `message`; false if it publishes nothing.
-  bool Publish(const PeerMessage& message, bool solicited_catalog);
+  // A peer message was read that will be answered (published, acknowledged).
+  void Count();
+  // One such message is done with; may resume reading.
+  void Answered();
+  // Publishes the event for `message`, or acknowledges a keepalive.
+  void Publish(const PeerMessage& message, bool solicited_catalog);
 
   EdgeImpl* const edge_;
   const std::string peer_id_;
@@ -101,6 +107,14 @@ class PeerSession final : public PeerStreamObserver,
   // is constructed, which every idle peer (and every Enqueue) paid.
   std::list<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
   std::optional<Outgoing> in_flight_ ABSL_GUARDED_BY(mu_);
+  // Commands queued or in flight; PEER_SEND_QUEUE_MAX bounds them (§4).
+  size_t commands_pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // Peer messages read whose event is not stored yet or whose ack is not
+  // written yet. Reading pauses at PEER_SEND_QUEUE_MAX of them, so that a
+  // burst of acks (after a broker outage, say) never overflows the send
+  // queue, and a peer that does not read its acks stops being read.
+  size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;
+  bool paused_for_answers_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<std::string> pending_pulls_ ABSL_GUARDED_BY(mu_);
   std::list<std::string> pending_pull_order_ ABSL_GUARDED_BY(mu_);
   double tokens_ ABSL_GUARDED_BY(mu_);
