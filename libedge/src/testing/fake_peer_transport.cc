@@ -220,6 +220,10 @@ void FakePeerTransport::Shutdown() {
   for (auto& peer : open) {
     peer->stream_->PeerClose(absl::CancelledError("edge shutting down"));
   }
+  // A decision being made on the transport thread right now may admit a
+  // stream closed above; its OnEnd is posted by the time that task is done.
+  // The first Flush waits for that task, the second for what it posted.
+  Flush();
   Flush();
 }
 
