@@ -9,9 +9,9 @@
 // Thread-safety: every method may be called concurrently from any thread
 // and must not block.
 //
-//   PrometheusMetrics metrics(registry);            // edge::metrics
-//   auto bus = edge::InstrumentBus(kafka_bus.get(), &metrics);
-//   EdgeParts parts{..., bus.get(), ..., &metrics};
+//   auto metrics = edge::PrometheusMetrics::Create();  // edge::metrics
+//   auto bus = edge::InstrumentBus(kafka_bus.get(), metrics->get(), clock);
+//   EdgeParts parts{..., bus.get(), ..., metrics->get()};
 #ifndef EDGE_METRICS_H_
 #define EDGE_METRICS_H_
 
