@@ -54,13 +54,14 @@ void LoadPeer::Start(std::function<void(bool)> on_settled) {
 
 bool LoadPeer::SendMessage() {
   PeerMessage message;
-  message.set_request_id(MakeRequestId('m', sequence_.fetch_add(1, std::memory_order_relaxed)));
+  const uint64_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
+  message.set_request_id(MakeRequestId('m', sequence));
   auto* response = message.mutable_file_hash_response();
   response->set_catalog_id("catalog-1");
   (*response->mutable_hashes())["sha256"] = kHash;
   response->set_success(true);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  if (!Enqueue(std::move(message))) {
+  if (!Enqueue(std::move(message), sequence)) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
@@ -70,10 +71,11 @@ bool LoadPeer::SendMessage() {
 
 bool LoadPeer::SendKeepalive() {
   PeerMessage message;
-  message.set_request_id(MakeRequestId('k', sequence_.fetch_add(1, std::memory_order_relaxed)));
+  const uint64_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
+  message.set_request_id(MakeRequestId('k', sequence));
   message.mutable_catalog_announcement();  // Empty: a keepalive (contract §1).
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  if (!Enqueue(std::move(message))) {
+  if (!Enqueue(std::move(message), sequence)) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
@@ -81,10 +83,11 @@ bool LoadPeer::SendKeepalive() {
   return true;
 }
 
-bool LoadPeer::Enqueue(PeerMessage message) {
+bool LoadPeer::Enqueue(PeerMessage message, uint64_t awaited) {
   {
     absl::MutexLock lock(&mu_);
     if (read_failed_ || closing_) return false;
+    if (awaited != kNotAwaited) awaited_.insert(awaited);
     queue_.push_back(std::move(message));
   }
   Pump();
@@ -144,6 +147,17 @@ void LoadPeer::Close() {
   Pump();
 }
 
+bool LoadPeer::TakeAwaited(const std::string& request_id) {
+  const size_t dot = request_id.find('.');
+  uint64_t sequence;
+  if (dot == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(request_id).substr(dot + 1), &sequence)) {
+    return false;
+  }
+  absl::MutexLock lock(&mu_);
+  return awaited_.erase(sequence) > 0;
+}
+
 void LoadPeer::Settle(bool admitted) {
   if (settled_.exchange(true)) return;
   if (admitted) {
@@ -171,7 +185,9 @@ void LoadPeer::OnReadDone(bool ok) {
   if (m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
     // An acknowledgement.
     const int64_t sent = RequestIdNanos(id);
-    if (kind == 'm' && sent >= 0) {
+    if ((kind == 'm' || kind == 'k') && !TakeAwaited(id)) {
+      stats_->unexpected_acks.fetch_add(1, std::memory_order_relaxed);
+    } else if (kind == 'm' && sent >= 0) {
       in_flight_.fetch_sub(1, std::memory_order_relaxed);
       stats_->messages_acked.fetch_add(1, std::memory_order_relaxed);
       stats_->ack.RecordNanos(UnixNanos() - sent);

@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
@@ -54,6 +55,8 @@ struct LoadStats {
   std::atomic<int64_t> answers_acked{0};
   std::atomic<int64_t> catalog_pulls{0};
   std::atomic<int64_t> other_received{0};
+  // Acknowledgements whose request_id this peer was not waiting for.
+  std::atomic<int64_t> unexpected_acks{0};
   LatencyHistogram admission;
   LatencyHistogram ack;
   LatencyHistogram command;
@@ -103,7 +106,11 @@ class LoadPeer final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> 
   void OnDone(const grpc::Status& status) override;
 
  private:
-  bool Enqueue(PeerMessage message);
+  bool Enqueue(PeerMessage message, uint64_t awaited = kNotAwaited);
+  // Removes the sequence number of an acknowledged request id; false if it
+  // was not awaited.
+  bool TakeAwaited(const std::string& request_id);
+  static constexpr uint64_t kNotAwaited = ~uint64_t{0};
   // Starts the next write, or the half-close, when nothing is in flight.
   void Pump();
   void Settle(bool admitted);
@@ -124,6 +131,9 @@ class LoadPeer final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> 
 
   EdgeMessage read_buffer_;
   absl::Mutex mu_;
+  // Sequence numbers of the messages and keepalives sent and not yet
+  // acknowledged: each ack must match one.
+  absl::flat_hash_set<uint64_t> awaited_ ABSL_GUARDED_BY(mu_);
   std::deque<PeerMessage> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool read_failed_ ABSL_GUARDED_BY(mu_) = false;

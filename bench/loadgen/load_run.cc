@@ -371,6 +371,7 @@ class Runner {
     Set("answers_acked", stats_.answers_acked.load());
     Set("catalog_pulls", stats_.catalog_pulls.load());
     Set("ended_not_ok", stats_.ended_not_ok.load());
+    Set("unexpected_acks", stats_.unexpected_acks.load());
     Set("closed_cleanly", clean ? "yes" : "no");
     Set("stuck", stuck);
     peers_.clear();

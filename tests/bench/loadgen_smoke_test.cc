@@ -178,6 +178,7 @@ TEST(LoadgenSmokeTest, MixAgainstTheEdgeOnAnInMemoryBusCompletes) {
   EXPECT_EQ(r["drained"], "yes");
   EXPECT_EQ(r["closed_cleanly"], "yes");
   EXPECT_EQ(Int(r, "ended_not_ok"), 0);
+  EXPECT_EQ(Int(r, "unexpected_acks"), 0);
   EXPECT_GT(Int(r, "rss_after_kib"), 0);
   EXPECT_EQ(edge.Terminate(absl::Seconds(30)), 0) << edge.output();
 }
@@ -204,6 +205,7 @@ TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
   EXPECT_EQ(Int(r, "admitted"), 10);
   EXPECT_GT(Int(r, "messages_sent"), 0);
   EXPECT_EQ(Int(r, "messages_acked"), Int(r, "messages_sent"));
+  EXPECT_EQ(Int(r, "unexpected_acks"), 0);
   EXPECT_EQ(r["drained"], "yes");
   EXPECT_EQ(r["closed_cleanly"], "yes");
   EXPECT_EQ(echo.Terminate(absl::Seconds(30)), 0) << echo.output();
