@@ -44,7 +44,7 @@ struct LoadStats {
   std::atomic<int64_t> admitted{0};
   std::atomic<int64_t> refused{0};
   std::atomic<int64_t> refused_by_code[17] = {};
-  std::atomic<int64_t> ended{0};        // OnDone ran
+  std::atomic<int64_t> ended{0};         // OnDone ran
   std::atomic<int64_t> ended_not_ok{0};  // after admission, with an error
   std::atomic<int64_t> messages_sent{0};
   std::atomic<int64_t> messages_acked{0};
@@ -72,11 +72,12 @@ struct LoadPeerOptions {
   const std::atomic<bool>* sending = nullptr;
 };
 
-class LoadPeer final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
+class LoadPeer final
+    : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
  public:
   // `channel` must be this peer's own (not shared) channel.
-  LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel, LoadStats* stats,
-           const LoadPeerOptions* options);
+  LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel,
+           LoadStats* stats, const LoadPeerOptions* options);
 
   // Opens the stream and sends the probe keepalive. `on_settled` runs once,
   // on a gRPC thread, when the peer was admitted or refused.
@@ -86,7 +87,9 @@ class LoadPeer final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> 
   bool SendMessage();
   bool SendKeepalive();
   // Messages sent and not yet acknowledged.
-  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  int64_t in_flight() const {
+    return in_flight_.load(std::memory_order_relaxed);
+  }
 
   // Half-closes once every queued write went out; the edge then ends the
   // stream with OK.

@@ -13,10 +13,10 @@
 namespace edge::loadgen {
 
 struct ProcessSample {
-  int64_t rss_kib = 0;       // VmRSS of /proc/<pid>/status
-  absl::Duration cpu;        // utime + stime of /proc/<pid>/stat
-  int64_t descriptors = 0;   // entries of /proc/<pid>/fd
-  int threads = 0;           // Threads of /proc/<pid>/status
+  int64_t rss_kib = 0;      // VmRSS of /proc/<pid>/status
+  absl::Duration cpu;       // utime + stime of /proc/<pid>/stat
+  int64_t descriptors = 0;  // entries of /proc/<pid>/fd
+  int threads = 0;          // Threads of /proc/<pid>/status
 };
 
 // NOT_FOUND when the process is gone.
