@@ -6,10 +6,8 @@
 #include <fstream>
 #include <utility>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "etcd/etcd_client.h"
-#include "librdkafka/rdkafka.h"
 
 namespace edge::testing {
 namespace {
@@ -150,97 +148,6 @@ std::unique_ptr<TopicReader> ClusterTest::Reader(const std::string& topic) {
   auto reader = TopicReader::Create(kafka_->bootstrap_servers(), topic);
   EXPECT_TRUE(reader.ok()) << topic << ": " << reader.status();
   return reader.ok() ? std::move(*reader) : nullptr;
-}
-
-absl::StatusOr<std::vector<IncomingRecord>> ClusterTest::ReadWithHeaders(
-    const std::string& topic, int partitions, absl::Duration timeout) {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, std::string>>{
-           {"bootstrap.servers", kafka_->bootstrap_servers()},
-           {"group.id", "e2e-cluster-header-reader"},
-           {"enable.auto.commit", "false"},
-           {"enable.partition.eof", "true"},
-           {"fetch.wait.max.ms", "10"}}) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return absl::InternalError(errstr);
-    }
-  }
-  rd_kafka_t* consumer =
-      rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-  if (consumer == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InternalError(errstr);
-  }
-  absl::Cleanup destroy = [consumer] {
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-  };
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_resp_err_t assigned = rd_kafka_assign(consumer, list);
-  rd_kafka_topic_partition_list_destroy(list);
-  if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InternalError(rd_kafka_err2str(assigned));
-  }
-  std::vector<IncomingRecord> records;
-  std::vector<bool> at_end(partitions, false);
-  const absl::Time deadline = absl::Now() + timeout;
-  int ended = 0;
-  while (ended < partitions) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(topic, ": not at its end in time"));
-    }
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 100);
-    if (message == nullptr) continue;
-    absl::Cleanup free_message = [message] {
-      rd_kafka_message_destroy(message);
-    };
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (!at_end[message->partition]) {
-        at_end[message->partition] = true;
-        ++ended;
-      }
-      continue;
-    }
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // retried
-    IncomingRecord record;
-    record.topic = topic;
-    record.partition = message->partition;
-    record.offset = message->offset;
-    if (message->key != nullptr) {
-      record.key.assign(static_cast<const char*>(message->key),
-                        message->key_len);
-    }
-    if (message->payload != nullptr) {
-      record.value.assign(static_cast<const char*>(message->payload),
-                          message->len);
-    }
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(message, &headers) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name;
-      const void* value;
-      size_t size;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-           RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        record.headers.push_back(
-            {name, std::string(static_cast<const char*>(value), size)});
-      }
-    }
-    records.push_back(std::move(record));
-  }
-  return records;
 }
 
 google::protobuf::Struct ParseValue(const IncomingRecord& record) {

@@ -63,12 +63,9 @@ class ClusterTest : public ::testing::Test {
   static std::string DeadletterTopic(const std::string& edge_id) {
     return CommandsTopic(edge_id) + ".deadletter";
   }
+  // A reader of `topic` from its beginning (records with their headers);
+  // null, failing the test, when the topic does not exist.
   std::unique_ptr<TopicReader> Reader(const std::string& topic);
-  // Every record `topic` (with `partitions` partitions) holds now, headers
-  // included (TopicReader does not return headers).
-  absl::StatusOr<std::vector<IncomingRecord>> ReadWithHeaders(
-      const std::string& topic, int partitions,
-      absl::Duration timeout = absl::Seconds(10));
 
   EtcdProcess& etcd() { return *etcd_; }
   kafka::EmbeddedKafka& kafka() { return *kafka_; }

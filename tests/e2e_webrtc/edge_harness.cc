@@ -70,10 +70,8 @@ absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
   ViewerBackendOptions backend;
   backend.bootstrap_servers = kafka.bootstrap_servers();
   backend.signaling_topic = o.topics.webrtc_signaling;
-  backend.signaling_partitions = 2;
   backend.commands_topic = o.topics.commands;
   backend.deadletter_topic = o.topics.deadletter;
-  backend.deadletter_partitions = 2;
   auto viewer = ViewerBackend::Create(std::move(backend));
   if (!viewer.ok()) return viewer.status();
   h->backend_ = std::move(*viewer);

@@ -1,20 +1,18 @@
-// ViewerBackend: the backend side of WebRTC negotiation in end-to-end tests,
-// a plain librdkafka client of the cluster the edge uses (contract §4, §5,
-// §6). It reads the edge's signaling and dead-letter topics from their
-// beginning (assigned partitions, no consumer group, so no join delay) and
-// sends `webrtc_reply` / `webrtc` / other commands to the edge's command
-// topic, keyed by peer_id.
+// ViewerBackend: the backend side of WebRTC negotiation in end-to-end tests
+// (contract §4, §5, §6), on the shared test clients of the cluster the edge
+// uses: a KafkaClient sends `webrtc_reply` / `webrtc` / other commands to
+// the edge's command topic, keyed by peer_id, and TopicReaders read the
+// edge's signaling and dead-letter topics from their beginning, parsed into
+// SignalingEvent and DeadLetter.
 //
-// Thread-safe: a reader thread collects records; tests wait on conditions.
+// Thread-safe; each accessor first reads what the topics hold now.
 #ifndef EDGE_TESTS_E2E_WEBRTC_VIEWER_BACKEND_H_
 #define EDGE_TESTS_E2E_WEBRTC_VIEWER_BACKEND_H_
 
-#include <atomic>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -23,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
+#include "support/kafka_client.h"
 
 namespace edge::testing {
 
@@ -54,15 +53,13 @@ struct DeadLetter {
 struct ViewerBackendOptions {
   std::string bootstrap_servers;
   std::string signaling_topic;
-  int signaling_partitions = 1;
   std::string commands_topic;
   std::string deadletter_topic;
-  int deadletter_partitions = 1;
 };
 
 class ViewerBackend {
  public:
-  // Topics must exist (their partition counts are given).
+  // The topics must exist.
   static absl::StatusOr<std::unique_ptr<ViewerBackend>> Create(
       ViewerBackendOptions options);
   ~ViewerBackend();
@@ -72,7 +69,8 @@ class ViewerBackend {
   // Produces `json` to the command topic keyed by `key` and waits for its
   // delivery report.
   absl::Status Send(const std::string& key, const std::string& json);
-  // Produces without waiting; Flush() waits for every report.
+  // Queues a command; Flush() produces every queued command in order and
+  // waits for all their delivery reports (a burst of commands).
   absl::Status SendAsync(const std::string& key, const std::string& json);
   absl::Status Flush(absl::Duration timeout = absl::Seconds(10));
 
@@ -94,18 +92,22 @@ class ViewerBackend {
   bool WaitForDeadLetters(size_t n, absl::Duration timeout = absl::Seconds(15));
 
  private:
-  struct Clients;
-  ViewerBackend(ViewerBackendOptions options, std::unique_ptr<Clients> clients);
-  void ReadLoop();
+  ViewerBackend(ViewerBackendOptions options,
+                std::unique_ptr<KafkaClient> producer,
+                std::unique_ptr<TopicReader> signaling_reader,
+                std::unique_ptr<TopicReader> deadletter_reader);
+  // Reads what both topics hold now and parses the new records.
+  void CatchUpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ParseNewLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ViewerBackendOptions options_;
-  const std::unique_ptr<Clients> clients_;
-  std::atomic<bool> stop_{false};
-
   absl::Mutex mu_;
+  const std::unique_ptr<KafkaClient> producer_ ABSL_PT_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> queued_ ABSL_GUARDED_BY(mu_);
+  const std::unique_ptr<TopicReader> signaling_reader_ ABSL_PT_GUARDED_BY(mu_);
+  const std::unique_ptr<TopicReader> deadletter_reader_ ABSL_PT_GUARDED_BY(mu_);
   std::vector<SignalingEvent> signaling_ ABSL_GUARDED_BY(mu_);
   std::vector<DeadLetter> dead_letters_ ABSL_GUARDED_BY(mu_);
-  std::thread reader_;
 };
 
 }  // namespace edge::testing

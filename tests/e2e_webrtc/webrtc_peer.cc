@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace edge::testing {
@@ -16,88 +15,49 @@ struct AsyncCall {
   WebRtcPeer::Done done;
 };
 
-}  // namespace
-
-std::shared_ptr<grpc::Channel> NewChannel(int port) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials(), args);
-}
-
 absl::StatusOr<gp::PeerWebRTCMessage> ToStatusOr(const grpc::Status& status,
                                                  gp::PeerWebRTCMessage reply) {
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
-  }
+  if (!status.ok()) return FromGrpcStatus(status);
   return reply;
 }
 
+TestPeer::Options StreamOptions(std::string peer_id) {
+  TestPeer::Options options;
+  options.peer_id = std::move(peer_id);
+  return options;
+}
+
+}  // namespace
+
 absl::StatusOr<gp::PeerWebRTCMessage> CallWebRtc(
-    grpc::Channel& channel, const std::optional<std::string>& peer_id,
+    const std::shared_ptr<grpc::Channel>& channel,
+    const std::optional<std::string>& peer_id,
     const gp::EdgeWebRTCMessage& request, absl::Duration timeout) {
-  auto stub = gp::PeerEdgeService::NewStub(
-      std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
-  grpc::ClientContext context;
-  if (peer_id.has_value()) context.AddMetadata("peer_id", *peer_id);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   gp::PeerWebRTCMessage reply;
-  grpc::Status status = stub->WebRTCOperations(&context, request, &reply);
+  grpc::Status status =
+      TestPeer::WebRtcCall(channel, peer_id, request, &reply, timeout);
   return ToStatusOr(status, std::move(reply));
 }
 
 WebRtcPeer::WebRtcPeer(std::shared_ptr<grpc::Channel> channel,
                        std::string peer_id)
-    : channel_(std::move(channel)),
-      peer_id_(std::move(peer_id)),
-      stub_(gp::PeerEdgeService::NewStub(channel_)) {
-  context_.AddMetadata("peer_id", peer_id_);
-  stream_ = stub_->AsyncOperations(&context_);
-  reader_ = std::thread([this] { ReadLoop(); });
-}
-
-WebRtcPeer::~WebRtcPeer() {
-  context_.TryCancel();
-  reader_.join();
-}
-
-void WebRtcPeer::ReadLoop() {
-  gp::EdgeMessage message;
-  while (stream_->Read(&message)) {
-    absl::MutexLock lock(&mu_);
-    received_.push_back(std::move(message));
-    message.Clear();
-  }
-  stream_->Finish().error_code();
-  absl::MutexLock lock(&mu_);
-  ended_ = true;
-}
+    : channel_(channel),
+      stub_(gp::PeerEdgeService::NewStub(channel_)),
+      stream_(std::move(channel), StreamOptions(std::move(peer_id))) {}
 
 bool WebRtcPeer::Admitted(absl::Duration timeout) {
-  gp::PeerMessage keepalive;
-  keepalive.set_request_id(absl::StrCat(peer_id_, "-hello"));
-  keepalive.mutable_catalog_announcement();
-  if (!Send(keepalive)) return false;
-  return WaitForReceived(
-      [&](const std::vector<gp::EdgeMessage>& received) {
-        for (const gp::EdgeMessage& m : received) {
-          if (m.request_id() == keepalive.request_id()) return true;
-        }
-        return false;
-      },
-      timeout);
+  return stream_.AwaitAdmission(timeout).ok();
 }
 
 absl::StatusOr<gp::PeerWebRTCMessage> WebRtcPeer::Call(
     const gp::EdgeWebRTCMessage& request, absl::Duration timeout) {
-  return CallWebRtc(*channel_, peer_id_, request, timeout);
+  return CallWebRtc(channel_, peer_id(), request, timeout);
 }
 
 void WebRtcPeer::StartCall(const gp::EdgeWebRTCMessage& request, Done done,
                            absl::Duration timeout) {
   auto* call = new AsyncCall;
-  call->context.AddMetadata("peer_id", peer_id_);
+  call->context.AddMetadata("peer_id", peer_id());
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   call->request = request;
   call->done = std::move(done);
@@ -109,39 +69,17 @@ void WebRtcPeer::StartCall(const gp::EdgeWebRTCMessage& request, Done done,
       });
 }
 
-bool WebRtcPeer::Send(const gp::PeerMessage& message) {
-  absl::MutexLock lock(&write_mu_);
-  return stream_->Write(message);
-}
-
 void WebRtcPeer::Disconnect() {
-  context_.TryCancel();
-  absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(&ended_), absl::Seconds(10));
-}
-
-std::vector<gp::EdgeMessage> WebRtcPeer::Received() {
-  absl::MutexLock lock(&mu_);
-  return received_;
+  stream_.Cancel();
+  stream_.WaitForEnd();
 }
 
 std::vector<gp::EdgeMessage> WebRtcPeer::WebRtcReceived() {
-  absl::MutexLock lock(&mu_);
   std::vector<gp::EdgeMessage> webrtc;
-  for (const gp::EdgeMessage& m : received_) {
-    if (m.has_webrtc()) webrtc.push_back(m);
+  for (gp::EdgeMessage& m : stream_.Received()) {
+    if (m.has_webrtc()) webrtc.push_back(std::move(m));
   }
   return webrtc;
-}
-
-bool WebRtcPeer::WaitForReceived(
-    const std::function<bool(const std::vector<gp::EdgeMessage>&)>& pred,
-    absl::Duration timeout) {
-  auto holds = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return pred(received_);
-  };
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&holds), timeout);
 }
 
 }  // namespace edge::testing

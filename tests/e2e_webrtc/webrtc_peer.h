@@ -1,8 +1,7 @@
-// WebRtcPeer: a peer for end-to-end WebRTC tests over real gRPC. It holds
-// one AsyncOperations stream (read by a thread of its own, as the existing
-// peers do) and makes WebRTCOperations calls, blocking (Call) or with the
-// callback client API (StartCall), so that hundreds can be in flight
-// without a thread each.
+// WebRtcPeer: a peer for end-to-end WebRTC tests over real gRPC: a TestPeer
+// holding its AsyncOperations stream, that also makes WebRTCOperations
+// calls, blocking (Call) or with the callback client API (StartCall), so
+// that hundreds can be in flight without a thread each.
 #ifndef EDGE_TESTS_E2E_WEBRTC_WEBRTC_PEER_H_
 #define EDGE_TESTS_E2E_WEBRTC_WEBRTC_PEER_H_
 
@@ -12,29 +11,21 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
+#include "support/test_peer.h"
 
 namespace edge::testing {
 
 namespace gp = giggityflix_grpc_peer;
 
-// A plaintext channel of its own to 127.0.0.1:`port`.
-std::shared_ptr<grpc::Channel> NewChannel(int port);
-
-// The status of a finished WebRTCOperations call, as absl::StatusOr.
-absl::StatusOr<gp::PeerWebRTCMessage> ToStatusOr(const grpc::Status& status,
-                                                 gp::PeerWebRTCMessage reply);
-
 // One WebRTCOperations call with `peer_id` metadata (none when unset).
 absl::StatusOr<gp::PeerWebRTCMessage> CallWebRtc(
-    grpc::Channel& channel, const std::optional<std::string>& peer_id,
+    const std::shared_ptr<grpc::Channel>& channel,
+    const std::optional<std::string>& peer_id,
     const gp::EdgeWebRTCMessage& request,
     absl::Duration timeout = absl::Seconds(20));
 
@@ -44,11 +35,10 @@ class WebRtcPeer {
 
   // Opens the stream; Admitted() tells when the edge took it.
   WebRtcPeer(std::shared_ptr<grpc::Channel> channel, std::string peer_id);
-  ~WebRtcPeer();  // Cancels what is open and waits for it.
   WebRtcPeer(const WebRtcPeer&) = delete;
   WebRtcPeer& operator=(const WebRtcPeer&) = delete;
 
-  const std::string& peer_id() const { return peer_id_; }
+  const std::string& peer_id() const { return stream_.peer_id(); }
 
   // Sends a keepalive and waits for its acknowledgement: the edge admitted
   // this peer.
@@ -62,32 +52,23 @@ class WebRtcPeer {
   void StartCall(const gp::EdgeWebRTCMessage& request, Done done,
                  absl::Duration timeout = absl::Seconds(60));
 
-  bool Send(const gp::PeerMessage& message);
-  // Ends the stream as a peer that goes away.
+  bool Send(const gp::PeerMessage& message) { return stream_.Send(message); }
+  // Ends the stream as a peer that goes away, and waits for its end.
   void Disconnect();
 
   // EdgeMessages received with a `webrtc` payload, in order.
   std::vector<gp::EdgeMessage> WebRtcReceived();
-  std::vector<gp::EdgeMessage> Received();
+  std::vector<gp::EdgeMessage> Received() { return stream_.Received(); }
   bool WaitForReceived(
       const std::function<bool(const std::vector<gp::EdgeMessage>&)>& pred,
-      absl::Duration timeout = absl::Seconds(15));
+      absl::Duration timeout = absl::Seconds(15)) {
+    return stream_.WaitUntil(pred, timeout);
+  }
 
  private:
-  void ReadLoop();
-
   const std::shared_ptr<grpc::Channel> channel_;
-  const std::string peer_id_;
-  std::unique_ptr<gp::PeerEdgeService::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<gp::PeerMessage, gp::EdgeMessage>>
-      stream_;
-  absl::Mutex write_mu_;
-
-  absl::Mutex mu_;
-  std::vector<gp::EdgeMessage> received_ ABSL_GUARDED_BY(mu_);
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread reader_;
+  const std::unique_ptr<gp::PeerEdgeService::Stub> stub_;  // for StartCall
+  TestPeer stream_;
 };
 
 }  // namespace edge::testing

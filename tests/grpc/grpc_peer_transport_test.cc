@@ -11,16 +11,15 @@
 #include "contract/peer_transport/recording_handler.h"
 #include "edge/testing/fake_clock.h"
 #include "gmock/gmock.h"
-#include "grpc/grpc_test_peer.h"
 #include "grpc/grpc_test_util.h"
 #include "gtest/gtest.h"
+#include "support/test_peer.h"
 #include "support/wait.h"
 
 namespace edge {
 namespace {
 
-using ::edge::testing::GrpcTestPeer;
-using ::edge::testing::MakeChannel;
+using ::edge::testing::TestPeer;
 using ::edge::testing::NumberedEdgeMessage;
 using ::edge::testing::NumberedPeerMessage;
 using ::edge::testing::RecordingHandler;
@@ -100,16 +99,19 @@ class GrpcPeerTransportTest : public ::testing::Test {
     transport_ = *std::move(transport);
     ASSERT_TRUE(transport_->Start(&handler_).ok());
     ASSERT_GT(transport_->port(), 0);
-    channel_ = MakeChannel(transport_->port());
+    channel_ = TestPeer::NewChannel(transport_->port());
   }
   void StartTransport() { StartTransport(Options()); }
 
-  std::unique_ptr<GrpcTestPeer> Connect(std::optional<std::string> peer_id, bool read = true) {
-    return std::make_unique<GrpcTestPeer>(channel_, GrpcTestPeer::Options{peer_id, read});
+  std::unique_ptr<TestPeer> Connect(std::optional<std::string> peer_id, bool read = true) {
+    TestPeer::Options options;
+    options.peer_id = std::move(peer_id);
+    options.read = read;
+    return std::make_unique<TestPeer>(channel_, std::move(options));
   }
 
   // Connects and waits until the handler admitted the stream `index`.
-  std::unique_ptr<GrpcTestPeer> ConnectAdmitted(std::optional<std::string> peer_id, size_t index,
+  std::unique_ptr<TestPeer> ConnectAdmitted(std::optional<std::string> peer_id, size_t index,
                                                 bool read = true) {
     auto peer = Connect(peer_id, read);
     EXPECT_TRUE(handler_.WaitForStreams(index + 1));
@@ -385,7 +387,7 @@ TEST_F(GrpcPeerTransportTest, WebRtcCallReachesTheHandlerWithMetadataAndIsAnswer
   request.mutable_stream_session_request()->set_session_id("session-9");
   request.mutable_stream_session_request()->set_catalog_id("catalog-3");
   giggityflix_grpc_peer::PeerWebRTCMessage response;
-  grpc::Status status = testing::CallWebRtc(channel_, "peer-1", request, &response);
+  grpc::Status status = TestPeer::WebRtcCall(channel_, "peer-1", request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.request_id(), "rq-1");
   EXPECT_EQ(response.stream_session_response().session_id(), "session-9");
@@ -395,7 +397,7 @@ TEST_F(GrpcPeerTransportTest, WebRtcCallReachesTheHandlerWithMetadataAndIsAnswer
   EXPECT_EQ(handler_.webrtc_caller(0).peer_id, "peer-1");
   EXPECT_EQ(handler_.webrtc_request(0).request_id(), "rq-1");
 
-  status = testing::CallWebRtc(channel_, std::nullopt, request, &response);
+  status = TestPeer::WebRtcCall(channel_, std::nullopt, request, &response);
   ASSERT_TRUE(status.ok());
   ASSERT_TRUE(handler_.WaitForWebRtcCalls(2));
   EXPECT_FALSE(handler_.webrtc_caller(1).has_peer_id);
@@ -411,13 +413,13 @@ TEST_F(GrpcPeerTransportTest, WebRtcReplyErrorReachesTheCallerAndLateRepliesAreI
     handler_.ReplyHeld(0, absl::NotFoundError("no such session"));
   });
   giggityflix_grpc_peer::PeerWebRTCMessage response;
-  grpc::Status status = testing::CallWebRtc(channel_, "peer-1", request, &response);
+  grpc::Status status = TestPeer::WebRtcCall(channel_, "peer-1", request, &response);
   replier.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(status.error_message(), "no such session");
 
   // A caller whose deadline passes; the handler answers afterwards.
-  status = testing::CallWebRtc(channel_, "peer-1", request, &response, absl::Milliseconds(200));
+  status = TestPeer::WebRtcCall(channel_, "peer-1", request, &response, absl::Milliseconds(200));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   ASSERT_TRUE(handler_.WaitForWebRtcCalls(2));
   handler_.ReplyHeld(1, RecordingHandler::EchoReply(request));
@@ -436,7 +438,7 @@ TEST_F(GrpcPeerTransportTest, HealthServiceFollowsSetServing) {
 
 TEST_F(GrpcPeerTransportTest, ShutdownEndsEverythingAndReturnsAfterEveryOnEnd) {
   StartTransport();
-  std::vector<std::unique_ptr<GrpcTestPeer>> peers;
+  std::vector<std::unique_ptr<TestPeer>> peers;
   for (int i = 0; i < 3; ++i) peers.push_back(ConnectAdmitted(absl::StrCat("peer-", i), i));
   auto stuck = ConnectAdmitted("stuck", 3, /*read=*/false);
   // A write that never completes: the stuck peer reads nothing.
@@ -448,7 +450,7 @@ TEST_F(GrpcPeerTransportTest, ShutdownEndsEverythingAndReturnsAfterEveryOnEnd) {
   grpc::Status webrtc_status;
   std::thread caller([&] {
     giggityflix_grpc_peer::PeerWebRTCMessage response;
-    webrtc_status = testing::CallWebRtc(channel_, "peer-0", {}, &response);
+    webrtc_status = TestPeer::WebRtcCall(channel_, "peer-0", {}, &response);
   });
   ASSERT_TRUE(handler_.WaitForWebRtcCalls(1));
 
@@ -478,7 +480,7 @@ TEST_F(GrpcPeerTransportTest, KeepaliveToleratesClientsPingingWithinTheLimit) {
   options.keepalive_timeout = absl::Seconds(5);
   options.min_client_ping_interval = absl::Milliseconds(50);
   StartTransport(options);
-  channel_ = MakeChannel(transport_->port(), {std::nullopt, absl::Milliseconds(100)});
+  channel_ = TestPeer::NewChannel(transport_->port(), {std::nullopt, absl::Milliseconds(100)});
   auto peer = ConnectAdmitted("peer-1", 0);
   // Pings flow both ways for a while; the connection must survive them.
   EXPECT_FALSE(peer->WaitForEnd(absl::Seconds(1)).has_value());
@@ -491,7 +493,7 @@ TEST_F(GrpcPeerTransportTest, KeepaliveDropsClientsPingingTooOften) {
   options.min_client_ping_interval = absl::Seconds(10);
   options.max_ping_strikes = 1;
   StartTransport(options);
-  channel_ = MakeChannel(transport_->port(), {std::nullopt, absl::Milliseconds(50)});
+  channel_ = TestPeer::NewChannel(transport_->port(), {std::nullopt, absl::Milliseconds(50)});
   auto peer = ConnectAdmitted("peer-1", 0);
   auto end = peer->WaitForEnd(absl::Seconds(20));
   ASSERT_TRUE(end.has_value());

@@ -6,23 +6,22 @@
 #include "contract/peer_transport/recording_handler.h"
 #include "edge/grpc_peer_transport.h"
 #include "edge/testing/fake_clock.h"
-#include "grpc/grpc_test_peer.h"
 #include "grpc/grpc_test_util.h"
 #include "grpc/test_certs.h"
 #include "gtest/gtest.h"
+#include "support/test_peer.h"
 
 namespace edge {
 namespace {
 
 using ::edge::testing::ChannelOptions;
 using ::edge::testing::ClientTls;
-using ::edge::testing::GrpcTestPeer;
-using ::edge::testing::MakeChannel;
 using ::edge::testing::NumberedEdgeMessage;
 using ::edge::testing::NumberedPeerMessage;
 using ::edge::testing::ReadTextFile;
 using ::edge::testing::RecordingHandler;
 using ::edge::testing::TestCerts;
+using ::edge::testing::TestPeer;
 
 class GrpcTlsTest : public ::testing::Test {
  protected:
@@ -70,14 +69,16 @@ class GrpcTlsTest : public ::testing::Test {
     return ChannelOptions{tls, absl::ZeroDuration()};
   }
 
-  std::unique_ptr<GrpcTestPeer> Connect(const ChannelOptions& channel,
-                                        const std::string& peer_id) {
-    return std::make_unique<GrpcTestPeer>(MakeChannel(transport_->port(), channel),
-                                          GrpcTestPeer::Options{peer_id, true});
+  std::unique_ptr<TestPeer> Connect(const ChannelOptions& channel,
+                                    const std::string& peer_id) {
+    TestPeer::Options options;
+    options.peer_id = peer_id;
+    return std::make_unique<TestPeer>(TestPeer::NewChannel(transport_->port(), channel),
+                                      std::move(options));
   }
 
   // Sends one message and waits until the stream `index` received it.
-  void ExpectAdmittedAndWorking(GrpcTestPeer& peer, size_t index) {
+  void ExpectAdmittedAndWorking(TestPeer& peer, size_t index) {
     ASSERT_TRUE(handler_.WaitForStreams(index + 1));
     ASSERT_TRUE(peer.Send(NumberedPeerMessage(static_cast<int>(index))));
     auto observer = handler_.observer(index);
@@ -87,7 +88,7 @@ class GrpcTlsTest : public ::testing::Test {
     ASSERT_TRUE(peer.WaitForReceived(observer->message_count()));
   }
 
-  static std::string ServerCommonName(const GrpcTestPeer& peer) {
+  static std::string ServerCommonName(const TestPeer& peer) {
     auto auth = peer.auth_context();
     if (auth == nullptr) return "";
     for (const auto& value : auth->FindPropertyValues("x509_common_name")) {

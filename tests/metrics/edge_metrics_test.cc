@@ -12,7 +12,7 @@
 #include "edge/clock.h"
 #include "edge/metrics_server.h"
 #include "edge/prometheus_metrics.h"
-#include "metrics/http_client.h"
+#include "support/http_client.h"
 
 namespace edge {
 namespace {

@@ -8,8 +8,8 @@
 #include "config.h"
 #include "edge/logger.h"
 #include "gtest/gtest.h"
-#include "metrics/http_client.h"
 #include "service.h"
+#include "support/http_client.h"
 
 namespace edge {
 namespace {

@@ -10,9 +10,9 @@
 #include "absl/status/status.h"
 #include "edge/prometheus_metrics.h"
 #include "gtest/gtest.h"
-#include "metrics/http_client.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "support/http_client.h"
 
 namespace edge {
 namespace {

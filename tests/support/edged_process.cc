@@ -1,10 +1,7 @@
 #include "support/edged_process.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -67,10 +64,7 @@ EdgedProcess::EdgedProcess(Options options, std::string dir)
       log_path_(dir_ + "/edged.log") {}
 
 EdgedProcess::~EdgedProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
+  child_.reset();  // SIGKILL if still running.
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
 }
@@ -113,44 +107,18 @@ absl::Status EdgedProcess::Spawn() {
     return absl::FailedPreconditionError(
         absl::StrCat("edged binary not executable: ", binary));
   }
-  std::vector<std::string> env_strings;
-  for (const auto& [name, value] : env)
-    env_strings.push_back(absl::StrCat(name, "=", value));
-  std::vector<char*> envp;
-  for (std::string& entry : env_strings) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  std::vector<char*> argv = {binary.data(), nullptr};
-
-  int log =
-      open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) return ErrnoError(absl::StrCat("open ", log_path_));
   std::error_code size_error;
   auto size = std::filesystem::file_size(log_path_, size_error);
   log_offset_ = size_error ? 0 : static_cast<size_t>(size);
 
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(log);
-    return ErrnoError("fork");
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here to exec.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(log, STDOUT_FILENO);
-    dup2(log, STDERR_FILENO);
-    // The test process may block signals in its threads; edged must start
-    // with a clean mask (it blocks what it waits for itself).
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(log);
-  pid_ = pid;
-  exit_code_ = -1;
+  ChildProcess::Options child;
+  child.argv = {binary};
+  child.env = std::move(env);
+  child.output_path = log_path_;
+  child.append_output = true;
+  auto started = ChildProcess::Start(std::move(child));
+  if (!started.ok()) return started.status();
+  child_ = *std::move(started);
   return absl::OkStatus();
 }
 
@@ -164,10 +132,10 @@ absl::Status EdgedProcess::WaitListening(absl::Time deadline) {
         return absl::OkStatus();
       }
     }
-    if (TryReap()) {
-      return absl::UnavailableError(
-          absl::StrCat("edged exited with code ", exit_code_,
-                       " before listening; its log:\n", ReadLog()));
+    if (child_->TryReap()) {
+      return absl::UnavailableError(absl::StrCat(
+          "edged exited with code ", child_->exit_code().value_or(-1),
+          " before listening; its log:\n", ReadLog()));
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
@@ -178,46 +146,23 @@ absl::Status EdgedProcess::WaitListening(absl::Time deadline) {
   }
 }
 
-bool EdgedProcess::TryReap() {
-  if (pid_ <= 0) return true;
-  int status = 0;
-  pid_t done = waitpid(pid_, &status, WNOHANG);
-  if (done == 0) return false;
-  if (done == pid_) {
-    exit_code_ = WIFEXITED(status)     ? WEXITSTATUS(status)
-                 : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                       : -1;
-  }
-  pid_ = -1;
-  return true;
-}
-
 absl::Status EdgedProcess::Signal(int signo) {
-  if (TryReap()) return absl::FailedPreconditionError("edged is not running");
-  if (kill(pid_, signo) != 0) return ErrnoError("kill");
-  return absl::OkStatus();
+  if (child_ == nullptr)
+    return absl::FailedPreconditionError("edged is not running");
+  return child_->Signal(signo);
 }
 
 absl::StatusOr<int> EdgedProcess::WaitForExit(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!TryReap()) {
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "edged still running after ", absl::FormatDuration(timeout)));
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  if (exit_code_ < 0)
-    return absl::InternalError("edged's exit status is unknown");
-  return exit_code_;
+  if (child_ == nullptr)
+    return absl::FailedPreconditionError("edged was never started");
+  absl::StatusOr<int> exited = child_->WaitForExit(timeout);
+  if (!exited.ok()) return exited.status();
+  if (*exited < 0) return absl::InternalError("edged's exit status is unknown");
+  return *exited;
 }
 
 absl::Status EdgedProcess::Restart() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    absl::StatusOr<int> exited = WaitForExit(absl::Seconds(30));
-    if (!exited.ok()) return exited.status();
-  }
+  if (child_ != nullptr) child_->Kill();
   {
     std::ofstream log(log_path_, std::ios::app);
     log << "---- edged restarted by the test ----\n";
@@ -228,7 +173,8 @@ absl::Status EdgedProcess::Restart() {
   while (true) {
     if (absl::Status spawned = Spawn(); !spawned.ok()) return spawned;
     absl::Status listening = WaitListening(deadline);
-    if (listening.ok() || pid_ > 0 || absl::Now() >= deadline) return listening;
+    if (listening.ok() || running() || absl::Now() >= deadline)
+      return listening;
     absl::SleepFor(absl::Milliseconds(100));
   }
 }

@@ -38,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "support/child_process.h"
 
 namespace edge::testing {
 
@@ -77,8 +78,9 @@ class EdgedProcess {
   // environment, on the gRPC port it had, and waits until it listens.
   absl::Status Restart();
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return child_ != nullptr && child_->running(); }
+  // The running child's process id; -1 when none runs.
+  pid_t pid() const { return running() ? child_->pid() : -1; }
   // The port edged listens on (0 before it listened).
   int grpc_port() const { return grpc_port_; }
   // "127.0.0.1:<port>".
@@ -94,14 +96,12 @@ class EdgedProcess {
 
   absl::Status Spawn();
   absl::Status WaitListening(absl::Time deadline);
-  // Reaps the child if it has exited; true when it is gone.
-  bool TryReap();
 
   Options options_;
   const std::string dir_;
   const std::string log_path_;
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
+  // The current (or last) run.
+  std::unique_ptr<ChildProcess> child_;
   int grpc_port_ = 0;
   // Where in the log the current run's output starts.
   size_t log_offset_ = 0;

@@ -1,13 +1,10 @@
 #include "support/etcd_process.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "support/http_client.h"
 
 namespace edge::testing {
 namespace {
@@ -30,31 +28,11 @@ absl::Status ErrnoError(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-// One HTTP/1.0 GET /health; true when etcd reports itself healthy.
+// One GET /health; true when etcd reports itself healthy.
 bool Healthy(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  timeval timeout{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const char request[] = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(sizeof(request) - 1)) {
-      char buffer[1024];
-      ssize_t n;
-      while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-        reply.append(buffer, static_cast<size_t>(n));
-      }
-    }
-  }
-  close(fd);
-  return absl::StrContains(reply, "\"health\":\"true\"");
+  absl::StatusOr<HttpResponse> health =
+      HttpRequest(port, "GET", "/health", absl::Seconds(1));
+  return health.ok() && absl::StrContains(health->body, "\"health\":\"true\"");
 }
 
 }  // namespace
@@ -156,37 +134,23 @@ absl::Status EtcdProcess::Launch() {
       "--log-outputs=stderr",
       "--log-level=warn",
   };
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoError("fork");
-  if (pid == 0) {
-    // Only async-signal-safe calls from here to exec.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (log >= 0) {
-      dup2(log, STDOUT_FILENO);
-      dup2(log, STDERR_FILENO);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  ChildProcess::Options child;
+  child.argv = std::move(args);
+  child.output_path = log_path_;
+  child.append_output = true;  // A restart's log follows the first run's.
+  auto started = ChildProcess::Start(std::move(child));
+  if (!started.ok()) return started.status();
+  child_ = *std::move(started);
   return absl::OkStatus();
 }
 
 absl::Status EtcdProcess::WaitHealthy(absl::Time deadline) {
   while (true) {
     if (Healthy(client_port_)) return absl::OkStatus();
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "etcd exited during start (status ", status, ") on ", endpoint()));
+    if (child_->TryReap()) {
+      return absl::UnavailableError(
+          absl::StrCat("etcd exited during start (code ",
+                       child_->exit_code().value_or(-1), ") on ", endpoint()));
     }
     if (absl::Now() >= deadline) {
       Kill();
@@ -197,32 +161,17 @@ absl::Status EtcdProcess::WaitHealthy(absl::Time deadline) {
   }
 }
 
-bool EtcdProcess::Reap(absl::Time deadline) {
-  while (pid_ > 0) {
-    pid_t done = waitpid(pid_, nullptr, WNOHANG);
-    if (done == pid_ || (done < 0 && errno == ECHILD)) {
-      pid_ = -1;
-      return true;
-    }
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
 absl::Status EtcdProcess::Stop(absl::Duration timeout) {
-  if (pid_ <= 0) return absl::OkStatus();
-  kill(pid_, SIGTERM);
-  if (Reap(absl::Now() + timeout)) return absl::OkStatus();
+  if (!running()) return absl::OkStatus();
+  (void)child_->Signal(SIGTERM);  // Fails only when it has just exited.
+  if (child_->WaitForExit(timeout).ok()) return absl::OkStatus();
   Kill();
   return absl::DeadlineExceededError(absl::StrCat(
       "etcd did not stop within ", absl::FormatDuration(timeout), "; killed"));
 }
 
 void EtcdProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  Reap(absl::InfiniteFuture());
+  if (child_ != nullptr) child_->Kill();
 }
 
 absl::Status EtcdProcess::Restart(absl::Duration timeout) {

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "support/child_process.h"
 
 namespace edge::testing {
 
@@ -48,7 +49,7 @@ class EtcdProcess {
   // Starts again on the same ports with the same data; waits until healthy.
   absl::Status Restart(absl::Duration timeout = absl::Seconds(20));
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return child_ != nullptr && child_->running(); }
   // `127.0.0.1:port`, the client endpoint.
   std::string endpoint() const;
   int client_port() const { return client_port_; }
@@ -60,14 +61,13 @@ class EtcdProcess {
   EtcdProcess(std::string dir, int client_port, int peer_port);
   absl::Status Launch();
   absl::Status WaitHealthy(absl::Time deadline);
-  bool Reap(absl::Time deadline);
 
   const std::string dir_;
   const std::string data_dir_;
   const std::string log_path_;
   const int client_port_;
   const int peer_port_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> child_;
 };
 
 // Returns a free TCP port on 127.0.0.1 (bound once, then released).

@@ -37,6 +37,26 @@ absl::Status KafkaError(rd_kafka_resp_err_t err, absl::string_view what) {
       absl::StrCat(what, ": ", rd_kafka_err2str(err)));
 }
 
+// A record's headers, in order; a header without a value has value "".
+std::vector<RecordHeader> Headers(rd_kafka_message_t* message) {
+  std::vector<RecordHeader> headers;
+  rd_kafka_headers_t* all = nullptr;
+  if (rd_kafka_message_headers(message, &all) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return headers;
+  const char* name;
+  const void* value;
+  size_t size;
+  for (size_t i = 0; rd_kafka_header_get_all(all, i, &name, &value, &size) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i) {
+    headers.push_back(
+        {name, value == nullptr
+                   ? std::string()
+                   : std::string(static_cast<const char*>(value), size)});
+  }
+  return headers;
+}
+
 int ToMillis(absl::Duration d) {
   return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(d)));
 }
@@ -240,6 +260,7 @@ void TopicReader::PollOnce(absl::Duration wait) {
         record.value.assign(static_cast<const char*>(message->payload),
                             message->len);
       }
+      record.headers = Headers(message);
       records_.push_back(std::move(record));
     }
     rd_kafka_message_destroy(message);

@@ -3,8 +3,8 @@
 //  - KafkaClient produces keyed records (commands) and waits for their
 //    delivery reports;
 //  - TopicReader reads a topic from the beginning of every partition, with
-//    no consumer group (no join delay), and waits for conditions on what it
-//    has read.
+//    no consumer group (no join delay), records with their headers, and
+//    waits for conditions on what it has read.
 // Not thread-safe: use each object from one thread.
 //
 //   auto client =

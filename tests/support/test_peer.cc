@@ -16,18 +16,48 @@ std::string NextRequestId(const std::string& prefix) {
   return absl::StrCat(prefix, "-", next.fetch_add(1) + 1);
 }
 
-std::shared_ptr<grpc::Channel> TestPeer::NewChannel(const std::string& address,
-                                                    int receive_window_bytes) {
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+std::shared_ptr<grpc::Channel> TestPeer::NewChannel(
+    const std::string& address, const ChannelOptions& options) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  if (receive_window_bytes > 0) {
+  if (options.receive_window_bytes > 0) {
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, receive_window_bytes);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+                options.receive_window_bytes);
   }
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  if (options.keepalive_time > absl::ZeroDuration()) {
+    const int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_time));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    args.SetInt(GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS, ms);
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.tls.has_value()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls->root_ca;
+    ssl.pem_cert_chain = options.tls->cert_chain;
+    ssl.pem_private_key = options.tls->private_key;
+    credentials = grpc::SslCredentials(ssl);
+    args.SetSslTargetNameOverride("localhost");
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  return grpc::CreateCustomChannel(address, credentials, args);
+}
+
+std::shared_ptr<grpc::Channel> TestPeer::NewChannel(
+    int port, const ChannelOptions& options) {
+  return NewChannel(absl::StrCat("127.0.0.1:", port), options);
 }
 
 TestPeer::TestPeer(std::shared_ptr<grpc::Channel> channel, Options options)
@@ -45,37 +75,41 @@ absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(
     const std::string& address, Options options) {
   absl::Duration timeout = options.admission_timeout;
   bool wait = options.read;
-  auto peer = std::make_unique<TestPeer>(
-      NewChannel(address, options.receive_window_bytes), std::move(options));
+  ChannelOptions channel;
+  channel.receive_window_bytes = options.receive_window_bytes;
+  auto peer = std::make_unique<TestPeer>(NewChannel(address, channel),
+                                         std::move(options));
   if (!wait) return peer;
-  std::string request_id = NextRequestId("admission");
-  peer->SendKeepalive(request_id);
-  absl::Time deadline = absl::Now() + timeout;
-  {
-    absl::MutexLock lock(&peer->mu_);
-    auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(peer->mu_) {
-      if (peer->end_.has_value()) return true;
-      for (const EdgeMessage& m : peer->received_) {
-        if (m.request_id() == request_id &&
-            m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
-          return true;
-        }
-      }
-      return false;
-    };
-    peer->mu_.AwaitWithDeadline(absl::Condition(&settled), deadline);
-    if (peer->end_.has_value()) {
-      const grpc::Status& end = *peer->end_;
-      return absl::Status(static_cast<absl::StatusCode>(end.error_code()),
-                          absl::StrCat("stream ended: ", end.error_message()));
-    }
-    if (!settled()) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("peer ", peer->peer_id_, " not admitted within ",
-                       absl::FormatDuration(timeout)));
-    }
-  }
+  if (absl::Status admitted = peer->AwaitAdmission(timeout); !admitted.ok())
+    return admitted;
   return peer;
+}
+
+absl::Status TestPeer::AwaitAdmission(absl::Duration timeout) {
+  std::string request_id = NextRequestId("admission");
+  SendKeepalive(request_id);
+  absl::MutexLock lock(&mu_);
+  auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (end_.has_value()) return true;
+    for (const EdgeMessage& m : received_) {
+      if (m.request_id() == request_id &&
+          m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
+        return true;
+      }
+    }
+    return false;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
+  if (end_.has_value()) {
+    return absl::Status(static_cast<absl::StatusCode>(end_->error_code()),
+                        absl::StrCat("stream ended: ", end_->error_message()));
+  }
+  if (!settled()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("peer ", peer_id_, " not admitted within ",
+                     absl::FormatDuration(timeout)));
+  }
+  return absl::OkStatus();
 }
 
 TestPeer::~TestPeer() {
@@ -192,6 +226,16 @@ bool TestPeer::WaitForReceived(size_t count, absl::Duration timeout) {
     return received_.size() >= count;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+bool TestPeer::WaitUntil(
+    const std::function<bool(const std::vector<EdgeMessage>&)>& done,
+    absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto holds = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return done(received_);
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&holds), timeout);
 }
 
 std::optional<TestPeer::EdgeMessage> TestPeer::WaitForMessage(

@@ -6,7 +6,8 @@
 // A reader thread collects every EdgeMessage the edge writes, and the final
 // status. Optionally it answers commands like a real peer (auto_answer),
 // reads slowly (read_interval: a peer that lags behind), or starts reading
-// only when told (a peer that stopped reading).
+// only when told (a peer that stopped reading). Channels may use TLS and
+// client keepalives (ChannelOptions), for the transport's own tests.
 //
 //   edge::testing::TestPeer::Options options;
 //   options.peer_id = "peer-1";
@@ -37,6 +38,25 @@
 
 namespace edge::testing {
 
+// Client TLS material (PEM contents); empty cert/key: no client certificate.
+struct ClientTls {
+  std::string root_ca;
+  std::string cert_chain;
+  std::string private_key;
+};
+
+struct ChannelOptions {
+  // Unset: plaintext. Set: TLS, checking the server name "localhost".
+  std::optional<ClientTls> tls;
+  // Client keepalive pings at this interval (0: gRPC's default, none).
+  absl::Duration keepalive_time = absl::ZeroDuration();
+  // When > 0: the HTTP/2 receive window is fixed at this many bytes (no
+  // BDP-driven growth), so that a lagging peer holds little unread data
+  // and the edge's writes wait. 0: gRPC's default, which grows to
+  // megabytes.
+  int receive_window_bytes = 0;
+};
+
 class TestPeer {
  public:
   using EdgeMessage = giggityflix_grpc_peer::EdgeMessage;
@@ -55,20 +75,19 @@ class TestPeer {
     absl::Duration read_interval = absl::ZeroDuration();
     // false: read nothing until StartReading() (a peer that stopped reading).
     bool read = true;
-    // When > 0: the HTTP/2 receive window is fixed at this many bytes (no
-    // BDP-driven growth), so that a lagging peer holds little unread data
-    // and the edge's writes wait. 0: gRPC's default, which grows to
-    // megabytes.
+    // Connect(): ChannelOptions::receive_window_bytes of its channel.
     int receive_window_bytes = 0;
     // Connect(): how long to wait for admission.
     absl::Duration admission_timeout = absl::Seconds(10);
   };
 
-  // A channel of its own (no connection shared with other peers) to
-  // `address` ("host:port"), plaintext, without message size limits; see
-  // Options::receive_window_bytes.
+  // A channel of its own (no connection shared with other channels) to
+  // `address` ("host:port"), without message size limits.
   static std::shared_ptr<grpc::Channel> NewChannel(
-      const std::string& address, int receive_window_bytes = 0);
+      const std::string& address, const ChannelOptions& options = {});
+  // The same to 127.0.0.1:`port`.
+  static std::shared_ptr<grpc::Channel> NewChannel(
+      int port, const ChannelOptions& options = {});
 
   // Opens the stream and returns at once; the edge's verdict comes later
   // (WaitForEnd, or the first message).
@@ -80,6 +99,10 @@ class TestPeer {
   // read = false, admission is not waited for.
   static absl::StatusOr<std::unique_ptr<TestPeer>> Connect(
       const std::string& address, Options options);
+  // What Connect() waits for, for a peer made with the constructor: OK once
+  // admitted, else the status the stream ended with, or DEADLINE_EXCEEDED.
+  // Needs the reader running (read = true or StartReading()).
+  absl::Status AwaitAdmission(absl::Duration timeout = absl::Seconds(10));
 
   TestPeer(const TestPeer&) = delete;
   TestPeer& operator=(const TestPeer&) = delete;
@@ -109,6 +132,10 @@ class TestPeer {
   // Waits until at least `count` messages were received.
   bool WaitForReceived(size_t count,
                        absl::Duration timeout = absl::Seconds(10));
+  // Waits until `done(Received())` holds.
+  bool WaitUntil(
+      const std::function<bool(const std::vector<EdgeMessage>&)>& done,
+      absl::Duration timeout = absl::Seconds(10));
   // The first received message matching `match`, waiting up to `timeout`.
   std::optional<EdgeMessage> WaitForMessage(
       const std::function<bool(const EdgeMessage&)>& match,
@@ -125,6 +152,11 @@ class TestPeer {
       absl::Duration timeout = absl::Seconds(10));
   // Non-blocking: the end status if the stream already ended.
   std::optional<grpc::Status> end_status();
+
+  // The server's certificate properties (once the first message came).
+  std::shared_ptr<const grpc::AuthContext> auth_context() const {
+    return context_.auth_context();
+  }
 
   // WebRTCOperations over `channel`, with `peer_id` metadata when set.
   static grpc::Status WebRtcCall(
@@ -158,6 +190,9 @@ class TestPeer {
 
 // A request_id unique within this test process ("<prefix>-<n>").
 std::string NextRequestId(const std::string& prefix = "req");
+
+// A gRPC status as the absl::Status of the same code and message.
+absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace edge::testing
 

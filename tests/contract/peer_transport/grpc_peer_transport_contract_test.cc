@@ -5,20 +5,21 @@
 #include "contract/peer_transport/peer_transport_contract.h"
 #include "edge/clock.h"
 #include "edge/grpc_peer_transport.h"
-#include "grpc/grpc_test_peer.h"
+#include "support/test_peer.h"
 
 namespace edge::testing {
 namespace {
 
-absl::Status ToAbsl(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+TestPeer::Options PeerOptions(const std::string& peer_id) {
+  TestPeer::Options options;
+  options.peer_id = peer_id;
+  return options;
 }
 
 class GrpcContractPeer final : public ContractPeer {
  public:
   GrpcContractPeer(std::shared_ptr<grpc::Channel> channel, const std::string& peer_id)
-      : peer_(std::move(channel), GrpcTestPeer::Options{peer_id, true}) {}
+      : peer_(std::move(channel), PeerOptions(peer_id)) {}
   void Send(const PeerMessage& message) override { peer_.Send(message); }
   bool WaitForReceived(size_t count, absl::Duration timeout) override {
     return peer_.WaitForReceived(count, timeout);
@@ -28,11 +29,11 @@ class GrpcContractPeer final : public ContractPeer {
   std::optional<absl::Status> WaitForEnd(absl::Duration timeout) override {
     auto end = peer_.WaitForEnd(timeout);
     if (!end.has_value()) return std::nullopt;
-    return ToAbsl(*end);
+    return FromGrpcStatus(*end);
   }
 
  private:
-  GrpcTestPeer peer_;
+  TestPeer peer_;
 };
 
 class GrpcDriver final : public ContractDriver {
@@ -47,7 +48,7 @@ class GrpcDriver final : public ContractDriver {
   }
   PeerTransport& transport() override { return *transport_; }
   std::unique_ptr<ContractPeer> Connect(const std::string& peer_id) override {
-    if (channel_ == nullptr) channel_ = MakeChannel(transport_->port());
+    if (channel_ == nullptr) channel_ = TestPeer::NewChannel(transport_->port());
     return std::make_unique<GrpcContractPeer>(channel_, peer_id);
   }
   bool valid() const { return transport_ != nullptr; }
