@@ -43,18 +43,17 @@ std::set<std::string> DistinctRequestIds(
 // is full new peers are refused with UNAVAILABLE. When the broker is back,
 // every event is stored and acknowledged.
 TEST_F(EdgedKafkaTest, BrokerOutagePushesPeersBackAndLosesNoEvent) {
-  constexpr int kPeers = 4;
-  // Together more than the 10000 records edged buffers.
-  constexpr int kMessagesPerPeer = 3000;
+  // Each peer sends more than PEER_SEND_QUEUE_MAX (1024, the default): the
+  // edge stops reading a peer with that many messages unanswered, and the
+  // acks of the whole outage, which come at once when the broker is back,
+  // do not count toward its send queue, so no peer is ended as slow. With
+  // that window per peer, only more than 10000 / 1024 peers together fill
+  // the 10000 records edged buffers.
+  constexpr int kPeers = 12;
+  constexpr int kMessagesPerPeer = 1500;
   constexpr absl::Duration kOutage = absl::Seconds(10);
-  // The acks of a whole outage come at once when the broker is back, and
-  // they share the peer's send queue with commands: with the default
-  // PEER_SEND_QUEUE_MAX (1024) a peer with more unacknowledged messages than
-  // that is disconnected as `slow` although it reads promptly. The queue
-  // here holds one outage's worth of acks.
   StartEdged({{"PEER_MAX_MESSAGES_PER_SEC", "0"},
-              {"CATALOG_PULL_ON_CONNECT", "false"},
-              {"PEER_SEND_QUEUE_MAX", absl::StrCat(2 * kMessagesPerPeer)}});
+              {"CATALOG_PULL_ON_CONNECT", "false"}});
   std::vector<std::unique_ptr<TestPeer>> peers;
   for (int p = 0; p < kPeers; ++p) {
     peers.push_back(ConnectPeer(absl::StrCat("outage-", p)));
