@@ -475,6 +475,7 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Int("PEER_SEND_QUEUE_MAX", 1, 1000000, &config.peer_send_queue_max);
   env.Int("PEER_MAX_MESSAGES_PER_SEC", 0, 1000000,
           &config.peer_max_messages_per_sec);
+  env.Int("MAX_NEW_STREAMS_PER_SEC", 0, 1000000, &config.max_new_streams_per_sec);
   env.Bool("CATALOG_PULL_ON_CONNECT", &config.catalog_pull_on_connect);
 
   env.Millis("GRPC_KEEPALIVE_TIME_MS", 10, 86400000,
@@ -622,6 +623,7 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.webrtc_reply_timeout = config.webrtc_reply_timeout;
   options.webrtc_session_ttl = config.webrtc_session_ttl;
   options.peer_max_messages_per_sec = config.peer_max_messages_per_sec;
+  options.max_new_streams_per_sec = config.max_new_streams_per_sec;
   options.drain_rate_per_sec = config.drain_rate_per_sec;
   return options;
 }

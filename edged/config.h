@@ -46,6 +46,7 @@ struct EdgedConfig {
   absl::Duration peer_timeout = absl::Seconds(120);  // PEER_TIMEOUT_SEC
   int peer_send_queue_max = 1024;                    // PEER_SEND_QUEUE_MAX
   int peer_max_messages_per_sec = 1000;  // PEER_MAX_MESSAGES_PER_SEC; 0: off
+  int max_new_streams_per_sec = 0;       // MAX_NEW_STREAMS_PER_SEC; 0: off
   bool catalog_pull_on_connect = true;   // CATALOG_PULL_ON_CONNECT
 
   // gRPC server: GRPC_KEEPALIVE_TIME_MS, GRPC_KEEPALIVE_TIMEOUT_MS,

@@ -70,6 +70,20 @@ TEST_F(EdgeTest, FullEventBufferRefusesWithUnavailable) {
   Admit("peer-2");
 }
 
+TEST_F(EdgeTest, NewStreamsBeyondTheRateAreRefusedWithUnavailable) {
+  EdgeOptions options = TestEdgeOptions();
+  options.max_new_streams_per_sec = 2;
+  StartEdge(options);
+  Admit("peer-1");
+  Admit("peer-2");
+  absl::Status refused = Refusal(Caller("peer-3"));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("MAX_NEW_STREAMS_PER_SEC"), absl::string_view::npos);
+  clock_.Advance(absl::Milliseconds(500));  // One token back.
+  Admit("peer-3");
+  EXPECT_EQ(Refusal(Caller("peer-4")).code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(EdgeTest, MaxPeersAndDescriptorHeadroomRefuseWithResourceExhausted) {
   EdgeOptions options = TestEdgeOptions();
   options.max_peers = 2;

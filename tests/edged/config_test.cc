@@ -87,6 +87,7 @@ TEST(ConfigTest, EmptyEnvironmentGivesContractDefaults) {
   EXPECT_EQ(config->shutdown_timeout, absl::Seconds(15));
   EXPECT_EQ(config->drain_rate_per_sec, 500);
   EXPECT_EQ(config->peer_max_messages_per_sec, 1000);
+  EXPECT_EQ(config->max_new_streams_per_sec, 0);
   EXPECT_EQ(config->log_level, LogLevel::kInfo);
   EXPECT_EQ(config->log_format, LogFormat::kText);
 }
@@ -209,7 +210,8 @@ TEST(ConfigTest, ParsesEveryNumericVariable) {
              {"TRACKER_LEASE_TTL_SEC", "4"},
              {"SHUTDOWN_TIMEOUT_SEC", "3"},
              {"DRAIN_RATE_PER_SEC", "9"},
-             {"PEER_MAX_MESSAGES_PER_SEC", "0"}});
+             {"PEER_MAX_MESSAGES_PER_SEC", "0"},
+             {"MAX_NEW_STREAMS_PER_SEC", "250"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->peer_timeout, absl::Seconds(7));
   EXPECT_EQ(config->peer_send_queue_max, 8);
@@ -222,6 +224,7 @@ TEST(ConfigTest, ParsesEveryNumericVariable) {
   EXPECT_EQ(config->shutdown_timeout, absl::Seconds(3));
   EXPECT_EQ(config->drain_rate_per_sec, 9);
   EXPECT_EQ(config->peer_max_messages_per_sec, 0);
+  EXPECT_EQ(config->max_new_streams_per_sec, 250);
 
   const char* names[] = {
       "PEER_TIMEOUT_SEC",         "PEER_SEND_QUEUE_MAX",
@@ -229,7 +232,7 @@ TEST(ConfigTest, ParsesEveryNumericVariable) {
       "GRPC_MAX_MESSAGE_BYTES",   "WEBRTC_REPLY_TIMEOUT_MS",
       "WEBRTC_SESSION_TTL_SEC",   "TRACKER_LEASE_TTL_SEC",
       "SHUTDOWN_TIMEOUT_SEC",     "DRAIN_RATE_PER_SEC",
-      "PEER_MAX_MESSAGES_PER_SEC"};
+      "PEER_MAX_MESSAGES_PER_SEC", "MAX_NEW_STREAMS_PER_SEC"};
   for (const char* name : names) {
     SCOPED_TRACE(name);
     ExpectRejected({{name, "1.5"}}, name, "is not an integer in [");
@@ -407,6 +410,7 @@ TEST(ConfigTest, ToEdgeOptionsCarriesEverySetting) {
              {"WEBRTC_REPLY_TIMEOUT_MS", "15"},
              {"WEBRTC_SESSION_TTL_SEC", "16"},
              {"PEER_MAX_MESSAGES_PER_SEC", "17"},
+             {"MAX_NEW_STREAMS_PER_SEC", "19"},
              {"DRAIN_RATE_PER_SEC", "18"},
              {"FILE_OFFERS_TOPIC", "offers"},
              {"GRPC_MAX_MESSAGE_BYTES", "2048"}});
@@ -429,6 +433,7 @@ TEST(ConfigTest, ToEdgeOptionsCarriesEverySetting) {
   EXPECT_EQ(options.webrtc_reply_timeout, absl::Milliseconds(15));
   EXPECT_EQ(options.webrtc_session_ttl, absl::Seconds(16));
   EXPECT_EQ(options.peer_max_messages_per_sec, 17);
+  EXPECT_EQ(options.max_new_streams_per_sec, 19);
   EXPECT_EQ(options.drain_rate_per_sec, 18);
 }
 

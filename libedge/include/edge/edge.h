@@ -66,6 +66,10 @@ struct EdgeOptions {
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
   // Peer messages per second, token bucket with one second of burst; 0: off.
   double peer_max_messages_per_sec = 1000;
+  // New streams admitted per second across the edge (a reconnect storm is
+  // refused with UNAVAILABLE rather than taken all at once), token bucket
+  // with one second of burst; 0: off.
+  double max_new_streams_per_sec = 0;
   // Streams ended per second by Drain().
   int drain_rate_per_sec = 500;
   // Row 5 of §2: false when the process has too few descriptors left to

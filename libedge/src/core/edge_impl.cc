@@ -33,7 +33,11 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options, EdgePart
 }
 
 EdgeImpl::EdgeImpl(EdgeOptions options, EdgeParts parts)
-    : options_(std::move(options)), parts_(parts), webrtc_(this) {}
+    : options_(std::move(options)),
+      parts_(parts),
+      webrtc_(this),
+      stream_tokens_(options_.max_new_streams_per_sec),
+      stream_tokens_at_(parts_.clock->Now()) {}
 
 EdgeImpl::~EdgeImpl() { Shutdown(parts_.clock->Now() + absl::Seconds(5)); }
 
@@ -74,9 +78,26 @@ absl::Status EdgeImpl::CheckAdmission(const PeerCallInfo& info) {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return absl::UnavailableError("edge is shutting down");
     if (draining_) return absl::UnavailableError("edge is draining");
+    if (!TakeStreamTokenLocked()) {
+      return absl::UnavailableError(absl::StrCat(
+          "edge admits at most ", options_.max_new_streams_per_sec,
+          " new streams per second (MAX_NEW_STREAMS_PER_SEC); retry shortly"));
+    }
   }
   if (parts_.bus->Saturated()) return absl::UnavailableError("edge event buffer is full");
   return absl::OkStatus();
+}
+
+bool EdgeImpl::TakeStreamTokenLocked() {
+  const double rate = options_.max_new_streams_per_sec;
+  if (rate <= 0) return true;
+  absl::Time now = parts_.clock->Now();
+  stream_tokens_ =
+      std::min(rate, stream_tokens_ + rate * absl::ToDoubleSeconds(now - stream_tokens_at_));
+  stream_tokens_at_ = now;
+  if (stream_tokens_ < 1) return false;
+  stream_tokens_ -= 1;
+  return true;
 }
 
 void EdgeImpl::Reject(AdmissionDecision& decide, absl::Status status) {

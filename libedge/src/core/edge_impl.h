@@ -72,6 +72,7 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
 
  private:
   absl::Status CheckAdmission(const PeerCallInfo& info);
+  bool TakeStreamTokenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDecision decide,
                        absl::StatusOr<PeerClaim> claim);
   void Reject(AdmissionDecision& decide, absl::Status status);
@@ -110,6 +111,9 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  // MAX_NEW_STREAMS_PER_SEC's token bucket.
+  double stream_tokens_ ABSL_GUARDED_BY(mu_);
+  absl::Time stream_tokens_at_ ABSL_GUARDED_BY(mu_);
   Clock::TimerId sweep_timer_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::TimerId drain_timer_ ABSL_GUARDED_BY(mu_) = 0;
 };
