@@ -1,7 +1,6 @@
 #include "core/command_decoder.h"
 
 #include <cmath>
-#include <cstdint>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -86,142 +85,6 @@ std::string ParseJson(absl::string_view json, google::protobuf::Message* out) {
   if (!out->ParseFromString(binary)) return "the parsed message does not decode";
   return "";
 }
-
-// The common shape of a command, read without protobuf's JSON parser
-// (which, even with the cached type descriptions, costs ~15 times more):
-// one object whose member names and string values hold no escapes, with
-// string, true/false, small non-negative integer, or string-array values.
-// Fills `out` exactly as ParseJson would and returns true; returns false,
-// having decided nothing, for anything else (escapes, null, negative or
-// non-integral or large numbers, nested objects, duplicate names, malformed
-// JSON), which the caller then gives to ParseJson.
-class FlatObjectParser {
- public:
-  explicit FlatObjectParser(absl::string_view in) : in_(in) {}
-
-  bool Parse(Struct* out) {
-    auto& fields = *out->mutable_fields();
-    SkipSpace();
-    if (!Consume('{')) return false;
-    SkipSpace();
-    if (Consume('}')) return AtEnd();
-    while (true) {
-      absl::string_view name;
-      SkipSpace();
-      if (!String(&name)) return false;
-      SkipSpace();
-      if (!Consume(':')) return false;
-      SkipSpace();
-      Value value;
-      if (!Member(&value)) return false;
-      if (!fields.insert({std::string(name), std::move(value)}).second) return false;
-      SkipSpace();
-      if (Consume(',')) continue;
-      if (Consume('}')) return AtEnd();
-      return false;
-    }
-  }
-
- private:
-  // Integers up to 2^53 are exact as doubles.
-  static constexpr int kMaxDigits = 15;
-
-  bool Member(Value* value) {
-    absl::string_view text;
-    if (pos_ >= in_.size()) return false;
-    const char c = in_[pos_];
-    if (c == '"') {
-      if (!String(&text)) return false;
-      value->set_string_value(std::string(text));
-      return true;
-    }
-    if (c == '[') return StringArray(value->mutable_list_value());
-    if (Literal("true")) {
-      value->set_bool_value(true);
-      return true;
-    }
-    if (Literal("false")) {
-      value->set_bool_value(false);
-      return true;
-    }
-    return Number(value);
-  }
-
-  bool StringArray(google::protobuf::ListValue* list) {
-    ++pos_;  // '['
-    SkipSpace();
-    if (Consume(']')) return true;
-    while (true) {
-      absl::string_view text;
-      SkipSpace();
-      if (!String(&text)) return false;
-      list->add_values()->set_string_value(std::string(text));
-      SkipSpace();
-      if (Consume(',')) continue;
-      return Consume(']');
-    }
-  }
-
-  // 0 or [1-9][0-9]*, at most kMaxDigits digits, not followed by a
-  // fraction or an exponent.
-  bool Number(Value* value) {
-    const size_t begin = pos_;
-    while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') ++pos_;
-    const size_t digits = pos_ - begin;
-    if (digits == 0 || digits > kMaxDigits || (digits > 1 && in_[begin] == '0')) return false;
-    if (pos_ < in_.size() && (in_[pos_] == '.' || in_[pos_] == 'e' || in_[pos_] == 'E')) {
-      return false;
-    }
-    int64_t n = 0;
-    for (size_t i = begin; i < pos_; ++i) n = n * 10 + (in_[i] - '0');
-    value->set_number_value(static_cast<double>(n));
-    return true;
-  }
-
-  // A string without escapes or control characters (the input is valid
-  // UTF-8 already).
-  bool String(absl::string_view* out) {
-    if (!Consume('"')) return false;
-    const size_t begin = pos_;
-    while (pos_ < in_.size()) {
-      const unsigned char c = static_cast<unsigned char>(in_[pos_]);
-      if (c == '"') {
-        *out = in_.substr(begin, pos_ - begin);
-        ++pos_;
-        return true;
-      }
-      if (c == '\\' || c < 0x20) return false;
-      ++pos_;
-    }
-    return false;
-  }
-
-  bool Literal(absl::string_view word) {
-    if (in_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-  bool Consume(char c) {
-    if (pos_ < in_.size() && in_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  void SkipSpace() {
-    while (pos_ < in_.size() &&
-           (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\n' || in_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool AtEnd() {
-    SkipSpace();
-    return pos_ == in_.size();
-  }
-
-  const absl::string_view in_;
-  size_t pos_ = 0;
-};
 
 const absl::flat_hash_map<absl::string_view, CommandType>& CommandTypes() {
   static const auto* types = new absl::flat_hash_map<absl::string_view, CommandType>{
@@ -446,11 +309,7 @@ DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes) {
   if (!IsValidUtf8(value)) return Fail(DeadLetterReason::kInvalidJson, "value is not valid UTF-8");
 
   Struct object;
-  std::string parse_error;
-  if (!FlatObjectParser(value).Parse(&object)) {
-    object.Clear();
-    parse_error = ParseJson(value, &object);
-  }
+  std::string parse_error = ParseJson(value, &object);
   if (!parse_error.empty()) {
     // Tell malformed JSON from well-formed JSON that is not an object.
     Value any;
