@@ -116,6 +116,10 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
   auto session = std::make_shared<PeerSession>(this, stream, info.peer_id, parts_.clock->Now());
   std::shared_ptr<PeerSession> replaced;
   absl::Status refused;
+  // Counting descriptors may take milliseconds near the limit: never under
+  // the registry lock.
+  const bool fd_headroom =
+      !options_.has_descriptor_headroom || options_.has_descriptor_headroom();
   {
     absl::MutexLock lock(&mu_);
     auto it = peers_.find(info.peer_id);
@@ -123,7 +127,7 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
     if (!duplicate && peers_.size() >= static_cast<size_t>(options_.max_peers)) {
       refused = absl::ResourceExhaustedError(
           absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
-    } else if (!duplicate && options_.has_descriptor_headroom && !options_.has_descriptor_headroom()) {
+    } else if (!duplicate && !fd_headroom) {
       refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
     } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
                              !it->second->active())) {
