@@ -54,6 +54,11 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
                PublishDone done);
   void DeadLetter(DeadLetterReason reason, absl::string_view detail, absl::string_view peer_id,
                   const IncomingRecord& record, RecordDone done);
+  // True while `peer_id` has an admitted stream that is not ending.
+  bool PeerActive(const std::string& peer_id) {
+    auto session = Find(peer_id);
+    return session != nullptr && session->active();
+  }
   // Queues a command for `peer_id`, or dead-letters it (peer_not_connected).
   void SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
                   RecordDone done);

@@ -64,6 +64,12 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
     auto it = pending_.find(request_id);
     if (it != pending_.end()) it->second.timer = timer;  // Else answered already.
   }
+  // The peer may have gone between the caller's check and the registration:
+  // then OnPeerGone already ran and would not fail this call; do it now.
+  if (!edge_->PeerActive(peer_id)) {
+    OnPeerGone(peer_id);
+    return;
+  }
   std::string event = WebRtcEvent(edge_->Header(peer_id), request, WebRtcOrigin::kCall);
   edge_->Publish(edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
                  [this, request_id](absl::Status status) {
