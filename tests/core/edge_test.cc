@@ -100,6 +100,29 @@ TEST_F(EdgeTest, MaxPeersAndDescriptorHeadroomRefuseWithResourceExhausted) {
   EXPECT_NE(full.message().find("2"), absl::string_view::npos);
 }
 
+// §2 checks capacity (5) before duplicates (6): at MAX_PEERS a second stream
+// of a held peer_id is refused RESOURCE_EXHAUSTED under either policy, and
+// the stream it would have replaced keeps running.
+class CapacityBeforeDuplicateTest : public EdgeFixture,
+                                    public ::testing::WithParamInterface<DuplicatePolicy> {};
+
+TEST_P(CapacityBeforeDuplicateTest, FullEdgeRefusesASecondStreamOfAHeldPeer) {
+  EdgeOptions options = TestEdgeOptions();
+  options.max_peers = 1;
+  options.duplicate_policy = GetParam();
+  StartEdge(options);
+  auto held = Admit("peer-1");
+  absl::Status refused = Refusal(Caller("peer-1"));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_FALSE(held->final_status().has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, CapacityBeforeDuplicateTest,
+                         ::testing::Values(DuplicatePolicy::kReject, DuplicatePolicy::kReplace),
+                         [](const ::testing::TestParamInfo<DuplicatePolicy>& info) {
+                           return info.param == DuplicatePolicy::kReject ? "Reject" : "Replace";
+                         });
+
 TEST_F(EdgeTest, DuplicateIsRejectedByDefault) {
   StartEdge();
   auto first = Admit("peer-1");

@@ -305,6 +305,35 @@ TEST_F(GrpcPeerTransportTest, WriteTimeoutEndsTheStreamOfAPeerThatStoppedReading
   EXPECT_EQ(clock_.pending_timers(), 0u);
 }
 
+// One timer serves all writes of a stream: when it fires for an earlier
+// write's deadline while a later write is stuck, it waits for the later
+// write's own deadline instead of ending the stream early.
+TEST_F(GrpcPeerTransportTest, WriteTimeoutCountsFromTheStartOfTheStuckWrite) {
+  GrpcPeerTransportOptions options = Options();
+  options.write_timeout = absl::Seconds(5);
+  StartTransport(options);
+  auto peer = ConnectAdmitted("slow-peer", 0, /*read=*/false);
+  auto observer = handler_.observer(0);
+  auto stream = handler_.stream(0);
+
+  // Completes (the transport buffers it) and arms the timer for t0 + 5 s.
+  ASSERT_EQ(testing::WriteAndWait(*stream, NumberedEdgeMessage(1)), std::optional<bool>(true));
+  clock_.Advance(absl::Seconds(4));
+  Flooder flooder(stream);  // Its last write starts at t0 + 4 s and sticks.
+  ASSERT_TRUE(flooder.WaitUntilStuck());
+  clock_.Advance(absl::Seconds(1));  // t0 + 5 s: the stuck write is 1 s old.
+  EXPECT_FALSE(flooder.failed());
+  EXPECT_EQ(clock_.pending_timers(), 1u);  // Re-armed for t0 + 9 s.
+  EXPECT_FALSE(observer->end_status().has_value());
+
+  clock_.Advance(absl::Seconds(4));
+  ASSERT_TRUE(observer->WaitForEnd());
+  EXPECT_EQ(observer->end_status()->code(), absl::StatusCode::kDeadlineExceeded);
+  peer->StartReading();
+  ASSERT_TRUE(peer->WaitForEnd().has_value());
+  EXPECT_EQ(clock_.pending_timers(), 0u);
+}
+
 TEST_F(GrpcPeerTransportTest, PeerCancelEndsTheStreamOnce) {
   StartTransport();
   auto peer = ConnectAdmitted("peer-1", 0);

@@ -124,10 +124,13 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
     absl::MutexLock lock(&mu_);
     auto it = peers_.find(info.peer_id);
     bool duplicate = it != peers_.end();
-    if (!duplicate && peers_.size() >= static_cast<size_t>(options_.max_peers)) {
+    // Capacity comes before the duplicate check (contract §2), for both
+    // duplicate policies: a full edge refuses even a stream that would
+    // replace one it holds.
+    if (peers_.size() >= static_cast<size_t>(options_.max_peers)) {
       refused = absl::ResourceExhaustedError(
           absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
-    } else if (!duplicate && !fd_headroom) {
+    } else if (!fd_headroom) {
       refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
     } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
                              !it->second->active())) {

@@ -68,16 +68,19 @@ void GrpcPeerStream::MaybeStartRead() {
 
 void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) {
   AsyncOperationsReactor* reactor = nullptr;
-  uint64_t write_id = 0;
   bool post_drain = false;
+  bool arm = false;
+  absl::Time started;
   {
     absl::MutexLock lock(&mu_);
     if (!write_in_flight_ && !finish_status_.has_value() && PinLocked()) {
       write_in_flight_ = true;
-      write_id = ++write_id_;
+      write_started_ = started = clock_->Now();
       write_done_ = std::move(done);
       write_buffer_ = std::move(message);
       reactor = reactor_;
+      arm = !write_timer_armed_;
+      write_timer_armed_ = true;
     } else {
       // Ended, ending, or a second outstanding write: it never happens.
       post_drain = DeferLocked([done = std::move(done)]() mutable { done(false); });
@@ -87,16 +90,23 @@ void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)
     if (post_drain) PostDrain();
     return;
   }
-  std::weak_ptr<GrpcPeerStream> weak = weak_from_this();
-  Clock::TimerId timer = clock_->RunAt(clock_->Now() + write_timeout_, [weak, write_id] {
-    if (auto self = weak.lock()) self->OnWriteTimeout(write_id);
-  });
-  {
-    absl::MutexLock lock(&mu_);
-    write_timer_ = timer;
-  }
+  if (arm) ArmWriteTimer(started + write_timeout_);
   reactor->Write(&write_buffer_);
   Unpin();
+}
+
+void GrpcPeerStream::ArmWriteTimer(absl::Time deadline) {
+  std::weak_ptr<GrpcPeerStream> weak = weak_from_this();
+  Clock::TimerId timer = clock_->RunAt(deadline, [weak] {
+    if (auto self = weak.lock()) self->OnWriteTimer();
+  });
+  bool ended;
+  {
+    absl::MutexLock lock(&mu_);
+    ended = done_;
+    if (!ended) write_timer_ = timer;
+  }
+  if (ended) clock_->Cancel(timer);  // OnDone came first: nothing to watch.
 }
 
 bool GrpcPeerStream::DeferLocked(absl::AnyInvocable<void()> fn) {
@@ -126,16 +136,31 @@ void GrpcPeerStream::Drain() {
   }
 }
 
-void GrpcPeerStream::OnWriteTimeout(uint64_t write_id) {
-  AsyncOperationsReactor* reactor;
+void GrpcPeerStream::OnWriteTimer() {
+  AsyncOperationsReactor* reactor = nullptr;
+  std::optional<absl::Time> rearm;
   {
     absl::MutexLock lock(&mu_);
-    if (!write_in_flight_ || write_id_ != write_id) return;
-    RequestFinishLocked(absl::DeadlineExceededError(
-        absl::StrCat("write to peer did not complete within ", absl::FormatDuration(write_timeout_),
-                     "; the peer stopped reading")));
-    if (!PinLocked()) return;
-    reactor = reactor_;
+    write_timer_ = 0;
+    if (!write_in_flight_ || done_) {
+      write_timer_armed_ = false;
+      return;
+    }
+    const absl::Time deadline = write_started_ + write_timeout_;
+    if (clock_->Now() < deadline) {
+      rearm = deadline;  // A later write than the one that armed it.
+    } else {
+      write_timer_armed_ = false;
+      RequestFinishLocked(absl::DeadlineExceededError(
+          absl::StrCat("write to peer did not complete within ",
+                       absl::FormatDuration(write_timeout_), "; the peer stopped reading")));
+      if (!PinLocked()) return;
+      reactor = reactor_;
+    }
+  }
+  if (rearm.has_value()) {
+    ArmWriteTimer(*rearm);
+    return;
   }
   // The outstanding write then completes with false, which issues Finish.
   reactor->Cancel();
@@ -144,18 +169,14 @@ void GrpcPeerStream::OnWriteTimeout(uint64_t write_id) {
 
 void GrpcPeerStream::OnWriteDone(bool ok) {
   absl::AnyInvocable<void(bool)> done;
-  Clock::TimerId timer;
   {
     absl::MutexLock lock(&mu_);
     write_in_flight_ = false;
     done = std::move(write_done_);
     write_done_ = nullptr;
-    timer = write_timer_;
-    write_timer_ = 0;
     // A failed write means the call is broken; end it if nothing else did.
     if (!ok) RequestFinishLocked(absl::UnavailableError("write to peer failed"));
   }
-  if (timer != 0) clock_->Cancel(timer);
   done(ok);
   MaybeIssueFinish();
 }
@@ -264,10 +285,18 @@ void GrpcPeerStream::OnCancel() {
 void GrpcPeerStream::OnDone() {
   std::shared_ptr<PeerStreamObserver> observer;
   absl::Status status;
+  Clock::TimerId timer = 0;
   {
     absl::MutexLock lock(&mu_);
     reactor_ = nullptr;
     done_ = true;
+    std::swap(timer, write_timer_);
+    write_timer_armed_ = false;
+  }
+  // The call is over: its write timer, if any, has nothing left to watch.
+  if (timer != 0) clock_->Cancel(timer);
+  {
+    absl::MutexLock lock(&mu_);
     status = finish_status_.value_or(absl::CancelledError("the stream ended"));
     if (observer_ == nullptr || end_delivered_) return;
     end_delivered_ = true;

@@ -67,7 +67,11 @@ class GrpcPeerStream final : public PeerStream,
   void MaybeIssueFinish();
   // Starts the next read when admitted, not paused and not ending.
   void MaybeStartRead();
-  void OnWriteTimeout(uint64_t write_id);
+  // Arms the write-timeout timer for `deadline`.
+  void ArmWriteTimer(absl::Time deadline);
+  // Ends the stream if the write in flight has outlasted the timeout, else
+  // re-arms for that write's deadline (or disarms when none is in flight).
+  void OnWriteTimer();
   // Queues `fn` behind the deferred callbacks; returns true when the caller
   // must post Drain() (after unlocking).
   bool DeferLocked(absl::AnyInvocable<void()> fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -104,7 +108,11 @@ class GrpcPeerStream final : public PeerStream,
   std::list<absl::AnyInvocable<void()>> deferred_ ABSL_GUARDED_BY(mu_);
   bool drain_posted_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t write_id_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time write_started_ ABSL_GUARDED_BY(mu_);
+  // One write-timeout timer at a time, armed by a write when none is, and
+  // re-armed by itself while writes keep going: a write costs no timer
+  // of its own.
+  bool write_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
   Clock::TimerId write_timer_ ABSL_GUARDED_BY(mu_) = 0;
   absl::AnyInvocable<void(bool)> write_done_ ABSL_GUARDED_BY(mu_);
   EdgeMessage write_buffer_;  // Owned by the write in flight.
