@@ -65,8 +65,14 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     if (!embedded.ok()) return embedded.status();
     s.embedded_kafka_ = std::move(*embedded);
     s.kafka_bootstrap_servers_ = s.embedded_kafka_->bootstrap_servers();
-    for (const std::string& topic : {config.topics.commands, config.topics.deadletter}) {
-      if (absl::Status created = s.embedded_kafka_->CreateTopic(topic, 1); !created.ok()) {
+    // Every topic edged uses exists from the start, as on a real cluster
+    // (auto-creation on first use costs the first record of each topic
+    // several metadata retries, ~0.6 s).
+    const Topics& t = config.topics;
+    for (const std::string* topic :
+         {&t.commands, &t.deadletter, &t.lifecycle, &t.catalog_updates, &t.file_delete_responses,
+          &t.file_hash_responses, &t.file_offers, &t.webrtc_signaling}) {
+      if (absl::Status created = s.embedded_kafka_->CreateTopic(*topic, 1); !created.ok()) {
         return created;
       }
     }

@@ -74,6 +74,16 @@ bool LoadPeer::SendMessage() {
   return true;
 }
 
+bool LoadPeer::SendWarmUpMessage() {
+  PeerMessage message;
+  message.set_request_id(MakeRequestId('w', sequence_.fetch_add(1, std::memory_order_relaxed)));
+  auto* response = message.mutable_file_hash_response();
+  response->set_catalog_id("catalog-1");
+  (*response->mutable_hashes())["sha256"] = kHash;
+  response->set_success(true);
+  return Enqueue(std::move(message));
+}
+
 bool LoadPeer::SendKeepalive() {
   PeerMessage message;
   const uint64_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
@@ -206,12 +216,16 @@ void LoadPeer::OnReadDone(bool ok) {
       stats_->keepalives_acked.fetch_add(1, std::memory_order_relaxed);
     } else if (kind == 'c' && sent >= 0) {
       stats_->answers_acked.fetch_add(1, std::memory_order_relaxed);
+    } else if (kind == 'w') {
+      stats_->warmups_acked.fetch_add(1, std::memory_order_relaxed);
     } else {
       stats_->other_received.fetch_add(1, std::memory_order_relaxed);
     }
   } else {
     if (m.has_catalog_announcement_request()) {
       stats_->catalog_pulls.fetch_add(1, std::memory_order_relaxed);
+    } else if (kind == 'w') {
+      stats_->warmups_received.fetch_add(1, std::memory_order_relaxed);
     } else if (kind == 'c') {
       stats_->commands_received.fetch_add(1, std::memory_order_relaxed);
       const int64_t sent = RequestIdNanos(id);
@@ -255,8 +269,11 @@ void LoadPeer::Answer(const EdgeMessage& command) {
     default:
       return;  // Nothing to answer (remap, screenshot, offers, WebRTC).
   }
-  if (Enqueue(std::move(answer)))
+  // A warm-up command's answer is acknowledged as a warm-up, not counted.
+  const bool warm_up = !command.request_id().empty() && command.request_id()[0] == 'w';
+  if (Enqueue(std::move(answer)) && !warm_up) {
     stats_->answers_sent.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void LoadPeer::OnDone(const grpc::Status& status) {

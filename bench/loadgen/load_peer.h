@@ -51,6 +51,10 @@ struct LoadStats {
   std::atomic<int64_t> keepalives_sent{0};
   std::atomic<int64_t> keepalives_acked{0};
   std::atomic<int64_t> commands_received{0};
+  // The untimed warm-up before a window ('w' request ids): commands
+  // received, and acknowledgements of a message or of a command's answer.
+  std::atomic<int64_t> warmups_received{0};
+  std::atomic<int64_t> warmups_acked{0};
   std::atomic<int64_t> answers_sent{0};
   std::atomic<int64_t> answers_acked{0};
   std::atomic<int64_t> catalog_pulls{0};
@@ -85,6 +89,8 @@ class LoadPeer final
 
   // Sends one load message; false if the stream is not open.
   bool SendMessage();
+  // A message like SendMessage's, with a 'w' request_id: not timed.
+  bool SendWarmUpMessage();
   bool SendKeepalive();
   // Messages sent and not yet acknowledged.
   int64_t in_flight() const {
