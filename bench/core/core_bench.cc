@@ -5,7 +5,7 @@
 // The synchronous ones drive EdgeImpl directly with a stream whose writes
 // complete at once and a FakeMessageBus in manual mode, so they count the
 // core's own work on one thread; the *_Fakes ones go through
-// FakePeerTransport's and FakeMessageBus's threads, as the tests do.
+// testing::FakePeerTransport's and FakeMessageBus's threads, as the tests do.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -251,12 +251,12 @@ BENCHMARK(BM_PeerMessageToAck);
 // --- through the fakes' threads ---
 
 // Commands produced to the bus, routed by the core to `range(0)` peers of a
-// FakePeerTransport, 1000 per iteration; each iteration waits for all of
+// testing::FakePeerTransport, 1000 per iteration; each iteration waits for all of
 // them to be written.
 void BM_RouteCommands_Fakes(benchmark::State& state) {
   const int peers = static_cast<int>(state.range(0));
   std::unique_ptr<Clock> clock = NewRealClock();
-  FakePeerTransport transport;
+  testing::FakePeerTransport transport;
   testing::FakeMessageBusOptions bus_options;
   bus_options.capacity = 1 << 30;
   testing::FakeMessageBus bus(bus_options);
@@ -266,7 +266,7 @@ void BM_RouteCommands_Fakes(benchmark::State& state) {
   auto edge = *Edge::Create(options,
                             {&transport, &bus, &tracker, clock.get(), nullptr});
   (void)edge->Start();
-  std::vector<std::shared_ptr<FakePeerTransport::Peer>> connected;
+  std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> connected;
   std::vector<std::string> values;
   for (int i = 0; i < peers; ++i) {
     connected.push_back(transport.Connect(absl::StrCat("peer-", i)));
@@ -294,12 +294,12 @@ BENCHMARK(BM_RouteCommands_Fakes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Peer messages sent by `range(0)` FakePeerTransport peers, published and
+// Peer messages sent by `range(0)` testing::FakePeerTransport peers, published and
 // acknowledged, 1000 per iteration.
 void BM_RouteMessages_Fakes(benchmark::State& state) {
   const int peers = static_cast<int>(state.range(0));
   std::unique_ptr<Clock> clock = NewRealClock();
-  FakePeerTransport transport;
+  testing::FakePeerTransport transport;
   testing::FakeMessageBusOptions bus_options;
   bus_options.capacity = 1 << 30;
   testing::FakeMessageBus bus(bus_options);
@@ -309,7 +309,7 @@ void BM_RouteMessages_Fakes(benchmark::State& state) {
   auto edge = *Edge::Create(options,
                             {&transport, &bus, &tracker, clock.get(), nullptr});
   (void)edge->Start();
-  std::vector<std::shared_ptr<FakePeerTransport::Peer>> connected;
+  std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> connected;
   for (int i = 0; i < peers; ++i)
     connected.push_back(transport.Connect(absl::StrCat("peer-", i)));
   for (auto& peer : connected) peer->WaitForAdmission();

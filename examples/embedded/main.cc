@@ -11,7 +11,7 @@
 
 int main() {
   std::unique_ptr<edge::Clock> clock = edge::NewRealClock();
-  edge::FakePeerTransport transport;
+  edge::testing::FakePeerTransport transport;
   edge::testing::FakeMessageBus bus;
   edge::LocalTracker tracker("edge-embedded");
 

@@ -1,6 +1,6 @@
 // A core Edge on the in-process fakes, for tests that drive it
-// deterministically: FakePeerTransport peers, a FakeMessageBus, a
-// FakeTracker cluster and a FakeClock.
+// deterministically: testing::FakePeerTransport peers, a FakeMessageBus, a
+// testing::FakeTracker cluster and a testing::FakeClock.
 #ifndef EDGE_TESTS_CORE_EDGE_FIXTURE_H_
 #define EDGE_TESTS_CORE_EDGE_FIXTURE_H_
 
@@ -60,7 +60,7 @@ class EdgeFixture : public ::testing::Test {
     if (edge_) edge_->Shutdown(clock_.Now() + absl::Seconds(5));
   }
 
-  std::shared_ptr<FakePeerTransport::Peer> Admit(const std::string& peer_id) {
+  std::shared_ptr<testing::FakePeerTransport::Peer> Admit(const std::string& peer_id) {
     auto peer = transport_.Connect(peer_id);
     EXPECT_TRUE(peer->WaitForAdmission());
     EXPECT_TRUE(peer->admission().has_value() && peer->admission()->ok())
@@ -84,10 +84,10 @@ class EdgeFixture : public ::testing::Test {
     ASSERT_TRUE(bus_->Produce("edge-commands-edge-1", key, value).ok());
   }
 
-  FakeClock clock_;
-  FakePeerTransport transport_;
-  FakeTrackerCluster cluster_;
-  FakeTracker tracker_{&cluster_, "edge-1"};
+  testing::FakeClock clock_;
+  testing::FakePeerTransport transport_;
+  testing::FakeTrackerCluster cluster_;
+  testing::FakeTracker tracker_{&cluster_, "edge-1"};
   std::unique_ptr<testing::FakeMessageBus> bus_;
   std::unique_ptr<Edge> edge_;
 };

@@ -146,7 +146,7 @@ TEST_F(EdgeTest, ReplacePolicyAbortsTheOldStreamAndAdmitsTheNew) {
   EXPECT_EQ(Field(events[1], "reason"), "replaced");
   EXPECT_EQ(Field(events[2], "event_type"), "connected");
   // The claim moved to the new stream: another edge still cannot take it.
-  FakeTracker other(&cluster_, "edge-2");
+  testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   absl::Status claimed;
   other.Claim("peer-1", clock_.Now() + absl::Seconds(1),
@@ -156,7 +156,7 @@ TEST_F(EdgeTest, ReplacePolicyAbortsTheOldStreamAndAdmitsTheNew) {
 
 TEST_F(EdgeTest, PeerHeldByAnotherEdgeIsRefusedNamingThatEdge) {
   StartEdge();
-  FakeTracker other(&cluster_, "edge-2");
+  testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-1", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
   absl::Status refused = Refusal(Caller("peer-1"));
@@ -480,7 +480,7 @@ TEST_F(EdgeTest, DisconnectCommandKicksThePeer) {
 
 TEST_F(EdgeTest, CommandForAPeerOnAnotherEdgeIsForwardedOnce) {
   StartEdge();
-  FakeTracker other(&cluster_, "edge-2");
+  testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
   Produce(R"({"type":"catalog_announcement","peer_id":"peer-9"})", "peer-9");
@@ -528,7 +528,7 @@ TEST_F(EdgeTest, ClosedStreamPublishesStreamClosedOnceAndReleasesTheClaim) {
 
 TEST_F(EdgeTest, ShutdownEndsEveryStreamWithUnavailableAndPublishesEveryDisconnect) {
   StartEdge();
-  std::vector<std::shared_ptr<FakePeerTransport::Peer>> peers;
+  std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> peers;
   for (int i = 0; i < 10; ++i) peers.push_back(Admit("peer-" + std::to_string(i)));
   edge_->Shutdown(clock_.Now() + absl::Seconds(15));
   for (auto& peer : peers) {
@@ -547,7 +547,7 @@ TEST_F(EdgeTest, DrainEndsStreamsAtTheConfiguredRate) {
   EdgeOptions options = TestEdgeOptions();
   options.drain_rate_per_sec = 20;  // Two per 100 ms step.
   StartEdge(options);
-  std::vector<std::shared_ptr<FakePeerTransport::Peer>> peers;
+  std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> peers;
   for (int i = 0; i < 6; ++i) peers.push_back(Admit("peer-" + std::to_string(i)));
   const auto ended = [&] {
     int n = 0;

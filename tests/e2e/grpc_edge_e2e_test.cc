@@ -149,10 +149,10 @@ class GrpcEdgeTest : public ::testing::Test {
     ASSERT_TRUE(bus_.Produce(kCommands, key, value).ok());
   }
 
-  FakeClock clock_;
+  testing::FakeClock clock_;
   testing::FakeMessageBus bus_;
-  FakeTrackerCluster cluster_;
-  FakeTracker tracker_{&cluster_, "edge-1"};
+  testing::FakeTrackerCluster cluster_;
+  testing::FakeTracker tracker_{&cluster_, "edge-1"};
   std::unique_ptr<GrpcPeerTransport> transport_;
   std::unique_ptr<Edge> edge_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -170,7 +170,7 @@ TEST_F(GrpcEdgeTest, EachAdmissionRowEndsTheStreamWithItsStatus) {
   auto first = Admit("peer-1");
   std::string dup = "peer-1";
   EXPECT_EQ(Refusal(&dup), grpc::StatusCode::ALREADY_EXISTS);
-  FakeTracker other(&cluster_, "edge-2");
+  testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
   std::string held = "peer-9";

@@ -437,7 +437,7 @@ TEST_F(E2eWebRtcTest, MissingPeerIdIsUnauthenticated) {
 
 // ---- session lifetime ----
 
-// On a FakeClock (the real gRPC transport and Kafka bus, the core's timers
+// On a testing::FakeClock (the real gRPC transport and Kafka bus, the core's timers
 // on fake time): a session lives WEBRTC_SESSION_TTL_SEC after its last
 // message.
 TEST_F(E2eWebRtcTest, SessionExpiresTtlAfterItsLastMessage) {
@@ -447,7 +447,7 @@ TEST_F(E2eWebRtcTest, SessionExpiresTtlAfterItsLastMessage) {
   options.peer_timeout = absl::Hours(10);
   StartEdge(options);
   WaitUntilConsuming();
-  FakeClock& clock = *harness_->fake_clock();
+  testing::FakeClock& clock = *harness_->fake_clock();
   auto peer = Connect("peer-1");
   OpenSession(*peer, "req-1", "s1");
   EXPECT_TRUE(IsAck(peer->Call(Answer("ans-1", "s1")), "ans-1", "s1"));
@@ -471,7 +471,7 @@ TEST_F(E2eWebRtcTest, ExpiryFailsAPendingRequest) {
   options.webrtc_reply_timeout = absl::Seconds(600);  // expiry comes first
   options.peer_timeout = absl::Hours(10);
   StartEdge(options);
-  FakeClock& clock = *harness_->fake_clock();
+  testing::FakeClock& clock = *harness_->fake_clock();
   auto peer = Connect("peer-1");
   Result pending;
   peer->StartCall(SessionRequest("req-1", "s1"), pending.Callback());

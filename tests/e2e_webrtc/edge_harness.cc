@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
 
   if (options.fake_clock) {
     // Starts at the real time: the bus compares shutdown deadlines with it.
-    auto fake = std::make_unique<FakeClock>(absl::Now());
+    auto fake = std::make_unique<testing::FakeClock>(absl::Now());
     h->fake_clock_ = fake.get();
     h->clock_ = std::move(fake);
   } else {

@@ -1,8 +1,8 @@
 // EdgeHarness: a whole edge in the test process, as edged wires it — the
 // real GrpcPeerTransport on 127.0.0.1 port 0, a KafkaMessageBus on an
 // EmbeddedKafka cluster, a LocalTracker — with either the real clock or a
-// FakeClock (the transport only uses the clock for write timeouts, so it runs
-// unchanged on a FakeClock; the core's reply timeouts, session expiry and
+// testing::FakeClock (the transport only uses the clock for write timeouts, so it runs
+// unchanged on a testing::FakeClock; the core's reply timeouts, session expiry and
 // peer timeouts then move only when the test advances it).
 //
 // Each harness gets its own edge id and thus its own topics, created on the
@@ -49,7 +49,7 @@ class EdgeHarness {
   const EdgeOptions& options() const { return edge_options_; }
   ViewerBackend& backend() { return *backend_; }
   // Null unless options.fake_clock.
-  FakeClock* fake_clock() { return fake_clock_; }
+  testing::FakeClock* fake_clock() { return fake_clock_; }
 
   // Waits until the edge consumes its command topic (its consumer group
   // joined): sends a probe command that can only be dead-lettered and waits
@@ -62,7 +62,7 @@ class EdgeHarness {
 
   EdgeOptions edge_options_;
   std::unique_ptr<Clock> clock_;
-  FakeClock* fake_clock_ = nullptr;
+  testing::FakeClock* fake_clock_ = nullptr;
   std::unique_ptr<kafka::KafkaMessageBus> bus_;
   std::unique_ptr<GrpcPeerTransport> transport_;
   std::unique_ptr<LocalTracker> tracker_;

@@ -82,10 +82,10 @@ class AnswerHoldingBus final : public MessageBus {
   std::vector<absl::AnyInvocable<void()>> held_ ABSL_GUARDED_BY(mu_);
 };
 
-// Forwards to a FakeClock; Now() on the gated thread stops until Open().
+// Forwards to a testing::FakeClock; Now() on the gated thread stops until Open().
 class GatedClock final : public Clock {
  public:
-  explicit GatedClock(FakeClock* clock) : clock_(clock) {}
+  explicit GatedClock(testing::FakeClock* clock) : clock_(clock) {}
 
   absl::Time Now() override {
     absl::MutexLock lock(&mu_);
@@ -115,7 +115,7 @@ class GatedClock final : public Clock {
   }
 
  private:
-  FakeClock* const clock_;
+  testing::FakeClock* const clock_;
   absl::Mutex mu_;
   std::thread::id gated_ ABSL_GUARDED_BY(mu_);
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
@@ -198,15 +198,15 @@ class WebRtcRelayTest : public ::testing::Test {
     ASSERT_TRUE(reply.ok()) << reply.status();
   }
 
-  FakeClock fake_clock_;
+  testing::FakeClock fake_clock_;
   GatedClock clock_{&fake_clock_};
   testing::FakeMessageBus fake_bus_;
   AnswerHoldingBus bus_{&fake_bus_};
-  FakePeerTransport transport_;
-  FakeTrackerCluster cluster_;
-  FakeTracker tracker_{&cluster_, "edge-1"};
+  testing::FakePeerTransport transport_;
+  testing::FakeTrackerCluster cluster_;
+  testing::FakeTracker tracker_{&cluster_, "edge-1"};
   std::unique_ptr<Edge> edge_;
-  std::shared_ptr<FakePeerTransport::Peer> peer_;
+  std::shared_ptr<testing::FakePeerTransport::Peer> peer_;
 };
 
 // Kafka confirms the answer on its producer thread while its consumer

@@ -108,19 +108,19 @@ class Run {
   }
   static std::string PeerId(int k) { return absl::StrCat("peer-", k); }
 
-  std::shared_ptr<edge::FakePeerTransport::Peer> Peer(int k) {
+  std::shared_ptr<edge::testing::FakePeerTransport::Peer> Peer(int k) {
     if (peers_[k] == nullptr) peers_[k] = transport_.Connect(PeerId(k));
     return peers_[k];
   }
 
-  edge::FakeClock clock_;
-  edge::FakePeerTransport transport_;
-  edge::FakeTrackerCluster cluster_;
-  edge::FakeTracker tracker_{&cluster_, "edge-1"};
+  edge::testing::FakeClock clock_;
+  edge::testing::FakePeerTransport transport_;
+  edge::testing::FakeTrackerCluster cluster_;
+  edge::testing::FakeTracker tracker_{&cluster_, "edge-1"};
   edge::testing::FakeMessageBus bus_;
   std::unique_ptr<edge::Edge> edge_;
-  std::array<std::shared_ptr<edge::FakePeerTransport::Peer>, kPeers> peers_;
-  std::vector<std::shared_ptr<edge::FakePeerTransport::Peer>> strangers_;
+  std::array<std::shared_ptr<edge::testing::FakePeerTransport::Peer>, kPeers> peers_;
+  std::vector<std::shared_ptr<edge::testing::FakePeerTransport::Peer>> strangers_;
 };
 
 }  // namespace

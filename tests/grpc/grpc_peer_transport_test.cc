@@ -118,7 +118,7 @@ class GrpcPeerTransportTest : public ::testing::Test {
     return peer;
   }
 
-  FakeClock clock_;
+  testing::FakeClock clock_;
   RecordingHandler handler_;
   std::unique_ptr<GrpcPeerTransport> transport_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -98,7 +98,7 @@ class GrpcTlsTest : public ::testing::Test {
   }
 
   static TestCerts* certs_;
-  FakeClock clock_;
+  testing::FakeClock clock_;
   RecordingHandler handler_;
   std::unique_ptr<GrpcPeerTransport> transport_;
 };

@@ -83,7 +83,7 @@ class EdgeMetricsTest : public ::testing::Test {
     if (edge_) edge_->Shutdown(clock_->Now() + absl::Seconds(5));
   }
 
-  std::shared_ptr<FakePeerTransport::Peer> Admit(const std::string& peer_id) {
+  std::shared_ptr<testing::FakePeerTransport::Peer> Admit(const std::string& peer_id) {
     auto peer = transport_.Connect(peer_id);
     EXPECT_TRUE(peer->WaitForAdmission());
     EXPECT_TRUE(peer->admission().has_value() && peer->admission()->ok());
@@ -101,12 +101,12 @@ class EdgeMetricsTest : public ::testing::Test {
     return SampleValue(exposition, series).value_or(-1);
   }
 
-  FakeClock fake_clock_;
+  testing::FakeClock fake_clock_;
   std::unique_ptr<Clock> real_clock_;
   Clock* clock_ = nullptr;
-  FakePeerTransport transport_;
-  FakeTrackerCluster cluster_;
-  FakeTracker tracker_{&cluster_, "edge-1"};
+  testing::FakePeerTransport transport_;
+  testing::FakeTrackerCluster cluster_;
+  testing::FakeTracker tracker_{&cluster_, "edge-1"};
   std::unique_ptr<PrometheusMetrics> metrics_;
   std::unique_ptr<testing::FakeMessageBus> bus_;
   std::unique_ptr<MessageBus> instrumented_bus_;
@@ -234,7 +234,7 @@ TEST_F(EdgeMetricsTest, DrainEndsStreamsAtTheConfiguredRate) {
   options.drain_rate_per_sec = 100;
   StartEdge(options, real_clock_.get());
   constexpr int kPeers = 200;
-  std::vector<std::shared_ptr<FakePeerTransport::Peer>> peers;
+  std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> peers;
   for (int i = 0; i < kPeers; ++i) peers.push_back(Admit(absl::StrCat("peer-", i)));
   ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, kPeers, absl::Seconds(10)));
 

@@ -1,11 +1,11 @@
 // Clock: the time source and timer service every part of the edge uses.
 //
 // Time is injected so that tests can drive timeouts deterministically with
-// FakeClock (edge/testing/fake_clock.h) instead of sleeping.
+// edge::testing::FakeClock (edge/testing/fake_clock.h) instead of sleeping.
 //
 // Thread-safety: all methods may be called from any thread. Timer callbacks
 // run without any clock lock held: on the clock's own thread (NewRealClock) or
-// on the thread that calls FakeClock::Advance.
+// on the thread that calls edge::testing::FakeClock::Advance.
 //
 //   auto clock = edge::NewRealClock();
 //   clock->RunAt(clock->Now() + absl::Seconds(1), [] { Tick(); });

@@ -1,6 +1,6 @@
 #include "edge/testing/fake_clock.h"
 
-namespace edge {
+namespace edge::testing {
 
 FakeClock::FakeClock(absl::Time start) : now_(start) {}
 
@@ -51,4 +51,4 @@ size_t FakeClock::pending_timers() {
   return timers_.size();
 }
 
-}  // namespace edge
+}  // namespace edge::testing

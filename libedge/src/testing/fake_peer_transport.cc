@@ -4,7 +4,7 @@
 
 #include "absl/synchronization/notification.h"
 
-namespace edge {
+namespace edge::testing {
 
 // The shared state of one simulated stream: the handler's PeerStream and
 // the test's Peer both point here.
@@ -333,4 +333,4 @@ bool FakePeerTransport::Peer::WaitForEnd(absl::Duration timeout) {
 }
 const PeerCallInfo& FakePeerTransport::Peer::info() const { return stream_->info(); }
 
-}  // namespace edge
+}  // namespace edge::testing

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace edge {
+namespace edge::testing {
 
 void FakeTrackerCluster::SetUnavailable(bool unavailable) {
   absl::MutexLock lock(&mu_);
@@ -250,4 +250,4 @@ void FakeTracker::SetUnavailable(bool unavailable) {
   unavailable_ = unavailable;
 }
 
-}  // namespace edge
+}  // namespace edge::testing

@@ -1,4 +1,4 @@
-// The PeerTransport contract run against FakePeerTransport.
+// The PeerTransport contract run against testing::FakePeerTransport.
 #include <memory>
 
 #include "contract/peer_transport/peer_transport_contract.h"
@@ -9,7 +9,7 @@ namespace {
 
 class FakeContractPeer final : public ContractPeer {
  public:
-  explicit FakeContractPeer(std::shared_ptr<FakePeerTransport::Peer> peer)
+  explicit FakeContractPeer(std::shared_ptr<testing::FakePeerTransport::Peer> peer)
       : peer_(std::move(peer)) {}
   void Send(const PeerMessage& message) override { peer_->Send(message); }
   bool WaitForReceived(size_t count, absl::Duration timeout) override {
@@ -23,7 +23,7 @@ class FakeContractPeer final : public ContractPeer {
   }
 
  private:
-  std::shared_ptr<FakePeerTransport::Peer> peer_;
+  std::shared_ptr<testing::FakePeerTransport::Peer> peer_;
 };
 
 class FakeDriver final : public ContractDriver {
@@ -34,7 +34,7 @@ class FakeDriver final : public ContractDriver {
   }
 
  private:
-  FakePeerTransport transport_;
+  testing::FakePeerTransport transport_;
 };
 
 struct FakeDriverFactory {

@@ -7,12 +7,12 @@ namespace {
 class FakeTrackerEnv : public TrackerEnv {
  public:
   std::unique_ptr<Tracker> NewTracker(const std::string& edge_id) override {
-    return std::make_unique<FakeTracker>(&cluster_, edge_id);
+    return std::make_unique<testing::FakeTracker>(&cluster_, edge_id);
   }
   bool is_cluster() const override { return true; }
 
  private:
-  FakeTrackerCluster cluster_;
+  testing::FakeTrackerCluster cluster_;
 };
 
 INSTANTIATE_TEST_SUITE_P(

@@ -1,4 +1,4 @@
-// FakeTracker's fault injection, beyond the contract it shares with the
+// testing::FakeTracker's fault injection, beyond the contract it shares with the
 // real trackers.
 #include "edge/testing/fake_tracker.h"
 
@@ -22,7 +22,7 @@ class FakeTrackerTest : public ::testing::Test {
     a_.SetLostListener(
         [this](const std::string& peer) { lost_.push_back(peer); });
   }
-  absl::StatusOr<PeerClaim> Claim(FakeTracker& tracker,
+  absl::StatusOr<PeerClaim> Claim(testing::FakeTracker& tracker,
                                   const std::string& peer) {
     absl::StatusOr<PeerClaim> result = absl::InternalError("no callback");
     tracker.Claim(peer, absl::Now() + absl::Seconds(1),
@@ -30,9 +30,9 @@ class FakeTrackerTest : public ::testing::Test {
     return result;
   }
 
-  FakeTrackerCluster cluster_;
-  FakeTracker a_{&cluster_, "edge-a"};
-  FakeTracker b_{&cluster_, "edge-b"};
+  testing::FakeTrackerCluster cluster_;
+  testing::FakeTracker a_{&cluster_, "edge-a"};
+  testing::FakeTracker b_{&cluster_, "edge-b"};
   std::vector<std::string> lost_;
 };
 

@@ -4,7 +4,7 @@
 // without the clock's lock held (so a timer may schedule or cancel others;
 // a timer that becomes due during the advance runs in the same call).
 //
-//   edge::FakeClock clock;
+//   edge::testing::FakeClock clock;
 //   clock.RunAt(clock.Now() + absl::Seconds(120), [&] { timed_out = true; });
 //   clock.Advance(absl::Seconds(120));  // timed_out == true
 #ifndef EDGE_TESTING_FAKE_CLOCK_H_
@@ -18,7 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "edge/clock.h"
 
-namespace edge {
+namespace edge::testing {
 
 class FakeClock final : public Clock {
  public:
@@ -43,6 +43,6 @@ class FakeClock final : public Clock {
   absl::flat_hash_map<TimerId, absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace edge
+}  // namespace edge::testing
 
 #endif  // EDGE_TESTING_FAKE_CLOCK_H_

@@ -6,7 +6,7 @@
 // Flush() waits until everything posted so far has run, which makes tests
 // deterministic without sleeps.
 //
-//   edge::FakePeerTransport transport;
+//   edge::testing::FakePeerTransport transport;
 //   ... an Edge started on &transport ...
 //   auto peer = transport.Connect("peer-1");
 //   peer->Send(message);
@@ -26,7 +26,7 @@
 #include "absl/time/time.h"
 #include "edge/peer_transport.h"
 
-namespace edge {
+namespace edge::testing {
 
 class FakePeerTransport final : public PeerTransport {
  public:
@@ -108,6 +108,6 @@ class FakePeerTransport::Peer {
   std::shared_ptr<Stream> stream_;
 };
 
-}  // namespace edge
+}  // namespace edge::testing
 
 #endif  // EDGE_TESTING_FAKE_PEER_TRANSPORT_H_

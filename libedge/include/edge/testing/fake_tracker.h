@@ -17,8 +17,8 @@
 // Callbacks run inline in the calling thread (or in DeliverPending's), with
 // no lock held. Thread-safe. The cluster must outlive its trackers.
 //
-//   edge::FakeTrackerCluster cluster;
-//   edge::FakeTracker a(&cluster, "edge-a"), b(&cluster, "edge-b");
+//   edge::testing::FakeTrackerCluster cluster;
+//   edge::testing::FakeTracker a(&cluster, "edge-a"), b(&cluster, "edge-b");
 //   a.Start(); b.Start();
 //   a.Claim("p1", deadline, ...);  // OK, epoch 1
 //   b.Claim("p1", deadline, ...);  // ALREADY_EXISTS: "peer p1 is held by edge
@@ -37,7 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "edge/tracker.h"
 
-namespace edge {
+namespace edge::testing {
 
 class FakeTracker;
 
@@ -129,6 +129,6 @@ class FakeTracker final : public Tracker {
   LostListener lost_listener_;  // set before Start()
 };
 
-}  // namespace edge
+}  // namespace edge::testing
 
 #endif  // EDGE_TESTING_FAKE_TRACKER_H_
