@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -67,12 +68,13 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     s.kafka_bootstrap_servers_ = s.embedded_kafka_->bootstrap_servers();
     // Every topic edged uses exists from the start, as on a real cluster
     // (auto-creation on first use costs the first record of each topic
-    // several metadata retries, ~0.6 s).
+    // several metadata retries, ~0.6 s). Event kinds may share a topic.
     const Topics& t = config.topics;
-    for (const std::string* topic :
-         {&t.commands, &t.deadletter, &t.lifecycle, &t.catalog_updates, &t.file_delete_responses,
-          &t.file_hash_responses, &t.file_offers, &t.webrtc_signaling}) {
-      if (absl::Status created = s.embedded_kafka_->CreateTopic(*topic, 1); !created.ok()) {
+    const std::set<std::string> topics = {
+        t.commands,    t.deadletter,          t.lifecycle,  t.catalog_updates,
+        t.file_delete_responses, t.file_hash_responses, t.file_offers, t.webrtc_signaling};
+    for (const std::string& topic : topics) {
+      if (absl::Status created = s.embedded_kafka_->CreateTopic(topic, 1); !created.ok()) {
         return created;
       }
     }

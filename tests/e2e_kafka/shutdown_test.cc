@@ -97,5 +97,19 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(info.param.variable);
     });
 
+// Without KAFKA_BOOTSTRAP_SERVERS edged runs its own broker and creates
+// every topic it uses there; event kinds configured onto one topic share it.
+TEST(EdgedEmbeddedKafkaTest, StartsWhenEventKindsShareATopic) {
+  EdgedProcess::Options options;
+  options.env = {{"EDGE_ID", "shared-topics"},
+                 {"PEER_CATALOG_UPDATES_TOPIC", "peer-events"},
+                 {"FILE_OFFERS_TOPIC", "peer-events"},
+                 {"FILE_HASH_RESPONSES_TOPIC", "peer-events"}};
+  auto edged = EdgedProcess::Start(options);
+  ASSERT_TRUE(edged.ok()) << edged.status();
+  ASSERT_TRUE((*edged)->Signal(SIGTERM).ok());
+  EXPECT_EQ((*edged)->WaitForExit(absl::Seconds(20)).value_or(-1), 0) << (*edged)->ReadLog();
+}
+
 }  // namespace
 }  // namespace edge::testing
