@@ -5,7 +5,7 @@
 // The synchronous ones drive EdgeImpl directly with a stream whose writes
 // complete at once and a FakeMessageBus in manual mode, so they count the
 // core's own work on one thread; the *_Fakes ones go through
-// testing::FakePeerTransport's and FakeMessageBus's threads, as the tests do.
+// FakePeerTransport's and FakeMessageBus's threads, as the tests do.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -251,7 +251,7 @@ BENCHMARK(BM_PeerMessageToAck);
 // --- through the fakes' threads ---
 
 // Commands produced to the bus, routed by the core to `range(0)` peers of a
-// testing::FakePeerTransport, 1000 per iteration; each iteration waits for all of
+// FakePeerTransport, 1000 per iteration; each iteration waits for all of
 // them to be written.
 void BM_RouteCommands_Fakes(benchmark::State& state) {
   const int peers = static_cast<int>(state.range(0));
@@ -294,7 +294,7 @@ BENCHMARK(BM_RouteCommands_Fakes)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Peer messages sent by `range(0)` testing::FakePeerTransport peers, published and
+// Peer messages sent by `range(0)` FakePeerTransport peers, published and
 // acknowledged, 1000 per iteration.
 void BM_RouteMessages_Fakes(benchmark::State& state) {
   const int peers = static_cast<int>(state.range(0));

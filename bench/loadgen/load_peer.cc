@@ -57,16 +57,25 @@ void LoadPeer::Start(std::function<void(bool)> on_settled) {
   StartCall();
 }
 
-bool LoadPeer::SendMessage() {
+namespace {
+
+// A load message: a file_hash_response, as a peer answers most commands.
+PeerMessage LoadMessage(char kind, uint64_t sequence) {
   PeerMessage message;
-  const uint64_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
-  message.set_request_id(MakeRequestId('m', sequence));
+  message.set_request_id(MakeRequestId(kind, sequence));
   auto* response = message.mutable_file_hash_response();
   response->set_catalog_id("catalog-1");
   (*response->mutable_hashes())["sha256"] = kHash;
   response->set_success(true);
+  return message;
+}
+
+}  // namespace
+
+bool LoadPeer::SendMessage() {
+  const uint64_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  if (!Enqueue(std::move(message), sequence)) {
+  if (!Enqueue(LoadMessage('m', sequence), sequence)) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
@@ -75,13 +84,7 @@ bool LoadPeer::SendMessage() {
 }
 
 bool LoadPeer::SendWarmUpMessage() {
-  PeerMessage message;
-  message.set_request_id(MakeRequestId('w', sequence_.fetch_add(1, std::memory_order_relaxed)));
-  auto* response = message.mutable_file_hash_response();
-  response->set_catalog_id("catalog-1");
-  (*response->mutable_hashes())["sha256"] = kHash;
-  response->set_success(true);
-  return Enqueue(std::move(message));
+  return Enqueue(LoadMessage('w', sequence_.fetch_add(1, std::memory_order_relaxed)));
 }
 
 bool LoadPeer::SendKeepalive() {

@@ -308,7 +308,7 @@ class Runner {
       std::printf("workload: no admitted peer, skipped\n");
       return;
     }
-    if (!WarmUp(messages, commands)) return;
+    if ((messages || commands) && !WarmUp(messages, commands)) return;
     const size_t n = admitted_.size();
     const bool closed_loop = messages && o_.message_rate <= 0;
     const int64_t acked0 = stats_.messages_acked.load();

@@ -1,6 +1,6 @@
 // A core Edge on the in-process fakes, for tests that drive it
-// deterministically: testing::FakePeerTransport peers, a FakeMessageBus, a
-// testing::FakeTracker cluster and a testing::FakeClock.
+// deterministically: FakePeerTransport peers, a FakeMessageBus, a
+// FakeTracker cluster and a FakeClock.
 #ifndef EDGE_TESTS_CORE_EDGE_FIXTURE_H_
 #define EDGE_TESTS_CORE_EDGE_FIXTURE_H_
 

@@ -437,7 +437,7 @@ TEST_F(E2eWebRtcTest, MissingPeerIdIsUnauthenticated) {
 
 // ---- session lifetime ----
 
-// On a testing::FakeClock (the real gRPC transport and Kafka bus, the core's timers
+// On a FakeClock (the real gRPC transport and Kafka bus, the core's timers
 // on fake time): a session lives WEBRTC_SESSION_TTL_SEC after its last
 // message.
 TEST_F(E2eWebRtcTest, SessionExpiresTtlAfterItsLastMessage) {

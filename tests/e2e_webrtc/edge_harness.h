@@ -1,8 +1,8 @@
 // EdgeHarness: a whole edge in the test process, as edged wires it — the
 // real GrpcPeerTransport on 127.0.0.1 port 0, a KafkaMessageBus on an
 // EmbeddedKafka cluster, a LocalTracker — with either the real clock or a
-// testing::FakeClock (the transport only uses the clock for write timeouts, so it runs
-// unchanged on a testing::FakeClock; the core's reply timeouts, session expiry and
+// FakeClock (the transport only uses the clock for write timeouts, so it runs
+// unchanged on a FakeClock; the core's reply timeouts, session expiry and
 // peer timeouts then move only when the test advances it).
 //
 // Each harness gets its own edge id and thus its own topics, created on the

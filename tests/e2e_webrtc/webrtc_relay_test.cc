@@ -82,7 +82,7 @@ class AnswerHoldingBus final : public MessageBus {
   std::vector<absl::AnyInvocable<void()>> held_ ABSL_GUARDED_BY(mu_);
 };
 
-// Forwards to a testing::FakeClock; Now() on the gated thread stops until Open().
+// Forwards to a FakeClock; Now() on the gated thread stops until Open().
 class GatedClock final : public Clock {
  public:
   explicit GatedClock(testing::FakeClock* clock) : clock_(clock) {}

@@ -1,4 +1,4 @@
-// The PeerTransport contract run against testing::FakePeerTransport.
+// The PeerTransport contract run against FakePeerTransport.
 #include <memory>
 
 #include "contract/peer_transport/peer_transport_contract.h"

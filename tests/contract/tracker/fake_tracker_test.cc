@@ -1,4 +1,4 @@
-// testing::FakeTracker's fault injection, beyond the contract it shares with the
+// FakeTracker's fault injection, beyond the contract it shares with the
 // real trackers.
 #include "edge/testing/fake_tracker.h"
 

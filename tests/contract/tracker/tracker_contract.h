@@ -24,7 +24,7 @@ class TrackerEnv {
   // A new, not yet started tracker for `edge_id`. Two trackers with the
   // same edge id model one edge before and after a restart.
   virtual std::unique_ptr<Tracker> NewTracker(const std::string& edge_id) = 0;
-  // True when claims are exclusive across edges (testing::FakeTracker, EtcdTracker).
+  // True when claims are exclusive across edges (FakeTracker, EtcdTracker).
   virtual bool is_cluster() const = 0;
 };
 
