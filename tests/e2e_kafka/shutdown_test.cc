@@ -1,7 +1,7 @@
 // Contract §7 and §8 end to end: SIGTERM ends every peer with UNAVAILABLE,
 // publishes each `disconnected` (`shutdown`) and exits 0 in time; an
 // invalid configuration stops edged at start with exit code 2, naming the
-// variable.
+// variable; a valid one starts, on its embedded broker too.
 #include <signal.h>
 
 #include <ostream>
