@@ -70,9 +70,14 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     // (auto-creation on first use costs the first record of each topic
     // several metadata retries, ~0.6 s). Event kinds may share a topic.
     const Topics& t = config.topics;
-    const std::set<std::string> topics = {
-        t.commands,    t.deadletter,          t.lifecycle,  t.catalog_updates,
-        t.file_delete_responses, t.file_hash_responses, t.file_offers, t.webrtc_signaling};
+    const std::set<std::string> topics = {t.commands,
+                                          t.deadletter,
+                                          t.lifecycle,
+                                          t.catalog_updates,
+                                          t.file_delete_responses,
+                                          t.file_hash_responses,
+                                          t.file_offers,
+                                          t.webrtc_signaling};
     for (const std::string& topic : topics) {
       if (absl::Status created = s.embedded_kafka_->CreateTopic(topic, 1); !created.ok()) {
         return created;

@@ -104,7 +104,9 @@ void GrpcPeerStream::ArmWriteTimer(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
     ended = done_;
-    if (!ended) write_timer_ = timer;
+    // A timer that already fired and re-armed left its successor's id here:
+    // keep that one, the stale id names nothing pending.
+    if (!ended && write_timer_ == 0) write_timer_ = timer;
   }
   if (ended) clock_->Cancel(timer);  // OnDone came first: nothing to watch.
 }
