@@ -68,6 +68,40 @@ void BM_DecodeCommand_WebRtc(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeCommand_WebRtc);
 
+// A hostile value: arg bytes of `[` then `]` inside an ignored field of a
+// valid command. Refused (invalid_json) by the nesting check; the figure is
+// bytes/s, to compare with the legitimate command of the same size below.
+void BM_DecodeCommand_DeeplyNested(benchmark::State& state) {
+  const size_t levels = static_cast<size_t>(state.range(0)) / 2;
+  std::string value = R"({"type":"catalog_announcement","peer_id":"p","extra":)";
+  value.append(levels, '[');
+  value.append(levels, ']');
+  value += "}";
+  for (auto _ : state) {
+    DecodeResult r = DecodeCommand(value, 4 << 20);
+    if (r.ok()) state.SkipWithError("a deeply nested value was accepted");
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * value.size()));
+}
+BENCHMARK(BM_DecodeCommand_DeeplyNested)->Arg(80 << 10)->Arg(1 << 20);
+
+// A legitimate file_delete of about arg bytes (catalog ids of 32 bytes).
+void BM_DecodeCommand_LargeFileDelete(benchmark::State& state) {
+  std::string value = R"({"type":"file_delete","peer_id":"p","catalog_ids":[)";
+  while (value.size() < static_cast<size_t>(state.range(0))) {
+    absl::StrAppend(&value, value.back() == '[' ? "" : ",", "\"", std::string(30, 'c'), "\"");
+  }
+  value += "]}";
+  for (auto _ : state) {
+    DecodeResult r = DecodeCommand(value, 4 << 20);
+    if (!r.ok()) state.SkipWithError(r.error->detail.c_str());
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * value.size()));
+}
+BENCHMARK(BM_DecodeCommand_LargeFileDelete)->Arg(80 << 10)->Arg(1 << 20);
+
 void BM_Event_FileHash(benchmark::State& state) {
   FileHashResponse m;
   m.set_catalog_id("catalog-1");

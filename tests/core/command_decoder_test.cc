@@ -1,5 +1,7 @@
 #include "core/command_decoder.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace edge {
@@ -133,6 +135,76 @@ TEST(CommandDecoderTest, HugeCommandsThatCannotReachThePeerAreRefused) {
   DecodeResult r = DecodeCommand(value, 64 * 1024);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error->reason, DeadLetterReason::kInvalidCommand);
+}
+
+// Contract §4 / issue: a deeply nested value used to cost the parser time
+// that grew faster than its size, on the one consumer thread. It is refused
+// by the nesting check before any parser runs.
+// `levels` arrays, or objects {"a":{"a":...:1}}, one inside the other.
+std::string Nested(size_t levels, char open, char close) {
+  std::string json;
+  json.reserve(levels * 6);
+  for (size_t i = 0; i < levels; ++i) {
+    json += open;
+    if (open == '{') json += "\"a\":";
+  }
+  if (open == '{') json += "1";
+  json.append(levels, close);
+  return json;
+}
+
+TEST(CommandDecoderTest, DeepNestingIsInvalidJsonNamingTheDepth) {
+  for (size_t bytes : {80u * 1024, 1024u * 1024}) {
+    for (char open : {'[', '{'}) {
+      const char close = open == '[' ? ']' : '}';
+      std::string value = Nested(bytes / (open == '[' ? 2 : 6), open, close);
+      DecodeResult r = DecodeCommand(value, kMax);
+      ASSERT_FALSE(r.ok()) << bytes << " bytes of " << open;
+      EXPECT_EQ(r.error->reason, DeadLetterReason::kInvalidJson);
+      EXPECT_NE(r.error->detail.find("nested deeper than 32 levels"), std::string::npos)
+          << r.error->detail;
+    }
+  }
+}
+
+TEST(CommandDecoderTest, DeepNestingInAnIgnoredFieldIsInvalidJson) {
+  std::string value = R"({"type":"catalog_announcement","peer_id":"p","extra":)" +
+                      Nested(80 * 1024, '[', ']') + "}";
+  DecodeResult r = DecodeCommand(value, kMax);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error->reason, DeadLetterReason::kInvalidJson);
+  EXPECT_NE(r.error->detail.find("nested deeper than 32 levels (at byte 84)"), std::string::npos)
+      << r.error->detail;
+}
+
+TEST(CommandDecoderTest, NestingUpToTheLimitAndBracketsInStringsAreAccepted) {
+  // The command object is level 1: 31 more levels of objects fit.
+  std::string value = R"({"type":"catalog_announcement","peer_id":"p","extra":)" +
+                      Nested(kMaxJsonDepth - 1, '{', '}') + "}";
+  DecodeResult r = DecodeCommand(value, kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.type, CommandType::kCatalogAnnouncement);
+
+  value = R"({"type":"catalog_announcement","peer_id":"p","extra":)" +
+          Nested(kMaxJsonDepth, '[', ']') + "}";
+  EXPECT_EQ(ReasonOf(value), DeadLetterReason::kInvalidJson);
+
+  // Brackets inside strings, escaped quotes included, are not nesting.
+  std::string brackets(10000, '[');
+  value = R"({"type":"disconnect","peer_id":"p","reason":"\"[)" + brackets + R"(\\"})";
+  r = DecodeCommand(value, kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.reason, "\"[" + brackets + "\\");
+}
+
+TEST(CommandDecoderTest, CheckJsonDepthCountsOnlyStructure) {
+  EXPECT_EQ(CheckJsonDepth(""), "");
+  EXPECT_EQ(CheckJsonDepth("[[]]"), "");
+  EXPECT_EQ(CheckJsonDepth(Nested(kMaxJsonDepth, '[', ']')), "");
+  EXPECT_EQ(CheckJsonDepth(Nested(kMaxJsonDepth + 1, '[', ']')),
+            "JSON nested deeper than 32 levels (at byte 32)");
+  // Closing brackets beyond the opening ones do not lower the count below 0.
+  EXPECT_EQ(CheckJsonDepth("]]]]" + Nested(kMaxJsonDepth, '[', ']')), "");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Decoding backend commands (contract §4) from a Kafka record's value.
 //
-// Strict: the value must be UTF-8 JSON (else invalid_json), an object whose
+// Strict: the value must be UTF-8 JSON nested at most kMaxJsonDepth deep
+// (else invalid_json), an object whose
 // fields have the documented types, with the fields each type requires
 // (else invalid_command), and a known `type` (else unknown_type). Unknown
 // extra fields are ignored.
@@ -52,6 +53,16 @@ struct DecodeResult {
   Command command;
   std::optional<CommandError> error;
 };
+
+// Arrays and objects nested deeper than this make a value invalid_json
+// (contract §4 commands need 4 levels; the bound keeps decoding linear in the
+// value's size whatever an ignored extra field holds).
+inline constexpr size_t kMaxJsonDepth = 32;
+
+// "" when no array or object in `json` is nested deeper than kMaxJsonDepth,
+// else a detail naming the depth and the byte where it was passed. One pass,
+// no allocation; strings are skipped.
+std::string CheckJsonDepth(absl::string_view json);
 
 // `max_message_bytes`: a command whose EdgeMessage would exceed it is
 // invalid (the peer could not receive it).
