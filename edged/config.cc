@@ -121,6 +121,10 @@ class EnvParser {
     int64_t value;
     if (ParseInt(name, min, max, &value)) *out = static_cast<int>(value);
   }
+  void Int64(absl::string_view name, int64_t min, int64_t max, int64_t* out) {
+    int64_t value;
+    if (ParseInt(name, min, max, &value)) *out = value;
+  }
   void Millis(absl::string_view name, int64_t min, int64_t max,
               absl::Duration* out) {
     int64_t value;
@@ -473,6 +477,10 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
                             &config.duplicate_policy);
   env.Seconds("PEER_TIMEOUT_SEC", 1, 86400, &config.peer_timeout);
   env.Int("PEER_SEND_QUEUE_MAX", 1, 1000000, &config.peer_send_queue_max);
+  env.Int64("PEER_SEND_QUEUE_MAX_BYTES", 65536, int64_t{1} << 40,
+            &config.peer_send_queue_max_bytes);
+  env.Int64("EVENT_BUFFER_MAX_BYTES", int64_t{1} << 20, int64_t{1} << 40,
+            &config.event_buffer_max_bytes);
   env.Int("PEER_MAX_MESSAGES_PER_SEC", 0, 1000000,
           &config.peer_max_messages_per_sec);
   env.Int("MAX_NEW_STREAMS_PER_SEC", 0, 1000000, &config.max_new_streams_per_sec);
@@ -615,6 +623,8 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.duplicate_policy = config.duplicate_policy;
   options.peer_timeout = config.peer_timeout;
   options.peer_send_queue_max = static_cast<size_t>(config.peer_send_queue_max);
+  options.peer_send_queue_max_bytes =
+      static_cast<size_t>(config.peer_send_queue_max_bytes);
   options.max_message_bytes =
       static_cast<size_t>(config.grpc_max_message_bytes);
   options.catalog_pull_on_connect = config.catalog_pull_on_connect;

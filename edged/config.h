@@ -45,6 +45,7 @@ struct EdgedConfig {
   DuplicatePolicy duplicate_policy = DuplicatePolicy::kReject;
   absl::Duration peer_timeout = absl::Seconds(120);  // PEER_TIMEOUT_SEC
   int peer_send_queue_max = 1024;                    // PEER_SEND_QUEUE_MAX
+  int64_t peer_send_queue_max_bytes = 16 << 20;      // PEER_SEND_QUEUE_MAX_BYTES
   int peer_max_messages_per_sec = 1000;  // PEER_MAX_MESSAGES_PER_SEC; 0: off
   int max_new_streams_per_sec = 0;       // MAX_NEW_STREAMS_PER_SEC; 0: off
   bool catalog_pull_on_connect = true;   // CATALOG_PULL_ON_CONNECT
@@ -67,6 +68,9 @@ struct EdgedConfig {
   std::optional<std::string> kafka_bootstrap_servers;
   std::string kafka_group_id;
   std::optional<std::string> kafka_config_file;
+  // EVENT_BUFFER_MAX_BYTES: records waiting for the broker, in bytes, past
+  // which the edge is saturated (§2 row 4, §3, §5).
+  int64_t event_buffer_max_bytes = 256 << 20;
 
   // EDGE_COMMANDS_TOPIC_PATTERN and DEADLETTER_TOPIC_PATTERN as given; the
   // command pattern names other edges' command topics. This edge's own

@@ -39,6 +39,10 @@ std::string AdvertisedAddress(const std::string& listen) {
   return absl::StrCat(host, ":", port);
 }
 
+// Partitions of each topic on the embedded broker: 8 × ~5 MiB kept per
+// topic, and keys (peers) spread over them.
+constexpr int kEmbeddedTopicPartitions = 8;
+
 }  // namespace
 
 EdgedService::EdgedService(const EdgedConfig& config, Logger* logger)
@@ -69,6 +73,8 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     // Every topic edged uses exists from the start, as on a real cluster
     // (auto-creation on first use costs the first record of each topic
     // several metadata retries, ~0.6 s). Event kinds may share a topic.
+    // Each partition of the embedded broker keeps only its latest ~5 MiB
+    // (or 100k batches): several partitions give a burst room.
     const Topics& t = config.topics;
     const std::set<std::string> topics = {t.commands,
                                           t.deadletter,
@@ -79,13 +85,16 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
                                           t.file_offers,
                                           t.webrtc_signaling};
     for (const std::string& topic : topics) {
-      if (absl::Status created = s.embedded_kafka_->CreateTopic(topic, 1); !created.ok()) {
+      if (absl::Status created =
+              s.embedded_kafka_->CreateTopic(topic, kEmbeddedTopicPartitions);
+          !created.ok()) {
         return created;
       }
     }
   }
   bus_options.bootstrap_servers = s.kafka_bootstrap_servers_;
   bus_options.group_id = config.kafka_group_id;
+  bus_options.capacity_bytes = static_cast<size_t>(config.event_buffer_max_bytes);
   bus_options.client_id = absl::StrCat("edge-", config.edge_id);
   bus_options.logger = logger;
   if (config.kafka_config_file.has_value()) {

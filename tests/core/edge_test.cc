@@ -1,4 +1,6 @@
 // The core's behaviour through its public interfaces, on the fakes.
+#include <thread>
+
 #include "core/events.h"
 #include "edge_fixture.h"
 
@@ -643,6 +645,136 @@ TEST_F(EdgeTest, DisconnectFailsAPendingWebRtcCall) {
   auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
   closer.join();
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// --- memory bounded in bytes (issue: hostile inputs) ---
+
+// A file_hash command whose catalog_id has `bytes` bytes.
+std::string BigCommand(const std::string& peer_id, size_t bytes, int n) {
+  return R"({"type":"file_hash","peer_id":")" + peer_id + R"(","request_id":"big-)" +
+         std::to_string(n) + R"(","catalog_id":")" + std::string(bytes, 'c') + R"("})";
+}
+
+TEST_F(EdgeTest, SendQueueBoundedInBytesMakesThePeerSlow) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.peer_send_queue_max_bytes = 1 << 20;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  peer->StopReading();
+  // Each command holds ~400 KB (its message and its record): one in flight,
+  // one queued, the third passes 1 MiB, though far below the count bound.
+  for (int i = 0; i < 3; ++i) Produce(BigCommand("peer-1", 200 * 1024, i));
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "slow");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 2, absl::Seconds(5)));
+  // The stuck write fails when the connection goes: every command has an
+  // outcome.
+  peer->Close();
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 3, absl::Seconds(5)));
+  auto letters = bus_->Published(kDeadLetters);
+  for (const auto& letter : letters) EXPECT_EQ(Field(letter.value, "reason"), "peer_slow");
+  EXPECT_EQ(Field(letters[0].value, "detail"),
+            "the peer's send queue was full (PEER_SEND_QUEUE_MAX_BYTES)");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 3; }));
+}
+
+TEST_F(EdgeTest, CommandLargerThanTheByteBoundAloneIsDelivered) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.peer_send_queue_max_bytes = 64 * 1024;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  // Written one after the other: each finds the queue empty.
+  for (int i = 0; i < 3; ++i) {
+    Produce(BigCommand("peer-1", 100 * 1024, i));
+    ASSERT_TRUE(peer->WaitForReceived(static_cast<size_t>(i + 1)));
+  }
+  EXPECT_FALSE(peer->final_status().has_value());
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 3; }));
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+}
+
+TEST_F(EdgeTest, DeadLettersWaitWhileTheEventBufferIsFull) {
+  testing::FakeMessageBusOptions bus;
+  bus.capacity = 2;
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options, bus);
+  auto peer = Admit("peer-1");
+  // `connected` stored and completed: nothing waits.
+  ASSERT_TRUE(WaitFor(
+      [&] { return Values(kLifecycle).size() == 1 && bus_->PendingPublishes() == 0; }));
+  bus_->SetUnavailable(true);  // The broker stops answering.
+  PeerMessage m;
+  m.set_request_id("d1");
+  m.mutable_file_delete_response()->set_catalog_id("c1");
+  peer->Send(m);
+  peer->Send(m);
+  ASSERT_TRUE(WaitFor([&] { return bus_->PendingPublishes() == 2; }));
+  EXPECT_FALSE(edge_->Ready());
+
+  // A poison command's letter does not grow the full buffer: it waits, and
+  // so does the command's commit.
+  Produce("{not json");
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().commands_deadlettered == 1; }));
+  EXPECT_EQ(bus_->PendingPublishes(), 2u);
+  EXPECT_EQ(bus_->OutstandingRecords(), 1u);
+  EXPECT_EQ(bus_->Committed("edge-commands-edge-1", 0), 0);
+
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  EXPECT_EQ(Field(bus_->Published(kDeadLetters)[0].value, "reason"), "invalid_json");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed("edge-commands-edge-1", 0) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return edge_->Ready(); }));
+}
+
+TEST_F(EdgeTest, WaitingDeadLettersGoToTheBusAtShutdown) {
+  testing::FakeMessageBusOptions bus;
+  bus.capacity = 1;
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options, bus);
+  auto peer = Admit("peer-1");
+  // `connected` stored and completed: nothing waits.
+  ASSERT_TRUE(WaitFor(
+      [&] { return Values(kLifecycle).size() == 1 && bus_->PendingPublishes() == 0; }));
+  bus_->SetUnavailable(true);
+  PeerMessage m;
+  m.set_request_id("d1");
+  m.mutable_file_delete_response()->set_catalog_id("c1");
+  peer->Send(m);
+  ASSERT_TRUE(WaitFor([&] { return bus_->PendingPublishes() == 1; }));
+  Produce("{not json");
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().commands_deadlettered == 1; }));
+  EXPECT_EQ(bus_->PendingPublishes(), 1u);
+  // The bus waits for outcomes until a real-time deadline.
+  std::thread shutdown([&] { edge_->Shutdown(absl::Now() + absl::Seconds(10)); });
+  // Handed to the bus at shutdown; stored once the broker answers again.
+  ASSERT_TRUE(WaitFor([&] { return bus_->PendingPublishes() >= 3; }));
+  bus_->SetUnavailable(false);
+  shutdown.join();
+  ASSERT_EQ(bus_->Published(kDeadLetters).size(), 1u);
+  EXPECT_EQ(bus_->Committed("edge-commands-edge-1", 0), 1);
+}
+
+TEST_F(EdgeTest, WebRtcCallIsRefusedWhileTheEventBufferIsFull) {
+  testing::FakeMessageBusOptions bus;
+  bus.capacity = 1;
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options, bus);
+  bus_->SetUnavailable(true);
+  auto peer = Admit("peer-1");  // Its `connected` fills the buffer.
+  ASSERT_TRUE(WaitFor([&] { return bus_->PendingPublishes() == 1; }));
+  EdgeWebRTCMessage request;
+  request.set_request_id("w1");
+  request.mutable_stream_session_request()->set_session_id("s1");
+  request.mutable_stream_session_request()->set_catalog_id("c1");
+  auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(bus_->PendingPublishes(), 1u);  // Nothing more was buffered.
+  bus_->SetUnavailable(false);
 }
 
 }  // namespace

@@ -112,5 +112,41 @@ TEST(EventsTest, DeadLetterKeepsTheOriginalEvenWhenBinary) {
   EXPECT_EQ(s.fields().at("original_message_base64").string_value(), "/wABZ2FyYmFnZQ==");
 }
 
+// A record whose headers alone exceed what a topic takes (> 1 MB) is
+// dead-lettered reduced: headers cut, key cut, each marked.
+TEST(EventsTest, ReducedDeadLetterCutsHeadersAndKeyWithMarkers) {
+  IncomingRecord original;
+  original.topic = "edge-commands-edge-1";
+  original.key = std::string(100 * 1024, 'k');
+  original.value = R"({"type":"catalog_announcement","peer_id":"peer-1"})";
+  original.headers.push_back({"trace", "t-1"});
+  for (int i = 0; i < 3; ++i) original.headers.push_back({"big", std::string(400 * 1024, 'h')});
+  original.headers.push_back({"late", "small, but after the cut"});
+  size_t header_bytes = 0;
+  for (const RecordHeader& h : original.headers) header_bytes += h.key.size() + h.value.size();
+
+  OutgoingRecord full = DeadLetterRecord("dlq", "peer-1", "edge-1", DeadLetterReason::kPeerSlow,
+                                         "slow", original, kNow);
+  EXPECT_EQ(full.headers.size(), original.headers.size());
+  EXPECT_EQ(full.key, original.key);
+  EXPECT_FALSE(Parse(full.value).fields().contains("original_headers_dropped"));
+
+  OutgoingRecord reduced = DeadLetterRecord("dlq", "peer-1", "edge-1", DeadLetterReason::kPeerSlow,
+                                            "slow", original, kNow, /*reduced=*/true);
+  ASSERT_EQ(reduced.headers.size(), 1u);
+  EXPECT_EQ(reduced.headers[0].key, "trace");
+  EXPECT_EQ(reduced.key, original.key.substr(0, kReducedOriginalBytes));
+  auto s = Parse(reduced.value);
+  EXPECT_EQ(s.fields().at("original_headers_dropped").number_value(), 4);
+  EXPECT_EQ(s.fields().at("original_headers_size").number_value(),
+            static_cast<double>(header_bytes));
+  EXPECT_TRUE(s.fields().at("original_key_truncated").bool_value());
+  EXPECT_EQ(s.fields().at("original_key_size").number_value(), 100 * 1024);
+  EXPECT_EQ(s.fields().at("original_message").string_value(), original.value);
+  size_t size = reduced.key.size() + reduced.value.size();
+  for (const RecordHeader& h : reduced.headers) size += h.key.size() + h.value.size();
+  EXPECT_LT(size, 200u * 1024);
+}
+
 }  // namespace
 }  // namespace edge

@@ -1,5 +1,7 @@
 // Contract §4 end to end: commands produced to Kafka by a backend reach the
 // right peer over gRPC, exactly as sent and in partition order.
+#include <signal.h>
+
 #include <set>
 #include <string>
 #include <utility>
@@ -190,6 +192,70 @@ TEST_F(EdgedKafkaTest, CommandsForEachPeerArriveInTheOrderProduced) {
                 absl::StrCat("c", n));
     }
   }
+}
+
+// Issue: a record whose headers alone exceed what the dead-letter topic
+// takes (> 1 MB) could not be dead-lettered, so its partition's commit
+// stopped there and later commands came again after a restart. Now its
+// letter goes out reduced (headers cut, marked) and the commit moves on.
+TEST_F(EdgedKafkaTest, CommandWithMegabytesOfHeadersIsDeadLetteredReducedAndCommitted) {
+  StartEdged({{"CATALOG_PULL_ON_CONNECT", "false"}});
+  auto peer = ConnectPeer("peer-1");
+  ASSERT_NE(peer, nullptr);
+  std::vector<RecordHeader> headers = {{"trace", "t-1"}};
+  for (int i = 0; i < 3; ++i) headers.push_back({"bulk", std::string(400 * 1024, 'h')});
+  ASSERT_TRUE(backend()
+                  .ProduceWithHeaders(commands_topic(), "peer-1", "{not json", headers)
+                  .ok());
+  const std::string after =
+      R"({"type":"file_hash","peer_id":"peer-1","request_id":"after","catalog_id":"c1"})";
+  ProduceCommand("peer-1", after);
+  ASSERT_TRUE(peer->WaitUntil(
+      [](const std::vector<EdgeMessage>& got) {
+        for (const EdgeMessage& m : got) {
+          if (m.request_id() == "after") return true;
+        }
+        return false;
+      },
+      kCommandTimeout));
+
+  auto deadletters = Reader(deadletter_topic());
+  ASSERT_NE(deadletters, nullptr);
+  ASSERT_TRUE(deadletters->WaitForCount(1, kCommandTimeout)) << EdgedLog();
+  const IncomingRecord& letter = deadletters->records()[0];
+  EXPECT_EQ(letter.key, "peer-1");
+  ASSERT_EQ(letter.headers.size(), 1u);
+  EXPECT_EQ(letter.headers[0].key, "trace");
+  auto value = ParseJsonObject(letter.value);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(JsonString(*value, "reason"), "invalid_json");
+  EXPECT_EQ(JsonString(*value, "original_message"), "{not json");
+  EXPECT_EQ(value->fields().at("original_headers_dropped").number_value(), 3);
+
+  // The commit passed both records: after a restart neither comes again.
+  ASSERT_TRUE(edged().Signal(SIGTERM).ok());
+  absl::StatusOr<int> exited = edged().WaitForExit(absl::Seconds(30));
+  ASSERT_TRUE(exited.ok()) << exited.status();
+  EXPECT_EQ(*exited, 0) << EdgedLog();
+  ASSERT_TRUE(peer->WaitForEnd(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(edged().Restart().ok()) << EdgedLog();
+  auto again = ConnectPeer("peer-1");
+  ASSERT_NE(again, nullptr);
+  ProduceCommand("peer-1",
+                 R"({"type":"file_hash","peer_id":"peer-1","request_id":"marker","catalog_id":"c1"})");
+  ASSERT_TRUE(again->WaitUntil(
+      [](const std::vector<EdgeMessage>& got) {
+        for (const EdgeMessage& m : got) {
+          if (m.request_id() == "marker") return true;
+        }
+        return false;
+      },
+      kCommandTimeout));
+  for (const EdgeMessage& m : again->Commands()) {
+    EXPECT_EQ(m.request_id(), "marker") << m.ShortDebugString();
+  }
+  ASSERT_TRUE(deadletters->CatchUp().ok());
+  EXPECT_EQ(deadletters->records().size(), 1u);
 }
 
 }  // namespace

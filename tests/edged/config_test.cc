@@ -244,6 +244,27 @@ TEST(ConfigTest, ParsesEveryNumericVariable) {
   ExpectRejected({{"PEER_TIMEOUT_SEC", "0"}}, "PEER_TIMEOUT_SEC");
 }
 
+TEST(ConfigTest, ByteBoundsParseAndReachTheirParts) {
+  absl::StatusOr<EdgedConfig> defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->peer_send_queue_max_bytes, 16 << 20);
+  EXPECT_EQ(defaults->event_buffer_max_bytes, 256 << 20);
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"PEER_SEND_QUEUE_MAX_BYTES", "1048576"},
+             {"EVENT_BUFFER_MAX_BYTES", "8589934592"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->peer_send_queue_max_bytes, 1048576);
+  EXPECT_EQ(config->event_buffer_max_bytes, int64_t{8} << 30);
+  EXPECT_EQ(ToEdgeOptions(*config).peer_send_queue_max_bytes, 1048576u);
+  for (const char* name : {"PEER_SEND_QUEUE_MAX_BYTES", "EVENT_BUFFER_MAX_BYTES"}) {
+    SCOPED_TRACE(name);
+    ExpectRejected({{name, "1.5"}}, name, "is not an integer in [");
+    ExpectRejected({{name, "1024"}}, name);
+    ExpectRejected({{name, "99999999999999999"}}, name);
+    ExpectRejected({{name, ""}}, name);
+  }
+}
+
 TEST(ConfigTest, BooleansAcceptOnlyTheDocumentedWords) {
   for (const char* yes : {"true", "TRUE", "True", "1", "yes", "YES"}) {
     EXPECT_TRUE(Parse({{"TRACKER_FAIL_OPEN", yes}})->tracker_fail_open) << yes;

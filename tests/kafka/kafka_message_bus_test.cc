@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -115,6 +117,69 @@ TEST_F(KafkaMessageBusTest, BrokerDownWhilePublishingDeliversEverythingOnceBack)
   EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
   ExpectAllStored(*client_, "events", kRecords);
   (*bus)->Shutdown(absl::Now() + kTimeout);
+}
+
+// EVENT_BUFFER_MAX_BYTES: the buffer is bounded in bytes as well as
+// records, and while it is full the consumer hands out no record (a
+// command's dead letter or forward would have no room).
+TEST_F(KafkaMessageBusTest, ByteBoundSaturatesAndHoldsConsumptionUntilDrained) {
+  // The producer speaks to a second cluster, down: nothing it publishes is
+  // stored until that one comes up. The consumer reads from the first.
+  auto events_cluster = EmbeddedKafka::Create(1);
+  ASSERT_TRUE(events_cluster.ok()) << events_cluster.status();
+  ASSERT_TRUE(kafka_->CreateTopic("cmds", 1).ok());
+  KafkaMessageBusOptions options = TestOptions(kafka_->bootstrap_servers(), "g");
+  options.properties.push_back(
+      {"producer.bootstrap.servers", (*events_cluster)->bootstrap_servers()});
+  options.capacity_bytes = 1 << 20;
+  // The bus's log, to see when the consumer applied the hold.
+  FILE* log_file = std::tmpfile();
+  ASSERT_NE(log_file, nullptr);
+  Logger logger(LogLevel::kInfo, LogFormat::kText, fileno(log_file));
+  options.logger = &logger;
+  auto logged = [&](absl::string_view text) {
+    std::string all(1 << 16, '\0');
+    ssize_t n = pread(fileno(log_file), all.data(), all.size(), 0);
+    return n > 0 && absl::StrContains(absl::string_view(all.data(), n), text);
+  };
+  auto bus = KafkaMessageBus::Create(options);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  std::atomic<int> handed{0};
+  std::atomic<int> drained{0};
+  ASSERT_TRUE((*bus)
+                  ->Subscribe("cmds",
+                              [&](IncomingRecord, RecordDone done) {
+                                ++handed;
+                                done();
+                              })
+                  .ok());
+  (*bus)->SetDrainListener([&] { ++drained; });
+  ASSERT_TRUE((*bus)->Start().ok());
+  ASSERT_TRUE(client_->Produce("cmds", 0, "k", "first").ok());
+  ASSERT_TRUE(WaitFor([&] { return handed == 1; }, kTimeout));
+
+  ASSERT_TRUE((*events_cluster)->SetBrokerDown(-1).ok());
+  Outcomes outcomes;
+  const std::string value(400 * 1024, 'v');
+  for (int i = 0; i < 2; ++i) (*bus)->Publish({"events", "peer-1", value, {}}, outcomes.Callback());
+  EXPECT_FALSE((*bus)->Saturated());  // 800 KB of 1 MiB, 3 of 10,000 records.
+  (*bus)->Publish({"events", "peer-1", value, {}}, outcomes.Callback());
+  EXPECT_TRUE((*bus)->Saturated());
+
+  // Held: a command produced now is not handed out while the buffer is full.
+  ASSERT_TRUE(WaitFor([&] { return logged("consumed partitions paused"); }, kTimeout));
+  ASSERT_TRUE(client_->Produce("cmds", 0, "k", "second").ok());
+  EXPECT_FALSE(WaitFor([&] { return handed > 1; }, absl::Seconds(2)));
+
+  ASSERT_TRUE((*events_cluster)->SetBrokerUp(-1).ok());
+  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == 3; }, kTimeout));
+  EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
+  EXPECT_FALSE((*bus)->Saturated());
+  EXPECT_GE(drained.load(), 1);
+  ASSERT_TRUE(WaitFor([&] { return handed == 2; }, kTimeout));
+  EXPECT_TRUE(logged("consumed partitions resumed"));
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+  std::fclose(log_file);
 }
 
 TEST_F(KafkaMessageBusTest, RetriableProduceErrorsAreRetriedAndDelivered) {

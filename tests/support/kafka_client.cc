@@ -126,6 +126,41 @@ absl::Status KafkaClient::Produce(const std::string& topic,
   return ProduceAll(topic, {{key, value}}, timeout);
 }
 
+absl::Status KafkaClient::ProduceWithHeaders(const std::string& topic,
+                                             const std::string& key,
+                                             const std::string& value,
+                                             const std::vector<RecordHeader>& headers,
+                                             absl::Duration timeout) {
+  int64_t delivered_before;
+  {
+    absl::MutexLock lock(&deliveries_->mu);
+    delivered_before = deliveries_->delivered;
+  }
+  rd_kafka_headers_t* list = rd_kafka_headers_new(headers.size());
+  for (const RecordHeader& h : headers) {
+    rd_kafka_header_add(list, h.key.data(), static_cast<ssize_t>(h.key.size()),
+                        h.value.data(), static_cast<ssize_t>(h.value.size()));
+  }
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      producer_, RD_KAFKA_V_TOPIC(topic.c_str()),
+      RD_KAFKA_V_KEY(key.data(), key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_HEADERS(list), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_headers_destroy(list);  // Owned by the record only once produced.
+    return KafkaError(err, absl::StrCat("producing to ", topic));
+  }
+  rd_kafka_resp_err_t flushed = rd_kafka_flush(producer_, ToMillis(timeout));
+  absl::MutexLock lock(&deliveries_->mu);
+  if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      deliveries_->delivered == delivered_before) {
+    return absl::UnavailableError(absl::StrCat("record to ", topic, " not delivered: ",
+                                               deliveries_->first_error));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status KafkaClient::ProduceAll(
     const std::string& topic,
     const std::vector<std::pair<std::string, std::string>>& records,

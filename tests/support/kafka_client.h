@@ -51,6 +51,11 @@ class KafkaClient {
   absl::Status Produce(const std::string& topic, const std::string& key,
                        const std::string& value,
                        absl::Duration timeout = absl::Seconds(10));
+  // Produces one record with Kafka headers and waits for its delivery report.
+  absl::Status ProduceWithHeaders(const std::string& topic, const std::string& key,
+                                  const std::string& value,
+                                  const std::vector<RecordHeader>& headers,
+                                  absl::Duration timeout = absl::Seconds(10));
   // Produces every (key, value) in order and waits for all delivery reports;
   // records of one key keep their order. Fails if any record failed.
   absl::Status ProduceAll(

@@ -56,6 +56,10 @@ struct EdgeOptions {
   DuplicatePolicy duplicate_policy = DuplicatePolicy::kReject;
   absl::Duration peer_timeout = absl::Seconds(120);
   size_t peer_send_queue_max = 1024;
+  // PEER_SEND_QUEUE_MAX_BYTES: the same bound in bytes (each queued command
+  // counts its message and its Kafka record). A command that would pass it,
+  // unless the queue is empty, makes the peer slow (§4).
+  size_t peer_send_queue_max_bytes = 16 * 1024 * 1024;
   // GRPC_MAX_MESSAGE_BYTES: a command that would not fit is dead-lettered.
   size_t max_message_bytes = 4 * 1024 * 1024;
   bool catalog_pull_on_connect = true;

@@ -10,7 +10,9 @@
 // (so a record may be stored twice, never lost). Only a permanent error (a
 // record the broker will never accept, e.g. too large) fails a record before
 // Shutdown; Shutdown fails what is left with CANCELLED. Saturated() is true
-// while at least `capacity` records wait for their delivery report.
+// while at least `capacity` records, or `capacity_bytes` bytes of records,
+// wait for their delivery report; a record is counted from Publish to its
+// report, and its bytes are held once (librdkafka does not copy them).
 //
 // Consuming: one consumer in group `group_id`, subscribed to every topic
 // given to Subscribe. Records are handed out on the bus's consumer thread in
@@ -19,7 +21,9 @@
 // handed-out record), committed every `commit_interval` when it advanced,
 // when partitions are revoked, and at Shutdown. RecordDone may run on any
 // thread; for a partition this consumer lost in a rebalance it is ignored
-// (the new owner gets the record again).
+// (the new owner gets the record again). While Saturated(), the consumer
+// pauses its partitions and hands out no record (a command's dead letter or
+// forward would have no room); it resumes once the buffer drains.
 //
 // Threads: PublishDone and the drain listener run on the bus's producer
 // thread; handlers on its consumer thread; never with a bus lock held.
@@ -58,8 +62,11 @@ struct KafkaMessageBusOptions {
   // librdkafka properties applied after the bus's defaults, to both clients.
   // A name prefixed "producer." or "consumer." applies to that client only.
   KafkaProperties properties;
-  // Saturated() while at least this many published records wait.
+  // Saturated() while at least this many published records wait, or
+  // records of at least capacity_bytes (topic, key, value and headers; the
+  // bus holds one copy of each, librdkafka sends from it).
   size_t capacity = 10000;
+  size_t capacity_bytes = 256 * 1024 * 1024;  // EVENT_BUFFER_MAX_BYTES
   // How often advanced consumer positions are committed.
   absl::Duration commit_interval = absl::Seconds(1);
   Logger* logger = nullptr;  // null: Logger::Null()

@@ -21,25 +21,36 @@ bool WasForwarded(const IncomingRecord& record) {
 }  // namespace
 
 void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
-                          absl::string_view peer_id, const IncomingRecord& record,
-                          RecordDone done) {
+                          absl::string_view peer_id, IncomingRecord record, RecordDone done) {
   counters_.commands_deadlettered.fetch_add(1, std::memory_order_relaxed);
   metrics().DeadLetter(DeadLetterReasonName(reason));
   log().Warn("command dead-lettered",
              {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
               {"partition", absl::StrCat(record.partition)}, {"offset", absl::StrCat(record.offset)}});
-  PublishDeadLetter(DeadLetterRecord(options_.topics.deadletter, peer_id, options_.edge_id, reason,
-                                     detail, record, parts_.clock->Now()),
-                    std::make_shared<ReducedLetter>(ReducedLetter{
-                        reason, std::string(detail), std::string(peer_id), record}),
-                    std::move(done));
+  PublishForCommand([this, reason, detail = std::string(detail), peer_id = std::string(peer_id),
+                     record = std::move(record), done = std::move(done)]() mutable {
+    absl::Time now = parts_.clock->Now();
+    OutgoingRecord letter = DeadLetterRecord(options_.topics.deadletter, peer_id,
+                                             options_.edge_id, reason, detail, record, now);
+    // Built now when it would differ, so that the original is not kept
+    // while the letter is on its way.
+    std::shared_ptr<OutgoingRecord> reduced;
+    if (DeadLetterReduces(record)) {
+      reduced = std::make_shared<OutgoingRecord>(
+          DeadLetterRecord(options_.topics.deadletter, peer_id, options_.edge_id, reason, detail,
+                           record, now, /*reduced=*/true));
+    }
+    record = IncomingRecord();
+    PublishDeadLetter(std::move(letter), std::move(reduced), std::move(done));
+  });
 }
 
 // Publishes a dead letter; the command's outcome is its storage. A letter
 // the bus refuses for good (too large for the topic, say) is sent again
-// reduced; one that is not stored because the bus shuts down gets no
-// outcome, so the command is redelivered after a restart.
-void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<ReducedLetter> fallback,
+// reduced (original value, key and headers cut, each cut marked); one that
+// is not stored because the bus shuts down gets no outcome, so the command
+// is redelivered after a restart.
+void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<OutgoingRecord> fallback,
                                  RecordDone done) {
   parts_.bus->Publish(std::move(letter), [this, fallback = std::move(fallback),
                                           done = std::move(done)](absl::Status status) mutable {
@@ -48,13 +59,9 @@ void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<ReducedL
       return;
     }
     if (fallback != nullptr && !absl::IsCancelled(status)) {
-      log().Warn("dead letter refused; sending it with the original message truncated",
+      log().Warn("dead letter refused; sending it reduced (original message, key and headers cut)",
                  {{"status", status.ToString()}});
-      const ReducedLetter& f = *fallback;
-      PublishDeadLetter(DeadLetterRecord(options_.topics.deadletter, f.peer_id, options_.edge_id,
-                                         f.reason, f.detail, f.record, parts_.clock->Now(),
-                                         /*reduced=*/true),
-                        nullptr, std::move(done));
+      PublishDeadLetter(std::move(*fallback), nullptr, std::move(done));
       return;
     }
     metrics().Error("deadletter_unstored");
@@ -63,12 +70,42 @@ void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<ReducedL
   });
 }
 
+void EdgeImpl::PublishForCommand(absl::AnyInvocable<void()> publish) {
+  const bool saturated = parts_.bus->Saturated();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!shutting_down_ && (saturated || !waiting_publishes_.empty())) {
+      waiting_publishes_.push_back(std::move(publish));
+      publish = nullptr;
+    }
+  }
+  if (publish) {
+    publish();
+    return;
+  }
+  // The bus may have drained between the check and the queueing.
+  if (!parts_.bus->Saturated()) RunWaitingPublishes(/*force=*/false);
+}
+
+void EdgeImpl::RunWaitingPublishes(bool force) {
+  while (force || !parts_.bus->Saturated()) {
+    absl::AnyInvocable<void()> next;
+    {
+      absl::MutexLock lock(&mu_);
+      if (waiting_publishes_.empty()) return;
+      next = std::move(waiting_publishes_.front());
+      waiting_publishes_.pop_front();
+    }
+    next();
+  }
+}
+
 void EdgeImpl::SendToPeer(const std::string& peer_id, EdgeMessage message,
                           IncomingRecord record, RecordDone done) {
   std::shared_ptr<PeerSession> session = Find(peer_id);
   if (session == nullptr) {
-    DeadLetter(DeadLetterReason::kPeerNotConnected, "the peer disconnected", peer_id, record,
-               std::move(done));
+    DeadLetter(DeadLetterReason::kPeerNotConnected, "the peer disconnected", peer_id,
+               std::move(record), std::move(done));
     return;
   }
   session->SendCommand(std::move(message), std::move(record), std::move(done));
@@ -78,7 +115,7 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
   DecodeResult decoded = DecodeCommand(record.value, options_.max_message_bytes);
   if (!decoded.ok()) {
     const CommandError& error = *decoded.error;
-    DeadLetter(error.reason, error.detail, error.peer_id, record, std::move(done));
+    DeadLetter(error.reason, error.detail, error.peer_id, std::move(record), std::move(done));
     return;
   }
   Command& command = decoded.command;
@@ -159,10 +196,12 @@ void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) 
         OutgoingRecord hop{topic, record.key, record.value, record.headers};
         hop.headers.push_back({kForwardedHeader, options_.edge_id});
         log().Debug("forwarding command", {{"peer_id", peer_id}, {"to_edge", *holder}});
-        parts_.bus->Publish(std::move(hop), [this, done = std::move(done)](absl::Status status) mutable {
-          if (!status.ok()) return;  // Not forwarded: left uncommitted, redelivered later.
-          counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
-          done();
+        PublishForCommand([this, hop = std::move(hop), done = std::move(done)]() mutable {
+          parts_.bus->Publish(std::move(hop), [this, done = std::move(done)](absl::Status status) mutable {
+            if (!status.ok()) return;  // Not forwarded: left uncommitted, redelivered later.
+            counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
+            done();
+          });
         });
       });
 }

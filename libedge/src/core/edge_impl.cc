@@ -21,6 +21,9 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options, EdgePart
   if (options.peer_send_queue_max < 1) {
     return absl::InvalidArgumentError("peer_send_queue_max must be at least 1");
   }
+  if (options.peer_send_queue_max_bytes < 1) {
+    return absl::InvalidArgumentError("peer_send_queue_max_bytes must be at least 1");
+  }
   if (options.peer_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("peer_timeout must be positive");
   }
@@ -47,7 +50,11 @@ absl::Status EdgeImpl::Start() {
     if (started_) return absl::FailedPreconditionError("edge already started");
     started_ = true;
   }
-  parts_.bus->SetDrainListener([this] { ResumePaused(); });
+  parts_.bus->SetDrainListener([this] {
+    // Commands' records first: each holds a command's outcome, so its commit.
+    RunWaitingPublishes(/*force=*/false);
+    ResumePaused();
+  });
   parts_.tracker->SetLostListener([this](const std::string& peer_id) { OnClaimLost(peer_id); });
   absl::Status status = parts_.bus->Subscribe(
       options_.topics.commands,
@@ -377,6 +384,9 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   parts_.transport->Shutdown();
   webrtc_.Shutdown();
+  // What waits for room goes to the bus now, full or not, so that its
+  // commands can still get their outcomes before the deadline.
+  RunWaitingPublishes(/*force=*/true);
   parts_.bus->Shutdown(deadline);
   parts_.tracker->Shutdown(deadline);
   {
@@ -433,6 +443,12 @@ void EdgeImpl::OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage reques
   if (session == nullptr || !session->active()) {
     reply(absl::FailedPreconditionError(absl::StrCat(
         "peer \"", caller.peer_id, "\" is not connected to this edge through AsyncOperations")));
+    return;
+  }
+  // Every call publishes (§6); a full event buffer refuses it like a new
+  // peer (§2 row 4) rather than growing past its bound.
+  if (parts_.bus->Saturated()) {
+    reply(absl::UnavailableError("edge event buffer is full; retry shortly"));
     return;
   }
   webrtc_.OnCall(caller.peer_id, std::move(request), std::move(reply));

@@ -5,11 +5,13 @@
 #define EDGE_CORE_EDGE_IMPL_H_
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "core/command_decoder.h"
 #include "core/events.h"
@@ -52,8 +54,18 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   }
   void Publish(const std::string& topic, const std::string& key, std::string value,
                PublishDone done);
+  // Dead-letters a command (§4); `done` runs once the letter is stored.
+  // Pass the record by move where it is not needed after: it is held only
+  // until the letter is built.
   void DeadLetter(DeadLetterReason reason, absl::string_view detail, absl::string_view peer_id,
-                  const IncomingRecord& record, RecordDone done);
+                  IncomingRecord record, RecordDone done);
+  // Runs `publish`, which publishes a record on behalf of a command (its
+  // dead letter, its forward): at once while the bus has room, else in turn
+  // once it drains. So commands count against the same bounded event buffer
+  // as peer messages (§5): their records wait in the command's own memory,
+  // not in the bus, and the Kafka bus stops handing out commands meanwhile.
+  // Never blocks. From Shutdown on, at once.
+  void PublishForCommand(absl::AnyInvocable<void()> publish);
   // True while `peer_id` has an admitted stream that is not ending.
   bool PeerActive(const std::string& peer_id) {
     auto session = Find(peer_id);
@@ -86,14 +98,11 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   std::vector<std::shared_ptr<PeerSession>> Sessions();
 
   // command_router.cc
-  struct ReducedLetter {
-    DeadLetterReason reason;
-    std::string detail;
-    std::string peer_id;
-    IncomingRecord record;
-  };
-  void PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<ReducedLetter> fallback,
+  void PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<OutgoingRecord> fallback,
                          RecordDone done);
+  // Runs waiting PublishForCommand calls in order while the bus has room
+  // (all of them with `force`).
+  void RunWaitingPublishes(bool force);
   void OnCommand(IncomingRecord record, RecordDone done);
   void Forward(Command command, IncomingRecord record, RecordDone done);
 
@@ -112,6 +121,8 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<PeerSession>> peers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<PeerStream>> paused_ ABSL_GUARDED_BY(mu_);
+  // PublishForCommand calls waiting for the bus to drain, in order.
+  std::deque<absl::AnyInvocable<void()>> waiting_publishes_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -197,14 +197,41 @@ absl::string_view DeadLetterReasonName(DeadLetterReason reason) {
   return "invalid_command";
 }
 
+bool DeadLetterReduces(const IncomingRecord& original) {
+  if (original.value.size() > kReducedOriginalBytes) return true;
+  if (original.key.size() > kReducedOriginalBytes) return true;
+  size_t header_bytes = 0;
+  for (const RecordHeader& h : original.headers) header_bytes += h.key.size() + h.value.size();
+  return header_bytes > kReducedHeaderBytes;
+}
+
 OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer_id,
                                 absl::string_view edge_id, DeadLetterReason reason,
                                 absl::string_view detail, const IncomingRecord& original,
                                 absl::Time now, bool reduced) {
   OutgoingRecord record;
   record.topic = topic;
-  record.key = original.key;
-  record.headers = original.headers;
+  size_t dropped_headers = 0;
+  size_t header_bytes = 0;
+  bool key_truncated = false;
+  if (!reduced) {
+    record.key = original.key;
+    record.headers = original.headers;
+  } else {
+    key_truncated = original.key.size() > kReducedOriginalBytes;
+    record.key = original.key.substr(0, kReducedOriginalBytes);
+    size_t kept_bytes = 0;
+    for (const RecordHeader& h : original.headers) {
+      const size_t size = h.key.size() + h.value.size();
+      header_bytes += size;
+      if (dropped_headers == 0 && kept_bytes + size <= kReducedHeaderBytes) {
+        kept_bytes += size;
+        record.headers.push_back(h);
+      } else {
+        ++dropped_headers;
+      }
+    }
+  }
   JsonWriter json(record.value);
   json.Field("peer_id", peer_id).Field("edge_id", edge_id);
   json.Field("reason", DeadLetterReasonName(reason)).Field("detail", detail);
@@ -223,6 +250,14 @@ OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer
     if (!IsValidUtf8(original.value)) {
       json.Field("original_message_base64", absl::Base64Escape(original.value));
     }
+  }
+  if (dropped_headers > 0) {
+    json.Field("original_headers_dropped", static_cast<int64_t>(dropped_headers));
+    json.Field("original_headers_size", static_cast<int64_t>(header_bytes));
+  }
+  if (key_truncated) {
+    json.Field("original_key_truncated", true);
+    json.Field("original_key_size", static_cast<int64_t>(original.key.size()));
   }
   json.Field("timestamp", FormatTimestamp(now));
   json.Close();

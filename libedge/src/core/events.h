@@ -66,7 +66,17 @@ absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 // kReducedOriginalBytes of the original are kept, marked by
 // `original_message_truncated: true` and `original_size`; the original
 // itself stays at original_topic / original_partition / original_offset.
+// The reduced letter also keeps the original's headers only up to
+// kReducedHeaderBytes (names and values, in order; the rest dropped, marked
+// by `original_headers_dropped` (how many) and `original_headers_size` (all
+// headers' bytes)) and a key only up to kReducedOriginalBytes (marked by
+// `original_key_truncated: true` and `original_key_size`), so that it fits
+// any topic that takes 200 KB records, however large the original was.
 inline constexpr size_t kReducedOriginalBytes = 64 * 1024;
+inline constexpr size_t kReducedHeaderBytes = 16 * 1024;
+// Whether the reduced dead letter of `original` differs from the full one:
+// its value, key or headers are larger than a reduced letter keeps.
+bool DeadLetterReduces(const IncomingRecord& original);
 OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer_id,
                                 absl::string_view edge_id, DeadLetterReason reason,
                                 absl::string_view detail, const IncomingRecord& original,

@@ -87,7 +87,11 @@ void PeerSession::RequestCatalog() {
 }
 
 void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done) {
-  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now()});
+  size_t bytes = message.ByteSizeLong() + record.topic.size() + record.key.size() +
+                 record.value.size();
+  for (const RecordHeader& h : record.headers) bytes += h.key.size() + h.value.size();
+  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now(),
+                   false, bytes});
 }
 
 void PeerSession::SendAck(const std::string& request_id) {
@@ -129,27 +133,42 @@ void PeerSession::Enqueue(Outgoing item) {
       }
       undeliverable.push_back(std::move(item));
     } else if (item.record.has_value() &&
-               commands_pending_ >= edge_->options().peer_send_queue_max) {
+               (commands_pending_ >= edge_->options().peer_send_queue_max ||
+                (commands_pending_ > 0 && command_bytes_pending_ + item.bytes >
+                                              edge_->options().peer_send_queue_max_bytes))) {
       // Slow peer (§4): disconnect it and dead-letter what it did not take.
+      // A command alone is always taken, whatever its size (the decoder
+      // bounds it by GRPC_MAX_MESSAGE_BYTES).
       slow_ = true;
       now_slow = true;
       reason = DeadLetterReason::kPeerSlow;
-      detail = "the peer's send queue was full (PEER_SEND_QUEUE_MAX)";
+      detail = commands_pending_ >= edge_->options().peer_send_queue_max
+                   ? "the peer's send queue was full (PEER_SEND_QUEUE_MAX)"
+                   : "the peer's send queue was full (PEER_SEND_QUEUE_MAX_BYTES)";
       undeliverable.swap(queue_);
       undeliverable.push_back(std::move(item));
-      commands_pending_ = in_flight_.has_value() && in_flight_->record.has_value() ? 1 : 0;
+      const bool command_in_flight = in_flight_.has_value() && in_flight_->record.has_value();
+      commands_pending_ = command_in_flight ? 1 : 0;
+      command_bytes_pending_ = command_in_flight ? in_flight_->bytes : 0;
     } else {
-      if (item.record.has_value()) ++commands_pending_;
+      if (item.record.has_value()) {
+        ++commands_pending_;
+        command_bytes_pending_ += item.bytes;
+      }
       queue_.push_back(std::move(item));
     }
   }
   if (now_slow) {
     End(absl::ResourceExhaustedError("the peer reads too slowly: its send queue is full"), "slow");
   }
-  for (Outgoing& lost : undeliverable) {
+  // Each item is freed as soon as its letter is on its way, so a slow peer's
+  // queue is given back while it is dead-lettered, not after.
+  while (!undeliverable.empty()) {
+    Outgoing& lost = undeliverable.front();
     if (lost.record.has_value()) {
-      edge_->DeadLetter(reason, detail, peer_id_, *lost.record, std::move(lost.done));
+      edge_->DeadLetter(reason, detail, peer_id_, std::move(*lost.record), std::move(lost.done));
     }
+    undeliverable.pop_front();
   }
   Pump();
 }
@@ -177,7 +196,10 @@ void PeerSession::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     done = std::move(*in_flight_);
     in_flight_.reset();
-    if (done.record.has_value() && commands_pending_ > 0) --commands_pending_;
+    if (done.record.has_value() && commands_pending_ > 0) {
+      --commands_pending_;
+      command_bytes_pending_ -= std::min(command_bytes_pending_, done.bytes);
+    }
     slow = slow_;
   }
   if (done.answers) Answered();
@@ -194,7 +216,7 @@ void PeerSession::OnWriteDone(bool ok) {
       edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
                         slow ? "the peer was disconnected for reading too slowly"
                              : "writing to the peer's stream failed",
-                        peer_id_, *done.record, std::move(done.done));
+                        peer_id_, std::move(*done.record), std::move(done.done));
     }
   }
   if (ok) Pump();
@@ -251,12 +273,15 @@ void PeerSession::OnEnd(absl::Status status) {
                    nullptr);
   }
   if (was_connected) edge_->metrics().PeerDisconnected(edge_->clock().Now() - connected_at_);
-  for (Outgoing& lost : undelivered) {
-    if (!lost.record.has_value()) continue;
-    edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
-                      slow ? "the peer was disconnected for reading too slowly"
-                           : "the peer's stream ended before the command was written",
-                      peer_id_, *lost.record, std::move(lost.done));
+  while (!undelivered.empty()) {
+    Outgoing& lost = undelivered.front();
+    if (lost.record.has_value()) {
+      edge_->DeadLetter(slow ? DeadLetterReason::kPeerSlow : DeadLetterReason::kPeerWriteFailed,
+                        slow ? "the peer was disconnected for reading too slowly"
+                             : "the peer's stream ended before the command was written",
+                        peer_id_, std::move(*lost.record), std::move(lost.done));
+    }
+    undelivered.pop_front();
   }
   edge_->log().Debug("peer stream ended", {{"peer_id", peer_id_}, {"reason", reason},
                                            {"status", status.ToString()}});

@@ -75,6 +75,9 @@ class PeerSession final : public PeerStreamObserver,
     absl::Time queued_at;
     // The acknowledgement of a peer message: its write answers it.
     bool answers = false;
+    // For commands: what the item holds in memory (message and record),
+    // counted against PEER_SEND_QUEUE_MAX_BYTES.
+    size_t bytes = 0;
   };
 
   void Enqueue(Outgoing item);
@@ -109,6 +112,8 @@ class PeerSession final : public PeerStreamObserver,
   std::optional<Outgoing> in_flight_ ABSL_GUARDED_BY(mu_);
   // Commands queued or in flight; PEER_SEND_QUEUE_MAX bounds them (§4).
   size_t commands_pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // Their bytes; PEER_SEND_QUEUE_MAX_BYTES bounds them (§4).
+  size_t command_bytes_pending_ ABSL_GUARDED_BY(mu_) = 0;
   // Peer messages read whose event is not stored yet or whose ack is not
   // written yet. Reading pauses at PEER_SEND_QUEUE_MAX of them, so that a
   // burst of acks (after a broker outage, say) never overflows the send

@@ -80,6 +80,11 @@ void KafkaConsumer::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
+void KafkaConsumer::SetHold(std::function<bool()> hold) {
+  absl::MutexLock lock(&mu_);
+  if (!started_) hold_ = std::move(hold);
+}
+
 void KafkaConsumer::StopConsuming() {
   absl::MutexLock lock(&mu_);
   consuming_ = false;
@@ -118,7 +123,7 @@ void KafkaConsumer::HandleRebalance(rd_kafka_resp_err_t err,
     } else {
       rd_kafka_assign(rk_, partitions);
     }
-    if (paused_) rd_kafka_pause_partitions(rk_, partitions);
+    if (paused_ || held_) rd_kafka_pause_partitions(rk_, partitions);
     logger_->Info("Kafka partitions assigned",
                   {{"count", absl::StrCat(tps.size())}, {"protocol", rd_kafka_rebalance_protocol(rk_)}});
     return;
@@ -181,6 +186,26 @@ void KafkaConsumer::PauseAssignment() {
   paused_ = true;
 }
 
+void KafkaConsumer::ApplyHold() {
+  const bool hold = hold_();
+  if (hold == held_) return;
+  held_ = hold;
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(rk_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // A paused partition resumes from the position of the last record handed
+  // out: nothing fetched meanwhile is skipped.
+  if (hold) {
+    rd_kafka_pause_partitions(rk_, assignment);
+  } else {
+    rd_kafka_resume_partitions(rk_, assignment);
+  }
+  const int count = assignment->cnt;
+  rd_kafka_topic_partition_list_destroy(assignment);
+  logger_->Info(hold ? "event buffer full: consumed partitions paused"
+                     : "event buffer drained: consumed partitions resumed",
+                {{"partitions", absl::StrCat(count)}});
+}
+
 void KafkaConsumer::Loop() {
   absl::Time next_commit = absl::Now() + commit_interval_;
   while (true) {
@@ -191,6 +216,7 @@ void KafkaConsumer::Loop() {
       consuming = consuming_;
     }
     if (!consuming && !paused_) PauseAssignment();
+    if (consuming && hold_) ApplyHold();
     if (rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, kPollTimeoutMs)) Dispatch(msg);
     absl::Time now = absl::Now();
     if (now >= next_commit) {

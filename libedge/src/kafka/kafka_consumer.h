@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +36,10 @@ class KafkaConsumer {
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
 
+  // Backpressure: while `hold` returns true the assigned partitions are
+  // paused (polling, rebalances and commits go on), so no record is handed
+  // out. Checked before each poll. Call before Start().
+  void SetHold(std::function<bool()> hold);
   void Start();
   void StopConsuming();
   // Waits for the outcome of every handed-out record until `deadline`,
@@ -58,6 +63,8 @@ class KafkaConsumer {
   // Commits advanced positions (of `only`, when given).
   void Commit(bool async, const std::vector<TopicPartition>* only = nullptr);
   void PauseAssignment();
+  // Pauses or resumes the assignment as hold_ says (backpressure).
+  void ApplyHold();
 
   std::map<std::string, RecordHandler> handlers_;  // consumer thread only
   const absl::Duration commit_interval_;
@@ -67,6 +74,8 @@ class KafkaConsumer {
 
   rd_kafka_t* rk_ = nullptr;  // consumer thread, then Shutdown after join
   bool paused_ = false;       // consumer thread only
+  std::function<bool()> hold_;  // set before Start
+  bool held_ = false;           // consumer thread only
 
   mutable absl::Mutex mu_;
   bool consuming_ ABSL_GUARDED_BY(mu_) = true;

@@ -17,6 +17,9 @@ absl::StatusOr<std::unique_ptr<KafkaMessageBus>> KafkaMessageBus::Create(
   if (options.capacity == 0) {
     return absl::InvalidArgumentError("KafkaMessageBus: capacity must be positive");
   }
+  if (options.capacity_bytes == 0) {
+    return absl::InvalidArgumentError("KafkaMessageBus: capacity_bytes must be positive");
+  }
   if (options.commit_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("KafkaMessageBus: commit_interval must be positive");
   }
@@ -75,6 +78,8 @@ absl::Status KafkaMessageBus::Start() {
     handlers_.clear();
     if (!consumer.ok()) return consumer.status();
     consumer_ = *std::move(consumer);
+    KafkaProducer* producer = producer_.get();
+    consumer_->SetHold([producer] { return producer->Saturated(); });
     consumer_->Start();
   }
   producer_->Start();

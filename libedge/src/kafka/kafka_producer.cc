@@ -28,15 +28,19 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   absl::StatusOr<ConfPtr> check = BuildConf(props, ClientKind::kProducer);
   if (!check.ok()) return check.status();
   std::unique_ptr<KafkaProducer> producer(
-      new KafkaProducer(std::move(props), options.capacity, logger));
+      new KafkaProducer(std::move(props), options.capacity, options.capacity_bytes, logger));
   absl::StatusOr<rd_kafka_t*> rk = producer->NewHandle();
   if (!rk.ok()) return rk.status();
   producer->rk_ = *rk;
   return producer;
 }
 
-KafkaProducer::KafkaProducer(KafkaProperties properties, size_t capacity, Logger* logger)
-    : properties_(std::move(properties)), capacity_(capacity), logger_(logger) {
+KafkaProducer::KafkaProducer(KafkaProperties properties, size_t capacity,
+                             size_t capacity_bytes, Logger* logger)
+    : properties_(std::move(properties)),
+      capacity_(capacity),
+      capacity_bytes_(capacity_bytes),
+      logger_(logger) {
   opaque_.logger = logger_;
   opaque_.owner = this;
 }
@@ -95,9 +99,12 @@ void KafkaProducer::Publish(OutgoingRecord record, PublishDone done) {
         return;
       }
       uint64_t id = next_id_++;
-      entries_.emplace(id, Entry{std::move(record), std::move(done)});
+      size_t bytes = record.topic.size() + record.key.size() + record.value.size();
+      for (const RecordHeader& h : record.headers) bytes += h.key.size() + h.value.size();
+      entries_.emplace(id, Entry{std::move(record), std::move(done), bytes});
+      entry_bytes_ += bytes;
       to_send_.push_back(id);
-      if (entries_.size() >= capacity_) saturated_ = true;
+      if (FullLocked()) saturated_ = true;
       return;
     }
   }
@@ -106,7 +113,16 @@ void KafkaProducer::Publish(OutgoingRecord record, PublishDone done) {
 
 bool KafkaProducer::Saturated() const {
   absl::MutexLock lock(&mu_);
-  return entries_.size() >= capacity_;
+  return FullLocked();
+}
+
+void KafkaProducer::EraseEntryLocked(std::map<uint64_t, Entry>::iterator it) {
+  entry_bytes_ -= it->second.bytes;
+  entries_.erase(it);
+}
+
+bool KafkaProducer::FullLocked() const {
+  return entries_.size() >= capacity_ || entry_bytes_ >= capacity_bytes_;
 }
 
 size_t KafkaProducer::Waiting() const {
@@ -144,19 +160,19 @@ void KafkaProducer::HandleDelivery(const rd_kafka_message_t* msg) {
   if (it == entries_.end()) return;
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     ready_.push_back({std::move(it->second.done), absl::OkStatus()});
-    entries_.erase(it);
+    EraseEntryLocked(it);
     return;
   }
   std::string context = absl::StrCat("publish to ", it->second.record.topic);
   if (closing_) {
     ready_.push_back(
         {std::move(it->second.done), Cancelled(KafkaErrorToStatus(msg->err, context).message())});
-    entries_.erase(it);
+    EraseEntryLocked(it);
   } else if (IsPermanentDeliveryError(msg->err)) {
     absl::Status status = KafkaErrorToStatus(msg->err, context);
     logger_->Error("Kafka record rejected", {{"detail", status.message()}});
     ready_.push_back({std::move(it->second.done), std::move(status)});
-    entries_.erase(it);
+    EraseEntryLocked(it);
   } else {
     // Retriable (timed out while the broker was away, purged by a
     // recovery, ...): send it again. Reported in a summary by the loop.
@@ -241,8 +257,10 @@ void KafkaProducer::SendQueued() {
     vus[n].vtype = RD_KAFKA_VTYPE_VALUE;
     vus[n].u.mem.ptr = const_cast<char*>(r.value.data());
     vus[n++].u.mem.size = r.value.size();
+    // No copy: the entry keeps the value until the delivery report, so a
+    // record is held once, and capacity_bytes bounds what is held.
     vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vus[n++].u.i = RD_KAFKA_MSG_F_COPY;
+    vus[n++].u.i = 0;
     vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vus[n++].u.ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(id));
     if (headers != nullptr) {
@@ -273,7 +291,7 @@ void KafkaProducer::SendQueued() {
       absl::Status status = KafkaErrorToStatus(err, absl::StrCat("publish to ", r.topic));
       logger_->Error("Kafka record rejected", {{"detail", status.message()}});
       ready_.push_back({std::move(it->second.done), std::move(status)});
-      entries_.erase(it);
+      EraseEntryLocked(it);
       continue;
     }
     // Not now (e.g. the topic is not known yet): keep the order, try again
@@ -326,7 +344,7 @@ void KafkaProducer::RunCompletions() {
   for (Completion& c : run) c.done(std::move(c.status));
   {
     absl::MutexLock lock(&mu_);
-    if (saturated_ && entries_.size() < capacity_ && !closing_) {
+    if (saturated_ && !FullLocked() && !closing_) {
       saturated_ = false;
       drained = true;
     }
@@ -366,6 +384,7 @@ void KafkaProducer::Shutdown(absl::Time deadline) {
                                                " not stored before the deadline"))});
     }
     entries_.clear();
+    entry_bytes_ = 0;
     to_send_.clear();
     shut_down_ = true;
   }

@@ -47,13 +47,17 @@ class KafkaProducer {
   struct Entry {
     OutgoingRecord record;
     PublishDone done;
+    size_t bytes = 0;  // counted against capacity_bytes
   };
   struct Completion {
     PublishDone done;
     absl::Status status;
   };
 
-  KafkaProducer(KafkaProperties properties, size_t capacity, Logger* logger);
+  KafkaProducer(KafkaProperties properties, size_t capacity, size_t capacity_bytes,
+                Logger* logger);
+  bool FullLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseEntryLocked(std::map<uint64_t, Entry>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<rd_kafka_t*> NewHandle();
   void DestroyHandle();
 
@@ -70,6 +74,7 @@ class KafkaProducer {
 
   const KafkaProperties properties_;
   const size_t capacity_;
+  const size_t capacity_bytes_;
   Logger* const logger_;
   ClientOpaque opaque_;
 
@@ -85,7 +90,10 @@ class KafkaProducer {
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   // Records without a successful delivery report, by publish order.
+  // Their nodes never move: librdkafka sends values and keys from them
+  // (no copy) until the record's delivery report.
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  size_t entry_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // sum of entries_' bytes
   std::deque<uint64_t> to_send_ ABSL_GUARDED_BY(mu_);  // not in librdkafka
   std::vector<Completion> rejected_ ABSL_GUARDED_BY(mu_);  // failed at Publish
   size_t resent_ ABSL_GUARDED_BY(mu_) = 0;  // since the last report
