@@ -5,6 +5,8 @@
 //   SIGHUP           re-read the TLS certificate and key
 // Exit codes: 0 after a clean shutdown, 1 when a part fails to start,
 // 2 for an invalid configuration.
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
 
@@ -19,6 +21,11 @@ int Run() {
   // Debian's abseil is built without NDEBUG: its mutex deadlock detection
   // costs a third of the throughput. Tests keep it; the service does not.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // glibc raises its mmap threshold after each large free, so buffers of
+  // commands and events (up to a few MB) then come from arenas it keeps:
+  // after a slow peer's 16 MiB queue was dead-lettered, ~60 MiB stayed
+  // resident. A fixed threshold maps them, and gives them back when freed.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
   // Signals are taken synchronously by this thread alone: block them before
   // any other thread exists, so every thread inherits the mask.
