@@ -33,6 +33,10 @@ class MetricsServerTest : public ::testing::Test {
       if (ready_.load()) return absl::OkStatus();
       return absl::UnavailableError("edge is draining");
     };
+    options.healthy = [this]() -> absl::Status {
+      if (healthy_.load()) return absl::OkStatus();
+      return absl::UnavailableError("peer listener is gone");
+    };
     options.drain = [this] { drains_.fetch_add(1); };
     auto server = MetricsServer::Create(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
@@ -50,6 +54,7 @@ class MetricsServerTest : public ::testing::Test {
   std::unique_ptr<PrometheusMetrics> metrics_;
   std::unique_ptr<MetricsServer> server_;
   std::atomic<bool> ready_{true};
+  std::atomic<bool> healthy_{true};
   std::atomic<int> drains_{0};
 };
 
@@ -74,6 +79,16 @@ TEST_F(MetricsServerTest, HealthzIsOkWhileRunning) {
   auto response = Get("/healthz");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "ok\n");
+}
+
+TEST_F(MetricsServerTest, HealthzFollowsTheHealthyCallback) {
+  StartServer();
+  healthy_ = false;
+  auto response = Get("/healthz");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(response.body, "unhealthy: peer listener is gone\n");
+  healthy_ = true;
+  EXPECT_EQ(Get("/healthz").status, 200);
 }
 
 TEST_F(MetricsServerTest, ReadyzFollowsTheReadyCallback) {

@@ -1,13 +1,14 @@
 // MetricsServer: the operator's HTTP endpoint (METRICS_ADDRESS).
 //
 //   GET  /metrics  Prometheus text format of `metrics`
-//   GET  /healthz  200 "ok" while the process serves at all
+//   GET  /healthz  200 "ok" while `healthy()` is OK (unset: always), else
+//                  503 with its message
 //   GET  /readyz   200 "ready" when `ready()` is OK, else 503 with its message
 //   POST /drain    calls `drain()`, 202; any other method 405
 // Other methods on the GET paths: 405; other paths: 404.
 //
 // Threads: the server owns a small pool of HTTP worker threads, started by
-// Start() and joined by Shutdown(); `ready` and `drain` run on them (never
+// Start() and joined by Shutdown(); `healthy`, `ready` and `drain` run on them (never
 // with a lock of the server held) and may be called concurrently. After
 // Shutdown() returns they are never called again.
 //
@@ -50,6 +51,10 @@ struct MetricsServerOptions {
   std::string address;
   // Served at /metrics; null serves an empty exposition.
   std::shared_ptr<prometheus::Collectable> metrics;
+  // /healthz; unset: always healthy. Not OK: 503 with the status' message
+  // (a liveness probe restarts the process). Must answer quickly: it runs
+  // in a request.
+  std::function<absl::Status()> healthy;
   // /readyz; unset: always ready.
   std::function<absl::Status()> ready;
   // POST /drain; unset: /drain answers 501.
