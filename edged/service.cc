@@ -204,6 +204,11 @@ absl::Status EdgedService::CreateMetrics() {
   auto metrics = PrometheusMetrics::Create();
   if (!metrics.ok()) return metrics.status();
   metrics_ = std::move(*metrics);
+  const Topics& t = config_.topics;
+  metrics_->DeclareKafkaTopics(Direction::kIn, {t.commands});
+  metrics_->DeclareKafkaTopics(Direction::kOut, {t.deadletter, t.lifecycle, t.catalog_updates,
+                                                 t.file_delete_responses, t.file_hash_responses,
+                                                 t.file_offers, t.webrtc_signaling});
   instrumented_bus_ = InstrumentBus(bus_.get(), metrics_.get(), clock_.get());
   instrumented_tracker_ = InstrumentTracker(tracker_.get(), metrics_.get(), clock_.get());
   MetricsServerOptions http;

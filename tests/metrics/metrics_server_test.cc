@@ -399,6 +399,41 @@ TEST(MetricsServerErrors, StartTwiceIsAnError) {
   EXPECT_EQ((*server)->Start().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(PrometheusMetricsTest, EveryLabelledFamilyIsExportedFromTheStartAtZero) {
+  auto metrics = PrometheusMetrics::Create();
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  (*metrics)->DeclareKafkaTopics(Direction::kIn, {"edge-commands-e1"});
+  (*metrics)->DeclareKafkaTopics(Direction::kOut, {"peer-lifecycle-events"});
+  std::string text = (*metrics)->TextExposition();
+  for (const char* series : {
+           R"(edge_admissions_total{result="ok"})",
+           R"(edge_admissions_total{result="already_exists"})",
+           R"(edge_admissions_total{result="unavailable"})",
+           R"(edge_messages_total{direction="in",message_type="catalog_announcement"})",
+           R"(edge_messages_total{direction="in",message_type="webrtc"})",
+           R"(edge_messages_total{direction="out",message_type="ack"})",
+           R"(edge_messages_total{direction="out",message_type="file_delete_request"})",
+           R"(edge_deadletters_total{reason="peer_not_connected"})",
+           R"(edge_deadletters_total{reason="peer_slow"})",
+           R"(edge_deadletters_total{reason="invalid_json"})",
+           R"(edge_errors_total{type="publish_failed"})",
+           R"(edge_errors_total{type="rate_limited"})",
+           R"(edge_kafka_messages_total{direction="in",topic="edge-commands-e1"})",
+           R"(edge_kafka_messages_total{direction="out",topic="peer-lifecycle-events"})",
+           R"(edge_tracker_requests_total{op="claim",result="ok"})",
+           R"(edge_tracker_requests_total{op="lookup",result="unavailable"})",
+           R"(edge_tracker_latency_seconds_count{op="release"})",
+       }) {
+    EXPECT_EQ(SampleValue(text, series), 0) << series;
+  }
+  // Later increments land on the same series.
+  (*metrics)->DeadLetter("peer_slow");
+  (*metrics)->TrackerRequest("claim", absl::StatusCode::kOk, absl::Milliseconds(3));
+  text = (*metrics)->TextExposition();
+  EXPECT_EQ(SampleValue(text, R"(edge_deadletters_total{reason="peer_slow"})"), 1);
+  EXPECT_EQ(SampleValue(text, R"(edge_tracker_requests_total{op="claim",result="ok"})"), 1);
+}
+
 TEST(PrometheusMetricsTest, RefusesARegistryWithClashingFamilies) {
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildGauge().Name("edge_admissions_total").Help("a gauge").Register(*registry);
