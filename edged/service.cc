@@ -75,6 +75,8 @@ struct EdgedService::TrackerProbe {
   bool stopped ABSL_GUARDED_BY(mu) = false;
   // A probe between its timer firing and its answer: Shutdown waits for it.
   bool running ABSL_GUARDED_BY(mu) = false;
+  // With an etcd tracker that does not fail open, readiness needs etcd.
+  bool asks_tracker = false;
   Clock::TimerId timer ABSL_GUARDED_BY(mu) = 0;
 };
 
@@ -176,13 +178,15 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     if (!tracker.ok()) return tracker.status();
     s.etcd_ = tracker->get();
     s.tracker_ = std::move(*tracker);
-    if (!config.tracker_fail_open) s.probe_ = std::make_shared<TrackerProbe>();
+
   } else {
     s.tracker_ = std::make_unique<LocalTracker>(config.edge_id);
   }
 
   if (config.metrics_address.has_value()) {
     if (absl::Status metrics = s.CreateMetrics(); !metrics.ok()) return metrics;
+    s.probe_ = std::make_shared<TrackerProbe>();
+    s.probe_->asks_tracker = config.tracker == TrackerKind::kEtcd && !config.tracker_fail_open;
   }
 
   EdgeOptions options = ToEdgeOptions(config);
@@ -242,7 +246,7 @@ absl::Status EdgedService::Readiness() {
   if (stopping_.load()) return absl::UnavailableError("shutting down");
   if (edge_->draining()) return absl::UnavailableError("draining");
   if (!edge_->Ready()) return absl::UnavailableError("not admitting: starting or event buffer full");
-  if (probe_ == nullptr) return absl::OkStatus();
+  if (probe_ == nullptr || !probe_->asks_tracker) return absl::OkStatus();
   absl::MutexLock lock(&probe_->mu);
   return probe_->status;
 }
@@ -255,25 +259,33 @@ void EdgedService::ProbeTracker(std::shared_ptr<TrackerProbe> probe) {
     if (probe->stopped) return;
     probe->running = true;
   }
+  auto finish = [this, probe](absl::Status tracker) {
+    {
+      absl::MutexLock lock(&probe->mu);
+      probe->status = std::move(tracker);
+    }
+    metrics_->SetReady(Readiness().ok());
+    absl::MutexLock lock(&probe->mu);
+    if (!probe->stopped) {
+      // RunAt never runs inline and takes only the clock's own lock.
+      probe->timer = clock_->RunAt(clock_->Now() + kTrackerProbeEvery,
+                                   [this, probe] { ProbeTracker(probe); });
+    }
+    probe->running = false;
+  };
+  if (!probe->asks_tracker) {
+    finish(absl::OkStatus());
+    return;
+  }
   // Ask etcd about a key no peer can have (peer ids never hold '/'): any
   // answer, found or not, means it is reachable.
-  tracker_->Lookup(
-      "readyz/probe", clock_->Now() + kTrackerProbeTimeout,
-      [this, probe](absl::StatusOr<std::string> holder) {
-        absl::Status status =
-            holder.ok() || absl::IsNotFound(holder.status())
-                ? absl::OkStatus()
-                : absl::UnavailableError(
-                      absl::StrCat("tracker unreachable: ", holder.status().message()));
-        absl::MutexLock lock(&probe->mu);
-        probe->status = status;
-        if (!probe->stopped) {
-          // RunAt never runs inline and takes only the clock's own lock.
-          probe->timer = clock_->RunAt(clock_->Now() + kTrackerProbeEvery,
-                                       [this, probe] { ProbeTracker(probe); });
-        }
-        probe->running = false;
-      });
+  tracker_->Lookup("readyz/probe", clock_->Now() + kTrackerProbeTimeout,
+                   [finish = std::move(finish)](absl::StatusOr<std::string> holder) mutable {
+                     finish(holder.ok() || absl::IsNotFound(holder.status())
+                                ? absl::OkStatus()
+                                : absl::UnavailableError(absl::StrCat(
+                                      "tracker unreachable: ", holder.status().message())));
+                   });
 }
 
 absl::StatusOr<AdminPeer> EdgedService::FindPeer(const std::string& peer_id) {

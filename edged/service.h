@@ -68,8 +68,9 @@ class EdgedService {
   // /readyz: OK when the edge admits peers and, with an etcd tracker that
   // does not fail open, etcd answered the last background probe.
   absl::Status Readiness();
-  // The background probe of etcd behind /readyz: one Lookup at a time,
-  // every kTrackerProbeEvery, so that no request ever waits on etcd.
+  // The background probe behind /readyz and the edge_ready gauge: every
+  // kTrackerProbeEvery, one etcd Lookup at a time (with an etcd tracker
+  // that does not fail open), so that no request ever waits on etcd.
   struct TrackerProbe;
   void ProbeTracker(std::shared_ptr<TrackerProbe> probe);
   // The admin API (contract §10).

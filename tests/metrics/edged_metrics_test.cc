@@ -82,6 +82,9 @@ TEST(EdgedMetricsTest, ServesMetricsReadinessAndDrain) {
   EXPECT_EQ(SampleValue(metrics->body, "edge_peer_connections"), 0);
   EXPECT_EQ(HttpRequest(port, "GET", "/healthz")->status, 200);
   EXPECT_EQ(HttpRequest(port, "GET", "/readyz")->status, 200);
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 1;
+  }));
 
   EXPECT_EQ(HttpRequest(port, "POST", "/drain")->status, 401);
   EXPECT_FALSE((*service)->edge().draining());
@@ -90,6 +93,10 @@ TEST(EdgedMetricsTest, ServesMetricsReadinessAndDrain) {
   auto ready = HttpRequest(port, "GET", "/readyz");
   EXPECT_EQ(ready->status, 503);
   EXPECT_EQ(ready->body, "not ready: draining\n");
+  // edge_ready follows readiness (probed every second).
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 0;
+  }));
 
   (*service)->Shutdown();
   EXPECT_EQ((*service)->metrics_port(), 0);

@@ -63,6 +63,10 @@ class PrometheusMetrics final : public Metrics {
   // in `direction` at 0.
   void DeclareKafkaTopics(Direction direction, const std::vector<std::string>& topics);
 
+  // edge_ready: 1 while the edge admits new peers (as /readyz answers 200),
+  // else 0; kept by its owner (edged probes it every second).
+  void SetReady(bool ready);
+
   void PeerConnected() override;
   void PeerDisconnected(absl::Duration connected_for) override;
   void Admission(absl::StatusCode result) override;
@@ -85,6 +89,7 @@ class PrometheusMetrics final : public Metrics {
   struct TrackerOp;
 
   explicit PrometheusMetrics(std::shared_ptr<prometheus::Registry> registry);
+  prometheus::Gauge* ready_ = nullptr;
   // Makes the known label values of every family at 0.
   void CreateKnownSeries();
   // Builds and registers every family; throws what prometheus-cpp throws.

@@ -159,6 +159,11 @@ absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Create(
 
 void PrometheusMetrics::Register() {
   prometheus::Registry& r = *registry_;
+  ready_ = &prometheus::BuildGauge()
+                .Name("edge_ready")
+                .Help("1 while the edge admits new peers (as /readyz answers 200), else 0.")
+                .Register(r)
+                .Add({});
   peer_connections_ = &prometheus::BuildGauge()
                            .Name("edge_peer_connections")
                            .Help("Peer streams admitted and not yet ended.")
@@ -280,6 +285,8 @@ void PrometheusMetrics::CreateKnownSeries() {
     tracker_ops_[op] = std::move(slot);
   }
 }
+
+void PrometheusMetrics::SetReady(bool ready) { ready_->Set(ready ? 1 : 0); }
 
 void PrometheusMetrics::DeclareKafkaTopics(Direction direction,
                                            const std::vector<std::string>& topics) {
