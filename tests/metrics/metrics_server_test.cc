@@ -245,6 +245,11 @@ TEST_F(MetricsServerTest, GetPeerAnswersHereElsewhereOrNotFound) {
   EXPECT_EQ(missing.body, "{\"error\":\"peer nobody is not held\"}\n");
   EXPECT_EQ(Admin("/peers/peer-1", "POST").status, 405);
   EXPECT_EQ(Admin("/peers/peer-1/other").status, 404);
+  auto invalid = Admin("/peers/peer%20one");
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_NE(invalid.body.find("not a peer_id"), std::string::npos) << invalid.body;
+  EXPECT_EQ(Admin(absl::StrCat("/peers/", std::string(129, 'p'))).status, 400);
+  EXPECT_EQ(Admin("/peers/peer%20one/disconnect", "POST").status, 400);
 }
 
 TEST_F(MetricsServerTest, ListPeersPagesInPeerIdOrder) {

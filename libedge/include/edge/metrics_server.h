@@ -7,7 +7,8 @@
 // Other methods on the GET paths: 405; other paths: 404. Health and
 // readiness are open to anyone who can reach the port; they answer within a
 // second while up to kHttpWorkers-1 other clients hold connections open
-// (idle clients are cut after kRequestTimeout).
+// (a client is cut off kRequestTimeoutMs after it connected without having
+// sent its whole request).
 //
 // Admin endpoints (contract §10), JSON answers:
 //   GET  /peers/{id}             `find_peer`; NOT_FOUND: 404
@@ -19,10 +20,11 @@
 // constant time). A request with an `Origin` header is refused (403), so no
 // web page can drive them from an operator's browser.
 //
-// Threads: the server owns a small pool of HTTP worker threads, started by
-// Start() and joined by Shutdown(); `healthy`, `ready` and `drain` run on them (never
-// with a lock of the server held) and may be called concurrently. After
-// Shutdown() returns they are never called again.
+// Threads: the server owns a pool of kHttpWorkers HTTP worker threads,
+// started by Start() and joined by Shutdown(); every callback runs on them
+// (never with a lock of the server held) and may be called concurrently.
+// `healthy` and `ready` must answer at once; the admin callbacks may wait,
+// bounded. After Shutdown() returns no callback is called again.
 //
 //   MetricsServerOptions o;
 //   o.address = "0.0.0.0:9464";

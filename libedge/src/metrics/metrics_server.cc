@@ -110,6 +110,15 @@ std::string ErrorJson(absl::string_view message) {
   return absl::StrCat("{\"error\":", JsonString(message), "}\n");
 }
 
+// The peer_id rules (contract §2): 1 to 128 bytes of [A-Za-z0-9._:@-].
+bool IsPeerId(absl::string_view id) {
+  return !id.empty() && id.size() <= 128 &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' ||
+                  c == '-';
+         });
+}
+
 // Compares without returning early, so that the time taken does not tell
 // how much of a guessed token was right.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
@@ -420,6 +429,10 @@ int MetricsServer::ServeAdmin(mg_connection* conn, absl::string_view method,
                  "WWW-Authenticate: Bearer");
   }
 
+  if ((op == Op::kFind || op == Op::kKick) && !IsPeerId(peer_id)) {
+    return Reply(conn, false, 400, kJson,
+                 ErrorJson("not a peer_id: 1 to 128 bytes of [A-Za-z0-9._:@-]"));
+  }
   const auto not_available = [&] {
     return Reply(conn, false, 501, kJson, ErrorJson("not available on this server"));
   };
