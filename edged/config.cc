@@ -323,15 +323,19 @@ void ParseEtcdSecurity(EnvParser& env, EdgedConfig& config) {
               "must be set together with ETCD_CERT_FILE / ETCD_KEY_FILE "
               "(a client certificate needs its key)");
   }
-  if (config.etcd_username.has_value() != config.etcd_password_file.has_value()) {
+  if (config.etcd_username.has_value() !=
+      config.etcd_password_file.has_value()) {
     env.Error(config.etcd_username ? "ETCD_PASSWORD_FILE" : "ETCD_USERNAME",
               "must be set together with ETCD_USERNAME / ETCD_PASSWORD_FILE");
   }
   if (!config.etcd_tls && !env.Failed("ETCD_ENDPOINTS")) {
     for (absl::string_view name : {"ETCD_CA_FILE", "ETCD_CERT_FILE"}) {
-      const auto& file = name == "ETCD_CA_FILE" ? config.etcd_ca_file : config.etcd_cert_file;
+      const auto& file =
+          name == "ETCD_CA_FILE" ? config.etcd_ca_file : config.etcd_cert_file;
       if (file) {
-        env.Error(name, "requires https:// ETCD_ENDPOINTS (it is used only over TLS)");
+        env.Error(
+            name,
+            "requires https:// ETCD_ENDPOINTS (it is used only over TLS)");
       }
     }
   }
@@ -610,15 +614,18 @@ absl::Status CheckConfigFiles(const EdgedConfig& config) {
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 }
 
-absl::StatusOr<std::string> ReadSecretFile(absl::string_view name, const std::string& path) {
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
+                                           const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": cannot read ", Quote(path), ": ", std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": cannot read ", Quote(path), ": ", std::strerror(errno)));
   }
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string secret((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
   if (in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": error reading ", Quote(path)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": error reading ", Quote(path)));
   }
   if (absl::EndsWith(secret, "\r\n")) {
     secret.resize(secret.size() - 2);
@@ -626,7 +633,8 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view name, const std::st
     secret.pop_back();
   }
   if (secret.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": ", Quote(path), " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", Quote(path), " is empty"));
   }
   return secret;
 }

@@ -136,7 +136,8 @@ ReadKafkaConfigFile(const std::string& path);
 
 // Reads a secret file (ADMIN_TOKEN_FILE, ETCD_PASSWORD_FILE): its content
 // without one trailing newline. An empty secret is an error naming `name`.
-absl::StatusOr<std::string> ReadSecretFile(absl::string_view name, const std::string& path);
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
+                                           const std::string& path);
 
 // The options of the edge core that this configuration determines. Fields
 // the environment does not set (tracker_timeout, has_descriptor_headroom)

@@ -392,26 +392,30 @@ TEST(ConfigTest, EtcdTlsAndAuthentication) {
              {"ETCD_PASSWORD_FILE", "/etc/edged/etcd-password"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->etcd_tls);
-  EXPECT_THAT(config->etcd_endpoints, ElementsAre("etcd-1:2379", "10.0.0.2:2379"));
+  EXPECT_THAT(config->etcd_endpoints,
+              ElementsAre("etcd-1:2379", "10.0.0.2:2379"));
   EXPECT_EQ(config->etcd_ca_file, "/etc/edged/etcd-ca.pem");
   EXPECT_EQ(config->etcd_cert_file, "/etc/edged/etcd.pem");
   EXPECT_EQ(config->etcd_key_file, "/etc/edged/etcd.key");
   EXPECT_EQ(config->etcd_username, "edge");
   EXPECT_EQ(config->etcd_password_file, "/etc/edged/etcd-password");
 
-  absl::StatusOr<EdgedConfig> plain = Parse({{"ETCD_ENDPOINTS", "etcd-1:2379"}});
+  absl::StatusOr<EdgedConfig> plain =
+      Parse({{"ETCD_ENDPOINTS", "etcd-1:2379"}});
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_FALSE(plain->etcd_tls);
 
-  ExpectRejected({{"ETCD_ENDPOINTS", "https://a:2379"}, {"ETCD_CERT_FILE", "c.pem"}},
-                 "ETCD_KEY_FILE", "together");
+  ExpectRejected(
+      {{"ETCD_ENDPOINTS", "https://a:2379"}, {"ETCD_CERT_FILE", "c.pem"}},
+      "ETCD_KEY_FILE", "together");
   ExpectRejected({{"ETCD_USERNAME", "edge"}}, "ETCD_PASSWORD_FILE", "together");
-  ExpectRejected({{"ETCD_ENDPOINTS", "a:2379"}, {"ETCD_CA_FILE", "ca.pem"}}, "ETCD_CA_FILE",
-                 "https://");
+  ExpectRejected({{"ETCD_ENDPOINTS", "a:2379"}, {"ETCD_CA_FILE", "ca.pem"}},
+                 "ETCD_CA_FILE", "https://");
 }
 
 TEST(ConfigTest, AdminTokenFile) {
-  absl::StatusOr<EdgedConfig> config = Parse({{"ADMIN_TOKEN_FILE", "/run/edged/admin-token"}});
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"ADMIN_TOKEN_FILE", "/run/edged/admin-token"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->admin_token_file, "/run/edged/admin-token");
   absl::StatusOr<EdgedConfig> unset = Parse({{"ADMIN_TOKEN_FILE", ""}});

@@ -17,7 +17,8 @@ TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
 
 TEST(ParseEtcdEndpointsTest, HttpsEndpointsAskForTls) {
   bool tls = false;
-  auto endpoints = ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
+  auto endpoints =
+      ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
   EXPECT_THAT(*endpoints, ElementsAre("etcd-1:2379", "[::1]:2379"));
   EXPECT_TRUE(tls);

@@ -30,7 +30,8 @@
 //   o.address = "0.0.0.0:9464";
 //   o.metrics = prometheus_metrics->registry();
 //   o.ready = [&] { return edge->Ready() ? absl::OkStatus()
-//                                       : absl::UnavailableError("draining"); };
+//                                       : absl::UnavailableError("draining");
+//                                       };
 //   o.drain = [&] { edge->Drain(); };
 //   auto server = edge::MetricsServer::Create(std::move(o));
 //   if (!server.ok()) return server.status();
@@ -99,10 +100,12 @@ struct MetricsServerOptions {
   std::function<void()> drain;
   // GET /peers/{id}: the peer here or where it is held. NOT_FOUND: 404;
   // another error: 503 with its message. May wait (bounded) on the tracker.
-  std::function<absl::StatusOr<AdminPeer>(const std::string& peer_id)> find_peer;
+  std::function<absl::StatusOr<AdminPeer>(const std::string& peer_id)>
+      find_peer;
   // GET /peers: up to `limit` peers of this edge with a peer_id greater than
   // `after`, in peer_id order.
-  std::function<std::vector<AdminPeer>(const std::string& after, size_t limit)> list_peers;
+  std::function<std::vector<AdminPeer>(const std::string& after, size_t limit)>
+      list_peers;
   // POST /peers/{id}/disconnect. NOT_FOUND: 404.
   std::function<absl::Status(const std::string& peer_id)> kick_peer;
   // Unset admin callbacks: their endpoints answer 501.
@@ -142,7 +145,8 @@ class MetricsServer {
   static int LogMessage(const mg_connection* conn, const char* message);
   int Serve(mg_connection* conn);
   // The admin endpoints; `path` starts with /peers or is /drain.
-  int ServeAdmin(mg_connection* conn, absl::string_view method, absl::string_view path);
+  int ServeAdmin(mg_connection* conn, absl::string_view method,
+                 absl::string_view path);
 
   const MetricsServerOptions options_;
   const std::string host_;

@@ -68,8 +68,8 @@ absl::StatusOr<std::string> ReadPem(absl::string_view what,
   std::string pem((std::istreambuf_iterator<char>(in)),
                   std::istreambuf_iterator<char>());
   if (pem.empty() || in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("etcd: the ", what, " \"", path, "\" is empty or unreadable"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "etcd: the ", what, " \"", path, "\" is empty or unreadable"));
   }
   return pem;
 }
@@ -149,8 +149,8 @@ EtcdClient::NewConnection(
   // backoff, from the process-wide pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto connection = std::make_shared<Connection>();
-  connection->channel = grpc::CreateCustomChannel(
-      ChannelTarget(address), credentials, args);
+  connection->channel =
+      grpc::CreateCustomChannel(ChannelTarget(address), credentials, args);
   if (connection->channel == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("etcd: cannot create a channel to ", address));
@@ -342,7 +342,8 @@ absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id,
       deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         auto stream = endpoint.lease->LeaseKeepAlive(&context);
         if (stream == nullptr) {
-          return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keepalive stream");
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "no keepalive stream");
         }
         bool answered = stream->Write(request) && stream->Read(&response);
         stream->WritesDone();
@@ -493,11 +494,12 @@ absl::StatusOr<std::string> EtcdClient::GetTokenSync(const std::string& stale,
     wait->token = std::move(token);
   });
   absl::MutexLock lock(&wait->mu);
-  wait->mu.AwaitWithDeadline(
-      absl::Condition(
-          +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->token.has_value(); },
-          wait.get()),
-      deadline);
+  wait->mu.AwaitWithDeadline(absl::Condition(
+                                 +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return w->token.has_value();
+                                 },
+                                 wait.get()),
+                             deadline);
   if (!wait->token.has_value()) {
     return absl::DeadlineExceededError("etcd: no login before the deadline");
   }
@@ -534,8 +536,8 @@ void EtcdClient::OnAuthenticated(AuthCall* call, const grpc::Status& status) {
   absl::StatusOr<std::string> token;
   if (!status.ok()) {
     token = FromGrpc(status, addresses_[call->endpoint]);
-    log_->Warn("etcd login failed", {{"user", username_},
-                                     {"error", token.status().ToString()}});
+    log_->Warn("etcd login failed",
+               {{"user", username_}, {"error", token.status().ToString()}});
   } else if (call->response.token().empty()) {
     token = absl::FailedPreconditionError(
         "etcd gave no token: is authentication enabled on it?");

@@ -133,7 +133,8 @@ class EtcdClient {
   void MoveOff(size_t failed);
   void StartTxn(AsyncTxn* op);
   void OnTxnDone(AsyncTxn* op, const grpc::Status& status);
-  void FinishTxn(AsyncTxn* op, absl::StatusOr<etcdserverpb::TxnResponse> result);
+  void FinishTxn(AsyncTxn* op,
+                 absl::StatusOr<etcdserverpb::TxnResponse> result);
   // Runs `done` with a token, logging in first when there is none or the
   // current one is `stale` (refused by etcd). Inline when one is at hand.
   void GetToken(const std::string& stale, TokenDone done);

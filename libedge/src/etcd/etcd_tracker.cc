@@ -87,7 +87,8 @@ class EtcdTracker::Impl {
   void Release(const std::string& peer_id, const PeerClaim& claim,
                ReleaseDone done);
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
-  void EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done);
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                   AddressDone done);
   void SetLostListener(LostListener listener);
   void Shutdown(absl::Time deadline);
   bool HasLease() const;
@@ -383,8 +384,9 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
                  // whatever etcd holds must first pass the EDGE_ID rules.
                  if (absl::Status valid = etcd_holder::CheckEdgeId(kv->value());
                      !valid.ok()) {
-                   log->Error("etcd holds an invalid edge id for a peer; not used",
-                              {{"peer_id", peer_id}, {"error", valid.message()}});
+                   log->Error(
+                       "etcd holds an invalid edge id for a peer; not used",
+                       {{"peer_id", peer_id}, {"error", valid.message()}});
                    done(valid);
                    return;
                  }
@@ -392,28 +394,29 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
                });
 }
 
-void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id, absl::Time deadline,
-                                    AddressDone done) {
+void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
+                                    absl::Time deadline, AddressDone done) {
   if (absl::Status valid = etcd_holder::CheckEdgeId(edge_id); !valid.ok()) {
     done(valid);
     return;
   }
-  client_->Txn(etcd_txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
-               RealDeadline(deadline),
-               [edge_id, done = std::move(done)](
-                   absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
-                 if (!result.ok()) {
-                   done(result.status());
-                   return;
-                 }
-                 const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
-                 if (kv == nullptr) {
-                   done(absl::NotFoundError(
-                       absl::StrCat("edge ", edge_id, " is not registered")));
-                   return;
-                 }
-                 done(etcd_holder::RegisteredAddress(kv->value()));
-               });
+  client_->Txn(
+      etcd_txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
+      RealDeadline(deadline),
+      [edge_id, done = std::move(done)](
+          absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+        if (!result.ok()) {
+          done(result.status());
+          return;
+        }
+        const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
+        if (kv == nullptr) {
+          done(absl::NotFoundError(
+              absl::StrCat("edge ", edge_id, " is not registered")));
+          return;
+        }
+        done(etcd_holder::RegisteredAddress(kv->value()));
+      });
 }
 
 void EtcdTracker::Impl::RunLeaseThread() {
