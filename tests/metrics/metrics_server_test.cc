@@ -158,6 +158,7 @@ TEST_F(MetricsServerTest, PostDrainCallsTheDrainCallback) {
   StartServer();
   auto response = Admin("/drain", "POST");
   EXPECT_EQ(response.status, 202);
+  EXPECT_EQ(response.body, "{\"draining\":true}\n");
   EXPECT_EQ(drains_.load(), 1);
 }
 

@@ -442,12 +442,10 @@ int MetricsServer::ServeAdmin(mg_connection* conn, absl::string_view method,
   };
   switch (op) {
     case Op::kDrain:
-      if (!options_.drain) {
-        return Reply(conn, false, 501, kPlain, "drain is not available\n");
-      }
+      if (!options_.drain) return not_available();
       logger_->Info("drain requested over HTTP");
       options_.drain();
-      return Reply(conn, false, 202, kPlain, "draining\n");
+      return Reply(conn, false, 202, kJson, "{\"draining\":true}\n");
     case Op::kFind: {
       if (!options_.find_peer) return not_available();
       absl::StatusOr<AdminPeer> peer = options_.find_peer(peer_id);
