@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "service.h"
 #include "support/http_client.h"
+#include "support/wait.h"
 
 namespace edge {
 namespace {
@@ -44,6 +45,8 @@ TEST(EdgedMetricsTest, ServesMetricsReadinessAndDrain) {
   EXPECT_EQ(metrics->status, 200);
   EXPECT_EQ(SampleValue(metrics->body, "edge_peer_connections"), 0);
   EXPECT_EQ(HttpRequest(port, "GET", "/healthz")->status, 200);
+  // Ready once the consumer reads its command topic (contract §4).
+  ASSERT_TRUE(edge::testing::WaitFor([&] { return (*service)->edge().Ready(); }));
   EXPECT_EQ(HttpRequest(port, "GET", "/readyz")->status, 200);
 
   EXPECT_EQ(HttpRequest(port, "POST", "/drain")->status, 202);

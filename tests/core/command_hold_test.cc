@@ -1,0 +1,207 @@
+// Commands that wait for their peer (contract §4: COMMAND_HOLD_MS,
+// COMMAND_HOLD_MAX, expires_at), on the fakes with a FakeClock.
+#include "edge_fixture.h"
+
+namespace edge {
+namespace {
+
+using ::edge::testing::WaitFor;
+
+constexpr char kCommands[] = "edge-commands-edge-1";
+constexpr char kDeadLetters[] = "edge-commands-edge-1.deadletter";
+
+std::string Hash(const std::string& peer_id, const std::string& request_id,
+                 const std::string& extra = "") {
+  return R"({"type":"file_hash","peer_id":")" + peer_id + R"(","request_id":")" + request_id +
+         R"(","catalog_id":"c1")" + extra + "}";
+}
+
+class CommandHoldTest : public EdgeFixture {
+ protected:
+  EdgeOptions Options() {
+    EdgeOptions options = TestEdgeOptions();
+    options.catalog_pull_on_connect = false;
+    return options;
+  }
+  // Moves the fake time on in hold ticks, so every timer due runs.
+  void Advance(absl::Duration by) {
+    for (absl::Duration done; done < by; done += absl::Milliseconds(100)) {
+      clock_.Advance(absl::Milliseconds(100));
+    }
+  }
+  bool WaitHeld(int64_t n) {
+    return WaitFor([&] { return edge_->stats().commands_held == n; });
+  }
+  std::vector<std::string> Reasons() {
+    std::vector<std::string> reasons;
+    for (const auto& r : bus_->Published(kDeadLetters)) reasons.push_back(Field(r.value, "reason"));
+    return reasons;
+  }
+};
+
+TEST_F(CommandHoldTest, HeldCommandsReachThePeerInOrderWhenItConnects) {
+  StartEdge(Options());
+  for (int i = 0; i < 3; ++i) Produce(Hash("peer-1", "r" + std::to_string(i)));
+  ASSERT_TRUE(WaitHeld(3));
+  // Held commands have no outcome: the committed position stays behind them.
+  EXPECT_EQ(bus_->Committed(kCommands, 0), 0);
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+
+  auto peer = Admit("peer-1");
+  ASSERT_TRUE(peer->WaitForReceived(3));
+  Produce(Hash("peer-1", "r3"));
+  ASSERT_TRUE(peer->WaitForReceived(4));
+  auto got = peer->Received();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(got[i].request_id(), "r" + std::to_string(i));
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 4; }));
+  EXPECT_EQ(edge_->stats().commands_held, 0);
+  EXPECT_EQ(edge_->stats().commands_delivered, 4);
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+}
+
+TEST_F(CommandHoldTest, HeldCommandsFollowThePeerToTheEdgeThatClaimsIt) {
+  StartEdge(Options());
+  Produce(Hash("peer-9", "a"), "peer-9");
+  Produce(Hash("peer-9", "b"), "peer-9");
+  ASSERT_TRUE(WaitHeld(2));
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 2, absl::Seconds(5)));
+  auto hops = bus_->Published("edge-commands-edge-2");
+  EXPECT_EQ(Field(hops[0].value, "request_id"), "a");
+  EXPECT_EQ(Field(hops[1].value, "request_id"), "b");
+  ASSERT_EQ(hops[0].headers.size(), 1u);
+  EXPECT_EQ(hops[0].headers[0].value, "edge-1");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 2; }));
+  EXPECT_EQ(edge_->stats().commands_forwarded, 2);
+  EXPECT_EQ(edge_->stats().commands_held, 0);
+}
+
+TEST_F(CommandHoldTest, CommandsThisEdgeForwardedAreNeverSentOnAgain) {
+  StartEdge(Options());
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  // Came back from edge-1's own hop: held here, not bounced to edge-2.
+  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "x"),
+                            {{"edge-forwarded-from", "edge-1"}})
+                  .ok());
+  ASSERT_TRUE(WaitHeld(1));
+  Advance(absl::Seconds(2));
+  EXPECT_TRUE(bus_->Published("edge-commands-edge-2").empty());
+  Advance(absl::Seconds(29));
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  EXPECT_EQ(Reasons()[0], "peer_not_connected");
+}
+
+TEST_F(CommandHoldTest, HoldEndsWithPeerNotConnected) {
+  StartEdge(Options());
+  Produce(Hash("ghost", "g"), "ghost");
+  ASSERT_TRUE(WaitHeld(1));
+  Advance(absl::Seconds(29));
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+  Advance(absl::Seconds(2));
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  auto letter = bus_->Published(kDeadLetters)[0];
+  EXPECT_EQ(Field(letter.value, "reason"), "peer_not_connected");
+  EXPECT_NE(Field(letter.value, "detail").find("COMMAND_HOLD_MS"), std::string::npos);
+  EXPECT_EQ(letter.key, "ghost");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 1; }));
+  EXPECT_EQ(edge_->stats().commands_held, 0);
+}
+
+TEST_F(CommandHoldTest, HoldIsBoundedPerPeerAndPerEdge) {
+  EdgeOptions options = Options();
+  options.peer_send_queue_max = 2;
+  options.command_hold_max = 3;
+  StartEdge(options);
+  for (int i = 0; i < 3; ++i) Produce(Hash("peer-a", "a" + std::to_string(i)), "peer-a");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  auto first = bus_->Published(kDeadLetters)[0];
+  EXPECT_EQ(Field(first.value, "reason"), "peer_not_connected");
+  EXPECT_NE(Field(first.value, "detail").find("PEER_SEND_QUEUE_MAX"), std::string::npos)
+      << first.value;
+  EXPECT_EQ(Field(first.value, "original_offset"), "2");
+  Produce(Hash("peer-b", "b0"), "peer-b");
+  Produce(Hash("peer-b", "b1"), "peer-b");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 2, absl::Seconds(5)));
+  auto second = bus_->Published(kDeadLetters)[1];
+  EXPECT_NE(Field(second.value, "detail").find("COMMAND_HOLD_MAX"), std::string::npos)
+      << second.value;
+  EXPECT_EQ(Field(second.value, "original_offset"), "4");
+  ASSERT_TRUE(WaitHeld(3));
+  // What was held is still delivered.
+  auto a = Admit("peer-a");
+  ASSERT_TRUE(a->WaitForReceived(2));
+  EXPECT_EQ(a->Received()[0].request_id(), "a0");
+  EXPECT_EQ(a->Received()[1].request_id(), "a1");
+}
+
+TEST_F(CommandHoldTest, HoldingOffDeadLettersAtOnce) {
+  EdgeOptions options = Options();
+  options.command_hold = absl::ZeroDuration();
+  StartEdge(options);
+  Produce(Hash("ghost", "g"), "ghost");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  EXPECT_EQ(Reasons()[0], "peer_not_connected");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 1; }));
+}
+
+TEST_F(CommandHoldTest, ExpiredCommandsAreDeadLetteredExpired) {
+  StartEdge(Options());
+  // The fake clock starts at 2026-01-01T00:00:00Z.
+  Produce(Hash("peer-1", "late", R"(,"expires_at":"2025-12-31T23:59:59Z")"));
+  Produce(Hash("peer-1", "soon", R"(,"expires_at":"2026-01-01T00:00:01.5+00:00")"));
+  Produce(Hash("peer-1", "bad", R"(,"expires_at":"tomorrow")"));
+  Produce(Hash("peer-1", "kept", R"(,"expires_at":"2026-01-01T01:00:00Z")"));
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 2, absl::Seconds(5)));
+  ASSERT_TRUE(WaitHeld(2));
+  auto letters = bus_->Published(kDeadLetters);
+  EXPECT_EQ(Field(letters[0].value, "reason"), "expired");
+  EXPECT_EQ(Field(letters[0].value, "original_offset"), "0");
+  EXPECT_EQ(Field(letters[1].value, "reason"), "invalid_command");
+  EXPECT_NE(Field(letters[1].value, "detail").find("expires_at"), std::string::npos);
+  Advance(absl::Seconds(2));
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 3, absl::Seconds(5)));
+  letters = bus_->Published(kDeadLetters);
+  EXPECT_EQ(Field(letters[2].value, "reason"), "expired");
+  EXPECT_EQ(Field(letters[2].value, "original_offset"), "1");
+  auto peer = Admit("peer-1");
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EXPECT_EQ(peer->Received()[0].request_id(), "kept");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 4; }));
+}
+
+TEST_F(CommandHoldTest, CommandThatExpiresInThePeersQueueIsNotWritten) {
+  StartEdge(Options());
+  auto peer = Admit("peer-1");
+  peer->StopReading();
+  Produce(Hash("peer-1", "first"));
+  Produce(Hash("peer-1", "second", R"(,"expires_at":"2026-01-01T00:00:01Z")"));
+  // The first write hangs (the peer does not read); the second waits behind
+  // it past its expires_at.
+  ASSERT_TRUE(WaitFor([&] { return bus_->OutstandingRecords() == 2; }));
+  Advance(absl::Seconds(2));
+  peer->ResumeReading();
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  EXPECT_EQ(Reasons()[0], "expired");
+  EXPECT_EQ(Field(bus_->Published(kDeadLetters)[0].value, "original_offset"), "1");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 2; }));
+  ASSERT_EQ(peer->Received().size(), 1u);
+  EXPECT_EQ(peer->Received()[0].request_id(), "first");
+}
+
+TEST_F(CommandHoldTest, ShutdownLeavesHeldCommandsToBeReadAgain) {
+  StartEdge(Options());
+  Produce(Hash("peer-1", "r0"));
+  ASSERT_TRUE(WaitHeld(1));
+  edge_->Shutdown(clock_.Now() + absl::Seconds(5));
+  EXPECT_EQ(bus_->Committed(kCommands, 0), 0);
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+}
+
+}  // namespace
+}  // namespace edge
