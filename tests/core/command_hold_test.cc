@@ -205,3 +205,106 @@ TEST_F(CommandHoldTest, ShutdownLeavesHeldCommandsToBeReadAgain) {
 
 }  // namespace
 }  // namespace edge
+
+namespace edge {
+namespace {
+
+// A tracker that never answers a lookup until told to (a wedged etcd), and
+// counts them. Claims and releases succeed at once.
+class WedgedTracker final : public Tracker {
+ public:
+  absl::Status Start() override { return absl::OkStatus(); }
+  void Claim(const std::string&, absl::Time, ClaimDone done) override { done(PeerClaim{}); }
+  void Release(const std::string&, const PeerClaim&, ReleaseDone done) override {
+    done(absl::OkStatus());
+  }
+  void Lookup(const std::string& peer_id, absl::Time, LookupDone done) override {
+    absl::MutexLock lock(&mu_);
+    ++lookups_;
+    pending_.emplace_back(peer_id, std::move(done));
+  }
+  void SetLostListener(LostListener) override {}
+  void Shutdown(absl::Time) override {}
+
+  int lookups() { absl::MutexLock lock(&mu_); return lookups_; }
+  size_t pending() { absl::MutexLock lock(&mu_); return pending_.size(); }
+  // Answers every pending lookup: nobody holds the peer.
+  void AnswerNotFound() {
+    std::vector<std::pair<std::string, LookupDone>> answer;
+    {
+      absl::MutexLock lock(&mu_);
+      answer.swap(pending_);
+    }
+    for (auto& [peer_id, done] : answer) done(absl::NotFoundError(peer_id));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int lookups_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<std::string, LookupDone>> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+class WedgedTrackerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EdgeOptions options = TestEdgeOptions();
+    options.catalog_pull_on_connect = false;
+    auto edge = Edge::Create(options, EdgeParts{&transport_, &bus_, &tracker_, &clock_, nullptr});
+    ASSERT_TRUE(edge.ok()) << edge.status();
+    edge_ = std::move(*edge);
+    ASSERT_TRUE(edge_->Start().ok());
+  }
+  void TearDown() override {
+    tracker_.AnswerNotFound();
+    edge_->Shutdown(clock_.Now() + absl::Seconds(5));
+  }
+  void Produce(const std::string& peer_id, const std::string& request_id) {
+    ASSERT_TRUE(bus_.Produce(kCommands, peer_id, Hash(peer_id, request_id)).ok());
+  }
+
+  testing::FakeClock clock_;
+  testing::FakePeerTransport transport_;
+  testing::FakeMessageBus bus_;
+  WedgedTracker tracker_;
+  std::unique_ptr<Edge> edge_;
+};
+
+TEST_F(WedgedTrackerTest, LookupsStayBoundedWhileTheTrackerDoesNotAnswer) {
+  // A flood for one absent peer asks once; 200 absent peers ask at most 64
+  // questions at a time.
+  for (int i = 0; i < 50; ++i) Produce("peer-x", "x" + std::to_string(i));
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().commands_held == 50; }));
+  EXPECT_EQ(tracker_.lookups(), 1);
+  for (int i = 0; i < 200; ++i) Produce("peer-" + std::to_string(i), "p");
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().commands_held == 250; }));
+  for (int tick = 0; tick < 20; ++tick) clock_.Advance(absl::Milliseconds(100));
+  EXPECT_EQ(tracker_.lookups(), 64);
+  EXPECT_EQ(tracker_.pending(), 64u);
+  // Answered "nobody": each answer stands for half a second, then the next
+  // 64 peers are asked.
+  tracker_.AnswerNotFound();
+  EXPECT_EQ(tracker_.lookups(), 64);
+  clock_.Advance(absl::Milliseconds(100));
+  EXPECT_EQ(tracker_.lookups(), 128);
+  // The flood for peer-x is still one peer: never more than one question.
+  EXPECT_TRUE(bus_.Published(kDeadLetters).empty());
+}
+
+TEST_F(WedgedTrackerTest, PeerAdmittedWhileItsLookupHangsGetsItsCommands) {
+  Produce("peer-1", "r0");
+  Produce("peer-1", "r1");
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().commands_held == 2; }));
+  ASSERT_EQ(tracker_.pending(), 1u);
+  auto peer = transport_.Connect("peer-1");
+  ASSERT_TRUE(peer->WaitForAdmission());
+  ASSERT_TRUE(peer->admission()->ok());
+  // The lookup under way owns the queue; its answer hands it over.
+  tracker_.AnswerNotFound();
+  ASSERT_TRUE(peer->WaitForReceived(2));
+  EXPECT_EQ(peer->Received()[0].request_id(), "r0");
+  EXPECT_EQ(peer->Received()[1].request_id(), "r1");
+  ASSERT_TRUE(WaitFor([&] { return bus_.Committed(kCommands, 0) == 2; }));
+}
+
+}  // namespace
+}  // namespace edge

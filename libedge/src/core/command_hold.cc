@@ -51,7 +51,11 @@ bool EdgeImpl::HasHeld(const std::string& peer_id) {
 
 void EdgeImpl::ReportHeldLocked() {
   held_gauge_.store(static_cast<int64_t>(held_count_), std::memory_order_relaxed);
-  metrics().CommandsHeld(static_cast<int64_t>(held_count_));
+}
+
+void EdgeImpl::ReportHeld() {
+  // Outside hold_mu_; the latest count, whoever stored it.
+  metrics().CommandsHeld(held_gauge_.load(std::memory_order_relaxed));
 }
 
 void EdgeImpl::ScheduleHoldTickLocked() {
@@ -104,6 +108,7 @@ void EdgeImpl::Hold(Command command, IncomingRecord record, RecordDone done) {
     DeadLetter(DeadLetterReason::kPeerNotConnected, refusal, peer_id, record, std::move(done));
     return;
   }
+  ReportHeld();
   metrics().CommandOutcome("held");
   if (start_work) StartHeldWork(peer_id);
 }
@@ -172,6 +177,7 @@ void EdgeImpl::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::stri
     if (peer.commands.empty()) held_.erase(it);
     ReportHeldLocked();
   }
+  ReportHeld();
   for (HeldCommand& c : forward) {
     ForwardTo(*holder, peer_id, std::move(c.record), std::move(c.done));
   }
@@ -219,6 +225,7 @@ void EdgeImpl::ReleaseHeld(const std::string& peer_id) {
       held_count_ -= batch.size();
       ReportHeldLocked();
     }
+    ReportHeld();
     const absl::Time now = parts_.clock->Now();
     for (HeldCommand& c : batch) {
       if (c.command.expires_at.has_value() && now >= *c.command.expires_at) {
@@ -270,6 +277,7 @@ void EdgeImpl::HoldTick() {
     ReportHeldLocked();
     ScheduleHoldTickLocked();
   }
+  ReportHeld();
   for (auto& [c, expired] : ended) {
     if (expired) {
       DeadLetter(DeadLetterReason::kExpired, "expires_at passed while the command was held",
@@ -295,6 +303,7 @@ void EdgeImpl::StopHolding() {
     held_count_ = 0;
     ReportHeldLocked();
   }
+  ReportHeld();
   size_t count = 0;
   for (const auto& [peer_id, peer] : dropped) count += peer.commands.size();
   if (count > 0) {

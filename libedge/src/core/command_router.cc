@@ -136,9 +136,13 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     return;
   }
   if (command.type == CommandType::kDisconnect) {
-    // Never held: it is meant for the stream that is gone, not for the
+    // Never held: it is meant for the stream there is now, not for the
     // peer's next one.
-    Forward(std::move(command), std::move(record), std::move(done));
+    if (session != nullptr && !session->ending()) {
+      Deliver(session, std::move(command), std::move(record), std::move(done));
+    } else {
+      Forward(std::move(command), std::move(record), std::move(done));
+    }
     return;
   }
   Hold(std::move(command), std::move(record), std::move(done));

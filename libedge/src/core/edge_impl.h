@@ -136,6 +136,7 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void HoldTick();
   void ScheduleHoldTickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
   void ReportHeldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
+  void ReportHeld() ABSL_LOCKS_EXCLUDED(hold_mu_);
   // Ends the hold at shutdown: what waits gets no outcome here and is read
   // again after a restart.
   void StopHolding();
