@@ -11,15 +11,19 @@
 // edge in turn (SIGTERM, wait for its exit, start it again), runs
 // --steady_sec more, stops producing and waits --settle_sec for the last
 // commands. It prints command latency (produce -> received by the peer)
-// over the whole run and the dead letters by reason.
+// over the whole run and for the commands produced during the roll, the
+// dead letters by reason, and a tally by request id: commands with no
+// outcome at all (lost) and deliveries beyond the first (redeliveries).
 //
 //   edge_rolling_restart_bench --peers=3000 --rate=1000
 #include <signal.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,6 +114,13 @@ class Bench {
     producer_ = std::move(*producer);
 
     peer_options_.answer_commands = false;
+    peer_options_.on_command = [this](const std::string& id) {
+      const int64_t sent = loadgen::RequestIdNanos(id);
+      const int64_t from = roll_from_ns_.load(), to = roll_to_ns_.load();
+      if (sent >= from && sent <= to) roll_latency_.RecordNanos(loadgen::UnixNanos() - sent);
+      absl::MutexLock lock(&tally_mu_);
+      ++received_ids_[id];
+    };
     const int peers = absl::GetFlag(FLAGS_peers);
     slots_.resize(peers);
     for (int i = 0; i < peers; ++i) {
@@ -130,6 +141,7 @@ class Bench {
     absl::SleepFor(steady);
     const int64_t reconnects_before = reconnects_.load();
     absl::Time roll_start = absl::Now();
+    roll_from_ns_.store(absl::ToUnixNanos(roll_start));
     for (int i = 0; i < n_edges_; ++i) {
       absl::Time t = absl::Now();
       if (auto s = edges_[i]->Signal(SIGTERM); !s.ok()) return Fail("SIGTERM", s);
@@ -142,6 +154,7 @@ class Bench {
                   absl::ToDoubleSeconds(absl::Now() - t));
     }
     absl::Duration roll = absl::Now() - roll_start;
+    roll_to_ns_.store(absl::ToUnixNanos(absl::Now()));
     absl::SleepFor(steady);
     producing_.store(false);
     pacer.join();
@@ -150,6 +163,7 @@ class Bench {
     supervisor.join();
 
     std::map<std::string, int> reasons;
+    std::set<std::string> lettered_ids;
     int64_t letters = 0;
     for (int i = 0; i < n_edges_; ++i) {
       auto reader = testing::TopicReader::Create(kafka_->bootstrap_servers(),
@@ -160,6 +174,9 @@ class Bench {
         ++letters;
         auto value = testing::ParseJsonObject(r.value);
         ++reasons[value.ok() ? testing::JsonString(*value, "reason") : "unreadable"];
+        if (!value.ok()) continue;
+        auto original = testing::ParseJsonObject(testing::JsonString(*value, "original_message"));
+        if (original.ok()) lettered_ids.insert(testing::JsonString(*original, "request_id"));
       }
     }
     std::printf("roll: %.1f s for %d edges; %lld reconnects during and after it\n",
@@ -175,6 +192,25 @@ class Bench {
                 absl::ToDoubleMilliseconds(stats_.command.Percentile(99)),
                 absl::ToDoubleMilliseconds(stats_.command.Percentile(99.9)),
                 absl::ToDoubleMilliseconds(stats_.command.Max()));
+    std::printf("command latency ms, produced during the roll (%lld): p50 %.1f  p99 %.1f  max %.1f\n",
+                static_cast<long long>(roll_latency_.count()),
+                absl::ToDoubleMilliseconds(roll_latency_.Percentile(50)),
+                absl::ToDoubleMilliseconds(roll_latency_.Percentile(99)),
+                absl::ToDoubleMilliseconds(roll_latency_.Max()));
+    int64_t lost = 0, duplicated = 0;
+    {
+      absl::MutexLock lock(&tally_mu_);
+      for (const std::string& id : produced_ids_) {
+        auto it = received_ids_.find(id);
+        if (it == received_ids_.end()) {
+          if (!lettered_ids.count(id)) ++lost;
+        } else if (it->second > 1) {
+          duplicated += it->second - 1;
+        }
+      }
+    }
+    std::printf("by request id: %lld without any outcome (lost), %lld extra deliveries\n",
+                static_cast<long long>(lost), static_cast<long long>(duplicated));
     std::printf("dead letters: %lld\n", static_cast<long long>(letters));
     for (const auto& [reason, n] : reasons) std::printf("  %s: %d\n", reason.c_str(), n);
     for (Slot& slot : slots_) {
@@ -250,6 +286,15 @@ class Bench {
                            R"(","catalog_id":"catalog-1","hash_types":["sha256"]})"));
         }
       }
+      {
+        absl::MutexLock lock(&tally_mu_);
+        for (const auto& [edge, records] : batches) {
+          for (const auto& [key, value] : records) {
+            auto object = testing::ParseJsonObject(value);
+            if (object.ok()) produced_ids_.push_back(testing::JsonString(*object, "request_id"));
+          }
+        }
+      }
       for (auto& [edge, records] : batches) {
         absl::Status s = producer_->ProduceAll(CommandsTopic(edge), records);
         (s.ok() ? produced_ : produce_failures_).fetch_add(static_cast<int64_t>(records.size()));
@@ -273,6 +318,13 @@ class Bench {
   std::atomic<int64_t> reconnects_{0};
   std::atomic<int64_t> produced_{0};
   std::atomic<int64_t> produce_failures_{0};
+  // Produce-time bounds (unix ns) of the roll, for its own histogram.
+  std::atomic<int64_t> roll_from_ns_{INT64_MAX};
+  std::atomic<int64_t> roll_to_ns_{INT64_MAX};
+  loadgen::LatencyHistogram roll_latency_;
+  absl::Mutex tally_mu_;
+  std::vector<std::string> produced_ids_ ABSL_GUARDED_BY(tally_mu_);
+  std::map<std::string, int> received_ids_ ABSL_GUARDED_BY(tally_mu_);
 };
 
 }  // namespace
