@@ -195,7 +195,6 @@ bool KafkaConsumer::AssignNewPartitions() {
     unanswered_.insert(tp);
   }
   if (stopped_fetching_ || throttled_) rd_kafka_pause_partitions(rk_, fresh);
-  reading_.store(false, std::memory_order_release);
   logger_->Info("Kafka partitions assigned", {{"count", absl::StrCat(fresh->cnt)}});
   rd_kafka_topic_partition_list_destroy(fresh);
   return complete;
@@ -276,7 +275,12 @@ void KafkaConsumer::Loop() {
     if (now >= next_check && consuming) {
       // Until every topic is assigned, retry soon; then look for added
       // partitions now and then.
-      next_check = now + (AssignNewPartitions() ? partition_check_interval_ : kAssignRetry);
+      // Once every topic was assigned, a later failed check (the broker
+      // away for a moment) does not make the consumer unready.
+      const bool complete = AssignNewPartitions();
+      all_topics_assigned_ = all_topics_assigned_ || complete;
+      next_check = now + (complete ? partition_check_interval_ : kAssignRetry);
+      UpdateReading();
     }
     if (rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, kPollTimeoutMs)) Dispatch(msg);
     Throttle();
@@ -289,8 +293,14 @@ void KafkaConsumer::Loop() {
 }
 
 void KafkaConsumer::Answered(const TopicPartition& tp) {
-  if (unanswered_.erase(tp) > 0 && unanswered_.empty() && !assigned_.empty()) {
-    reading_.store(true, std::memory_order_release);
+  if (unanswered_.erase(tp) > 0) UpdateReading();
+}
+
+void KafkaConsumer::UpdateReading() {
+  const bool reading = all_topics_assigned_ && unanswered_.empty() && !assigned_.empty();
+  if (reading == reading_.load(std::memory_order_relaxed)) return;
+  reading_.store(reading, std::memory_order_release);
+  if (reading) {
     logger_->Info("Kafka consumer reading", {{"partitions", absl::StrCat(assigned_.size())}});
   }
 }

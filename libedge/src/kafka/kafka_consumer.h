@@ -65,6 +65,8 @@ class KafkaConsumer {
   void Loop();
   void Dispatch(rd_kafka_message_t* msg);
   void Answered(const TopicPartition& tp);
+  // Reading(): every topic assigned and every partition answered.
+  void UpdateReading();
   // The broker no longer has the position `offset` of `tp`: say so, count
   // what was skipped, and read on from the oldest record left.
   void HandleOffsetReset(const TopicPartition& tp, int64_t offset, const char* detail);
@@ -93,6 +95,7 @@ class KafkaConsumer {
   std::set<TopicPartition> unanswered_;
   bool stopped_fetching_ = false;  // StopConsuming paused the assignment
   bool throttled_ = false;         // too many records wait for an outcome
+  bool all_topics_assigned_ = false;
   std::atomic<bool> reading_{false};
 
   mutable absl::Mutex mu_;
