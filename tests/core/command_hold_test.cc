@@ -79,18 +79,27 @@ TEST_F(CommandHoldTest, HeldCommandsFollowThePeerToTheEdgeThatClaimsIt) {
   EXPECT_EQ(edge_->stats().commands_held, 0);
 }
 
-TEST_F(CommandHoldTest, CommandsThisEdgeForwardedAreNeverSentOnAgain) {
+TEST_F(CommandHoldTest, CommandsFollowAMovingPeerAtMostThreeHops) {
   StartEdge(Options());
   testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
-  // Came back from edge-1's own hop: held here, not bounced to edge-2.
-  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "x"),
+  // Back from edge-2 after one hop (the peer moved on meanwhile): it
+  // follows the peer again.
+  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "again"),
                             {{"edge-forwarded-from", "edge-1"}})
+                  .ok());
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
+  EXPECT_EQ(bus_->Published("edge-commands-edge-2")[0].headers.size(), 2u);
+  // Three hops made: held here, not sent on.
+  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "x"),
+                            {{"edge-forwarded-from", "edge-1"},
+                             {"edge-forwarded-from", "edge-2"},
+                             {"edge-forwarded-from", "edge-3"}})
                   .ok());
   ASSERT_TRUE(WaitHeld(1));
   Advance(absl::Seconds(2));
-  EXPECT_TRUE(bus_->Published("edge-commands-edge-2").empty());
+  EXPECT_EQ(bus_->Published("edge-commands-edge-2").size(), 1u);
   Advance(absl::Seconds(29));
   ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
   EXPECT_EQ(Reasons()[0], "peer_not_connected");

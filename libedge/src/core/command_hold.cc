@@ -7,8 +7,7 @@
 // queue ends one of three ways per command:
 //   - the peer is admitted here: ReleaseHeld hands the queue to its session;
 //   - another edge claims the peer: a periodic lookup finds it and the
-//     commands make one hop each to that edge (never back to an edge that
-//     already forwarded them);
+//     commands make one hop each to that edge (at most kMaxHops in all);
 //   - COMMAND_HOLD_MS passes (or `expires_at`): dead-lettered.
 // A held command has no outcome yet, so the consumer does not commit past
 // it: a crash redelivers it. Lookups are bounded (one per peer, at most
@@ -33,13 +32,15 @@ constexpr int kMaxLookupsInFlight = 64;
 // Beyond this many remembered answers the oldest are dropped wholesale.
 constexpr size_t kMaxAbsentRemembered = 100000;
 
-// Whether `edge_id` already forwarded `record` (one hop per edge, so a
-// command never circles).
-bool ForwardedBy(const IncomingRecord& record, const std::string& edge_id) {
-  for (const RecordHeader& h : record.headers) {
-    if (h.key == kForwardedHeader && h.value == edge_id) return true;
-  }
-  return false;
+// A command follows its peer at most this many hops (each adds a
+// kForwardedHeader), so a peer that keeps moving cannot keep a command
+// circling between edges.
+constexpr int kMaxHops = 3;
+
+int Hops(const IncomingRecord& record) {
+  int hops = 0;
+  for (const RecordHeader& h : record.headers) hops += h.key == kForwardedHeader;
+  return hops;
 }
 
 }  // namespace
@@ -155,11 +156,9 @@ void EdgeImpl::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::stri
     peer.next_lookup = now + kLookupPeriod;
     if (!here && elsewhere) {
       absent_until_.erase(peer_id);
-      // Forward in order, up to the first command this edge or that one
-      // already forwarded (it waits for the peer or its hold's end).
-      while (!peer.commands.empty() &&
-             !ForwardedBy(peer.commands.front().record, options_.edge_id) &&
-             !ForwardedBy(peer.commands.front().record, *holder)) {
+      // Forward in order, up to the first command that made its last hop
+      // (it waits here for the peer or its hold's end).
+      while (!peer.commands.empty() && Hops(peer.commands.front().record) < kMaxHops) {
         forward.push_back(std::move(peer.commands.front()));
         peer.commands.pop_front();
       }
