@@ -317,3 +317,50 @@ TEST_F(WedgedTrackerTest, PeerAdmittedWhileItsLookupHangsGetsItsCommands) {
 
 }  // namespace
 }  // namespace edge
+
+namespace edge {
+namespace {
+
+// A FakeMessageBus that says it is not reading until told otherwise.
+class SlowStartBus final : public MessageBus {
+ public:
+  void Publish(OutgoingRecord record, PublishDone done) override {
+    bus_.Publish(std::move(record), std::move(done));
+  }
+  bool Saturated() const override { return bus_.Saturated(); }
+  void SetDrainListener(absl::AnyInvocable<void()> listener) override {
+    bus_.SetDrainListener(std::move(listener));
+  }
+  absl::Status Subscribe(const std::string& topic, RecordHandler handler) override {
+    return bus_.Subscribe(topic, std::move(handler));
+  }
+  absl::Status Start() override { return bus_.Start(); }
+  bool Reading() const override { return reading_.load(); }
+  void StopConsuming() override { bus_.StopConsuming(); }
+  void Shutdown(absl::Time deadline) override { bus_.Shutdown(deadline); }
+
+  std::atomic<bool> reading_{false};
+  testing::FakeMessageBus bus_;
+};
+
+TEST(EdgeReadinessTest, NotReadyUntilTheBusReadsItsCommandTopic) {
+  testing::FakeClock clock;
+  testing::FakePeerTransport transport;
+  testing::FakeTrackerCluster cluster;
+  testing::FakeTracker tracker(&cluster, "edge-1");
+  SlowStartBus bus;
+  auto edge = Edge::Create(TestEdgeOptions(), EdgeParts{&transport, &bus, &tracker, &clock, nullptr});
+  ASSERT_TRUE(edge.ok()) << edge.status();
+  ASSERT_TRUE((*edge)->Start().ok());
+  EXPECT_FALSE((*edge)->Ready());
+  // Peers are admitted meanwhile: commands produced now wait in the topic.
+  auto peer = transport.Connect("peer-1");
+  ASSERT_TRUE(peer->WaitForAdmission());
+  EXPECT_TRUE(peer->admission()->ok());
+  bus.reading_.store(true);
+  EXPECT_TRUE((*edge)->Ready());
+  (*edge)->Shutdown(clock.Now() + absl::Seconds(5));
+}
+
+}  // namespace
+}  // namespace edge
