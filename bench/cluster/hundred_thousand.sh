@@ -28,6 +28,9 @@
 #   --admit-timeout=S  the longest wait for all peers (default 900)
 #   --recover-timeout=S  the longest wait after the kill (default 180)
 #   --lease-ttl=S      the edges' TRACKER_LEASE_TTL_SEC (default 10)
+#   --backoff-max=S    the peers' longest wait between reconnection attempts
+#                      (default 4; the first comes within 0.5 s, each failed
+#                      one doubles the wait)
 #   --out=DIR          logs (default a new /tmp/hundred_thousand.XXXXXX)
 # Each process stays under the 20,000-descriptor limit; every wait is
 # bounded; everything started is stopped on exit (trap).
@@ -42,6 +45,7 @@ IDLE=30
 ADMIT_TIMEOUT=900
 RECOVER_TIMEOUT=180
 LEASE_TTL=10
+BACKOFF_MAX=4
 OUT=""
 PER_EDGE=19500     # peers one edge holds under the descriptor limit
 PER_LOADGEN=17000  # peers one load generator opens (its descriptors too)
@@ -57,14 +61,16 @@ for arg in "$@"; do
     --admit-timeout=*) ADMIT_TIMEOUT=${arg#*=} ;;
     --recover-timeout=*) RECOVER_TIMEOUT=${arg#*=} ;;
     --lease-ttl=*) LEASE_TTL=${arg#*=} ;;
+    --backoff-max=*) BACKOFF_MAX=${arg#*=} ;;
     --out=*) OUT=${arg#*=} ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d;s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $arg (see --help)" ;;
   esac
 done
-for v in PEERS EDGES LOADGENS IDLE ADMIT_TIMEOUT RECOVER_TIMEOUT LEASE_TTL; do
+for v in PEERS EDGES LOADGENS IDLE ADMIT_TIMEOUT RECOVER_TIMEOUT LEASE_TTL BACKOFF_MAX; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "--${v,,}: not a number: ${!v}"
 done
+(( BACKOFF_MAX >= 1 )) || die "--backoff-max: at least 1"
 (( PEERS > 0 )) || die "--peers: at least 1"
 (( EDGES == 0 )) && EDGES=$(( (PEERS + PER_EDGE - 1) / PER_EDGE + 1 ))
 (( LOADGENS == 0 )) && LOADGENS=$(( (PEERS + PER_LOADGEN - 1) / PER_LOADGEN ))
@@ -80,7 +86,7 @@ EDGED=$BUILD/edged/edged
 LOADGEN=$BUILD/bench/loadgen/edge_loadgen
 [[ -x $EDGED && -x $LOADGEN ]] ||
   die "$EDGED and $LOADGEN must be built first (BUILD_TYPE=Release bash scripts/build.sh)"
-for tool in etcd etcdctl python3; do
+for tool in etcd etcdctl; do
   command -v $tool > /dev/null || die "$tool is not installed (scripts/install-deps.sh)"
 done
 ulimit -n "$(ulimit -Hn)"
@@ -89,17 +95,27 @@ ulimit -n "$(ulimit -Hn)"
 OUT=${OUT:-$(mktemp -d /tmp/hundred_thousand.XXXXXX)}
 mkdir -p "$OUT"
 PREFIX=/bench100k/
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
-  for _ in $(seq 150); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2> /dev/null && alive=1; done
+ETCD_PID="" EDGE_PIDS=() LG_PIDS=() WATCH_PID=""
+# stop SECONDS PID...: SIGTERM, then SIGKILL what is left after SECONDS.
+stop() {
+  local seconds=$1 pid alive
+  shift
+  (( $# )) || return 0
+  for pid in "$@"; do kill -TERM "$pid" 2> /dev/null || true; done
+  for _ in $(seq $(( seconds * 10 ))); do
+    alive=0
+    for pid in "$@"; do kill -0 "$pid" 2> /dev/null && alive=1; done
     (( alive )) || break
     sleep 0.1
   done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2> /dev/null || true; done
+  for pid in "$@"; do kill -KILL "$pid" 2> /dev/null || true; done
+}
+# Peers first, then the edges (which release their claims), then etcd.
+cleanup() {
+  [[ -n $WATCH_PID ]] && stop 1 "$WATCH_PID"
+  stop 15 "${LG_PIDS[@]}"
+  stop 20 "${EDGE_PIDS[@]}"
+  [[ -n $ETCD_PID ]] && stop 10 "$ETCD_PID"
   wait 2> /dev/null || true
   rm -rf "$OUT/etcd-data"
 }
@@ -118,12 +134,17 @@ wait_for() {
     sleep 0.1
   done
 }
-free_ports() {  # free_ports N: N free loopback TCP ports
-  python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+free_ports() {  # free_ports N: N loopback ports nothing listens on, below
+  # the ephemeral range (the load generators' connections take those)
+  local ports=() p
+  for _ in $(seq 1000); do
+    p=$(( 20000 + RANDOM % 12000 ))
+    [[ " ${ports[*]} " == *" $p "* ]] && continue
+    (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null && continue
+    ports+=("$p")
+    (( ${#ports[@]} == $1 )) && break
+  done
+  echo "${ports[*]}"
 }
 
 echo "== $PEERS peers, $EDGES edges, $LOADGENS load generators; logs in $OUT"
@@ -137,7 +158,6 @@ etcd --name=bench --data-dir="$OUT/etcd-data" \
   --listen-peer-urls="http://127.0.0.1:$PPORT" --initial-advertise-peer-urls="http://127.0.0.1:$PPORT" \
   --initial-cluster="bench=http://127.0.0.1:$PPORT" --log-level=warn > "$OUT/etcd.log" 2>&1 &
 ETCD_PID=$!
-PIDS+=("$ETCD_PID")
 ctl() { etcdctl --endpoints="$ETCD_EP" --command-timeout=30s "$@"; }
 for i in $(seq 100); do
   ctl endpoint health > /dev/null 2>&1 && break
@@ -149,13 +169,12 @@ claims() {  # claims: the number of {prefix}peers/ keys
 }
 
 # The edges, each with its embedded Kafka broker and its own ports.
-EDGE_PIDS=() TARGETS=() KAFKAS=()
+TARGETS=() KAFKAS=()
 for e in $(seq 0 $((EDGES - 1))); do
   EDGE_ID=bench-e$e GRPC_SERVER_ADDRESS=127.0.0.1:0 METRICS_ADDRESS=127.0.0.1:0 MAX_PEERS=20000 \
     TRACKER=etcd ETCD_ENDPOINTS=$ETCD_EP TRACKER_KEY_PREFIX=$PREFIX TRACKER_LEASE_TTL_SEC=$LEASE_TTL \
     LOG_LEVEL=info "$EDGED" > "$OUT/edge-$e.log" 2>&1 &
   EDGE_PIDS+=($!)
-  PIDS+=($!)
 done
 for e in $(seq 0 $((EDGES - 1))); do
   wait_for "$OUT/edge-$e.log" 'Kafka partitions assigned' 60 || die "edge $e did not start"
@@ -172,15 +191,13 @@ ETCD_RSS0=$(rss_kib "$ETCD_PID")
 
 # The load generators: peers <prefix>-<index>, each first on edge index % E.
 TARGET_LIST=$(IFS=,; echo "${TARGETS[*]}")
-LG_PIDS=()
 START_MS=$(now_ms)
 for l in $(seq 0 $((LOADGENS - 1))); do
   n=$(( PEERS / LOADGENS + (l < PEERS % LOADGENS ? 1 : 0) ))
   "$LOADGEN" --workload=hold --targets="$TARGET_LIST" --peers=$n --peer_prefix=b$l \
-    --ramp_concurrency=64 --duration=$(( ADMIT_TIMEOUT + IDLE + RECOVER_TIMEOUT + 120 ))s \
+    --ramp_concurrency=64 --reconnect_backoff_max=${BACKOFF_MAX}s --duration=$(( ADMIT_TIMEOUT + IDLE + RECOVER_TIMEOUT + 120 ))s \
     > "$OUT/loadgen-$l.log" 2>&1 &
   LG_PIDS+=($!)
-  PIDS+=($!)
 done
 
 # full_after MS: the latest "hold: full" time after MS over all load
@@ -251,12 +268,27 @@ echo "   (connected now: $(connected_now) of $PEERS)"
 echo "== SIGKILL of edge bench-e0"
 VICTIM=${EDGE_PIDS[0]}
 HELD=$(ctl get "${PREFIX}peers/" --prefix --print-value-only | grep -cw 'bench-e0' || true)
+# The dead edge's registration lives under the same lease as its claims:
+# its disappearance is the lease's expiry.
+(
+  for _ in $(seq $(( RECOVER_TIMEOUT * 5 ))); do
+    if [[ -z $(ctl get "${PREFIX}edges/bench-e0" --keys-only 2> /dev/null) ]]; then
+      now_ms > "$OUT/lease-expired-ms"
+      break
+    fi
+    sleep 0.2
+  done
+) &
+WATCH_PID=$!
 KILL_MS=$(now_ms)
 kill -KILL "$VICTIM"
 wait "$VICTIM" 2> /dev/null || true  # reaped here, without the shell's "Killed" notice
 echo "   it held $HELD claims; lease TTL ${LEASE_TTL}s"
 BACK_MS=$(await_full "$KILL_MS" "$RECOVER_TIMEOUT") || die "its peers were not all re-admitted within ${RECOVER_TIMEOUT}s"
 echo "   all $PEERS connected again $(awk -v a="$BACK_MS" -v b="$KILL_MS" 'BEGIN { printf "%.2f", (a - b) / 1000 }') s after the kill"
+if [[ -s $OUT/lease-expired-ms ]]; then
+  echo "   its lease expired $(awk -v a="$(cat "$OUT/lease-expired-ms")" -v b="$KILL_MS" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after the kill (polled every 0.2 s), all were back $(awk -v a="$BACK_MS" -v b="$(cat "$OUT/lease-expired-ms")" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after that (peers retry within 0.5 s, then with waits doubling up to ${BACKOFF_MAX} s, on an edge at random)"
+fi
 CLAIMS=$(claims)
 LEFT=$(ctl get "${PREFIX}peers/" --prefix --print-value-only | grep -cw 'bench-e0' || true)
 echo "   etcd holds $CLAIMS claims, $LEFT of them the dead edge's"

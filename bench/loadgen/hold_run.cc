@@ -48,13 +48,16 @@ class Holder {
     int64_t seen_ended = -1;
     bool full = false;
     absl::Time next_status = start;
+    absl::Time next_full_scan = start;
     absl::Time tick = start;
     while (!stop_requested.load() && absl::Now() < end) {
       const absl::Time now = absl::Now();
       // Ended streams: schedule their peers' reconnection.
       const int64_t ended = stats_.ended.load();
-      if (ended != seen_ended || waiting_ > 0) {
+      // Once a second regardless: attempts that hang are cancelled.
+      if (ended != seen_ended || waiting_ > 0 || now >= next_full_scan) {
         seen_ended = ended;
+        next_full_scan = now + absl::Seconds(1);
         Scan(now);
       }
       // The ramp: new peers, within the connection bound.
@@ -107,6 +110,8 @@ class Holder {
     size_t target = 0;
     int failures = 0;  // attempts since it was last connected
     bool waiting = false;
+    bool cancelled = false;
+    absl::Time started_at;
     absl::Time retry_at;
   };
 
@@ -143,6 +148,8 @@ class Holder {
     Slot& slot = slots_[index];
     slot.target = target;
     slot.waiting = false;
+    slot.cancelled = false;
+    slot.started_at = absl::Now();
     grpc::ChannelArguments args;
     // Its own connection: no subchannel shared with any other peer.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -156,11 +163,18 @@ class Holder {
     slot.peer->Start([this](bool) { connecting_.fetch_sub(1); });
   }
 
-  // Moves ended peers to the graveyard with a reconnection time, and starts
-  // the reconnections that are due (within the connection bound).
+  // Moves ended peers to the graveyard with a reconnection time, cancels
+  // attempts not settled within `connect_timeout` (they then end and are
+  // retried), and starts the reconnections that are due (within the
+  // connection bound).
   void Scan(absl::Time now) {
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
+      if (slot.peer != nullptr && !slot.cancelled && !slot.peer->admitted() &&
+          !slot.peer->done() && now - slot.started_at > o_.connect_timeout) {
+        slot.cancelled = true;
+        slot.peer->Cancel();
+      }
       if (slot.peer != nullptr && slot.peer->done()) {
         if (slot.peer->admitted()) slot.failures = 0;
         absl::Duration bound = o_.backoff_initial;
@@ -243,8 +257,10 @@ absl::Status RunHold(const HoldRunOptions& options) {
         "reconnect backoff: initial must be positive and at most the maximum");
   }
   if (options.keepalive_interval <= absl::ZeroDuration() ||
-      options.status_interval <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("keepalive and status intervals must be positive");
+      options.status_interval <= absl::ZeroDuration() ||
+      options.connect_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "keepalive and status intervals and the connect timeout must be positive");
   }
   for (const std::string& target : options.targets) {
     if (target.rfind(':') == std::string::npos) {

@@ -33,6 +33,8 @@ struct HoldRunOptions {
   int peers = 100;
   std::string peer_prefix = "lg";  // peer ids are <prefix>-<index>
   int ramp_concurrency = 256;      // connection attempts at once, at most
+  // An attempt not admitted or refused within this is cancelled, and retried.
+  absl::Duration connect_timeout = absl::Seconds(30);
   absl::Duration duration = absl::Minutes(10);
   absl::Duration keepalive_interval = absl::Seconds(30);
   // Reconnection delay: a peer that was connected waits a random time up to

@@ -127,6 +127,7 @@ int Main(int argc, char** argv) {
     hold.peers = options.peers;
     hold.peer_prefix = options.peer_prefix;
     hold.ramp_concurrency = options.ramp_concurrency;
+    hold.connect_timeout = options.connect_timeout;
     hold.duration = options.duration;
     hold.keepalive_interval = options.keepalive_interval;
     hold.backoff_initial = absl::GetFlag(FLAGS_reconnect_backoff_initial);
