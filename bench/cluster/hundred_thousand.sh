@@ -287,7 +287,7 @@ echo "   it held $HELD claims; lease TTL ${LEASE_TTL}s"
 BACK_MS=$(await_full "$KILL_MS" "$RECOVER_TIMEOUT") || die "its peers were not all re-admitted within ${RECOVER_TIMEOUT}s"
 echo "   all $PEERS connected again $(awk -v a="$BACK_MS" -v b="$KILL_MS" 'BEGIN { printf "%.2f", (a - b) / 1000 }') s after the kill"
 if [[ -s $OUT/lease-expired-ms ]]; then
-  echo "   its lease expired $(awk -v a="$(cat "$OUT/lease-expired-ms")" -v b="$KILL_MS" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after the kill (polled every 0.2 s), all were back $(awk -v a="$BACK_MS" -v b="$(cat "$OUT/lease-expired-ms")" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after that (peers retry within 0.5 s, then with waits doubling up to ${BACKOFF_MAX} s, on an edge at random)"
+  echo "   its lease expired $(awk -v a="$(cat "$OUT/lease-expired-ms")" -v b="$KILL_MS" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after the kill (polled every 0.2 s), all were back $(awk -v a="$BACK_MS" -v b="$(cat "$OUT/lease-expired-ms")" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after that (peers retry within 0.5 s, then with waits doubling up to ${BACKOFF_MAX} s, each on an edge not yet tried)"
 fi
 CLAIMS=$(claims)
 LEFT=$(ctl get "${PREFIX}peers/" --prefix --print-value-only | grep -cw 'bench-e0' || true)

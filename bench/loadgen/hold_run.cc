@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <deque>
+#include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -111,6 +113,8 @@ class Holder {
     int failures = 0;  // attempts since it was last connected
     bool waiting = false;
     bool cancelled = false;
+    // Targets tried since the peer was last connected (bit i: target i).
+    uint64_t tried = 0;
     absl::Time started_at;
     absl::Time retry_at;
   };
@@ -149,6 +153,7 @@ class Holder {
     slot.target = target;
     slot.waiting = false;
     slot.cancelled = false;
+    slot.tried |= uint64_t{1} << target;
     slot.started_at = absl::Now();
     grpc::ChannelArguments args;
     // Its own connection: no subchannel shared with any other peer.
@@ -176,7 +181,10 @@ class Holder {
         slot.peer->Cancel();
       }
       if (slot.peer != nullptr && slot.peer->done()) {
-        if (slot.peer->admitted()) slot.failures = 0;
+        if (slot.peer->admitted()) {
+          slot.failures = 0;
+          slot.tried = uint64_t{1} << slot.target;
+        }
         absl::Duration bound = o_.backoff_initial;
         for (int f = 0; f < slot.failures && bound < o_.backoff_max; ++f) bound *= 2;
         bound = std::min(bound, o_.backoff_max);
@@ -194,17 +202,25 @@ class Holder {
           connecting_.load() < o_.ramp_concurrency) {
         --waiting_;
         ++reconnects_;
-        StartPeer(static_cast<int>(i), OtherTarget(slot.target));
+        StartPeer(static_cast<int>(i), NextTarget(slot));
       }
     }
   }
 
-  // A target at random, not `current` when there is another.
-  size_t OtherTarget(size_t current) {
+  // A target at random among those this peer has not tried since it was
+  // last connected (a peer with a list of edges tries each before coming
+  // back to one, so a dead edge is not retried early); when it has tried
+  // them all, any but the last one.
+  size_t NextTarget(Slot& slot) {
     const size_t n = o_.targets.size();
     if (n == 1) return 0;
-    const size_t pick = std::uniform_int_distribution<size_t>(0, n - 2)(rng_);
-    return pick >= current ? pick + 1 : pick;
+    const uint64_t all = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    if ((slot.tried & all) == all) slot.tried = uint64_t{1} << slot.target;
+    std::vector<size_t> candidates;
+    for (size_t t = 0; t < n; ++t) {
+      if ((slot.tried & (uint64_t{1} << t)) == 0) candidates.push_back(t);
+    }
+    return candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng_)];
   }
 
   // Cancels every stream and waits, bounded, for them to end. A peer gRPC
@@ -246,7 +262,9 @@ class Holder {
 }  // namespace
 
 absl::Status RunHold(const HoldRunOptions& options) {
-  if (options.targets.empty()) return absl::InvalidArgumentError("targets: at least one");
+  if (options.targets.empty() || options.targets.size() > 64) {
+    return absl::InvalidArgumentError("targets: 1 to 64");
+  }
   if (options.peers <= 0) return absl::InvalidArgumentError("peers: at least one");
   if (options.ramp_concurrency <= 0) {
     return absl::InvalidArgumentError("ramp_concurrency: at least one");

@@ -2,8 +2,9 @@
 // spread over several edges (`targets`), keeps them connected with
 // keepalives, and reconnects every peer whose stream ends, as the existing
 // peers do (contract §1: they reconnect when the stream ends with a non-OK
-// status): after a jittered exponential backoff, on another edge chosen at
-// random. So when an edge dies its peers find their way to the others.
+// status): after a jittered exponential backoff, on an edge chosen at random
+// among those it has not tried since it was last connected. So when an edge
+// dies its peers find their way to the others.
 //
 // It prints, for the cluster benchmark (bench/cluster/hundred_thousand.sh)
 // to read:
@@ -28,7 +29,8 @@
 namespace edge::loadgen {
 
 struct HoldRunOptions {
-  // The edges, "host:port" each; a peer starts on target (index % size).
+  // The edges, "host:port" each (at most 64); a peer starts on target
+  // (index % size).
   std::vector<std::string> targets;
   int peers = 100;
   std::string peer_prefix = "lg";  // peer ids are <prefix>-<index>
