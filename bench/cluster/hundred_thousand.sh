@@ -96,6 +96,13 @@ OUT=${OUT:-$(mktemp -d /tmp/hundred_thousand.XXXXXX)}
 mkdir -p "$OUT"
 PREFIX=/bench100k/
 ETCD_PID="" EDGE_PIDS=() LG_PIDS=() WATCH_PID=""
+# running PID: the process exists and has not exited (an exited child of
+# this shell stays a zombie, which `kill -0` still finds, until reaped).
+running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
 # stop SECONDS PID...: SIGTERM, then SIGKILL what is left after SECONDS.
 stop() {
   local seconds=$1 pid alive
@@ -104,7 +111,7 @@ stop() {
   for pid in "$@"; do kill -TERM "$pid" 2> /dev/null || true; done
   for _ in $(seq $(( seconds * 10 ))); do
     alive=0
-    for pid in "$@"; do kill -0 "$pid" 2> /dev/null && alive=1; done
+    for pid in "$@"; do running "$pid" && alive=1; done
     (( alive )) || break
     sleep 0.1
   done
@@ -225,7 +232,7 @@ await_full() {
   while :; do
     t=$(full_after "$1")
     [[ -n $t ]] && { echo "$t"; return 0; }
-    for pid in "${LG_PIDS[@]}"; do kill -0 "$pid" 2> /dev/null || { echo "a load generator exited (see $OUT)" >&2; return 1; }; done
+    for pid in "${LG_PIDS[@]}"; do running "$pid" || { echo "a load generator exited (see $OUT)" >&2; return 1; }; done
     (( $(date +%s) < deadline )) || { echo "timed out: $(connected_now) of $PEERS connected" >&2; return 1; }
     (( $(date +%s) >= next )) && { echo "   ... $(connected_now) of $PEERS connected" >&2; next=$(( next + 10 )); }
     sleep 0.2
