@@ -3,7 +3,8 @@
 # (TRACKER=etcd, each with its embedded Kafka broker) and L load generators
 # (`edge_loadgen --workload=hold`, peers that reconnect when their stream
 # ends), holding N peers at once (default 100,000). It measures:
-#   - the time to admit all N (first peer started -> every peer connected),
+#   - the time to admit all N (load generators started -> every peer
+#     connected),
 #     and that etcd then holds exactly N `{prefix}peers/` claims;
 #   - RSS per peer of the edges and of etcd (/proc VmRSS, before and after);
 #   - CPU (utime+stime from /proc) of the edges and etcd holding them idle
@@ -81,6 +82,9 @@ done
 (( EDGES <= 64 && LOADGENS >= 1 && LOADGENS <= 64 )) || die "--edges, --loadgens: 1 to 64"
 (( (PEERS + EDGES - 2) / (EDGES - 1) <= PER_EDGE )) ||
   die "$PEERS peers do not fit on $((EDGES - 1)) edges after one is killed ($PER_EDGE each)"
+# Every load generator has peers on the edge that is killed (its peers start
+# on the edges in turn), so each reports their return.
+(( PEERS / LOADGENS >= EDGES )) || die "each load generator needs at least $EDGES peers (one per edge)"
 (( (PEERS + LOADGENS - 1) / LOADGENS <= PER_LOADGEN )) ||
   die "$PEERS peers need more than $LOADGENS load generators ($PER_LOADGEN each)"
 
