@@ -4,8 +4,7 @@
 # (`edge_loadgen --workload=hold`, peers that reconnect when their stream
 # ends), holding N peers at once (default 100,000). It measures:
 #   - the time to admit all N (load generators started -> every peer
-#     connected),
-#     and that etcd then holds exactly N `{prefix}peers/` claims;
+#     connected), and that etcd then holds exactly N `{prefix}peers/` claims;
 #   - RSS per peer of the edges and of etcd (/proc VmRSS, before and after);
 #   - CPU (utime+stime from /proc) of the edges and etcd holding them idle
 #     for a window;
