@@ -107,6 +107,15 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   grpc.keepalive_time = config.grpc_keepalive_time;
   grpc.keepalive_timeout = config.grpc_keepalive_timeout;
   grpc.max_message_bytes = config.grpc_max_message_bytes;
+  grpc.max_streams_per_connection = config.grpc_max_streams_per_connection;
+  grpc.max_call_starts_per_connection_per_sec = config.grpc_max_calls_per_connection_per_sec;
+  grpc.call_start_burst = 5.0 * config.grpc_max_calls_per_connection_per_sec;
+  grpc.max_concurrent_streams = config.grpc_max_concurrent_streams;
+  grpc.max_connection_idle = config.grpc_max_connection_idle;
+  grpc.handshake_timeout = config.grpc_handshake_timeout;
+  grpc.listener_probe_interval = config.grpc_listener_probe_interval;
+  grpc.enable_reflection = config.grpc_server_reflection;
+  grpc.identity_cn_fallback = config.peer_id_cn_fallback;
   grpc.cert_file = config.tls_cert_file.value_or("");
   grpc.key_file = config.tls_key_file.value_or("");
   grpc.client_ca_file = config.tls_client_ca_file.value_or("");
@@ -161,6 +170,9 @@ absl::Status EdgedService::CreateMetrics() {
   http.address = *config_.metrics_address;
   http.metrics = metrics_->registry();
   http.ready = [this] { return Readiness(); };
+  // Liveness: gRPC 1.51 never accepts again after one accept4 failed for
+  // want of descriptors; a restart is the only cure.
+  http.healthy = [this] { return transport_->listener_status(); };
   http.drain = [this] { Drain(); };
   http.logger = logger_;
   auto server = MetricsServer::Create(std::move(http));

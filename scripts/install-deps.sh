@@ -11,6 +11,7 @@ packages=(
   prometheus-cpp-dev libcurl4-openssl-dev
   etcd-server etcd-client kcat openssl
   clang libclang-rt-14-dev
+  python3-h2
 )
 
 missing=()

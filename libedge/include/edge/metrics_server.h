@@ -1,13 +1,13 @@
 // MetricsServer: the operator's HTTP endpoint (METRICS_ADDRESS).
 //
 //   GET  /metrics  Prometheus text format of `metrics`
-//   GET  /healthz  200 "ok" while the process serves at all
+//   GET  /healthz  200 "ok" while `healthy()` is OK, else 503 with its message
 //   GET  /readyz   200 "ready" when `ready()` is OK, else 503 with its message
 //   POST /drain    calls `drain()`, 202; any other method 405
 // Other methods on the GET paths: 405; other paths: 404.
 //
 // Threads: the server owns a small pool of HTTP worker threads, started by
-// Start() and joined by Shutdown(); `ready` and `drain` run on them (never
+// Start() and joined by Shutdown(); `ready`, `healthy` and `drain` run on them (never
 // with a lock of the server held) and may be called concurrently. After
 // Shutdown() returns they are never called again.
 //
@@ -52,6 +52,9 @@ struct MetricsServerOptions {
   std::shared_ptr<prometheus::Collectable> metrics;
   // /readyz; unset: always ready.
   std::function<absl::Status()> ready;
+  // /healthz: 200 "ok" while OK, else 503 with the status' message; unset:
+  // always healthy.
+  std::function<absl::Status()> healthy;
   // POST /drain; unset: /drain answers 501.
   std::function<void()> drain;
   Logger* logger = nullptr;  // null: Logger::Null()

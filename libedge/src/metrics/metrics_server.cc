@@ -281,7 +281,11 @@ int MetricsServer::Serve(mg_connection* conn) {
 
   if (path == "/metrics" || path == "/healthz" || path == "/readyz") {
     if (!get) return Reply(conn, head, 405, kPlain, "method not allowed\n", "GET, HEAD");
-    if (path == "/healthz") return Reply(conn, head, 200, kPlain, "ok\n");
+    if (path == "/healthz") {
+      absl::Status healthy = options_.healthy ? options_.healthy() : absl::OkStatus();
+      if (healthy.ok()) return Reply(conn, head, 200, kPlain, "ok\n");
+      return Reply(conn, head, 503, kPlain, absl::StrCat(healthy.message(), "\n"));
+    }
     if (path == "/readyz") {
       absl::Status ready = options_.ready ? options_.ready() : absl::OkStatus();
       if (ready.ok()) return Reply(conn, head, 200, kPlain, "ready\n");
