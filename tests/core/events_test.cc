@@ -60,6 +60,21 @@ TEST(EventsTest, FileResponsesPrintFalseAndErrorOnlyWhenSet) {
   EXPECT_EQ(s.fields().at("request_id").string_value(), "r2");
 }
 
+TEST(EventsTest, UnknownErrorValueIsPublishedAsItsNumber) {
+  gp::FileDeleteResponse del;
+  del.set_catalog_id("c1");
+  del.set_error(static_cast<gp::CatalogErrorReason>(42));  // A newer peer's value.
+  std::string json = FileDeleteEvent(kHeader, "r1", del);
+  EXPECT_NE(json.find("\"error\":42"), std::string::npos) << json;
+
+  gp::FileHashResponse hash;
+  hash.set_catalog_id("c2");
+  hash.set_error(static_cast<gp::CatalogErrorReason>(-3));
+  json = FileHashEvent(kHeader, "r2", hash);
+  EXPECT_NE(json.find("\"error\":-3"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"error\":\"\""), std::string::npos) << json;
+}
+
 TEST(EventsTest, OffersKeepSizesAsNumbers) {
   gp::FileOfferRequest offer;
   auto* f = offer.add_files();

@@ -23,6 +23,18 @@ JsonWriter Begin(std::string& out, const EventHeader& h) {
   return json;
 }
 
+// `error` (contract §5): the enum's name; a value this edge's protos do not
+// name (a newer peer's) as its number, as protobuf's JSON mapping prints it,
+// never an empty name.
+void ErrorField(JsonWriter& json, int error) {
+  if (giggityflix_grpc_peer::CatalogErrorReason_IsValid(error)) {
+    json.Field("error", CatalogErrorReason_Name(
+                            static_cast<giggityflix_grpc_peer::CatalogErrorReason>(error)));
+  } else {
+    json.Field("error", static_cast<int64_t>(error));
+  }
+}
+
 const google::protobuf::FieldDescriptor* PayloadField(const google::protobuf::Message& m) {
   const auto* oneof = m.GetDescriptor()->FindOneofByName("payload");
   if (oneof == nullptr) return nullptr;
@@ -115,7 +127,7 @@ std::string FileDeleteEvent(const EventHeader& h, absl::string_view request_id,
   std::string out;
   JsonWriter json = Begin(out, h);
   json.Field("request_id", request_id).Field("catalog_id", m.catalog_id()).Field("success", m.success());
-  if (m.has_error()) json.Field("error", CatalogErrorReason_Name(m.error()));
+  if (m.has_error()) ErrorField(json, m.error());
   json.Close();
   return out;
 }
@@ -130,7 +142,7 @@ std::string FileHashEvent(const EventHeader& h, absl::string_view request_id,
   std::map<std::string, std::string> sorted(m.hashes().begin(), m.hashes().end());
   for (const auto& [type, value] : sorted) json.Field(type, value);
   json.EndObject().Field("success", m.success());
-  if (m.has_error()) json.Field("error", CatalogErrorReason_Name(m.error()));
+  if (m.has_error()) ErrorField(json, m.error());
   json.Close();
   return out;
 }
