@@ -163,6 +163,33 @@ TEST_F(GrpcHostileTest, MetadataOverTheLimitIsRefusedWithResourceExhausted) {
   EXPECT_EQ(handler_.stream_count(), 0u) << result;
 }
 
+TEST_F(GrpcHostileTest, MalformedMessageEndsTheStreamWithInvalidArgumentAndItsReason) {
+  StartTransport(Options());
+  // Field 1, length-delimited, 5 bytes announced and 1 sent.
+  const std::string result = RunScript({"garbage", "0a05ff"});
+  EXPECT_THAT(result, HasSubstr("\"grpc_status\": 3")) << result;  // INVALID_ARGUMENT
+  ASSERT_TRUE(handler_.WaitForStreams(1));
+  auto observer = handler_.observer(0);
+  ASSERT_TRUE(observer->WaitForEnd());
+  absl::Status end = observer->end_status().value_or(absl::OkStatus());
+  EXPECT_EQ(end.code(), absl::StatusCode::kInvalidArgument) << end;
+  EXPECT_EQ(end.GetPayload(kEndReasonPayload).value_or(absl::Cord("")), "invalid_message");
+  EXPECT_EQ(observer->message_count(), 0u);
+}
+
+TEST_F(GrpcHostileTest, InvalidUtf8InANestedStringNamesTheField) {
+  StartTransport(Options());
+  // PeerMessage.file_delete_response (2) { catalog_id (1): "\xff" }.
+  const std::string result = RunScript({"garbage", "12030a01ff"});
+  EXPECT_THAT(result, HasSubstr("\"grpc_status\": 3")) << result;
+  EXPECT_THAT(result, HasSubstr("FileDeleteResponse.catalog_id")) << result;
+  ASSERT_TRUE(handler_.WaitForStreams(1));
+  auto observer = handler_.observer(0);
+  ASSERT_TRUE(observer->WaitForEnd());
+  absl::Status end = observer->end_status().value_or(absl::OkStatus());
+  EXPECT_EQ(end.GetPayload(kEndReasonPayload).value_or(absl::Cord("")), "invalid_utf8") << end;
+}
+
 TEST_F(GrpcHostileTest, ConnectionThatOpensNoStreamIsClosedWhenIdle) {
   GrpcPeerTransportOptions options = Options();
   options.max_connection_idle = absl::Milliseconds(300);

@@ -11,6 +11,8 @@ check. Every wait has a deadline; the script never hangs.
                                          of extra metadata: its outcome
   hostile_h2.py PORT call PATH           one call with an empty body: its
                                          grpc-status
+  hostile_h2.py PORT garbage HEX         one AsyncOperations call sending the
+                                         message bytes HEX: its outcome
   hostile_h2.py PORT idle SECONDS        an HTTP/2 connection that opens no
                                          stream: is it closed, and when
   hostile_h2.py PORT silent SECONDS      a TCP connection that sends nothing
@@ -119,10 +121,14 @@ def rapid_reset(port, count):
             "goaway": None if client.goaway is None else int(client.goaway)}
 
 
-def call(port, path, extra=()):
+def call(port, path, extra=(), message=None):
     client = Client(port, 10)
     try:
-        client.conn.send_headers(1, headers(path, extra), end_stream=True)
+        client.conn.send_headers(1, headers(path, extra), end_stream=message is None)
+        if message is not None:
+            # gRPC framing: uncompressed, 4-byte big-endian length.
+            frame = b"\x00" + len(message).to_bytes(4, "big") + message
+            client.conn.send_data(1, frame, end_stream=False)
     except h2.exceptions.ProtocolError as error:
         return {"error": str(error)}
     client.flush()
@@ -188,6 +194,8 @@ def main():
         result = rapid_reset(port, int(arg))
     elif mode == "metadata":
         result = metadata(port, int(arg))
+    elif mode == "garbage":
+        result = call(port, SERVICE, (), bytes.fromhex(arg))
     elif mode == "call":
         result = call(port, arg)
     elif mode == "idle":

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "core/edge_impl.h"
 #include "core/events.h"
@@ -226,6 +227,22 @@ void PeerSession::End(absl::Status status, const char* reason) {
   if (stream != nullptr) stream->Finish(std::move(status));
 }
 
+namespace {
+
+// The lifecycle reason of a stream the transport ended because of what the
+// peer sent (kEndReasonPayload); `stream_closed` for any other end the
+// session did not ask for.
+const char* TransportEndReason(const absl::Status& status) {
+  auto reason = status.GetPayload(kEndReasonPayload);
+  if (!reason.has_value()) return "stream_closed";
+  for (const char* known : {"invalid_utf8", "invalid_message"}) {
+    if (*reason == known) return known;
+  }
+  return "stream_closed";
+}
+
+}  // namespace
+
 void PeerSession::OnEnd(absl::Status status) {
   std::list<Outgoing> undelivered;
   bool publish = false;
@@ -236,7 +253,7 @@ void PeerSession::OnEnd(absl::Status status) {
   {
     absl::MutexLock lock(&mu_);
     was_connected = activated_;
-    reason = end_reason_ != nullptr ? end_reason_ : "stream_closed";
+    reason = end_reason_ != nullptr ? end_reason_ : TransportEndReason(status);
     publish = !disconnected_published_;
     disconnected_published_ = true;
     state_ = State::kEnded;

@@ -178,7 +178,7 @@ class GrpcPeerTransport::Impl final : public CallTracker {
   absl::Status ReloadCredentials();
   void SetServing(bool serving);
 
-  grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* OpenStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OpenStream(
       grpc::CallbackServerContext* context);
   grpc::ServerUnaryReactor* OpenWebRtcCall(grpc::CallbackServerContext* context,
                                            const EdgeWebRTCMessage* request,
@@ -189,10 +189,15 @@ class GrpcPeerTransport::Impl final : public CallTracker {
   enum class State { kNew, kStarting, kRunning, kStopping, kStopped };
 
   // The registered service: forwards both methods to the transport.
-  class Service final : public giggityflix_grpc_peer::PeerEdgeService::CallbackService {
+  // AsyncOperations is served raw (bytes), parsed by the stream itself: see
+  // peer_message_reader.h.
+  using ServiceBase = giggityflix_grpc_peer::PeerEdgeService::WithRawCallbackMethod_AsyncOperations<
+      giggityflix_grpc_peer::PeerEdgeService::WithCallbackMethod_WebRTCOperations<
+          giggityflix_grpc_peer::PeerEdgeService::Service>>;
+  class Service final : public ServiceBase {
    public:
     explicit Service(Impl* impl) : impl_(impl) {}
-    grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* AsyncOperations(
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AsyncOperations(
         grpc::CallbackServerContext* context) override {
       return impl_->OpenStream(context);
     }
@@ -400,7 +405,7 @@ void GrpcPeerTransport::Impl::ApplyServing(bool serving) {
   health->SetServingStatus(serving);
 }
 
-grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* GrpcPeerTransport::Impl::OpenStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* GrpcPeerTransport::Impl::OpenStream(
     grpc::CallbackServerContext* context) {
   PeerStreamHandler* handler = nullptr;
   AsyncOperationsReactor* reactor;
