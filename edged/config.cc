@@ -511,6 +511,7 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Millis("WEBRTC_REPLY_TIMEOUT_MS", 1, 3600000,
              &config.webrtc_reply_timeout);
   env.Seconds("WEBRTC_SESSION_TTL_SEC", 1, 86400, &config.webrtc_session_ttl);
+  env.Int("WEBRTC_MAX_SESSIONS_PER_PEER", 1, 1000000, &config.webrtc_max_sessions_per_peer);
 
   ParseTracker(env, config);
 
@@ -641,6 +642,7 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.tracker_fail_open = config.tracker_fail_open;
   options.webrtc_reply_timeout = config.webrtc_reply_timeout;
   options.webrtc_session_ttl = config.webrtc_session_ttl;
+  options.webrtc_max_sessions_per_peer = config.webrtc_max_sessions_per_peer;
   options.peer_max_messages_per_sec = config.peer_max_messages_per_sec;
   options.max_new_streams_per_sec = config.max_new_streams_per_sec;
   options.drain_rate_per_sec = config.drain_rate_per_sec;

@@ -94,6 +94,7 @@ struct EdgedConfig {
   // WebRTC signaling (§6): WEBRTC_REPLY_TIMEOUT_MS, WEBRTC_SESSION_TTL_SEC.
   absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
+  int webrtc_max_sessions_per_peer = 32;  // WEBRTC_MAX_SESSIONS_PER_PEER
 
   // Tracker (§9): TRACKER, ETCD_ENDPOINTS (each as host:port),
   // TRACKER_LEASE_TTL_SEC, TRACKER_FAIL_OPEN, TRACKER_KEY_PREFIX.

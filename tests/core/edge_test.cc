@@ -645,5 +645,57 @@ TEST_F(EdgeTest, DisconnectFailsAPendingWebRtcCall) {
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(EdgeTest, WebRtcSessionsPerPeerAreCappedAndFreedByDisconnect) {
+  EdgeOptions options = TestEdgeOptions();
+  options.webrtc_max_sessions_per_peer = 2;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  auto other = Admit("peer-2");
+  auto open = [&](const std::string& caller, const std::string& session) {
+    EdgeWebRTCMessage request;
+    request.mutable_stream_session_request()->set_session_id(session);
+    // No backend answers and the clock stands still: the session stays open
+    // and the caller stops waiting after a moment.
+    return transport_.CallWebRtc(Caller(caller), request, absl::Milliseconds(100)).status();
+  };
+  EXPECT_EQ(open("peer-1", "s1").code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(open("peer-1", "s2").code(), absl::StatusCode::kDeadlineExceeded);
+  absl::Status third = open("peer-1", "s3");
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  EXPECT_NE(third.message().find("WEBRTC_MAX_SESSIONS_PER_PEER"), absl::string_view::npos);
+  // Another peer has its own allowance.
+  EXPECT_EQ(open("peer-2", "t1").code(), absl::StatusCode::kDeadlineExceeded);
+  // The disconnect ends peer-1's sessions, and only those.
+  peer->Close();
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().peers == 1; }));
+  peer = Admit("peer-1");
+  EXPECT_EQ(open("peer-1", "s3").code(), absl::StatusCode::kDeadlineExceeded);
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("t1");
+  EXPECT_TRUE(transport_.CallWebRtc(Caller("peer-2"), ice).ok());
+}
+
+TEST_F(EdgeTest, WebRtcCallsShareThePeersMessageRateLimit) {
+  EdgeOptions options = TestEdgeOptions();
+  options.peer_max_messages_per_sec = 2;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("unknown");
+  // The bucket holds one second's worth: two calls, then the third is over.
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status over = transport_.CallWebRtc(Caller("peer-1"), ice).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted) << over;
+  EXPECT_NE(over.message().find("PEER_MAX_MESSAGES_PER_SEC"), absl::string_view::npos);
+  // As for stream messages, the peer is disconnected.
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "error");
+}
+
 }  // namespace
 }  // namespace edge

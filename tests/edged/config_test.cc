@@ -343,6 +343,10 @@ TEST(ConfigTest, HostileConnectionBoundsHaveSafeDefaultsAndCanBeSet) {
   EXPECT_EQ(config->grpc_listener_probe_interval, absl::Seconds(5));
   EXPECT_FALSE(config->grpc_server_reflection);
   EXPECT_FALSE(config->peer_id_cn_fallback);
+  EXPECT_EQ(config->webrtc_max_sessions_per_peer, 32);
+  EXPECT_EQ(ToEdgeOptions(*Parse({{"WEBRTC_MAX_SESSIONS_PER_PEER", "3"}})).webrtc_max_sessions_per_peer,
+            3);
+  ExpectRejected({{"WEBRTC_MAX_SESSIONS_PER_PEER", "0"}}, "WEBRTC_MAX_SESSIONS_PER_PEER");
 
   config = Parse({{"GRPC_MAX_STREAMS_PER_CONNECTION", "0"},
                   {"GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC", "0"},

@@ -435,6 +435,17 @@ void EdgeImpl::OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage reques
         "peer \"", caller.peer_id, "\" is not connected to this edge through AsyncOperations")));
     return;
   }
+  // Calls share the peer's message budget with its stream (contract §8,
+  // PEER_MAX_MESSAGES_PER_SEC): excess is refused and the peer disconnected.
+  if (!session->TakeCallToken()) {
+    metrics().Error("rate_limited");
+    absl::Status over = absl::ResourceExhaustedError(absl::StrCat(
+        "more than ", options_.peer_max_messages_per_sec,
+        " messages per second, WebRTCOperations calls included (PEER_MAX_MESSAGES_PER_SEC)"));
+    session->End(over, "error");
+    reply(std::move(over));
+    return;
+  }
   webrtc_.OnCall(caller.peer_id, std::move(request), std::move(reply));
 }
 

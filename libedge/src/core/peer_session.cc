@@ -280,6 +280,12 @@ void PeerSession::OnEnd(absl::Status status) {
   edge_->OnSessionEnded(shared_from_this());
 }
 
+bool PeerSession::TakeCallToken() {
+  const absl::Time now = edge_->clock().Now();
+  absl::MutexLock lock(&mu_);
+  return TakeToken(now);
+}
+
 bool PeerSession::TakeToken(absl::Time now) {
   double rate = edge_->options().peer_max_messages_per_sec;
   if (rate <= 0) return true;

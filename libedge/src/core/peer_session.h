@@ -60,6 +60,9 @@ class PeerSession final : public PeerStreamObserver,
   // Ends the stream from the edge's side. `reason` is the `disconnected`
   // reason (timeout, shutdown, replaced, kicked, slow, error).
   void End(absl::Status status, const char* reason);
+  // Takes one token of the peer's PEER_MAX_MESSAGES_PER_SEC bucket for a
+  // WebRTCOperations call; false when the peer is over the limit.
+  bool TakeCallToken();
 
   // PeerStreamObserver
   bool OnMessage(PeerMessage message) override;
