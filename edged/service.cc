@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "descriptors.h"
@@ -96,6 +97,31 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     }
     bus_options.properties = std::move(*properties);
   }
+  // The producer refuses a record over message.max.bytes (librdkafka's
+  // default 1000000); events are kept below it by this margin for the key
+  // (a peer_id, at most 128 bytes) and the record's framing.
+  constexpr int64_t kRecordMargin = 512;
+  int64_t bus_limit = 1000000;
+  for (const auto& [name, value] : bus_options.properties) {
+    if (name != "message.max.bytes") continue;
+    if (!absl::SimpleAtoi(value, &bus_limit) || bus_limit < 4096 + kRecordMargin) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "KAFKA_CONFIG_FILE: message.max.bytes \"", value, "\" must be an integer of at least ",
+          4096 + kRecordMargin, " (the largest event record edged may publish)"));
+    }
+  }
+  const size_t max_event_bytes = static_cast<size_t>(bus_limit - kRecordMargin);
+  // A peer message may be larger than the bus can take as one event
+  // (control characters even grow sixfold in JSON). Catalog updates are
+  // split to fit; any other such message ends its stream with
+  // RESOURCE_EXHAUSTED. Said once at start, naming both limits.
+  if (static_cast<int64_t>(config.grpc_max_message_bytes) > bus_limit - kRecordMargin) {
+    logger->Warn(
+        "peer messages may be larger than Kafka takes as one record: catalog updates are split, "
+        "other peer messages whose event does not fit are refused (RESOURCE_EXHAUSTED)",
+        {{"GRPC_MAX_MESSAGE_BYTES", absl::StrCat(config.grpc_max_message_bytes)},
+         {"kafka_message.max.bytes", absl::StrCat(bus_limit)}});
+  }
   auto bus = kafka::KafkaMessageBus::Create(std::move(bus_options));
   if (!bus.ok()) {
     return absl::Status(bus.status().code(), absl::StrCat("Kafka: ", bus.status().message()));
@@ -146,6 +172,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   }
 
   EdgeOptions options = ToEdgeOptions(config);
+  options.max_event_bytes = max_event_bytes;
   DescriptorBudget* descriptors = s.descriptors_.get();
   options.has_descriptor_headroom = [descriptors] { return descriptors->HasHeadroom(); };
   EdgeParts parts{s.transport_.get(), s.bus_.get(), s.tracker_.get(), s.clock_.get(), logger};

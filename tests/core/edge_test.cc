@@ -697,5 +697,69 @@ TEST_F(EdgeTest, WebRtcCallsShareThePeersMessageRateLimit) {
   EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "error");
 }
 
+TEST_F(EdgeTest, LargeCatalogIsSplitIntoRecordsThatFitAndAcknowledgedOnceAllAreStored) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.max_event_bytes = 2000;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage catalog;
+  catalog.set_request_id("c1");
+  for (int i = 0; i < 300; ++i) {
+    // Control characters take six bytes each in JSON.
+    catalog.mutable_catalog_announcement()->add_catalog_ids(absl::StrCat("movie-\x01-", i));
+  }
+  bus_->SetUnavailable(true);
+  peer->Send(catalog);
+  transport_.Flush();
+  EXPECT_TRUE(peer->Received().empty());  // No part stored yet: no ack.
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EXPECT_EQ(peer->Received()[0].request_id(), "c1");
+  auto records = bus_->Published("peer-catalog-updates");
+  ASSERT_GT(records.size(), 1u);
+  int joined = 0;
+  for (size_t k = 0; k < records.size(); ++k) {
+    EXPECT_LE(records[k].value.size(), 2000u);
+    EXPECT_EQ(records[k].key, "peer-1");
+    auto part = ParseJson(records[k].value);
+    EXPECT_EQ(Field(records[k].value, "request_id"), "c1");
+    EXPECT_EQ(Field(records[k].value, "part"), std::to_string(k + 1));
+    EXPECT_EQ(Field(records[k].value, "parts"), std::to_string(records.size()));
+    for (const auto& id : part.fields().at("catalog_ids").list_value().values()) {
+      EXPECT_EQ(id.string_value(), absl::StrCat("movie-\x01-", joined++));
+    }
+  }
+  EXPECT_EQ(joined, 300);
+}
+
+TEST_F(EdgeTest, MessageWhoseEventCannotFitEndsTheStreamAndPublishesNothing) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.max_event_bytes = 2000;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage hash;
+  hash.set_request_id("h1");
+  hash.mutable_file_hash_response()->set_catalog_id("c1");
+  (*hash.mutable_file_hash_response()->mutable_hashes())["sha256"] = std::string(3000, 'a');
+  peer->Send(hash);
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(peer->final_status()->message().find("over the event bus's limit of 2000 bytes"),
+            absl::string_view::npos)
+      << *peer->final_status();
+  EXPECT_TRUE(bus_->Published("file-hash-responses").empty());
+  // A catalog with one id too large for any record is refused the same way.
+  auto second = Admit("peer-2");
+  PeerMessage catalog;
+  catalog.set_request_id("c1");
+  catalog.mutable_catalog_announcement()->add_catalog_ids(std::string(2500, 'x'));
+  second->Send(catalog);
+  ASSERT_TRUE(second->WaitForEnd());
+  EXPECT_EQ(second->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(bus_->Published("peer-catalog-updates").empty());
+}
+
 }  // namespace
 }  // namespace edge

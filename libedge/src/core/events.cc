@@ -1,8 +1,11 @@
 #include "core/events.h"
 
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
 #include "google/protobuf/util/json_util.h"
@@ -120,6 +123,60 @@ std::string CatalogUpdateEvent(const EventHeader& h, absl::string_view request_i
   for (const std::string& id : m.catalog_ids()) json.ArrayString(id);
   json.EndArray().Field("is_full_update", true).Close();
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> CatalogUpdateEvents(
+    const EventHeader& h, absl::string_view request_id,
+    const giggityflix_grpc_peer::CatalogAnnouncementResponse& m, size_t max_bytes) {
+  std::string whole = CatalogUpdateEvent(h, request_id, m);
+  if (max_bytes == 0 || whole.size() <= max_bytes) return std::vector<std::string>{whole};
+  const auto& ids = m.catalog_ids();
+  const int64_t n = ids.size();
+  // A part without ids, its numbers as wide as they can get.
+  std::string empty;
+  {
+    JsonWriter json = Begin(empty, h);
+    json.Field("request_id", request_id).BeginArray("catalog_ids").EndArray();
+    json.Field("is_full_update", true).Field("part", n).Field("parts", n).Close();
+  }
+  const size_t base = empty.size();
+  // Greedy, in order: each part takes ids while they fit.
+  std::vector<std::pair<int, int>> ranges;
+  int begin = 0;
+  size_t size = base;
+  std::string escaped;
+  for (int i = 0; i < n; ++i) {
+    escaped.clear();
+    AppendJsonString(escaped, ids[i]);
+    if (base + escaped.size() > max_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "catalog id #", i + 1, " takes ", escaped.size(),
+          " bytes of JSON: no event record of at most ", max_bytes, " bytes can carry it"));
+    }
+    const size_t add = escaped.size() + (i > begin ? 1 : 0);
+    if (size + add > max_bytes) {
+      ranges.emplace_back(begin, i);
+      begin = i;
+      size = base + escaped.size();
+    } else {
+      size += add;
+    }
+  }
+  ranges.emplace_back(begin, static_cast<int>(n));
+  std::vector<std::string> parts;
+  parts.reserve(ranges.size());
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    std::string out;
+    JsonWriter json = Begin(out, h);
+    json.Field("request_id", request_id).BeginArray("catalog_ids");
+    for (int i = ranges[k].first; i < ranges[k].second; ++i) json.ArrayString(ids[i]);
+    json.EndArray().Field("is_full_update", true);
+    json.Field("part", static_cast<int64_t>(k + 1))
+        .Field("parts", static_cast<int64_t>(ranges.size()))
+        .Close();
+    parts.push_back(std::move(out));
+  }
+  return parts;
 }
 
 std::string FileDeleteEvent(const EventHeader& h, absl::string_view request_id,

@@ -91,6 +91,9 @@ class PeerSession final : public PeerStreamObserver,
   void Answered();
   // Publishes the event for `message`, or acknowledges a keepalive.
   void Publish(const PeerMessage& message, bool solicited_catalog);
+  // A message whose event the bus cannot take, even split: the peer hears
+  // why (its stream ends with `status`), instead of never being answered.
+  void RefuseUnpublishable(absl::Status status);
 
   EdgeImpl* const edge_;
   const std::string peer_id_;
