@@ -209,4 +209,26 @@ TEST(PrometheusMetricsTest, TrackerRequestsByOperationAndResult) {
 }
 
 }  // namespace
+TEST(MetricsServerHealth, HealthzFollowsTheHealthyCallback) {
+  std::atomic<bool> healthy{true};
+  MetricsServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.healthy = [&]() -> absl::Status {
+    if (healthy.load()) return absl::OkStatus();
+    return absl::UnavailableError("the gRPC listener no longer accepts connections");
+  };
+  auto server = MetricsServer::Create(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->Start().ok());
+  auto response = HttpRequest((*server)->port(), "GET", "/healthz");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "ok\n");
+  healthy = false;
+  response = HttpRequest((*server)->port(), "GET", "/healthz");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 503);
+  EXPECT_EQ(response->body, "the gRPC listener no longer accepts connections\n");
+}
+
 }  // namespace edge

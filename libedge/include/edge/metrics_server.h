@@ -7,8 +7,9 @@
 // Other methods on the GET paths: 405; other paths: 404.
 //
 // Threads: the server owns a small pool of HTTP worker threads, started by
-// Start() and joined by Shutdown(); `ready`, `healthy` and `drain` run on them (never
-// with a lock of the server held) and may be called concurrently. After
+// Start() and joined by Shutdown(); `ready`, `healthy` and `drain` run on
+// them (never with a lock of the server held) and may be called
+// concurrently. After
 // Shutdown() returns they are never called again.
 //
 //   MetricsServerOptions o;

@@ -102,7 +102,9 @@ absl::Status ListenerProbe::ProbeOnce(const ListenerProbeOptions& o) {
   } closer{fd};
   const absl::Time deadline = absl::Now() + o.timeout;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
-    if (errno != EINPROGRESS) return Errno(absl::StrCat("connecting to the gRPC listener at ", where));
+    if (errno != EINPROGRESS) {
+      return Errno(absl::StrCat("connecting to the gRPC listener at ", where));
+    }
     if (!WaitFor(fd, POLLOUT, deadline)) {
       return absl::UnavailableError(absl::StrCat(
           "the gRPC listener at ", where, " did not complete a TCP connection within ",
