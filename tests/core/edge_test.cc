@@ -761,5 +761,25 @@ TEST_F(EdgeTest, MessageWhoseEventCannotFitEndsTheStreamAndPublishesNothing) {
   EXPECT_TRUE(bus_->Published("peer-catalog-updates").empty());
 }
 
+TEST_F(EdgeTest, StreamThatLeavesDuringItsClaimPublishesNothingAndHoldsNoClaim) {
+  StartEdge();
+  cluster_.SetManualDelivery(true);
+  auto peer = transport_.Connect("peer-1");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.pending() > 0; }));
+  peer->Close();  // Reset while the tracker answers, as in a rapid reset.
+  ASSERT_TRUE(WaitFor([&] { return peer->final_status().has_value(); }));
+  cluster_.DeliverPending();  // The claim succeeds; then its release is queued.
+  cluster_.DeliverPending();
+  transport_.Flush();
+  EXPECT_TRUE(bus_->Published(kLifecycle).empty());
+  EXPECT_EQ(cluster_.claim_count(), 0u);
+  EXPECT_EQ(edge_->stats().peers, 0);
+  EXPECT_EQ(edge_->stats().admitted, 0);
+  // The peer can come back at once.
+  cluster_.SetManualDelivery(false);
+  Admit("peer-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+}
+
 }  // namespace
 }  // namespace edge

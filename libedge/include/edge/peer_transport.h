@@ -78,6 +78,11 @@ class PeerStream {
 
   // Resumes reading after an OnMessage returned false.
   virtual void ResumeReading() = 0;
+
+  // True once the stream has ended or is ending (the peer left or reset it,
+  // or Finish was called). Lets a handler that decides late admit nothing
+  // that is already gone.
+  virtual bool ended() const = 0;
 };
 
 // The per-stream callbacks of an admitted stream.

@@ -199,6 +199,17 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
     Reject(decide, absl::UnavailableError("edge is shutting down"));
     return;
   }
+  // The peer reset or left while the tracker answered: it never became a
+  // peer here, so it publishes nothing (no connected/disconnected pair for
+  // each stream of an HTTP/2 rapid reset) and holds no claim.
+  if (session->stream_ended()) {
+    Forget(session);
+    if (session->owns_claim()) parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    decide(absl::CancelledError("the peer left before admission completed"));
+    log().Debug("peer left before admission", {{"peer_id", session->peer_id()}});
+    return;
+  }
   counters_.admitted.fetch_add(1, std::memory_order_relaxed);
   metrics().Admission(absl::StatusCode::kOk);
   session->Activate(*claim);

@@ -282,6 +282,15 @@ void PeerSession::OnEnd(absl::Status status) {
   edge_->OnSessionEnded(shared_from_this());
 }
 
+bool PeerSession::stream_ended() {
+  std::shared_ptr<PeerStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    stream = stream_;
+  }
+  return stream == nullptr || stream->ended();
+}
+
 bool PeerSession::TakeCallToken() {
   const absl::Time now = edge_->clock().Now();
   absl::MutexLock lock(&mu_);

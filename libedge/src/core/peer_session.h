@@ -63,6 +63,8 @@ class PeerSession final : public PeerStreamObserver,
   // Takes one token of the peer's PEER_MAX_MESSAGES_PER_SEC bucket for a
   // WebRTCOperations call; false when the peer is over the limit.
   bool TakeCallToken();
+  // The peer's stream already ended (or has none).
+  bool stream_ended();
 
   // PeerStreamObserver
   bool OnMessage(PeerMessage message) override;

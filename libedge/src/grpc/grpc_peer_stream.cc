@@ -199,6 +199,11 @@ void GrpcPeerStream::Finish(absl::Status status) {
   MaybeIssueFinish();
 }
 
+bool GrpcPeerStream::ended() const {
+  absl::MutexLock lock(&mu_);
+  return done_ || finish_status_.has_value();
+}
+
 void GrpcPeerStream::ResumeReading() {
   {
     absl::MutexLock lock(&mu_);

@@ -46,6 +46,7 @@ class GrpcPeerStream final : public PeerStream,
   void Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) override;
   void Finish(absl::Status status) override;
   void ResumeReading() override;
+  bool ended() const override;
 
   // The handler's admission decision.
   void Decide(absl::StatusOr<std::shared_ptr<PeerStreamObserver>> decision);
@@ -83,7 +84,7 @@ class GrpcPeerStream final : public PeerStream,
   const absl::Duration write_timeout_;
   const std::shared_ptr<CallbackQueue> callbacks_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   AsyncOperationsReactor* reactor_ ABSL_GUARDED_BY(mu_);  // null after OnDone
   int pins_ ABSL_GUARDED_BY(mu_) = 0;
   bool finish_issued_ ABSL_GUARDED_BY(mu_) = false;
