@@ -254,5 +254,13 @@ TEST_F(GrpcHostileTest, ListenerProbeTellsAListenerThatAcceptsFromOneThatDoesNot
   close(fd);
 }
 
+TEST(ListenerProbeHostTest, WildcardsAndNamesProbeLoopbackLiteralsThemselves) {
+  EXPECT_EQ(grpc_internal::ProbeHostFor("0.0.0.0:50051"), "127.0.0.1");
+  EXPECT_EQ(grpc_internal::ProbeHostFor("[::]:50051"), "127.0.0.1");
+  EXPECT_EQ(grpc_internal::ProbeHostFor("localhost:50051"), "127.0.0.1");
+  EXPECT_EQ(grpc_internal::ProbeHostFor("10.1.2.3:50051"), "10.1.2.3");
+  EXPECT_EQ(grpc_internal::ProbeHostFor("[::1]:50051"), "::1");
+}
+
 }  // namespace
 }  // namespace edge

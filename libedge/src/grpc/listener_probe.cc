@@ -66,7 +66,9 @@ std::string ProbeHostFor(const std::string& listen_address) {
     host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos
                                                                 : host.find(']') - 1);
     in6_addr v6;
-    if (host == "::" || inet_pton(AF_INET6, host.c_str(), &v6) != 1) return "::1";
+    // gRPC listens dual-stack on [::], or on 0.0.0.0 where the host has no
+    // IPv6: IPv4 loopback reaches it either way, ::1 not always.
+    if (host == "::" || inet_pton(AF_INET6, host.c_str(), &v6) != 1) return "127.0.0.1";
     return host;
   }
   host = host.substr(0, host.rfind(':'));

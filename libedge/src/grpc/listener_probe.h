@@ -61,9 +61,9 @@ class ListenerProbe {
   std::thread thread_;
 };
 
-// The address to probe for a listening address as gRPC spells it: loopback
-// for a wildcard host ("0.0.0.0", "[::]", ""), the literal otherwise, and
-// 127.0.0.1 for a host name.
+// The address to probe for a listening address as gRPC spells it:
+// 127.0.0.1 for a wildcard host ("0.0.0.0", "[::]", "") or a host name, the
+// IP literal otherwise.
 std::string ProbeHostFor(const std::string& listen_address);
 
 }  // namespace edge::grpc_internal
