@@ -5,8 +5,10 @@ Speaks raw HTTP/2 (Debian's python3-h2) to a PeerEdgeService on 127.0.0.1
 and prints one JSON object with what it observed, for the calling test to
 check. Every wait has a deadline; the script never hangs.
 
-  hostile_h2.py PORT rapid-reset COUNT   HEADERS+RST_STREAM pairs until COUNT
+  hostile_h2.py PORT rapid-reset COUNT [distinct]
+                                         HEADERS+RST_STREAM pairs until COUNT
                                          or the edge closes the connection
+                                         (distinct: a new peer_id each)
   hostile_h2.py PORT metadata BYTES      one AsyncOperations call with BYTES
                                          of extra metadata: its outcome
   hostile_h2.py PORT call PATH           one call with an empty body: its
@@ -32,7 +34,7 @@ import h2.settings
 SERVICE = "/giggityflix_grpc_peer.PeerEdgeService/AsyncOperations"
 
 
-def headers(path, extra=()):
+def headers(path, extra=(), peer_id="hostile-peer"):
     return [
         (":method", "POST"),
         (":scheme", "http"),
@@ -40,7 +42,7 @@ def headers(path, extra=()):
         (":authority", "127.0.0.1"),
         ("content-type", "application/grpc"),
         ("te", "trailers"),
-        ("peer_id", "hostile-peer"),
+        ("peer_id", peer_id),
     ] + list(extra)
 
 
@@ -95,14 +97,15 @@ class Client:
         return events
 
 
-def rapid_reset(port, count):
+def rapid_reset(port, count, distinct=False):
     client = Client(port, 10)
     sent = 0
     stream_id = 1
     start = time.monotonic()
     while sent < count and not client.closed and time.monotonic() - start < 30:
         try:
-            client.conn.send_headers(stream_id, headers(SERVICE))
+            peer_id = "hostile-%d" % stream_id if distinct else "hostile-peer"
+            client.conn.send_headers(stream_id, headers(SERVICE, peer_id=peer_id))
             client.conn.reset_stream(stream_id)
         except h2.exceptions.ProtocolError:
             client.closed = True
@@ -191,7 +194,7 @@ def silent(port, seconds):
 def main():
     port, mode, arg = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     if mode == "rapid-reset":
-        result = rapid_reset(port, int(arg))
+        result = rapid_reset(port, int(arg), len(sys.argv) > 4 and sys.argv[4] == "distinct")
     elif mode == "metadata":
         result = metadata(port, int(arg))
     elif mode == "garbage":
