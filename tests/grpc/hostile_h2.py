@@ -57,13 +57,19 @@ class Client:
         self.conn.update_settings({h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 24})
         self.closed = False
         self.goaway = None
+        self.send_timeouts = 0
         self.flush()
 
     def flush(self):
         data = self.conn.data_to_send()
         if data:
             try:
+                self.sock.settimeout(10)
                 self.sock.sendall(data)
+            except socket.timeout:
+                # The server stopped reading: not a close, and not the
+                # outcome the tests look for.
+                self.send_timeouts += 1
             except OSError:
                 self.closed = True
 
@@ -120,7 +126,7 @@ def rapid_reset(port, count, distinct=False):
     deadline = time.monotonic() + 10
     while not client.closed and time.monotonic() < deadline:
         client.pump(deadline)
-    return {"sent": sent, "closed": client.closed,
+    return {"sent": sent, "closed": client.closed, "send_timeouts": client.send_timeouts,
             "goaway": None if client.goaway is None else int(client.goaway)}
 
 
