@@ -781,5 +781,38 @@ TEST_F(EdgeTest, StreamThatLeavesDuringItsClaimPublishesNothingAndHoldsNoClaim) 
   ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
 }
 
+// --- the operator's view (§10) ---
+
+TEST_F(EdgeTest, OperatorFindsListsAndKicksPeersAsTheDisconnectCommandDoes) {
+  StartEdge();
+  auto b = Admit("peer-b");
+  auto a = Admit("peer-a");
+  auto c = Admit("peer-c");
+
+  absl::StatusOr<PeerInfo> found = edge_->FindPeer("peer-a");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->peer_id, "peer-a");
+  EXPECT_EQ(found->connected_at, clock_.Now());
+  EXPECT_TRUE(found->epoch.has_value());
+  EXPECT_TRUE(absl::IsNotFound(edge_->FindPeer("peer-z").status()));
+
+  std::vector<std::string> ids;
+  for (const PeerInfo& info : edge_->ListPeers("", 2)) ids.push_back(info.peer_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"peer-a", "peer-b"}));
+  ids.clear();
+  for (const PeerInfo& info : edge_->ListPeers("peer-b", 10)) ids.push_back(info.peer_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"peer-c"}));
+
+  ASSERT_TRUE(edge_->Kick("peer-b", "disconnected by the operator").ok());
+  ASSERT_TRUE(b->WaitForEnd());
+  EXPECT_EQ(b->final_status()->code(), absl::StatusCode::kAborted);
+  // connected x3, then the kicked peer's disconnected.
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 4, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[3], "reason"), "kicked");
+  EXPECT_EQ(Field(Values(kLifecycle)[3], "peer_id"), "peer-b");
+  EXPECT_TRUE(absl::IsNotFound(edge_->Kick("peer-b", "again")));
+  EXPECT_TRUE(absl::IsNotFound(edge_->FindPeer("peer-b").status()));
+}
+
 }  // namespace
 }  // namespace edge

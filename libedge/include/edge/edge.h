@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -109,6 +111,16 @@ struct EdgeStats {
   int64_t keepalives = 0;
 };
 
+// A peer held by this edge, as the operator sees it (contract §10).
+struct PeerInfo {
+  std::string peer_id;
+  absl::Time connected_at;
+  // Its last message (or admission).
+  absl::Time last_activity;
+  // The claim's epoch (§9); absent with a tracker that knows only this edge.
+  std::optional<int64_t> epoch;
+};
+
 class Edge {
  public:
   static absl::StatusOr<std::unique_ptr<Edge>> Create(EdgeOptions options,
@@ -133,6 +145,19 @@ class Edge {
   // Ready to admit: not draining, bus not saturated.
   virtual bool Ready() const = 0;
   virtual EdgeStats stats() const = 0;
+
+  // The operator's view of this edge's peers (contract §10). Only admitted
+  // streams that are not ending count as held here.
+  // NOT_FOUND when `peer_id` is not held here.
+  virtual absl::StatusOr<PeerInfo> FindPeer(const std::string& peer_id) = 0;
+  // Up to `limit` peers with a peer_id greater than `after` (byte order), in
+  // peer_id order: pages through the peers with the last id of a page.
+  virtual std::vector<PeerInfo> ListPeers(const std::string& after,
+                                          size_t limit) = 0;
+  // Ends the peer's stream with ABORTED(`why`), `disconnected` reason
+  // `kicked`, as the `disconnect` command does; NOT_FOUND when not held here.
+  virtual absl::Status Kick(const std::string& peer_id,
+                            const std::string& why) = 0;
 
  protected:
   Edge() = default;

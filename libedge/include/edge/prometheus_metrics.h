@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -55,6 +56,18 @@ class PrometheusMetrics final : public Metrics {
   // The registry in Prometheus' text exposition format (version 0.0.4).
   std::string TextExposition() const;
 
+  // Every labelled family is exported from the start (contract §10): Create
+  // makes each label value the edge knows (status codes, payload types,
+  // dead-letter reasons, error types, tracker operations) at 0. Topics
+  // depend on the configuration: this makes the Kafka counters of `topics`
+  // in `direction` at 0.
+  void DeclareKafkaTopics(Direction direction,
+                          const std::vector<std::string>& topics);
+
+  // edge_ready: 1 while the edge admits new peers (as /readyz answers 200),
+  // else 0; kept by its owner (edged probes it every second).
+  void SetReady(bool ready);
+
   void PeerConnected() override;
   void PeerDisconnected(absl::Duration connected_for) override;
   void Admission(absl::StatusCode result) override;
@@ -77,6 +90,9 @@ class PrometheusMetrics final : public Metrics {
   struct TrackerOp;
 
   explicit PrometheusMetrics(std::shared_ptr<prometheus::Registry> registry);
+  prometheus::Gauge* ready_ = nullptr;
+  // Makes the known label values of every family at 0.
+  void CreateKnownSeries();
   // Builds and registers every family; throws what prometheus-cpp throws.
   void Register();
 

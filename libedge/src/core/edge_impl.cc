@@ -424,6 +424,57 @@ EdgeStats EdgeImpl::stats() const {
   return s;
 }
 
+// --- The operator's view (contract §10) ---
+
+namespace {
+
+PeerInfo InfoOf(PeerSession& session) {
+  return PeerInfo{session.peer_id(), session.connected_at(), session.last_activity(),
+                  session.claim().epoch};
+}
+
+}  // namespace
+
+absl::StatusOr<PeerInfo> EdgeImpl::FindPeer(const std::string& peer_id) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr || !session->active()) {
+    return absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not connected to this edge"));
+  }
+  return InfoOf(*session);
+}
+
+std::vector<PeerInfo> EdgeImpl::ListPeers(const std::string& after, size_t limit) {
+  std::vector<std::shared_ptr<PeerSession>> candidates;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, session] : peers_) {
+      if (id > after) candidates.push_back(session);
+    }
+  }
+  const auto by_id = [](const std::shared_ptr<PeerSession>& a,
+                        const std::shared_ptr<PeerSession>& b) {
+    return a->peer_id() < b->peer_id();
+  };
+  std::sort(candidates.begin(), candidates.end(), by_id);
+  // Session locks are taken only after mu_ is released.
+  std::vector<PeerInfo> page;
+  for (const auto& session : candidates) {
+    if (page.size() >= limit) break;
+    if (session->active()) page.push_back(InfoOf(*session));
+  }
+  return page;
+}
+
+absl::Status EdgeImpl::Kick(const std::string& peer_id, const std::string& why) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr || !session->active()) {
+    return absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not connected to this edge"));
+  }
+  log().Info("peer kicked", {{"peer_id", peer_id}, {"why", why}});
+  session->End(absl::AbortedError(why), "kicked");
+  return absl::OkStatus();
+}
+
 // --- WebRTCOperations (contract §6) ---
 
 void EdgeImpl::OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,

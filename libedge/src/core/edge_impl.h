@@ -34,6 +34,9 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void Shutdown(absl::Time deadline) override;
   bool Ready() const override;
   EdgeStats stats() const override;
+  absl::StatusOr<PeerInfo> FindPeer(const std::string& peer_id) override;
+  std::vector<PeerInfo> ListPeers(const std::string& after, size_t limit) override;
+  absl::Status Kick(const std::string& peer_id, const std::string& why) override;
 
   // PeerStreamHandler
   void OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecision decide) override;
