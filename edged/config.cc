@@ -544,6 +544,8 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   ParseTopics(env, config);
   ParseKafka(env, config);
 
+  env.Millis("COMMAND_HOLD_MS", 0, 3600000, &config.command_hold);
+  env.Int("COMMAND_HOLD_MAX", 1, 10000000, &config.command_hold_max);
   env.Millis("WEBRTC_REPLY_TIMEOUT_MS", 1, 3600000,
              &config.webrtc_reply_timeout);
   env.Seconds("WEBRTC_SESSION_TTL_SEC", 1, 86400, &config.webrtc_session_ttl);
@@ -708,6 +710,8 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.peer_id_from_cert = config.peer_id_from_cert;
   options.tracker_fail_open = config.tracker_fail_open;
   options.webrtc_reply_timeout = config.webrtc_reply_timeout;
+  options.command_hold = config.command_hold;
+  options.command_hold_max = static_cast<size_t>(config.command_hold_max);
   options.webrtc_session_ttl = config.webrtc_session_ttl;
   options.webrtc_max_sessions_per_peer = config.webrtc_max_sessions_per_peer;
   options.peer_max_messages_per_sec = config.peer_max_messages_per_sec;

@@ -91,6 +91,11 @@ struct EdgedConfig {
   std::string deadletter_topic_pattern = "edge-commands-{edge_id}.deadletter";
   Topics topics;
 
+  // Commands for a peer no edge holds (§4): COMMAND_HOLD_MS (0: off),
+  // COMMAND_HOLD_MAX.
+  absl::Duration command_hold = absl::Milliseconds(30000);
+  int command_hold_max = 100000;
+
   // WebRTC signaling (§6): WEBRTC_REPLY_TIMEOUT_MS, WEBRTC_SESSION_TTL_SEC.
   absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);

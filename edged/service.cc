@@ -128,6 +128,19 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   bus_options.group_id = config.kafka_group_id;
   bus_options.client_id = absl::StrCat("edge-", config.edge_id);
   bus_options.logger = logger;
+  // The first event of each kind does not wait for its topic's metadata.
+  {
+    const Topics& t = config.topics;
+    bus_options.warm_topics = {t.deadletter,           t.lifecycle,
+                               t.catalog_updates,      t.file_delete_responses,
+                               t.file_hash_responses,  t.file_offers,
+                               t.webrtc_signaling};
+  }
+  // metrics_ is made below, before the bus starts reading.
+  EdgedService* self = &s;
+  bus_options.on_offset_reset = [self](const std::string& topic, int32_t, int64_t skipped) {
+    if (self->metrics_ != nullptr) self->metrics_->KafkaOffsetReset(topic, skipped);
+  };
   if (config.kafka_config_file.has_value()) {
     auto properties = kafka::ParseKafkaConfigFile(*config.kafka_config_file);
     if (!properties.ok()) {
@@ -284,7 +297,10 @@ absl::Status EdgedService::CreateMetrics() {
 absl::Status EdgedService::Readiness() {
   if (stopping_.load()) return absl::UnavailableError("shutting down");
   if (edge_->draining()) return absl::UnavailableError("draining");
-  if (!edge_->Ready()) return absl::UnavailableError("not admitting: starting or event buffer full");
+  if (!edge_->Ready()) {
+    return absl::UnavailableError(
+        "not ready: starting (the command topic is not read yet) or event buffer full");
+  }
   if (probe_ == nullptr || !probe_->asks_tracker) return absl::OkStatus();
   absl::MutexLock lock(&probe_->mu);
   return probe_->status;

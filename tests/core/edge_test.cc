@@ -379,7 +379,9 @@ TEST_F(EdgeTest, DeadLetterTooLargeForTheTopicIsSentWithTheOriginalTruncated) {
 }
 
 TEST_F(EdgeTest, DeadLetterNotStoredAtShutdownLeavesTheCommandUncommitted) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // "nobody" is not waited for
+  StartEdge(options);
   bus_->FailNextPublishes(1, absl::CancelledError("bus shutting down"));
   Produce("{not json");
   Produce(R"({"type":"catalog_announcement","peer_id":"nobody"})", "nobody");
@@ -424,7 +426,9 @@ TEST_F(EdgeTest, CommandsReachThePeerInOrderAndAreCommitted) {
 }
 
 TEST_F(EdgeTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // "nobody" is not waited for
+  StartEdge(options);
   Produce("{not json");
   Produce(R"({"type":"reboot","peer_id":"peer-1"})");
   Produce(R"({"type":"file_delete","peer_id":"peer-1","catalog_ids":7})");
@@ -479,7 +483,9 @@ TEST_F(EdgeTest, DisconnectCommandKicksThePeer) {
 }
 
 TEST_F(EdgeTest, CommandForAPeerOnAnotherEdgeIsForwardedOnce) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // the returned hop is not waited for
+  StartEdge(options);
   testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});

@@ -244,6 +244,24 @@ TEST(ConfigTest, ParsesEveryNumericVariable) {
   ExpectRejected({{"PEER_TIMEOUT_SEC", "0"}}, "PEER_TIMEOUT_SEC");
 }
 
+TEST(ConfigTest, CommandHoldHasTheContractDefaultsAndBounds) {
+  absl::StatusOr<EdgedConfig> defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->command_hold, absl::Milliseconds(30000));
+  EXPECT_EQ(defaults->command_hold_max, 100000);
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"COMMAND_HOLD_MS", "0"}, {"COMMAND_HOLD_MAX", "7"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->command_hold, absl::ZeroDuration());
+  EdgeOptions options = ToEdgeOptions(*config);
+  EXPECT_EQ(options.command_hold, absl::ZeroDuration());
+  EXPECT_EQ(options.command_hold_max, 7u);
+  ExpectRejected({{"COMMAND_HOLD_MS", "-1"}}, "COMMAND_HOLD_MS");
+  ExpectRejected({{"COMMAND_HOLD_MS", "1.5"}}, "COMMAND_HOLD_MS", "is not an integer in [");
+  ExpectRejected({{"COMMAND_HOLD_MAX", "0"}}, "COMMAND_HOLD_MAX");
+  ExpectRejected({{"COMMAND_HOLD_MAX", "99999999999"}}, "COMMAND_HOLD_MAX");
+}
+
 TEST(ConfigTest, BooleansAcceptOnlyTheDocumentedWords) {
   for (const char* yes : {"true", "TRUE", "True", "1", "yes", "YES"}) {
     EXPECT_TRUE(Parse({{"TRACKER_FAIL_OPEN", yes}})->tracker_fail_open) << yes;

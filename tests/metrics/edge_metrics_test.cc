@@ -123,6 +123,7 @@ class EdgeMetricsTest : public ::testing::Test {
 TEST_F(EdgeMetricsTest, ScrapeShowsTheFiguresOfAScenario) {
   EdgeOptions options = TestEdgeOptions();
   options.catalog_pull_on_connect = false;
+  options.command_hold = absl::ZeroDuration();  // the absent peer's command is not held
   StartEdge(options, &fake_clock_);
 
   auto p1 = Admit("peer-1");

@@ -81,6 +81,8 @@ TEST(EdgedMetricsTest, ServesMetricsReadinessAndDrain) {
   EXPECT_EQ(metrics->status, 200);
   EXPECT_EQ(SampleValue(metrics->body, "edge_peer_connections"), 0);
   EXPECT_EQ(HttpRequest(port, "GET", "/healthz")->status, 200);
+  // Ready once the consumer reads its command topic (contract §4).
+  ASSERT_TRUE(edge::testing::WaitFor([&] { return (*service)->edge().Ready(); }));
   EXPECT_EQ(HttpRequest(port, "GET", "/readyz")->status, 200);
   EXPECT_TRUE(testing::WaitFor([&] {
     return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 1;

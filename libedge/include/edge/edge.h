@@ -82,6 +82,11 @@ struct EdgeOptions {
   double max_new_streams_per_sec = 0;
   // Streams ended per second by Drain().
   int drain_rate_per_sec = 500;
+  // Contract §4: how long a command for a peer no edge holds waits for it
+  // (0: not at all), and how many commands wait across the edge at most
+  // (per peer, peer_send_queue_max).
+  absl::Duration command_hold = absl::Seconds(30);
+  size_t command_hold_max = 100000;
   // Row 5 of §2: false when the process has too few descriptors left to
   // take one more peer. Unset: always enough.
   std::function<bool()> has_descriptor_headroom;
@@ -108,6 +113,7 @@ struct EdgeStats {
   int64_t commands_delivered = 0;
   int64_t commands_deadlettered = 0;
   int64_t commands_forwarded = 0;
+  int64_t commands_held = 0;  // waiting for their peer now
   int64_t keepalives = 0;
 };
 
@@ -142,7 +148,8 @@ class Edge {
   // commit, flush, release claims; all by `deadline`. Idempotent.
   virtual void Shutdown(absl::Time deadline) = 0;
 
-  // Ready to admit: not draining, bus not saturated.
+  // Ready: started, not draining, bus not saturated, and the bus reads its
+  // command topic (MessageBus::Reading).
   virtual bool Ready() const = 0;
   virtual EdgeStats stats() const = 0;
 

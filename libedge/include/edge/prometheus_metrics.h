@@ -78,6 +78,9 @@ class PrometheusMetrics final : public Metrics {
   void KafkaMessage(Direction direction, absl::string_view topic) override;
   void KafkaPublishLatency(absl::Duration latency) override;
   void KafkaProducerQueueDepth(int64_t depth) override;
+  void CommandOutcome(absl::string_view outcome) override;
+  void CommandsHeld(int64_t held) override;
+  void KafkaOffsetReset(absl::string_view topic, int64_t skipped) override;
   void TrackerRequest(absl::string_view op, absl::StatusCode result,
                       absl::Duration latency) override;
 
@@ -104,11 +107,15 @@ class PrometheusMetrics final : public Metrics {
   prometheus::Histogram* kafka_publish_latency_ = nullptr;
   prometheus::Gauge* kafka_queue_depth_ = nullptr;
   prometheus::Histogram* command_delivery_latency_ = nullptr;
+  prometheus::Gauge* commands_held_ = nullptr;
+  prometheus::Counter* kafka_offset_resets_ = nullptr;
+  prometheus::Counter* kafka_records_skipped_ = nullptr;
 
   std::unique_ptr<CodeCounters> admissions_;
   std::array<std::unique_ptr<CounterCache>, 2> messages_;  // by Direction
   std::array<std::unique_ptr<CounterCache>, 2> kafka_messages_;
   std::unique_ptr<CounterCache> deadletters_;
+  std::unique_ptr<CounterCache> command_outcomes_;
   std::unique_ptr<CounterCache> errors_;
 
   prometheus::Family<prometheus::Counter>* tracker_requests_family_ = nullptr;

@@ -215,6 +215,7 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
   session->Activate(*claim);
   decide(std::shared_ptr<PeerStreamObserver>(session));
   if (options_.catalog_pull_on_connect) session->RequestCatalog();
+  ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
   log().Debug("peer admitted", {{"peer_id", session->peer_id()}});
 }
 
@@ -388,6 +389,7 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   parts_.transport->Shutdown();
   webrtc_.Shutdown();
+  StopHolding();
   parts_.bus->Shutdown(deadline);
   parts_.tracker->Shutdown(deadline);
   {
@@ -402,7 +404,7 @@ bool EdgeImpl::Ready() const {
     absl::MutexLock lock(&mu_);
     if (draining_ || shutting_down_ || !started_) return false;
   }
-  return !parts_.bus->Saturated();
+  return !parts_.bus->Saturated() && parts_.bus->Reading();
 }
 
 EdgeStats EdgeImpl::stats() const {
@@ -420,6 +422,7 @@ EdgeStats EdgeImpl::stats() const {
   s.commands_delivered = load(counters_.commands_delivered);
   s.commands_deadlettered = load(counters_.commands_deadlettered);
   s.commands_forwarded = load(counters_.commands_forwarded);
+  s.commands_held = held_gauge_.load(std::memory_order_relaxed);
   s.keepalives = load(counters_.keepalives);
   return s;
 }

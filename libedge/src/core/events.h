@@ -67,6 +67,7 @@ enum class DeadLetterReason {
   kPeerNotConnected,
   kPeerSlow,
   kPeerWriteFailed,
+  kExpired,
 };
 absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 

@@ -226,6 +226,34 @@ void PrometheusMetrics::Register() {
            .Help("Commands dead-lettered, by reason.")
            .Register(r),
       prometheus::Labels{}, "reason");
+  command_outcomes_ = std::make_unique<CounterCache>(
+      &prometheus::BuildCounter()
+           .Name("edge_commands_total")
+           .Help("Commands by outcome: delivered, forwarded, deadlettered; and held each time "
+                 "one starts waiting for its peer.")
+           .Register(r),
+      prometheus::Labels{}, "outcome");
+  for (const char* outcome : {"delivered", "forwarded", "deadlettered", "held"}) {
+    command_outcomes_->Get(outcome);
+  }
+  commands_held_ = &prometheus::BuildGauge()
+                        .Name("edge_commands_held")
+                        .Help("Commands waiting for their peer to connect (COMMAND_HOLD_MS).")
+                        .Register(r)
+                        .Add({});
+  kafka_offset_resets_ =
+      &prometheus::BuildCounter()
+           .Name("edge_kafka_offset_resets_total")
+           .Help("Consumer positions the broker no longer had (retention ran out).")
+           .Register(r)
+           .Add({});
+  kafka_records_skipped_ =
+      &prometheus::BuildCounter()
+           .Name("edge_kafka_records_skipped_total")
+           .Help("Commands never read because the broker dropped them before the consumer "
+                 "got to them.")
+           .Register(r)
+           .Add({});
   errors_ = std::make_unique<CounterCache>(
       &prometheus::BuildCounter()
            .Name("edge_errors_total")
@@ -315,6 +343,19 @@ void PrometheusMetrics::PeerMessage(Direction direction, absl::string_view type,
 
 void PrometheusMetrics::CommandDelivered(absl::Duration latency) {
   command_delivery_latency_->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void PrometheusMetrics::CommandOutcome(absl::string_view outcome) {
+  command_outcomes_->Get(outcome).Increment();
+}
+
+void PrometheusMetrics::CommandsHeld(int64_t held) {
+  commands_held_->Set(static_cast<double>(held));
+}
+
+void PrometheusMetrics::KafkaOffsetReset(absl::string_view, int64_t skipped) {
+  kafka_offset_resets_->Increment();
+  if (skipped > 0) kafka_records_skipped_->Increment(static_cast<double>(skipped));
 }
 
 void PrometheusMetrics::DeadLetter(absl::string_view reason) {
