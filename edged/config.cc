@@ -421,6 +421,7 @@ void ParseTls(EnvParser& env, EdgedConfig& config) {
   env.Optional("GRPC_TLS_KEY_FILE", &config.tls_key_file);
   env.Optional("GRPC_TLS_CLIENT_CA_FILE", &config.tls_client_ca_file);
   env.Bool("PEER_ID_FROM_CERT", &config.peer_id_from_cert);
+  env.Bool("PEER_ID_FROM_CERT_CN_FALLBACK", &config.peer_id_cn_fallback);
   bool has_cert = config.tls_cert_file.has_value();
   bool has_key = config.tls_key_file.has_value();
   if (has_cert != has_key) {
@@ -434,6 +435,11 @@ void ParseTls(EnvParser& env, EdgedConfig& config) {
               "requires GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE (client "
               "certificates are only asked for over TLS)");
     return;
+  }
+  if (config.peer_id_cn_fallback && !config.peer_id_from_cert) {
+    env.Error("PEER_ID_FROM_CERT_CN_FALLBACK",
+              "true requires PEER_ID_FROM_CERT=true (it only changes how a "
+              "certificate names its peer)");
   }
   if (config.peer_id_from_cert && !config.tls_client_ca_file) {
     env.Error("PEER_ID_FROM_CERT",
@@ -520,6 +526,19 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
              &config.grpc_keepalive_timeout);
   env.Int("GRPC_MAX_MESSAGE_BYTES", 1024, INT_MAX,
           &config.grpc_max_message_bytes);
+  env.Int("GRPC_MAX_STREAMS_PER_CONNECTION", 0, 1000000,
+          &config.grpc_max_streams_per_connection);
+  env.Int("GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC", 0, 1000000,
+          &config.grpc_max_calls_per_connection_per_sec);
+  env.Int("GRPC_MAX_CONCURRENT_STREAMS", 0, 1000000,
+          &config.grpc_max_concurrent_streams);
+  env.Millis("GRPC_MAX_CONNECTION_IDLE_MS", 0, 86400000,
+             &config.grpc_max_connection_idle);
+  env.Millis("GRPC_HANDSHAKE_TIMEOUT_MS", 100, 3600000,
+             &config.grpc_handshake_timeout);
+  env.Millis("GRPC_LISTENER_PROBE_INTERVAL_MS", 0, 3600000,
+             &config.grpc_listener_probe_interval);
+  env.Bool("GRPC_SERVER_REFLECTION", &config.grpc_server_reflection);
   ParseTls(env, config);
 
   ParseTopics(env, config);
@@ -530,6 +549,7 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Millis("WEBRTC_REPLY_TIMEOUT_MS", 1, 3600000,
              &config.webrtc_reply_timeout);
   env.Seconds("WEBRTC_SESSION_TTL_SEC", 1, 86400, &config.webrtc_session_ttl);
+  env.Int("WEBRTC_MAX_SESSIONS_PER_PEER", 1, 1000000, &config.webrtc_max_sessions_per_peer);
 
   ParseTracker(env, config);
 
@@ -693,6 +713,7 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.command_hold = config.command_hold;
   options.command_hold_max = static_cast<size_t>(config.command_hold_max);
   options.webrtc_session_ttl = config.webrtc_session_ttl;
+  options.webrtc_max_sessions_per_peer = config.webrtc_max_sessions_per_peer;
   options.peer_max_messages_per_sec = config.peer_max_messages_per_sec;
   options.max_new_streams_per_sec = config.max_new_streams_per_sec;
   options.drain_rate_per_sec = config.drain_rate_per_sec;

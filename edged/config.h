@@ -54,6 +54,18 @@ struct EdgedConfig {
   absl::Duration grpc_keepalive_time = absl::Milliseconds(30000);
   absl::Duration grpc_keepalive_timeout = absl::Milliseconds(10000);
   int grpc_max_message_bytes = 4194304;
+  // Hostile connections (docs/operations.md, "gRPC transport defaults"):
+  // GRPC_MAX_STREAMS_PER_CONNECTION, GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC
+  // (0: off; burst of 5 s' worth), GRPC_MAX_CONCURRENT_STREAMS,
+  // GRPC_MAX_CONNECTION_IDLE_MS (0: never), GRPC_HANDSHAKE_TIMEOUT_MS,
+  // GRPC_LISTENER_PROBE_INTERVAL_MS (0: no probe), GRPC_SERVER_REFLECTION.
+  int grpc_max_streams_per_connection = 2;
+  int grpc_max_calls_per_connection_per_sec = 50;
+  int grpc_max_concurrent_streams = 100;
+  absl::Duration grpc_max_connection_idle = absl::Milliseconds(60000);
+  absl::Duration grpc_handshake_timeout = absl::Milliseconds(10000);
+  absl::Duration grpc_listener_probe_interval = absl::Milliseconds(5000);
+  bool grpc_server_reflection = false;
 
   // TLS. No certificate: plaintext. A client CA: clients must present a
   // certificate signed by it.
@@ -61,6 +73,9 @@ struct EdgedConfig {
   std::optional<std::string> tls_key_file;        // GRPC_TLS_KEY_FILE
   std::optional<std::string> tls_client_ca_file;  // GRPC_TLS_CLIENT_CA_FILE
   bool peer_id_from_cert = false;                 // PEER_ID_FROM_CERT
+  // PEER_ID_FROM_CERT_CN_FALLBACK: a certificate without the peer URI SAN
+  // is named by its CN.
+  bool peer_id_cn_fallback = false;
 
   // Kafka: KAFKA_BOOTSTRAP_SERVERS (unset: the embedded broker),
   // KAFKA_GROUP_ID (with `{edge_id}` resolved), KAFKA_CONFIG_FILE.
@@ -84,6 +99,7 @@ struct EdgedConfig {
   // WebRTC signaling (§6): WEBRTC_REPLY_TIMEOUT_MS, WEBRTC_SESSION_TTL_SEC.
   absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
+  int webrtc_max_sessions_per_peer = 32;  // WEBRTC_MAX_SESSIONS_PER_PEER
 
   // Tracker (§9): TRACKER, ETCD_ENDPOINTS (each as host:port),
   // TRACKER_LEASE_TTL_SEC, TRACKER_FAIL_OPEN, TRACKER_KEY_PREFIX.

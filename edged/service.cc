@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "descriptors.h"
@@ -148,6 +149,31 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     }
     bus_options.properties = std::move(*properties);
   }
+  // The producer refuses a record over message.max.bytes (librdkafka's
+  // default 1000000); events are kept below it by this margin for the key
+  // (a peer_id, at most 128 bytes) and the record's framing.
+  constexpr int64_t kRecordMargin = 512;
+  int64_t bus_limit = 1000000;
+  for (const auto& [name, value] : bus_options.properties) {
+    if (name != "message.max.bytes") continue;
+    if (!absl::SimpleAtoi(value, &bus_limit) || bus_limit < 4096 + kRecordMargin) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "KAFKA_CONFIG_FILE: message.max.bytes \"", value, "\" must be an integer of at least ",
+          4096 + kRecordMargin, " (the largest event record edged may publish)"));
+    }
+  }
+  const size_t max_event_bytes = static_cast<size_t>(bus_limit - kRecordMargin);
+  // A peer message may be larger than the bus can take as one event
+  // (control characters even grow sixfold in JSON). Catalog updates are
+  // split to fit; any other such message ends its stream with
+  // RESOURCE_EXHAUSTED. Said once at start, naming both limits.
+  if (static_cast<int64_t>(config.grpc_max_message_bytes) > bus_limit - kRecordMargin) {
+    logger->Warn(
+        "peer messages may be larger than Kafka takes as one record: catalog updates are split, "
+        "other peer messages whose event does not fit are refused (RESOURCE_EXHAUSTED)",
+        {{"GRPC_MAX_MESSAGE_BYTES", absl::StrCat(config.grpc_max_message_bytes)},
+         {"kafka_message.max.bytes", absl::StrCat(bus_limit)}});
+  }
   auto bus = kafka::KafkaMessageBus::Create(std::move(bus_options));
   if (!bus.ok()) {
     return absl::Status(bus.status().code(), absl::StrCat("Kafka: ", bus.status().message()));
@@ -159,6 +185,15 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   grpc.keepalive_time = config.grpc_keepalive_time;
   grpc.keepalive_timeout = config.grpc_keepalive_timeout;
   grpc.max_message_bytes = config.grpc_max_message_bytes;
+  grpc.max_streams_per_connection = config.grpc_max_streams_per_connection;
+  grpc.max_call_starts_per_connection_per_sec = config.grpc_max_calls_per_connection_per_sec;
+  grpc.call_start_burst = 5.0 * config.grpc_max_calls_per_connection_per_sec;
+  grpc.max_concurrent_streams = config.grpc_max_concurrent_streams;
+  grpc.max_connection_idle = config.grpc_max_connection_idle;
+  grpc.handshake_timeout = config.grpc_handshake_timeout;
+  grpc.listener_probe_interval = config.grpc_listener_probe_interval;
+  grpc.enable_reflection = config.grpc_server_reflection;
+  grpc.identity_cn_fallback = config.peer_id_cn_fallback;
   grpc.cert_file = config.tls_cert_file.value_or("");
   grpc.key_file = config.tls_key_file.value_or("");
   grpc.client_ca_file = config.tls_client_ca_file.value_or("");
@@ -203,6 +238,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   }
 
   EdgeOptions options = ToEdgeOptions(config);
+  options.max_event_bytes = max_event_bytes;
   DescriptorBudget* descriptors = s.descriptors_.get();
   options.has_descriptor_headroom = [descriptors] { return descriptors->HasHeadroom(); };
   EdgeParts parts{s.transport_.get(), s.bus_.get(), s.tracker_.get(), s.clock_.get(), logger};
@@ -232,6 +268,9 @@ absl::Status EdgedService::CreateMetrics() {
   http.address = *config_.metrics_address;
   http.metrics = metrics_->registry();
   http.ready = [this] { return Readiness(); };
+  // Liveness: gRPC 1.51 never accepts again after one accept4 failed for
+  // want of descriptors; a restart is the only cure.
+  http.healthy = [this] { return transport_->listener_status(); };
   http.drain = [this] { Drain(); };
   if (config_.admin_token_file.has_value()) {
     auto token = ReadSecretFile("ADMIN_TOKEN_FILE", *config_.admin_token_file);

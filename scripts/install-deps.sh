@@ -14,6 +14,8 @@ packages=(
   # promtool (checks deploy/prometheus' alert rules); systemd-analyze
   # (verifies deploy/systemd's unit).
   prometheus systemd
+  # Raw HTTP/2 attacks in tests/grpc (hostile_h2.py).
+  python3-h2
 )
 
 missing=()

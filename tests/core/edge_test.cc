@@ -651,6 +651,142 @@ TEST_F(EdgeTest, DisconnectFailsAPendingWebRtcCall) {
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(EdgeTest, WebRtcSessionsPerPeerAreCappedAndFreedByDisconnect) {
+  EdgeOptions options = TestEdgeOptions();
+  options.webrtc_max_sessions_per_peer = 2;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  auto other = Admit("peer-2");
+  auto open = [&](const std::string& caller, const std::string& session) {
+    EdgeWebRTCMessage request;
+    request.mutable_stream_session_request()->set_session_id(session);
+    // No backend answers and the clock stands still: the session stays open
+    // and the caller stops waiting after a moment.
+    return transport_.CallWebRtc(Caller(caller), request, absl::Milliseconds(100)).status();
+  };
+  EXPECT_EQ(open("peer-1", "s1").code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(open("peer-1", "s2").code(), absl::StatusCode::kDeadlineExceeded);
+  absl::Status third = open("peer-1", "s3");
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  EXPECT_NE(third.message().find("WEBRTC_MAX_SESSIONS_PER_PEER"), absl::string_view::npos);
+  // Another peer has its own allowance.
+  EXPECT_EQ(open("peer-2", "t1").code(), absl::StatusCode::kDeadlineExceeded);
+  // The disconnect ends peer-1's sessions, and only those.
+  peer->Close();
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().peers == 1; }));
+  peer = Admit("peer-1");
+  EXPECT_EQ(open("peer-1", "s3").code(), absl::StatusCode::kDeadlineExceeded);
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("t1");
+  EXPECT_TRUE(transport_.CallWebRtc(Caller("peer-2"), ice).ok());
+}
+
+TEST_F(EdgeTest, WebRtcCallsShareThePeersMessageRateLimit) {
+  EdgeOptions options = TestEdgeOptions();
+  options.peer_max_messages_per_sec = 2;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("unknown");
+  // The bucket holds one second's worth: two calls, then the third is over.
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status over = transport_.CallWebRtc(Caller("peer-1"), ice).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted) << over;
+  EXPECT_NE(over.message().find("PEER_MAX_MESSAGES_PER_SEC"), absl::string_view::npos);
+  // As for stream messages, the peer is disconnected.
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "error");
+}
+
+TEST_F(EdgeTest, LargeCatalogIsSplitIntoRecordsThatFitAndAcknowledgedOnceAllAreStored) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.max_event_bytes = 2000;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage catalog;
+  catalog.set_request_id("c1");
+  for (int i = 0; i < 300; ++i) {
+    // Control characters take six bytes each in JSON.
+    catalog.mutable_catalog_announcement()->add_catalog_ids(absl::StrCat("movie-\x01-", i));
+  }
+  bus_->SetUnavailable(true);
+  peer->Send(catalog);
+  transport_.Flush();
+  EXPECT_TRUE(peer->Received().empty());  // No part stored yet: no ack.
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EXPECT_EQ(peer->Received()[0].request_id(), "c1");
+  auto records = bus_->Published("peer-catalog-updates");
+  ASSERT_GT(records.size(), 1u);
+  int joined = 0;
+  for (size_t k = 0; k < records.size(); ++k) {
+    EXPECT_LE(records[k].value.size(), 2000u);
+    EXPECT_EQ(records[k].key, "peer-1");
+    auto part = ParseJson(records[k].value);
+    EXPECT_EQ(Field(records[k].value, "request_id"), "c1");
+    EXPECT_EQ(Field(records[k].value, "part"), std::to_string(k + 1));
+    EXPECT_EQ(Field(records[k].value, "parts"), std::to_string(records.size()));
+    for (const auto& id : part.fields().at("catalog_ids").list_value().values()) {
+      EXPECT_EQ(id.string_value(), absl::StrCat("movie-\x01-", joined++));
+    }
+  }
+  EXPECT_EQ(joined, 300);
+}
+
+TEST_F(EdgeTest, MessageWhoseEventCannotFitEndsTheStreamAndPublishesNothing) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.max_event_bytes = 2000;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage hash;
+  hash.set_request_id("h1");
+  hash.mutable_file_hash_response()->set_catalog_id("c1");
+  (*hash.mutable_file_hash_response()->mutable_hashes())["sha256"] = std::string(3000, 'a');
+  peer->Send(hash);
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(peer->final_status()->message().find("over the event bus's limit of 2000 bytes"),
+            absl::string_view::npos)
+      << *peer->final_status();
+  EXPECT_TRUE(bus_->Published("file-hash-responses").empty());
+  // A catalog with one id too large for any record is refused the same way.
+  auto second = Admit("peer-2");
+  PeerMessage catalog;
+  catalog.set_request_id("c1");
+  catalog.mutable_catalog_announcement()->add_catalog_ids(std::string(2500, 'x'));
+  second->Send(catalog);
+  ASSERT_TRUE(second->WaitForEnd());
+  EXPECT_EQ(second->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(bus_->Published("peer-catalog-updates").empty());
+}
+
+TEST_F(EdgeTest, StreamThatLeavesDuringItsClaimPublishesNothingAndHoldsNoClaim) {
+  StartEdge();
+  cluster_.SetManualDelivery(true);
+  auto peer = transport_.Connect("peer-1");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.pending() > 0; }));
+  peer->Close();  // Reset while the tracker answers, as in a rapid reset.
+  ASSERT_TRUE(WaitFor([&] { return peer->final_status().has_value(); }));
+  cluster_.DeliverPending();  // The claim succeeds; then its release is queued.
+  cluster_.DeliverPending();
+  transport_.Flush();
+  EXPECT_TRUE(bus_->Published(kLifecycle).empty());
+  EXPECT_EQ(cluster_.claim_count(), 0u);
+  EXPECT_EQ(edge_->stats().peers, 0);
+  EXPECT_EQ(edge_->stats().admitted, 0);
+  // The peer can come back at once.
+  cluster_.SetManualDelivery(false);
+  Admit("peer-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+}
+
 // --- the operator's view (§10) ---
 
 TEST_F(EdgeTest, OperatorFindsListsAndKicksPeersAsTheDisconnectCommandDoes) {

@@ -350,6 +350,57 @@ TEST(ConfigTest, TlsFilesMustComeTogether) {
                    ->tls_cert_file.has_value());
 }
 
+TEST(ConfigTest, HostileConnectionBoundsHaveSafeDefaultsAndCanBeSet) {
+  absl::StatusOr<EdgedConfig> config = Parse({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_max_streams_per_connection, 2);
+  EXPECT_EQ(config->grpc_max_calls_per_connection_per_sec, 50);
+  EXPECT_EQ(config->grpc_max_concurrent_streams, 100);
+  EXPECT_EQ(config->grpc_max_connection_idle, absl::Seconds(60));
+  EXPECT_EQ(config->grpc_handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(config->grpc_listener_probe_interval, absl::Seconds(5));
+  EXPECT_FALSE(config->grpc_server_reflection);
+  EXPECT_FALSE(config->peer_id_cn_fallback);
+  EXPECT_EQ(config->webrtc_max_sessions_per_peer, 32);
+  EXPECT_EQ(ToEdgeOptions(*Parse({{"WEBRTC_MAX_SESSIONS_PER_PEER", "3"}})).webrtc_max_sessions_per_peer,
+            3);
+  ExpectRejected({{"WEBRTC_MAX_SESSIONS_PER_PEER", "0"}}, "WEBRTC_MAX_SESSIONS_PER_PEER");
+
+  config = Parse({{"GRPC_MAX_STREAMS_PER_CONNECTION", "0"},
+                  {"GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC", "0"},
+                  {"GRPC_MAX_CONCURRENT_STREAMS", "7"},
+                  {"GRPC_MAX_CONNECTION_IDLE_MS", "0"},
+                  {"GRPC_HANDSHAKE_TIMEOUT_MS", "2500"},
+                  {"GRPC_LISTENER_PROBE_INTERVAL_MS", "0"},
+                  {"GRPC_SERVER_REFLECTION", "true"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_max_streams_per_connection, 0);
+  EXPECT_EQ(config->grpc_max_calls_per_connection_per_sec, 0);
+  EXPECT_EQ(config->grpc_max_concurrent_streams, 7);
+  EXPECT_EQ(config->grpc_max_connection_idle, absl::ZeroDuration());
+  EXPECT_EQ(config->grpc_handshake_timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(config->grpc_listener_probe_interval, absl::ZeroDuration());
+  EXPECT_TRUE(config->grpc_server_reflection);
+
+  ExpectRejected({{"GRPC_MAX_STREAMS_PER_CONNECTION", "-1"}},
+                 "GRPC_MAX_STREAMS_PER_CONNECTION");
+  ExpectRejected({{"GRPC_HANDSHAKE_TIMEOUT_MS", "0"}}, "GRPC_HANDSHAKE_TIMEOUT_MS");
+  ExpectRejected({{"GRPC_SERVER_REFLECTION", "on"}}, "GRPC_SERVER_REFLECTION");
+}
+
+TEST(ConfigTest, CommonNameFallbackIsOptInAndNeedsCertificateBinding) {
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"GRPC_TLS_CERT_FILE", "/c.pem"},
+             {"GRPC_TLS_KEY_FILE", "/k.pem"},
+             {"GRPC_TLS_CLIENT_CA_FILE", "/ca.pem"},
+             {"PEER_ID_FROM_CERT", "true"},
+             {"PEER_ID_FROM_CERT_CN_FALLBACK", "true"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->peer_id_cn_fallback);
+  ExpectRejected({{"PEER_ID_FROM_CERT_CN_FALLBACK", "true"}},
+                 "PEER_ID_FROM_CERT_CN_FALLBACK", "PEER_ID_FROM_CERT=true");
+}
+
 TEST(ConfigTest, KafkaSettings) {
   absl::StatusOr<EdgedConfig> config = Parse(
       {{"EDGE_ID", "e2"},

@@ -66,8 +66,16 @@ struct EdgeOptions {
   absl::Duration tracker_timeout = absl::Seconds(5);
   absl::Duration webrtc_reply_timeout = absl::Seconds(10);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
+  // WebRTC sessions one peer may have open at once; one more
+  // stream_session_request is refused with RESOURCE_EXHAUSTED.
+  int webrtc_max_sessions_per_peer = 32;
   // Peer messages per second, token bucket with one second of burst; 0: off.
   double peer_max_messages_per_sec = 1000;
+  // Largest event record the bus accepts (value bytes; 0: no limit). A
+  // catalog update over it is split into several records (docs/protocol.md);
+  // any other peer message whose event would exceed it ends the peer's
+  // stream with RESOURCE_EXHAUSTED rather than fail unseen at the bus.
+  size_t max_event_bytes = 0;
   // New streams admitted per second across the edge (a reconnect storm is
   // refused with UNAVAILABLE rather than taken all at once), token bucket
   // with one second of burst; 0: off.

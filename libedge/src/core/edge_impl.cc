@@ -199,6 +199,17 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
     Reject(decide, absl::UnavailableError("edge is shutting down"));
     return;
   }
+  // The peer reset or left while the tracker answered: it never became a
+  // peer here, so it publishes nothing (no connected/disconnected pair for
+  // each stream of an HTTP/2 rapid reset) and holds no claim.
+  if (session->stream_ended()) {
+    Forget(session);
+    if (session->owns_claim()) parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    decide(absl::CancelledError("the peer left before admission completed"));
+    log().Debug("peer left before admission", {{"peer_id", session->peer_id()}});
+    return;
+  }
   counters_.admitted.fetch_add(1, std::memory_order_relaxed);
   metrics().Admission(absl::StatusCode::kOk);
   session->Activate(*claim);
@@ -487,6 +498,17 @@ void EdgeImpl::OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage reques
   if (session == nullptr || !session->active()) {
     reply(absl::FailedPreconditionError(absl::StrCat(
         "peer \"", caller.peer_id, "\" is not connected to this edge through AsyncOperations")));
+    return;
+  }
+  // Calls share the peer's message budget with its stream (contract §8,
+  // PEER_MAX_MESSAGES_PER_SEC): excess is refused and the peer disconnected.
+  if (!session->TakeCallToken()) {
+    metrics().Error("rate_limited");
+    absl::Status over = absl::ResourceExhaustedError(absl::StrCat(
+        "more than ", options_.peer_max_messages_per_sec,
+        " messages per second, WebRTCOperations calls included (PEER_MAX_MESSAGES_PER_SEC)"));
+    session->End(over, "error");
+    reply(std::move(over));
     return;
   }
   webrtc_.OnCall(caller.peer_id, std::move(request), std::move(reply));

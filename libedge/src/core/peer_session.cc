@@ -1,8 +1,11 @@
 #include "core/peer_session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "core/edge_impl.h"
 #include "core/events.h"
@@ -255,6 +258,22 @@ void PeerSession::End(absl::Status status, const char* reason) {
   if (stream != nullptr) stream->Finish(std::move(status));
 }
 
+namespace {
+
+// The lifecycle reason of a stream the transport ended because of what the
+// peer sent (kEndReasonPayload); `stream_closed` for any other end the
+// session did not ask for.
+const char* TransportEndReason(const absl::Status& status) {
+  auto reason = status.GetPayload(kEndReasonPayload);
+  if (!reason.has_value()) return "stream_closed";
+  for (const char* known : {"invalid_utf8", "invalid_message"}) {
+    if (*reason == known) return known;
+  }
+  return "stream_closed";
+}
+
+}  // namespace
+
 void PeerSession::OnEnd(absl::Status status) {
   std::list<Outgoing> undelivered;
   bool publish = false;
@@ -265,7 +284,7 @@ void PeerSession::OnEnd(absl::Status status) {
   {
     absl::MutexLock lock(&mu_);
     was_connected = activated_;
-    reason = end_reason_ != nullptr ? end_reason_ : "stream_closed";
+    reason = end_reason_ != nullptr ? end_reason_ : TransportEndReason(status);
     publish = !disconnected_published_;
     disconnected_published_ = true;
     state_ = State::kEnded;
@@ -290,6 +309,21 @@ void PeerSession::OnEnd(absl::Status status) {
   edge_->log().Debug("peer stream ended", {{"peer_id", peer_id_}, {"reason", reason},
                                            {"status", status.ToString()}});
   edge_->OnSessionEnded(shared_from_this());
+}
+
+bool PeerSession::stream_ended() {
+  std::shared_ptr<PeerStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    stream = stream_;
+  }
+  return stream == nullptr || stream->ended();
+}
+
+bool PeerSession::TakeCallToken() {
+  const absl::Time now = edge_->clock().Now();
+  absl::MutexLock lock(&mu_);
+  return TakeToken(now);
 }
 
 bool PeerSession::TakeToken(absl::Time now) {
@@ -346,6 +380,8 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
   EventHeader header = edge_->Header(peer_id_);
   const std::string* topic;
   std::string value;
+  std::vector<std::string> parts;  // A catalog update split to fit the bus.
+  const size_t max_bytes = edge_->options().max_event_bytes;
   bool ack = !request_id.empty();
   switch (message.payload_case()) {
     case PeerMessage::kFileDeleteResponse:
@@ -367,7 +403,15 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
         return;
       }
       topic = &topics.catalog_updates;
-      value = CatalogUpdateEvent(header, request_id, message.catalog_announcement());
+      {
+        auto events =
+            CatalogUpdateEvents(header, request_id, message.catalog_announcement(), max_bytes);
+        if (!events.ok()) {
+          RefuseUnpublishable(events.status());
+          return;
+        }
+        parts = *std::move(events);
+      }
       break;
     case PeerMessage::kBatchFileOffer:
       topic = &topics.file_offers;
@@ -384,18 +428,44 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
       edge_->log().Debug("peer message without a known payload", {{"peer_id", peer_id_}});
       return;
   }
+  if (parts.empty()) {
+    if (max_bytes > 0 && value.size() > max_bytes) {
+      RefuseUnpublishable(absl::ResourceExhaustedError(absl::StrCat(
+          "the event for this ", PayloadName(message), " message would take ", value.size(),
+          " bytes, over the event bus's limit of ", max_bytes, " bytes; it was not published")));
+      return;
+    }
+    parts.push_back(std::move(value));
+  }
   Count();
+  // Acknowledged once every part is stored.
+  struct Progress {
+    std::atomic<size_t> left;
+    std::atomic<bool> failed{false};
+  };
+  auto progress = std::make_shared<Progress>();
+  progress->left = parts.size();
   std::weak_ptr<PeerSession> weak = weak_from_this();
-  edge_->Publish(*topic, peer_id_, std::move(value),
-                 [weak, ack, request_id](absl::Status status) {
-                   auto self = weak.lock();
-                   if (self == nullptr) return;
-                   if (ack && status.ok()) {
-                     self->SendAck(request_id);
-                   } else {
-                     self->Answered();  // Nothing to acknowledge (unstored: the peer retries).
-                   }
-                 });
+  for (std::string& part : parts) {
+    edge_->Publish(*topic, peer_id_, std::move(part),
+                   [weak, ack, request_id, progress](absl::Status status) {
+                     if (!status.ok()) progress->failed = true;
+                     if (progress->left.fetch_sub(1) != 1) return;
+                     auto self = weak.lock();
+                     if (self == nullptr) return;
+                     if (ack && !progress->failed) {
+                       self->SendAck(request_id);
+                     } else {
+                       self->Answered();  // Nothing to acknowledge (unstored: the peer retries).
+                     }
+                   });
+  }
+}
+
+void PeerSession::RefuseUnpublishable(absl::Status status) {
+  edge_->log().Warn("ending a peer whose message cannot be published",
+                    {{"peer_id", peer_id_}, {"status", status.ToString()}});
+  End(std::move(status), "error");
 }
 
 }  // namespace edge

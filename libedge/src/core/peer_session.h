@@ -67,6 +67,11 @@ class PeerSession final : public PeerStreamObserver,
   // Ends the stream from the edge's side. `reason` is the `disconnected`
   // reason (timeout, shutdown, replaced, kicked, slow, error).
   void End(absl::Status status, const char* reason);
+  // Takes one token of the peer's PEER_MAX_MESSAGES_PER_SEC bucket for a
+  // WebRTCOperations call; false when the peer is over the limit.
+  bool TakeCallToken();
+  // The peer's stream already ended (or has none).
+  bool stream_ended();
 
   // PeerStreamObserver
   bool OnMessage(PeerMessage message) override;
@@ -97,6 +102,9 @@ class PeerSession final : public PeerStreamObserver,
   void Answered();
   // Publishes the event for `message`, or acknowledges a keepalive.
   void Publish(const PeerMessage& message, bool solicited_catalog);
+  // A message whose event the bus cannot take, even split: the peer hears
+  // why (its stream ends with `status`), instead of never being answered.
+  void RefuseUnpublishable(absl::Status status);
 
   EdgeImpl* const edge_;
   const std::string peer_id_;
