@@ -88,6 +88,10 @@ class PeerSession final : public PeerStreamObserver,
   void Answered();
   // Publishes the event for `message`, or acknowledges a keepalive.
   void Publish(const PeerMessage& message, bool solicited_catalog);
+  // Publishes `disconnected`; the session is finished (its claim released)
+  // once the stream has ended and the bus has stored it (§5).
+  void PublishDisconnected(const char* reason, PeerClaim claim);
+  void OnDisconnectedStored(absl::Status status);
 
   EdgeImpl* const edge_;
   const std::string peer_id_;
@@ -100,6 +104,10 @@ class PeerSession final : public PeerStreamObserver,
   PeerClaim claim_ ABSL_GUARDED_BY(mu_);
   bool owns_claim_ ABSL_GUARDED_BY(mu_) = true;
   bool disconnected_published_ ABSL_GUARDED_BY(mu_) = false;
+  // `disconnected` published and not yet stored by the bus.
+  bool disconnected_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // OnSessionEnded has run (or is running).
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool activated_ ABSL_GUARDED_BY(mu_) = false;
   const char* end_reason_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool slow_ ABSL_GUARDED_BY(mu_) = false;
