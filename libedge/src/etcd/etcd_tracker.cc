@@ -1,6 +1,7 @@
 #include "edge/etcd_tracker.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -137,6 +138,9 @@ class EtcdTracker::Impl {
     int64_t lease;
     absl::Time claimed_at;
     int attempts = 0;
+    // Set by the first FinishClaim: a claim waiting for a lost claim's
+    // edge_lost may be finished by its deadline timer first.
+    std::atomic<bool> finished{false};
   };
   using ClaimOpPtr = std::shared_ptr<ClaimOp>;
   // What to do once a lost claim's edge_lost is out and its keys are gone
@@ -436,8 +440,24 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
           return;
         }
         const int64_t record_mod = lost.epoch;
+        // The caller waits no longer than its deadline for the edge_lost
+        // (the bus may be slow); the loss is finished all the same.
+        std::weak_ptr<ClaimOp> weak = op;
+        Clock::TimerId timer = clock_->RunAt(
+            clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
+              if (ClaimOpPtr late = weak.lock()) {
+                FinishClaim(std::move(late),
+                            absl::DeadlineExceededError(absl::StrCat(
+                                "claim of ", late->peer_id,
+                                ": the previous claim's edge_lost is not "
+                                "stored yet")));
+              }
+            });
         PublishLost(std::move(lost), std::move(keys), record_mod,
-                    taken->header().revision(), [this, op](absl::Status status) {
+                    taken->header().revision(),
+                    [this, op, timer](absl::Status status) {
+                      clock_->Cancel(timer);
+                      if (op->finished.load()) return;
                       if (status.ok()) {
                         ClaimStep(op);
                       } else {
@@ -495,6 +515,7 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
 
 void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
                                     absl::StatusOr<int64_t> epoch) {
+  if (op->finished.exchange(true)) return;
   ClaimDone done = std::move(op->done);
   if (!epoch.ok()) {
     done(epoch.status());
