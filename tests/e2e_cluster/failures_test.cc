@@ -174,7 +174,9 @@ TEST_F(ClusterFailuresTest, PeersOfAnEdgeCutOffPastItsLeaseAreDeclaredLostAndEnd
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   EdgedProcess* a =
       StartEdge("edge-a", {{"ETCD_ENDPOINTS", (*proxy)->endpoint()}});
-  EdgedProcess* b = StartEdge("edge-b");
+  // B with metrics on: its tracker is then wrapped by the instrumented one,
+  // which must pass the lost claims through.
+  EdgedProcess* b = StartEdge("edge-b", {{"METRICS_ADDRESS", "127.0.0.1:0"}});
   ASSERT_TRUE(a && b);
   auto events = Reader(kLifecycleTopic);
   ASSERT_NE(events, nullptr);
