@@ -136,6 +136,12 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
           absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
     } else if (!fd_headroom) {
       refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
+    } else if (duplicate && it->second->gone()) {
+      // The old stream has ended and published its `disconnected`; only its
+      // release waits for the bus to store it. The new stream makes its own
+      // claim (a newer epoch), published after that `disconnected` on this
+      // edge's producer; the old release then leaves the new claim alone.
+      it->second = session;
     } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
                              !it->second->active())) {
       refused = absl::AlreadyExistsError(

@@ -52,6 +52,11 @@ bool PeerSession::active() {
   return state_ == State::kActive;
 }
 
+bool PeerSession::gone() {
+  absl::MutexLock lock(&mu_);
+  return state_ == State::kEnding || state_ == State::kEnded;
+}
+
 PeerClaim PeerSession::claim() {
   absl::MutexLock lock(&mu_);
   return claim_;

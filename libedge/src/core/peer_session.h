@@ -39,6 +39,9 @@ class PeerSession final : public PeerStreamObserver,
   void Activate(PeerClaim claim);
   // True once Activate ran and until the session ends.
   bool active();
+  // True once the session is ending or ended: its `disconnected` is
+  // published (or none was owed), only its release may still be pending.
+  bool gone();
   PeerClaim claim();
   // Whether the session's end should release its tracker claim (false once
   // a replacing stream took the claim over).

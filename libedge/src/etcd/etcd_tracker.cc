@@ -214,6 +214,9 @@ class EtcdTracker::Impl {
   absl::Time last_renewed_ ABSL_GUARDED_BY(mu_);
   // peer_id -> epoch of the claim this edge holds.
   absl::flat_hash_map<std::string, int64_t> held_ ABSL_GUARDED_BY(mu_);
+  // peer_id -> epoch of this edge's claim being released: still this
+  // edge's own for a new claim of the peer (a takeover, not a lost claim).
+  absl::flat_hash_map<std::string, int64_t> releasing_ ABSL_GUARDED_BY(mu_);
   int releases_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -395,7 +398,10 @@ void EtcdTracker::Impl::OnNewClaim(
   if (peer != nullptr) {
     absl::MutexLock lock(&mu_);
     auto it = held_.find(op->peer_id);
-    ours = it != held_.end() && it->second == record->mod_revision();
+    auto releasing = releasing_.find(op->peer_id);
+    ours = (it != held_.end() && it->second == record->mod_revision()) ||
+           (releasing != releasing_.end() &&
+            releasing->second == record->mod_revision());
   }
   if (ours) {
     // A stream of this edge replaces another of the same peer: a new claim
@@ -561,12 +567,20 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
       }
       held_.erase(it);
     }
+    releasing_[peer_id] = *claim.epoch;
     ++releases_in_flight_;
   }
   client_->Txn(etcd_txn::ReleaseClaim(Keys(peer_id), *claim.epoch),
                absl::Now() + options_.request_timeout,
-               [this, done = std::move(done)](
+               [this, peer_id, epoch = *claim.epoch, done = std::move(done)](
                    absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+                 {
+                   absl::MutexLock lock(&mu_);
+                   auto it = releasing_.find(peer_id);
+                   if (it != releasing_.end() && it->second == epoch) {
+                     releasing_.erase(it);
+                   }
+                 }
                  done(result.status());
                  absl::MutexLock lock(&mu_);
                  --releases_in_flight_;
