@@ -7,8 +7,8 @@
 // Kafka-protocol broker in this process. --peers peers, each on its own
 // HTTP/2 connection (gRPC callback API, no thread per peer), connect to
 // edge-a; edge-a is SIGKILLed; each peer then reconnects like a real one on
-// its non-OK end, to edge-b or edge-c, retrying every 200-700 ms while it is
-// refused (the dead edge's claims last until its lease expires).
+// its non-OK end, to edge-b or edge-c, with gRPC's reconnect backoff while
+// it is refused (the dead edge's claims last until its lease expires).
 //
 //   edge_lost_bench --peers=5000 --lease_ttl_sec=10
 //
@@ -59,6 +59,8 @@ constexpr char kLifecycle[] = "peer-lifecycle-events";
 
 class Peers;
 
+constexpr absl::Duration kFirstBackoff = absl::Seconds(1);
+
 // One peer: one AsyncOperations stream at a time; admitted once the edge's
 // first message arrives; on a non-OK end it asks Peers to reconnect it.
 class Stream final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
@@ -80,7 +82,9 @@ class Stream final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
 class Peers {
  public:
   Peers(int count, std::vector<std::string> addresses)
-      : addresses_(std::move(addresses)), admitted_on_(count, -1) {
+      : addresses_(std::move(addresses)),
+        admitted_on_(count, -1),
+        backoff_(count, kFirstBackoff) {
     reconnector_ = std::thread([this] { RunReconnects(); });
   }
   ~Peers() {
@@ -94,30 +98,38 @@ class Peers {
   static std::string PeerId(int peer) { return absl::StrCat("bench-peer-", peer); }
 
   void Connect(int peer, int edge) {
-    // A channel of its own per peer and edge, as real peers have.
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(
-        absl::StrCat("ipv4:", addresses_[edge]), grpc::InsecureChannelCredentials(), args);
-    auto stub = PeerEdgeService::NewStub(channel);
-    auto* stream = new Stream(this, peer, edge, stub.get());
+    PeerEdgeService::Stub* stub;
     {
       absl::MutexLock lock(&mu_);
-      stubs_.push_back(std::move(stub));
+      auto& slot = stubs_[{peer, edge}];
+      if (slot == nullptr) {
+        // A connection of its own per peer and edge, as real peers have.
+        grpc::ChannelArguments args;
+        args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+        slot = PeerEdgeService::NewStub(grpc::CreateCustomChannel(
+            absl::StrCat("ipv4:", addresses_[edge]), grpc::InsecureChannelCredentials(),
+            args));
+      }
+      stub = slot.get();
     }
-    stream->Begin();
+    (new Stream(this, peer, edge, stub))->Begin();
   }
 
   void Admitted(int peer, int edge) {
     absl::MutexLock lock(&mu_);
     admitted_on_[peer] = edge;
+    backoff_[peer] = kFirstBackoff;
   }
-  // A non-OK end: try another live edge after a pause, as a real peer does.
+  // A non-OK end: try another live edge after a pause that grows while it
+  // is refused (gRPC's reconnect backoff: 1 s, x1.6, +-20 %, here at most
+  // 5 s), as a real peer does.
   void Ended(int peer, bool was_admitted) {
     absl::MutexLock lock(&mu_);
     if (was_admitted) admitted_on_[peer] = -1;
-    std::uniform_int_distribution<int> pause_ms(200, 700);
-    due_.emplace(absl::Now() + absl::Milliseconds(pause_ms(random_)), peer);
+    absl::Duration& backoff = backoff_[peer];
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    due_.emplace(absl::Now() + backoff * jitter(random_), peer);
+    backoff = std::min(backoff * 1.6, absl::Seconds(5));
   }
   void SetLiveEdges(std::vector<int> edges) {
     absl::MutexLock lock(&mu_);
@@ -157,7 +169,9 @@ class Peers {
   std::vector<int> admitted_on_ ABSL_GUARDED_BY(mu_);
   std::vector<int> live_ ABSL_GUARDED_BY(mu_) = {0};
   std::multimap<absl::Time, int> due_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<PeerEdgeService::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Duration> backoff_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<int, int>, std::unique_ptr<PeerEdgeService::Stub>> stubs_
+      ABSL_GUARDED_BY(mu_);
   std::mt19937 random_ ABSL_GUARDED_BY(mu_){42};
   int attempt_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread reconnector_;
@@ -257,6 +271,8 @@ int Run() {
   absl::Duration readmitted = absl::InfiniteDuration();
   absl::Duration all_lost = absl::InfiniteDuration();
   absl::flat_hash_set<std::string> lost_peers;
+  absl::flat_hash_set<std::pair<int32_t, int64_t>> lost_offsets;
+  absl::flat_hash_map<std::string, std::string> first_lost;  // peer -> value
   size_t scanned = 0;
   int edge_lost_events = 0;
   const absl::Time deadline = killed + timeout;
@@ -273,8 +289,17 @@ int Run() {
       if (f.at("event_type").string_value() == "disconnected" &&
           f.at("reason").string_value() == "edge_lost" &&
           f.at("edge_id").string_value() == "edge-a") {
+        if (!lost_offsets.insert({records[scanned].partition, records[scanned].offset}).second) {
+          continue;  // the reader saw this record twice
+        }
         ++edge_lost_events;
-        lost_peers.insert(records[scanned].key);
+        if (!lost_peers.insert(records[scanned].key).second) {
+          std::fprintf(stderr, "second edge_lost of %s:\n  %s\n  %s\n",
+                       records[scanned].key.c_str(), first_lost[records[scanned].key].c_str(),
+                       records[scanned].value.c_str());
+        } else {
+          first_lost[records[scanned].key] = records[scanned].value;
+        }
       }
     }
     if (all_lost == absl::InfiniteDuration() && lost_peers.size() == static_cast<size_t>(count)) {
@@ -333,6 +358,7 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::ParseCommandLine(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::signal(SIGPIPE, SIG_IGN);
   return edge::Run();
 }

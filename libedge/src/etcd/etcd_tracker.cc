@@ -168,6 +168,10 @@ class EtcdTracker::Impl {
   // key once it is published, then runs `after`.
   void PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
                    int64_t record_mod, int64_t lost_mod, AfterLost after);
+  // Deletes a published lost claim's record and lost key, retrying while
+  // etcd does not answer.
+  void FinishLostKeys(etcd_txn::ClaimKeys keys, int64_t record_mod,
+                      int64_t lost_mod, AfterLost after);
 
   void RunLeaseThread();
   void RunScanThread();
@@ -218,6 +222,8 @@ class EtcdTracker::Impl {
   // edge's own for a new claim of the peer (a takeover, not a lost claim).
   absl::flat_hash_map<std::string, int64_t> releasing_ ABSL_GUARDED_BY(mu_);
   int releases_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Timers of FinishLostKeys retries, cancelled at shutdown.
+  absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
 };
 
 EtcdTracker::Impl::Impl(EtcdTrackerOptions options,
@@ -491,20 +497,7 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
       after(std::move(published));
       return;
     }
-    client_->Txn(
-        etcd_txn::FinishLost(keys, record_mod, lost_mod),
-        absl::Now() + options_.request_timeout,
-        [this, keys, lost_mod, after = std::move(after)](
-            absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
-          if (finished.ok() && !finished->succeeded()) {
-            // The record went meanwhile (its own edge released it): drop
-            // the lost key all the same.
-            client_->Txn(etcd_txn::DeleteIfUnchanged(keys.lost, lost_mod),
-                         absl::Now() + options_.request_timeout,
-                         [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
-          }
-          after(finished.status());
-        });
+    FinishLostKeys(std::move(keys), record_mod, lost_mod, std::move(after));
   };
   if (!lost_claim_listener_) {
     log_->Warn("lost claim dropped: no lost-claim listener to publish it",
@@ -512,11 +505,55 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
     finish(absl::OkStatus());
     return;
   }
-  log_->Info("publishing edge_lost of a lost claim",
+  log_->Debug("handing over a lost claim",
              {{"peer_id", lost.peer_id},
               {"edge_id", lost.edge_id},
               {"epoch", absl::StrCat(lost.epoch)}});
   lost_claim_listener_(lost, std::move(finish));
+}
+
+void EtcdTracker::Impl::FinishLostKeys(etcd_txn::ClaimKeys keys,
+                                       int64_t record_mod, int64_t lost_mod,
+                                       AfterLost after) {
+  client_->Txn(
+      etcd_txn::FinishLost(keys, record_mod, lost_mod),
+      absl::Now() + options_.request_timeout,
+      [this, keys, record_mod, lost_mod, after = std::move(after)](
+          absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
+        if (!finished.ok()) {
+          // The edge_lost is out: the record must go, or the peer stays
+          // blocked behind this edge's lost key. Try again shortly.
+          bool running;
+          {
+            absl::MutexLock lock(&mu_);
+            running = state_ == State::kRunning;
+          }
+          if (running) {
+            auto retry = std::make_shared<AfterLost>(std::move(after));
+            Clock::TimerId timer = clock_->RunAt(
+                clock_->Now() + absl::Milliseconds(500),
+                [this, keys, record_mod, lost_mod, retry]() mutable {
+                  FinishLostKeys(std::move(keys), record_mod, lost_mod,
+                                 std::move(*retry));
+                });
+            {
+              absl::MutexLock lock(&mu_);
+              running = state_ == State::kRunning;
+              if (running) retry_timers_.insert(timer);
+            }
+            if (running) return;
+            clock_->Cancel(timer);  // shut down meanwhile
+            after = std::move(*retry);
+          }
+        } else if (!finished->succeeded()) {
+          // The record went meanwhile (its own edge released it): drop the
+          // lost key all the same.
+          client_->Txn(etcd_txn::DeleteIfUnchanged(keys.lost, lost_mod),
+                       absl::Now() + options_.request_timeout,
+                       [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
+        }
+        after(finished.status());
+      });
 }
 
 void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
@@ -947,6 +984,12 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
                                   deadline - clock_->Now()));
     state_ = State::kStopped;
   }
+  absl::flat_hash_set<Clock::TimerId> retry_timers;
+  {
+    absl::MutexLock lock(&mu_);
+    retry_timers.swap(retry_timers_);
+  }
+  for (Clock::TimerId timer : retry_timers) clock_->Cancel(timer);
   for (const auto& wakeup : {wakeup_, scan_wakeup_}) {
     absl::MutexLock lock(&wakeup->mu);
     wakeup->stop = true;
