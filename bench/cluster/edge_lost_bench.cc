@@ -31,7 +31,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "edge/embedded_kafka.h"
@@ -339,6 +341,24 @@ int Run() {
   std::printf("all edge_lost out:                %.1f s after the kill (%zu peers, %d events)\n",
               absl::ToDoubleSeconds(all_lost), lost_peers.size(), edge_lost_events);
   std::printf("peers whose lifecycle does not fold: %d of %zu\n", broken, by_peer.size());
+  if (readmitted == absl::InfiniteDuration() || all_lost == absl::InfiniteDuration()) {
+    // What the surviving edges complained about, by message.
+    for (size_t e = 1; e < edges.size(); ++e) {
+      std::map<std::string, int> messages;
+      for (absl::string_view line : absl::StrSplit(edges[e]->ReadLog(), '\n')) {
+        if (!absl::StrContains(line, "\"level\":\"warn\"") &&
+            !absl::StrContains(line, "\"level\":\"error\"")) {
+          continue;
+        }
+        size_t at = line.find("\"msg\":");
+        if (at == absl::string_view::npos) continue;
+        ++messages[std::string(line.substr(at, std::min<size_t>(120, line.size() - at)))];
+      }
+      for (const auto& [message, n] : messages) {
+        std::fprintf(stderr, "%s: %d x %s\n", ids[e].c_str(), n, message.c_str());
+      }
+    }
+  }
   for (auto& edge : edges) {
     if (edge->running()) edge->Signal(SIGTERM).IgnoreError();
   }

@@ -189,6 +189,12 @@ class EtcdTracker::Impl {
   void ScanOnce(int64_t lease);
   void TakeLostBatch(std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
                      int64_t lease);
+  // Marks lost claims as this edge's to publish while a take is in flight
+  // (so that a scan does not take its lost key for an orphan), or unmarks.
+  void MarkPublishing(const std::string& peer_id, int64_t record_mod, bool on);
+  void TakeLostAttempt(
+      std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
+      int64_t lease, int attempt);
 
   const EtcdTrackerOptions options_;
   Logger* const log_;
@@ -222,6 +228,8 @@ class EtcdTracker::Impl {
   // edge's own for a new claim of the peer (a takeover, not a lost claim).
   absl::flat_hash_map<std::string, int64_t> releasing_ ABSL_GUARDED_BY(mu_);
   int releases_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // peer_id -> record revision of each lost claim this edge is publishing.
+  absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
   // Timers of FinishLostKeys retries, cancelled at shutdown.
   absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
 };
@@ -439,10 +447,14 @@ void EtcdTracker::Impl::OnNewClaim(
 
 void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
                                          etcd_txn::LostTake take) {
+  MarkPublishing(lost.peer_id, take.record_mod, true);
   client_->Txn(
       etcd_txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
       [this, op, lost = std::move(lost),
        keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
+        if (!taken.ok() || !taken->succeeded()) {
+          MarkPublishing(lost.peer_id, lost.epoch, false);
+        }
         if (!taken.ok()) {
           FinishClaim(op, taken.status());
           return;
@@ -485,6 +497,14 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
 void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
                                     int64_t record_mod, int64_t lost_mod,
                                     AfterLost after) {
+  MarkPublishing(lost.peer_id, record_mod, true);
+  auto done_publishing = [this, peer_id = lost.peer_id, record_mod] {
+    MarkPublishing(peer_id, record_mod, false);
+  };
+  after = [done_publishing, after = std::move(after)](absl::Status status) mutable {
+    done_publishing();
+    after(std::move(status));
+  };
   auto finish = [this, keys, record_mod, lost_mod, after = std::move(after),
                  peer_id = lost.peer_id](absl::Status published) mutable {
     if (!published.ok()) {
@@ -852,19 +872,39 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
       etcd_txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_),
       deadline);
   if (!scan.ok() || scan->responses_size() != 3) return;
-  absl::flat_hash_set<std::string> busy;  // peer key or lost key exists
-  for (int r : {1, 2}) {
-    const std::string& prefix = r == 1 ? peers_prefix_ : lost_prefix_;
-    for (const mvccpb::KeyValue& kv : scan->responses(r).response_range().kvs()) {
-      busy.insert(std::string(absl::StripPrefix(kv.key(), prefix)));
-    }
+  absl::flat_hash_set<std::string> held;  // a peer key exists
+  for (const mvccpb::KeyValue& kv : scan->responses(1).response_range().kvs()) {
+    held.insert(std::string(absl::StripPrefix(kv.key(), peers_prefix_)));
+  }
+  absl::flat_hash_map<std::string, const mvccpb::KeyValue*> taken;  // lost keys
+  for (const mvccpb::KeyValue& kv : scan->responses(2).response_range().kvs()) {
+    taken[std::string(absl::StripPrefix(kv.key(), lost_prefix_))] = &kv;
   }
   std::vector<std::pair<LostClaim, etcd_txn::LostTake>> found;
+  std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
   for (const mvccpb::KeyValue& kv : scan->responses(0).response_range().kvs()) {
     std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
-    if (busy.contains(peer_id)) continue;
+    if (held.contains(peer_id)) continue;
+    if (auto it = taken.find(peer_id); it != taken.end()) {
+      // Taken by this edge but not being published: a take whose answer
+      // was lost (etcd timed out after applying it). Only this edge can
+      // publish it: its lost key keeps the others off.
+      if (it->second->value() == options_.edge_id) {
+        absl::MutexLock lock(&mu_);
+        if (!publishing_.contains(peer_id)) {
+          orphans.emplace_back(ParseRecord(peer_id, kv), it->second->mod_revision());
+        }
+      }
+      continue;
+    }
     etcd_txn::LostTake take{Keys(peer_id), kv.mod_revision(), 0};
     found.emplace_back(ParseRecord(peer_id, kv), std::move(take));
+  }
+  for (auto& [lost, lost_mod] : orphans) {
+    etcd_txn::ClaimKeys keys = Keys(lost.peer_id);
+    const int64_t record_mod = lost.epoch;
+    PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod,
+                [](absl::Status) {});
   }
   if (found.empty()) return;
   // Survivors scan the same records: start at a different place each, so
@@ -881,40 +921,75 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   }
 }
 
+void EtcdTracker::Impl::MarkPublishing(const std::string& peer_id,
+                                       int64_t record_mod, bool on) {
+  absl::MutexLock lock(&mu_);
+  if (on) {
+    publishing_[peer_id] = record_mod;
+    return;
+  }
+  auto it = publishing_.find(peer_id);
+  if (it != publishing_.end() && it->second == record_mod) publishing_.erase(it);
+}
+
 void EtcdTracker::Impl::TakeLostBatch(
     std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
     int64_t lease) {
-  for (int attempt = 0; !batch.empty() && attempt < kMaxClaimAttempts;
-       ++attempt) {
-    std::vector<etcd_txn::LostTake> takes;
-    for (const auto& [lost, take] : batch) takes.push_back(take);
-    absl::StatusOr<etcdserverpb::TxnResponse> result = client_->TxnSync(
-        etcd_txn::TakeLost(takes, options_.edge_id, lease),
-        absl::Now() + options_.request_timeout);
-    if (!result.ok()) return;  // the next scan tries again
-    if (result->succeeded()) {
-      const int64_t lost_mod = result->header().revision();
-      for (auto& [lost, take] : batch) {
-        const int64_t record_mod = take.record_mod;
-        PublishLost(std::move(lost), take.keys, record_mod, lost_mod,
-                    [](absl::Status) {});
-      }
-      return;
-    }
-    // Keep those still lost and free; another edge took or claimed the rest.
-    std::vector<std::pair<LostClaim, etcd_txn::LostTake>> still;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const int base = static_cast<int>(3 * i);
-      const mvccpb::KeyValue* record = etcd_txn::KeyAt(*result, base);
-      if (record != nullptr &&
-          record->mod_revision() == batch[i].second.record_mod &&
-          etcd_txn::KeyAt(*result, base + 1) == nullptr &&
-          etcd_txn::KeyAt(*result, base + 2) == nullptr) {
-        still.push_back(std::move(batch[i]));
-      }
-    }
-    batch = std::move(still);
+  TakeLostAttempt(
+      std::make_shared<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>(
+          std::move(batch)),
+      lease, 0);
+}
+
+// Asynchronous, so that the batches of one scan are in flight together
+// and etcd commits them in few rounds.
+void EtcdTracker::Impl::TakeLostAttempt(
+    std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
+    int64_t lease, int attempt) {
+  if (batch->empty() || attempt == kMaxClaimAttempts) return;
+  std::vector<etcd_txn::LostTake> takes;
+  for (const auto& [lost, take] : *batch) {
+    takes.push_back(take);
+    MarkPublishing(lost.peer_id, take.record_mod, true);
   }
+  client_->Txn(
+      etcd_txn::TakeLost(takes, options_.edge_id, lease),
+      absl::Now() + options_.request_timeout,
+      [this, batch, lease, attempt](
+          absl::StatusOr<etcdserverpb::TxnResponse> result) {
+        if (!result.ok() || !result->succeeded()) {
+          // Not taken, or unknown (a later scan publishes what this edge
+          // took after all).
+          for (const auto& [lost, take] : *batch) {
+            MarkPublishing(lost.peer_id, take.record_mod, false);
+          }
+        }
+        if (!result.ok()) return;  // the next scan tries again
+        if (result->succeeded()) {
+          const int64_t lost_mod = result->header().revision();
+          for (auto& [lost, take] : *batch) {
+            const int64_t record_mod = take.record_mod;
+            PublishLost(std::move(lost), take.keys, record_mod, lost_mod,
+                        [](absl::Status) {});
+          }
+          return;
+        }
+        // Keep those still lost and free; another edge took or claimed the
+        // rest.
+        auto still = std::make_shared<
+            std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>();
+        for (size_t i = 0; i < batch->size(); ++i) {
+          const int base = static_cast<int>(3 * i);
+          const mvccpb::KeyValue* record = etcd_txn::KeyAt(*result, base);
+          if (record != nullptr &&
+              record->mod_revision() == (*batch)[i].second.record_mod &&
+              etcd_txn::KeyAt(*result, base + 1) == nullptr &&
+              etcd_txn::KeyAt(*result, base + 2) == nullptr) {
+            still->push_back(std::move((*batch)[i]));
+          }
+        }
+        TakeLostAttempt(std::move(still), lease, attempt + 1);
+      });
 }
 
 bool EtcdTracker::Impl::KeepAlive(int64_t lease) {

@@ -142,7 +142,7 @@ TxnRequest ScanClaims(const std::string& records, const std::string& peers,
   TxnRequest txn;
   AddPrefixRange(txn.mutable_success(), records);
   AddPrefixRange(txn.mutable_success(), peers)->set_keys_only(true);
-  AddPrefixRange(txn.mutable_success(), losts)->set_keys_only(true);
+  AddPrefixRange(txn.mutable_success(), losts);
   return txn;
 }
 

@@ -102,8 +102,8 @@ etcdserverpb::TxnRequest Reclaim(const std::vector<HeldClaim>& claims,
 etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a,
                                   const std::string& prefix_b);
 
-// Reads every key under `records` (with values), and the keys only under
-// `peers` and `losts`, at one revision.
+// Reads every key under `records` and `losts` (with values), and the keys
+// only under `peers`, at one revision.
 etcdserverpb::TxnRequest ScanClaims(const std::string& records,
                                     const std::string& peers,
                                     const std::string& losts);
