@@ -189,9 +189,11 @@ class EtcdTracker::Impl {
   void ScanOnce(int64_t lease);
   void TakeLostBatch(std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
                      int64_t lease);
-  // Marks lost claims as this edge's to publish while a take is in flight
-  // (so that a scan does not take its lost key for an orphan), or unmarks.
-  void MarkPublishing(const std::string& peer_id, int64_t record_mod, bool on);
+  // A lost claim is this edge's to take and publish from TryMark (false:
+  // another path of this edge has it) until Unmark: one take per claim and
+  // edge, and a scan does not take its lost key for an orphan meanwhile.
+  bool TryMark(const std::string& peer_id, int64_t record_mod);
+  void Unmark(const std::string& peer_id, int64_t record_mod);
   void TakeLostAttempt(
       std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
       int64_t lease, int attempt);
@@ -447,14 +449,18 @@ void EtcdTracker::Impl::OnNewClaim(
 
 void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
                                          etcd_txn::LostTake take) {
-  MarkPublishing(lost.peer_id, take.record_mod, true);
+  if (!TryMark(lost.peer_id, take.record_mod)) {
+    FinishClaim(std::move(op),
+                absl::UnavailableError(absl::StrCat(
+                    "the previous claim of peer ", lost.peer_id,
+                    " is being closed (edge_lost) by this edge; try again")));
+    return;
+  }
   client_->Txn(
       etcd_txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
       [this, op, lost = std::move(lost),
        keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
-        if (!taken.ok() || !taken->succeeded()) {
-          MarkPublishing(lost.peer_id, lost.epoch, false);
-        }
+        if (!taken.ok() || !taken->succeeded()) Unmark(lost.peer_id, lost.epoch);
         if (!taken.ok()) {
           FinishClaim(op, taken.status());
           return;
@@ -497,9 +503,9 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
 void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
                                     int64_t record_mod, int64_t lost_mod,
                                     AfterLost after) {
-  MarkPublishing(lost.peer_id, record_mod, true);
+  // Marked by the caller (TryMark); unmarked once finished.
   auto done_publishing = [this, peer_id = lost.peer_id, record_mod] {
-    MarkPublishing(peer_id, record_mod, false);
+    Unmark(peer_id, record_mod);
   };
   after = [done_publishing, after = std::move(after)](absl::Status status) mutable {
     done_publishing();
@@ -889,11 +895,9 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
       // Taken by this edge but not being published: a take whose answer
       // was lost (etcd timed out after applying it). Only this edge can
       // publish it: its lost key keeps the others off.
-      if (it->second->value() == options_.edge_id) {
-        absl::MutexLock lock(&mu_);
-        if (!publishing_.contains(peer_id)) {
-          orphans.emplace_back(ParseRecord(peer_id, kv), it->second->mod_revision());
-        }
+      if (it->second->value() == options_.edge_id &&
+          TryMark(peer_id, kv.mod_revision())) {
+        orphans.emplace_back(ParseRecord(peer_id, kv), it->second->mod_revision());
       }
       continue;
     }
@@ -921,13 +925,13 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   }
 }
 
-void EtcdTracker::Impl::MarkPublishing(const std::string& peer_id,
-                                       int64_t record_mod, bool on) {
+bool EtcdTracker::Impl::TryMark(const std::string& peer_id, int64_t record_mod) {
   absl::MutexLock lock(&mu_);
-  if (on) {
-    publishing_[peer_id] = record_mod;
-    return;
-  }
+  return publishing_.emplace(peer_id, record_mod).second;
+}
+
+void EtcdTracker::Impl::Unmark(const std::string& peer_id, int64_t record_mod) {
+  absl::MutexLock lock(&mu_);
   auto it = publishing_.find(peer_id);
   if (it != publishing_.end() && it->second == record_mod) publishing_.erase(it);
 }
@@ -935,10 +939,14 @@ void EtcdTracker::Impl::MarkPublishing(const std::string& peer_id,
 void EtcdTracker::Impl::TakeLostBatch(
     std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
     int64_t lease) {
-  TakeLostAttempt(
-      std::make_shared<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>(
-          std::move(batch)),
-      lease, 0);
+  auto mine =
+      std::make_shared<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>();
+  for (auto& item : batch) {
+    if (TryMark(item.first.peer_id, item.second.record_mod)) {
+      mine->push_back(std::move(item));
+    }
+  }
+  TakeLostAttempt(std::move(mine), lease, 0);
 }
 
 // Asynchronous, so that the batches of one scan are in flight together
@@ -946,25 +954,26 @@ void EtcdTracker::Impl::TakeLostBatch(
 void EtcdTracker::Impl::TakeLostAttempt(
     std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
     int64_t lease, int attempt) {
-  if (batch->empty() || attempt == kMaxClaimAttempts) return;
-  std::vector<etcd_txn::LostTake> takes;
-  for (const auto& [lost, take] : *batch) {
-    takes.push_back(take);
-    MarkPublishing(lost.peer_id, take.record_mod, true);
+  if (attempt == kMaxClaimAttempts) {
+    for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
+    return;
   }
+  if (batch->empty()) return;
+  std::vector<etcd_txn::LostTake> takes;
+  for (const auto& [lost, take] : *batch) takes.push_back(take);
   client_->Txn(
       etcd_txn::TakeLost(takes, options_.edge_id, lease),
       absl::Now() + options_.request_timeout,
       [this, batch, lease, attempt](
           absl::StatusOr<etcdserverpb::TxnResponse> result) {
-        if (!result.ok() || !result->succeeded()) {
-          // Not taken, or unknown (a later scan publishes what this edge
-          // took after all).
+        if (!result.ok()) {
+          // Not taken, or unknown: a later scan takes it, or publishes what
+          // this edge took after all.
           for (const auto& [lost, take] : *batch) {
-            MarkPublishing(lost.peer_id, take.record_mod, false);
+            Unmark(lost.peer_id, take.record_mod);
           }
+          return;
         }
-        if (!result.ok()) return;  // the next scan tries again
         if (result->succeeded()) {
           const int64_t lost_mod = result->header().revision();
           for (auto& [lost, take] : *batch) {
@@ -986,6 +995,8 @@ void EtcdTracker::Impl::TakeLostAttempt(
               etcd_txn::KeyAt(*result, base + 1) == nullptr &&
               etcd_txn::KeyAt(*result, base + 2) == nullptr) {
             still->push_back(std::move((*batch)[i]));
+          } else {
+            Unmark((*batch)[i].first.peer_id, (*batch)[i].second.record_mod);
           }
         }
         TakeLostAttempt(std::move(still), lease, attempt + 1);
