@@ -125,8 +125,9 @@ class Peers {
   // A non-OK end: try another live edge after a pause that grows while it
   // is refused (gRPC's reconnect backoff: 1 s, x1.6, +-20 %, here at most
   // 5 s), as a real peer does.
-  void Ended(int peer, bool was_admitted) {
+  void Ended(int peer, bool was_admitted, const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
+    last_status_[peer] = absl::StrCat(status.error_code(), " ", status.error_message());
     if (was_admitted) admitted_on_[peer] = -1;
     absl::Duration& backoff = backoff_[peer];
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
@@ -138,6 +139,15 @@ class Peers {
     live_ = std::move(edges);
   }
   // Peers admitted on one of `edges`.
+  // Peers admitted nowhere, with the status their last stream ended with.
+  std::vector<std::string> NotAdmitted() {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < admitted_on_.size(); ++i) {
+      if (admitted_on_[i] < 0) out.push_back(absl::StrCat(PeerId(i), ": ", last_status_[i]));
+    }
+    return out;
+  }
   int AdmittedOn(const std::vector<int>& edges) {
     absl::MutexLock lock(&mu_);
     int n = 0;
@@ -172,6 +182,7 @@ class Peers {
   std::vector<int> live_ ABSL_GUARDED_BY(mu_) = {0};
   std::multimap<absl::Time, int> due_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Duration> backoff_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, std::string> last_status_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<int, int>, std::unique_ptr<PeerEdgeService::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);
   std::mt19937 random_ ABSL_GUARDED_BY(mu_){42};
@@ -200,7 +211,7 @@ void Stream::OnReadDone(bool ok) {
 }
 
 void Stream::OnDone(const grpc::Status& status) {
-  if (!status.ok()) peers_->Ended(peer_, admitted_);
+  if (!status.ok()) peers_->Ended(peer_, admitted_, status);
   delete this;
 }
 
@@ -342,6 +353,9 @@ int Run() {
               absl::ToDoubleSeconds(all_lost), lost_peers.size(), edge_lost_events);
   std::printf("peers whose lifecycle does not fold: %d of %zu\n", broken, by_peer.size());
   if (readmitted == absl::InfiniteDuration() || all_lost == absl::InfiniteDuration()) {
+    for (const std::string& peer : peers.NotAdmitted()) {
+      std::fprintf(stderr, "not admitted: %s\n", peer.c_str());
+    }
     // What the surviving edges complained about, by message.
     for (size_t e = 1; e < edges.size(); ++e) {
       std::map<std::string, int> messages;

@@ -905,8 +905,17 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
     found.emplace_back(ParseRecord(peer_id, kv), std::move(take));
   }
   for (auto& [lost, lost_mod] : orphans) {
+    // The scan may predate this edge finishing that very claim: publish
+    // only if etcd still shows it taken and unfinished.
     etcd_txn::ClaimKeys keys = Keys(lost.peer_id);
     const int64_t record_mod = lost.epoch;
+    absl::StatusOr<etcdserverpb::TxnResponse> still = client_->TxnSync(
+        etcd_txn::StillTaken(keys, record_mod, lost_mod),
+        absl::Now() + options_.request_timeout);
+    if (!still.ok() || !still->succeeded()) {
+      Unmark(lost.peer_id, record_mod);
+      continue;
+    }
     PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod,
                 [](absl::Status) {});
   }

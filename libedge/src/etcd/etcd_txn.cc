@@ -108,6 +108,14 @@ TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
   return txn;
 }
 
+TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
+                      int64_t lost_mod) {
+  TxnRequest txn;
+  AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
+  AddCompare(txn, keys.lost, Compare::MOD)->set_mod_revision(lost_mod);
+  return txn;
+}
+
 TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch) {
   TxnRequest txn;
   AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(epoch);

@@ -83,6 +83,11 @@ etcdserverpb::TxnRequest TakeLost(const std::vector<LostTake>& takes,
 etcdserverpb::TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
                                     int64_t lost_mod);
 
+// Succeeds only if a lost claim's record and lost key are unchanged since
+// `record_mod` and `lost_mod` (it is still taken, and not yet finished).
+etcdserverpb::TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
+                                    int64_t lost_mod);
+
 // Releases one claim: deletes `record` and `peer` if the record is still
 // the one written by the claim of `epoch`.
 etcdserverpb::TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch);
