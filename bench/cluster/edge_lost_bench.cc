@@ -168,7 +168,8 @@ class Peers {
         while (!due_.empty() && due_.begin()->first <= absl::Now()) {
           int peer = due_.begin()->second;
           due_.erase(due_.begin());
-          now.emplace_back(peer, live_[(peer + attempt_++) % live_.size()]);
+          // Each peer goes round the live edges in turn.
+          now.emplace_back(peer, live_[(peer + attempts_[peer]++) % live_.size()]);
         }
       }
       for (auto [peer, edge] : now) Connect(peer, edge);
@@ -186,7 +187,7 @@ class Peers {
   std::map<std::pair<int, int>, std::unique_ptr<PeerEdgeService::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);
   std::mt19937 random_ ABSL_GUARDED_BY(mu_){42};
-  int attempt_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<int, int> attempts_ ABSL_GUARDED_BY(mu_);
   std::thread reconnector_;
 };
 

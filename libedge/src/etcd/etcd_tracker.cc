@@ -163,6 +163,7 @@ class EtcdTracker::Impl {
   void TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
                         etcd_txn::LostTake take);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
+  void DropIfApplied(const ClaimOp& op);
 
   // Hands a taken lost claim to the listener; deletes its record and lost
   // key once it is published, then runs `after`.
@@ -368,6 +369,7 @@ void EtcdTracker::Impl::OnNewClaim(
                       "etcd tracker lost its lease; it is being renewed"));
       return;
     }
+    DropIfApplied(*op);
     FinishClaim(std::move(op), result.status());
     return;
   }
@@ -430,6 +432,7 @@ void EtcdTracker::Impl::OnNewClaim(
         op->deadline,
         [this, op](absl::StatusOr<etcdserverpb::TxnResponse> taken) {
           if (!taken.ok()) {
+            DropIfApplied(*op);
             FinishClaim(op, taken.status());
           } else if (taken->succeeded()) {
             FinishClaim(op, taken->header().revision());
@@ -580,6 +583,17 @@ void EtcdTracker::Impl::FinishLostKeys(etcd_txn::ClaimKeys keys,
         }
         after(finished.status());
       });
+}
+
+void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
+  // A claim transaction that timed out may still be applied by etcd: the
+  // peer would then stay held by this edge for a stream it never admitted,
+  // refused everywhere else until it happens to come back here. Undo it
+  // if it landed (best effort; same record value, so never another claim).
+  client_->Txn(etcd_txn::DropUnknownClaim(
+                   op.keys, RecordValue(options_.edge_id, op.claimed_at)),
+               absl::Now() + options_.request_timeout,
+               [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
 }
 
 void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,

@@ -116,6 +116,15 @@ TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
   return txn;
 }
 
+TxnRequest DropUnknownClaim(const ClaimKeys& keys,
+                            const std::string& record_value) {
+  TxnRequest txn;
+  AddCompare(txn, keys.record, Compare::VALUE)->set_value(record_value);
+  AddDelete(txn.mutable_success(), keys.record);
+  AddDelete(txn.mutable_success(), keys.peer);
+  return txn;
+}
+
 TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch) {
   TxnRequest txn;
   AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(epoch);

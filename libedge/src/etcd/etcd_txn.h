@@ -88,6 +88,12 @@ etcdserverpb::TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
 etcdserverpb::TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
                                     int64_t lost_mod);
 
+// Deletes a claim whose transaction's outcome is unknown (it timed out):
+// `record` and `peer`, only if the record still holds `record_value`, the
+// exact value that transaction wrote.
+etcdserverpb::TxnRequest DropUnknownClaim(const ClaimKeys& keys,
+                                          const std::string& record_value);
+
 // Releases one claim: deletes `record` and `peer` if the record is still
 // the one written by the claim of `epoch`.
 etcdserverpb::TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch);
