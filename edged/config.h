@@ -76,6 +76,11 @@ struct EdgedConfig {
   std::string deadletter_topic_pattern = "edge-commands-{edge_id}.deadletter";
   Topics topics;
 
+  // Commands for a peer no edge holds (§4): COMMAND_HOLD_MS (0: off),
+  // COMMAND_HOLD_MAX.
+  absl::Duration command_hold = absl::Milliseconds(30000);
+  int command_hold_max = 100000;
+
   // WebRTC signaling (§6): WEBRTC_REPLY_TIMEOUT_MS, WEBRTC_SESSION_TTL_SEC.
   absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
@@ -87,9 +92,21 @@ struct EdgedConfig {
   absl::Duration tracker_lease_ttl = absl::Seconds(10);
   bool tracker_fail_open = false;
   std::string tracker_key_prefix = "/giggityflix/";
+  // etcd over TLS (contract §10): `https://` endpoints (all or none).
+  // ETCD_CA_FILE verifies the server (unset: the system's roots);
+  // ETCD_CERT_FILE + ETCD_KEY_FILE are the client certificate (TLS only);
+  // ETCD_USERNAME + ETCD_PASSWORD_FILE log in to etcd's authentication.
+  bool etcd_tls = false;
+  std::optional<std::string> etcd_ca_file;
+  std::optional<std::string> etcd_cert_file;
+  std::optional<std::string> etcd_key_file;
+  std::optional<std::string> etcd_username;
+  std::optional<std::string> etcd_password_file;
 
   // Operations. METRICS_ADDRESS set but empty: no metrics endpoint.
   std::optional<std::string> metrics_address = "0.0.0.0:9464";
+  // ADMIN_TOKEN_FILE: the admin API's bearer token; unset: admin refused.
+  std::optional<std::string> admin_token_file;
   absl::Duration shutdown_timeout = absl::Seconds(15);  // SHUTDOWN_TIMEOUT_SEC
   int drain_rate_per_sec = 500;                         // DRAIN_RATE_PER_SEC
   LogLevel log_level = LogLevel::kInfo;                 // LOG_LEVEL
@@ -112,7 +129,8 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
 absl::StatusOr<EdgedConfig> ConfigFromEnvironment();
 
 // Checks that the files the configuration names (TLS files, the Kafka
-// config file) exist and are readable; the error names the variable.
+// config file, the admin token, etcd's TLS files and password) exist and
+// are readable; the error names the variable.
 absl::Status CheckConfigFiles(const EdgedConfig& config);
 
 // Reads KAFKA_CONFIG_FILE: one `property=value` per line; blank lines and
@@ -120,6 +138,11 @@ absl::Status CheckConfigFiles(const EdgedConfig& config);
 // trimmed. Errors name the file and the line.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 ReadKafkaConfigFile(const std::string& path);
+
+// Reads a secret file (ADMIN_TOKEN_FILE, ETCD_PASSWORD_FILE): its content
+// without one trailing newline. An empty secret is an error naming `name`.
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
+                                           const std::string& path);
 
 // The options of the edge core that this configuration determines. Fields
 // the environment does not set (tracker_timeout, has_descriptor_headroom)

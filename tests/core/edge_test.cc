@@ -379,7 +379,9 @@ TEST_F(EdgeTest, DeadLetterTooLargeForTheTopicIsSentWithTheOriginalTruncated) {
 }
 
 TEST_F(EdgeTest, DeadLetterNotStoredAtShutdownLeavesTheCommandUncommitted) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // "nobody" is not waited for
+  StartEdge(options);
   bus_->FailNextPublishes(1, absl::CancelledError("bus shutting down"));
   Produce("{not json");
   Produce(R"({"type":"catalog_announcement","peer_id":"nobody"})", "nobody");
@@ -424,7 +426,9 @@ TEST_F(EdgeTest, CommandsReachThePeerInOrderAndAreCommitted) {
 }
 
 TEST_F(EdgeTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // "nobody" is not waited for
+  StartEdge(options);
   Produce("{not json");
   Produce(R"({"type":"reboot","peer_id":"peer-1"})");
   Produce(R"({"type":"file_delete","peer_id":"peer-1","catalog_ids":7})");
@@ -479,7 +483,9 @@ TEST_F(EdgeTest, DisconnectCommandKicksThePeer) {
 }
 
 TEST_F(EdgeTest, CommandForAPeerOnAnotherEdgeIsForwardedOnce) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // the returned hop is not waited for
+  StartEdge(options);
   testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
@@ -733,6 +739,39 @@ TEST_F(EdgeTest, DisconnectFailsAPendingWebRtcCall) {
   auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
   closer.join();
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// --- the operator's view (§10) ---
+
+TEST_F(EdgeTest, OperatorFindsListsAndKicksPeersAsTheDisconnectCommandDoes) {
+  StartEdge();
+  auto b = Admit("peer-b");
+  auto a = Admit("peer-a");
+  auto c = Admit("peer-c");
+
+  absl::StatusOr<PeerInfo> found = edge_->FindPeer("peer-a");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->peer_id, "peer-a");
+  EXPECT_EQ(found->connected_at, clock_.Now());
+  EXPECT_TRUE(found->epoch.has_value());
+  EXPECT_TRUE(absl::IsNotFound(edge_->FindPeer("peer-z").status()));
+
+  std::vector<std::string> ids;
+  for (const PeerInfo& info : edge_->ListPeers("", 2)) ids.push_back(info.peer_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"peer-a", "peer-b"}));
+  ids.clear();
+  for (const PeerInfo& info : edge_->ListPeers("peer-b", 10)) ids.push_back(info.peer_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"peer-c"}));
+
+  ASSERT_TRUE(edge_->Kick("peer-b", "disconnected by the operator").ok());
+  ASSERT_TRUE(b->WaitForEnd());
+  EXPECT_EQ(b->final_status()->code(), absl::StatusCode::kAborted);
+  // connected x3, then the kicked peer's disconnected.
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 4, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[3], "reason"), "kicked");
+  EXPECT_EQ(Field(Values(kLifecycle)[3], "peer_id"), "peer-b");
+  EXPECT_TRUE(absl::IsNotFound(edge_->Kick("peer-b", "again")));
+  EXPECT_TRUE(absl::IsNotFound(edge_->FindPeer("peer-b").status()));
 }
 
 }  // namespace

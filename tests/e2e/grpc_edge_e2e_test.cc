@@ -271,6 +271,7 @@ TEST_F(GrpcEdgeTest, CommandsArriveInOrder) {
 TEST_F(GrpcEdgeTest, SlowPeerIsEndedWithResourceExhaustedAndItsCommandsDeadLettered) {
   EdgeOptions options = Options();
   options.peer_send_queue_max = 4;
+  options.command_hold = absl::ZeroDuration();  // commands after the peer left are not held
   Start(options);
   auto peer = Admit("peer-1");
   // The peer reads nothing while large commands fill the HTTP/2 windows and

@@ -52,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -83,13 +84,29 @@ struct EtcdTrackerOptions {
   // tracker. Deadlines given to Claim/Lookup are read against it.
   Clock* clock = nullptr;
   Logger* logger = nullptr;  // null: Logger::Null()
+
+  // TLS to every endpoint: the server's certificate is verified against
+  // `tls_ca_file` (PEM; empty: the system's roots) and its host name;
+  // `tls_cert_file` + `tls_key_file` (PEM) are a client certificate, for
+  // etcd's --client-cert-auth.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // etcd's own authentication (`etcdctl auth enable`); empty username: none.
+  // The token etcd hands out is renewed whenever etcd reports it invalid
+  // (tokens expire, --auth-token-ttl) and the call retried once.
+  std::string username;
+  std::string password;
 };
 
 // Parses ETCD_ENDPOINTS: a comma-separated list of `host:port`, each
-// optionally prefixed with `http://`. Rejects empty lists, empty items,
-// `https://` (TLS is not supported) and ports outside 1..65535.
+// optionally prefixed with `http://` or `https://`. Rejects empty lists,
+// empty items, a mix of `https://` and plaintext endpoints, and ports
+// outside 1..65535. `tls` (may be null) is set when the endpoints are
+// `https://` (EtcdTrackerOptions::tls).
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
-    absl::string_view list);
+    absl::string_view list, bool* tls = nullptr);
 
 class EtcdTracker final : public Tracker {
  public:
@@ -117,6 +134,13 @@ class EtcdTracker final : public Tracker {
 
   // True while the tracker holds a lease it believes live.
   bool HasLease() const;
+
+  // The address `edge_id` registered under `{prefix}edges/{edge_id}`;
+  // NOT_FOUND when it has no live registration. `done` runs on a gRPC
+  // thread (inline after Shutdown).
+  using AddressDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                   AddressDone done);
 
   class Impl;
 

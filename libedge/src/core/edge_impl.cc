@@ -136,7 +136,7 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
           absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
     } else if (!fd_headroom) {
       refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
-    } else if (duplicate && it->second->gone()) {
+    } else if (duplicate && it->second->ending()) {
       // The old stream has ended and published its `disconnected`; only its
       // release waits for the bus to store it. The new stream makes its own
       // claim (a newer epoch), published after that `disconnected` on this
@@ -208,6 +208,7 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
   session->Activate(*claim);
   decide(std::shared_ptr<PeerStreamObserver>(session));
   if (options_.catalog_pull_on_connect) session->RequestCatalog();
+  ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
   log().Debug("peer admitted", {{"peer_id", session->peer_id()}});
 }
 
@@ -390,6 +391,7 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   parts_.transport->Shutdown();
   webrtc_.Shutdown();
+  StopHolding();
   parts_.bus->Shutdown(deadline);
   parts_.tracker->Shutdown(deadline);
   {
@@ -404,7 +406,7 @@ bool EdgeImpl::Ready() const {
     absl::MutexLock lock(&mu_);
     if (draining_ || shutting_down_ || !started_) return false;
   }
-  return !parts_.bus->Saturated();
+  return !parts_.bus->Saturated() && parts_.bus->Reading();
 }
 
 EdgeStats EdgeImpl::stats() const {
@@ -422,8 +424,60 @@ EdgeStats EdgeImpl::stats() const {
   s.commands_delivered = load(counters_.commands_delivered);
   s.commands_deadlettered = load(counters_.commands_deadlettered);
   s.commands_forwarded = load(counters_.commands_forwarded);
+  s.commands_held = held_gauge_.load(std::memory_order_relaxed);
   s.keepalives = load(counters_.keepalives);
   return s;
+}
+
+// --- The operator's view (contract §10) ---
+
+namespace {
+
+PeerInfo InfoOf(PeerSession& session) {
+  return PeerInfo{session.peer_id(), session.connected_at(), session.last_activity(),
+                  session.claim().epoch};
+}
+
+}  // namespace
+
+absl::StatusOr<PeerInfo> EdgeImpl::FindPeer(const std::string& peer_id) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr || !session->active()) {
+    return absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not connected to this edge"));
+  }
+  return InfoOf(*session);
+}
+
+std::vector<PeerInfo> EdgeImpl::ListPeers(const std::string& after, size_t limit) {
+  std::vector<std::shared_ptr<PeerSession>> candidates;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, session] : peers_) {
+      if (id > after) candidates.push_back(session);
+    }
+  }
+  const auto by_id = [](const std::shared_ptr<PeerSession>& a,
+                        const std::shared_ptr<PeerSession>& b) {
+    return a->peer_id() < b->peer_id();
+  };
+  std::sort(candidates.begin(), candidates.end(), by_id);
+  // Session locks are taken only after mu_ is released.
+  std::vector<PeerInfo> page;
+  for (const auto& session : candidates) {
+    if (page.size() >= limit) break;
+    if (session->active()) page.push_back(InfoOf(*session));
+  }
+  return page;
+}
+
+absl::Status EdgeImpl::Kick(const std::string& peer_id, const std::string& why) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr || !session->active()) {
+    return absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not connected to this edge"));
+  }
+  log().Info("peer kicked", {{"peer_id", peer_id}, {"why", why}});
+  session->End(absl::AbortedError(why), "kicked");
+  return absl::OkStatus();
 }
 
 // --- WebRTCOperations (contract §6) ---

@@ -193,6 +193,7 @@ absl::string_view DeadLetterReasonName(DeadLetterReason reason) {
     case DeadLetterReason::kPeerNotConnected: return "peer_not_connected";
     case DeadLetterReason::kPeerSlow: return "peer_slow";
     case DeadLetterReason::kPeerWriteFailed: return "peer_write_failed";
+    case DeadLetterReason::kExpired: return "expired";
   }
   return "invalid_command";
 }

@@ -56,6 +56,7 @@ enum class DeadLetterReason {
   kPeerNotConnected,
   kPeerSlow,
   kPeerWriteFailed,
+  kExpired,
 };
 absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 

@@ -56,6 +56,7 @@ class InstrumentedBus final : public MessageBus {
     });
   }
   absl::Status Start() override { return bus_->Start(); }
+  bool Reading() const override { return bus_->Reading(); }
   void StopConsuming() override { bus_->StopConsuming(); }
   void Shutdown(absl::Time deadline) override { bus_->Shutdown(deadline); }
 

@@ -52,9 +52,14 @@ bool PeerSession::active() {
   return state_ == State::kActive;
 }
 
-bool PeerSession::gone() {
+bool PeerSession::ending() {
   absl::MutexLock lock(&mu_);
   return state_ == State::kEnding || state_ == State::kEnded;
+}
+
+bool PeerSession::ended_slow() {
+  absl::MutexLock lock(&mu_);
+  return slow_;
 }
 
 PeerClaim PeerSession::claim() {
@@ -91,8 +96,10 @@ void PeerSession::RequestCatalog() {
   Enqueue(Outgoing{std::move(message), std::nullopt, nullptr, absl::InfinitePast()});
 }
 
-void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done) {
-  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now()});
+void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done,
+                              absl::Time expires_at) {
+  Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now(),
+                   false, expires_at});
 }
 
 void PeerSession::SendAck(const std::string& request_id) {
@@ -161,16 +168,33 @@ void PeerSession::Enqueue(Outgoing item) {
 
 void PeerSession::Pump() {
   std::shared_ptr<PeerStream> stream;
-  EdgeMessage* message;
+  EdgeMessage* message = nullptr;
+  std::list<Outgoing> expired;
+  const absl::Time now = edge_->clock().Now();
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kActive && state_ != State::kEnding) return;
-    if (in_flight_.has_value() || queue_.empty() || stream_ == nullptr) return;
-    in_flight_ = std::move(queue_.front());
-    queue_.pop_front();
-    stream = stream_;
-    message = &in_flight_->message;
+    if (in_flight_.has_value() || stream_ == nullptr) return;
+    // A command whose expires_at passed while it queued is not written.
+    while (!queue_.empty() && queue_.front().record.has_value() &&
+           queue_.front().expires_at <= now) {
+      expired.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+      if (commands_pending_ > 0) --commands_pending_;
+    }
+    if (!queue_.empty()) {
+      in_flight_ = std::move(queue_.front());
+      queue_.pop_front();
+      stream = stream_;
+      message = &in_flight_->message;
+    }
   }
+  for (Outgoing& item : expired) {
+    edge_->DeadLetter(DeadLetterReason::kExpired,
+                      "expires_at passed while the command waited in the peer's send queue",
+                      peer_id_, *item.record, std::move(item.done));
+  }
+  if (message == nullptr) return;
   // in_flight_ stays put until OnWriteDone, so `message` remains valid.
   stream->Write(*message, [self = shared_from_this()](bool ok) { self->OnWriteDone(ok); });
 }
@@ -192,7 +216,7 @@ void PeerSession::OnWriteDone(bool ok) {
   }
   if (done.record.has_value()) {
     if (ok) {
-      edge_->counters().commands_delivered.fetch_add(1, std::memory_order_relaxed);
+      edge_->CountDelivered();
       edge_->metrics().CommandDelivered(edge_->clock().Now() - done.queued_at);
       if (done.done) done.done();
     } else {

@@ -39,9 +39,13 @@ class PeerSession final : public PeerStreamObserver,
   void Activate(PeerClaim claim);
   // True once Activate ran and until the session ends.
   bool active();
-  // True once the session is ending or ended: its `disconnected` is
-  // published (or none was owed), only its release may still be pending.
-  bool gone();
+  // True once the session is ending or ended: it takes no more commands,
+  // its `disconnected` is published (or none was owed), and only its
+  // release may still be pending.
+  bool ending();
+  // True once it was ended for reading too slowly (its commands are
+  // dead-lettered peer_slow, contract §4).
+  bool ended_slow();
   PeerClaim claim();
   // Whether the session's end should release its tracker claim (false once
   // a replacing stream took the claim over).
@@ -55,8 +59,10 @@ class PeerSession final : public PeerStreamObserver,
   void ExpectCatalog(const std::string& request_id);
 
   // Queues a command; `done` runs once it was written, or after it was
-  // dead-lettered (peer_slow, peer_write_failed).
-  void SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done);
+  // dead-lettered (peer_slow, peer_write_failed, or expired when its turn
+  // to be written comes at or after `expires_at`).
+  void SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done,
+                   absl::Time expires_at = absl::InfiniteFuture());
   // Queues the acknowledgement of a peer message.
   void SendAck(const std::string& request_id);
 
@@ -78,6 +84,8 @@ class PeerSession final : public PeerStreamObserver,
     absl::Time queued_at;
     // The acknowledgement of a peer message: its write answers it.
     bool answers = false;
+    // Commands: never written at or after this instant (contract §4).
+    absl::Time expires_at = absl::InfiniteFuture();
   };
 
   void Enqueue(Outgoing item);

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "core/json_writer.h"
 #include "etcd/etcd_client.h"
+#include "etcd/etcd_holder.h"
 #include "etcd/etcd_txn.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -98,6 +99,12 @@ absl::Status ValidateOptions(const EtcdTrackerOptions& options) {
   return absl::OkStatus();
 }
 
+EtcdClientSecurity ClientSecurity(const EtcdTrackerOptions& options) {
+  return EtcdClientSecurity{options.tls,           options.tls_ca_file,
+                            options.tls_cert_file, options.tls_key_file,
+                            options.username,      options.password};
+}
+
 // What the lease thread waits on. Shared with clock timers, so a timer that
 // fires late never touches a destroyed tracker.
 struct Wakeup {
@@ -124,6 +131,8 @@ class EtcdTracker::Impl {
   void Release(const std::string& peer_id, const PeerClaim& claim,
                ReleaseDone done);
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                   AddressDone done);
   void SetLostListener(LostListener listener);
   void SetLostClaimListener(LostClaimListener listener);
   void Shutdown(absl::Time deadline);
@@ -671,7 +680,7 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
     return;
   }
   client_->Txn(etcd_txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
-               [peer_id, done = std::move(done)](
+               [peer_id, log = log_, done = std::move(done)](
                    absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
                  if (!result.ok()) {
                    done(result.status());
@@ -683,8 +692,43 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
                        "peer ", peer_id, " is not held by any edge")));
                    return;
                  }
+                 // The holder's id goes into a topic name (forwarding):
+                 // whatever etcd holds must first pass the EDGE_ID rules.
+                 if (absl::Status valid = etcd_holder::CheckEdgeId(kv->value());
+                     !valid.ok()) {
+                   log->Error(
+                       "etcd holds an invalid edge id for a peer; not used",
+                       {{"peer_id", peer_id}, {"error", valid.message()}});
+                   done(valid);
+                   return;
+                 }
                  done(kv->value());
                });
+}
+
+void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
+                                    absl::Time deadline, AddressDone done) {
+  if (absl::Status valid = etcd_holder::CheckEdgeId(edge_id); !valid.ok()) {
+    done(valid);
+    return;
+  }
+  client_->Txn(
+      etcd_txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
+      RealDeadline(deadline),
+      [edge_id, done = std::move(done)](
+          absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+        if (!result.ok()) {
+          done(result.status());
+          return;
+        }
+        const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
+        if (kv == nullptr) {
+          done(absl::NotFoundError(
+              absl::StrCat("edge ", edge_id, " is not registered")));
+          return;
+        }
+        done(etcd_holder::RegisteredAddress(kv->value()));
+      });
 }
 
 void EtcdTracker::Impl::RunLeaseThread() {
@@ -1144,7 +1188,7 @@ absl::StatusOr<std::unique_ptr<EtcdTracker>> EtcdTracker::Create(
   if (!valid.ok()) return valid;
   Logger* log = options.logger != nullptr ? options.logger : &Logger::Null();
   absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Create(options.endpoints, log);
+      EtcdClient::Create(options.endpoints, ClientSecurity(options), log);
   if (!client.ok()) return client.status();
   std::unique_ptr<Clock> owned_clock;
   if (options.clock == nullptr) owned_clock = NewRealClock();
@@ -1167,6 +1211,10 @@ void EtcdTracker::Release(const std::string& peer_id, const PeerClaim& claim,
 void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline,
                          LookupDone done) {
   impl_->Lookup(peer_id, deadline, std::move(done));
+}
+void EtcdTracker::EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                              AddressDone done) {
+  impl_->EdgeAddress(edge_id, deadline, std::move(done));
 }
 void EtcdTracker::SetLostListener(LostListener listener) {
   impl_->SetLostListener(std::move(listener));
