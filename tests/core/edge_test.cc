@@ -532,6 +532,96 @@ TEST_F(EdgeTest, ClosedStreamPublishesStreamClosedOnceAndReleasesTheClaim) {
   EXPECT_EQ(Field(Values(kLifecycle)[2], "epoch"), "2");
 }
 
+// §5: a replacing stream is a new claim with its own, greater epoch; the
+// old stream's disconnected (its epoch) comes before the new connected.
+TEST_F(EdgeTest, ReplacingStreamGetsItsOwnGreaterEpoch) {
+  EdgeOptions options = TestEdgeOptions();
+  options.duplicate_policy = DuplicatePolicy::kReplace;
+  StartEdge(options);
+  auto first = Admit("peer-1");
+  auto second = Admit("peer-1");
+  ASSERT_TRUE(first->WaitForEnd());
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 3, absl::Seconds(5)));
+  auto events = Values(kLifecycle);
+  const std::string old_epoch = Field(events[0], "epoch");
+  EXPECT_EQ(Field(events[1], "event_type"), "disconnected");
+  EXPECT_EQ(Field(events[1], "epoch"), old_epoch);
+  EXPECT_EQ(Field(events[2], "event_type"), "connected");
+  EXPECT_GT(std::stoll(Field(events[2], "epoch")), std::stoll(old_epoch));
+  // The old stream's release (after its disconnected is stored) leaves the
+  // new claim alone.
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().peers == 1; }));
+  EXPECT_EQ(cluster_.Holder("peer-1"), "edge-1");
+  EXPECT_EQ(std::to_string(cluster_.Epoch("peer-1").value_or(-1)), Field(events[2], "epoch"));
+}
+
+// §5: the claim goes only once the bus has stored the stream's disconnected,
+// so no later connected of the peer (on any edge) can precede it.
+TEST_F(EdgeTest, ClaimIsReleasedOnlyOnceTheDisconnectedIsStored) {
+  testing::FakeMessageBusOptions bus_options;
+  bus_options.mode = testing::DeliveryMode::kManual;
+  StartEdge(TestEdgeOptions(), bus_options);
+  auto peer = Admit("peer-1");
+  peer->Close();
+  ASSERT_TRUE(peer->WaitForEnd());
+  ASSERT_TRUE(WaitFor([&] { return bus_->Published(kLifecycle).size() == 2; }));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "event_type"), "disconnected");
+  EXPECT_EQ(cluster_.Holder("peer-1"), "edge-1");  // not stored yet: still held
+  EXPECT_EQ(edge_->stats().peers, 1);
+
+  bus_->DeliverPending();
+  ASSERT_TRUE(WaitFor([&] { return !cluster_.Holder("peer-1").has_value(); }));
+  EXPECT_TRUE(WaitFor([&] { return edge_->stats().peers == 0; }));
+}
+
+// §5: an edge that dies holding claims (here its lease expires) gets, from
+// a live edge, one disconnected per claim: reason edge_lost, the dead
+// edge's id and the claim's epoch; the peer can then be claimed anew.
+TEST_F(EdgeTest, DeadEdgesClaimsArePublishedAsEdgeLost) {
+  StartEdge();
+  testing::FakeTracker dead(&cluster_, "edge-dead");
+  ASSERT_TRUE(dead.Start().ok());
+  int64_t epoch = -1;
+  dead.Claim("peer-9", clock_.Now() + absl::Seconds(1),
+             [&](absl::StatusOr<PeerClaim> c) { epoch = c->epoch.value_or(-1); });
+  ASSERT_GT(epoch, 0);
+
+  cluster_.ExpireEdge("edge-dead");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  auto lost = bus_->Published(kLifecycle)[0];
+  EXPECT_EQ(lost.key, "peer-9");
+  EXPECT_EQ(Field(lost.value, "peer_id"), "peer-9");
+  EXPECT_EQ(Field(lost.value, "event_type"), "disconnected");
+  EXPECT_EQ(Field(lost.value, "reason"), "edge_lost");
+  EXPECT_EQ(Field(lost.value, "edge_id"), "edge-dead");
+  EXPECT_EQ(Field(lost.value, "epoch"), std::to_string(epoch));
+  EXPECT_NE(Field(lost.value, "timestamp"), "<absent>");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.lost_count() == 0; }));
+
+  Admit("peer-9");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  auto connected = Values(kLifecycle)[1];
+  EXPECT_EQ(Field(connected, "event_type"), "connected");
+  EXPECT_GT(std::stoll(Field(connected, "epoch")), epoch);
+}
+
+// §5: with no edge alive when a claim was lost, the first edge to start
+// publishes its edge_lost.
+TEST_F(EdgeTest, FirstEdgeToStartPublishesClaimsLostWhileNoneWasAlive) {
+  testing::FakeTracker dead(&cluster_, "edge-dead");
+  ASSERT_TRUE(dead.Start().ok());
+  dead.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  cluster_.ExpireEdge("edge-dead");
+  EXPECT_EQ(cluster_.lost_count(), 1u);
+
+  StartEdge();
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  auto lost = Values(kLifecycle)[0];
+  EXPECT_EQ(Field(lost, "reason"), "edge_lost");
+  EXPECT_EQ(Field(lost, "edge_id"), "edge-dead");
+  EXPECT_TRUE(WaitFor([&] { return cluster_.lost_count() == 0; }));
+}
+
 TEST_F(EdgeTest, ShutdownEndsEveryStreamWithUnavailableAndPublishesEveryDisconnect) {
   StartEdge();
   std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> peers;

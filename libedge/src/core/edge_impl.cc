@@ -49,6 +49,10 @@ absl::Status EdgeImpl::Start() {
   }
   parts_.bus->SetDrainListener([this] { ResumePaused(); });
   parts_.tracker->SetLostListener([this](const std::string& peer_id) { OnClaimLost(peer_id); });
+  parts_.tracker->SetLostClaimListener(
+      [this](const LostClaim& lost, Tracker::LostClaimDone published) {
+        PublishEdgeLost(lost, std::move(published));
+      });
   absl::Status status = parts_.bus->Subscribe(
       options_.topics.commands,
       [this](IncomingRecord record, RecordDone done) { OnCommand(std::move(record), std::move(done)); });
@@ -132,6 +136,12 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
           absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
     } else if (!fd_headroom) {
       refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
+    } else if (duplicate && it->second->ending()) {
+      // The old stream has ended and published its `disconnected`; only its
+      // release waits for the bus to store it. The new stream makes its own
+      // claim (a newer epoch), published after that `disconnected` on this
+      // edge's producer; the old release then leaves the new claim alone.
+      it->second = session;
     } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
                              !it->second->active())) {
       refused = absl::AlreadyExistsError(
@@ -148,17 +158,11 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
     return;
   }
   if (replaced != nullptr) {
-    // The new stream takes the old one's claim: same edge, same peer. An old
-    // stream that holds none (admitted failing open, or its claim was lost)
-    // has nothing to hand over, so the new one claims like any other.
-    const bool inherit = replaced->owns_claim();
-    PeerClaim claim = replaced->claim();
-    replaced->DisownClaim();
+    // The old stream's `disconnected` is published now, before the new
+    // stream claims: the new claim gets its own, greater epoch (§5), and the
+    // old claim's late release cannot remove it (the tracker releases only
+    // the claim named).
     replaced->End(absl::AbortedError("replaced by a newer stream of the same peer_id"), "replaced");
-    if (inherit) {
-      FinishAdmission(std::move(session), std::move(decide), claim);
-      return;
-    }
   }
   parts_.tracker->Claim(
       info.peer_id, parts_.clock->Now() + options_.tracker_timeout,
@@ -240,16 +244,12 @@ std::vector<std::shared_ptr<PeerSession>> EdgeImpl::Sessions() {
 }
 
 void EdgeImpl::OnSessionEnded(const std::shared_ptr<PeerSession>& session) {
-  webrtc_.OnPeerGone(session->peer_id());
-  bool stopping;
-  {
-    absl::MutexLock lock(&mu_);
-    stopping = shutting_down_;
-  }
-  // Forget the session only once its claim is released, so that a new
-  // stream of the same peer cannot claim before the old claim is gone.
-  // At shutdown the tracker releases every claim at once.
-  if (!session->owns_claim() || stopping) {
+  // Called once the stream has ended and its `disconnected` is stored: only
+  // now may the claim go (§5). Forget the session only once its claim is
+  // released, so that a new stream of the same peer cannot claim before the
+  // old claim is gone. At shutdown too: a claim left to the tracker's
+  // shutdown would be a lost claim and get a second `disconnected`.
+  if (!session->owns_claim()) {
     Forget(session);
     return;
   }
@@ -270,6 +270,19 @@ void EdgeImpl::OnClaimLost(const std::string& peer_id) {
     session->DisownClaim();
     session->End(absl::UnavailableError("this edge lost its claim on the peer"), "error");
   }
+}
+
+void EdgeImpl::PublishEdgeLost(const LostClaim& lost, Tracker::LostClaimDone published) {
+  // Every event names its peer and edge: here the edge that held the claim.
+  EventHeader header{lost.peer_id, lost.edge_id, parts_.clock->Now()};
+  log().Warn("publishing edge_lost for a claim its edge left behind",
+             {{"peer_id", lost.peer_id}, {"edge_id", lost.edge_id},
+              {"epoch", absl::StrCat(lost.epoch)}});
+  Publish(options_.topics.lifecycle, lost.peer_id,
+          DisconnectedEvent(header, "edge_lost", lost.claimed_at, lost.epoch),
+          [published = std::move(published)](absl::Status status) mutable {
+            published(std::move(status));
+          });
 }
 
 // --- events and backpressure (contract §3, §5) ---

@@ -150,6 +150,8 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void DrainStep();
   void ResumePaused();
   void OnClaimLost(const std::string& peer_id);
+  // Publishes a dead edge's lost claim's `disconnected` (`edge_lost`).
+  void PublishEdgeLost(const LostClaim& lost, Tracker::LostClaimDone published);
 
   const EdgeOptions options_;
   const EdgeParts parts_;

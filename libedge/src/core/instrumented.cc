@@ -85,6 +85,9 @@ class InstrumentedTracker final : public Tracker {
   void SetLostListener(LostListener listener) override {
     tracker_->SetLostListener(std::move(listener));
   }
+  void SetLostClaimListener(LostClaimListener listener) override {
+    tracker_->SetLostClaimListener(std::move(listener));
+  }
   void Shutdown(absl::Time deadline) override { tracker_->Shutdown(deadline); }
 
  private:

@@ -242,6 +242,7 @@ void PeerSession::End(absl::Status status, const char* reason) {
     end_reason_ = reason;
     if (state_ == State::kActive && !disconnected_published_) {
       disconnected_published_ = true;
+      disconnected_pending_ = true;
       publish = true;
       claim = claim_;
     }
@@ -250,11 +251,7 @@ void PeerSession::End(absl::Status status, const char* reason) {
   }
   edge_->log().Info("ending peer stream", {{"peer_id", peer_id_}, {"reason", reason},
                                            {"status", status.ToString()}});
-  if (publish) {
-    edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                   DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
-                   nullptr);
-  }
+  if (publish) PublishDisconnected(reason, claim);
   if (stream != nullptr) stream->Finish(std::move(status));
 }
 
@@ -287,17 +284,14 @@ void PeerSession::OnEnd(absl::Status status) {
     reason = end_reason_ != nullptr ? end_reason_ : TransportEndReason(status);
     publish = !disconnected_published_;
     disconnected_published_ = true;
+    if (publish) disconnected_pending_ = true;
     state_ = State::kEnded;
     undelivered.swap(queue_);
     slow = slow_;
     claim = claim_;
     stream_ = nullptr;  // Breaks the stream <-> observer cycle.
   }
-  if (publish) {
-    edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                   DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
-                   nullptr);
-  }
+  if (publish) PublishDisconnected(reason, claim);
   if (was_connected) edge_->metrics().PeerDisconnected(edge_->clock().Now() - connected_at_);
   for (Outgoing& lost : undelivered) {
     if (!lost.record.has_value()) continue;
@@ -308,7 +302,39 @@ void PeerSession::OnEnd(absl::Status status) {
   }
   edge_->log().Debug("peer stream ended", {{"peer_id", peer_id_}, {"reason", reason},
                                            {"status", status.ToString()}});
-  edge_->OnSessionEnded(shared_from_this());
+  edge_->webrtc().OnPeerGone(peer_id_);
+  bool finish;
+  {
+    absl::MutexLock lock(&mu_);
+    finish = !disconnected_pending_ && !finished_;
+    if (finish) finished_ = true;
+  }
+  if (finish) edge_->OnSessionEnded(shared_from_this());
+}
+
+void PeerSession::PublishDisconnected(const char* reason, PeerClaim claim) {
+  edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
+                 DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
+                 [self = shared_from_this()](absl::Status status) {
+                   self->OnDisconnectedStored(std::move(status));
+                 });
+}
+
+void PeerSession::OnDisconnectedStored(absl::Status status) {
+  if (!status.ok()) {
+    // The claim is released all the same: keeping it would lock the peer
+    // out of the cluster while this edge lives.
+    edge_->log().Error("disconnected event not stored",
+                       {{"peer_id", peer_id_}, {"status", status.ToString()}});
+  }
+  bool finish;
+  {
+    absl::MutexLock lock(&mu_);
+    disconnected_pending_ = false;
+    finish = state_ == State::kEnded && !finished_;
+    if (finish) finished_ = true;
+  }
+  if (finish) edge_->OnSessionEnded(shared_from_this());
 }
 
 bool PeerSession::stream_ended() {

@@ -39,7 +39,9 @@ class PeerSession final : public PeerStreamObserver,
   void Activate(PeerClaim claim);
   // True once Activate ran and until the session ends.
   bool active();
-  // True once the session is ending or ended: it takes no more commands.
+  // True once the session is ending or ended: it takes no more commands,
+  // its `disconnected` is published (or none was owed), and only its
+  // release may still be pending.
   bool ending();
   // True once it was ended for reading too slowly (its commands are
   // dead-lettered peer_slow, contract §4).
@@ -105,6 +107,10 @@ class PeerSession final : public PeerStreamObserver,
   // A message whose event the bus cannot take, even split: the peer hears
   // why (its stream ends with `status`), instead of never being answered.
   void RefuseUnpublishable(absl::Status status);
+  // Publishes `disconnected`; the session is finished (its claim released)
+  // once the stream has ended and the bus has stored it (§5).
+  void PublishDisconnected(const char* reason, PeerClaim claim);
+  void OnDisconnectedStored(absl::Status status);
 
   EdgeImpl* const edge_;
   const std::string peer_id_;
@@ -117,6 +123,10 @@ class PeerSession final : public PeerStreamObserver,
   PeerClaim claim_ ABSL_GUARDED_BY(mu_);
   bool owns_claim_ ABSL_GUARDED_BY(mu_) = true;
   bool disconnected_published_ ABSL_GUARDED_BY(mu_) = false;
+  // `disconnected` published and not yet stored by the bus.
+  bool disconnected_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // OnSessionEnded has run (or is running).
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool activated_ ABSL_GUARDED_BY(mu_) = false;
   const char* end_reason_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool slow_ ABSL_GUARDED_BY(mu_) = false;
