@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -281,20 +282,18 @@ void ParseBootstrapServers(EnvParser& env, EdgedConfig& config) {
   config.kafka_bootstrap_servers = absl::StrJoin(brokers, ",");
 }
 
-// host:port or http://host:port, comma-separated; stored as host:port.
+// host:port, http://host:port or https://host:port, comma-separated (one
+// scheme for all); stored as host:port, https:// setting etcd_tls.
 void ParseEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
   constexpr absl::string_view kName = "ETCD_ENDPOINTS";
   std::string raw;
   if (!env.NonEmpty(kName, &raw)) return;
   std::vector<std::string> endpoints;
+  int tls = 0;
   for (absl::string_view entry : absl::StrSplit(raw, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
     absl::string_view address = entry;
-    if (absl::StartsWith(address, "https://")) {
-      env.Error(kName, absl::StrCat("endpoint ", Quote(entry),
-                                    ": TLS to etcd is not supported"));
-      return;
-    }
+    if (absl::ConsumePrefix(&address, "https://")) ++tls;
     absl::ConsumePrefix(&address, "http://");
     absl::ConsumeSuffix(&address, "/");
     std::string problem =
@@ -307,7 +306,43 @@ void ParseEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
     }
     endpoints.emplace_back(address);
   }
+  if (tls != 0 && tls != static_cast<int>(endpoints.size())) {
+    env.Error(kName, absl::StrCat(Quote(raw),
+                                  " mixes https:// with plaintext endpoints; "
+                                  "use https:// for all or none"));
+    return;
+  }
+  config.etcd_tls = tls != 0;
   config.etcd_endpoints = std::move(endpoints);
+}
+
+void ParseEtcdSecurity(EnvParser& env, EdgedConfig& config) {
+  env.Optional("ETCD_CA_FILE", &config.etcd_ca_file);
+  env.Optional("ETCD_CERT_FILE", &config.etcd_cert_file);
+  env.Optional("ETCD_KEY_FILE", &config.etcd_key_file);
+  env.Optional("ETCD_USERNAME", &config.etcd_username);
+  env.Optional("ETCD_PASSWORD_FILE", &config.etcd_password_file);
+  if (config.etcd_cert_file.has_value() != config.etcd_key_file.has_value()) {
+    env.Error(config.etcd_cert_file ? "ETCD_KEY_FILE" : "ETCD_CERT_FILE",
+              "must be set together with ETCD_CERT_FILE / ETCD_KEY_FILE "
+              "(a client certificate needs its key)");
+  }
+  if (config.etcd_username.has_value() !=
+      config.etcd_password_file.has_value()) {
+    env.Error(config.etcd_username ? "ETCD_PASSWORD_FILE" : "ETCD_USERNAME",
+              "must be set together with ETCD_USERNAME / ETCD_PASSWORD_FILE");
+  }
+  if (!config.etcd_tls && !env.Failed("ETCD_ENDPOINTS")) {
+    for (absl::string_view name : {"ETCD_CA_FILE", "ETCD_CERT_FILE"}) {
+      const auto& file =
+          name == "ETCD_CA_FILE" ? config.etcd_ca_file : config.etcd_cert_file;
+      if (file) {
+        env.Error(
+            name,
+            "requires https:// ETCD_ENDPOINTS (it is used only over TLS)");
+      }
+    }
+  }
 }
 
 void ParseTopics(EnvParser& env, EdgedConfig& config) {
@@ -390,6 +425,7 @@ void ParseTls(EnvParser& env, EdgedConfig& config) {
   env.Optional("GRPC_TLS_KEY_FILE", &config.tls_key_file);
   env.Optional("GRPC_TLS_CLIENT_CA_FILE", &config.tls_client_ca_file);
   env.Bool("PEER_ID_FROM_CERT", &config.peer_id_from_cert);
+  env.Bool("PEER_ID_FROM_CERT_CN_FALLBACK", &config.peer_id_cn_fallback);
   bool has_cert = config.tls_cert_file.has_value();
   bool has_key = config.tls_key_file.has_value();
   if (has_cert != has_key) {
@@ -404,6 +440,11 @@ void ParseTls(EnvParser& env, EdgedConfig& config) {
               "certificates are only asked for over TLS)");
     return;
   }
+  if (config.peer_id_cn_fallback && !config.peer_id_from_cert) {
+    env.Error("PEER_ID_FROM_CERT_CN_FALLBACK",
+              "true requires PEER_ID_FROM_CERT=true (it only changes how a "
+              "certificate names its peer)");
+  }
   if (config.peer_id_from_cert && !config.tls_client_ca_file) {
     env.Error("PEER_ID_FROM_CERT",
               "true requires GRPC_TLS_CLIENT_CA_FILE, GRPC_TLS_CERT_FILE and "
@@ -417,6 +458,7 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
       "TRACKER", {{"local", TrackerKind::kLocal}, {"etcd", TrackerKind::kEtcd}},
       &config.tracker);
   ParseEtcdEndpoints(env, config);
+  ParseEtcdSecurity(env, config);
   env.Seconds("TRACKER_LEASE_TTL_SEC", 2, 3600, &config.tracker_lease_ttl);
   env.Bool("TRACKER_FAIL_OPEN", &config.tracker_fail_open);
   std::string prefix;
@@ -492,14 +534,30 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
              &config.grpc_keepalive_timeout);
   env.Int("GRPC_MAX_MESSAGE_BYTES", 1024, INT_MAX,
           &config.grpc_max_message_bytes);
+  env.Int("GRPC_MAX_STREAMS_PER_CONNECTION", 0, 1000000,
+          &config.grpc_max_streams_per_connection);
+  env.Int("GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC", 0, 1000000,
+          &config.grpc_max_calls_per_connection_per_sec);
+  env.Int("GRPC_MAX_CONCURRENT_STREAMS", 0, 1000000,
+          &config.grpc_max_concurrent_streams);
+  env.Millis("GRPC_MAX_CONNECTION_IDLE_MS", 0, 86400000,
+             &config.grpc_max_connection_idle);
+  env.Millis("GRPC_HANDSHAKE_TIMEOUT_MS", 100, 3600000,
+             &config.grpc_handshake_timeout);
+  env.Millis("GRPC_LISTENER_PROBE_INTERVAL_MS", 0, 3600000,
+             &config.grpc_listener_probe_interval);
+  env.Bool("GRPC_SERVER_REFLECTION", &config.grpc_server_reflection);
   ParseTls(env, config);
 
   ParseTopics(env, config);
   ParseKafka(env, config);
 
+  env.Millis("COMMAND_HOLD_MS", 0, 3600000, &config.command_hold);
+  env.Int("COMMAND_HOLD_MAX", 1, 10000000, &config.command_hold_max);
   env.Millis("WEBRTC_REPLY_TIMEOUT_MS", 1, 3600000,
              &config.webrtc_reply_timeout);
   env.Seconds("WEBRTC_SESSION_TTL_SEC", 1, 86400, &config.webrtc_session_ttl);
+  env.Int("WEBRTC_MAX_SESSIONS_PER_PEER", 1, 1000000, &config.webrtc_max_sessions_per_peer);
 
   ParseTracker(env, config);
 
@@ -512,6 +570,7 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
       if (!env.Failed("METRICS_ADDRESS")) config.metrics_address = address;
     }
   }
+  env.Optional("ADMIN_TOKEN_FILE", &config.admin_token_file);
   env.Seconds("SHUTDOWN_TIMEOUT_SEC", 1, 3600, &config.shutdown_timeout);
   env.Int("DRAIN_RATE_PER_SEC", 1, 1000000, &config.drain_rate_per_sec);
 
@@ -561,6 +620,11 @@ absl::Status CheckConfigFiles(const EdgedConfig& config) {
       {"GRPC_TLS_KEY_FILE", config.tls_key_file},
       {"GRPC_TLS_CLIENT_CA_FILE", config.tls_client_ca_file},
       {"KAFKA_CONFIG_FILE", config.kafka_config_file},
+      {"ADMIN_TOKEN_FILE", config.admin_token_file},
+      {"ETCD_CA_FILE", config.etcd_ca_file},
+      {"ETCD_CERT_FILE", config.etcd_cert_file},
+      {"ETCD_KEY_FILE", config.etcd_key_file},
+      {"ETCD_PASSWORD_FILE", config.etcd_password_file},
   };
   std::vector<std::string> errors;
   for (const File& file : files) {
@@ -578,6 +642,31 @@ absl::Status CheckConfigFiles(const EdgedConfig& config) {
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
+                                           const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": cannot read ", Quote(path), ": ", std::strerror(errno)));
+  }
+  std::string secret((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": error reading ", Quote(path)));
+  }
+  if (absl::EndsWith(secret, "\r\n")) {
+    secret.resize(secret.size() - 2);
+  } else if (absl::EndsWith(secret, "\n")) {
+    secret.pop_back();
+  }
+  if (secret.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", Quote(path), " is empty"));
+  }
+  return secret;
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
@@ -631,7 +720,10 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.peer_id_from_cert = config.peer_id_from_cert;
   options.tracker_fail_open = config.tracker_fail_open;
   options.webrtc_reply_timeout = config.webrtc_reply_timeout;
+  options.command_hold = config.command_hold;
+  options.command_hold_max = static_cast<size_t>(config.command_hold_max);
   options.webrtc_session_ttl = config.webrtc_session_ttl;
+  options.webrtc_max_sessions_per_peer = config.webrtc_max_sessions_per_peer;
   options.peer_max_messages_per_sec = config.peer_max_messages_per_sec;
   options.max_new_streams_per_sec = config.max_new_streams_per_sec;
   options.drain_rate_per_sec = config.drain_rate_per_sec;

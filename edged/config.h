@@ -55,6 +55,18 @@ struct EdgedConfig {
   absl::Duration grpc_keepalive_time = absl::Milliseconds(30000);
   absl::Duration grpc_keepalive_timeout = absl::Milliseconds(10000);
   int grpc_max_message_bytes = 4194304;
+  // Hostile connections (docs/operations.md, "gRPC transport defaults"):
+  // GRPC_MAX_STREAMS_PER_CONNECTION, GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC
+  // (0: off; burst of 5 s' worth), GRPC_MAX_CONCURRENT_STREAMS,
+  // GRPC_MAX_CONNECTION_IDLE_MS (0: never), GRPC_HANDSHAKE_TIMEOUT_MS,
+  // GRPC_LISTENER_PROBE_INTERVAL_MS (0: no probe), GRPC_SERVER_REFLECTION.
+  int grpc_max_streams_per_connection = 2;
+  int grpc_max_calls_per_connection_per_sec = 50;
+  int grpc_max_concurrent_streams = 100;
+  absl::Duration grpc_max_connection_idle = absl::Milliseconds(60000);
+  absl::Duration grpc_handshake_timeout = absl::Milliseconds(10000);
+  absl::Duration grpc_listener_probe_interval = absl::Milliseconds(5000);
+  bool grpc_server_reflection = false;
 
   // TLS. No certificate: plaintext. A client CA: clients must present a
   // certificate signed by it.
@@ -62,6 +74,9 @@ struct EdgedConfig {
   std::optional<std::string> tls_key_file;        // GRPC_TLS_KEY_FILE
   std::optional<std::string> tls_client_ca_file;  // GRPC_TLS_CLIENT_CA_FILE
   bool peer_id_from_cert = false;                 // PEER_ID_FROM_CERT
+  // PEER_ID_FROM_CERT_CN_FALLBACK: a certificate without the peer URI SAN
+  // is named by its CN.
+  bool peer_id_cn_fallback = false;
 
   // Kafka: KAFKA_BOOTSTRAP_SERVERS (unset: the embedded broker),
   // KAFKA_GROUP_ID (with `{edge_id}` resolved), KAFKA_CONFIG_FILE.
@@ -80,9 +95,15 @@ struct EdgedConfig {
   std::string deadletter_topic_pattern = "edge-commands-{edge_id}.deadletter";
   Topics topics;
 
+  // Commands for a peer no edge holds (§4): COMMAND_HOLD_MS (0: off),
+  // COMMAND_HOLD_MAX.
+  absl::Duration command_hold = absl::Milliseconds(30000);
+  int command_hold_max = 100000;
+
   // WebRTC signaling (§6): WEBRTC_REPLY_TIMEOUT_MS, WEBRTC_SESSION_TTL_SEC.
   absl::Duration webrtc_reply_timeout = absl::Milliseconds(10000);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
+  int webrtc_max_sessions_per_peer = 32;  // WEBRTC_MAX_SESSIONS_PER_PEER
 
   // Tracker (§9): TRACKER, ETCD_ENDPOINTS (each as host:port),
   // TRACKER_LEASE_TTL_SEC, TRACKER_FAIL_OPEN, TRACKER_KEY_PREFIX.
@@ -91,9 +112,21 @@ struct EdgedConfig {
   absl::Duration tracker_lease_ttl = absl::Seconds(10);
   bool tracker_fail_open = false;
   std::string tracker_key_prefix = "/giggityflix/";
+  // etcd over TLS (contract §10): `https://` endpoints (all or none).
+  // ETCD_CA_FILE verifies the server (unset: the system's roots);
+  // ETCD_CERT_FILE + ETCD_KEY_FILE are the client certificate (TLS only);
+  // ETCD_USERNAME + ETCD_PASSWORD_FILE log in to etcd's authentication.
+  bool etcd_tls = false;
+  std::optional<std::string> etcd_ca_file;
+  std::optional<std::string> etcd_cert_file;
+  std::optional<std::string> etcd_key_file;
+  std::optional<std::string> etcd_username;
+  std::optional<std::string> etcd_password_file;
 
   // Operations. METRICS_ADDRESS set but empty: no metrics endpoint.
   std::optional<std::string> metrics_address = "0.0.0.0:9464";
+  // ADMIN_TOKEN_FILE: the admin API's bearer token; unset: admin refused.
+  std::optional<std::string> admin_token_file;
   absl::Duration shutdown_timeout = absl::Seconds(15);  // SHUTDOWN_TIMEOUT_SEC
   int drain_rate_per_sec = 500;                         // DRAIN_RATE_PER_SEC
   LogLevel log_level = LogLevel::kInfo;                 // LOG_LEVEL
@@ -116,7 +149,8 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
 absl::StatusOr<EdgedConfig> ConfigFromEnvironment();
 
 // Checks that the files the configuration names (TLS files, the Kafka
-// config file) exist and are readable; the error names the variable.
+// config file, the admin token, etcd's TLS files and password) exist and
+// are readable; the error names the variable.
 absl::Status CheckConfigFiles(const EdgedConfig& config);
 
 // Reads KAFKA_CONFIG_FILE: one `property=value` per line; blank lines and
@@ -124,6 +158,11 @@ absl::Status CheckConfigFiles(const EdgedConfig& config);
 // trimmed. Errors name the file and the line.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 ReadKafkaConfigFile(const std::string& path);
+
+// Reads a secret file (ADMIN_TOKEN_FILE, ETCD_PASSWORD_FILE): its content
+// without one trailing newline. An empty secret is an error naming `name`.
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
+                                           const std::string& path);
 
 // The options of the edge core that this configuration determines. Fields
 // the environment does not set (tracker_timeout, has_descriptor_headroom)

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "descriptors.h"
@@ -23,8 +25,34 @@ namespace {
 
 // Descriptors kept free for Kafka, etcd, logs and refused connections.
 constexpr int64_t kDescriptorHeadroom = 256;
-// How long /readyz waits for etcd to answer its probe.
+// How long the readiness probe waits for etcd, and how often it asks.
 constexpr absl::Duration kTrackerProbeTimeout = absl::Seconds(1);
+constexpr absl::Duration kTrackerProbeEvery = absl::Seconds(1);
+// How long GET /peers/{id} waits for etcd to say where a peer is.
+constexpr absl::Duration kAdminLookupTimeout = absl::Seconds(2);
+
+// Calls `start(done)` and waits (up to `timeout` and a margin) for `done`.
+// For the admin API's worker threads only, never a gRPC or Kafka thread.
+template <typename T, typename Start>
+absl::StatusOr<T> AwaitResult(absl::Duration timeout, Start start) {
+  struct Wait {
+    absl::Mutex mu;
+    std::optional<absl::StatusOr<T>> result ABSL_GUARDED_BY(mu);
+  };
+  auto wait = std::make_shared<Wait>();
+  start([wait](absl::StatusOr<T> result) {
+    absl::MutexLock lock(&wait->mu);
+    wait->result = std::move(result);
+  });
+  absl::MutexLock lock(&wait->mu);
+  wait->mu.AwaitWithTimeout(
+      absl::Condition(
+          +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->result.has_value(); },
+          wait.get()),
+      timeout + absl::Seconds(1));
+  if (!wait->result.has_value()) return absl::DeadlineExceededError("etcd did not answer");
+  return *std::move(wait->result);
+}
 
 // The address other edges and backends reach this edge at: the listening
 // address, with a wildcard host replaced by this host's name.
@@ -44,6 +72,18 @@ std::string AdvertisedAddress(const std::string& listen) {
 constexpr int kEmbeddedTopicPartitions = 8;
 
 }  // namespace
+
+struct EdgedService::TrackerProbe {
+  absl::Mutex mu;
+  absl::Status status ABSL_GUARDED_BY(mu) =
+      absl::UnavailableError("the tracker has not been probed yet");
+  bool stopped ABSL_GUARDED_BY(mu) = false;
+  // A probe between its timer firing and its answer: Shutdown waits for it.
+  bool running ABSL_GUARDED_BY(mu) = false;
+  // With an etcd tracker that does not fail open, readiness needs etcd.
+  bool asks_tracker = false;
+  Clock::TimerId timer ABSL_GUARDED_BY(mu) = 0;
+};
 
 EdgedService::EdgedService(const EdgedConfig& config, Logger* logger)
     : config_(config), logger_(logger) {}
@@ -97,6 +137,19 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   bus_options.capacity_bytes = static_cast<size_t>(config.event_buffer_max_bytes);
   bus_options.client_id = absl::StrCat("edge-", config.edge_id);
   bus_options.logger = logger;
+  // The first event of each kind does not wait for its topic's metadata.
+  {
+    const Topics& t = config.topics;
+    bus_options.warm_topics = {t.deadletter,           t.lifecycle,
+                               t.catalog_updates,      t.file_delete_responses,
+                               t.file_hash_responses,  t.file_offers,
+                               t.webrtc_signaling};
+  }
+  // metrics_ is made below, before the bus starts reading.
+  EdgedService* self = &s;
+  bus_options.on_offset_reset = [self](const std::string& topic, int32_t, int64_t skipped) {
+    if (self->metrics_ != nullptr) self->metrics_->KafkaOffsetReset(topic, skipped);
+  };
   if (config.kafka_config_file.has_value()) {
     auto properties = kafka::ParseKafkaConfigFile(*config.kafka_config_file);
     if (!properties.ok()) {
@@ -104,6 +157,31 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
           absl::StrCat("KAFKA_CONFIG_FILE: ", properties.status().message()));
     }
     bus_options.properties = std::move(*properties);
+  }
+  // The producer refuses a record over message.max.bytes (librdkafka's
+  // default 1000000); events are kept below it by this margin for the key
+  // (a peer_id, at most 128 bytes) and the record's framing.
+  constexpr int64_t kRecordMargin = 512;
+  int64_t bus_limit = 1000000;
+  for (const auto& [name, value] : bus_options.properties) {
+    if (name != "message.max.bytes") continue;
+    if (!absl::SimpleAtoi(value, &bus_limit) || bus_limit < 4096 + kRecordMargin) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "KAFKA_CONFIG_FILE: message.max.bytes \"", value, "\" must be an integer of at least ",
+          4096 + kRecordMargin, " (the largest event record edged may publish)"));
+    }
+  }
+  const size_t max_event_bytes = static_cast<size_t>(bus_limit - kRecordMargin);
+  // A peer message may be larger than the bus can take as one event
+  // (control characters even grow sixfold in JSON). Catalog updates are
+  // split to fit; any other such message ends its stream with
+  // RESOURCE_EXHAUSTED. Said once at start, naming both limits.
+  if (static_cast<int64_t>(config.grpc_max_message_bytes) > bus_limit - kRecordMargin) {
+    logger->Warn(
+        "peer messages may be larger than Kafka takes as one record: catalog updates are split, "
+        "other peer messages whose event does not fit are refused (RESOURCE_EXHAUSTED)",
+        {{"GRPC_MAX_MESSAGE_BYTES", absl::StrCat(config.grpc_max_message_bytes)},
+         {"kafka_message.max.bytes", absl::StrCat(bus_limit)}});
   }
   auto bus = kafka::KafkaMessageBus::Create(std::move(bus_options));
   if (!bus.ok()) {
@@ -116,6 +194,15 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   grpc.keepalive_time = config.grpc_keepalive_time;
   grpc.keepalive_timeout = config.grpc_keepalive_timeout;
   grpc.max_message_bytes = config.grpc_max_message_bytes;
+  grpc.max_streams_per_connection = config.grpc_max_streams_per_connection;
+  grpc.max_call_starts_per_connection_per_sec = config.grpc_max_calls_per_connection_per_sec;
+  grpc.call_start_burst = 5.0 * config.grpc_max_calls_per_connection_per_sec;
+  grpc.max_concurrent_streams = config.grpc_max_concurrent_streams;
+  grpc.max_connection_idle = config.grpc_max_connection_idle;
+  grpc.handshake_timeout = config.grpc_handshake_timeout;
+  grpc.listener_probe_interval = config.grpc_listener_probe_interval;
+  grpc.enable_reflection = config.grpc_server_reflection;
+  grpc.identity_cn_fallback = config.peer_id_cn_fallback;
   grpc.cert_file = config.tls_cert_file.value_or("");
   grpc.key_file = config.tls_key_file.value_or("");
   grpc.client_ca_file = config.tls_client_ca_file.value_or("");
@@ -134,18 +221,33 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
     etcd.key_prefix = config.tracker_key_prefix;
     etcd.clock = s.clock_.get();
     etcd.logger = logger;
+    etcd.tls = config.etcd_tls;
+    etcd.tls_ca_file = config.etcd_ca_file.value_or("");
+    etcd.tls_cert_file = config.etcd_cert_file.value_or("");
+    etcd.tls_key_file = config.etcd_key_file.value_or("");
+    if (config.etcd_username.has_value()) {
+      auto password = ReadSecretFile("ETCD_PASSWORD_FILE", *config.etcd_password_file);
+      if (!password.ok()) return password.status();
+      etcd.username = *config.etcd_username;
+      etcd.password = *std::move(password);
+    }
     auto tracker = EtcdTracker::Create(std::move(etcd));
     if (!tracker.ok()) return tracker.status();
+    s.etcd_ = tracker->get();
     s.tracker_ = std::move(*tracker);
+
   } else {
     s.tracker_ = std::make_unique<LocalTracker>(config.edge_id);
   }
 
   if (config.metrics_address.has_value()) {
     if (absl::Status metrics = s.CreateMetrics(); !metrics.ok()) return metrics;
+    s.probe_ = std::make_shared<TrackerProbe>();
+    s.probe_->asks_tracker = config.tracker == TrackerKind::kEtcd && !config.tracker_fail_open;
   }
 
   EdgeOptions options = ToEdgeOptions(config);
+  options.max_event_bytes = max_event_bytes;
   DescriptorBudget* descriptors = s.descriptors_.get();
   options.has_descriptor_headroom = [descriptors] { return descriptors->HasHeadroom(); };
   EdgeParts parts{s.transport_.get(), s.bus_.get(), s.tracker_.get(), s.clock_.get(), logger};
@@ -164,13 +266,33 @@ absl::Status EdgedService::CreateMetrics() {
   auto metrics = PrometheusMetrics::Create();
   if (!metrics.ok()) return metrics.status();
   metrics_ = std::move(*metrics);
+  const Topics& t = config_.topics;
+  metrics_->DeclareKafkaTopics(Direction::kIn, {t.commands});
+  metrics_->DeclareKafkaTopics(Direction::kOut, {t.deadletter, t.lifecycle, t.catalog_updates,
+                                                 t.file_delete_responses, t.file_hash_responses,
+                                                 t.file_offers, t.webrtc_signaling});
   instrumented_bus_ = InstrumentBus(bus_.get(), metrics_.get(), clock_.get());
   instrumented_tracker_ = InstrumentTracker(tracker_.get(), metrics_.get(), clock_.get());
   MetricsServerOptions http;
   http.address = *config_.metrics_address;
   http.metrics = metrics_->registry();
   http.ready = [this] { return Readiness(); };
+  // Liveness: gRPC 1.51 never accepts again after one accept4 failed for
+  // want of descriptors; a restart is the only cure.
+  http.healthy = [this] { return transport_->listener_status(); };
   http.drain = [this] { Drain(); };
+  if (config_.admin_token_file.has_value()) {
+    auto token = ReadSecretFile("ADMIN_TOKEN_FILE", *config_.admin_token_file);
+    if (!token.ok()) return token.status();
+    http.admin_token = *std::move(token);
+  }
+  http.find_peer = [this](const std::string& peer_id) { return FindPeer(peer_id); };
+  http.list_peers = [this](const std::string& after, size_t limit) {
+    return ListPeers(after, limit);
+  };
+  http.kick_peer = [this](const std::string& peer_id) {
+    return edge_->Kick(peer_id, "disconnected by the operator");
+  };
   http.logger = logger_;
   auto server = MetricsServer::Create(std::move(http));
   if (!server.ok()) {
@@ -184,29 +306,96 @@ absl::Status EdgedService::CreateMetrics() {
 absl::Status EdgedService::Readiness() {
   if (stopping_.load()) return absl::UnavailableError("shutting down");
   if (edge_->draining()) return absl::UnavailableError("draining");
-  if (!edge_->Ready()) return absl::UnavailableError("not admitting: starting or event buffer full");
-  if (config_.tracker != TrackerKind::kEtcd || config_.tracker_fail_open) {
-    return absl::OkStatus();
+  if (!edge_->Ready()) {
+    return absl::UnavailableError(
+        "not ready: starting (the command topic is not read yet) or event buffer full");
+  }
+  if (probe_ == nullptr || !probe_->asks_tracker) return absl::OkStatus();
+  absl::MutexLock lock(&probe_->mu);
+  return probe_->status;
+}
+
+void EdgedService::ProbeTracker(std::shared_ptr<TrackerProbe> probe) {
+  // Only `probe` is touched until it is known not to be stopped: a timer
+  // may fire while the service shuts down.
+  {
+    absl::MutexLock lock(&probe->mu);
+    if (probe->stopped) return;
+    probe->running = true;
+  }
+  auto finish = [this, probe](absl::Status tracker) {
+    {
+      absl::MutexLock lock(&probe->mu);
+      probe->status = std::move(tracker);
+    }
+    metrics_->SetReady(Readiness().ok());
+    absl::MutexLock lock(&probe->mu);
+    if (!probe->stopped) {
+      // RunAt never runs inline and takes only the clock's own lock.
+      probe->timer = clock_->RunAt(clock_->Now() + kTrackerProbeEvery,
+                                   [this, probe] { ProbeTracker(probe); });
+    }
+    probe->running = false;
+  };
+  if (!probe->asks_tracker) {
+    finish(absl::OkStatus());
+    return;
   }
   // Ask etcd about a key no peer can have (peer ids never hold '/'): any
   // answer, found or not, means it is reachable.
-  struct Probe {
-    absl::Mutex mu;
-    bool done ABSL_GUARDED_BY(mu) = false;
-    absl::Status status ABSL_GUARDED_BY(mu);
-  };
-  auto probe = std::make_shared<Probe>();
   tracker_->Lookup("readyz/probe", clock_->Now() + kTrackerProbeTimeout,
-                   [probe](absl::StatusOr<std::string> holder) {
-                     absl::MutexLock lock(&probe->mu);
-                     probe->done = true;
-                     probe->status = holder.status();
+                   [finish = std::move(finish)](absl::StatusOr<std::string> holder) mutable {
+                     finish(holder.ok() || absl::IsNotFound(holder.status())
+                                ? absl::OkStatus()
+                                : absl::UnavailableError(absl::StrCat(
+                                      "tracker unreachable: ", holder.status().message())));
                    });
-  absl::MutexLock lock(&probe->mu);
-  probe->mu.AwaitWithTimeout(absl::Condition(&probe->done), 2 * kTrackerProbeTimeout);
-  if (!probe->done) return absl::UnavailableError("tracker did not answer");
-  if (probe->status.ok() || absl::IsNotFound(probe->status)) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat("tracker unreachable: ", probe->status.message()));
+}
+
+absl::StatusOr<AdminPeer> EdgedService::FindPeer(const std::string& peer_id) {
+  absl::StatusOr<PeerInfo> here = edge_->FindPeer(peer_id);
+  if (here.ok()) {
+    AdminPeer peer;
+    peer.peer_id = peer_id;
+    peer.edge_id = config_.edge_id;
+    peer.connected_at = here->connected_at;
+    peer.last_activity = here->last_activity;
+    peer.epoch = here->epoch;
+    return peer;
+  }
+  if (etcd_ == nullptr || !absl::IsNotFound(here.status())) return here.status();
+  absl::StatusOr<std::string> holder =
+      AwaitResult<std::string>(kAdminLookupTimeout, [&](auto done) {
+        etcd_->Lookup(peer_id, clock_->Now() + kAdminLookupTimeout, std::move(done));
+      });
+  if (!holder.ok()) return holder.status();
+  AdminPeer peer;
+  peer.peer_id = peer_id;
+  peer.edge_id = *holder;
+  absl::StatusOr<std::string> address =
+      AwaitResult<std::string>(kAdminLookupTimeout, [&](auto done) {
+        etcd_->EdgeAddress(*holder, clock_->Now() + kAdminLookupTimeout, std::move(done));
+      });
+  if (address.ok()) {
+    peer.address = *std::move(address);
+  } else if (!absl::IsNotFound(address.status())) {
+    return address.status();
+  }
+  return peer;
+}
+
+std::vector<AdminPeer> EdgedService::ListPeers(const std::string& after, size_t limit) {
+  std::vector<AdminPeer> page;
+  for (PeerInfo& info : edge_->ListPeers(after, limit)) {
+    AdminPeer peer;
+    peer.peer_id = std::move(info.peer_id);
+    peer.edge_id = config_.edge_id;
+    peer.connected_at = info.connected_at;
+    peer.last_activity = info.last_activity;
+    peer.epoch = info.epoch;
+    page.push_back(std::move(peer));
+  }
+  return page;
 }
 
 absl::Status EdgedService::Start() {
@@ -215,6 +404,7 @@ absl::Status EdgedService::Start() {
     if (absl::Status listening = metrics_server_->Start(); !listening.ok()) return listening;
   }
   if (absl::Status started = edge_->Start(); !started.ok()) return started;
+  if (probe_ != nullptr) ProbeTracker(probe_);
   logger_->Info("edged listening",
                 {{"edge_id", config_.edge_id},
                  {"grpc", absl::StrCat(config_.grpc_server_address.substr(
@@ -249,7 +439,24 @@ void EdgedService::Shutdown() {
   shut_down_ = true;
   stopping_.store(true);
   if (transport_ != nullptr) transport_->SetServing(false);
+  if (probe_ != nullptr) {
+    Clock::TimerId timer;
+    {
+      absl::MutexLock lock(&probe_->mu);
+      probe_->stopped = true;
+      timer = probe_->timer;
+    }
+    clock_->Cancel(timer);
+  }
   if (edge_ != nullptr) edge_->Shutdown(clock_->Now() + config_.shutdown_timeout);
+  if (probe_ != nullptr) {
+    // The tracker is shut down: a probe still out has been answered or
+    // fails at once.
+    absl::MutexLock lock(&probe_->mu);
+    probe_->mu.Await(absl::Condition(
+        +[](TrackerProbe* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !p->running; },
+        probe_.get()));
+  }
   // Last, so that /metrics and /readyz answer while the edge shuts down.
   if (metrics_server_ != nullptr) metrics_server_->Shutdown();
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +25,8 @@ namespace edge {
 
 class GrpcPeerTransport;
 class DescriptorBudget;
+class EtcdTracker;
+struct AdminPeer;
 class MetricsServer;
 class PrometheusMetrics;
 namespace kafka {
@@ -63,8 +66,16 @@ class EdgedService {
   // Creates the metrics, the instrumented bus and tracker, and the endpoint.
   absl::Status CreateMetrics();
   // /readyz: OK when the edge admits peers and, with an etcd tracker that
-  // does not fail open, etcd answers.
+  // does not fail open, etcd answered the last background probe.
   absl::Status Readiness();
+  // The background probe behind /readyz and the edge_ready gauge: every
+  // kTrackerProbeEvery, one etcd Lookup at a time (with an etcd tracker
+  // that does not fail open), so that no request ever waits on etcd.
+  struct TrackerProbe;
+  void ProbeTracker(std::shared_ptr<TrackerProbe> probe);
+  // The admin API (contract §10).
+  absl::StatusOr<AdminPeer> FindPeer(const std::string& peer_id);
+  std::vector<AdminPeer> ListPeers(const std::string& after, size_t limit);
 
   const EdgedConfig config_;
   Logger* const logger_;
@@ -74,6 +85,9 @@ class EdgedService {
   std::string kafka_bootstrap_servers_;
   std::unique_ptr<MessageBus> bus_;
   std::unique_ptr<Tracker> tracker_;
+  // tracker_ when TRACKER=etcd, else null.
+  EtcdTracker* etcd_ = nullptr;
+  std::shared_ptr<TrackerProbe> probe_;
   std::unique_ptr<GrpcPeerTransport> transport_;
   // With metrics: the edge talks to the bus and tracker through these
   // wrappers, which report to metrics_.

@@ -11,6 +11,11 @@ packages=(
   prometheus-cpp-dev libcurl4-openssl-dev
   etcd-server etcd-client kcat openssl
   clang libclang-rt-14-dev
+  # promtool (checks deploy/prometheus' alert rules); systemd-analyze
+  # (verifies deploy/systemd's unit).
+  prometheus systemd
+  # Raw HTTP/2 attacks in tests/grpc (hostile_h2.py).
+  python3-h2
 )
 
 missing=()

@@ -168,6 +168,7 @@ class InstantStream final : public PeerStream {
     info_.peer_id = std::move(peer_id);
   }
   const PeerCallInfo& info() const override { return info_; }
+  bool ended() const override { return false; }
   void Write(EdgeMessage message,
              absl::AnyInvocable<void(bool ok)> done) override {
     ++writes;

@@ -14,6 +14,7 @@
 #include "benchmark/benchmark.h"
 #include "edge/embedded_kafka.h"
 #include "edge/kafka_message_bus.h"
+#include "edge/message_bus.h"
 
 namespace edge::kafka {
 namespace {
@@ -89,6 +90,87 @@ void BM_PublishLatency(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_PublishLatency)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// A (re)started edge: from Start() of a bus subscribed to a command topic
+// that holds one record (no committed position for the group) until the
+// handler has it. Each iteration is a new consumer with a new group.
+void BM_ConsumerStartToFirstRecord(benchmark::State& state) {
+  auto kafka = EmbeddedKafka::Create(1);
+  if (!kafka.ok() || !(*kafka)->CreateTopic("bench-commands", 4).ok()) {
+    state.SkipWithError("could not start EmbeddedKafka");
+    return;
+  }
+  {
+    KafkaMessageBusOptions options;
+    options.bootstrap_servers = (*kafka)->bootstrap_servers();
+    auto producer = KafkaMessageBus::Create(options);
+    if (!producer.ok() || !(*producer)->Start().ok()) {
+      state.SkipWithError("could not start a producer");
+      return;
+    }
+    absl::Notification stored;
+    (*producer)->Publish({"bench-commands", "peer-1", "{}", {}},
+                         [&](absl::Status) { stored.Notify(); });
+    stored.WaitForNotification();
+    (*producer)->Shutdown(absl::Now() + absl::Seconds(10));
+  }
+  int64_t n = 0;
+  for (auto _ : state) {
+    KafkaMessageBusOptions options;
+    options.bootstrap_servers = (*kafka)->bootstrap_servers();
+    options.group_id = absl::StrCat("bench-start-", n++);
+    auto bus = KafkaMessageBus::Create(options);
+    if (!bus.ok()) {
+      state.SkipWithError("could not create the bus");
+      return;
+    }
+    absl::Notification got;
+    (void)(*bus)->Subscribe("bench-commands", [&](IncomingRecord, RecordDone done) {
+      done();
+      if (!got.HasBeenNotified()) got.Notify();
+    });
+    absl::Time start = absl::Now();
+    if (!(*bus)->Start().ok()) {
+      state.SkipWithError("could not start the bus");
+      return;
+    }
+    got.WaitForNotification();
+    state.SetIterationTime(absl::ToDoubleSeconds(absl::Now() - start));
+    (*bus)->Shutdown(absl::Now() + absl::Seconds(10));
+  }
+}
+BENCHMARK(BM_ConsumerStartToFirstRecord)->UseManualTime()->Iterations(10)->Unit(
+    benchmark::kMillisecond);
+
+// The first event to a topic, 100 ms after the bus started (an edge
+// admitting its first peer): with the topic's metadata fetched at start
+// (range(0) == 1) or not.
+void BM_FirstPublishAfterStart(benchmark::State& state) {
+  auto kafka = EmbeddedKafka::Create(1);
+  if (!kafka.ok() || !(*kafka)->CreateTopic("bench-first", 1).ok()) {
+    state.SkipWithError("could not start EmbeddedKafka");
+    return;
+  }
+  for (auto _ : state) {
+    KafkaMessageBusOptions options;
+    options.bootstrap_servers = (*kafka)->bootstrap_servers();
+    if (state.range(0) == 1) options.warm_topics = {"bench-first"};
+    auto bus = KafkaMessageBus::Create(options);
+    if (!bus.ok() || !(*bus)->Start().ok()) {
+      state.SkipWithError("could not start the bus");
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+    absl::Notification stored;
+    absl::Time start = absl::Now();
+    (*bus)->Publish({"bench-first", "peer-1", "{}", {}}, [&](absl::Status) { stored.Notify(); });
+    stored.WaitForNotification();
+    state.SetIterationTime(absl::ToDoubleSeconds(absl::Now() - start));
+    (*bus)->Shutdown(absl::Now() + absl::Seconds(10));
+  }
+}
+BENCHMARK(BM_FirstPublishAfterStart)->Arg(0)->Arg(1)->UseManualTime()->Iterations(10)->Unit(
+    benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace edge::kafka

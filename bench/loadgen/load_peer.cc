@@ -233,6 +233,7 @@ void LoadPeer::OnReadDone(bool ok) {
       stats_->commands_received.fetch_add(1, std::memory_order_relaxed);
       const int64_t sent = RequestIdNanos(id);
       if (sent >= 0) stats_->command.RecordNanos(UnixNanos() - sent);
+      if (options_->on_command) options_->on_command(id);
     } else {
       stats_->other_received.fetch_add(1, std::memory_order_relaxed);
     }

@@ -22,6 +22,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -74,6 +75,9 @@ struct LoadPeerOptions {
   // Closed loop: while `*sending` holds, each acknowledged load message is
   // followed by a new one (so each peer keeps its window in flight).
   const std::atomic<bool>* sending = nullptr;
+  // Called (on a gRPC thread) for each load-generator command received
+  // ('c' request id), with that id: for tallies by id.
+  std::function<void(const std::string& request_id)> on_command;
 };
 
 class LoadPeer final

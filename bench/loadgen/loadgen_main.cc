@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "command_sink.h"
+#include "hold_run.h"
 #include "load_run.h"
 #include "proc_stats.h"
 
@@ -36,7 +37,7 @@ ABSL_FLAG(std::string, checkpoints, "",
 ABSL_FLAG(absl::Duration, settle, absl::Seconds(2),
           "pause before each memory sample");
 ABSL_FLAG(std::string, workload, "ramp",
-          "ramp, idle, messages, commands or mix");
+          "ramp, idle, messages, commands, mix or hold");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "length of the workload after the ramp");
 ABSL_FLAG(double, message_rate, 0,
@@ -57,6 +58,15 @@ ABSL_FLAG(int, server_pid, 0,
           "the server's pid, for memory, descriptor and CPU samples");
 ABSL_FLAG(std::string, label, "",
           "a name for the run, echoed in the RESULT line");
+ABSL_FLAG(std::string, targets, "",
+          "hold: comma-separated edges, host:port each (instead of --hosts "
+          "and --port)");
+ABSL_FLAG(absl::Duration, reconnect_backoff_initial, absl::Milliseconds(500),
+          "hold: a disconnected peer's first reconnection within this");
+ABSL_FLAG(absl::Duration, reconnect_backoff_max, absl::Seconds(4),
+          "hold: the longest wait between reconnection attempts");
+ABSL_FLAG(absl::Duration, status_interval, absl::Seconds(1),
+          "hold: how often to print the status line");
 
 namespace {
 
@@ -106,6 +116,29 @@ int Main(int argc, char** argv) {
         "edge_loadgen: %d peers need more descriptors than the limit of %lld\n",
         options.peers, static_cast<long long>(limit));
     return 2;
+  }
+
+  if (absl::GetFlag(FLAGS_workload) == "hold") {
+    // Peers on several edges, reconnecting when their stream ends; runs for
+    // --duration or until SIGTERM. See hold_run.h.
+    edge::loadgen::HoldRunOptions hold;
+    hold.targets =
+        absl::StrSplit(absl::GetFlag(FLAGS_targets), ',', absl::SkipEmpty());
+    hold.peers = options.peers;
+    hold.peer_prefix = options.peer_prefix;
+    hold.ramp_concurrency = options.ramp_concurrency;
+    hold.connect_timeout = options.connect_timeout;
+    hold.duration = options.duration;
+    hold.keepalive_interval = options.keepalive_interval;
+    hold.backoff_initial = absl::GetFlag(FLAGS_reconnect_backoff_initial);
+    hold.backoff_max = absl::GetFlag(FLAGS_reconnect_backoff_max);
+    hold.status_interval = absl::GetFlag(FLAGS_status_interval);
+    hold.peer = options.peer;
+    if (absl::Status held = edge::loadgen::RunHold(hold); !held.ok()) {
+      std::fprintf(stderr, "edge_loadgen: %s\n", held.ToString().c_str());
+      return 2;
+    }
+    return 0;
   }
 
   std::unique_ptr<edge::loadgen::CommandSink> sink;

@@ -381,7 +381,9 @@ TEST_F(EdgeTest, DeadLetterTooLargeForTheTopicIsSentWithTheOriginalTruncated) {
 }
 
 TEST_F(EdgeTest, DeadLetterNotStoredAtShutdownLeavesTheCommandUncommitted) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // "nobody" is not waited for
+  StartEdge(options);
   bus_->FailNextPublishes(1, absl::CancelledError("bus shutting down"));
   Produce("{not json");
   Produce(R"({"type":"catalog_announcement","peer_id":"nobody"})", "nobody");
@@ -426,7 +428,9 @@ TEST_F(EdgeTest, CommandsReachThePeerInOrderAndAreCommitted) {
 }
 
 TEST_F(EdgeTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // "nobody" is not waited for
+  StartEdge(options);
   Produce("{not json");
   Produce(R"({"type":"reboot","peer_id":"peer-1"})");
   Produce(R"({"type":"file_delete","peer_id":"peer-1","catalog_ids":7})");
@@ -481,7 +485,9 @@ TEST_F(EdgeTest, DisconnectCommandKicksThePeer) {
 }
 
 TEST_F(EdgeTest, CommandForAPeerOnAnotherEdgeIsForwardedOnce) {
-  StartEdge();
+  EdgeOptions options = TestEdgeOptions();
+  options.command_hold = absl::ZeroDuration();  // the returned hop is not waited for
+  StartEdge(options);
   testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
@@ -526,6 +532,96 @@ TEST_F(EdgeTest, ClosedStreamPublishesStreamClosedOnceAndReleasesTheClaim) {
   Admit("peer-1");  // Claim released: the peer can come back.
   ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 3, absl::Seconds(5)));
   EXPECT_EQ(Field(Values(kLifecycle)[2], "epoch"), "2");
+}
+
+// §5: a replacing stream is a new claim with its own, greater epoch; the
+// old stream's disconnected (its epoch) comes before the new connected.
+TEST_F(EdgeTest, ReplacingStreamGetsItsOwnGreaterEpoch) {
+  EdgeOptions options = TestEdgeOptions();
+  options.duplicate_policy = DuplicatePolicy::kReplace;
+  StartEdge(options);
+  auto first = Admit("peer-1");
+  auto second = Admit("peer-1");
+  ASSERT_TRUE(first->WaitForEnd());
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 3, absl::Seconds(5)));
+  auto events = Values(kLifecycle);
+  const std::string old_epoch = Field(events[0], "epoch");
+  EXPECT_EQ(Field(events[1], "event_type"), "disconnected");
+  EXPECT_EQ(Field(events[1], "epoch"), old_epoch);
+  EXPECT_EQ(Field(events[2], "event_type"), "connected");
+  EXPECT_GT(std::stoll(Field(events[2], "epoch")), std::stoll(old_epoch));
+  // The old stream's release (after its disconnected is stored) leaves the
+  // new claim alone.
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().peers == 1; }));
+  EXPECT_EQ(cluster_.Holder("peer-1"), "edge-1");
+  EXPECT_EQ(std::to_string(cluster_.Epoch("peer-1").value_or(-1)), Field(events[2], "epoch"));
+}
+
+// §5: the claim goes only once the bus has stored the stream's disconnected,
+// so no later connected of the peer (on any edge) can precede it.
+TEST_F(EdgeTest, ClaimIsReleasedOnlyOnceTheDisconnectedIsStored) {
+  testing::FakeMessageBusOptions bus_options;
+  bus_options.mode = testing::DeliveryMode::kManual;
+  StartEdge(TestEdgeOptions(), bus_options);
+  auto peer = Admit("peer-1");
+  peer->Close();
+  ASSERT_TRUE(peer->WaitForEnd());
+  ASSERT_TRUE(WaitFor([&] { return bus_->Published(kLifecycle).size() == 2; }));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "event_type"), "disconnected");
+  EXPECT_EQ(cluster_.Holder("peer-1"), "edge-1");  // not stored yet: still held
+  EXPECT_EQ(edge_->stats().peers, 1);
+
+  bus_->DeliverPending();
+  ASSERT_TRUE(WaitFor([&] { return !cluster_.Holder("peer-1").has_value(); }));
+  EXPECT_TRUE(WaitFor([&] { return edge_->stats().peers == 0; }));
+}
+
+// §5: an edge that dies holding claims (here its lease expires) gets, from
+// a live edge, one disconnected per claim: reason edge_lost, the dead
+// edge's id and the claim's epoch; the peer can then be claimed anew.
+TEST_F(EdgeTest, DeadEdgesClaimsArePublishedAsEdgeLost) {
+  StartEdge();
+  testing::FakeTracker dead(&cluster_, "edge-dead");
+  ASSERT_TRUE(dead.Start().ok());
+  int64_t epoch = -1;
+  dead.Claim("peer-9", clock_.Now() + absl::Seconds(1),
+             [&](absl::StatusOr<PeerClaim> c) { epoch = c->epoch.value_or(-1); });
+  ASSERT_GT(epoch, 0);
+
+  cluster_.ExpireEdge("edge-dead");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  auto lost = bus_->Published(kLifecycle)[0];
+  EXPECT_EQ(lost.key, "peer-9");
+  EXPECT_EQ(Field(lost.value, "peer_id"), "peer-9");
+  EXPECT_EQ(Field(lost.value, "event_type"), "disconnected");
+  EXPECT_EQ(Field(lost.value, "reason"), "edge_lost");
+  EXPECT_EQ(Field(lost.value, "edge_id"), "edge-dead");
+  EXPECT_EQ(Field(lost.value, "epoch"), std::to_string(epoch));
+  EXPECT_NE(Field(lost.value, "timestamp"), "<absent>");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.lost_count() == 0; }));
+
+  Admit("peer-9");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  auto connected = Values(kLifecycle)[1];
+  EXPECT_EQ(Field(connected, "event_type"), "connected");
+  EXPECT_GT(std::stoll(Field(connected, "epoch")), epoch);
+}
+
+// §5: with no edge alive when a claim was lost, the first edge to start
+// publishes its edge_lost.
+TEST_F(EdgeTest, FirstEdgeToStartPublishesClaimsLostWhileNoneWasAlive) {
+  testing::FakeTracker dead(&cluster_, "edge-dead");
+  ASSERT_TRUE(dead.Start().ok());
+  dead.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  cluster_.ExpireEdge("edge-dead");
+  EXPECT_EQ(cluster_.lost_count(), 1u);
+
+  StartEdge();
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  auto lost = Values(kLifecycle)[0];
+  EXPECT_EQ(Field(lost, "reason"), "edge_lost");
+  EXPECT_EQ(Field(lost, "edge_id"), "edge-dead");
+  EXPECT_TRUE(WaitFor([&] { return cluster_.lost_count() == 0; }));
 }
 
 TEST_F(EdgeTest, ShutdownEndsEveryStreamWithUnavailableAndPublishesEveryDisconnect) {
@@ -775,6 +871,175 @@ TEST_F(EdgeTest, WebRtcCallIsRefusedWhileTheEventBufferIsFull) {
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(bus_->PendingPublishes(), 1u);  // Nothing more was buffered.
   bus_->SetUnavailable(false);
+}
+
+TEST_F(EdgeTest, WebRtcSessionsPerPeerAreCappedAndFreedByDisconnect) {
+  EdgeOptions options = TestEdgeOptions();
+  options.webrtc_max_sessions_per_peer = 2;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  auto other = Admit("peer-2");
+  auto open = [&](const std::string& caller, const std::string& session) {
+    EdgeWebRTCMessage request;
+    request.mutable_stream_session_request()->set_session_id(session);
+    // No backend answers and the clock stands still: the session stays open
+    // and the caller stops waiting after a moment.
+    return transport_.CallWebRtc(Caller(caller), request, absl::Milliseconds(100)).status();
+  };
+  EXPECT_EQ(open("peer-1", "s1").code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(open("peer-1", "s2").code(), absl::StatusCode::kDeadlineExceeded);
+  absl::Status third = open("peer-1", "s3");
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  EXPECT_NE(third.message().find("WEBRTC_MAX_SESSIONS_PER_PEER"), absl::string_view::npos);
+  // Another peer has its own allowance.
+  EXPECT_EQ(open("peer-2", "t1").code(), absl::StatusCode::kDeadlineExceeded);
+  // The disconnect ends peer-1's sessions, and only those.
+  peer->Close();
+  ASSERT_TRUE(WaitFor([&] { return edge_->stats().peers == 1; }));
+  peer = Admit("peer-1");
+  EXPECT_EQ(open("peer-1", "s3").code(), absl::StatusCode::kDeadlineExceeded);
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("t1");
+  EXPECT_TRUE(transport_.CallWebRtc(Caller("peer-2"), ice).ok());
+}
+
+TEST_F(EdgeTest, WebRtcCallsShareThePeersMessageRateLimit) {
+  EdgeOptions options = TestEdgeOptions();
+  options.peer_max_messages_per_sec = 2;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  EdgeWebRTCMessage ice;
+  ice.mutable_ice_candidate()->set_session_id("unknown");
+  // The bucket holds one second's worth: two calls, then the third is over.
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status over = transport_.CallWebRtc(Caller("peer-1"), ice).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted) << over;
+  EXPECT_NE(over.message().find("PEER_MAX_MESSAGES_PER_SEC"), absl::string_view::npos);
+  // As for stream messages, the peer is disconnected.
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[1], "reason"), "error");
+}
+
+TEST_F(EdgeTest, LargeCatalogIsSplitIntoRecordsThatFitAndAcknowledgedOnceAllAreStored) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.max_event_bytes = 2000;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage catalog;
+  catalog.set_request_id("c1");
+  for (int i = 0; i < 300; ++i) {
+    // Control characters take six bytes each in JSON.
+    catalog.mutable_catalog_announcement()->add_catalog_ids(absl::StrCat("movie-\x01-", i));
+  }
+  bus_->SetUnavailable(true);
+  peer->Send(catalog);
+  transport_.Flush();
+  EXPECT_TRUE(peer->Received().empty());  // No part stored yet: no ack.
+  bus_->SetUnavailable(false);
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  EXPECT_EQ(peer->Received()[0].request_id(), "c1");
+  auto records = bus_->Published("peer-catalog-updates");
+  ASSERT_GT(records.size(), 1u);
+  int joined = 0;
+  for (size_t k = 0; k < records.size(); ++k) {
+    EXPECT_LE(records[k].value.size(), 2000u);
+    EXPECT_EQ(records[k].key, "peer-1");
+    auto part = ParseJson(records[k].value);
+    EXPECT_EQ(Field(records[k].value, "request_id"), "c1");
+    EXPECT_EQ(Field(records[k].value, "part"), std::to_string(k + 1));
+    EXPECT_EQ(Field(records[k].value, "parts"), std::to_string(records.size()));
+    for (const auto& id : part.fields().at("catalog_ids").list_value().values()) {
+      EXPECT_EQ(id.string_value(), absl::StrCat("movie-\x01-", joined++));
+    }
+  }
+  EXPECT_EQ(joined, 300);
+}
+
+TEST_F(EdgeTest, MessageWhoseEventCannotFitEndsTheStreamAndPublishesNothing) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  options.max_event_bytes = 2000;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  PeerMessage hash;
+  hash.set_request_id("h1");
+  hash.mutable_file_hash_response()->set_catalog_id("c1");
+  (*hash.mutable_file_hash_response()->mutable_hashes())["sha256"] = std::string(3000, 'a');
+  peer->Send(hash);
+  ASSERT_TRUE(peer->WaitForEnd());
+  EXPECT_EQ(peer->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(peer->final_status()->message().find("over the event bus's limit of 2000 bytes"),
+            absl::string_view::npos)
+      << *peer->final_status();
+  EXPECT_TRUE(bus_->Published("file-hash-responses").empty());
+  // A catalog with one id too large for any record is refused the same way.
+  auto second = Admit("peer-2");
+  PeerMessage catalog;
+  catalog.set_request_id("c1");
+  catalog.mutable_catalog_announcement()->add_catalog_ids(std::string(2500, 'x'));
+  second->Send(catalog);
+  ASSERT_TRUE(second->WaitForEnd());
+  EXPECT_EQ(second->final_status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(bus_->Published("peer-catalog-updates").empty());
+}
+
+TEST_F(EdgeTest, StreamThatLeavesDuringItsClaimPublishesNothingAndHoldsNoClaim) {
+  StartEdge();
+  cluster_.SetManualDelivery(true);
+  auto peer = transport_.Connect("peer-1");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.pending() > 0; }));
+  peer->Close();  // Reset while the tracker answers, as in a rapid reset.
+  ASSERT_TRUE(WaitFor([&] { return peer->final_status().has_value(); }));
+  cluster_.DeliverPending();  // The claim succeeds; then its release is queued.
+  cluster_.DeliverPending();
+  transport_.Flush();
+  EXPECT_TRUE(bus_->Published(kLifecycle).empty());
+  EXPECT_EQ(cluster_.claim_count(), 0u);
+  EXPECT_EQ(edge_->stats().peers, 0);
+  EXPECT_EQ(edge_->stats().admitted, 0);
+  // The peer can come back at once.
+  cluster_.SetManualDelivery(false);
+  Admit("peer-1");
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+}
+
+// --- the operator's view (§10) ---
+
+TEST_F(EdgeTest, OperatorFindsListsAndKicksPeersAsTheDisconnectCommandDoes) {
+  StartEdge();
+  auto b = Admit("peer-b");
+  auto a = Admit("peer-a");
+  auto c = Admit("peer-c");
+
+  absl::StatusOr<PeerInfo> found = edge_->FindPeer("peer-a");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->peer_id, "peer-a");
+  EXPECT_EQ(found->connected_at, clock_.Now());
+  EXPECT_TRUE(found->epoch.has_value());
+  EXPECT_TRUE(absl::IsNotFound(edge_->FindPeer("peer-z").status()));
+
+  std::vector<std::string> ids;
+  for (const PeerInfo& info : edge_->ListPeers("", 2)) ids.push_back(info.peer_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"peer-a", "peer-b"}));
+  ids.clear();
+  for (const PeerInfo& info : edge_->ListPeers("peer-b", 10)) ids.push_back(info.peer_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"peer-c"}));
+
+  ASSERT_TRUE(edge_->Kick("peer-b", "disconnected by the operator").ok());
+  ASSERT_TRUE(b->WaitForEnd());
+  EXPECT_EQ(b->final_status()->code(), absl::StatusCode::kAborted);
+  // connected x3, then the kicked peer's disconnected.
+  ASSERT_TRUE(bus_->WaitForPublished(kLifecycle, 4, absl::Seconds(5)));
+  EXPECT_EQ(Field(Values(kLifecycle)[3], "reason"), "kicked");
+  EXPECT_EQ(Field(Values(kLifecycle)[3], "peer_id"), "peer-b");
+  EXPECT_TRUE(absl::IsNotFound(edge_->Kick("peer-b", "again")));
+  EXPECT_TRUE(absl::IsNotFound(edge_->FindPeer("peer-b").status()));
 }
 
 }  // namespace

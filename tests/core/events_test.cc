@@ -60,6 +60,59 @@ TEST(EventsTest, FileResponsesPrintFalseAndErrorOnlyWhenSet) {
   EXPECT_EQ(s.fields().at("request_id").string_value(), "r2");
 }
 
+TEST(EventsTest, UnknownErrorValueIsPublishedAsItsNumber) {
+  gp::FileDeleteResponse del;
+  del.set_catalog_id("c1");
+  del.set_error(static_cast<gp::CatalogErrorReason>(42));  // A newer peer's value.
+  std::string json = FileDeleteEvent(kHeader, "r1", del);
+  EXPECT_NE(json.find("\"error\":42"), std::string::npos) << json;
+
+  gp::FileHashResponse hash;
+  hash.set_catalog_id("c2");
+  hash.set_error(static_cast<gp::CatalogErrorReason>(-3));
+  json = FileHashEvent(kHeader, "r2", hash);
+  EXPECT_NE(json.find("\"error\":-3"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"error\":\"\""), std::string::npos) << json;
+}
+
+TEST(EventsTest, CatalogThatFitsIsOneRecordWithoutParts) {
+  gp::CatalogAnnouncementResponse catalog;
+  catalog.add_catalog_ids("a");
+  auto parts = CatalogUpdateEvents(kHeader, "r1", catalog, 1000);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_EQ(parts->size(), 1u);
+  EXPECT_EQ((*parts)[0], CatalogUpdateEvent(kHeader, "r1", catalog));
+  EXPECT_FALSE(Parse((*parts)[0]).fields().contains("part"));
+}
+
+TEST(EventsTest, CatalogSplitKeepsEveryIdInOrderWithinTheLimit) {
+  gp::CatalogAnnouncementResponse catalog;
+  for (int i = 0; i < 1000; ++i) catalog.add_catalog_ids("id-" + std::to_string(i) + "\x1f");
+  auto parts = CatalogUpdateEvents(kHeader, "r1", catalog, 1500);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_GT(parts->size(), 1u);
+  int next = 0;
+  for (size_t k = 0; k < parts->size(); ++k) {
+    EXPECT_LE((*parts)[k].size(), 1500u);
+    auto s = Parse((*parts)[k]);
+    EXPECT_EQ(s.fields().at("part").number_value(), k + 1);
+    EXPECT_EQ(s.fields().at("parts").number_value(), parts->size());
+    EXPECT_TRUE(s.fields().at("is_full_update").bool_value());
+    for (const auto& id : s.fields().at("catalog_ids").list_value().values()) {
+      EXPECT_EQ(id.string_value(), "id-" + std::to_string(next++) + "\x1f");
+    }
+  }
+  EXPECT_EQ(next, 1000);
+}
+
+TEST(EventsTest, CatalogIdTooLargeForAnyRecordIsRefused) {
+  gp::CatalogAnnouncementResponse catalog;
+  catalog.add_catalog_ids("small");
+  catalog.add_catalog_ids(std::string(400, '\x01'));  // 2400 bytes of JSON.
+  auto parts = CatalogUpdateEvents(kHeader, "r1", catalog, 2000);
+  EXPECT_EQ(parts.status().code(), absl::StatusCode::kResourceExhausted) << parts.status();
+}
+
 TEST(EventsTest, OffersKeepSizesAsNumbers) {
   gp::FileOfferRequest offer;
   auto* f = offer.add_files();

@@ -271,6 +271,7 @@ TEST_F(GrpcEdgeTest, CommandsArriveInOrder) {
 TEST_F(GrpcEdgeTest, SlowPeerIsEndedWithResourceExhaustedAndItsCommandsDeadLettered) {
   EdgeOptions options = Options();
   options.peer_send_queue_max = 4;
+  options.command_hold = absl::ZeroDuration();  // commands after the peer left are not held
   Start(options);
   auto peer = Admit("peer-1");
   // The peer reads nothing while large commands fill the HTTP/2 windows and
@@ -341,6 +342,32 @@ TEST_F(GrpcEdgeTest, ShutdownEndsEveryStreamWithUnavailableAndPublishesEveryDisc
     shutdowns += Field(r.value, "reason") == "shutdown";
   }
   EXPECT_EQ(shutdowns, kPeers);
+}
+
+}  // namespace
+}  // namespace edge
+
+namespace edge {
+namespace {
+
+TEST_F(GrpcEdgeTest, InvalidUtf8EndsTheStreamWithInvalidArgumentAndSaysWhy) {
+  Start();
+  auto peer = Admit("peer-1");
+  ASSERT_TRUE(bus_.WaitForPublished(kLifecycle, 1, absl::Seconds(5)));
+  gp::PeerMessage bad;
+  bad.set_request_id("r1");
+  bad.mutable_file_hash_response()->set_catalog_id("movie-\xff\xfe");  // Not UTF-8.
+  // The client library logs and sends it anyway, as a buggy or hostile peer would.
+  ASSERT_TRUE(peer->Send(bad));
+  grpc::Status status = peer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("FileHashResponse.catalog_id"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("UTF-8"), std::string::npos) << status.error_message();
+  ASSERT_TRUE(bus_.WaitForPublished(kLifecycle, 2, absl::Seconds(5)));
+  EXPECT_EQ(Field(bus_.Published(kLifecycle)[1].value, "reason"), "invalid_utf8");
+  // Nothing of the message was published.
+  EXPECT_TRUE(bus_.Published("file-hash-responses").empty());
 }
 
 }  // namespace

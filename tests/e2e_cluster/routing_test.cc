@@ -24,8 +24,9 @@ std::string HeaderValue(const IncomingRecord& record, const std::string& key) {
 class ClusterRoutingTest : public ClusterTest {};
 
 TEST_F(ClusterRoutingTest, CommandForAPeerOnAnotherEdgeMakesOneHop) {
-  EdgedProcess* a = StartEdge("edge-a");
-  EdgedProcess* b = StartEdge("edge-b");
+  // The orphan below is held half a second, then dead-lettered.
+  EdgedProcess* a = StartEdge("edge-a", {{"COMMAND_HOLD_MS", "500"}});
+  EdgedProcess* b = StartEdge("edge-b", {{"COMMAND_HOLD_MS", "500"}});
   ASSERT_TRUE(a && b);
   TestPeer::Options options;
   options.catalog = {"movie-1"};

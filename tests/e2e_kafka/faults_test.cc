@@ -315,7 +315,7 @@ TEST_F(EdgedKafkaTest, OneMebibyteValueIsDeadLetteredWhole) {
 }
 
 TEST_F(EdgedKafkaTest, CommandForAPeerNotConnectedIsDeadLettered) {
-  StartEdged();
+  StartEdged({{"COMMAND_HOLD_MS", "200"}});  // held that long, then dead-lettered
   const std::string command =
       R"({"type":"file_hash","peer_id":"ghost","request_id":"r-ghost","catalog_id":"c1"})";
   ProduceCommand("ghost", command);

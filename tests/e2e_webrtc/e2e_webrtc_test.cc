@@ -578,7 +578,9 @@ TEST_F(E2eWebRtcTest, MalformedWebRtcCommandsAreDeadLettered) {
 TEST_F(E2eWebRtcTest, FiveHundredPendingSessionsHoldNoThreadEach) {
   constexpr int kPeers = 4;
   constexpr int kPerPeer = 125;
-  StartEdge();
+  EdgeHarnessOptions options;
+  options.webrtc_max_sessions_per_peer = kPerPeer + 1;  // The warm-up's session too.
+  StartEdge(options);
   WaitUntilConsuming();
   std::vector<std::unique_ptr<WebRtcPeer>> peers;
   for (int p = 0; p < kPeers; ++p)

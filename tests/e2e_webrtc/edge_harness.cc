@@ -20,6 +20,7 @@ absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
   o.webrtc_reply_timeout = options.webrtc_reply_timeout;
   o.webrtc_session_ttl = options.webrtc_session_ttl;
   o.peer_timeout = options.peer_timeout;
+  o.webrtc_max_sessions_per_peer = options.webrtc_max_sessions_per_peer;
   // WebRTC calls come in bursts in the load test; the rate limit is not
   // what these tests are about.
   o.peer_max_messages_per_sec = 0;

@@ -31,6 +31,7 @@ struct EdgeHarnessOptions {
   absl::Duration webrtc_reply_timeout = absl::Seconds(10);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
   absl::Duration peer_timeout = absl::Seconds(120);
+  int webrtc_max_sessions_per_peer = EdgeOptions().webrtc_max_sessions_per_peer;
   bool fake_clock = false;
 };
 

@@ -265,6 +265,24 @@ TEST(ConfigTest, ByteBoundsParseAndReachTheirParts) {
   }
 }
 
+TEST(ConfigTest, CommandHoldHasTheContractDefaultsAndBounds) {
+  absl::StatusOr<EdgedConfig> defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->command_hold, absl::Milliseconds(30000));
+  EXPECT_EQ(defaults->command_hold_max, 100000);
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"COMMAND_HOLD_MS", "0"}, {"COMMAND_HOLD_MAX", "7"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->command_hold, absl::ZeroDuration());
+  EdgeOptions options = ToEdgeOptions(*config);
+  EXPECT_EQ(options.command_hold, absl::ZeroDuration());
+  EXPECT_EQ(options.command_hold_max, 7u);
+  ExpectRejected({{"COMMAND_HOLD_MS", "-1"}}, "COMMAND_HOLD_MS");
+  ExpectRejected({{"COMMAND_HOLD_MS", "1.5"}}, "COMMAND_HOLD_MS", "is not an integer in [");
+  ExpectRejected({{"COMMAND_HOLD_MAX", "0"}}, "COMMAND_HOLD_MAX");
+  ExpectRejected({{"COMMAND_HOLD_MAX", "99999999999"}}, "COMMAND_HOLD_MAX");
+}
+
 TEST(ConfigTest, BooleansAcceptOnlyTheDocumentedWords) {
   for (const char* yes : {"true", "TRUE", "True", "1", "yes", "YES"}) {
     EXPECT_TRUE(Parse({{"TRACKER_FAIL_OPEN", yes}})->tracker_fail_open) << yes;
@@ -353,6 +371,57 @@ TEST(ConfigTest, TlsFilesMustComeTogether) {
                    ->tls_cert_file.has_value());
 }
 
+TEST(ConfigTest, HostileConnectionBoundsHaveSafeDefaultsAndCanBeSet) {
+  absl::StatusOr<EdgedConfig> config = Parse({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_max_streams_per_connection, 2);
+  EXPECT_EQ(config->grpc_max_calls_per_connection_per_sec, 50);
+  EXPECT_EQ(config->grpc_max_concurrent_streams, 100);
+  EXPECT_EQ(config->grpc_max_connection_idle, absl::Seconds(60));
+  EXPECT_EQ(config->grpc_handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(config->grpc_listener_probe_interval, absl::Seconds(5));
+  EXPECT_FALSE(config->grpc_server_reflection);
+  EXPECT_FALSE(config->peer_id_cn_fallback);
+  EXPECT_EQ(config->webrtc_max_sessions_per_peer, 32);
+  EXPECT_EQ(ToEdgeOptions(*Parse({{"WEBRTC_MAX_SESSIONS_PER_PEER", "3"}})).webrtc_max_sessions_per_peer,
+            3);
+  ExpectRejected({{"WEBRTC_MAX_SESSIONS_PER_PEER", "0"}}, "WEBRTC_MAX_SESSIONS_PER_PEER");
+
+  config = Parse({{"GRPC_MAX_STREAMS_PER_CONNECTION", "0"},
+                  {"GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC", "0"},
+                  {"GRPC_MAX_CONCURRENT_STREAMS", "7"},
+                  {"GRPC_MAX_CONNECTION_IDLE_MS", "0"},
+                  {"GRPC_HANDSHAKE_TIMEOUT_MS", "2500"},
+                  {"GRPC_LISTENER_PROBE_INTERVAL_MS", "0"},
+                  {"GRPC_SERVER_REFLECTION", "true"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_max_streams_per_connection, 0);
+  EXPECT_EQ(config->grpc_max_calls_per_connection_per_sec, 0);
+  EXPECT_EQ(config->grpc_max_concurrent_streams, 7);
+  EXPECT_EQ(config->grpc_max_connection_idle, absl::ZeroDuration());
+  EXPECT_EQ(config->grpc_handshake_timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(config->grpc_listener_probe_interval, absl::ZeroDuration());
+  EXPECT_TRUE(config->grpc_server_reflection);
+
+  ExpectRejected({{"GRPC_MAX_STREAMS_PER_CONNECTION", "-1"}},
+                 "GRPC_MAX_STREAMS_PER_CONNECTION");
+  ExpectRejected({{"GRPC_HANDSHAKE_TIMEOUT_MS", "0"}}, "GRPC_HANDSHAKE_TIMEOUT_MS");
+  ExpectRejected({{"GRPC_SERVER_REFLECTION", "on"}}, "GRPC_SERVER_REFLECTION");
+}
+
+TEST(ConfigTest, CommonNameFallbackIsOptInAndNeedsCertificateBinding) {
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"GRPC_TLS_CERT_FILE", "/c.pem"},
+             {"GRPC_TLS_KEY_FILE", "/k.pem"},
+             {"GRPC_TLS_CLIENT_CA_FILE", "/ca.pem"},
+             {"PEER_ID_FROM_CERT", "true"},
+             {"PEER_ID_FROM_CERT_CN_FALLBACK", "true"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->peer_id_cn_fallback);
+  ExpectRejected({{"PEER_ID_FROM_CERT_CN_FALLBACK", "true"}},
+                 "PEER_ID_FROM_CERT_CN_FALLBACK", "PEER_ID_FROM_CERT=true");
+}
+
 TEST(ConfigTest, KafkaSettings) {
   absl::StatusOr<EdgedConfig> config = Parse(
       {{"EDGE_ID", "e2"},
@@ -393,12 +462,55 @@ TEST(ConfigTest, TrackerSettings) {
   ExpectRejected({{"ETCD_ENDPOINTS", ""}}, "ETCD_ENDPOINTS");
   ExpectRejected({{"ETCD_ENDPOINTS", "etcd"}}, "ETCD_ENDPOINTS", "host:port");
   ExpectRejected({{"ETCD_ENDPOINTS", "a:1,"}}, "ETCD_ENDPOINTS", "is empty");
-  ExpectRejected({{"ETCD_ENDPOINTS", "https://a:2379"}}, "ETCD_ENDPOINTS",
-                 "TLS");
+  // https:// is TLS for all endpoints or none (contract §10).
+  ExpectRejected({{"ETCD_ENDPOINTS", "https://a:2379,b:2379"}},
+                 "ETCD_ENDPOINTS", "mixes https://");
   ExpectRejected({{"TRACKER_KEY_PREFIX", "/prod"}}, "TRACKER_KEY_PREFIX",
                  "must end with '/'");
   ExpectRejected({{"TRACKER_KEY_PREFIX", ""}}, "TRACKER_KEY_PREFIX");
   ExpectRejected({{"TRACKER_KEY_PREFIX", "/a b/"}}, "TRACKER_KEY_PREFIX");
+}
+
+TEST(ConfigTest, EtcdTlsAndAuthentication) {
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"TRACKER", "etcd"},
+             {"ETCD_ENDPOINTS", "https://etcd-1:2379,https://10.0.0.2:2379/"},
+             {"ETCD_CA_FILE", "/etc/edged/etcd-ca.pem"},
+             {"ETCD_CERT_FILE", "/etc/edged/etcd.pem"},
+             {"ETCD_KEY_FILE", "/etc/edged/etcd.key"},
+             {"ETCD_USERNAME", "edge"},
+             {"ETCD_PASSWORD_FILE", "/etc/edged/etcd-password"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->etcd_tls);
+  EXPECT_THAT(config->etcd_endpoints,
+              ElementsAre("etcd-1:2379", "10.0.0.2:2379"));
+  EXPECT_EQ(config->etcd_ca_file, "/etc/edged/etcd-ca.pem");
+  EXPECT_EQ(config->etcd_cert_file, "/etc/edged/etcd.pem");
+  EXPECT_EQ(config->etcd_key_file, "/etc/edged/etcd.key");
+  EXPECT_EQ(config->etcd_username, "edge");
+  EXPECT_EQ(config->etcd_password_file, "/etc/edged/etcd-password");
+
+  absl::StatusOr<EdgedConfig> plain =
+      Parse({{"ETCD_ENDPOINTS", "etcd-1:2379"}});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->etcd_tls);
+
+  ExpectRejected(
+      {{"ETCD_ENDPOINTS", "https://a:2379"}, {"ETCD_CERT_FILE", "c.pem"}},
+      "ETCD_KEY_FILE", "together");
+  ExpectRejected({{"ETCD_USERNAME", "edge"}}, "ETCD_PASSWORD_FILE", "together");
+  ExpectRejected({{"ETCD_ENDPOINTS", "a:2379"}, {"ETCD_CA_FILE", "ca.pem"}},
+                 "ETCD_CA_FILE", "https://");
+}
+
+TEST(ConfigTest, AdminTokenFile) {
+  absl::StatusOr<EdgedConfig> config =
+      Parse({{"ADMIN_TOKEN_FILE", "/run/edged/admin-token"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->admin_token_file, "/run/edged/admin-token");
+  absl::StatusOr<EdgedConfig> unset = Parse({{"ADMIN_TOKEN_FILE", ""}});
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->admin_token_file.has_value());
 }
 
 TEST(ConfigTest, ReportsEveryInvalidVariable) {

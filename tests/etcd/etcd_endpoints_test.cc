@@ -15,10 +15,21 @@ TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
                                       "[::1]:2380"));
 }
 
+TEST(ParseEtcdEndpointsTest, HttpsEndpointsAskForTls) {
+  bool tls = false;
+  auto endpoints =
+      ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
+  ASSERT_TRUE(endpoints.ok()) << endpoints.status();
+  EXPECT_THAT(*endpoints, ElementsAre("etcd-1:2379", "[::1]:2379"));
+  EXPECT_TRUE(tls);
+  ASSERT_TRUE(ParseEtcdEndpoints("http://etcd-1:2379", &tls).ok());
+  EXPECT_FALSE(tls);
+}
+
 TEST(ParseEtcdEndpointsTest, RejectsMalformedLists) {
   for (const char* bad :
        {"", "127.0.0.1:2379,", "127.0.0.1", ":2379", "host:0", "host:65536",
-        "host:port", "https://host:2379", "::1:2379"}) {
+        "host:port", "https://host:2379,host:2380", "::1:2379"}) {
     auto endpoints = ParseEtcdEndpoints(bad);
     EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument)
         << bad;

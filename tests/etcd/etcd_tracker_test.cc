@@ -299,6 +299,78 @@ TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
   EXPECT_EQ(LookupSync(*b, "peer-2").value_or(""), "edge-a");
 }
 
+// Issue 13 item 14: after a lease loss, thousands of held peers are
+// re-claimed (many per transaction) while the new lease is kept alive, so
+// the re-claim cannot outlast the lease; every claim keeps its epoch.
+TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
+  constexpr int kPeers = 3000;
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
+      TcpProxy::Start(etcd_->client_port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto a = NewTracker("edge-a", {(*proxy)->endpoint()});
+  absl::Mutex mu;
+  std::vector<std::string> lost;
+  a->SetLostListener([&](const std::string& peer_id) {
+    absl::MutexLock lock(&mu);
+    lost.push_back(peer_id);
+  });
+  ASSERT_TRUE(a->Start().ok());
+
+  std::vector<absl::StatusOr<PeerClaim>> claims(kPeers);
+  int done = 0;
+  for (int i = 0; i < kPeers; ++i) {
+    a->Claim(absl::StrCat("peer-", i), absl::Now() + absl::Seconds(30),
+             [&, i](absl::StatusOr<PeerClaim> claim) {
+               absl::MutexLock lock(&mu);
+               claims[i] = std::move(claim);
+               ++done;
+             });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(
+        absl::Condition(+[](int* n) { return *n == kPeers; }, &done),
+        absl::Seconds(60)));
+  }
+  for (int i = 0; i < kPeers; ++i) ASSERT_TRUE(claims[i].ok()) << i << claims[i].status();
+
+  // Cut off until the lease is given up, then back.
+  (*proxy)->SetConnected(false);
+  ASSERT_TRUE(WaitFor([&] { return !a->HasLease(); }, kTtl + absl::Seconds(5)));
+  (*proxy)->SetConnected(true);
+  ASSERT_TRUE(WaitFor([&] { return a->HasLease(); }, absl::Seconds(30)));
+
+  // Every peer key is bound to the new lease, and stays so past several
+  // TTLs (the lease is alive).
+  auto client = EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok());
+  auto peers_bound = [&]() -> int {
+    auto lease = ReadKey("/test/edges/edge-a");
+    if (!lease.ok()) return -1;
+    auto scan = (*client)->TxnSync(
+        etcd_txn::ScanClaims("/test/claims/", "/test/peers/", "/test/lost/"),
+        absl::Now() + absl::Seconds(5));
+    if (!scan.ok()) return -1;
+    int bound = 0;
+    for (const auto& kv : scan->responses(1).response_range().kvs()) {
+      bound += kv.lease() == lease->lease();
+    }
+    return bound;
+  };
+  EXPECT_EQ(peers_bound(), kPeers);
+  absl::SleepFor(2 * kTtl);  // not synchronisation: the lease must outlive it
+  EXPECT_TRUE(a->HasLease());
+  EXPECT_EQ(peers_bound(), kPeers);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(lost.empty()) << lost.size() << " lost, first " << lost[0];
+  }
+  // Epochs are unchanged: the first claims still release.
+  EXPECT_TRUE(ReleaseSync(*a, "peer-0", *claims[0]).ok());
+  EXPECT_EQ(LookupSync(*a, "peer-0").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
+}
+
 TEST_F(EtcdTrackerTest, FailsOverWhenTheFirstEndpointIsDead) {
   absl::StatusOr<int> dead_port = PickFreeLoopbackPort();
   ASSERT_TRUE(dead_port.ok());

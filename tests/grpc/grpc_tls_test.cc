@@ -5,6 +5,7 @@
 
 #include "contract/peer_transport/recording_handler.h"
 #include "edge/grpc_peer_transport.h"
+#include "grpc/listener_probe.h"
 #include "edge/testing/fake_clock.h"
 #include "grpc/grpc_test_util.h"
 #include "grpc/test_certs.h"
@@ -133,8 +134,22 @@ TEST_F(GrpcTlsTest, ClientCaRefusesClientsWithoutAValidCertificate) {
   EXPECT_EQ(handler_.stream_count(), 0u);
 }
 
-TEST_F(GrpcTlsTest, CertificateIdentityIsTheCommonNameOrThePeerUri) {
+TEST_F(GrpcTlsTest, CertificateIdentityIsThePeerUriAndTheCommonNameOnlyWhenOptedIn) {
   StartTransport(Options(true));
+  auto by_cn = Connect(Tls("client_cn"), "peer-cn");
+  ExpectAdmittedAndWorking(*by_cn, 0);
+  // Any certificate of the client CA has a CN (a backend's too): it names no
+  // peer unless the CN fallback is asked for.
+  EXPECT_EQ(handler_.info(0).cert_identity, "");
+  auto by_uri = Connect(Tls("client_uri"), "peer-uri");
+  ExpectAdmittedAndWorking(*by_uri, 1);
+  EXPECT_EQ(handler_.info(1).cert_identity, "peer-uri");
+}
+
+TEST_F(GrpcTlsTest, CertificateIdentityIsTheCommonNameOrThePeerUri) {
+  GrpcPeerTransportOptions options = Options(true);
+  options.identity_cn_fallback = true;
+  StartTransport(options);
   auto by_cn = Connect(Tls("client_cn"), "peer-cn");
   ExpectAdmittedAndWorking(*by_cn, 0);
   EXPECT_EQ(handler_.info(0).cert_identity, "peer-cn");
@@ -180,6 +195,19 @@ TEST_F(GrpcTlsTest, ReloadServesNewCertificatesToNewConnectionsAndKeepsConnected
   auto third = Connect(Tls("client_cn"), "peer-third");
   ExpectAdmittedAndWorking(*third, 2);
   EXPECT_EQ(ServerCommonName(*third), "edge-two");
+}
+
+TEST_F(GrpcTlsTest, ListenerProbeSeesATlsListenerAccept) {
+  GrpcPeerTransportOptions options = Options(true);
+  options.listener_probe_interval = absl::Milliseconds(50);
+  StartTransport(options);
+  // A probe that got no answer would fail within its timeout; the TLS
+  // listener answers the probe's ClientHello.
+  EXPECT_TRUE(grpc_internal::ListenerProbe::ProbeOnce(
+                  {"127.0.0.1", transport_->port(), /*tls=*/true, absl::Seconds(1),
+                   absl::Seconds(5), 2})
+                  .ok());
+  EXPECT_TRUE(transport_->listener_status().ok());
 }
 
 TEST_F(GrpcTlsTest, CreateRejectsUnreadableOrMismatchedFiles) {

@@ -353,3 +353,164 @@ TEST_F(KafkaMessageBusTest, KilledConsumerRecordsWithoutOutcomeAreRedelivered) {
 
 }  // namespace
 }  // namespace edge::kafka
+
+namespace edge::kafka {
+namespace {
+
+// Collects what a subscription is handed; keeps or runs each RecordDone.
+class Received {
+ public:
+  explicit Received(bool hold) : hold_(hold) {}
+  RecordHandler Handler() {
+    return [this](IncomingRecord r, RecordDone done) {
+      absl::MutexLock lock(&mu_);
+      offsets_.push_back(r.offset);
+      if (hold_) {
+        held_.push_back(std::move(done));
+      } else {
+        done();
+      }
+    };
+  }
+  size_t count() { absl::MutexLock lock(&mu_); return offsets_.size(); }
+  std::vector<int64_t> offsets() { absl::MutexLock lock(&mu_); return offsets_; }
+  void RunHeld() {
+    std::vector<RecordDone> run;
+    {
+      absl::MutexLock lock(&mu_);
+      run.swap(held_);
+      hold_ = false;
+    }
+    for (RecordDone& done : run) done();
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool hold_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> offsets_ ABSL_GUARDED_BY(mu_);
+  std::vector<RecordDone> held_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(KafkaMessageBusTest, ReadsWithoutAGroupJoinAndSaysWhenItReads) {
+  const std::string topic = "edge-commands-e1";
+  ASSERT_TRUE(kafka_->CreateTopic(topic, 2).ok());
+  ASSERT_TRUE(client_->Produce(topic, 1, "peer-1", "before").ok());
+  auto bus = KafkaMessageBus::Create(TestOptions(kafka_->bootstrap_servers(), "edge-e1"));
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  Received received(/*hold=*/false);
+  ASSERT_TRUE((*bus)->Subscribe(topic, received.Handler()).ok());
+  EXPECT_FALSE((*bus)->Reading());
+  ASSERT_TRUE((*bus)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*bus)->Reading(); }, kTimeout));
+  ASSERT_TRUE(WaitFor([&] { return received.count() == 1; }, kTimeout));
+  ASSERT_TRUE(client_->Produce(topic, 0, "peer-0", "after").ok());
+  ASSERT_TRUE(WaitFor([&] { return received.count() == 2; }, kTimeout));
+  // Positions are committed to the group without any group membership.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto c0 = client_->Committed("edge-e1", topic, 0);
+        auto c1 = client_->Committed("edge-e1", topic, 1);
+        return c0.ok() && *c0 == 1 && c1.ok() && *c1 == 1;
+      },
+      kTimeout));
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+  EXPECT_FALSE((*bus)->Reading());
+}
+
+TEST_F(KafkaMessageBusTest, CommittedPositionGoneFromTheBrokerIsReportedWithTheSkippedCount) {
+  const std::string topic = "edge-commands-e1";
+  const std::string group = "edge-e1";
+  ASSERT_TRUE(kafka_->CreateTopic(topic, 1).ok());
+  ASSERT_TRUE(client_->Produce(topic, 0, "peer-0", "first").ok());
+  {
+    auto bus = KafkaMessageBus::Create(TestOptions(kafka_->bootstrap_servers(), group));
+    ASSERT_TRUE(bus.ok()) << bus.status();
+    Received received(/*hold=*/false);
+    ASSERT_TRUE((*bus)->Subscribe(topic, received.Handler()).ok());
+    ASSERT_TRUE((*bus)->Start().ok());
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto c = client_->Committed(group, topic, 0);
+          return c.ok() && *c == 1;
+        },
+        kTimeout));
+    (*bus)->Shutdown(absl::Now() + kTimeout);
+  }
+  // While the edge is away the broker's retention drops the oldest records,
+  // position 1 among them (the embedded broker keeps ~5 MiB per partition).
+  const std::string big(512 * 1024, 'x');
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(client_->Produce(topic, 0, "peer-0", absl::StrCat(i, big)).ok());
+  }
+  std::string log_path = ::testing::TempDir() + "/kafka_reset_test.log";
+  int fd = ::open(log_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+  ASSERT_GE(fd, 0);
+  Logger logger(LogLevel::kWarn, LogFormat::kText, fd);
+  KafkaMessageBusOptions options = TestOptions(kafka_->bootstrap_servers(), group);
+  options.logger = &logger;
+  absl::Mutex mu;
+  int resets = 0;
+  int64_t skipped = -1;
+  options.on_offset_reset = [&](const std::string& t, int32_t partition, int64_t n) {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(t, topic);
+    EXPECT_EQ(partition, 0);
+    ++resets;
+    skipped = n;
+  };
+  auto bus = KafkaMessageBus::Create(options);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  Received received(/*hold=*/false);
+  ASSERT_TRUE((*bus)->Subscribe(topic, received.Handler()).ok());
+  ASSERT_TRUE((*bus)->Start().ok());
+  // Read on from the oldest record left, up to the last one (offset 16).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::vector<int64_t> offsets = received.offsets();
+        return !offsets.empty() && offsets.back() == 16;
+      },
+      kTimeout));
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+  ::close(fd);
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(resets, 1);
+  ASSERT_GT(skipped, 0);
+  std::vector<int64_t> offsets = received.offsets();
+  EXPECT_EQ(offsets.front(), 1 + skipped) << "skipped count does not match what was read";
+  EXPECT_EQ(offsets.size(), static_cast<size_t>(16 - skipped));
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("commands were skipped"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find(absl::StrCat("skipped=", skipped)), std::string::npos) << text.str();
+}
+
+TEST_F(KafkaMessageBusTest, FetchingPausesWhileTooManyRecordsWaitForAnOutcome) {
+  const std::string topic = "edge-commands-e1";
+  ASSERT_TRUE(kafka_->CreateTopic(topic, 1).ok());
+  constexpr int kRecords = 40;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(client_->Produce(topic, 0, "peer-0", absl::StrCat(i)).ok());
+  }
+  KafkaMessageBusOptions options = TestOptions(kafka_->bootstrap_servers(), "edge-e1");
+  options.max_outstanding_records = 5;
+  auto bus = KafkaMessageBus::Create(options);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  Received received(/*hold=*/true);
+  ASSERT_TRUE((*bus)->Subscribe(topic, received.Handler()).ok());
+  ASSERT_TRUE((*bus)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return received.count() >= 6; }, kTimeout));
+  // Paused past the bound: nothing more is handed out while the outcomes
+  // are missing.
+  EXPECT_FALSE(WaitFor([&] { return received.count() > 6; }, absl::Seconds(1)))
+      << received.count();
+  received.RunHeld();
+  ASSERT_TRUE(WaitFor([&] { return received.count() == kRecords; }, kTimeout))
+      << received.count();
+  std::vector<int64_t> offsets = received.offsets();
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(offsets[i], i);
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+}
+
+}  // namespace
+}  // namespace edge::kafka

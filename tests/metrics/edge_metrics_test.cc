@@ -17,6 +17,8 @@
 namespace edge {
 namespace {
 
+constexpr char kAdminToken[] = "edge-metrics-admin-token";
+
 using testing::HttpRequest;
 using testing::SampleValue;
 using testing::WaitFor;
@@ -72,6 +74,7 @@ class EdgeMetricsTest : public ::testing::Test {
       return absl::OkStatus();
     };
     http.drain = [this] { edge_->Drain(); };
+    http.admin_token = kAdminToken;
     auto server = MetricsServer::Create(std::move(http));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -90,8 +93,10 @@ class EdgeMetricsTest : public ::testing::Test {
     return peer;
   }
 
+  // With the admin token (contract §10: /drain needs it).
   testing::HttpResponse Get(absl::string_view path, absl::string_view method = "GET") {
-    auto response = HttpRequest(server_->port(), method, path);
+    auto response = testing::HttpRequestWithHeaders(
+        server_->port(), method, path, {{"Authorization", absl::StrCat("Bearer ", kAdminToken)}});
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : testing::HttpResponse{};
   }
@@ -118,6 +123,7 @@ class EdgeMetricsTest : public ::testing::Test {
 TEST_F(EdgeMetricsTest, ScrapeShowsTheFiguresOfAScenario) {
   EdgeOptions options = TestEdgeOptions();
   options.catalog_pull_on_connect = false;
+  options.command_hold = absl::ZeroDuration();  // the absent peer's command is not held
   StartEdge(options, &fake_clock_);
 
   auto p1 = Admit("peer-1");

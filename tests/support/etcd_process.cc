@@ -66,6 +66,11 @@ bool EtcdProcess::Available() {
 
 absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
     absl::Duration timeout) {
+  return Start(Options{}, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
+    Options options, absl::Duration timeout) {
   if (!Available()) {
     return absl::FailedPreconditionError(
         absl::StrCat("etcd binary not found at ", BinaryPath()));
@@ -80,8 +85,14 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
     absl::StatusOr<int> peer_port = PickFreeLoopbackPort();
     if (!client_port.ok()) return client_port.status();
     if (!peer_port.ok()) return peer_port.status();
-    std::unique_ptr<EtcdProcess> etcd(
-        new EtcdProcess(pattern, *client_port, *peer_port));
+    int health_port = *client_port;
+    if (!options.cert_file.empty()) {
+      absl::StatusOr<int> metrics_port = PickFreeLoopbackPort();
+      if (!metrics_port.ok()) return metrics_port.status();
+      health_port = *metrics_port;
+    }
+    std::unique_ptr<EtcdProcess> etcd(new EtcdProcess(
+        pattern, *client_port, *peer_port, health_port, options));
     last = etcd->Launch();
     if (last.ok()) last = etcd->WaitHealthy(deadline);
     if (last.ok()) return etcd;
@@ -94,12 +105,15 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
   return last;
 }
 
-EtcdProcess::EtcdProcess(std::string dir, int client_port, int peer_port)
+EtcdProcess::EtcdProcess(std::string dir, int client_port, int peer_port,
+                         int health_port, Options options)
     : dir_(std::move(dir)),
       data_dir_(dir_ + "/data"),
       log_path_(dir_ + "/etcd.log"),
       client_port_(client_port),
-      peer_port_(peer_port) {}
+      peer_port_(peer_port),
+      health_port_(health_port),
+      options_(std::move(options)) {}
 
 EtcdProcess::~EtcdProcess() {
   Kill();
@@ -111,6 +125,11 @@ std::string EtcdProcess::endpoint() const {
   return absl::StrCat("127.0.0.1:", client_port_);
 }
 
+std::string EtcdProcess::url() const {
+  return absl::StrCat(options_.cert_file.empty() ? "http://" : "https://",
+                      endpoint());
+}
+
 std::string EtcdProcess::ReadLog() const {
   std::ifstream in(log_path_);
   std::stringstream text;
@@ -119,7 +138,7 @@ std::string EtcdProcess::ReadLog() const {
 }
 
 absl::Status EtcdProcess::Launch() {
-  const std::string client_url = absl::StrCat("http://", endpoint());
+  const std::string client_url = url();
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer_port_);
   std::vector<std::string> args = {
       BinaryPath(),
@@ -134,6 +153,19 @@ absl::Status EtcdProcess::Launch() {
       "--log-outputs=stderr",
       "--log-level=warn",
   };
+  if (!options_.cert_file.empty()) {
+    args.push_back(absl::StrCat("--cert-file=", options_.cert_file));
+    args.push_back(absl::StrCat("--key-file=", options_.key_file));
+    args.push_back(
+        absl::StrCat("--listen-metrics-urls=http://127.0.0.1:", health_port_));
+    if (!options_.client_ca_file.empty()) {
+      args.push_back("--client-cert-auth");
+      args.push_back(
+          absl::StrCat("--trusted-ca-file=", options_.client_ca_file));
+    }
+  }
+  args.insert(args.end(), options_.extra_args.begin(),
+              options_.extra_args.end());
   ChildProcess::Options child;
   child.argv = std::move(args);
   child.output_path = log_path_;
@@ -146,7 +178,7 @@ absl::Status EtcdProcess::Launch() {
 
 absl::Status EtcdProcess::WaitHealthy(absl::Time deadline) {
   while (true) {
-    if (Healthy(client_port_)) return absl::OkStatus();
+    if (Healthy(health_port_)) return absl::OkStatus();
     if (child_->TryReap()) {
       return absl::UnavailableError(
           absl::StrCat("etcd exited during start (code ",

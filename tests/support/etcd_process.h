@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,9 +34,22 @@ class EtcdProcess {
   // True when the binary exists and is executable.
   static bool Available();
 
+  struct Options {
+    // Set: clients speak TLS (https://) with this server certificate (for
+    // 127.0.0.1) and key; /health is then asked on a plaintext metrics port.
+    std::string cert_file;
+    std::string key_file;
+    // With TLS: clients must present a certificate signed by this CA.
+    std::string client_ca_file;
+    // More etcd flags, e.g. "--auth-token=simple".
+    std::vector<std::string> extra_args;
+  };
+
   // Starts etcd and waits until it answers /health, within `timeout`.
   static absl::StatusOr<std::unique_ptr<EtcdProcess>> Start(
       absl::Duration timeout = absl::Seconds(20));
+  static absl::StatusOr<std::unique_ptr<EtcdProcess>> Start(
+      Options options, absl::Duration timeout = absl::Seconds(20));
 
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
@@ -52,13 +66,16 @@ class EtcdProcess {
   bool running() const { return child_ != nullptr && child_->running(); }
   // `127.0.0.1:port`, the client endpoint.
   std::string endpoint() const;
+  // The same with its scheme: `http://...` or, with TLS, `https://...`.
+  std::string url() const;
   int client_port() const { return client_port_; }
   const std::string& data_dir() const { return data_dir_; }
   // etcd's own output, for diagnosing a failed start.
   std::string ReadLog() const;
 
  private:
-  EtcdProcess(std::string dir, int client_port, int peer_port);
+  EtcdProcess(std::string dir, int client_port, int peer_port, int health_port,
+              Options options);
   absl::Status Launch();
   absl::Status WaitHealthy(absl::Time deadline);
 
@@ -67,6 +84,9 @@ class EtcdProcess {
   const std::string log_path_;
   const int client_port_;
   const int peer_port_;
+  // Where /health is asked: the client port, or with TLS a metrics port.
+  const int health_port_;
+  const Options options_;
   std::unique_ptr<ChildProcess> child_;
 };
 

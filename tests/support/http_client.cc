@@ -20,6 +20,13 @@ namespace edge::testing {
 absl::StatusOr<HttpResponse> HttpRequest(int port, absl::string_view method,
                                          absl::string_view path,
                                          absl::Duration timeout) {
+  return HttpRequestWithHeaders(port, method, path, {}, timeout);
+}
+
+absl::StatusOr<HttpResponse> HttpRequestWithHeaders(
+    int port, absl::string_view method, absl::string_view path,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    absl::Duration timeout) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   timeval wait = absl::ToTimeval(timeout);
@@ -36,7 +43,9 @@ absl::StatusOr<HttpResponse> HttpRequest(int port, absl::string_view method,
   }
   std::string request = absl::StrCat(method, " ", path,
                                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
-                                     "Connection: close\r\n\r\n");
+                                     "Connection: close\r\n");
+  for (const auto& [name, value] : headers) absl::StrAppend(&request, name, ": ", value, "\r\n");
+  request += "\r\n";
   size_t sent = 0;
   while (sent < request.size()) {
     ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);

@@ -10,6 +10,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -27,6 +29,12 @@ struct HttpResponse {
 // send or receive that waits longer than `timeout`, or a malformed response.
 absl::StatusOr<HttpResponse> HttpRequest(
     int port, absl::string_view method, absl::string_view path,
+    absl::Duration timeout = absl::Seconds(10));
+
+// The same, with extra request headers (name, value).
+absl::StatusOr<HttpResponse> HttpRequestWithHeaders(
+    int port, absl::string_view method, absl::string_view path,
+    const std::vector<std::pair<std::string, std::string>>& headers,
     absl::Duration timeout = absl::Seconds(10));
 
 // The value of the sample `series` (name and labels exactly as exposed,

@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -68,14 +70,27 @@ struct EdgeOptions {
   absl::Duration tracker_timeout = absl::Seconds(5);
   absl::Duration webrtc_reply_timeout = absl::Seconds(10);
   absl::Duration webrtc_session_ttl = absl::Seconds(300);
+  // WebRTC sessions one peer may have open at once; one more
+  // stream_session_request is refused with RESOURCE_EXHAUSTED.
+  int webrtc_max_sessions_per_peer = 32;
   // Peer messages per second, token bucket with one second of burst; 0: off.
   double peer_max_messages_per_sec = 1000;
+  // Largest event record the bus accepts (value bytes; 0: no limit). A
+  // catalog update over it is split into several records (docs/protocol.md);
+  // any other peer message whose event would exceed it ends the peer's
+  // stream with RESOURCE_EXHAUSTED rather than fail unseen at the bus.
+  size_t max_event_bytes = 0;
   // New streams admitted per second across the edge (a reconnect storm is
   // refused with UNAVAILABLE rather than taken all at once), token bucket
   // with one second of burst; 0: off.
   double max_new_streams_per_sec = 0;
   // Streams ended per second by Drain().
   int drain_rate_per_sec = 500;
+  // Contract §4: how long a command for a peer no edge holds waits for it
+  // (0: not at all), and how many commands wait across the edge at most
+  // (per peer, peer_send_queue_max).
+  absl::Duration command_hold = absl::Seconds(30);
+  size_t command_hold_max = 100000;
   // Row 5 of §2: false when the process has too few descriptors left to
   // take one more peer. Unset: always enough.
   std::function<bool()> has_descriptor_headroom;
@@ -102,7 +117,18 @@ struct EdgeStats {
   int64_t commands_delivered = 0;
   int64_t commands_deadlettered = 0;
   int64_t commands_forwarded = 0;
+  int64_t commands_held = 0;  // waiting for their peer now
   int64_t keepalives = 0;
+};
+
+// A peer held by this edge, as the operator sees it (contract §10).
+struct PeerInfo {
+  std::string peer_id;
+  absl::Time connected_at;
+  // Its last message (or admission).
+  absl::Time last_activity;
+  // The claim's epoch (§9); absent with a tracker that knows only this edge.
+  std::optional<int64_t> epoch;
 };
 
 class Edge {
@@ -126,9 +152,23 @@ class Edge {
   // commit, flush, release claims; all by `deadline`. Idempotent.
   virtual void Shutdown(absl::Time deadline) = 0;
 
-  // Ready to admit: not draining, bus not saturated.
+  // Ready: started, not draining, bus not saturated, and the bus reads its
+  // command topic (MessageBus::Reading).
   virtual bool Ready() const = 0;
   virtual EdgeStats stats() const = 0;
+
+  // The operator's view of this edge's peers (contract §10). Only admitted
+  // streams that are not ending count as held here.
+  // NOT_FOUND when `peer_id` is not held here.
+  virtual absl::StatusOr<PeerInfo> FindPeer(const std::string& peer_id) = 0;
+  // Up to `limit` peers with a peer_id greater than `after` (byte order), in
+  // peer_id order: pages through the peers with the last id of a page.
+  virtual std::vector<PeerInfo> ListPeers(const std::string& after,
+                                          size_t limit) = 0;
+  // Ends the peer's stream with ABORTED(`why`), `disconnected` reason
+  // `kicked`, as the `disconnect` command does; NOT_FOUND when not held here.
+  virtual absl::Status Kick(const std::string& peer_id,
+                            const std::string& why) = 0;
 
  protected:
   Edge() = default;

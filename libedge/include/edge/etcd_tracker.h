@@ -2,19 +2,38 @@
 //
 // Each edge holds one etcd lease (TTL `lease_ttl`), kept alive from the
 // tracker's own thread. The edge registers `{prefix}edges/{edge_id}` (JSON
-// naming the edge and its advertised address) and claims a peer by creating
-// `{prefix}peers/{peer_id}` (value: the edge id) in one transaction, only if
-// absent, both bound to the lease. A claim's epoch is the key's create
-// revision. When the edge dies its lease expires and its claims vanish.
+// naming the edge and its advertised address) and claims a peer in one
+// transaction that creates `{prefix}peers/{peer_id}` (value: the edge id,
+// bound to the lease) and the claim's record `{prefix}claims/{peer_id}`
+// (JSON: edge id and claim time; no lease, so it outlives the edge), only if
+// both are absent. A claim's epoch is the revision of the transaction that
+// made it: the record's mod revision (for a first claim also the peer key's
+// create revision). A claim replacing this edge's own rewrites both keys,
+// so it gets a new epoch. Release deletes both, only if the record is still
+// the claim's.
+//
+// Lost claims (contract §5): when an edge dies, its lease expires and its
+// peer keys vanish, but the records stay. A record without its peer key is
+// a lost claim. With a lost-claim listener set, the tracker checks every
+// `lost_claim_scan_interval` (one count of records and peer keys; a full
+// read only when they differ), takes each lost claim by creating
+// `{prefix}lost/{peer_id}` under its own lease (one etcd transaction: only
+// one edge wins), hands it to the listener, and deletes record and lost key
+// once the listener reports the `edge_lost` stored. An edge that dies while
+// publishing leaves the record: another edge takes it again. A claim of a
+// peer whose record is lost takes it the same way and completes only after
+// its `edge_lost` is stored; while another edge publishes it, UNAVAILABLE.
 //
 // When the lease is lost (etcd unreachable past the TTL, or etcd reports the
 // lease gone) the tracker grants a new lease as soon as etcd answers again,
-// re-registers and re-claims every peer it still holds; a peer another edge
-// took in the meantime is reported to the lost listener. While no lease is
-// held, Claim fails at once with UNAVAILABLE.
+// keeps it alive from then on, re-registers and re-claims every peer it
+// still holds, up to 60 per transaction; a peer whose record changed or
+// whose loss another edge took meanwhile is reported to the lost listener.
+// While no lease is held, Claim fails at once with UNAVAILABLE.
 //
 // Threads: Claim/Release/Lookup never block; their callbacks run on gRPC's
-// threads. The lost listener runs on the tracker's thread. No tracker lock is
+// threads. The lost listener runs on the tracker's thread; the lost-claim
+// listener on the tracker's scan thread or a gRPC thread. No tracker lock is
 // held while a callback runs.
 //
 //   auto endpoints = edge::ParseEtcdEndpoints("10.0.0.1:2379,10.0.0.2:2379");
@@ -33,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -58,17 +78,35 @@ struct EtcdTrackerOptions {
   // Bound on each request the tracker makes on its own (lease grant, keep
   // alive, re-claims, revoke); caller requests use the caller's deadline.
   absl::Duration request_timeout = absl::Seconds(5);
+  // How often a tracker with a lost-claim listener looks for lost claims.
+  absl::Duration lost_claim_scan_interval = absl::Seconds(1);
   // Schedules keepalives and retries; null: a real clock owned by the
   // tracker. Deadlines given to Claim/Lookup are read against it.
   Clock* clock = nullptr;
   Logger* logger = nullptr;  // null: Logger::Null()
+
+  // TLS to every endpoint: the server's certificate is verified against
+  // `tls_ca_file` (PEM; empty: the system's roots) and its host name;
+  // `tls_cert_file` + `tls_key_file` (PEM) are a client certificate, for
+  // etcd's --client-cert-auth.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // etcd's own authentication (`etcdctl auth enable`); empty username: none.
+  // The token etcd hands out is renewed whenever etcd reports it invalid
+  // (tokens expire, --auth-token-ttl) and the call retried once.
+  std::string username;
+  std::string password;
 };
 
 // Parses ETCD_ENDPOINTS: a comma-separated list of `host:port`, each
-// optionally prefixed with `http://`. Rejects empty lists, empty items,
-// `https://` (TLS is not supported) and ports outside 1..65535.
+// optionally prefixed with `http://` or `https://`. Rejects empty lists,
+// empty items, a mix of `https://` and plaintext endpoints, and ports
+// outside 1..65535. `tls` (may be null) is set when the endpoints are
+// `https://` (EtcdTrackerOptions::tls).
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
-    absl::string_view list);
+    absl::string_view list, bool* tls = nullptr);
 
 class EtcdTracker final : public Tracker {
  public:
@@ -88,11 +126,21 @@ class EtcdTracker final : public Tracker {
   void Lookup(const std::string& peer_id, absl::Time deadline,
               LookupDone done) override;
   void SetLostListener(LostListener listener) override;
-  // Revokes the lease (deleting this edge's claims and registration).
+  void SetLostClaimListener(LostClaimListener listener) override;
+  // Waits for releases in flight, then revokes the lease (deleting this
+  // edge's peer keys and registration; unreleased claims' records stay, as
+  // lost claims).
   void Shutdown(absl::Time deadline) override;
 
   // True while the tracker holds a lease it believes live.
   bool HasLease() const;
+
+  // The address `edge_id` registered under `{prefix}edges/{edge_id}`;
+  // NOT_FOUND when it has no live registration. `done` runs on a gRPC
+  // thread (inline after Shutdown).
+  using AddressDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                   AddressDone done);
 
   class Impl;
 

@@ -4,8 +4,14 @@
 // It hands every AsyncOperations stream and WebRTCOperations call to the
 // PeerStreamHandler and decides nothing itself (contract §2): it only fills
 // PeerCallInfo (the `peer_id` metadata, the client certificate's identity,
-// the remote address). It also serves grpc.health.v1.Health and server
-// reflection on the same port.
+// the remote address). It also serves grpc.health.v1.Health, and server
+// reflection when enabled, on the same port.
+//
+// Hostile connections: gRPC 1.51 lacks later releases' defences, so the
+// transport bounds, per TCP connection, the streams open at once and the
+// calls started per second (closing a connection that floods), refuses
+// oversized request metadata, closes connections that sit without a call,
+// and can probe its own listener (listener_status()).
 //
 // Threads: handler and observer callbacks run on gRPC's callback threads;
 // Write callbacks for streams that already ended, and OnEnd for an admission
@@ -56,8 +62,48 @@ struct GrpcPeerTransportOptions {
   // Largest message received or sent. A peer message above it ends that
   // stream with RESOURCE_EXHAUSTED.
   int max_message_bytes = 4 * 1024 * 1024;
-  // Largest header block (metadata) accepted from a peer.
+  // Largest header block (metadata) accepted from a peer. gRPC 1.51 does
+  // not enforce it reliably (CVE-2023-33953), so a call whose metadata
+  // exceeds it is also refused here with RESOURCE_EXHAUSTED before it
+  // reaches the handler.
   int max_metadata_bytes = 16 * 1024;
+
+  // Per TCP connection (0: no limit). A peer needs one AsyncOperations
+  // stream; a second lets it reconnect on the same connection before the
+  // first has ended. A stream past `max_streams_per_connection` is refused
+  // with RESOURCE_EXHAUSTED. Calls (streams and unary calls) started faster
+  // than `max_call_starts_per_connection_per_sec` (token bucket with a
+  // burst of `call_start_burst`) are refused the same way and the
+  // connection is closed: HTTP/2 rapid reset (CVE-2023-44487). Neither
+  // refusal reaches the handler. Off by default because embedders and tests
+  // multiplex many peers over one channel; edged turns both on.
+  int max_streams_per_connection = 0;
+  double max_call_starts_per_connection_per_sec = 0;
+  double call_start_burst = 0;
+  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; 0: gRPC's default (no limit).
+  int max_concurrent_streams = 0;
+  // A connection with no call open for this long is closed (GOAWAY), so
+  // connections that never open a stream do not hold descriptors forever.
+  // Zero: never.
+  absl::Duration max_connection_idle = absl::Minutes(1);
+  // A connection must finish its TLS or HTTP/2 handshake within this
+  // (gRPC's default is 120 s).
+  absl::Duration handshake_timeout = absl::Seconds(10);
+
+  // Serves grpc.reflection.v1alpha.ServerReflection (the whole service
+  // description to anyone who connects). Off unless asked for.
+  bool enable_reflection = false;
+
+  // The client certificate's identity (PeerCallInfo::cert_identity) is its
+  // URI SAN `giggityflix://peer/<peer_id>`. With `identity_cn_fallback`, a
+  // certificate without one is named by its subject CN instead: then any
+  // certificate of the client CA (a backend's too) is some peer's identity.
+  bool identity_cn_fallback = false;
+
+  // Probes the listener every `listener_probe_interval` (zero: no probe);
+  // see listener_status().
+  absl::Duration listener_probe_interval = absl::ZeroDuration();
+  absl::Duration listener_probe_timeout = absl::Seconds(5);
 
   // A write that does not complete within this time (the peer stopped
   // reading) cancels the stream; its Write callback reports false.
@@ -100,6 +146,13 @@ class GrpcPeerTransport final : public PeerTransport {
   // stay connected. On error the current credentials stay in use.
   // FAILED_PRECONDITION without TLS, INVALID_ARGUMENT for a bad file.
   absl::Status ReloadCredentials();
+
+  // OK while the listener accepts connections, as far as the probe knows
+  // (always OK without a probe). UNAVAILABLE, naming the cause, after two
+  // probes in a row got no answer from the listener: gRPC 1.51 stops
+  // accepting for good after running out of descriptors once
+  // (CVE-2023-4785), so the process should then be restarted.
+  absl::Status listener_status() const;
 
   // What grpc.health.v1.Health reports for the server ("") and for
   // giggityflix_grpc_peer.PeerEdgeService. SERVING from Start() on; always

@@ -14,16 +14,28 @@
 // wait for their delivery report; a record is counted from Publish to its
 // report, and its bytes are held once (librdkafka does not copy them).
 //
-// Consuming: one consumer in group `group_id`, subscribed to every topic
-// given to Subscribe. Records are handed out on the bus's consumer thread in
-// partition order. Offsets are tracked per partition: the committed position
-// is the lowest offset whose RecordDone has not run (or one past the last
-// handed-out record), committed every `commit_interval` when it advanced,
-// when partitions are revoked, and at Shutdown. RecordDone may run on any
-// thread; for a partition this consumer lost in a rebalance it is ignored
-// (the new owner gets the record again). While Saturated(), the consumer
-// pauses its partitions and hands out no record (a command's dead letter or
-// forward would have no room); it resumes once the buffer drains.
+// Consuming: one consumer that owns every partition of every topic given to
+// Subscribe. It joins no consumer-group rebalance (each edge owns its
+// command topic): at Start it reads the committed positions of `group_id`
+// and assigns the partitions itself, so it reads within a fetch round-trip
+// of starting, and Reading() turns true once each partition answered.
+// Partitions added to a topic later are picked up within
+// `partition_check_interval`. Records are handed out on the bus's consumer
+// thread in partition order. Offsets are tracked per partition: the
+// committed position is the lowest offset whose RecordDone has not run (or
+// one past the last handed-out record), committed to `group_id` every
+// `commit_interval` when it advanced, and at Shutdown. RecordDone may run on
+// any thread. A partition without a committed position starts where
+// auto.offset.reset says (earliest by default). A committed position the
+// broker no longer has (retention ran out while the edge lagged) is logged
+// as an error with the number of records skipped, reported to
+// `on_offset_reset`, and reading goes on from the oldest record left.
+// While more than `max_outstanding_records` records (or
+// `max_outstanding_bytes` bytes of them) wait for their RecordDone, fetching
+// pauses; it resumes below half of both. While Saturated(), fetching pauses
+// too and no record is handed out (a command's dead letter or forward would
+// have no room); it resumes once the buffer drains. Neither resumes fetching
+// while the other still wants it paused.
 //
 // Threads: PublishDone and the drain listener run on the bus's producer
 // thread; handlers on its consumer thread; never with a bus lock held.
@@ -38,6 +50,8 @@
 #define EDGE_KAFKA_MESSAGE_BUS_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,6 +83,18 @@ struct KafkaMessageBusOptions {
   size_t capacity_bytes = 256 * 1024 * 1024;  // EVENT_BUFFER_MAX_BYTES
   // How often advanced consumer positions are committed.
   absl::Duration commit_interval = absl::Seconds(1);
+  // Consumed records waiting for their RecordDone before fetching pauses.
+  size_t max_outstanding_records = 200000;
+  size_t max_outstanding_bytes = 64 * 1024 * 1024;
+  // How often subscribed topics are checked for new partitions.
+  absl::Duration partition_check_interval = absl::Seconds(30);
+  // Topics the producer learns the metadata of at Start, so that the first
+  // record to each does not wait for it.
+  std::vector<std::string> warm_topics;
+  // Called on the consumer thread when a committed position was gone from
+  // the broker; `skipped` records were never handed out (0: unknown).
+  std::function<void(const std::string& topic, int32_t partition, int64_t skipped)>
+      on_offset_reset;
   Logger* logger = nullptr;  // null: Logger::Null()
 };
 
@@ -94,6 +120,7 @@ class KafkaMessageBus final : public MessageBus {
   void SetDrainListener(absl::AnyInvocable<void()> listener) override;
   absl::Status Subscribe(const std::string& topic, RecordHandler handler) override;
   absl::Status Start() override;
+  bool Reading() const override;
   void StopConsuming() override;
   void Shutdown(absl::Time deadline) override;
 
@@ -104,7 +131,7 @@ class KafkaMessageBus final : public MessageBus {
   Logger& logger_;
   const std::unique_ptr<KafkaProducer> producer_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::map<std::string, RecordHandler> handlers_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

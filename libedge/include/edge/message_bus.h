@@ -9,7 +9,9 @@
 // Consume: Subscribe hands over each record of a topic with a `done` to call
 // once the record has an outcome (delivered or dead-lettered). Committed
 // positions never pass a record whose `done` has not run, so a crash
-// redelivers rather than loses (at-least-once).
+// redelivers rather than loses (at-least-once). A `done` destroyed without
+// being run gives its record no outcome: it is never committed past (so it
+// is read again after a restart) and Shutdown does not wait for it.
 //
 // Threads: callbacks run on bus threads and must not block. Methods may be
 // called from any thread, including from inside callbacks.
@@ -80,6 +82,12 @@ class MessageBus {
   virtual absl::Status Subscribe(const std::string& topic, RecordHandler handler) = 0;
 
   virtual absl::Status Start() = 0;
+
+  // True once the consumer has read its subscribed topics (each partition
+  // answered at least once since Start), so that a command produced now is
+  // handed out without a start-up pause. A bus without that notion is always
+  // reading; implementations that have one override this.
+  virtual bool Reading() const { return true; }
 
   // Stops handing out records; those already handed out keep their `done`.
   virtual void StopConsuming() = 0;

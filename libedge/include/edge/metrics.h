@@ -47,6 +47,12 @@ class Metrics {
   // A command written to its peer, `latency` after the bus handed it over.
   virtual void CommandDelivered(absl::Duration latency) = 0;
   virtual void DeadLetter(absl::string_view reason) = 0;
+  // One command's outcome (contract §4): "delivered", "forwarded",
+  // "deadlettered"; and "held" each time a command starts waiting for its
+  // peer. Defaults count nothing, for exporters that predate them.
+  virtual void CommandOutcome(absl::string_view /*outcome*/) {}
+  // Commands now waiting for their peer (COMMAND_HOLD_MS).
+  virtual void CommandsHeld(int64_t /*held*/) {}
   // Something went wrong that is not a peer's or command's fault alone:
   // "publish_failed", "tracker_release", "rate_limited", ...
   virtual void Error(absl::string_view type) = 0;
@@ -55,6 +61,9 @@ class Metrics {
   virtual void KafkaMessage(Direction direction, absl::string_view topic) = 0;
   virtual void KafkaPublishLatency(absl::Duration latency) = 0;
   virtual void KafkaProducerQueueDepth(int64_t depth) = 0;
+  // The broker no longer had a consumer position of `topic`: `skipped`
+  // records (0 when unknown) were never handed out.
+  virtual void KafkaOffsetReset(absl::string_view /*topic*/, int64_t /*skipped*/) {}
 
   // --- the tracker (reported by InstrumentTracker) ---
   virtual void TrackerRequest(absl::string_view op, absl::StatusCode result,

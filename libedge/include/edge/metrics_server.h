@@ -1,21 +1,37 @@
 // MetricsServer: the operator's HTTP endpoint (METRICS_ADDRESS).
 //
 //   GET  /metrics  Prometheus text format of `metrics`
-//   GET  /healthz  200 "ok" while the process serves at all
+//   GET  /healthz  200 "ok" while `healthy()` is OK (unset: always), else
+//                  503 with its message
 //   GET  /readyz   200 "ready" when `ready()` is OK, else 503 with its message
-//   POST /drain    calls `drain()`, 202; any other method 405
-// Other methods on the GET paths: 405; other paths: 404.
+// Other methods on the GET paths: 405; other paths: 404. Health and
+// readiness are open to anyone who can reach the port; they answer within a
+// second while up to kHttpWorkers-1 other clients hold connections open
+// (a client is cut off kRequestTimeoutMs after it connected without having
+// sent its whole request).
 //
-// Threads: the server owns a small pool of HTTP worker threads, started by
-// Start() and joined by Shutdown(); `ready` and `drain` run on them (never
-// with a lock of the server held) and may be called concurrently. After
-// Shutdown() returns they are never called again.
+// Admin endpoints (contract §10), JSON answers:
+//   GET  /peers/{id}             `find_peer`; NOT_FOUND: 404
+//   GET  /peers?limit=N&after=ID `list_peers`, a page {peers, next}
+//   POST /peers/{id}/disconnect  `kick_peer`, 202; NOT_FOUND: 404
+//   POST /drain                  `drain`, 202
+// They need `Authorization: Bearer <admin_token>`: with no admin_token
+// configured they answer 403, a wrong or missing token 401 (compared in
+// constant time). A request with an `Origin` header is refused (403), so no
+// web page can drive them from an operator's browser.
+//
+// Threads: the server owns a pool of kHttpWorkers HTTP worker threads,
+// started by Start() and joined by Shutdown(); every callback runs on them
+// (never with a lock of the server held) and may be called concurrently.
+// `healthy` and `ready` must answer at once; the admin callbacks may wait,
+// bounded. After Shutdown() returns no callback is called again.
 //
 //   MetricsServerOptions o;
 //   o.address = "0.0.0.0:9464";
 //   o.metrics = prometheus_metrics->registry();
 //   o.ready = [&] { return edge->Ready() ? absl::OkStatus()
-//                                       : absl::UnavailableError("draining"); };
+//                                       : absl::UnavailableError("draining");
+//                                       };
 //   o.drain = [&] { edge->Drain(); };
 //   auto server = edge::MetricsServer::Create(std::move(o));
 //   if (!server.ok()) return server.status();
@@ -26,13 +42,19 @@
 
 #include <sys/socket.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "edge/logger.h"
 
 struct mg_context;
@@ -44,21 +66,62 @@ class Collectable;
 
 namespace edge {
 
+// A peer as the admin API reports it.
+struct AdminPeer {
+  std::string peer_id;
+  // The edge that holds it.
+  std::string edge_id;
+  // Held by this edge: its stream's admission and last message.
+  std::optional<absl::Time> connected_at;
+  std::optional<absl::Time> last_activity;
+  // The claim's epoch (contract §9), when the tracker has one.
+  std::optional<int64_t> epoch;
+  // Held by another edge: that edge's registered address; empty when it
+  // has none.
+  std::string address;
+};
+
 struct MetricsServerOptions {
   // host:port; port 0 picks a free port (see port()). The host is an IP
   // literal ("0.0.0.0", "127.0.0.1", "[::]") or a name resolved at Start().
   std::string address;
   // Served at /metrics; null serves an empty exposition.
   std::shared_ptr<prometheus::Collectable> metrics;
+  // /healthz; unset: always healthy. Not OK: 503 with the status' message
+  // (a liveness probe restarts the process). Must answer quickly: it runs
+  // in a request.
+  std::function<absl::Status()> healthy;
   // /readyz; unset: always ready.
   std::function<absl::Status()> ready;
+  // The admin token (ADMIN_TOKEN_FILE's content); empty: admin endpoints
+  // answer 403.
+  std::string admin_token;
   // POST /drain; unset: /drain answers 501.
   std::function<void()> drain;
+  // GET /peers/{id}: the peer here or where it is held. NOT_FOUND: 404;
+  // another error: 503 with its message. May wait (bounded) on the tracker.
+  std::function<absl::StatusOr<AdminPeer>(const std::string& peer_id)>
+      find_peer;
+  // GET /peers: up to `limit` peers of this edge with a peer_id greater than
+  // `after`, in peer_id order.
+  std::function<std::vector<AdminPeer>(const std::string& after, size_t limit)>
+      list_peers;
+  // POST /peers/{id}/disconnect. NOT_FOUND: 404.
+  std::function<absl::Status(const std::string& peer_id)> kick_peer;
+  // Unset admin callbacks: their endpoints answer 501.
   Logger* logger = nullptr;  // null: Logger::Null()
 };
 
 class MetricsServer {
  public:
+  // HTTP worker threads: one connection each, health probes included.
+  static constexpr int kHttpWorkers = 32;
+  // A client that has not sent its whole request by then is cut off.
+  static constexpr int kRequestTimeoutMs = 2000;
+  // GET /peers page sizes.
+  static constexpr size_t kDefaultPageSize = 100;
+  static constexpr size_t kMaxPageSize = 1000;
+
   // Checks the address' syntax (INVALID_ARGUMENT). Listens on nothing yet.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Create(MetricsServerOptions options);
   MetricsServer(const MetricsServer&) = delete;
@@ -81,6 +144,9 @@ class MetricsServer {
   static int Handle(mg_connection* conn, void* self);
   static int LogMessage(const mg_connection* conn, const char* message);
   int Serve(mg_connection* conn);
+  // The admin endpoints; `path` starts with /peers or is /drain.
+  int ServeAdmin(mg_connection* conn, absl::string_view method,
+                 absl::string_view path);
 
   const MetricsServerOptions options_;
   const std::string host_;

@@ -40,6 +40,11 @@ using giggityflix_grpc_peer::EdgeWebRTCMessage;
 using giggityflix_grpc_peer::PeerMessage;
 using giggityflix_grpc_peer::PeerWebRTCMessage;
 
+// A transport that ends a stream because of what the peer sent attaches the
+// lifecycle reason (contract §5 `reason`: "invalid_utf8", "invalid_message")
+// to the status it hands to OnEnd, as the payload with this type URL.
+inline constexpr char kEndReasonPayload[] = "type.googleapis.com/edge.EndReason";
+
 // What the transport knows of a caller before admission.
 struct PeerCallInfo {
   bool has_peer_id = false;        // a `peer_id` metadata entry was present
@@ -73,6 +78,11 @@ class PeerStream {
 
   // Resumes reading after an OnMessage returned false.
   virtual void ResumeReading() = 0;
+
+  // True once the stream has ended or is ending (the peer left or reset it,
+  // or Finish was called). Lets a handler that decides late admit nothing
+  // that is already gone.
+  virtual bool ended() const = 0;
 };
 
 // The per-stream callbacks of an admitted stream.

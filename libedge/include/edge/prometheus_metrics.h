@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -55,6 +56,18 @@ class PrometheusMetrics final : public Metrics {
   // The registry in Prometheus' text exposition format (version 0.0.4).
   std::string TextExposition() const;
 
+  // Every labelled family is exported from the start (contract §10): Create
+  // makes each label value the edge knows (status codes, payload types,
+  // dead-letter reasons, error types, tracker operations) at 0. Topics
+  // depend on the configuration: this makes the Kafka counters of `topics`
+  // in `direction` at 0.
+  void DeclareKafkaTopics(Direction direction,
+                          const std::vector<std::string>& topics);
+
+  // edge_ready: 1 while the edge admits new peers (as /readyz answers 200),
+  // else 0; kept by its owner (edged probes it every second).
+  void SetReady(bool ready);
+
   void PeerConnected() override;
   void PeerDisconnected(absl::Duration connected_for) override;
   void Admission(absl::StatusCode result) override;
@@ -65,6 +78,9 @@ class PrometheusMetrics final : public Metrics {
   void KafkaMessage(Direction direction, absl::string_view topic) override;
   void KafkaPublishLatency(absl::Duration latency) override;
   void KafkaProducerQueueDepth(int64_t depth) override;
+  void CommandOutcome(absl::string_view outcome) override;
+  void CommandsHeld(int64_t held) override;
+  void KafkaOffsetReset(absl::string_view topic, int64_t skipped) override;
   void TrackerRequest(absl::string_view op, absl::StatusCode result,
                       absl::Duration latency) override;
 
@@ -77,6 +93,9 @@ class PrometheusMetrics final : public Metrics {
   struct TrackerOp;
 
   explicit PrometheusMetrics(std::shared_ptr<prometheus::Registry> registry);
+  prometheus::Gauge* ready_ = nullptr;
+  // Makes the known label values of every family at 0.
+  void CreateKnownSeries();
   // Builds and registers every family; throws what prometheus-cpp throws.
   void Register();
 
@@ -88,11 +107,15 @@ class PrometheusMetrics final : public Metrics {
   prometheus::Histogram* kafka_publish_latency_ = nullptr;
   prometheus::Gauge* kafka_queue_depth_ = nullptr;
   prometheus::Histogram* command_delivery_latency_ = nullptr;
+  prometheus::Gauge* commands_held_ = nullptr;
+  prometheus::Counter* kafka_offset_resets_ = nullptr;
+  prometheus::Counter* kafka_records_skipped_ = nullptr;
 
   std::unique_ptr<CodeCounters> admissions_;
   std::array<std::unique_ptr<CounterCache>, 2> messages_;  // by Direction
   std::array<std::unique_ptr<CounterCache>, 2> kafka_messages_;
   std::unique_ptr<CounterCache> deadletters_;
+  std::unique_ptr<CounterCache> command_outcomes_;
   std::unique_ptr<CounterCache> errors_;
 
   prometheus::Family<prometheus::Counter>* tracker_requests_family_ = nullptr;

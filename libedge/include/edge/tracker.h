@@ -1,7 +1,7 @@
 // Tracker: which edge holds which peer.
 //
-// An edge claims a peer_id before admitting it and releases it when the
-// stream ends. LocalTracker knows only this edge; EtcdTracker makes a claim
+// An edge claims a peer_id before admitting it and releases it once the
+// stream has ended and its `disconnected` is stored by the bus (contract §5). LocalTracker knows only this edge; EtcdTracker makes a claim
 // cluster-wide, so a peer is held by at most one edge at any moment.
 //
 // Claim results: OK with the claim; ALREADY_EXISTS when another edge holds
@@ -30,9 +30,21 @@
 namespace edge {
 
 struct PeerClaim {
-  // Orders successive claims of one peer across the cluster (etcd's create
-  // revision). Absent for trackers that only know this edge.
+  // Orders successive claims of one peer across the cluster: every claim,
+  // a claim that replaces this edge's own included, gets a new epoch greater
+  // than any before it (etcd: the revision of the claim's transaction).
+  // Absent for trackers that only know this edge.
   std::optional<int64_t> epoch;
+};
+
+// A claim whose edge went away without releasing it (SIGKILL, host loss, a
+// lease that expired, a shutdown that could not confirm the stream's
+// `disconnected`). Its `disconnected` (reason `edge_lost`) is still owed.
+struct LostClaim {
+  std::string peer_id;
+  std::string edge_id;  // the edge that held the claim
+  int64_t epoch = 0;
+  absl::Time claimed_at;  // when the claim was made (the stream's connected_at)
 };
 
 class Tracker {
@@ -41,6 +53,11 @@ class Tracker {
   using LookupDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
   using ReleaseDone = absl::AnyInvocable<void(absl::Status)>;
   using LostListener = absl::AnyInvocable<void(const std::string& peer_id)>;
+  // `published` is called once the lost claim's `disconnected` is stored
+  // (OK) or could not be (an error: the claim stays owed).
+  using LostClaimDone = absl::AnyInvocable<void(absl::Status published)>;
+  using LostClaimListener =
+      absl::AnyInvocable<void(const LostClaim& claim, LostClaimDone published)>;
 
   Tracker() = default;
   Tracker(const Tracker&) = delete;
@@ -54,7 +71,9 @@ class Tracker {
   virtual void Claim(const std::string& peer_id, absl::Time deadline,
                      ClaimDone done) = 0;
 
-  // Releases this edge's claim; never another edge's, even if late.
+  // Releases this edge's claim; never another edge's, even if late. The edge
+  // calls it only after the stream's `disconnected` is stored, so a claim
+  // never released is one whose `disconnected` may be missing.
   virtual void Release(const std::string& peer_id, const PeerClaim& claim,
                        ReleaseDone done) = 0;
 
@@ -67,7 +86,21 @@ class Tracker {
   // The edge must end that peer's stream. Set before Start().
   virtual void SetLostListener(LostListener listener) = 0;
 
-  // Releases every claim of this edge and stops, by `deadline`. Idempotent.
+  // Called with each lost claim this tracker took on, exactly one tracker
+  // of the cluster per lost claim: the edge publishes its `disconnected`
+  // (`edge_lost`, the lost claim's edge id and epoch) and then calls
+  // `published`. Until then no new claim of that peer succeeds anywhere, so
+  // the `edge_lost` comes before the peer's next `connected`. A claim that
+  // meets a lost claim of its peer hands it to this listener first and
+  // completes after `published`. Without a listener a tracker looks for no
+  // lost claims, and one met by a claim is dropped with a log line. Set
+  // before Start(); runs on a tracker thread, must not block.
+  // Default: single-edge trackers, which never meet a lost claim.
+  virtual void SetLostClaimListener(LostClaimListener listener) {}
+
+  // Stops, by `deadline`, after the releases in flight. Claims not released
+  // by then become lost claims: another edge (or the next to start)
+  // publishes their `edge_lost`. Idempotent.
   virtual void Shutdown(absl::Time deadline) = 0;
 };
 

@@ -382,6 +382,17 @@ DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes) {
   command.type = known->second;
   command.peer_id = peer_id;
   command.request_id = std::move(request_id);
+  std::string expires_at = in.String("expires_at");
+  if (!in.error().empty()) return Fail(DeadLetterReason::kInvalidCommand, in.error(), peer_id);
+  if (!expires_at.empty()) {
+    absl::Time at;
+    std::string why;
+    if (!absl::ParseTime(absl::RFC3339_full, expires_at, &at, &why)) {
+      return Fail(DeadLetterReason::kInvalidCommand,
+                  absl::StrCat("field expires_at must be an RFC 3339 time: ", why), peer_id);
+    }
+    command.expires_at = at;
+  }
   std::string error = Build(in, command);
   if (!error.empty()) return Fail(DeadLetterReason::kInvalidCommand, error, peer_id);
   size_t size = command.message.ByteSizeLong() + command.reply.ByteSizeLong() + kEnvelopeBytes;

@@ -8,9 +8,11 @@
 #ifndef EDGE_CORE_COMMAND_DECODER_H_
 #define EDGE_CORE_COMMAND_DECODER_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "core/events.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 
@@ -40,6 +42,8 @@ struct Command {
   giggityflix_grpc_peer::PeerWebRTCMessage reply;
   // kDisconnect: why, if given.
   std::string reason;
+  // `expires_at` (RFC 3339), any type: not delivered after this instant.
+  std::optional<absl::Time> expires_at;
 };
 
 struct CommandError {

@@ -1,5 +1,6 @@
 // Backend commands → peers (contract §4): decode, route, and give every
 // command exactly one outcome: delivered, forwarded, or dead-lettered.
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,9 +25,17 @@ void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
                           absl::string_view peer_id, IncomingRecord record, RecordDone done) {
   counters_.commands_deadlettered.fetch_add(1, std::memory_order_relaxed);
   metrics().DeadLetter(DeadLetterReasonName(reason));
-  log().Warn("command dead-lettered",
-             {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
-              {"partition", absl::StrCat(record.partition)}, {"offset", absl::StrCat(record.offset)}});
+  metrics().CommandOutcome("deadlettered");
+  // Each letter holds the whole story; the log says it once per period and
+  // reason, so a flood of commands for an absent peer is not a flood of lines.
+  if (std::optional<int64_t> left_out =
+          log_limiter_.Admit(DeadLetterReasonName(reason), parts_.clock->Now())) {
+    log().Warn("command dead-lettered",
+               {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
+                {"partition", absl::StrCat(record.partition)},
+                {"offset", absl::StrCat(record.offset)},
+                {"suppressed_before", absl::StrCat(*left_out)}});
+  }
   PublishForCommand([this, reason, detail = std::string(detail), peer_id = std::string(peer_id),
                      record = std::move(record), done = std::move(done)]() mutable {
     absl::Time now = parts_.clock->Now();
@@ -111,6 +120,11 @@ void EdgeImpl::SendToPeer(const std::string& peer_id, EdgeMessage message,
   session->SendCommand(std::move(message), std::move(record), std::move(done));
 }
 
+void EdgeImpl::CountDelivered() {
+  counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
+  metrics().CommandOutcome("delivered");
+}
+
 void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
   DecodeResult decoded = DecodeCommand(record.value, options_.max_message_bytes);
   if (!decoded.ok()) {
@@ -119,9 +133,18 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     return;
   }
   Command& command = decoded.command;
+  if (command.expires_at.has_value() && parts_.clock->Now() >= *command.expires_at) {
+    DeadLetter(DeadLetterReason::kExpired,
+               absl::StrCat("expires_at ", absl::FormatTime(absl::RFC3339_full,
+                                                            *command.expires_at,
+                                                            absl::UTCTimeZone()),
+                            " passed before the command was read"),
+               command.peer_id, record, std::move(done));
+    return;
+  }
   if (command.type == CommandType::kWebRtcReply) {
     if (webrtc_.OnReply(command.request_id, std::move(command.reply))) {
-      counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
+      CountDelivered();
       done();
     } else {
       DeadLetter(DeadLetterReason::kInvalidCommand,
@@ -141,15 +164,34 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     return;
   }
   std::shared_ptr<PeerSession> session = Find(command.peer_id);
-  if (session == nullptr) {
-    Forward(std::move(command), std::move(record), std::move(done));
+  // Commands already waiting for this peer go first (per-peer order). A
+  // stream that is ending leaves its peer between connections (held), unless
+  // it was ended as slow: what comes for it then is dead-lettered peer_slow.
+  if (session != nullptr && (!session->ending() || session->ended_slow()) &&
+      !HasHeld(command.peer_id)) {
+    Deliver(session, std::move(command), std::move(record), std::move(done));
     return;
   }
+  if (command.type == CommandType::kDisconnect) {
+    // Never held: it is meant for the stream there is now, not for the
+    // peer's next one.
+    if (session != nullptr && !session->ending()) {
+      Deliver(session, std::move(command), std::move(record), std::move(done));
+    } else {
+      Forward(std::move(command), std::move(record), std::move(done));
+    }
+    return;
+  }
+  Hold(std::move(command), std::move(record), std::move(done));
+}
+
+void EdgeImpl::Deliver(const std::shared_ptr<PeerSession>& session, Command command,
+                       IncomingRecord record, RecordDone done) {
   if (command.type == CommandType::kDisconnect) {
     std::string why = command.reason.empty() ? "disconnected by the backend"
                                              : absl::StrCat("disconnected by the backend: ", command.reason);
     session->End(absl::AbortedError(why), "kicked");
-    counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
+    CountDelivered();
     done();
     return;
   }
@@ -164,12 +206,13 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     if (webrtc_.HoldIfEarly(command.peer_id, message, record, done)) return;
     webrtc_.Touch(WebRtcSessionId(message.webrtc()));
   }
-  session->SendCommand(std::move(message), std::move(record), std::move(done));
+  session->SendCommand(std::move(message), std::move(record), std::move(done),
+                       command.expires_at.value_or(absl::InfiniteFuture()));
 }
 
-// The peer is not here. If another edge of the cluster holds it, the
-// command makes one hop to that edge's command topic; otherwise, or after
-// its hop, it is dead-lettered.
+// A disconnect for a peer that is not here: if another edge of the cluster
+// holds it, the command makes one hop to that edge's command topic;
+// otherwise, or after its hop, it is dead-lettered.
 void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) {
   if (WasForwarded(record)) {
     DeadLetter(DeadLetterReason::kPeerNotConnected,
@@ -191,19 +234,27 @@ void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) 
           DeadLetter(DeadLetterReason::kPeerNotConnected, detail, peer_id, record, std::move(done));
           return;
         }
-        std::string topic = absl::StrReplaceAll(options_.commands_topic_pattern,
-                                                {{"{edge_id}", *holder}, {"{}", *holder}});
-        OutgoingRecord hop{topic, record.key, record.value, record.headers};
-        hop.headers.push_back({kForwardedHeader, options_.edge_id});
-        log().Debug("forwarding command", {{"peer_id", peer_id}, {"to_edge", *holder}});
-        PublishForCommand([this, hop = std::move(hop), done = std::move(done)]() mutable {
-          parts_.bus->Publish(std::move(hop), [this, done = std::move(done)](absl::Status status) mutable {
-            if (!status.ok()) return;  // Not forwarded: left uncommitted, redelivered later.
-            counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
-            done();
-          });
-        });
+        ForwardTo(*holder, peer_id, std::move(record), std::move(done));
       });
+}
+
+void EdgeImpl::ForwardTo(const std::string& holder, const std::string& peer_id,
+                         IncomingRecord record, RecordDone done) {
+  std::string topic = absl::StrReplaceAll(options_.commands_topic_pattern,
+                                          {{"{edge_id}", holder}, {"{}", holder}});
+  OutgoingRecord hop{topic, std::move(record.key), std::move(record.value),
+                     std::move(record.headers)};
+  hop.headers.push_back({kForwardedHeader, options_.edge_id});
+  log().Debug("forwarding command", {{"peer_id", peer_id}, {"to_edge", holder}});
+  PublishForCommand([this, hop = std::move(hop), done = std::move(done)]() mutable {
+    parts_.bus->Publish(std::move(hop), [this, done = std::move(done)](absl::Status status) mutable {
+      // Not forwarded: no outcome, so it is read again after a restart.
+      if (!status.ok()) return;
+      counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
+      metrics().CommandOutcome("forwarded");
+      done();
+    });
+  });
 }
 
 }  // namespace edge

@@ -56,6 +56,10 @@ absl::Status EdgeImpl::Start() {
     ResumePaused();
   });
   parts_.tracker->SetLostListener([this](const std::string& peer_id) { OnClaimLost(peer_id); });
+  parts_.tracker->SetLostClaimListener(
+      [this](const LostClaim& lost, Tracker::LostClaimDone published) {
+        PublishEdgeLost(lost, std::move(published));
+      });
   absl::Status status = parts_.bus->Subscribe(
       options_.topics.commands,
       [this](IncomingRecord record, RecordDone done) { OnCommand(std::move(record), std::move(done)); });
@@ -139,6 +143,12 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
           absl::StrCat("edge holds its maximum of ", options_.max_peers, " peers"));
     } else if (!fd_headroom) {
       refused = absl::ResourceExhaustedError("edge has too few file descriptors left");
+    } else if (duplicate && it->second->ending()) {
+      // The old stream has ended and published its `disconnected`; only its
+      // release waits for the bus to store it. The new stream makes its own
+      // claim (a newer epoch), published after that `disconnected` on this
+      // edge's producer; the old release then leaves the new claim alone.
+      it->second = session;
     } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
                              !it->second->active())) {
       refused = absl::AlreadyExistsError(
@@ -155,17 +165,11 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
     return;
   }
   if (replaced != nullptr) {
-    // The new stream takes the old one's claim: same edge, same peer. An old
-    // stream that holds none (admitted failing open, or its claim was lost)
-    // has nothing to hand over, so the new one claims like any other.
-    const bool inherit = replaced->owns_claim();
-    PeerClaim claim = replaced->claim();
-    replaced->DisownClaim();
+    // The old stream's `disconnected` is published now, before the new
+    // stream claims: the new claim gets its own, greater epoch (§5), and the
+    // old claim's late release cannot remove it (the tracker releases only
+    // the claim named).
     replaced->End(absl::AbortedError("replaced by a newer stream of the same peer_id"), "replaced");
-    if (inherit) {
-      FinishAdmission(std::move(session), std::move(decide), claim);
-      return;
-    }
   }
   parts_.tracker->Claim(
       info.peer_id, parts_.clock->Now() + options_.tracker_timeout,
@@ -206,11 +210,23 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
     Reject(decide, absl::UnavailableError("edge is shutting down"));
     return;
   }
+  // The peer reset or left while the tracker answered: it never became a
+  // peer here, so it publishes nothing (no connected/disconnected pair for
+  // each stream of an HTTP/2 rapid reset) and holds no claim.
+  if (session->stream_ended()) {
+    Forget(session);
+    if (session->owns_claim()) parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    decide(absl::CancelledError("the peer left before admission completed"));
+    log().Debug("peer left before admission", {{"peer_id", session->peer_id()}});
+    return;
+  }
   counters_.admitted.fetch_add(1, std::memory_order_relaxed);
   metrics().Admission(absl::StatusCode::kOk);
   session->Activate(*claim);
   decide(std::shared_ptr<PeerStreamObserver>(session));
   if (options_.catalog_pull_on_connect) session->RequestCatalog();
+  ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
   log().Debug("peer admitted", {{"peer_id", session->peer_id()}});
 }
 
@@ -235,16 +251,12 @@ std::vector<std::shared_ptr<PeerSession>> EdgeImpl::Sessions() {
 }
 
 void EdgeImpl::OnSessionEnded(const std::shared_ptr<PeerSession>& session) {
-  webrtc_.OnPeerGone(session->peer_id());
-  bool stopping;
-  {
-    absl::MutexLock lock(&mu_);
-    stopping = shutting_down_;
-  }
-  // Forget the session only once its claim is released, so that a new
-  // stream of the same peer cannot claim before the old claim is gone.
-  // At shutdown the tracker releases every claim at once.
-  if (!session->owns_claim() || stopping) {
+  // Called once the stream has ended and its `disconnected` is stored: only
+  // now may the claim go (§5). Forget the session only once its claim is
+  // released, so that a new stream of the same peer cannot claim before the
+  // old claim is gone. At shutdown too: a claim left to the tracker's
+  // shutdown would be a lost claim and get a second `disconnected`.
+  if (!session->owns_claim()) {
     Forget(session);
     return;
   }
@@ -265,6 +277,19 @@ void EdgeImpl::OnClaimLost(const std::string& peer_id) {
     session->DisownClaim();
     session->End(absl::UnavailableError("this edge lost its claim on the peer"), "error");
   }
+}
+
+void EdgeImpl::PublishEdgeLost(const LostClaim& lost, Tracker::LostClaimDone published) {
+  // Every event names its peer and edge: here the edge that held the claim.
+  EventHeader header{lost.peer_id, lost.edge_id, parts_.clock->Now()};
+  log().Warn("publishing edge_lost for a claim its edge left behind",
+             {{"peer_id", lost.peer_id}, {"edge_id", lost.edge_id},
+              {"epoch", absl::StrCat(lost.epoch)}});
+  Publish(options_.topics.lifecycle, lost.peer_id,
+          DisconnectedEvent(header, "edge_lost", lost.claimed_at, lost.epoch),
+          [published = std::move(published)](absl::Status status) mutable {
+            published(std::move(status));
+          });
 }
 
 // --- events and backpressure (contract §3, §5) ---
@@ -370,6 +395,12 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   log().Info("shutting down", {{"peers", absl::StrCat(stats().peers)}});
   parts_.bus->StopConsuming();
+  // What waits for room goes to the bus now, full or not, so that its
+  // commands can still get their outcomes before the deadline; from here on
+  // PublishForCommand publishes at once. Not after the streams' wait below:
+  // a stream's end waits for its `disconnected` to be stored, which a full
+  // buffer may hold back.
+  RunWaitingPublishes(/*force=*/true);
   for (const auto& session : Sessions()) {
     session->End(absl::UnavailableError("edge is shutting down; reconnect to another edge"),
                  "shutdown");
@@ -384,9 +415,7 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   parts_.transport->Shutdown();
   webrtc_.Shutdown();
-  // What waits for room goes to the bus now, full or not, so that its
-  // commands can still get their outcomes before the deadline.
-  RunWaitingPublishes(/*force=*/true);
+  StopHolding();
   parts_.bus->Shutdown(deadline);
   parts_.tracker->Shutdown(deadline);
   {
@@ -401,7 +430,7 @@ bool EdgeImpl::Ready() const {
     absl::MutexLock lock(&mu_);
     if (draining_ || shutting_down_ || !started_) return false;
   }
-  return !parts_.bus->Saturated();
+  return !parts_.bus->Saturated() && parts_.bus->Reading();
 }
 
 EdgeStats EdgeImpl::stats() const {
@@ -419,8 +448,60 @@ EdgeStats EdgeImpl::stats() const {
   s.commands_delivered = load(counters_.commands_delivered);
   s.commands_deadlettered = load(counters_.commands_deadlettered);
   s.commands_forwarded = load(counters_.commands_forwarded);
+  s.commands_held = held_gauge_.load(std::memory_order_relaxed);
   s.keepalives = load(counters_.keepalives);
   return s;
+}
+
+// --- The operator's view (contract §10) ---
+
+namespace {
+
+PeerInfo InfoOf(PeerSession& session) {
+  return PeerInfo{session.peer_id(), session.connected_at(), session.last_activity(),
+                  session.claim().epoch};
+}
+
+}  // namespace
+
+absl::StatusOr<PeerInfo> EdgeImpl::FindPeer(const std::string& peer_id) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr || !session->active()) {
+    return absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not connected to this edge"));
+  }
+  return InfoOf(*session);
+}
+
+std::vector<PeerInfo> EdgeImpl::ListPeers(const std::string& after, size_t limit) {
+  std::vector<std::shared_ptr<PeerSession>> candidates;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, session] : peers_) {
+      if (id > after) candidates.push_back(session);
+    }
+  }
+  const auto by_id = [](const std::shared_ptr<PeerSession>& a,
+                        const std::shared_ptr<PeerSession>& b) {
+    return a->peer_id() < b->peer_id();
+  };
+  std::sort(candidates.begin(), candidates.end(), by_id);
+  // Session locks are taken only after mu_ is released.
+  std::vector<PeerInfo> page;
+  for (const auto& session : candidates) {
+    if (page.size() >= limit) break;
+    if (session->active()) page.push_back(InfoOf(*session));
+  }
+  return page;
+}
+
+absl::Status EdgeImpl::Kick(const std::string& peer_id, const std::string& why) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr || !session->active()) {
+    return absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not connected to this edge"));
+  }
+  log().Info("peer kicked", {{"peer_id", peer_id}, {"why", why}});
+  session->End(absl::AbortedError(why), "kicked");
+  return absl::OkStatus();
 }
 
 // --- WebRTCOperations (contract §6) ---
@@ -443,6 +524,17 @@ void EdgeImpl::OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage reques
   if (session == nullptr || !session->active()) {
     reply(absl::FailedPreconditionError(absl::StrCat(
         "peer \"", caller.peer_id, "\" is not connected to this edge through AsyncOperations")));
+    return;
+  }
+  // Calls share the peer's message budget with its stream (contract §8,
+  // PEER_MAX_MESSAGES_PER_SEC): excess is refused and the peer disconnected.
+  if (!session->TakeCallToken()) {
+    metrics().Error("rate_limited");
+    absl::Status over = absl::ResourceExhaustedError(absl::StrCat(
+        "more than ", options_.peer_max_messages_per_sec,
+        " messages per second, WebRTCOperations calls included (PEER_MAX_MESSAGES_PER_SEC)"));
+    session->End(over, "error");
+    reply(std::move(over));
     return;
   }
   // Every call publishes (§6); a full event buffer refuses it like a new

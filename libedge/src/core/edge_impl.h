@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/command_decoder.h"
 #include "core/events.h"
+#include "core/log_limiter.h"
 #include "core/peer_session.h"
 #include "core/webrtc_relay.h"
 #include "edge/edge.h"
@@ -36,6 +38,9 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void Shutdown(absl::Time deadline) override;
   bool Ready() const override;
   EdgeStats stats() const override;
+  absl::StatusOr<PeerInfo> FindPeer(const std::string& peer_id) override;
+  std::vector<PeerInfo> ListPeers(const std::string& after, size_t limit) override;
+  absl::Status Kick(const std::string& peer_id, const std::string& why) override;
 
   // PeerStreamHandler
   void OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecision decide) override;
@@ -86,6 +91,12 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
         commands_forwarded{0}, keepalives{0};
   };
   Counters& counters() { return counters_; }
+  // A command was written to its peer (or answered a WebRTC call, or kicked
+  // the peer): counted and measured.
+  void CountDelivered();
+
+  // command_hold.cc: the peer was admitted here; hands it what waited.
+  void ReleaseHeld(const std::string& peer_id);
 
  private:
   absl::Status CheckAdmission(const PeerCallInfo& info);
@@ -105,6 +116,42 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void RunWaitingPublishes(bool force);
   void OnCommand(IncomingRecord record, RecordDone done);
   void Forward(Command command, IncomingRecord record, RecordDone done);
+  // Pushes a decoded command to `session` (which holds its peer).
+  void Deliver(const std::shared_ptr<PeerSession>& session, Command command,
+               IncomingRecord record, RecordDone done);
+  // Publishes `record` to `holder`'s command topic, one hop more.
+  void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
+                 RecordDone done);
+
+  // command_hold.cc (contract §4): commands for a peer no edge holds wait
+  // for it, in order, bounded, for at most options_.command_hold.
+  struct HeldCommand {
+    Command command;
+    IncomingRecord record;
+    RecordDone done;
+    absl::Time hold_until;
+  };
+  struct HeldPeer {
+    std::list<HeldCommand> commands;  // in partition order
+    // A tracker lookup, or the hand-over to an admitted session, is under
+    // way: new commands queue behind it.
+    bool busy = false;
+    absl::Time next_lookup = absl::InfinitePast();
+  };
+  // Routes a command whose peer has no usable session here.
+  void Hold(Command command, IncomingRecord record, RecordDone done);
+  bool HasHeld(const std::string& peer_id);
+  // Starts the due work of a held peer: hand-over or lookup.
+  void StartHeldWork(const std::string& peer_id);
+  void LookUpHeld(const std::string& peer_id);
+  void OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder);
+  void HoldTick();
+  void ScheduleHoldTickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
+  void ReportHeldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
+  void ReportHeld() ABSL_LOCKS_EXCLUDED(hold_mu_);
+  // Ends the hold at shutdown: what waits gets no outcome here and is read
+  // again after a restart.
+  void StopHolding();
 
   void ScheduleSweep();
   void Sweep();
@@ -112,6 +159,8 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void DrainStep();
   void ResumePaused();
   void OnClaimLost(const std::string& peer_id);
+  // Publishes a dead edge's lost claim's `disconnected` (`edge_lost`).
+  void PublishEdgeLost(const LostClaim& lost, Tracker::LostClaimDone published);
 
   const EdgeOptions options_;
   const EdgeParts parts_;
@@ -132,6 +181,21 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   absl::Time stream_tokens_at_ ABSL_GUARDED_BY(mu_);
   Clock::TimerId sweep_timer_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::TimerId drain_timer_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // The command hold. Never held together with mu_.
+  absl::Mutex hold_mu_;
+  absl::flat_hash_map<std::string, HeldPeer> held_ ABSL_GUARDED_BY(hold_mu_);
+  size_t held_count_ ABSL_GUARDED_BY(hold_mu_) = 0;
+  int lookups_in_flight_ ABSL_GUARDED_BY(hold_mu_) = 0;
+  // Peers the tracker recently said nobody holds, until when to trust it.
+  absl::flat_hash_map<std::string, absl::Time> absent_until_ ABSL_GUARDED_BY(hold_mu_);
+  Clock::TimerId hold_timer_ ABSL_GUARDED_BY(hold_mu_) = 0;
+  bool hold_stopped_ ABSL_GUARDED_BY(hold_mu_) = false;
+  std::atomic<int64_t> held_gauge_{0};
+
+  // Repeated warnings (a dead letter per command) are written once per
+  // period per reason, with the number left out.
+  LogLimiter log_limiter_{absl::Seconds(5)};
 };
 
 }  // namespace edge

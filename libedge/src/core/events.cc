@@ -1,8 +1,11 @@
 #include "core/events.h"
 
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
 #include "google/protobuf/util/json_util.h"
@@ -21,6 +24,18 @@ JsonWriter Begin(std::string& out, const EventHeader& h) {
   JsonWriter json(out);
   json.Field("peer_id", h.peer_id).Field("edge_id", h.edge_id).Field("timestamp", FormatTimestamp(h.now));
   return json;
+}
+
+// `error` (contract §5): the enum's name; a value this edge's protos do not
+// name (a newer peer's) as its number, as protobuf's JSON mapping prints it,
+// never an empty name.
+void ErrorField(JsonWriter& json, int error) {
+  if (giggityflix_grpc_peer::CatalogErrorReason_IsValid(error)) {
+    json.Field("error", CatalogErrorReason_Name(
+                            static_cast<giggityflix_grpc_peer::CatalogErrorReason>(error)));
+  } else {
+    json.Field("error", static_cast<int64_t>(error));
+  }
 }
 
 const google::protobuf::FieldDescriptor* PayloadField(const google::protobuf::Message& m) {
@@ -110,12 +125,66 @@ std::string CatalogUpdateEvent(const EventHeader& h, absl::string_view request_i
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> CatalogUpdateEvents(
+    const EventHeader& h, absl::string_view request_id,
+    const giggityflix_grpc_peer::CatalogAnnouncementResponse& m, size_t max_bytes) {
+  std::string whole = CatalogUpdateEvent(h, request_id, m);
+  if (max_bytes == 0 || whole.size() <= max_bytes) return std::vector<std::string>{whole};
+  const auto& ids = m.catalog_ids();
+  const int64_t n = ids.size();
+  // A part without ids, its numbers as wide as they can get.
+  std::string empty;
+  {
+    JsonWriter json = Begin(empty, h);
+    json.Field("request_id", request_id).BeginArray("catalog_ids").EndArray();
+    json.Field("is_full_update", true).Field("part", n).Field("parts", n).Close();
+  }
+  const size_t base = empty.size();
+  // Greedy, in order: each part takes ids while they fit.
+  std::vector<std::pair<int, int>> ranges;
+  int begin = 0;
+  size_t size = base;
+  std::string escaped;
+  for (int i = 0; i < n; ++i) {
+    escaped.clear();
+    AppendJsonString(escaped, ids[i]);
+    if (base + escaped.size() > max_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "catalog id #", i + 1, " takes ", escaped.size(),
+          " bytes of JSON: no event record of at most ", max_bytes, " bytes can carry it"));
+    }
+    const size_t add = escaped.size() + (i > begin ? 1 : 0);
+    if (size + add > max_bytes) {
+      ranges.emplace_back(begin, i);
+      begin = i;
+      size = base + escaped.size();
+    } else {
+      size += add;
+    }
+  }
+  ranges.emplace_back(begin, static_cast<int>(n));
+  std::vector<std::string> parts;
+  parts.reserve(ranges.size());
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    std::string out;
+    JsonWriter json = Begin(out, h);
+    json.Field("request_id", request_id).BeginArray("catalog_ids");
+    for (int i = ranges[k].first; i < ranges[k].second; ++i) json.ArrayString(ids[i]);
+    json.EndArray().Field("is_full_update", true);
+    json.Field("part", static_cast<int64_t>(k + 1))
+        .Field("parts", static_cast<int64_t>(ranges.size()))
+        .Close();
+    parts.push_back(std::move(out));
+  }
+  return parts;
+}
+
 std::string FileDeleteEvent(const EventHeader& h, absl::string_view request_id,
                             const giggityflix_grpc_peer::FileDeleteResponse& m) {
   std::string out;
   JsonWriter json = Begin(out, h);
   json.Field("request_id", request_id).Field("catalog_id", m.catalog_id()).Field("success", m.success());
-  if (m.has_error()) json.Field("error", CatalogErrorReason_Name(m.error()));
+  if (m.has_error()) ErrorField(json, m.error());
   json.Close();
   return out;
 }
@@ -130,7 +199,7 @@ std::string FileHashEvent(const EventHeader& h, absl::string_view request_id,
   std::map<std::string, std::string> sorted(m.hashes().begin(), m.hashes().end());
   for (const auto& [type, value] : sorted) json.Field(type, value);
   json.EndObject().Field("success", m.success());
-  if (m.has_error()) json.Field("error", CatalogErrorReason_Name(m.error()));
+  if (m.has_error()) ErrorField(json, m.error());
   json.Close();
   return out;
 }
@@ -193,6 +262,7 @@ absl::string_view DeadLetterReasonName(DeadLetterReason reason) {
     case DeadLetterReason::kPeerNotConnected: return "peer_not_connected";
     case DeadLetterReason::kPeerSlow: return "peer_slow";
     case DeadLetterReason::kPeerWriteFailed: return "peer_write_failed";
+    case DeadLetterReason::kExpired: return "expired";
   }
   return "invalid_command";
 }

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "edge/message_bus.h"
@@ -31,6 +33,15 @@ std::string DisconnectedEvent(const EventHeader& h, absl::string_view reason,
                               absl::Time connected_at, std::optional<int64_t> epoch);
 std::string CatalogUpdateEvent(const EventHeader& h, absl::string_view request_id,
                                const giggityflix_grpc_peer::CatalogAnnouncementResponse& m);
+
+// The catalog update as records of at most `max_bytes` each (0: no limit):
+// one record, exactly CatalogUpdateEvent's, when it fits; otherwise the ids,
+// in order, split across records that add `part` (1-based) and `parts`
+// (docs/protocol.md says how a consumer joins them). RESOURCE_EXHAUSTED
+// when a single id does not fit a record even alone.
+absl::StatusOr<std::vector<std::string>> CatalogUpdateEvents(
+    const EventHeader& h, absl::string_view request_id,
+    const giggityflix_grpc_peer::CatalogAnnouncementResponse& m, size_t max_bytes);
 std::string FileDeleteEvent(const EventHeader& h, absl::string_view request_id,
                             const giggityflix_grpc_peer::FileDeleteResponse& m);
 std::string FileHashEvent(const EventHeader& h, absl::string_view request_id,
@@ -56,6 +67,7 @@ enum class DeadLetterReason {
   kPeerNotConnected,
   kPeerSlow,
   kPeerWriteFailed,
+  kExpired,
 };
 absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 

@@ -56,6 +56,7 @@ class InstrumentedBus final : public MessageBus {
     });
   }
   absl::Status Start() override { return bus_->Start(); }
+  bool Reading() const override { return bus_->Reading(); }
   void StopConsuming() override { bus_->StopConsuming(); }
   void Shutdown(absl::Time deadline) override { bus_->Shutdown(deadline); }
 
@@ -83,6 +84,9 @@ class InstrumentedTracker final : public Tracker {
   }
   void SetLostListener(LostListener listener) override {
     tracker_->SetLostListener(std::move(listener));
+  }
+  void SetLostClaimListener(LostClaimListener listener) override {
+    tracker_->SetLostClaimListener(std::move(listener));
   }
   void Shutdown(absl::Time deadline) override { tracker_->Shutdown(deadline); }
 

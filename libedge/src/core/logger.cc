@@ -25,11 +25,21 @@ void WriteAll(int fd, const std::string& line) {
   }
 }
 
-// Text values that contain spaces or quotes are quoted, so lines stay
-// machine-splittable as key=value.
+// Text values are written bare only when they are printable ASCII without
+// spaces, quotes or '='; anything else is quoted as a JSON string, which
+// escapes control bytes and replaces invalid UTF-8 with U+FFFD. So lines
+// stay machine-splittable as key=value, and a value from a peer (a peer_id,
+// a status message) cannot forge a line or send escape sequences to a
+// terminal.
 void AppendTextValue(std::string& out, absl::string_view value) {
-  bool plain = !value.empty() &&
-               value.find_first_of(" \"=\n\t") == absl::string_view::npos;
+  bool plain = !value.empty();
+  for (char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f || c == '"' || c == '=' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
   if (plain) {
     out.append(value.data(), value.size());
   } else {

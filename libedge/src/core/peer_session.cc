@@ -1,8 +1,11 @@
 #include "core/peer_session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "core/edge_impl.h"
 #include "core/events.h"
@@ -52,6 +55,16 @@ bool PeerSession::active() {
   return state_ == State::kActive;
 }
 
+bool PeerSession::ending() {
+  absl::MutexLock lock(&mu_);
+  return state_ == State::kEnding || state_ == State::kEnded;
+}
+
+bool PeerSession::ended_slow() {
+  absl::MutexLock lock(&mu_);
+  return slow_;
+}
+
 PeerClaim PeerSession::claim() {
   absl::MutexLock lock(&mu_);
   return claim_;
@@ -86,12 +99,13 @@ void PeerSession::RequestCatalog() {
   Enqueue(Outgoing{std::move(message), std::nullopt, nullptr, absl::InfinitePast()});
 }
 
-void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done) {
+void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done,
+                              absl::Time expires_at) {
   size_t bytes = message.ByteSizeLong() + record.topic.size() + record.key.size() +
                  record.value.size();
   for (const RecordHeader& h : record.headers) bytes += h.key.size() + h.value.size();
   Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now(),
-                   false, bytes});
+                   false, bytes, expires_at});
 }
 
 void PeerSession::SendAck(const std::string& request_id) {
@@ -175,16 +189,37 @@ void PeerSession::Enqueue(Outgoing item) {
 
 void PeerSession::Pump() {
   std::shared_ptr<PeerStream> stream;
-  EdgeMessage* message;
+  EdgeMessage* message = nullptr;
+  std::list<Outgoing> expired;
+  const absl::Time now = edge_->clock().Now();
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kActive && state_ != State::kEnding) return;
-    if (in_flight_.has_value() || queue_.empty() || stream_ == nullptr) return;
-    in_flight_ = std::move(queue_.front());
-    queue_.pop_front();
-    stream = stream_;
-    message = &in_flight_->message;
+    if (in_flight_.has_value() || stream_ == nullptr) return;
+    // A command whose expires_at passed while it queued is not written.
+    while (!queue_.empty() && queue_.front().record.has_value() &&
+           queue_.front().expires_at <= now) {
+      if (commands_pending_ > 0) --commands_pending_;
+      command_bytes_pending_ -= std::min(command_bytes_pending_, queue_.front().bytes);
+      expired.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (!queue_.empty()) {
+      in_flight_ = std::move(queue_.front());
+      queue_.pop_front();
+      stream = stream_;
+      message = &in_flight_->message;
+    }
   }
+  // Each item is freed as soon as its letter is on its way.
+  while (!expired.empty()) {
+    Outgoing& item = expired.front();
+    edge_->DeadLetter(DeadLetterReason::kExpired,
+                      "expires_at passed while the command waited in the peer's send queue",
+                      peer_id_, std::move(*item.record), std::move(item.done));
+    expired.pop_front();
+  }
+  if (message == nullptr) return;
   // in_flight_ stays put until OnWriteDone, so `message` remains valid.
   stream->Write(*message, [self = shared_from_this()](bool ok) { self->OnWriteDone(ok); });
 }
@@ -209,7 +244,7 @@ void PeerSession::OnWriteDone(bool ok) {
   }
   if (done.record.has_value()) {
     if (ok) {
-      edge_->counters().commands_delivered.fetch_add(1, std::memory_order_relaxed);
+      edge_->CountDelivered();
       edge_->metrics().CommandDelivered(edge_->clock().Now() - done.queued_at);
       if (done.done) done.done();
     } else {
@@ -232,6 +267,7 @@ void PeerSession::End(absl::Status status, const char* reason) {
     end_reason_ = reason;
     if (state_ == State::kActive && !disconnected_published_) {
       disconnected_published_ = true;
+      disconnected_pending_ = true;
       publish = true;
       claim = claim_;
     }
@@ -240,13 +276,25 @@ void PeerSession::End(absl::Status status, const char* reason) {
   }
   edge_->log().Info("ending peer stream", {{"peer_id", peer_id_}, {"reason", reason},
                                            {"status", status.ToString()}});
-  if (publish) {
-    edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                   DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
-                   nullptr);
-  }
+  if (publish) PublishDisconnected(reason, claim);
   if (stream != nullptr) stream->Finish(std::move(status));
 }
+
+namespace {
+
+// The lifecycle reason of a stream the transport ended because of what the
+// peer sent (kEndReasonPayload); `stream_closed` for any other end the
+// session did not ask for.
+const char* TransportEndReason(const absl::Status& status) {
+  auto reason = status.GetPayload(kEndReasonPayload);
+  if (!reason.has_value()) return "stream_closed";
+  for (const char* known : {"invalid_utf8", "invalid_message"}) {
+    if (*reason == known) return known;
+  }
+  return "stream_closed";
+}
+
+}  // namespace
 
 void PeerSession::OnEnd(absl::Status status) {
   std::list<Outgoing> undelivered;
@@ -258,20 +306,17 @@ void PeerSession::OnEnd(absl::Status status) {
   {
     absl::MutexLock lock(&mu_);
     was_connected = activated_;
-    reason = end_reason_ != nullptr ? end_reason_ : "stream_closed";
+    reason = end_reason_ != nullptr ? end_reason_ : TransportEndReason(status);
     publish = !disconnected_published_;
     disconnected_published_ = true;
+    if (publish) disconnected_pending_ = true;
     state_ = State::kEnded;
     undelivered.swap(queue_);
     slow = slow_;
     claim = claim_;
     stream_ = nullptr;  // Breaks the stream <-> observer cycle.
   }
-  if (publish) {
-    edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                   DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
-                   nullptr);
-  }
+  if (publish) PublishDisconnected(reason, claim);
   if (was_connected) edge_->metrics().PeerDisconnected(edge_->clock().Now() - connected_at_);
   while (!undelivered.empty()) {
     Outgoing& lost = undelivered.front();
@@ -285,7 +330,54 @@ void PeerSession::OnEnd(absl::Status status) {
   }
   edge_->log().Debug("peer stream ended", {{"peer_id", peer_id_}, {"reason", reason},
                                            {"status", status.ToString()}});
-  edge_->OnSessionEnded(shared_from_this());
+  edge_->webrtc().OnPeerGone(peer_id_);
+  bool finish;
+  {
+    absl::MutexLock lock(&mu_);
+    finish = !disconnected_pending_ && !finished_;
+    if (finish) finished_ = true;
+  }
+  if (finish) edge_->OnSessionEnded(shared_from_this());
+}
+
+void PeerSession::PublishDisconnected(const char* reason, PeerClaim claim) {
+  edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
+                 DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
+                 [self = shared_from_this()](absl::Status status) {
+                   self->OnDisconnectedStored(std::move(status));
+                 });
+}
+
+void PeerSession::OnDisconnectedStored(absl::Status status) {
+  if (!status.ok()) {
+    // The claim is released all the same: keeping it would lock the peer
+    // out of the cluster while this edge lives.
+    edge_->log().Error("disconnected event not stored",
+                       {{"peer_id", peer_id_}, {"status", status.ToString()}});
+  }
+  bool finish;
+  {
+    absl::MutexLock lock(&mu_);
+    disconnected_pending_ = false;
+    finish = state_ == State::kEnded && !finished_;
+    if (finish) finished_ = true;
+  }
+  if (finish) edge_->OnSessionEnded(shared_from_this());
+}
+
+bool PeerSession::stream_ended() {
+  std::shared_ptr<PeerStream> stream;
+  {
+    absl::MutexLock lock(&mu_);
+    stream = stream_;
+  }
+  return stream == nullptr || stream->ended();
+}
+
+bool PeerSession::TakeCallToken() {
+  const absl::Time now = edge_->clock().Now();
+  absl::MutexLock lock(&mu_);
+  return TakeToken(now);
 }
 
 bool PeerSession::TakeToken(absl::Time now) {
@@ -342,6 +434,8 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
   EventHeader header = edge_->Header(peer_id_);
   const std::string* topic;
   std::string value;
+  std::vector<std::string> parts;  // A catalog update split to fit the bus.
+  const size_t max_bytes = edge_->options().max_event_bytes;
   bool ack = !request_id.empty();
   switch (message.payload_case()) {
     case PeerMessage::kFileDeleteResponse:
@@ -363,7 +457,15 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
         return;
       }
       topic = &topics.catalog_updates;
-      value = CatalogUpdateEvent(header, request_id, message.catalog_announcement());
+      {
+        auto events =
+            CatalogUpdateEvents(header, request_id, message.catalog_announcement(), max_bytes);
+        if (!events.ok()) {
+          RefuseUnpublishable(events.status());
+          return;
+        }
+        parts = *std::move(events);
+      }
       break;
     case PeerMessage::kBatchFileOffer:
       topic = &topics.file_offers;
@@ -380,18 +482,44 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
       edge_->log().Debug("peer message without a known payload", {{"peer_id", peer_id_}});
       return;
   }
+  if (parts.empty()) {
+    if (max_bytes > 0 && value.size() > max_bytes) {
+      RefuseUnpublishable(absl::ResourceExhaustedError(absl::StrCat(
+          "the event for this ", PayloadName(message), " message would take ", value.size(),
+          " bytes, over the event bus's limit of ", max_bytes, " bytes; it was not published")));
+      return;
+    }
+    parts.push_back(std::move(value));
+  }
   Count();
+  // Acknowledged once every part is stored.
+  struct Progress {
+    std::atomic<size_t> left;
+    std::atomic<bool> failed{false};
+  };
+  auto progress = std::make_shared<Progress>();
+  progress->left = parts.size();
   std::weak_ptr<PeerSession> weak = weak_from_this();
-  edge_->Publish(*topic, peer_id_, std::move(value),
-                 [weak, ack, request_id](absl::Status status) {
-                   auto self = weak.lock();
-                   if (self == nullptr) return;
-                   if (ack && status.ok()) {
-                     self->SendAck(request_id);
-                   } else {
-                     self->Answered();  // Nothing to acknowledge (unstored: the peer retries).
-                   }
-                 });
+  for (std::string& part : parts) {
+    edge_->Publish(*topic, peer_id_, std::move(part),
+                   [weak, ack, request_id, progress](absl::Status status) {
+                     if (!status.ok()) progress->failed = true;
+                     if (progress->left.fetch_sub(1) != 1) return;
+                     auto self = weak.lock();
+                     if (self == nullptr) return;
+                     if (ack && !progress->failed) {
+                       self->SendAck(request_id);
+                     } else {
+                       self->Answered();  // Nothing to acknowledge (unstored: the peer retries).
+                     }
+                   });
+  }
+}
+
+void PeerSession::RefuseUnpublishable(absl::Status status) {
+  edge_->log().Warn("ending a peer whose message cannot be published",
+                    {{"peer_id", peer_id_}, {"status", status.ToString()}});
+  End(std::move(status), "error");
 }
 
 }  // namespace edge

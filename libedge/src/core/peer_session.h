@@ -39,6 +39,13 @@ class PeerSession final : public PeerStreamObserver,
   void Activate(PeerClaim claim);
   // True once Activate ran and until the session ends.
   bool active();
+  // True once the session is ending or ended: it takes no more commands,
+  // its `disconnected` is published (or none was owed), and only its
+  // release may still be pending.
+  bool ending();
+  // True once it was ended for reading too slowly (its commands are
+  // dead-lettered peer_slow, contract §4).
+  bool ended_slow();
   PeerClaim claim();
   // Whether the session's end should release its tracker claim (false once
   // a replacing stream took the claim over).
@@ -52,14 +59,21 @@ class PeerSession final : public PeerStreamObserver,
   void ExpectCatalog(const std::string& request_id);
 
   // Queues a command; `done` runs once it was written, or after it was
-  // dead-lettered (peer_slow, peer_write_failed).
-  void SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done);
+  // dead-lettered (peer_slow, peer_write_failed, or expired when its turn
+  // to be written comes at or after `expires_at`).
+  void SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done,
+                   absl::Time expires_at = absl::InfiniteFuture());
   // Queues the acknowledgement of a peer message.
   void SendAck(const std::string& request_id);
 
   // Ends the stream from the edge's side. `reason` is the `disconnected`
   // reason (timeout, shutdown, replaced, kicked, slow, error).
   void End(absl::Status status, const char* reason);
+  // Takes one token of the peer's PEER_MAX_MESSAGES_PER_SEC bucket for a
+  // WebRTCOperations call; false when the peer is over the limit.
+  bool TakeCallToken();
+  // The peer's stream already ended (or has none).
+  bool stream_ended();
 
   // PeerStreamObserver
   bool OnMessage(PeerMessage message) override;
@@ -78,6 +92,8 @@ class PeerSession final : public PeerStreamObserver,
     // For commands: what the item holds in memory (message and record),
     // counted against PEER_SEND_QUEUE_MAX_BYTES.
     size_t bytes = 0;
+    // Commands: never written at or after this instant (contract §4).
+    absl::Time expires_at = absl::InfiniteFuture();
   };
 
   void Enqueue(Outgoing item);
@@ -91,6 +107,13 @@ class PeerSession final : public PeerStreamObserver,
   void Answered();
   // Publishes the event for `message`, or acknowledges a keepalive.
   void Publish(const PeerMessage& message, bool solicited_catalog);
+  // A message whose event the bus cannot take, even split: the peer hears
+  // why (its stream ends with `status`), instead of never being answered.
+  void RefuseUnpublishable(absl::Status status);
+  // Publishes `disconnected`; the session is finished (its claim released)
+  // once the stream has ended and the bus has stored it (§5).
+  void PublishDisconnected(const char* reason, PeerClaim claim);
+  void OnDisconnectedStored(absl::Status status);
 
   EdgeImpl* const edge_;
   const std::string peer_id_;
@@ -103,6 +126,10 @@ class PeerSession final : public PeerStreamObserver,
   PeerClaim claim_ ABSL_GUARDED_BY(mu_);
   bool owns_claim_ ABSL_GUARDED_BY(mu_) = true;
   bool disconnected_published_ ABSL_GUARDED_BY(mu_) = false;
+  // `disconnected` published and not yet stored by the bus.
+  bool disconnected_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // OnSessionEnded has run (or is running).
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool activated_ ABSL_GUARDED_BY(mu_) = false;
   const char* end_reason_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool slow_ ABSL_GUARDED_BY(mu_) = false;

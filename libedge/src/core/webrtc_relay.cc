@@ -42,10 +42,24 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
     } else if (existing != sessions_.end() && existing->second.peer_id != peer_id) {
       refused = absl::AlreadyExistsError(
           absl::StrCat("session \"", session_id, "\" belongs to another peer"));
+    } else if (auto mine = sessions_by_peer_.find(peer_id);
+               existing == sessions_.end() && mine != sessions_by_peer_.end() &&
+               mine->second.size() >=
+                   static_cast<size_t>(edge_->options().webrtc_max_sessions_per_peer)) {
+      refused = absl::ResourceExhaustedError(absl::StrCat(
+          "this peer already has ", mine->second.size(),
+          " open WebRTC sessions, the most it may (WEBRTC_MAX_SESSIONS_PER_PEER)"));
+    } else if (existing != sessions_.end() &&
+               existing->second.pending.size() >= kMaxPendingPerSession) {
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("session \"", session_id, "\" already has ", kMaxPendingPerSession,
+                       " stream_session_request calls waiting for their reply"));
     } else {
       Session& session = sessions_[session_id];
       session.peer_id = peer_id;
       session.last_activity = now;
+      session.pending.insert(request_id);
+      sessions_by_peer_[peer_id].insert(session_id);
       // Registered before the publish: a fast backend may answer at once.
       Pending& pending = pending_[request_id];
       pending.peer_id = peer_id;
@@ -81,7 +95,7 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
                      if (it == pending_.end()) return;
                      edge_->clock().Cancel(it->second.timer);
                      reply = std::move(it->second.reply);
-                     pending_.erase(it);
+                     ErasePendingLocked(it);
                    }
                    reply(absl::UnavailableError(absl::StrCat(
                        "the session request could not be published: ", status.message())));
@@ -163,7 +177,7 @@ bool WebRtcRelay::OnReply(const std::string& request_id, PeerWebRTCMessage reply
     call = std::move(it->second.reply);
     auto session = sessions_.find(it->second.session_id);
     if (session != sessions_.end()) session->second.last_activity = edge_->clock().Now();
-    pending_.erase(it);
+    ErasePendingLocked(it);
   }
   call(std::move(reply));
   return true;
@@ -176,7 +190,7 @@ void WebRtcRelay::TimeOut(const std::string& request_id) {
     auto it = pending_.find(request_id);
     if (it == pending_.end()) return;
     call = std::move(it->second.reply);
-    pending_.erase(it);
+    ErasePendingLocked(it);
   }
   call(absl::DeadlineExceededError(
       absl::StrCat("no webrtc_reply from the backend within ",
@@ -216,28 +230,35 @@ void WebRtcRelay::Touch(const std::string& session_id) {
   if (it != sessions_.end()) it->second.last_activity = edge_->clock().Now();
 }
 
-template <typename Pred>
-void WebRtcRelay::EndSessions(Pred pred, const char* why) {
+void WebRtcRelay::ErasePendingLocked(absl::flat_hash_map<std::string, Pending>::iterator it) {
+  auto session = sessions_.find(it->second.session_id);
+  if (session != sessions_.end()) session->second.pending.erase(it->first);
+  pending_.erase(it);
+}
+
+void WebRtcRelay::EndSessions(const std::vector<std::string>& session_ids, const char* why) {
   std::vector<WebRtcReply> calls;
   std::vector<std::pair<std::string, Held>> held;  // (peer_id, candidate)
   {
     absl::MutexLock lock(&mu_);
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (!pred(it->second)) {
-        ++it;
-        continue;
+    for (const std::string& id : session_ids) {
+      auto it = sessions_.find(id);
+      if (it == sessions_.end()) continue;
+      Session& session = it->second;
+      for (Held& h : session.held) held.emplace_back(session.peer_id, std::move(h));
+      for (const std::string& request_id : session.pending) {
+        auto pending = pending_.find(request_id);
+        if (pending == pending_.end()) continue;
+        edge_->clock().Cancel(pending->second.timer);
+        calls.push_back(std::move(pending->second.reply));
+        pending_.erase(pending);
       }
-      for (Held& h : it->second.held) held.emplace_back(it->second.peer_id, std::move(h));
-      sessions_.erase(it++);
-    }
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (sessions_.contains(it->second.session_id)) {
-        ++it;
-        continue;
+      auto mine = sessions_by_peer_.find(session.peer_id);
+      if (mine != sessions_by_peer_.end()) {
+        mine->second.erase(id);
+        if (mine->second.empty()) sessions_by_peer_.erase(mine);
       }
-      edge_->clock().Cancel(it->second.timer);
-      calls.push_back(std::move(it->second.reply));
-      pending_.erase(it++);
+      sessions_.erase(it);
     }
   }
   for (WebRtcReply& call : calls) call(absl::UnavailableError(why));
@@ -248,18 +269,35 @@ void WebRtcRelay::EndSessions(Pred pred, const char* why) {
 }
 
 void WebRtcRelay::OnPeerGone(const std::string& peer_id) {
-  EndSessions([&](const Session& s) { return s.peer_id == peer_id; },
-              "the peer disconnected; its WebRTC sessions ended");
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    auto mine = sessions_by_peer_.find(peer_id);
+    if (mine == sessions_by_peer_.end()) return;
+    ids.assign(mine->second.begin(), mine->second.end());
+  }
+  EndSessions(ids, "the peer disconnected; its WebRTC sessions ended");
 }
 
 void WebRtcRelay::ExpireIdle(absl::Time now) {
-  absl::Duration ttl = edge_->options().webrtc_session_ttl;
-  EndSessions([&](const Session& s) { return now - s.last_activity >= ttl; },
-              "the WebRTC session expired (WEBRTC_SESSION_TTL_SEC)");
+  const absl::Duration ttl = edge_->options().webrtc_session_ttl;
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, session] : sessions_) {
+      if (now - session.last_activity >= ttl) ids.push_back(id);
+    }
+  }
+  EndSessions(ids, "the WebRTC session expired (WEBRTC_SESSION_TTL_SEC)");
 }
 
 void WebRtcRelay::Shutdown() {
-  EndSessions([](const Session&) { return true; }, "the edge is shutting down");
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, session] : sessions_) ids.push_back(id);
+  }
+  EndSessions(ids, "the edge is shutting down");
 }
 
 size_t WebRtcRelay::sessions() {

@@ -10,6 +10,12 @@
 // answer went out are held, bounded, and delivered in order after it.
 //
 // Pending calls hold no thread: each is a reply callback and a timer.
+//
+// Bounds: a peer has at most EdgeOptions::webrtc_max_sessions_per_peer
+// sessions and kMaxPendingPerSession calls waiting per session (more:
+// RESOURCE_EXHAUSTED); its calls share its PEER_MAX_MESSAGES_PER_SEC budget
+// (EdgeImpl::OnWebRtcCall). Sessions are indexed by peer and pending calls
+// by session, so a peer's disconnect touches only its own.
 #ifndef EDGE_CORE_WEBRTC_RELAY_H_
 #define EDGE_CORE_WEBRTC_RELAY_H_
 
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "edge/clock.h"
@@ -33,6 +40,8 @@ class WebRtcRelay {
  public:
   // ICE candidates held per session before its answer, at most.
   static constexpr size_t kMaxHeldCandidates = 64;
+  // stream_session_request calls waiting for their reply, per session.
+  static constexpr size_t kMaxPendingPerSession = 8;
 
   explicit WebRtcRelay(EdgeImpl* edge) : edge_(edge) {}
   WebRtcRelay(const WebRtcRelay&) = delete;
@@ -76,6 +85,7 @@ class WebRtcRelay {
     bool answered = false;
     bool releasing = false;  // ReleaseHeld is sending the held candidates
     std::deque<Held> held;
+    absl::flat_hash_set<std::string> pending;  // request_ids of its waiting calls
   };
   struct Pending {
     std::string peer_id;
@@ -88,15 +98,20 @@ class WebRtcRelay {
   void ContinueSession(const std::string& peer_id, EdgeWebRTCMessage request, WebRtcReply reply);
   void TimeOut(const std::string& request_id);
   void ReleaseHeld(const std::string& peer_id, const std::string& session_id);
-  // Ends the sessions selected by `pred` (with mu_ held), failing their
-  // calls and dead-lettering held candidates.
-  template <typename Pred>
-  void EndSessions(Pred pred, const char* why);
+  // Ends the sessions named, failing their calls and dead-lettering held
+  // candidates.
+  void EndSessions(const std::vector<std::string>& session_ids, const char* why);
+  // Forgets pending call `it` (mu_ held): also from its session's index.
+  void ErasePendingLocked(absl::flat_hash_map<std::string, Pending>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   EdgeImpl* const edge_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // peer_id -> the ids of its sessions.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> sessions_by_peer_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace edge

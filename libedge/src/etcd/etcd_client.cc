@@ -2,8 +2,12 @@
 
 #include <arpa/inet.h>
 
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
@@ -40,6 +44,66 @@ void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {
   context.set_deadline(absl::ToChronoTime(deadline));
 }
 
+// etcd refused the call's token: expired (--auth-token-ttl), from before
+// an etcd restart, or older than a change of users and roles.
+bool IsAuthFailure(const grpc::Status& status) {
+  const std::string& message = status.error_message();
+  return status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         absl::StrContains(message, "invalid auth token") ||
+         absl::StrContains(message, "auth store is old") ||
+         absl::StrContains(message, "user name is empty");
+}
+
+// A login takes at most this long (etcd checks the password with bcrypt,
+// which is slow on purpose).
+constexpr absl::Duration kAuthTimeout = absl::Seconds(5);
+
+absl::StatusOr<std::string> ReadPem(absl::string_view what,
+                                    const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd: cannot read the ", what, " \"", path, "\""));
+  }
+  std::string pem((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+  if (pem.empty() || in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "etcd: the ", what, " \"", path, "\" is empty or unreadable"));
+  }
+  return pem;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
+    const EtcdClientSecurity& security) {
+  if (!security.tls) {
+    if (!security.ca_file.empty() || !security.cert_file.empty()) {
+      return absl::InvalidArgumentError(
+          "etcd: CA or client certificate given without TLS (https://)");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  if (security.cert_file.empty() != security.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "etcd: a client certificate needs both its certificate and key files");
+  }
+  grpc::SslCredentialsOptions options;
+  if (!security.ca_file.empty()) {
+    auto ca = ReadPem("CA file", security.ca_file);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *std::move(ca);
+  }
+  if (!security.cert_file.empty()) {
+    auto cert = ReadPem("client certificate", security.cert_file);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadPem("client key", security.key_file);
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *std::move(cert);
+    options.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(options);
+}
+
 // An endpoint whose calls fail this many times in a row on a channel at
 // least kChannelMinAge old gets a new channel.
 constexpr int kRenewAfterFailures = 3;
@@ -56,10 +120,25 @@ struct EtcdClient::AsyncTxn {
   size_t endpoint = 0;
   std::shared_ptr<Connection> connection;
   size_t attempts = 0;
+  // The token sent, and whether a refused one was renewed already.
+  std::string token;
+  bool renewed_token = false;
+};
+
+struct EtcdClient::AuthCall {
+  etcdserverpb::AuthenticateRequest request;
+  etcdserverpb::AuthenticateResponse response;
+  std::unique_ptr<grpc::ClientContext> context;
+  absl::Time deadline;
+  size_t endpoint = 0;
+  std::shared_ptr<Connection> connection;
+  size_t attempts = 0;
 };
 
 absl::StatusOr<std::shared_ptr<EtcdClient::Connection>>
-EtcdClient::NewConnection(const std::string& address) {
+EtcdClient::NewConnection(
+    const std::string& address,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments args;
   // Come back quickly after an etcd restart instead of gRPC's default
   // backoff of up to two minutes. (The minimum backoff is left alone: it
@@ -70,40 +149,52 @@ EtcdClient::NewConnection(const std::string& address) {
   // backoff, from the process-wide pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto connection = std::make_shared<Connection>();
-  connection->channel = grpc::CreateCustomChannel(
-      ChannelTarget(address), grpc::InsecureChannelCredentials(), args);
+  connection->channel =
+      grpc::CreateCustomChannel(ChannelTarget(address), credentials, args);
   if (connection->channel == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("etcd: cannot create a channel to ", address));
   }
   connection->kv = etcdserverpb::KV::NewStub(connection->channel);
   connection->lease = etcdserverpb::Lease::NewStub(connection->channel);
+  connection->auth = etcdserverpb::Auth::NewStub(connection->channel);
   connection->created = absl::Now();
   return connection;
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
-    const std::vector<std::string>& addresses, Logger* logger) {
+    const std::vector<std::string>& addresses, EtcdClientSecurity security,
+    Logger* logger) {
   if (addresses.empty()) {
     return absl::InvalidArgumentError("etcd: no endpoints given");
   }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      Credentials(security);
+  if (!credentials.ok()) return credentials.status();
   std::vector<EndpointState> endpoints;
   for (const std::string& address : addresses) {
     if (address.empty()) {
       return absl::InvalidArgumentError("etcd: empty endpoint");
     }
     absl::StatusOr<std::shared_ptr<Connection>> connection =
-        NewConnection(address);
+        NewConnection(address, *credentials);
     if (!connection.ok()) return connection.status();
     endpoints.push_back(EndpointState{*std::move(connection), 0});
   }
-  return std::unique_ptr<EtcdClient>(
-      new EtcdClient(addresses, std::move(endpoints), logger));
+  return std::unique_ptr<EtcdClient>(new EtcdClient(
+      addresses, std::move(endpoints), *std::move(credentials),
+      std::move(security.username), std::move(security.password), logger));
 }
 
 EtcdClient::EtcdClient(std::vector<std::string> addresses,
-                       std::vector<EndpointState> endpoints, Logger* logger)
+                       std::vector<EndpointState> endpoints,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials,
+                       std::string username, std::string password,
+                       Logger* logger)
     : addresses_(std::move(addresses)),
+      credentials_(std::move(credentials)),
+      username_(std::move(username)),
+      password_(std::move(password)),
       log_(logger),
       endpoints_(std::move(endpoints)) {}
 
@@ -137,7 +228,7 @@ void EtcdClient::Report(size_t endpoint, const Connection* used,
   // Built outside the lock; a concurrent renewal of the same endpoint wins
   // and this one is dropped.
   absl::StatusOr<std::shared_ptr<Connection>> fresh =
-      NewConnection(addresses_[endpoint]);
+      NewConnection(addresses_[endpoint], credentials_);
   if (!fresh.ok()) return;
   {
     absl::MutexLock lock(&mu_);
@@ -169,15 +260,32 @@ absl::Status EtcdClient::WithFailover(absl::Time deadline, Call call) {
     if (shut_down_) return absl::UnavailableError("etcd client is shut down");
   }
   absl::Status last;
+  std::string stale;
+  bool renewed_token = false;
   for (size_t attempt = 0; attempt < addresses_.size(); ++attempt) {
+    std::string token;
+    if (!username_.empty()) {
+      absl::StatusOr<std::string> got = GetTokenSync(stale, deadline);
+      if (!got.ok()) return got.status();
+      token = *std::move(got);
+    }
     size_t index = current_.load() % addresses_.size();
     std::shared_ptr<Connection> connection = ConnectionTo(index);
     grpc::ClientContext context;
     SetDeadline(context, deadline);
+    if (!token.empty()) context.AddMetadata("token", token);
     grpc::Status status = call(*connection, context);
     Report(index, connection.get(), status);
     if (status.ok()) return absl::OkStatus();
     last = FromGrpc(status, addresses_[index]);
+    if (!username_.empty() && !renewed_token && IsAuthFailure(status) &&
+        absl::Now() < deadline) {
+      // Log in again and retry once, on the same endpoint.
+      renewed_token = true;
+      stale = token;
+      --attempt;
+      continue;
+    }
     if (!ShouldFailOver(status) || absl::Now() >= deadline) break;
     MoveOff(index);
   }
@@ -233,6 +341,10 @@ absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id,
   absl::Status status = WithFailover(
       deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         auto stream = endpoint.lease->LeaseKeepAlive(&context);
+        if (stream == nullptr) {
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "no keepalive stream");
+        }
         bool answered = stream->Write(request) && stream->Read(&response);
         stream->WritesDone();
         grpc::Status finished = stream->Finish();
@@ -262,7 +374,14 @@ void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
     }
   }
   if (op->context != nullptr) {
-    StartTxn(op);
+    GetToken("", [this, op](absl::StatusOr<std::string> token) {
+      if (!token.ok()) {
+        FinishTxn(op, token.status());
+        return;
+      }
+      op->token = *std::move(token);
+      StartTxn(op);
+    });
     return;
   }
   TxnDone fail = std::move(op->done);
@@ -275,6 +394,7 @@ void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
 // (gRPC remembers it on the context).
 void EtcdClient::StartTxn(AsyncTxn* op) {
   ++op->attempts;
+  if (!op->token.empty()) op->context->AddMetadata("token", op->token);
   op->connection->kv->async()->Txn(
       op->context.get(), &op->request, &op->response,
       [this, op](grpc::Status status) { OnTxnDone(op, status); });
@@ -282,9 +402,12 @@ void EtcdClient::StartTxn(AsyncTxn* op) {
 
 void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
   Report(op->endpoint, op->connection.get(), status);
-  if (ShouldFailOver(status) && op->attempts < addresses_.size() &&
+  const bool renew_token = !username_.empty() && !op->renewed_token &&
+                           IsAuthFailure(status) && absl::Now() < op->deadline;
+  if ((renew_token || ShouldFailOver(status)) &&
+      op->attempts < addresses_.size() + (renew_token ? 1 : 0) &&
       absl::Now() < op->deadline) {
-    MoveOff(op->endpoint);
+    if (!renew_token) MoveOff(op->endpoint);
     bool retry = false;
     {
       absl::MutexLock lock(&mu_);
@@ -297,15 +420,30 @@ void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
         retry = true;
       }
     }
+    if (retry && renew_token) {
+      op->renewed_token = true;
+      GetToken(op->token, [this, op](absl::StatusOr<std::string> token) {
+        if (!token.ok()) {
+          FinishTxn(op, token.status());
+          return;
+        }
+        op->token = *std::move(token);
+        StartTxn(op);
+      });
+      return;
+    }
     if (retry) {
       StartTxn(op);
       return;
     }
   }
-  absl::StatusOr<etcdserverpb::TxnResponse> result =
-      status.ok()
-          ? absl::StatusOr<etcdserverpb::TxnResponse>(std::move(op->response))
-          : FromGrpc(status, addresses_[op->endpoint]);
+  FinishTxn(op, status.ok() ? absl::StatusOr<etcdserverpb::TxnResponse>(
+                                  std::move(op->response))
+                            : FromGrpc(status, addresses_[op->endpoint]));
+}
+
+void EtcdClient::FinishTxn(AsyncTxn* op,
+                           absl::StatusOr<etcdserverpb::TxnResponse> result) {
   TxnDone done = std::move(op->done);
   done(std::move(result));
   absl::MutexLock lock(&mu_);
@@ -313,13 +451,124 @@ void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
   delete op;
 }
 
+void EtcdClient::GetToken(const std::string& stale, TokenDone done) {
+  if (username_.empty()) {
+    done(std::string());
+    return;
+  }
+  AuthCall* start = nullptr;
+  absl::StatusOr<std::string> now;
+  bool waiting = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) {
+      now = absl::UnavailableError("etcd client is shut down");
+    } else if (!token_.empty() && token_ != stale) {
+      now = token_;
+    } else {
+      token_.clear();
+      token_waiters_.push_back(std::move(done));
+      waiting = true;
+      if (auth_call_ == nullptr) {
+        auth_call_ = new AuthCall;
+        auth_call_->request.set_name(username_);
+        auth_call_->request.set_password(password_);
+        auth_call_->deadline = absl::Now() + kAuthTimeout;
+        start = auth_call_;
+      }
+    }
+  }
+  if (start != nullptr) StartAuthenticate(start);
+  if (!waiting) done(std::move(now));
+}
+
+absl::StatusOr<std::string> EtcdClient::GetTokenSync(const std::string& stale,
+                                                     absl::Time deadline) {
+  struct Wait {
+    absl::Mutex mu;
+    std::optional<absl::StatusOr<std::string>> token ABSL_GUARDED_BY(mu);
+  };
+  auto wait = std::make_shared<Wait>();
+  GetToken(stale, [wait](absl::StatusOr<std::string> token) {
+    absl::MutexLock lock(&wait->mu);
+    wait->token = std::move(token);
+  });
+  absl::MutexLock lock(&wait->mu);
+  wait->mu.AwaitWithDeadline(absl::Condition(
+                                 +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return w->token.has_value();
+                                 },
+                                 wait.get()),
+                             deadline);
+  if (!wait->token.has_value()) {
+    return absl::DeadlineExceededError("etcd: no login before the deadline");
+  }
+  return *wait->token;
+}
+
+// Called without mu_ held; the call is auth_call_ until OnAuthenticated.
+void EtcdClient::StartAuthenticate(AuthCall* call) {
+  {
+    absl::MutexLock lock(&mu_);
+    call->endpoint = current_.load() % addresses_.size();
+    call->connection = endpoints_[call->endpoint].connection;
+    call->context = std::make_unique<grpc::ClientContext>();
+    SetDeadline(*call->context, call->deadline);
+    call->response.Clear();
+    // Shutdown cancels the login through auth_call_; one that came first
+    // is cancelled here.
+    if (shut_down_) call->context->TryCancel();
+  }
+  ++call->attempts;
+  call->connection->auth->async()->Authenticate(
+      call->context.get(), &call->request, &call->response,
+      [this, call](grpc::Status status) { OnAuthenticated(call, status); });
+}
+
+void EtcdClient::OnAuthenticated(AuthCall* call, const grpc::Status& status) {
+  Report(call->endpoint, call->connection.get(), status);
+  if (ShouldFailOver(status) && call->attempts < addresses_.size() &&
+      absl::Now() < call->deadline) {
+    MoveOff(call->endpoint);
+    StartAuthenticate(call);
+    return;
+  }
+  absl::StatusOr<std::string> token;
+  if (!status.ok()) {
+    token = FromGrpc(status, addresses_[call->endpoint]);
+    log_->Warn("etcd login failed",
+               {{"user", username_}, {"error", token.status().ToString()}});
+  } else if (call->response.token().empty()) {
+    token = absl::FailedPreconditionError(
+        "etcd gave no token: is authentication enabled on it?");
+  } else {
+    token = call->response.token();
+  }
+  std::vector<TokenDone> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    if (token.ok()) token_ = *token;
+    waiters.swap(token_waiters_);
+    auth_call_ = nullptr;
+  }
+  delete call;
+  // Waiters are calls in in_flight_ or sync callers: either keeps the client
+  // alive until they return.
+  for (TokenDone& waiter : waiters) waiter(token);
+}
+
 void EtcdClient::Shutdown() {
   absl::MutexLock lock(&mu_);
   shut_down_ = true;
   for (AsyncTxn* op : in_flight_) op->context->TryCancel();
+  if (auth_call_ != nullptr && auth_call_->context != nullptr) {
+    auth_call_->context->TryCancel();
+  }
   mu_.Await(absl::Condition(
-      +[](absl::flat_hash_set<AsyncTxn*>* ops) { return ops->empty(); },
-      &in_flight_));
+      +[](EtcdClient* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return self->in_flight_.empty() && self->auth_call_ == nullptr;
+      },
+      this));
 }
 
 }  // namespace edge

@@ -16,6 +16,13 @@
 // gRPC statuses are converted to absl::Status here and nowhere else; codes
 // map one-to-one, so etcd's "requested lease not found" arrives as NOT_FOUND.
 //
+// Security (contract §10): TLS with server verification and an optional
+// client certificate, and etcd's own authentication. With a username, the
+// client logs in (Authenticate) before its first call and sends the token
+// etcd hands out as `token` metadata on every call. etcd tokens expire
+// (--auth-token-ttl) and die with a restart: a call refused for its token
+// logs in again, once for all calls waiting, and is retried once.
+//
 // Threads: Txn/Range are asynchronous (callback API) and call `done` on a
 // gRPC thread, never inline except after Shutdown. The *Sync calls block and
 // are for the tracker's own thread. All deadlines are real time.
@@ -36,17 +43,35 @@
 #include "absl/time/time.h"
 #include "edge/logger.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "grpcpp/security/credentials.h"
 
 namespace edge {
+
+// How to reach etcd securely; files are PEM, read once by Create.
+struct EtcdClientSecurity {
+  bool tls = false;
+  std::string ca_file;    // empty: the system's roots
+  std::string cert_file;  // with key_file: a client certificate
+  std::string key_file;
+  std::string username;  // empty: no authentication
+  std::string password;
+};
 
 class EtcdClient {
  public:
   using TxnDone =
       absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::TxnResponse>)>;
 
-  // `endpoints` are `host:port`, at least one.
+  // `endpoints` are `host:port`, at least one. INVALID_ARGUMENT when a
+  // file of `security` cannot be read.
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(
-      const std::vector<std::string>& endpoints, Logger* logger);
+      const std::vector<std::string>& endpoints, EtcdClientSecurity security,
+      Logger* logger);
+  // Plaintext, without authentication.
+  static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(
+      const std::vector<std::string>& endpoints, Logger* logger) {
+    return Create(endpoints, EtcdClientSecurity{}, logger);
+  }
   EtcdClient(const EtcdClient&) = delete;
   EtcdClient& operator=(const EtcdClient&) = delete;
   ~EtcdClient();
@@ -76,6 +101,7 @@ class EtcdClient {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
+    std::unique_ptr<etcdserverpb::Auth::Stub> auth;
     absl::Time created;
   };
   struct EndpointState {
@@ -83,12 +109,18 @@ class EtcdClient {
     int failures = 0;  // consecutive UNAVAILABLE answers on `connection`
   };
   struct AsyncTxn;
+  struct AuthCall;
+  // The token to call with ("" without authentication), or why none.
+  using TokenDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
 
   EtcdClient(std::vector<std::string> addresses,
-             std::vector<EndpointState> endpoints, Logger* logger);
+             std::vector<EndpointState> endpoints,
+             std::shared_ptr<grpc::ChannelCredentials> credentials,
+             std::string username, std::string password, Logger* logger);
 
   static absl::StatusOr<std::shared_ptr<Connection>> NewConnection(
-      const std::string& address);
+      const std::string& address,
+      const std::shared_ptr<grpc::ChannelCredentials>& credentials);
   std::shared_ptr<Connection> ConnectionTo(size_t endpoint);
   // Counts the outcome of a call made on `used`; replaces the endpoint's
   // connection when it keeps failing.
@@ -101,8 +133,20 @@ class EtcdClient {
   void MoveOff(size_t failed);
   void StartTxn(AsyncTxn* op);
   void OnTxnDone(AsyncTxn* op, const grpc::Status& status);
+  void FinishTxn(AsyncTxn* op,
+                 absl::StatusOr<etcdserverpb::TxnResponse> result);
+  // Runs `done` with a token, logging in first when there is none or the
+  // current one is `stale` (refused by etcd). Inline when one is at hand.
+  void GetToken(const std::string& stale, TokenDone done);
+  absl::StatusOr<std::string> GetTokenSync(const std::string& stale,
+                                           absl::Time deadline);
+  void StartAuthenticate(AuthCall* call);
+  void OnAuthenticated(AuthCall* call, const grpc::Status& status);
 
   const std::vector<std::string> addresses_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const std::string username_;
+  const std::string password_;
   Logger* const log_;
   std::atomic<size_t> current_{0};
 
@@ -110,6 +154,11 @@ class EtcdClient {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<EndpointState> endpoints_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<AsyncTxn*> in_flight_ ABSL_GUARDED_BY(mu_);
+  // etcd authentication: the token in use, and the login under way with
+  // the calls waiting for it.
+  std::string token_ ABSL_GUARDED_BY(mu_);
+  AuthCall* auth_call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<TokenDone> token_waiters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace edge

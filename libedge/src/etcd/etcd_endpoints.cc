@@ -12,8 +12,9 @@
 namespace edge {
 
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
-    absl::string_view list) {
+    absl::string_view list, bool* tls) {
   std::vector<std::string> endpoints;
+  size_t secure = 0;
   for (absl::string_view item : absl::StrSplit(list, ',')) {
     absl::string_view endpoint = absl::StripAsciiWhitespace(item);
     if (endpoint.empty()) {
@@ -21,10 +22,11 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
           absl::StrCat("ETCD_ENDPOINTS: empty endpoint in \"", list, "\""));
     }
     if (absl::StartsWithIgnoreCase(endpoint, "https://")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ETCD_ENDPOINTS: \"", endpoint, "\": TLS to etcd is not supported"));
+      endpoint.remove_prefix(8);
+      ++secure;
+    } else if (absl::StartsWithIgnoreCase(endpoint, "http://")) {
+      endpoint.remove_prefix(7);
     }
-    absl::ConsumePrefix(&endpoint, "http://");
     absl::ConsumeSuffix(&endpoint, "/");
     size_t colon = endpoint.rfind(':');
     if (colon == absl::string_view::npos || colon == 0) {
@@ -46,6 +48,12 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
     }
     endpoints.emplace_back(endpoint);
   }
+  if (secure != 0 && secure != endpoints.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ETCD_ENDPOINTS: \"", list,
+        "\" mixes https:// with plaintext endpoints; use one for all"));
+  }
+  if (tls != nullptr) *tls = secure != 0;
   return endpoints;
 }
 

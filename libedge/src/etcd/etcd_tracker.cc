@@ -1,6 +1,7 @@
 #include "edge/etcd_tracker.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,12 +10,18 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/json_writer.h"
 #include "etcd/etcd_client.h"
+#include "etcd/etcd_holder.h"
 #include "etcd/etcd_txn.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace edge {
 namespace {
@@ -22,6 +29,44 @@ namespace {
 // Transactions one claim may spend racing other writers of its key (the key
 // vanished or changed between two transactions) before giving up.
 constexpr int kMaxClaimAttempts = 5;
+
+// Claims per re-claim transaction and lost claims per take: each peer costs
+// 2 (re-claim) or 3 (take) compares and reads, within etcd's default
+// --max-txn-ops of 128.
+constexpr size_t kReclaimBatch = 60;
+constexpr size_t kTakeBatch = 40;
+
+// A claim record's value: the holder and when it claimed.
+std::string RecordValue(const std::string& edge_id, absl::Time claimed_at) {
+  std::string json;
+  JsonWriter(json)
+      .Field("edge_id", edge_id)
+      .Field("claimed_at_ms", absl::ToUnixMillis(claimed_at))
+      .Close();
+  return json;
+}
+
+LostClaim ParseRecord(const std::string& peer_id, const mvccpb::KeyValue& kv) {
+  LostClaim lost;
+  lost.peer_id = peer_id;
+  lost.epoch = kv.mod_revision();
+  lost.edge_id = "unknown";
+  lost.claimed_at = absl::FromUnixMillis(0);
+  google::protobuf::Struct record;
+  if (google::protobuf::util::JsonStringToMessage(kv.value(), &record).ok()) {
+    const auto& fields = record.fields();
+    if (auto it = fields.find("edge_id");
+        it != fields.end() && it->second.has_string_value()) {
+      lost.edge_id = it->second.string_value();
+    }
+    if (auto it = fields.find("claimed_at_ms");
+        it != fields.end() && it->second.has_number_value()) {
+      lost.claimed_at = absl::FromUnixMillis(
+          static_cast<int64_t>(it->second.number_value()));
+    }
+  }
+  return lost;
+}
 
 absl::Status ValidateOptions(const EtcdTrackerOptions& options) {
   if (options.edge_id.empty()) {
@@ -54,6 +99,12 @@ absl::Status ValidateOptions(const EtcdTrackerOptions& options) {
   return absl::OkStatus();
 }
 
+EtcdClientSecurity ClientSecurity(const EtcdTrackerOptions& options) {
+  return EtcdClientSecurity{options.tls,           options.tls_ca_file,
+                            options.tls_cert_file, options.tls_key_file,
+                            options.username,      options.password};
+}
+
 // What the lease thread waits on. Shared with clock timers, so a timer that
 // fires late never touches a destroyed tracker.
 struct Wakeup {
@@ -80,30 +131,35 @@ class EtcdTracker::Impl {
   void Release(const std::string& peer_id, const PeerClaim& claim,
                ReleaseDone done);
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                   AddressDone done);
   void SetLostListener(LostListener listener);
+  void SetLostClaimListener(LostClaimListener listener);
   void Shutdown(absl::Time deadline);
   bool HasLease() const;
 
  private:
-  // A claim this edge holds: the epoch its caller was given, and the key's
-  // create revision now (they differ after a lease loss made the tracker
-  // create the key again).
-  struct Held {
-    int64_t issued_epoch;
-    int64_t create_revision;
-  };
   struct ClaimOp {
     std::string peer_id;
-    std::string key;
+    etcd_txn::ClaimKeys keys;
     absl::Time deadline;  // real time
     ClaimDone done;
     int64_t lease;
+    absl::Time claimed_at;
     int attempts = 0;
+    // Set by the first FinishClaim: a claim waiting for a lost claim's
+    // edge_lost may be finished by its deadline timer first.
+    std::atomic<bool> finished{false};
   };
   using ClaimOpPtr = std::shared_ptr<ClaimOp>;
+  // What to do once a lost claim's edge_lost is out and its keys are gone
+  // (OK), or could not be published (an error).
+  using AfterLost = absl::AnyInvocable<void(absl::Status)>;
 
-  std::string PeerKey(const std::string& peer_id) const {
-    return absl::StrCat(options_.key_prefix, "peers/", peer_id);
+  etcd_txn::ClaimKeys Keys(const std::string& peer_id) const {
+    return {absl::StrCat(peers_prefix_, peer_id),
+            absl::StrCat(records_prefix_, peer_id),
+            absl::StrCat(lost_prefix_, peer_id)};
   }
   // gRPC deadlines are real time; callers' deadlines are on clock_.
   absl::Time RealDeadline(absl::Time deadline) {
@@ -111,20 +167,46 @@ class EtcdTracker::Impl {
   }
 
   void ClaimStep(ClaimOpPtr op);
-  void OnCreateOrGet(ClaimOpPtr op,
-                     absl::StatusOr<etcdserverpb::TxnResponse> result);
+  void OnNewClaim(ClaimOpPtr op,
+                  absl::StatusOr<etcdserverpb::TxnResponse> result);
+  void TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
+                        etcd_txn::LostTake take);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
+  void DropIfApplied(const ClaimOp& op);
+
+  // Hands a taken lost claim to the listener; deletes its record and lost
+  // key once it is published, then runs `after`.
+  void PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
+                   int64_t record_mod, int64_t lost_mod, AfterLost after);
+  // Deletes a published lost claim's record and lost key, retrying while
+  // etcd does not answer.
+  void FinishLostKeys(etcd_txn::ClaimKeys keys, int64_t record_mod,
+                      int64_t lost_mod, AfterLost after);
 
   void RunLeaseThread();
-  bool Sleep(absl::Duration duration);
+  void RunScanThread();
+  bool Sleep(const std::shared_ptr<Wakeup>& wakeup, absl::Duration duration);
   absl::Status EstablishLease();
-  // The key's create revision after re-claiming it with `lease`; nullopt
-  // when another edge holds it.
-  absl::StatusOr<std::optional<int64_t>> Reclaim(const std::string& peer_id,
-                                                 int64_t lease);
+  // Re-binds `held` to `lease`, in batches; fills `lost` with the peers
+  // whose claim is no longer this edge's.
+  absl::Status ReclaimAll(
+      const std::vector<std::pair<std::string, int64_t>>& held, int64_t lease,
+      std::vector<std::string>& lost);
   bool KeepAlive(int64_t lease);
   void LeaseLost(int64_t lease, absl::string_view why);
   void RevokeQuietly(int64_t lease);
+  // One look for lost claims, and the takes it leads to.
+  void ScanOnce(int64_t lease);
+  void TakeLostBatch(std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
+                     int64_t lease);
+  // A lost claim is this edge's to take and publish from TryMark (false:
+  // another path of this edge has it) until Unmark: one take per claim and
+  // edge, and a scan does not take its lost key for an orphan meanwhile.
+  bool TryMark(const std::string& peer_id, int64_t record_mod);
+  void Unmark(const std::string& peer_id, int64_t record_mod);
+  void TakeLostAttempt(
+      std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
+      int64_t lease, int attempt);
 
   const EtcdTrackerOptions options_;
   Logger* const log_;
@@ -132,10 +214,16 @@ class EtcdTracker::Impl {
   Clock* const clock_;
   const std::unique_ptr<EtcdClient> client_;
   const std::string registration_;
+  const std::string peers_prefix_;
+  const std::string records_prefix_;
+  const std::string lost_prefix_;
   const std::shared_ptr<Wakeup> wakeup_ = std::make_shared<Wakeup>();
-  // Set before Start(); afterwards only the lease thread reads it.
+  const std::shared_ptr<Wakeup> scan_wakeup_ = std::make_shared<Wakeup>();
+  // Set before Start(); afterwards only read.
   LostListener lost_listener_;
+  LostClaimListener lost_claim_listener_;
   std::thread lease_thread_;
+  std::thread scan_thread_;
 
   enum class State { kNew, kRunning, kStopped };
   mutable absl::Mutex mu_;
@@ -146,7 +234,16 @@ class EtcdTracker::Impl {
   // restart); revoked once a new lease holds the claims.
   int64_t abandoned_lease_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_renewed_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, Held> held_ ABSL_GUARDED_BY(mu_);
+  // peer_id -> epoch of the claim this edge holds.
+  absl::flat_hash_map<std::string, int64_t> held_ ABSL_GUARDED_BY(mu_);
+  // peer_id -> epoch of this edge's claim being released: still this
+  // edge's own for a new claim of the peer (a takeover, not a lost claim).
+  absl::flat_hash_map<std::string, int64_t> releasing_ ABSL_GUARDED_BY(mu_);
+  int releases_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // peer_id -> record revision of each lost claim this edge is publishing.
+  absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
+  // Timers of FinishLostKeys retries, cancelled at shutdown.
+  absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
 };
 
 EtcdTracker::Impl::Impl(EtcdTrackerOptions options,
@@ -164,7 +261,10 @@ EtcdTracker::Impl::Impl(EtcdTrackerOptions options,
             .Field("address", options_.advertised_address)
             .Close();
         return json;
-      }()) {}
+      }()),
+      peers_prefix_(absl::StrCat(options_.key_prefix, "peers/")),
+      records_prefix_(absl::StrCat(options_.key_prefix, "claims/")),
+      lost_prefix_(absl::StrCat(options_.key_prefix, "lost/")) {}
 
 EtcdTracker::Impl::~Impl() {
   Shutdown(clock_->Now() + options_.request_timeout);
@@ -180,6 +280,9 @@ absl::Status EtcdTracker::Impl::Start() {
     state_ = State::kRunning;
   }
   lease_thread_ = std::thread([this] { RunLeaseThread(); });
+  if (lost_claim_listener_) {
+    scan_thread_ = std::thread([this] { RunScanThread(); });
+  }
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(&first_attempt_done_),
                        options_.request_timeout + absl::Seconds(1));
@@ -192,6 +295,10 @@ absl::Status EtcdTracker::Impl::Start() {
 
 void EtcdTracker::Impl::SetLostListener(LostListener listener) {
   lost_listener_ = std::move(listener);
+}
+
+void EtcdTracker::Impl::SetLostClaimListener(LostClaimListener listener) {
+  lost_claim_listener_ = std::move(listener);
 }
 
 bool EtcdTracker::Impl::HasLease() const {
@@ -230,10 +337,11 @@ void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline,
   }
   auto op = std::make_shared<ClaimOp>();
   op->peer_id = peer_id;
-  op->key = PeerKey(peer_id);
+  op->keys = Keys(peer_id);
   op->deadline = RealDeadline(deadline);
   op->done = std::move(done);
   op->lease = lease;
+  op->claimed_at = clock_->Now();
   ClaimStep(std::move(op));
 }
 
@@ -245,14 +353,22 @@ void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
                     " kept racing other writers of its key; try again")));
     return;
   }
-  client_->Txn(etcd_txn::CreateOrGet(op->key, options_.edge_id, op->lease),
+  if (absl::Now() >= op->deadline) {
+    FinishClaim(std::move(op),
+                absl::DeadlineExceededError(absl::StrCat(
+                    "claim of ", op->peer_id, ": deadline passed")));
+    return;
+  }
+  client_->Txn(etcd_txn::NewClaim(op->keys, options_.edge_id,
+                                  RecordValue(options_.edge_id, op->claimed_at),
+                                  op->lease),
                op->deadline,
                [this, op](absl::StatusOr<etcdserverpb::TxnResponse> result) {
-                 OnCreateOrGet(op, std::move(result));
+                 OnNewClaim(op, std::move(result));
                });
 }
 
-void EtcdTracker::Impl::OnCreateOrGet(
+void EtcdTracker::Impl::OnNewClaim(
     ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
     if (etcd_txn::IsLeaseNotFound(result.status())) {
@@ -262,6 +378,7 @@ void EtcdTracker::Impl::OnCreateOrGet(
                       "etcd tracker lost its lease; it is being renewed"));
       return;
     }
+    DropIfApplied(*op);
     FinishClaim(std::move(op), result.status());
     return;
   }
@@ -269,33 +386,228 @@ void EtcdTracker::Impl::OnCreateOrGet(
     FinishClaim(std::move(op), result->header().revision());
     return;
   }
-  const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
-  if (kv == nullptr) {  // released between compare and read: try again
-    ClaimStep(std::move(op));
-    return;
-  }
-  if (kv->value() != options_.edge_id) {
+  const mvccpb::KeyValue* peer = etcd_txn::KeyAt(*result, 0);
+  const mvccpb::KeyValue* record = etcd_txn::KeyAt(*result, 1);
+  const mvccpb::KeyValue* lost = etcd_txn::KeyAt(*result, 2);
+  if (peer != nullptr && peer->value() != options_.edge_id) {
     FinishClaim(std::move(op),
                 absl::AlreadyExistsError(absl::StrCat(
-                    "peer ", op->peer_id, " is held by edge ", kv->value())));
+                    "peer ", op->peer_id, " is held by edge ", peer->value())));
     return;
   }
-  // A claim of this edge's own (from before a restart, or one the caller is
-  // replacing): delete it and create a fresh one, so that every claim has
-  // its own epoch and a late release of the old one cannot remove the new.
-  client_->Txn(etcd_txn::DeleteIfUnchanged(op->key, kv->mod_revision()),
-               op->deadline,
-               [this, op](absl::StatusOr<etcdserverpb::TxnResponse> deleted) {
-                 if (!deleted.ok()) {
-                   FinishClaim(op, deleted.status());
-                 } else {
-                   ClaimStep(op);
-                 }
-               });
+  if (record == nullptr) {
+    if (peer == nullptr) {  // released between compare and read
+      ClaimStep(std::move(op));
+      return;
+    }
+    // This edge's peer key without a record (written before records
+    // existed): delete it and claim afresh.
+    client_->Txn(etcd_txn::DeleteIfUnchanged(op->keys.peer, peer->mod_revision()),
+                 op->deadline,
+                 [this, op](absl::StatusOr<etcdserverpb::TxnResponse> deleted) {
+                   if (!deleted.ok()) {
+                     FinishClaim(op, deleted.status());
+                   } else {
+                     ClaimStep(op);
+                   }
+                 });
+    return;
+  }
+  if (lost != nullptr) {
+    FinishClaim(std::move(op),
+                absl::UnavailableError(absl::StrCat(
+                    "the previous claim of peer ", op->peer_id,
+                    " is being closed (edge_lost) by edge ", lost->value(),
+                    "; try again")));
+    return;
+  }
+  bool ours = false;
+  if (peer != nullptr) {
+    absl::MutexLock lock(&mu_);
+    auto it = held_.find(op->peer_id);
+    auto releasing = releasing_.find(op->peer_id);
+    ours = (it != held_.end() && it->second == record->mod_revision()) ||
+           (releasing != releasing_.end() &&
+            releasing->second == record->mod_revision());
+  }
+  if (ours) {
+    // A stream of this edge replaces another of the same peer: a new claim
+    // with its own epoch, in one transaction.
+    client_->Txn(
+        etcd_txn::TakeOverClaim(op->keys, options_.edge_id,
+                                RecordValue(options_.edge_id, op->claimed_at),
+                                op->lease, peer->mod_revision(),
+                                record->mod_revision()),
+        op->deadline,
+        [this, op](absl::StatusOr<etcdserverpb::TxnResponse> taken) {
+          if (!taken.ok()) {
+            DropIfApplied(*op);
+            FinishClaim(op, taken.status());
+          } else if (taken->succeeded()) {
+            FinishClaim(op, taken->header().revision());
+          } else {
+            ClaimStep(op);
+          }
+        });
+    return;
+  }
+  // A lost claim: its edge died (no peer key), or it is this edge id's
+  // from before a restart. Its edge_lost goes out before this claim.
+  etcd_txn::LostTake take{op->keys, record->mod_revision(),
+                          peer != nullptr ? peer->mod_revision() : 0};
+  LostClaim previous = ParseRecord(op->peer_id, *record);
+  TakeLostForClaim(std::move(op), std::move(previous), std::move(take));
+}
+
+void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
+                                         etcd_txn::LostTake take) {
+  if (!TryMark(lost.peer_id, take.record_mod)) {
+    FinishClaim(std::move(op),
+                absl::UnavailableError(absl::StrCat(
+                    "the previous claim of peer ", lost.peer_id,
+                    " is being closed (edge_lost) by this edge; try again")));
+    return;
+  }
+  client_->Txn(
+      etcd_txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
+      [this, op, lost = std::move(lost),
+       keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
+        if (!taken.ok() || !taken->succeeded()) Unmark(lost.peer_id, lost.epoch);
+        if (!taken.ok()) {
+          FinishClaim(op, taken.status());
+          return;
+        }
+        if (!taken->succeeded()) {  // someone else moved first: look again
+          ClaimStep(op);
+          return;
+        }
+        const int64_t record_mod = lost.epoch;
+        // The caller waits no longer than its deadline for the edge_lost
+        // (the bus may be slow); the loss is finished all the same.
+        std::weak_ptr<ClaimOp> weak = op;
+        Clock::TimerId timer = clock_->RunAt(
+            clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
+              if (ClaimOpPtr late = weak.lock()) {
+                FinishClaim(std::move(late),
+                            absl::DeadlineExceededError(absl::StrCat(
+                                "claim of ", late->peer_id,
+                                ": the previous claim's edge_lost is not "
+                                "stored yet")));
+              }
+            });
+        PublishLost(std::move(lost), std::move(keys), record_mod,
+                    taken->header().revision(),
+                    [this, op, timer](absl::Status status) {
+                      clock_->Cancel(timer);
+                      if (op->finished.load()) return;
+                      if (status.ok()) {
+                        ClaimStep(op);
+                      } else {
+                        FinishClaim(op, absl::UnavailableError(absl::StrCat(
+                                            "the previous claim of peer ",
+                                            op->peer_id, " could not be closed: ",
+                                            status.message())));
+                      }
+                    });
+      });
+}
+
+void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
+                                    int64_t record_mod, int64_t lost_mod,
+                                    AfterLost after) {
+  // Marked by the caller (TryMark); unmarked once finished.
+  auto done_publishing = [this, peer_id = lost.peer_id, record_mod] {
+    Unmark(peer_id, record_mod);
+  };
+  after = [done_publishing, after = std::move(after)](absl::Status status) mutable {
+    done_publishing();
+    after(std::move(status));
+  };
+  auto finish = [this, keys, record_mod, lost_mod, after = std::move(after),
+                 peer_id = lost.peer_id](absl::Status published) mutable {
+    if (!published.ok()) {
+      log_->Warn("edge_lost not published; the lost claim stays for a retry",
+                 {{"peer_id", peer_id}, {"error", published.ToString()}});
+      // Give the loss back, so that this edge or another takes it again.
+      client_->Txn(etcd_txn::DeleteIfUnchanged(keys.lost, lost_mod),
+                   absl::Now() + options_.request_timeout,
+                   [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
+      after(std::move(published));
+      return;
+    }
+    FinishLostKeys(std::move(keys), record_mod, lost_mod, std::move(after));
+  };
+  if (!lost_claim_listener_) {
+    log_->Warn("lost claim dropped: no lost-claim listener to publish it",
+               {{"peer_id", lost.peer_id}, {"edge_id", lost.edge_id}});
+    finish(absl::OkStatus());
+    return;
+  }
+  log_->Debug("handing over a lost claim",
+             {{"peer_id", lost.peer_id},
+              {"edge_id", lost.edge_id},
+              {"epoch", absl::StrCat(lost.epoch)}});
+  lost_claim_listener_(lost, std::move(finish));
+}
+
+void EtcdTracker::Impl::FinishLostKeys(etcd_txn::ClaimKeys keys,
+                                       int64_t record_mod, int64_t lost_mod,
+                                       AfterLost after) {
+  client_->Txn(
+      etcd_txn::FinishLost(keys, record_mod, lost_mod),
+      absl::Now() + options_.request_timeout,
+      [this, keys, record_mod, lost_mod, after = std::move(after)](
+          absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
+        if (!finished.ok()) {
+          // The edge_lost is out: the record must go, or the peer stays
+          // blocked behind this edge's lost key. Try again shortly.
+          bool running;
+          {
+            absl::MutexLock lock(&mu_);
+            running = state_ == State::kRunning;
+          }
+          if (running) {
+            auto retry = std::make_shared<AfterLost>(std::move(after));
+            Clock::TimerId timer = clock_->RunAt(
+                clock_->Now() + absl::Milliseconds(500),
+                [this, keys, record_mod, lost_mod, retry]() mutable {
+                  FinishLostKeys(std::move(keys), record_mod, lost_mod,
+                                 std::move(*retry));
+                });
+            {
+              absl::MutexLock lock(&mu_);
+              running = state_ == State::kRunning;
+              if (running) retry_timers_.insert(timer);
+            }
+            if (running) return;
+            clock_->Cancel(timer);  // shut down meanwhile
+            after = std::move(*retry);
+          }
+        } else if (!finished->succeeded()) {
+          // The record went meanwhile (its own edge released it): drop the
+          // lost key all the same.
+          client_->Txn(etcd_txn::DeleteIfUnchanged(keys.lost, lost_mod),
+                       absl::Now() + options_.request_timeout,
+                       [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
+        }
+        after(finished.status());
+      });
+}
+
+void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
+  // A claim transaction that timed out may still be applied by etcd: the
+  // peer would then stay held by this edge for a stream it never admitted,
+  // refused everywhere else until it happens to come back here. Undo it
+  // if it landed (best effort; same record value, so never another claim).
+  client_->Txn(etcd_txn::DropUnknownClaim(
+                   op.keys, RecordValue(options_.edge_id, op.claimed_at)),
+               absl::Now() + options_.request_timeout,
+               [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
 }
 
 void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
                                     absl::StatusOr<int64_t> epoch) {
+  if (op->finished.exchange(true)) return;
   ClaimDone done = std::move(op->done);
   if (!epoch.ok()) {
     done(epoch.status());
@@ -309,7 +621,7 @@ void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
       epoch = absl::UnavailableError(absl::StrCat(
           "claim of ", op->peer_id, " raced a lease renewal; try again"));
     } else {
-      held_[op->peer_id] = Held{*epoch, *epoch};
+      held_[op->peer_id] = *epoch;
     }
   }
   if (!epoch.ok()) {
@@ -326,29 +638,38 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
         absl::StrCat("etcd tracker: release of ", peer_id, " names no epoch")));
     return;
   }
-  int64_t create_revision = *claim.epoch;
   {
     absl::MutexLock lock(&mu_);
-    if (state_ == State::kStopped) {  // Shutdown released every claim
+    if (state_ == State::kStopped) {
+      // The lease is revoked: an unreleased claim is a lost claim now.
       done(absl::OkStatus());
       return;
     }
     auto it = held_.find(peer_id);
     if (it != held_.end()) {
-      if (it->second.issued_epoch != *claim.epoch) {
+      if (it->second != *claim.epoch) {
         done(absl::OkStatus());  // stale: a newer claim replaced it
         return;
       }
-      create_revision = it->second.create_revision;
       held_.erase(it);
     }
+    releasing_[peer_id] = *claim.epoch;
+    ++releases_in_flight_;
   }
-  client_->Txn(etcd_txn::DeleteClaim(PeerKey(peer_id), options_.edge_id,
-                                     create_revision),
+  client_->Txn(etcd_txn::ReleaseClaim(Keys(peer_id), *claim.epoch),
                absl::Now() + options_.request_timeout,
-               [done = std::move(done)](
+               [this, peer_id, epoch = *claim.epoch, done = std::move(done)](
                    absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+                 {
+                   absl::MutexLock lock(&mu_);
+                   auto it = releasing_.find(peer_id);
+                   if (it != releasing_.end() && it->second == epoch) {
+                     releasing_.erase(it);
+                   }
+                 }
                  done(result.status());
+                 absl::MutexLock lock(&mu_);
+                 --releases_in_flight_;
                });
 }
 
@@ -358,8 +679,8 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
     done(absl::InvalidArgumentError("etcd tracker: empty peer_id"));
     return;
   }
-  client_->Txn(etcd_txn::Get(PeerKey(peer_id)), RealDeadline(deadline),
-               [peer_id, done = std::move(done)](
+  client_->Txn(etcd_txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
+               [peer_id, log = log_, done = std::move(done)](
                    absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
                  if (!result.ok()) {
                    done(result.status());
@@ -371,8 +692,43 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
                        "peer ", peer_id, " is not held by any edge")));
                    return;
                  }
+                 // The holder's id goes into a topic name (forwarding):
+                 // whatever etcd holds must first pass the EDGE_ID rules.
+                 if (absl::Status valid = etcd_holder::CheckEdgeId(kv->value());
+                     !valid.ok()) {
+                   log->Error(
+                       "etcd holds an invalid edge id for a peer; not used",
+                       {{"peer_id", peer_id}, {"error", valid.message()}});
+                   done(valid);
+                   return;
+                 }
                  done(kv->value());
                });
+}
+
+void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
+                                    absl::Time deadline, AddressDone done) {
+  if (absl::Status valid = etcd_holder::CheckEdgeId(edge_id); !valid.ok()) {
+    done(valid);
+    return;
+  }
+  client_->Txn(
+      etcd_txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
+      RealDeadline(deadline),
+      [edge_id, done = std::move(done)](
+          absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+        if (!result.ok()) {
+          done(result.status());
+          return;
+        }
+        const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
+        if (kv == nullptr) {
+          done(absl::NotFoundError(
+              absl::StrCat("edge ", edge_id, " is not registered")));
+          return;
+        }
+        done(etcd_holder::RegisteredAddress(kv->value()));
+      });
 }
 
 void EtcdTracker::Impl::RunLeaseThread() {
@@ -396,20 +752,33 @@ void EtcdTracker::Impl::RunLeaseThread() {
       if (!status.ok()) {
         log_->Warn("etcd lease not granted; retrying",
                    {{"error", status.ToString()}});
-        if (!Sleep(retry_every)) return;
+        if (!Sleep(wakeup_, retry_every)) return;
       }
       renewed = true;
       continue;
     }
-    if (!Sleep(renewed ? keepalive_every : retry_every)) return;
+    if (!Sleep(wakeup_, renewed ? keepalive_every : retry_every)) return;
     renewed = KeepAlive(lease);
   }
 }
 
-bool EtcdTracker::Impl::Sleep(absl::Duration duration) {
-  std::shared_ptr<Wakeup> wakeup = wakeup_;
+void EtcdTracker::Impl::RunScanThread() {
+  while (Sleep(scan_wakeup_, options_.lost_claim_scan_interval)) {
+    int64_t lease = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (state_ != State::kRunning) return;
+      lease = lease_id_;
+    }
+    if (lease != 0) ScanOnce(lease);
+  }
+}
+
+bool EtcdTracker::Impl::Sleep(const std::shared_ptr<Wakeup>& wakeup,
+                              absl::Duration duration) {
+  std::shared_ptr<Wakeup> shared = wakeup;
   Clock::TimerId timer =
-      clock_->RunAt(clock_->Now() + duration, [wakeup] { wakeup->Wake(); });
+      clock_->RunAt(clock_->Now() + duration, [shared] { shared->Wake(); });
   bool stop = false;
   {
     absl::MutexLock lock(&wakeup->mu);
@@ -440,28 +809,20 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
     return registered.status();
   }
 
-  std::vector<std::pair<std::string, Held>> snapshot;
+  std::vector<std::pair<std::string, int64_t>> snapshot;
   {
     absl::MutexLock lock(&mu_);
     snapshot.assign(held_.begin(), held_.end());
   }
-  std::vector<std::pair<std::string, int64_t>> kept;
   std::vector<std::string> lost;
-  for (const auto& [peer_id, held] : snapshot) {
-    absl::StatusOr<std::optional<int64_t>> reclaimed = Reclaim(peer_id, lease);
-    if (!reclaimed.ok()) {
-      RevokeQuietly(lease);
-      return reclaimed.status();
-    }
-    if (reclaimed->has_value()) {
-      kept.emplace_back(peer_id, **reclaimed);
-    } else {
-      lost.push_back(peer_id);
-    }
+  if (absl::Status reclaimed = ReclaimAll(snapshot, lease, lost);
+      !reclaimed.ok()) {
+    RevokeQuietly(lease);
+    return reclaimed;
   }
+  absl::flat_hash_set<std::string> lost_set(lost.begin(), lost.end());
 
   const absl::Time now = clock_->Now();
-  std::vector<std::pair<std::string, int64_t>> orphans;
   std::vector<std::string> to_report;
   int64_t abandoned = 0;
   bool stopped = false;
@@ -473,20 +834,10 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
       last_renewed_ = now;
       abandoned = abandoned_lease_;
       abandoned_lease_ = 0;
-      size_t i = 0;
-      for (const auto& [peer_id, held] : snapshot) {
+      for (const auto& [peer_id, epoch] : snapshot) {
+        if (!lost_set.contains(peer_id)) continue;
         auto it = held_.find(peer_id);
-        bool same =
-            it != held_.end() && it->second.issued_epoch == held.issued_epoch;
-        bool was_kept = i < kept.size() && kept[i].first == peer_id;
-        if (was_kept) {
-          if (same) {
-            it->second.create_revision = kept[i].second;
-          } else {  // released while being re-claimed
-            orphans.push_back(kept[i]);
-          }
-          ++i;
-        } else if (same) {
+        if (it != held_.end() && it->second == epoch) {  // not released since
           held_.erase(it);
           to_report.push_back(peer_id);
         }
@@ -497,22 +848,10 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
     RevokeQuietly(lease);
     return absl::CancelledError("etcd tracker shut down");
   }
-  for (const auto& [peer_id, revision] : orphans) {
-    absl::Status status =
-        client_
-            ->TxnSync(etcd_txn::DeleteClaim(PeerKey(peer_id), options_.edge_id,
-                                            revision),
-                      absl::Now() + options_.request_timeout)
-            .status();
-    if (!status.ok()) {
-      log_->Warn("released peer's claim left until lease expiry",
-                 {{"peer_id", peer_id}, {"error", status.ToString()}});
-    }
-  }
   if (abandoned != 0 && abandoned != lease) RevokeQuietly(abandoned);
 
   std::string lease_hex = absl::StrCat(absl::Hex(lease));
-  std::string kept_count = absl::StrCat(kept.size());
+  std::string kept_count = absl::StrCat(snapshot.size() - lost.size());
   std::string lost_count = absl::StrCat(to_report.size());
   log_->Info("etcd lease granted", {{"lease", lease_hex},
                                     {"endpoint", client_->current_endpoint()},
@@ -525,28 +864,210 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<int64_t>> EtcdTracker::Impl::Reclaim(
-    const std::string& peer_id, int64_t lease) {
-  const std::string key = PeerKey(peer_id);
-  const absl::Time deadline = absl::Now() + options_.request_timeout;
-  for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt) {
-    absl::StatusOr<etcdserverpb::TxnResponse> created = client_->TxnSync(
-        etcd_txn::CreateOrGet(key, options_.edge_id, lease), deadline);
-    if (!created.ok()) return created.status();
-    if (created->succeeded()) return created->header().revision();
-    const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*created);
-    if (kv == nullptr) continue;
-    if (kv->value() != options_.edge_id) return std::nullopt;
-    // Still ours (etcd kept it, e.g. it restarted within the TTL): bind it
-    // to the new lease, keeping its create revision, hence its epoch.
-    absl::StatusOr<etcdserverpb::TxnResponse> rebound = client_->TxnSync(
-        etcd_txn::Rebind(key, options_.edge_id, lease, kv->mod_revision()),
-        deadline);
-    if (!rebound.ok()) return rebound.status();
-    if (rebound->succeeded()) return kv->create_revision();
+absl::Status EtcdTracker::Impl::ReclaimAll(
+    const std::vector<std::pair<std::string, int64_t>>& held, int64_t lease,
+    std::vector<std::string>& lost) {
+  // The new lease is kept alive between batches: with many peers the
+  // re-claim can take longer than the TTL.
+  const absl::Duration keepalive_every = options_.lease_ttl / 3;
+  absl::Time kept_alive = absl::Now();
+  for (size_t begin = 0; begin < held.size(); begin += kReclaimBatch) {
+    std::vector<std::pair<std::string, etcd_txn::HeldClaim>> pending;
+    for (size_t i = begin; i < std::min(held.size(), begin + kReclaimBatch);
+         ++i) {
+      pending.emplace_back(held[i].first,
+                           etcd_txn::HeldClaim{Keys(held[i].first), held[i].second});
+    }
+    for (int attempt = 0; !pending.empty(); ++attempt) {
+      if (attempt == kMaxClaimAttempts) {
+        return absl::UnavailableError(
+            "re-claiming held peers kept racing other writers");
+      }
+      std::vector<etcd_txn::HeldClaim> claims;
+      for (const auto& [peer_id, claim] : pending) claims.push_back(claim);
+      absl::StatusOr<etcdserverpb::TxnResponse> result = client_->TxnSync(
+          etcd_txn::Reclaim(claims, options_.edge_id, lease),
+          absl::Now() + options_.request_timeout);
+      if (!result.ok()) return result.status();
+      if (result->succeeded()) break;
+      // Which claims are no longer this edge's: record changed or gone, or
+      // another edge is publishing their loss. Retry the rest.
+      std::vector<std::pair<std::string, etcd_txn::HeldClaim>> still;
+      for (size_t i = 0; i < pending.size(); ++i) {
+        const mvccpb::KeyValue* record =
+            etcd_txn::KeyAt(*result, static_cast<int>(2 * i));
+        const mvccpb::KeyValue* taken =
+            etcd_txn::KeyAt(*result, static_cast<int>(2 * i + 1));
+        if (record != nullptr &&
+            record->mod_revision() == pending[i].second.epoch &&
+            taken == nullptr) {
+          still.push_back(std::move(pending[i]));
+        } else {
+          lost.push_back(pending[i].first);
+        }
+      }
+      pending = std::move(still);
+    }
+    if (absl::Now() - kept_alive >= keepalive_every) {
+      absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveSync(
+          lease, absl::Now() + options_.request_timeout);
+      if (!ttl.ok()) return ttl.status();
+      if (*ttl <= 0) {
+        return absl::UnavailableError("the new lease expired while re-claiming");
+      }
+      kept_alive = absl::Now();
+    }
   }
-  return absl::UnavailableError(
-      absl::StrCat("re-claim of ", peer_id, " kept racing other writers"));
+  return absl::OkStatus();
+}
+
+void EtcdTracker::Impl::ScanOnce(int64_t lease) {
+  const absl::Time deadline = absl::Now() + options_.request_timeout;
+  // Cheap first: every peer key has its record, so records outnumber peer
+  // keys exactly when some claim is lost.
+  absl::StatusOr<etcdserverpb::TxnResponse> counts = client_->TxnSync(
+      etcd_txn::CountTwo(records_prefix_, peers_prefix_), deadline);
+  if (!counts.ok() || counts->responses_size() != 2) return;
+  if (counts->responses(0).response_range().count() ==
+      counts->responses(1).response_range().count()) {
+    return;
+  }
+  absl::StatusOr<etcdserverpb::TxnResponse> scan = client_->TxnSync(
+      etcd_txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_),
+      deadline);
+  if (!scan.ok() || scan->responses_size() != 3) return;
+  absl::flat_hash_set<std::string> held;  // a peer key exists
+  for (const mvccpb::KeyValue& kv : scan->responses(1).response_range().kvs()) {
+    held.insert(std::string(absl::StripPrefix(kv.key(), peers_prefix_)));
+  }
+  absl::flat_hash_map<std::string, const mvccpb::KeyValue*> taken;  // lost keys
+  for (const mvccpb::KeyValue& kv : scan->responses(2).response_range().kvs()) {
+    taken[std::string(absl::StripPrefix(kv.key(), lost_prefix_))] = &kv;
+  }
+  std::vector<std::pair<LostClaim, etcd_txn::LostTake>> found;
+  std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
+  for (const mvccpb::KeyValue& kv : scan->responses(0).response_range().kvs()) {
+    std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
+    if (held.contains(peer_id)) continue;
+    if (auto it = taken.find(peer_id); it != taken.end()) {
+      // Taken by this edge but not being published: a take whose answer
+      // was lost (etcd timed out after applying it). Only this edge can
+      // publish it: its lost key keeps the others off.
+      if (it->second->value() == options_.edge_id &&
+          TryMark(peer_id, kv.mod_revision())) {
+        orphans.emplace_back(ParseRecord(peer_id, kv), it->second->mod_revision());
+      }
+      continue;
+    }
+    etcd_txn::LostTake take{Keys(peer_id), kv.mod_revision(), 0};
+    found.emplace_back(ParseRecord(peer_id, kv), std::move(take));
+  }
+  for (auto& [lost, lost_mod] : orphans) {
+    // The scan may predate this edge finishing that very claim: publish
+    // only if etcd still shows it taken and unfinished.
+    etcd_txn::ClaimKeys keys = Keys(lost.peer_id);
+    const int64_t record_mod = lost.epoch;
+    absl::StatusOr<etcdserverpb::TxnResponse> still = client_->TxnSync(
+        etcd_txn::StillTaken(keys, record_mod, lost_mod),
+        absl::Now() + options_.request_timeout);
+    if (!still.ok() || !still->succeeded()) {
+      Unmark(lost.peer_id, record_mod);
+      continue;
+    }
+    PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod,
+                [](absl::Status) {});
+  }
+  if (found.empty()) return;
+  // Survivors scan the same records: start at a different place each, so
+  // that their takes rarely collide.
+  const size_t shift = absl::Hash<std::string>()(options_.edge_id) % found.size();
+  std::rotate(found.begin(), found.begin() + shift, found.end());
+  log_->Info("taking lost claims", {{"count", absl::StrCat(found.size())}});
+  for (size_t begin = 0; begin < found.size(); begin += kTakeBatch) {
+    std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch(
+        std::make_move_iterator(found.begin() + begin),
+        std::make_move_iterator(
+            found.begin() + std::min(found.size(), begin + kTakeBatch)));
+    TakeLostBatch(std::move(batch), lease);
+  }
+}
+
+bool EtcdTracker::Impl::TryMark(const std::string& peer_id, int64_t record_mod) {
+  absl::MutexLock lock(&mu_);
+  return publishing_.emplace(peer_id, record_mod).second;
+}
+
+void EtcdTracker::Impl::Unmark(const std::string& peer_id, int64_t record_mod) {
+  absl::MutexLock lock(&mu_);
+  auto it = publishing_.find(peer_id);
+  if (it != publishing_.end() && it->second == record_mod) publishing_.erase(it);
+}
+
+void EtcdTracker::Impl::TakeLostBatch(
+    std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
+    int64_t lease) {
+  auto mine =
+      std::make_shared<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>();
+  for (auto& item : batch) {
+    if (TryMark(item.first.peer_id, item.second.record_mod)) {
+      mine->push_back(std::move(item));
+    }
+  }
+  TakeLostAttempt(std::move(mine), lease, 0);
+}
+
+// Asynchronous, so that the batches of one scan are in flight together
+// and etcd commits them in few rounds.
+void EtcdTracker::Impl::TakeLostAttempt(
+    std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
+    int64_t lease, int attempt) {
+  if (attempt == kMaxClaimAttempts) {
+    for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
+    return;
+  }
+  if (batch->empty()) return;
+  std::vector<etcd_txn::LostTake> takes;
+  for (const auto& [lost, take] : *batch) takes.push_back(take);
+  client_->Txn(
+      etcd_txn::TakeLost(takes, options_.edge_id, lease),
+      absl::Now() + options_.request_timeout,
+      [this, batch, lease, attempt](
+          absl::StatusOr<etcdserverpb::TxnResponse> result) {
+        if (!result.ok()) {
+          // Not taken, or unknown: a later scan takes it, or publishes what
+          // this edge took after all.
+          for (const auto& [lost, take] : *batch) {
+            Unmark(lost.peer_id, take.record_mod);
+          }
+          return;
+        }
+        if (result->succeeded()) {
+          const int64_t lost_mod = result->header().revision();
+          for (auto& [lost, take] : *batch) {
+            const int64_t record_mod = take.record_mod;
+            PublishLost(std::move(lost), take.keys, record_mod, lost_mod,
+                        [](absl::Status) {});
+          }
+          return;
+        }
+        // Keep those still lost and free; another edge took or claimed the
+        // rest.
+        auto still = std::make_shared<
+            std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>();
+        for (size_t i = 0; i < batch->size(); ++i) {
+          const int base = static_cast<int>(3 * i);
+          const mvccpb::KeyValue* record = etcd_txn::KeyAt(*result, base);
+          if (record != nullptr &&
+              record->mod_revision() == (*batch)[i].second.record_mod &&
+              etcd_txn::KeyAt(*result, base + 1) == nullptr &&
+              etcd_txn::KeyAt(*result, base + 2) == nullptr) {
+            still->push_back(std::move((*batch)[i]));
+          } else {
+            Unmark((*batch)[i].first.peer_id, (*batch)[i].second.record_mod);
+          }
+        }
+        TakeLostAttempt(std::move(still), lease, attempt + 1);
+      });
 }
 
 bool EtcdTracker::Impl::KeepAlive(int64_t lease) {
@@ -606,31 +1127,50 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
     if (state_ == State::kStopped) return;
+    // Releases in flight finish first: a record left behind would be taken
+    // for a lost claim and get a second `disconnected`.
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return releases_in_flight_ == 0;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&settled),
+                         std::max(absl::ZeroDuration(),
+                                  deadline - clock_->Now()));
     state_ = State::kStopped;
   }
+  absl::flat_hash_set<Clock::TimerId> retry_timers;
   {
-    absl::MutexLock lock(&wakeup_->mu);
-    wakeup_->stop = true;
+    absl::MutexLock lock(&mu_);
+    retry_timers.swap(retry_timers_);
+  }
+  for (Clock::TimerId timer : retry_timers) clock_->Cancel(timer);
+  for (const auto& wakeup : {wakeup_, scan_wakeup_}) {
+    absl::MutexLock lock(&wakeup->mu);
+    wakeup->stop = true;
   }
   if (lease_thread_.joinable()) lease_thread_.join();
+  if (scan_thread_.joinable()) scan_thread_.join();
   int64_t lease = 0;
   int64_t abandoned = 0;
+  size_t unreleased = 0;
   {
     absl::MutexLock lock(&mu_);
     lease = lease_id_;
     abandoned = abandoned_lease_;
     lease_id_ = 0;
     abandoned_lease_ = 0;
+    unreleased = held_.size();
     held_.clear();
   }
   if (lease != 0) {
-    // Revoking deletes every key bound to the lease: the claims and the
-    // registration, in one step.
+    // Revoking deletes every key bound to the lease: the peer keys and the
+    // registration, in one step. Records of unreleased claims stay: they
+    // are lost claims now.
     absl::Status status =
         client_->LeaseRevokeSync(lease, RealDeadline(deadline));
     std::string lease_hex = absl::StrCat(absl::Hex(lease));
     if (status.ok()) {
-      log_->Info("etcd lease revoked; claims released", {{"lease", lease_hex}});
+      log_->Info("etcd lease revoked",
+                 {{"lease", lease_hex}, {"unreleased", absl::StrCat(unreleased)}});
     } else {
       log_->Warn("etcd lease not revoked; claims vanish at its expiry",
                  {{"lease", lease_hex}, {"error", status.ToString()}});
@@ -648,7 +1188,7 @@ absl::StatusOr<std::unique_ptr<EtcdTracker>> EtcdTracker::Create(
   if (!valid.ok()) return valid;
   Logger* log = options.logger != nullptr ? options.logger : &Logger::Null();
   absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Create(options.endpoints, log);
+      EtcdClient::Create(options.endpoints, ClientSecurity(options), log);
   if (!client.ok()) return client.status();
   std::unique_ptr<Clock> owned_clock;
   if (options.clock == nullptr) owned_clock = NewRealClock();
@@ -672,8 +1212,15 @@ void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline,
                          LookupDone done) {
   impl_->Lookup(peer_id, deadline, std::move(done));
 }
+void EtcdTracker::EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                              AddressDone done) {
+  impl_->EdgeAddress(edge_id, deadline, std::move(done));
+}
 void EtcdTracker::SetLostListener(LostListener listener) {
   impl_->SetLostListener(std::move(listener));
+}
+void EtcdTracker::SetLostClaimListener(LostClaimListener listener) {
+  impl_->SetLostClaimListener(std::move(listener));
 }
 void EtcdTracker::Shutdown(absl::Time deadline) { impl_->Shutdown(deadline); }
 bool EtcdTracker::HasLease() const { return impl_->HasLease(); }

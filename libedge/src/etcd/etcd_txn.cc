@@ -26,7 +26,152 @@ void AddPut(Ops* ops, const std::string& key, const std::string& value,
   put->set_lease(lease);
 }
 
+void AddRange(Ops* ops, const std::string& key) {
+  ops->Add()->mutable_request_range()->set_key(key);
+}
+
+void AddDelete(Ops* ops, const std::string& key) {
+  ops->Add()->mutable_request_delete_range()->set_key(key);
+}
+
+// The end of the range of keys starting with `prefix` (prefix + 1).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    if (static_cast<unsigned char>(prefix.back()) < 0xff) {
+      prefix.back() = static_cast<char>(prefix.back() + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+etcdserverpb::RangeRequest* AddPrefixRange(Ops* ops, const std::string& prefix) {
+  auto* range = ops->Add()->mutable_request_range();
+  range->set_key(prefix);
+  range->set_range_end(PrefixEnd(prefix));
+  return range;
+}
+
 }  // namespace
+
+TxnRequest NewClaim(const ClaimKeys& keys, const std::string& edge_id,
+                    const std::string& record_value, int64_t lease) {
+  TxnRequest txn;
+  AddCompare(txn, keys.peer, Compare::CREATE)->set_create_revision(0);
+  AddCompare(txn, keys.record, Compare::CREATE)->set_create_revision(0);
+  AddPut(txn.mutable_success(), keys.peer, edge_id, lease);
+  AddPut(txn.mutable_success(), keys.record, record_value, 0);
+  AddRange(txn.mutable_failure(), keys.peer);
+  AddRange(txn.mutable_failure(), keys.record);
+  AddRange(txn.mutable_failure(), keys.lost);
+  return txn;
+}
+
+TxnRequest TakeOverClaim(const ClaimKeys& keys, const std::string& edge_id,
+                         const std::string& record_value, int64_t lease,
+                         int64_t peer_mod, int64_t record_mod) {
+  TxnRequest txn;
+  AddCompare(txn, keys.peer, Compare::MOD)->set_mod_revision(peer_mod);
+  AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
+  AddCompare(txn, keys.lost, Compare::CREATE)->set_create_revision(0);
+  AddPut(txn.mutable_success(), keys.peer, edge_id, lease);
+  AddPut(txn.mutable_success(), keys.record, record_value, 0);
+  return txn;
+}
+
+TxnRequest TakeLost(const std::vector<LostTake>& takes,
+                    const std::string& edge_id, int64_t lease) {
+  TxnRequest txn;
+  for (const LostTake& take : takes) {
+    AddCompare(txn, take.keys.record, Compare::MOD)
+        ->set_mod_revision(take.record_mod);
+    AddCompare(txn, take.keys.peer, Compare::MOD)
+        ->set_mod_revision(take.peer_mod);
+    AddCompare(txn, take.keys.lost, Compare::CREATE)->set_create_revision(0);
+    AddDelete(txn.mutable_success(), take.keys.peer);
+    AddPut(txn.mutable_success(), take.keys.lost, edge_id, lease);
+    AddRange(txn.mutable_failure(), take.keys.record);
+    AddRange(txn.mutable_failure(), take.keys.peer);
+    AddRange(txn.mutable_failure(), take.keys.lost);
+  }
+  return txn;
+}
+
+TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
+                      int64_t lost_mod) {
+  TxnRequest txn;
+  AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
+  AddCompare(txn, keys.lost, Compare::MOD)->set_mod_revision(lost_mod);
+  AddDelete(txn.mutable_success(), keys.record);
+  AddDelete(txn.mutable_success(), keys.lost);
+  return txn;
+}
+
+TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
+                      int64_t lost_mod) {
+  TxnRequest txn;
+  AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
+  AddCompare(txn, keys.lost, Compare::MOD)->set_mod_revision(lost_mod);
+  return txn;
+}
+
+TxnRequest DropUnknownClaim(const ClaimKeys& keys,
+                            const std::string& record_value) {
+  TxnRequest txn;
+  AddCompare(txn, keys.record, Compare::VALUE)->set_value(record_value);
+  AddDelete(txn.mutable_success(), keys.record);
+  AddDelete(txn.mutable_success(), keys.peer);
+  return txn;
+}
+
+TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch) {
+  TxnRequest txn;
+  AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(epoch);
+  AddDelete(txn.mutable_success(), keys.record);
+  AddDelete(txn.mutable_success(), keys.peer);
+  return txn;
+}
+
+TxnRequest Reclaim(const std::vector<HeldClaim>& claims,
+                   const std::string& edge_id, int64_t lease) {
+  TxnRequest txn;
+  for (const HeldClaim& claim : claims) {
+    AddCompare(txn, claim.keys.record, Compare::MOD)
+        ->set_mod_revision(claim.epoch);
+    AddCompare(txn, claim.keys.lost, Compare::CREATE)->set_create_revision(0);
+    AddPut(txn.mutable_success(), claim.keys.peer, edge_id, lease);
+    AddRange(txn.mutable_failure(), claim.keys.record);
+    AddRange(txn.mutable_failure(), claim.keys.lost);
+  }
+  return txn;
+}
+
+TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b) {
+  TxnRequest txn;
+  AddPrefixRange(txn.mutable_success(), prefix_a)->set_count_only(true);
+  AddPrefixRange(txn.mutable_success(), prefix_b)->set_count_only(true);
+  return txn;
+}
+
+TxnRequest ScanClaims(const std::string& records, const std::string& peers,
+                      const std::string& losts) {
+  TxnRequest txn;
+  AddPrefixRange(txn.mutable_success(), records);
+  AddPrefixRange(txn.mutable_success(), peers)->set_keys_only(true);
+  AddPrefixRange(txn.mutable_success(), losts);
+  return txn;
+}
+
+const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response,
+                              int index) {
+  if (response.responses_size() <= index ||
+      !response.responses(index).has_response_range() ||
+      response.responses(index).response_range().kvs_size() < 1) {
+    return nullptr;
+  }
+  return &response.responses(index).response_range().kvs(0);
+}
 
 TxnRequest CreateOrGet(const std::string& key, const std::string& value,
                        int64_t lease) {

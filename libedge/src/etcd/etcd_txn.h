@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "etcdserverpb/rpc.pb.h"
@@ -38,6 +39,89 @@ etcdserverpb::TxnRequest Put(const std::string& key, const std::string& value,
 
 // Reads `key`.
 etcdserverpb::TxnRequest Get(const std::string& key);
+
+// The keys of one peer's claim (contract §9, docs/cluster.md): `peer` bound
+// to the holder's lease, `record` without a lease (it outlives the holder),
+// `lost` bound to the lease of the edge publishing a lost claim's edge_lost.
+struct ClaimKeys {
+  std::string peer;
+  std::string record;
+  std::string lost;
+};
+
+// A new claim: creates `peer` (lease) and `record` only if both are absent;
+// otherwise reads `peer`, `record` and `lost`, in that order. The response
+// header's revision is the claim's epoch.
+etcdserverpb::TxnRequest NewClaim(const ClaimKeys& keys,
+                                  const std::string& edge_id,
+                                  const std::string& record_value,
+                                  int64_t lease);
+
+// A claim replacing this edge's own claim (same process): rewrites `peer`
+// and `record` if both are unchanged and nobody is publishing a loss.
+etcdserverpb::TxnRequest TakeOverClaim(const ClaimKeys& keys,
+                                       const std::string& edge_id,
+                                       const std::string& record_value,
+                                       int64_t lease, int64_t peer_mod,
+                                       int64_t record_mod);
+
+// Takes lost claims for publishing: for each, if its record is unchanged
+// since `record_mod`, its `peer` key unchanged since `peer_mod` (0: absent)
+// and no `lost` key exists, deletes `peer` and creates `lost` = `edge_id`
+// bound to `lease`. All or nothing; on failure reads record, peer and lost
+// of each, in that order.
+struct LostTake {
+  ClaimKeys keys;
+  int64_t record_mod = 0;
+  int64_t peer_mod = 0;
+};
+etcdserverpb::TxnRequest TakeLost(const std::vector<LostTake>& takes,
+                                  const std::string& edge_id, int64_t lease);
+
+// A lost claim's edge_lost is out: deletes its record and `lost` key if
+// neither changed.
+etcdserverpb::TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
+                                    int64_t lost_mod);
+
+// Succeeds only if a lost claim's record and lost key are unchanged since
+// `record_mod` and `lost_mod` (it is still taken, and not yet finished).
+etcdserverpb::TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
+                                    int64_t lost_mod);
+
+// Deletes a claim whose transaction's outcome is unknown (it timed out):
+// `record` and `peer`, only if the record still holds `record_value`, the
+// exact value that transaction wrote.
+etcdserverpb::TxnRequest DropUnknownClaim(const ClaimKeys& keys,
+                                          const std::string& record_value);
+
+// Releases one claim: deletes `record` and `peer` if the record is still
+// the one written by the claim of `epoch`.
+etcdserverpb::TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch);
+
+// Re-binds held claims to a new lease: for each, if its record is still
+// the claim's (unchanged since `epoch`) and no loss is being published,
+// puts `peer` = `edge_id` bound to `lease`. All or nothing; on failure
+// reads record and lost of each, in that order.
+struct HeldClaim {
+  ClaimKeys keys;
+  int64_t epoch = 0;
+};
+etcdserverpb::TxnRequest Reclaim(const std::vector<HeldClaim>& claims,
+                                 const std::string& edge_id, int64_t lease);
+
+// Counts the keys under `prefix_a` and under `prefix_b` at one revision.
+etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a,
+                                  const std::string& prefix_b);
+
+// Reads every key under `records` and `losts` (with values), and the keys
+// only under `peers`, at one revision.
+etcdserverpb::TxnRequest ScanClaims(const std::string& records,
+                                    const std::string& peers,
+                                    const std::string& losts);
+
+// The key read by response `index` (a range); null when there was none.
+const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response,
+                              int index);
 
 // The key read by the first response (a range); null when there was none.
 const mvccpb::KeyValue* FirstKey(const etcdserverpb::TxnResponse& response);

@@ -1,8 +1,11 @@
 #include "grpc/grpc_peer_stream.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/peer_message_reader.h"
 #include "grpc/status_conversion.h"
 
 namespace edge::grpc_internal {
@@ -71,13 +74,18 @@ void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)
   bool post_drain = false;
   bool arm = false;
   absl::Time started;
+  // Serialised off the lock; a message that cannot be is never written.
+  grpc::ByteBuffer bytes;
+  bool own_buffer = false;
+  const bool serialized =
+      grpc::SerializationTraits<EdgeMessage>::Serialize(message, &bytes, &own_buffer).ok();
   {
     absl::MutexLock lock(&mu_);
-    if (!write_in_flight_ && !finish_status_.has_value() && PinLocked()) {
+    if (serialized && !write_in_flight_ && !finish_status_.has_value() && PinLocked()) {
       write_in_flight_ = true;
       write_started_ = started = clock_->Now();
       write_done_ = std::move(done);
-      write_buffer_ = std::move(message);
+      write_buffer_.Swap(&bytes);
       reactor = reactor_;
       arm = !write_timer_armed_;
       write_timer_armed_ = true;
@@ -191,6 +199,11 @@ void GrpcPeerStream::Finish(absl::Status status) {
   MaybeIssueFinish();
 }
 
+bool GrpcPeerStream::ended() const {
+  absl::MutexLock lock(&mu_);
+  return done_ || finish_status_.has_value();
+}
+
 void GrpcPeerStream::ResumeReading() {
   {
     absl::MutexLock lock(&mu_);
@@ -256,8 +269,19 @@ void GrpcPeerStream::OnReadDone(bool ok) {
     MaybeIssueFinish();
     return;
   }
-  PeerMessage message = std::move(read_buffer_);
+  PeerMessage message;
+  absl::Status parsed = ParsePeerMessage(&read_buffer_, &message);
   read_buffer_.Clear();
+  if (!parsed.ok()) {
+    // What the peer sent is not a PeerMessage: the stream ends, and says why.
+    {
+      absl::MutexLock lock(&mu_);
+      read_in_flight_ = false;
+      RequestFinishLocked(std::move(parsed));
+    }
+    MaybeIssueFinish();
+    return;
+  }
   {
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;

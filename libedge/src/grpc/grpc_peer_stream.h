@@ -46,6 +46,7 @@ class GrpcPeerStream final : public PeerStream,
   void Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) override;
   void Finish(absl::Status status) override;
   void ResumeReading() override;
+  bool ended() const override;
 
   // The handler's admission decision.
   void Decide(absl::StatusOr<std::shared_ptr<PeerStreamObserver>> decision);
@@ -83,7 +84,7 @@ class GrpcPeerStream final : public PeerStream,
   const absl::Duration write_timeout_;
   const std::shared_ptr<CallbackQueue> callbacks_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   AsyncOperationsReactor* reactor_ ABSL_GUARDED_BY(mu_);  // null after OnDone
   int pins_ ABSL_GUARDED_BY(mu_) = 0;
   bool finish_issued_ ABSL_GUARDED_BY(mu_) = false;
@@ -98,7 +99,9 @@ class GrpcPeerStream final : public PeerStream,
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool in_on_message_ ABSL_GUARDED_BY(mu_) = false;
   bool resume_requested_ ABSL_GUARDED_BY(mu_) = false;
-  PeerMessage read_buffer_;  // Owned by the read in flight.
+  // Raw bytes, parsed by the stream itself so that a message that does not
+  // parse is told apart from the peer's half-close (peer_message_reader.h).
+  grpc::ByteBuffer read_buffer_;  // Owned by the read in flight.
 
   // Callbacks that must not run inline (refused writes' `done(false)`, and
   // OnEnd while any of those is pending), run in order by Drain() on
@@ -115,7 +118,7 @@ class GrpcPeerStream final : public PeerStream,
   bool write_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
   Clock::TimerId write_timer_ ABSL_GUARDED_BY(mu_) = 0;
   absl::AnyInvocable<void(bool)> write_done_ ABSL_GUARDED_BY(mu_);
-  EdgeMessage write_buffer_;  // Owned by the write in flight.
+  grpc::ByteBuffer write_buffer_;  // Owned by the write in flight.
 };
 
 // Told when a call's reactor is done, so Shutdown can wait for all of them.
@@ -126,7 +129,7 @@ class CallTracker {
 };
 
 class AsyncOperationsReactor final
-    : public grpc::ServerBidiReactor<PeerMessage, EdgeMessage> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   AsyncOperationsReactor(grpc::CallbackServerContext* context, CallTracker* tracker,
                          uint64_t call_id)
@@ -135,8 +138,8 @@ class AsyncOperationsReactor final
   void set_stream(std::shared_ptr<GrpcPeerStream> stream) { stream_ = std::move(stream); }
 
   // Called by GrpcPeerStream under its liveness rule.
-  void Read(PeerMessage* message) { StartRead(message); }
-  void Write(const EdgeMessage* message) { StartWrite(message); }
+  void Read(grpc::ByteBuffer* message) { StartRead(message); }
+  void Write(const grpc::ByteBuffer* message) { StartWrite(message); }
   void End(const absl::Status& status);
   void Cancel() { context_->TryCancel(); }
   bool IsCancelled() const { return context_->IsCancelled(); }

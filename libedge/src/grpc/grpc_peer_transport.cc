@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -15,7 +16,9 @@
 #include "absl/synchronization/mutex.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "grpc/callback_queue.h"
+#include "grpc/connection_guard.h"
 #include "grpc/grpc_peer_stream.h"
+#include "grpc/listener_probe.h"
 #include "grpc/tls_credentials.h"
 #include "grpc/webrtc_call.h"
 
@@ -24,7 +27,11 @@ namespace edge {
 using grpc_internal::AsyncOperationsReactor;
 using grpc_internal::CallbackQueue;
 using grpc_internal::CallTracker;
+using grpc_internal::ConnectionGuard;
+using grpc_internal::ConnectionLimits;
 using grpc_internal::GrpcPeerStream;
+using grpc_internal::ListenerProbe;
+using grpc_internal::ListenerProbeOptions;
 using grpc_internal::ReloadableTlsServerCredentials;
 using grpc_internal::WebRtcCall;
 using grpc_internal::WebRtcCallReactor;
@@ -53,6 +60,25 @@ absl::Status Validate(const GrpcPeerTransportOptions& o) {
   if (o.max_ping_strikes < 0) return bad("max_ping_strikes", "must not be negative");
   if (o.max_message_bytes <= 0) return bad("max_message_bytes", "must be positive");
   if (o.max_metadata_bytes <= 0) return bad("max_metadata_bytes", "must be positive");
+  if (o.max_streams_per_connection < 0) {
+    return bad("max_streams_per_connection", "must not be negative");
+  }
+  if (o.max_call_starts_per_connection_per_sec < 0 || o.call_start_burst < 0) {
+    return bad("max_call_starts_per_connection_per_sec", "must not be negative");
+  }
+  if (o.max_concurrent_streams < 0) return bad("max_concurrent_streams", "must not be negative");
+  if (o.max_connection_idle < absl::ZeroDuration()) {
+    return bad("max_connection_idle", "must not be negative");
+  }
+  if (o.handshake_timeout <= absl::ZeroDuration()) {
+    return bad("handshake_timeout", "must be positive");
+  }
+  if (o.listener_probe_interval < absl::ZeroDuration()) {
+    return bad("listener_probe_interval", "must not be negative");
+  }
+  if (o.listener_probe_timeout <= absl::ZeroDuration()) {
+    return bad("listener_probe_timeout", "must be positive");
+  }
   if (o.write_timeout <= absl::ZeroDuration()) return bad("write_timeout", "must be positive");
   if (o.shutdown_grace < absl::ZeroDuration()) return bad("shutdown_grace", "must not be negative");
   if (o.clock == nullptr) return bad("clock", "required");
@@ -66,7 +92,7 @@ absl::Status Validate(const GrpcPeerTransportOptions& o) {
   return absl::OkStatus();
 }
 
-PeerCallInfo CallInfoOf(const grpc::CallbackServerContext& context) {
+PeerCallInfo CallInfoOf(const grpc::CallbackServerContext& context, bool cn_fallback) {
   PeerCallInfo info;
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("peer_id");
@@ -75,11 +101,47 @@ PeerCallInfo CallInfoOf(const grpc::CallbackServerContext& context) {
     info.peer_id.assign(it->second.data(), it->second.size());
   }
   if (auto auth = context.auth_context(); auth != nullptr) {
-    info.cert_identity = grpc_internal::CertificateIdentity(*auth);
+    info.cert_identity = grpc_internal::CertificateIdentity(*auth, cn_fallback);
   }
   info.remote_address = context.peer();
   return info;
 }
+
+// The size of a call's metadata as HTTP/2 counts it (RFC 7540 6.5.2: each
+// entry's name and value plus 32 bytes).
+size_t MetadataBytes(const grpc::CallbackServerContext& context) {
+  size_t bytes = 0;
+  for (const auto& [key, value] : context.client_metadata()) {
+    bytes += key.size() + value.size() + 32;
+  }
+  return bytes;
+}
+
+// Server reflection for one server, on or off. Linking gRPC's reflection
+// library registers its plugin for every server of the process, so the
+// option takes it out of this builder's plugins when off, and puts it in
+// when on and missing.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enable) : enable_(enable) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    grpc::reflection::ProtoServerReflectionPlugin reference;
+    const std::string name = reference.name();
+    auto is_reflection = [&](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return plugin != nullptr && plugin->name() == name;
+    };
+    if (!enable_) {
+      plugins->erase(std::remove_if(plugins->begin(), plugins->end(), is_reflection),
+                     plugins->end());
+    } else if (std::none_of(plugins->begin(), plugins->end(), is_reflection)) {
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool enable_;
+};
 
 }  // namespace
 
@@ -89,7 +151,11 @@ class GrpcPeerTransport::Impl final : public CallTracker {
       : options_(std::move(options)),
         logger_(options_.logger != nullptr ? options_.logger : &Logger::Null()),
         tls_(std::move(tls)),
-        callbacks_(std::make_shared<CallbackQueue>()) {}
+        callbacks_(std::make_shared<CallbackQueue>()),
+        guard_(ConnectionLimits{options_.max_streams_per_connection,
+                                options_.max_call_starts_per_connection_per_sec,
+                                options_.call_start_burst},
+               options_.clock) {}
 
   ~Impl() override {
     Shutdown();
@@ -105,10 +171,14 @@ class GrpcPeerTransport::Impl final : public CallTracker {
     return port_;
   }
   bool tls() const { return tls_ != nullptr; }
+  absl::Status listener_status() const {
+    absl::MutexLock lock(&mu_);
+    return probe_ != nullptr ? probe_->status() : absl::OkStatus();
+  }
   absl::Status ReloadCredentials();
   void SetServing(bool serving);
 
-  grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* OpenStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OpenStream(
       grpc::CallbackServerContext* context);
   grpc::ServerUnaryReactor* OpenWebRtcCall(grpc::CallbackServerContext* context,
                                            const EdgeWebRTCMessage* request,
@@ -119,10 +189,15 @@ class GrpcPeerTransport::Impl final : public CallTracker {
   enum class State { kNew, kStarting, kRunning, kStopping, kStopped };
 
   // The registered service: forwards both methods to the transport.
-  class Service final : public giggityflix_grpc_peer::PeerEdgeService::CallbackService {
+  // AsyncOperations is served raw (bytes), parsed by the stream itself: see
+  // peer_message_reader.h.
+  using ServiceBase = giggityflix_grpc_peer::PeerEdgeService::WithRawCallbackMethod_AsyncOperations<
+      giggityflix_grpc_peer::PeerEdgeService::WithCallbackMethod_WebRTCOperations<
+          giggityflix_grpc_peer::PeerEdgeService::Service>>;
+  class Service final : public ServiceBase {
    public:
     explicit Service(Impl* impl) : impl_(impl) {}
-    grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* AsyncOperations(
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AsyncOperations(
         grpc::CallbackServerContext* context) override {
       return impl_->OpenStream(context);
     }
@@ -137,6 +212,9 @@ class GrpcPeerTransport::Impl final : public CallTracker {
   };
 
   void ApplyServing(bool serving);
+  // Metadata size and per-connection bounds for a new call: OK, or why it is
+  // refused (then nothing of it reaches the handler).
+  absl::Status Screen(uint64_t call_id, const grpc::CallbackServerContext& context, bool stream);
 
   const GrpcPeerTransportOptions options_;
   Logger* const logger_;
@@ -144,8 +222,10 @@ class GrpcPeerTransport::Impl final : public CallTracker {
   const std::shared_ptr<CallbackQueue> callbacks_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
+  ConnectionGuard guard_;
 
   mutable absl::Mutex mu_;
+  std::unique_ptr<ListenerProbe> probe_ ABSL_GUARDED_BY(mu_);
   State state_ ABSL_GUARDED_BY(mu_) = State::kNew;
   PeerStreamHandler* handler_ ABSL_GUARDED_BY(mu_) = nullptr;
   int port_ ABSL_GUARDED_BY(mu_) = 0;
@@ -168,9 +248,8 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
     state_ = State::kStarting;
     handler_ = handler;
   }
-  // Process-wide switches of gRPC; both only affect servers built later.
+  // A process-wide switch of gRPC; it only affects servers built later.
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   auto service = std::make_unique<Service>(this);
   grpc::ServerBuilder builder;
@@ -180,6 +259,7 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
                       : grpc::InsecureServerCredentials();
   builder.AddListeningPort(options_.address, credentials, &bound_port);
   builder.RegisterService(service.get());
+  builder.SetOption(std::make_unique<ReflectionOption>(options_.enable_reflection));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   // A port another process already serves must fail the start, not be
@@ -196,6 +276,15 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ClampedMillis(options_.min_client_ping_interval));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, options_.max_ping_strikes);
+  if (options_.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
+  }
+  if (options_.max_connection_idle > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                               ClampedMillis(options_.max_connection_idle));
+  }
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             ClampedMillis(options_.handshake_timeout));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
     absl::MutexLock lock(&mu_);
@@ -204,9 +293,18 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
     return absl::UnavailableError(
         absl::StrCat("gRPC server cannot listen on ", options_.address));
   }
+  std::unique_ptr<ListenerProbe> probe;
+  if (options_.listener_probe_interval > absl::ZeroDuration()) {
+    probe = std::make_unique<ListenerProbe>(
+        ListenerProbeOptions{grpc_internal::ProbeHostFor(options_.address), bound_port,
+                             tls_ != nullptr, options_.listener_probe_interval,
+                             options_.listener_probe_timeout, 2});
+    probe->Start();
+  }
   bool serving;
   {
     absl::MutexLock lock(&mu_);
+    probe_ = std::move(probe);
     service_ = std::move(service);
     server_ = std::move(server);
     port_ = bound_port;
@@ -247,6 +345,12 @@ void GrpcPeerTransport::Impl::Shutdown() {
   }
   logger_->Info("gRPC peer transport shutting down",
                 {{"streams", absl::StrCat(streams.size())}});
+  std::unique_ptr<ListenerProbe> probe;
+  {
+    absl::MutexLock lock(&mu_);
+    probe = std::move(probe_);
+  }
+  if (probe != nullptr) probe->Stop();
   if (auto* health = server_->GetHealthCheckService(); health != nullptr) health->Shutdown();
   const absl::Status shutting_down = absl::UnavailableError("the edge is shutting down");
   for (auto& stream : streams) stream->Finish(shutting_down);
@@ -301,17 +405,25 @@ void GrpcPeerTransport::Impl::ApplyServing(bool serving) {
   health->SetServingStatus(serving);
 }
 
-grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* GrpcPeerTransport::Impl::OpenStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* GrpcPeerTransport::Impl::OpenStream(
     grpc::CallbackServerContext* context) {
   PeerStreamHandler* handler = nullptr;
   AsyncOperationsReactor* reactor;
   std::shared_ptr<GrpcPeerStream> stream;
-  PeerCallInfo info = CallInfoOf(*context);
+  PeerCallInfo info = CallInfoOf(*context, options_.identity_cn_fallback);
+  uint64_t id;
   {
     absl::MutexLock lock(&mu_);
-    const uint64_t id = ++next_call_id_;
+    id = ++next_call_id_;
     ++live_calls_;
-    reactor = new AsyncOperationsReactor(context, this, id);
+  }
+  reactor = new AsyncOperationsReactor(context, this, id);
+  if (absl::Status screened = Screen(id, *context, /*stream=*/true); !screened.ok()) {
+    reactor->Reject(screened);
+    return reactor;
+  }
+  {
+    absl::MutexLock lock(&mu_);
     if (state_ == State::kStarting || state_ == State::kRunning) {
       handler = handler_;
       stream = std::make_shared<GrpcPeerStream>(std::move(info), options_.clock,
@@ -334,13 +446,21 @@ grpc::ServerUnaryReactor* GrpcPeerTransport::Impl::OpenWebRtcCall(
   PeerStreamHandler* handler = nullptr;
   WebRtcCallReactor* reactor;
   std::shared_ptr<WebRtcCall> call;
+  uint64_t id;
   {
     absl::MutexLock lock(&mu_);
-    const uint64_t id = ++next_call_id_;
+    id = ++next_call_id_;
     ++live_calls_;
-    reactor = new WebRtcCallReactor(this, id);
-    call = std::make_shared<WebRtcCall>(reactor, response);
-    reactor->set_call(call);
+  }
+  reactor = new WebRtcCallReactor(this, id);
+  call = std::make_shared<WebRtcCall>(reactor, response);
+  reactor->set_call(call);
+  if (absl::Status screened = Screen(id, *context, /*stream=*/false); !screened.ok()) {
+    call->Complete(screened);
+    return reactor;
+  }
+  {
+    absl::MutexLock lock(&mu_);
     if (state_ == State::kStarting || state_ == State::kRunning) {
       handler = handler_;
       webrtc_calls_.emplace(id, call);
@@ -350,14 +470,52 @@ grpc::ServerUnaryReactor* GrpcPeerTransport::Impl::OpenWebRtcCall(
     call->Complete(absl::UnavailableError("the edge is shutting down"));
     return reactor;
   }
-  handler->OnWebRtcCall(CallInfoOf(*context), *request,
+  handler->OnWebRtcCall(CallInfoOf(*context, options_.identity_cn_fallback), *request,
                         [call](absl::StatusOr<PeerWebRTCMessage> reply) {
                           call->Complete(std::move(reply));
                         });
   return reactor;
 }
 
+absl::Status GrpcPeerTransport::Impl::Screen(uint64_t call_id,
+                                             const grpc::CallbackServerContext& context,
+                                             bool stream) {
+  const std::string peer = context.peer();
+  if (const size_t bytes = MetadataBytes(context);
+      bytes > static_cast<size_t>(options_.max_metadata_bytes)) {
+    logger_->Warn("refusing a call whose metadata exceeds the limit",
+                  {{"remote", peer},
+                   {"metadata_bytes", absl::StrCat(bytes)},
+                   {"limit", absl::StrCat(options_.max_metadata_bytes)}});
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request metadata of ", bytes, " bytes exceeds the edge's limit of ",
+                     options_.max_metadata_bytes, " bytes"));
+  }
+  ConnectionGuard::Verdict verdict = guard_.Admit(call_id, peer, stream);
+  if (verdict.status.ok()) return verdict.status;
+  // Once per connection: a flood would otherwise flood the log too.
+  if (verdict.first_refusal) {
+    logger_->Warn("refusing calls of a connection over its bounds",
+                  {{"remote", peer}, {"status", verdict.status.ToString()}});
+  }
+  if (verdict.close_connection) {
+    int port;
+    {
+      absl::MutexLock lock(&mu_);
+      port = port_;
+    }
+    // Off the reaction: finding the socket reads /proc/self/fd.
+    callbacks_->Post([logger = logger_, port, peer] {
+      absl::Status closed = grpc_internal::CloseTcpConnection(port, peer);
+      logger->Warn("closed a connection that started calls too fast",
+                   {{"remote", peer}, {"result", closed.ToString()}});
+    });
+  }
+  return verdict.status;
+}
+
 void GrpcPeerTransport::Impl::CallDone(uint64_t call_id) {
+  guard_.Release(call_id);
   absl::MutexLock lock(&mu_);
   streams_.erase(call_id);
   webrtc_calls_.erase(call_id);
@@ -388,6 +546,7 @@ absl::Status GrpcPeerTransport::Start(PeerStreamHandler* handler) {
 }
 void GrpcPeerTransport::Shutdown() { impl_->Shutdown(); }
 int GrpcPeerTransport::port() const { return impl_->port(); }
+absl::Status GrpcPeerTransport::listener_status() const { return impl_->listener_status(); }
 bool GrpcPeerTransport::tls() const { return impl_->tls(); }
 absl::Status GrpcPeerTransport::ReloadCredentials() { return impl_->ReloadCredentials(); }
 void GrpcPeerTransport::SetServing(bool serving) { impl_->SetServing(serving); }

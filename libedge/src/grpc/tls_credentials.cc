@@ -176,7 +176,7 @@ grpc_ssl_certificate_config_reload_status ReloadableTlsServerCredentials::FetchC
   return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
 }
 
-std::string CertificateIdentity(const grpc::AuthContext& auth) {
+std::string CertificateIdentity(const grpc::AuthContext& auth, bool cn_fallback) {
   if (!auth.IsPeerAuthenticated()) return "";
   for (const char* property : {GRPC_PEER_URI_PROPERTY_NAME, GRPC_X509_SAN_PROPERTY_NAME}) {
     for (const grpc::string_ref& value : auth.FindPropertyValues(property)) {
@@ -186,6 +186,7 @@ std::string CertificateIdentity(const grpc::AuthContext& auth) {
       }
     }
   }
+  if (!cn_fallback) return "";
   for (const grpc::string_ref& value : auth.FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
     return std::string(value.data(), value.size());
   }

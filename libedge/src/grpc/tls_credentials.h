@@ -73,9 +73,9 @@ class ReloadableTlsServerCredentials final : public grpc::ServerCredentials {
 };
 
 // The identity of the client certificate: the <id> of a URI SAN
-// "giggityflix://peer/<id>" when present, else the subject Common Name; ""
-// for a plaintext or certificate-less caller.
-std::string CertificateIdentity(const grpc::AuthContext& auth);
+// "giggityflix://peer/<id>"; without one, the subject Common Name only when
+// `cn_fallback` (else ""); "" for a plaintext or certificate-less caller.
+std::string CertificateIdentity(const grpc::AuthContext& auth, bool cn_fallback);
 
 }  // namespace edge::grpc_internal
 

@@ -84,6 +84,9 @@ KafkaProperties ConsumerProperties(const KafkaMessageBusOptions& options) {
       {"allow.auto.create.topics", "true"},
       {"fetch.wait.max.ms", "100"},
       {"reconnect.backoff.max.ms", "1000"},
+      // Prefetched, not yet handed out: bounded in bytes (librdkafka's
+      // default is 64 MiB per client).
+      {"queued.max.messages.kbytes", "16384"},
   };
   props.insert(props.end(), options.properties.begin(), options.properties.end());
   return props;

@@ -23,6 +23,14 @@ absl::StatusOr<std::unique_ptr<KafkaMessageBus>> KafkaMessageBus::Create(
   if (options.commit_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("KafkaMessageBus: commit_interval must be positive");
   }
+  if (options.max_outstanding_records == 0 || options.max_outstanding_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "KafkaMessageBus: max_outstanding_records and max_outstanding_bytes must be positive");
+  }
+  if (options.partition_check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "KafkaMessageBus: partition_check_interval must be positive");
+  }
   // Check the consumer's configuration now, not at Start.
   absl::StatusOr<ConfPtr> consumer_conf =
       BuildConf(ConsumerProperties(options), ClientKind::kConsumer);
@@ -87,6 +95,12 @@ absl::Status KafkaMessageBus::Start() {
   logger_.Info("Kafka message bus started",
                {{"bootstrap_servers", options_.bootstrap_servers}, {"group_id", options_.group_id}});
   return absl::OkStatus();
+}
+
+bool KafkaMessageBus::Reading() const {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || shut_down_) return false;
+  return consumer_ == nullptr || consumer_->Reading();
 }
 
 void KafkaMessageBus::StopConsuming() {

@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   if (!check.ok()) return check.status();
   std::unique_ptr<KafkaProducer> producer(
       new KafkaProducer(std::move(props), options.capacity, options.capacity_bytes, logger));
+  producer->warm_topic_names_ = options.warm_topics;
   absl::StatusOr<rd_kafka_t*> rk = producer->NewHandle();
   if (!rk.ok()) return rk.status();
   producer->rk_ = *rk;
@@ -61,11 +62,20 @@ absl::StatusOr<rd_kafka_t*> KafkaProducer::NewHandle() {
   conf->release();  // owned by rk now
   main_queue_ = rd_kafka_queue_get_main(rk);
   rd_kafka_queue_cb_event_enable(main_queue_, &KafkaProducer::OnQueueEvent, this);
+  // A topic handle makes librdkafka fetch the topic's metadata now, in the
+  // background, rather than when its first record waits for it.
+  for (const std::string& topic : warm_topic_names_) {
+    if (rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr)) {
+      warm_topics_.push_back(rkt);
+    }
+  }
   return rk;
 }
 
 void KafkaProducer::DestroyHandle() {
   if (rk_ == nullptr) return;
+  for (rd_kafka_topic_t* rkt : warm_topics_) rd_kafka_topic_destroy(rkt);
+  warm_topics_.clear();
   if (main_queue_ != nullptr) {
     rd_kafka_queue_cb_event_enable(main_queue_, nullptr, nullptr);
     rd_kafka_queue_destroy(main_queue_);
@@ -148,13 +158,27 @@ void KafkaProducer::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
                       {{"error", rd_kafka_err2name(code)}, {"detail", reason}});
 }
 
-void KafkaProducer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-  static_cast<KafkaProducer*>(static_cast<ClientOpaque*>(opaque)->owner)->HandleDelivery(msg);
+void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque) {
+  // librdkafka raises a fatal error before it fails the records it still
+  // holds, with the fatal error's own code (CLUSTER_AUTHORIZATION_FAILED
+  // when the producer id is refused). Such a failure says nothing about the
+  // record: it is sent again by the rebuilt producer. Read here, on the
+  // handle that reported, so the order in which the error callback and
+  // the delivery reports run does not matter.
+  const bool fatal =
+      msg->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_fatal_error(rk, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+  static_cast<KafkaProducer*>(static_cast<ClientOpaque*>(opaque)->owner)
+      ->HandleDelivery(msg, fatal);
 }
 
-void KafkaProducer::HandleDelivery(const rd_kafka_message_t* msg) {
+void KafkaProducer::HandleDelivery(const rd_kafka_message_t* msg, bool fatal) {
   auto id = reinterpret_cast<uintptr_t>(msg->_private);
   absl::MutexLock lock(&mu_);
+  if (fatal) {
+    fatal_ = true;
+    wake_ = true;
+  }
   if (discarding_) return;
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
@@ -168,7 +192,7 @@ void KafkaProducer::HandleDelivery(const rd_kafka_message_t* msg) {
     ready_.push_back(
         {std::move(it->second.done), Cancelled(KafkaErrorToStatus(msg->err, context).message())});
     EraseEntryLocked(it);
-  } else if (IsPermanentDeliveryError(msg->err)) {
+  } else if (!fatal && IsPermanentDeliveryError(msg->err)) {
     absl::Status status = KafkaErrorToStatus(msg->err, context);
     logger_->Error("Kafka record rejected", {{"detail", status.message()}});
     ready_.push_back({std::move(it->second.done), std::move(status)});
@@ -270,7 +294,11 @@ void KafkaProducer::SendQueued() {
     rd_kafka_error_t* error = rd_kafka_produceva(rk_, vus, n);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (error != nullptr) {
-      err = rd_kafka_error_code(error);
+      // After a fatal error produce refuses every record with the fatal
+      // error's own code (CLUSTER_AUTHORIZATION_FAILED, say), flagged fatal;
+      // that may happen before the error callback ran. The record is not at
+      // fault: rebuild and send it again.
+      err = rd_kafka_error_is_fatal(error) ? RD_KAFKA_RESP_ERR__FATAL : rd_kafka_error_code(error);
       rd_kafka_error_destroy(error);
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
     }

@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -64,7 +65,8 @@ class KafkaProducer {
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void OnQueueEvent(rd_kafka_t* rk, void* opaque);
-  void HandleDelivery(const rd_kafka_message_t* msg);
+  // `fatal`: the handle was in a fatal state when it reported `msg`.
+  void HandleDelivery(const rd_kafka_message_t* msg, bool fatal);
 
   void Loop();
   void SendQueued();
@@ -83,6 +85,10 @@ class KafkaProducer {
   // that thread.
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_queue_t* main_queue_ = nullptr;
+  // Topics whose metadata each handle fetches as it is made (set by
+  // Create), and their handles, released with rk_.
+  std::vector<std::string> warm_topic_names_;
+  std::vector<rd_kafka_topic_t*> warm_topics_;
   std::vector<Completion> ready_;  // producer-thread only
   absl::Time last_resend_report_ = absl::InfinitePast();  // producer-thread only
   absl::AnyInvocable<void()> drain_listener_;  // set before Start

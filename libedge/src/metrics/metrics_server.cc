@@ -14,8 +14,10 @@
 
 #include "absl/base/call_once.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
@@ -29,11 +31,15 @@ namespace {
 
 constexpr char kTextFormat[] = "text/plain; version=0.0.4; charset=utf-8";
 constexpr char kPlain[] = "text/plain; charset=utf-8";
+constexpr char kJson[] = "application/json";
 
 const char* ReasonPhrase(int code) {
   switch (code) {
     case 200: return "OK";
     case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 501: return "Not Implemented";
@@ -44,16 +50,84 @@ const char* ReasonPhrase(int code) {
 
 // Writes a whole response; the connection closes after it.
 int Reply(mg_connection* conn, bool head, int code, absl::string_view content_type,
-          absl::string_view body, absl::string_view allow = "") {
+          absl::string_view body, absl::string_view allow = "",
+          absl::string_view extra_header = "") {
   std::string header =
       absl::StrCat("HTTP/1.1 ", code, " ", ReasonPhrase(code), "\r\nContent-Type: ",
                    content_type, "\r\nContent-Length: ", body.size(),
                    "\r\nCache-Control: no-store\r\nConnection: close\r\n");
   if (!allow.empty()) absl::StrAppend(&header, "Allow: ", allow, "\r\n");
+  if (!extra_header.empty()) absl::StrAppend(&header, extra_header, "\r\n");
   header += "\r\n";
   mg_write(conn, header.data(), header.size());
   if (!head && !body.empty()) mg_write(conn, body.data(), body.size());
   return code;
+}
+
+// A JSON string literal.
+std::string JsonString(absl::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+std::string JsonTime(absl::Time t) {
+  return JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()));
+}
+
+std::string PeerJson(const AdminPeer& peer) {
+  std::string json = absl::StrCat("{\"peer_id\":", JsonString(peer.peer_id),
+                                  ",\"edge_id\":", JsonString(peer.edge_id));
+  if (peer.connected_at) absl::StrAppend(&json, ",\"connected_at\":", JsonTime(*peer.connected_at));
+  if (peer.last_activity) {
+    absl::StrAppend(&json, ",\"last_activity\":", JsonTime(*peer.last_activity));
+  }
+  if (peer.epoch) absl::StrAppend(&json, ",\"epoch\":", *peer.epoch);
+  if (!peer.connected_at) {
+    absl::StrAppend(&json, ",\"address\":",
+                    peer.address.empty() ? "null" : JsonString(peer.address));
+  }
+  json += "}";
+  return json;
+}
+
+std::string ErrorJson(absl::string_view message) {
+  return absl::StrCat("{\"error\":", JsonString(message), "}\n");
+}
+
+// The peer_id rules (contract §2): 1 to 128 bytes of [A-Za-z0-9._:@-].
+bool IsPeerId(absl::string_view id) {
+  return !id.empty() && id.size() <= 128 &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' ||
+                  c == '-';
+         });
+}
+
+// Compares without returning early, so that the time taken does not tell
+// how much of a guessed token was right.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  unsigned char differ = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    differ |= static_cast<unsigned char>(a[i]) ^
+              static_cast<unsigned char>(b.empty() ? 0 : b[i % b.size()]);
+  }
+  return differ == 0;
 }
 
 // Splits "host:port" / "[v6]:port"; the host keeps no brackets.
@@ -185,11 +259,15 @@ absl::Status MetricsServer::Start() {
   static absl::once_flag init_once;
   absl::call_once(init_once, [] { mg_init_library(0); });
 
+  // Many workers and a short request timeout: each connection holds a
+  // worker, so a few idle or slow clients must not starve health probes.
+  static const std::string kWorkers = absl::StrCat(kHttpWorkers);
+  static const std::string kTimeout = absl::StrCat(kRequestTimeoutMs);
   mg_callbacks callbacks{};
   callbacks.log_message = &MetricsServer::LogMessage;
   const char* civet_options[] = {"listening_ports", listening->c_str(),
-                                 "num_threads", "4",
-                                 "request_timeout_ms", "10000",
+                                 "num_threads", kWorkers.c_str(),
+                                 "request_timeout_ms", kTimeout.c_str(),
                                  "enable_keep_alive", "no",
                                  nullptr};
   // No lock held: civetweb reports start errors through LogMessage, on this
@@ -281,7 +359,11 @@ int MetricsServer::Serve(mg_connection* conn) {
 
   if (path == "/metrics" || path == "/healthz" || path == "/readyz") {
     if (!get) return Reply(conn, head, 405, kPlain, "method not allowed\n", "GET, HEAD");
-    if (path == "/healthz") return Reply(conn, head, 200, kPlain, "ok\n");
+    if (path == "/healthz") {
+      absl::Status healthy = options_.healthy ? options_.healthy() : absl::OkStatus();
+      if (healthy.ok()) return Reply(conn, head, 200, kPlain, "ok\n");
+      return Reply(conn, head, 503, kPlain, absl::StrCat("unhealthy: ", healthy.message(), "\n"));
+    }
     if (path == "/readyz") {
       absl::Status ready = options_.ready ? options_.ready() : absl::OkStatus();
       if (ready.ok()) return Reply(conn, head, 200, kPlain, "ready\n");
@@ -293,14 +375,127 @@ int MetricsServer::Serve(mg_connection* conn) {
     }
     return Reply(conn, head, 200, kTextFormat, body);
   }
-  if (path == "/drain") {
-    if (method != "POST") return Reply(conn, head, 405, kPlain, "method not allowed\n", "POST");
-    if (!options_.drain) return Reply(conn, false, 501, kPlain, "drain is not available\n");
-    logger_->Info("drain requested over HTTP");
-    options_.drain();
-    return Reply(conn, false, 202, kPlain, "draining\n");
+  if (path == "/drain" || path == "/peers" || absl::StartsWith(path, "/peers/")) {
+    return ServeAdmin(conn, method, path);
   }
   return Reply(conn, head, 404, kPlain, "not found\n");
+}
+
+int MetricsServer::ServeAdmin(mg_connection* conn, absl::string_view method,
+                              absl::string_view path) {
+  // Route first (an unknown path or method says nothing about the token).
+  enum class Op { kDrain, kList, kFind, kKick } op;
+  std::string peer_id;
+  absl::string_view allow;
+  if (path == "/drain") {
+    op = Op::kDrain;
+    allow = "POST";
+  } else if (path == "/peers") {
+    op = Op::kList;
+    allow = "GET";
+  } else {
+    absl::string_view rest = path.substr(std::strlen("/peers/"));
+    if (absl::ConsumeSuffix(&rest, "/disconnect")) {
+      op = Op::kKick;
+      allow = "POST";
+    } else {
+      op = Op::kFind;
+      allow = "GET";
+    }
+    if (rest.empty() || absl::StrContains(rest, '/')) {
+      return Reply(conn, false, 404, kJson, ErrorJson("not found"));
+    }
+    peer_id = std::string(rest);
+  }
+  if (method != allow) {
+    return Reply(conn, false, 405, kJson, ErrorJson("method not allowed"), allow);
+  }
+
+  if (mg_get_header(conn, "Origin") != nullptr) {
+    logger_->Warn("admin request with an Origin header refused", {{"path", path}});
+    return Reply(conn, false, 403, kJson,
+                 ErrorJson("admin requests from a browser (with an Origin header) are refused"));
+  }
+  if (options_.admin_token.empty()) {
+    return Reply(conn, false, 403, kJson,
+                 ErrorJson("the admin API is disabled: ADMIN_TOKEN_FILE is not set"));
+  }
+  const char* authorization = mg_get_header(conn, "Authorization");
+  absl::string_view presented = authorization != nullptr ? authorization : "";
+  if (!absl::ConsumePrefix(&presented, "Bearer ") ||
+      !ConstantTimeEquals(presented, options_.admin_token)) {
+    logger_->Warn("admin request with a wrong or missing token refused", {{"path", path}});
+    return Reply(conn, false, 401, kJson, ErrorJson("a valid bearer token is required"), "",
+                 "WWW-Authenticate: Bearer");
+  }
+
+  if ((op == Op::kFind || op == Op::kKick) && !IsPeerId(peer_id)) {
+    return Reply(conn, false, 400, kJson,
+                 ErrorJson("not a peer_id: 1 to 128 bytes of [A-Za-z0-9._:@-]"));
+  }
+  const auto not_available = [&] {
+    return Reply(conn, false, 501, kJson, ErrorJson("not available on this server"));
+  };
+  const auto failed = [&](const absl::Status& status) {
+    return Reply(conn, false, absl::IsNotFound(status) ? 404 : 503, kJson,
+                 ErrorJson(status.message()));
+  };
+  switch (op) {
+    case Op::kDrain:
+      if (!options_.drain) return not_available();
+      logger_->Info("drain requested over HTTP");
+      options_.drain();
+      return Reply(conn, false, 202, kJson, "{\"draining\":true}\n");
+    case Op::kFind: {
+      if (!options_.find_peer) return not_available();
+      absl::StatusOr<AdminPeer> peer = options_.find_peer(peer_id);
+      if (!peer.ok()) return failed(peer.status());
+      return Reply(conn, false, 200, kJson, absl::StrCat(PeerJson(*peer), "\n"));
+    }
+    case Op::kKick: {
+      if (!options_.kick_peer) return not_available();
+      logger_->Info("disconnect requested over HTTP", {{"peer_id", peer_id}});
+      if (absl::Status kicked = options_.kick_peer(peer_id); !kicked.ok()) return failed(kicked);
+      return Reply(conn, false, 202, kJson, "{\"disconnecting\":true}\n");
+    }
+    case Op::kList: {
+      if (!options_.list_peers) return not_available();
+      const mg_request_info* request = mg_get_request_info(conn);
+      const char* query = request->query_string != nullptr ? request->query_string : "";
+      size_t limit = kDefaultPageSize;
+      char value[256];
+      int n = mg_get_var(query, std::strlen(query), "limit", value, sizeof(value));
+      if (n >= 0 || n == -2) {
+        size_t parsed = 0;
+        if (n < 0 || !absl::SimpleAtoi(absl::string_view(value, n), &parsed) || parsed < 1 ||
+            parsed > kMaxPageSize) {
+          return Reply(conn, false, 400, kJson,
+                       ErrorJson(absl::StrCat("limit must be an integer from 1 to ",
+                                              kMaxPageSize)));
+        }
+        limit = parsed;
+      }
+      std::string after;
+      n = mg_get_var(query, std::strlen(query), "after", value, sizeof(value));
+      if (n == -2) {
+        return Reply(conn, false, 400, kJson, ErrorJson("after is too long to be a peer_id"));
+      }
+      if (n > 0) after.assign(value, n);
+      // One more than asked for tells whether there is a next page.
+      std::vector<AdminPeer> peers = options_.list_peers(after, limit + 1);
+      bool more = peers.size() > limit;
+      if (more) peers.resize(limit);
+      std::string body = "{\"peers\":[";
+      for (size_t i = 0; i < peers.size(); ++i) {
+        if (i > 0) body += ",";
+        body += PeerJson(peers[i]);
+      }
+      absl::StrAppend(&body, "],\"next\":",
+                      more ? JsonString(peers.back().peer_id) : std::string("null"), "}\n");
+      return Reply(conn, false, 200, kJson, body);
+    }
+  }
+  return Reply(conn, false, 404, kJson, ErrorJson("not found"));
 }
 
 }  // namespace edge

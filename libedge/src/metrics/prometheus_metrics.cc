@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/events.h"
+#include "giggityflix_grpc_peer/peer_edge.pb.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -62,7 +64,13 @@ class PrometheusMetrics::CounterCache {
   CounterCache(Family<Counter>* family, prometheus::Labels fixed, std::string key_label)
       : family_(family), fixed_(std::move(fixed)), key_label_(std::move(key_label)) {}
 
-  Counter& Get(absl::string_view key) {
+  Counter& Get(absl::string_view key) { return Find(key, /*known=*/false); }
+  // Makes the counter of a label value known in advance (at 0); known
+  // values do not count against kMaxLabelValues.
+  void Declare(absl::string_view key) { Find(key, /*known=*/true); }
+
+ private:
+  Counter& Find(absl::string_view key, bool known) {
     {
       absl::ReaderMutexLock lock(&mu_);
       auto it = children_.find(key);
@@ -71,7 +79,7 @@ class PrometheusMetrics::CounterCache {
     absl::MutexLock lock(&mu_);
     auto it = children_.find(key);
     if (it != children_.end()) return *it->second;
-    if (children_.size() >= kMaxLabelValues) {
+    if (!known && unknown_values_ >= kMaxLabelValues) {
       key = kOtherLabel;
       it = children_.find(key);
       if (it != children_.end()) return *it->second;
@@ -80,15 +88,17 @@ class PrometheusMetrics::CounterCache {
     labels[key_label_] = std::string(key);
     Counter* counter = &family_->Add(labels);
     children_.emplace(std::string(key), counter);
+    if (!known) ++unknown_values_;
     return *counter;
   }
 
- private:
   Family<Counter>* const family_;
   const prometheus::Labels fixed_;
   const std::string key_label_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Counter*> children_ ABSL_GUARDED_BY(mu_);
+  // Label values seen that were not declared.
+  size_t unknown_values_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class PrometheusMetrics::CodeCounters {
@@ -139,6 +149,7 @@ absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Create(
   std::unique_ptr<PrometheusMetrics> metrics(new PrometheusMetrics(std::move(registry)));
   try {
     metrics->Register();
+    metrics->CreateKnownSeries();
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot register the edge's metrics: ", e.what()));
@@ -148,6 +159,11 @@ absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Create(
 
 void PrometheusMetrics::Register() {
   prometheus::Registry& r = *registry_;
+  ready_ = &prometheus::BuildGauge()
+                .Name("edge_ready")
+                .Help("1 while the edge admits new peers (as /readyz answers 200), else 0.")
+                .Register(r)
+                .Add({});
   peer_connections_ = &prometheus::BuildGauge()
                            .Name("edge_peer_connections")
                            .Help("Peer streams admitted and not yet ended.")
@@ -210,6 +226,34 @@ void PrometheusMetrics::Register() {
            .Help("Commands dead-lettered, by reason.")
            .Register(r),
       prometheus::Labels{}, "reason");
+  command_outcomes_ = std::make_unique<CounterCache>(
+      &prometheus::BuildCounter()
+           .Name("edge_commands_total")
+           .Help("Commands by outcome: delivered, forwarded, deadlettered; and held each time "
+                 "one starts waiting for its peer.")
+           .Register(r),
+      prometheus::Labels{}, "outcome");
+  for (const char* outcome : {"delivered", "forwarded", "deadlettered", "held"}) {
+    command_outcomes_->Get(outcome);
+  }
+  commands_held_ = &prometheus::BuildGauge()
+                        .Name("edge_commands_held")
+                        .Help("Commands waiting for their peer to connect (COMMAND_HOLD_MS).")
+                        .Register(r)
+                        .Add({});
+  kafka_offset_resets_ =
+      &prometheus::BuildCounter()
+           .Name("edge_kafka_offset_resets_total")
+           .Help("Consumer positions the broker no longer had (retention ran out).")
+           .Register(r)
+           .Add({});
+  kafka_records_skipped_ =
+      &prometheus::BuildCounter()
+           .Name("edge_kafka_records_skipped_total")
+           .Help("Commands never read because the broker dropped them before the consumer "
+                 "got to them.")
+           .Register(r)
+           .Add({});
   errors_ = std::make_unique<CounterCache>(
       &prometheus::BuildCounter()
            .Name("edge_errors_total")
@@ -225,6 +269,56 @@ void PrometheusMetrics::Register() {
                                  .Name("edge_tracker_latency_seconds")
                                  .Help("Tracker request latency by operation.")
                                  .Register(r);
+}
+
+void PrometheusMetrics::CreateKnownSeries() {
+  for (int code = 0; code < kStatusCodes; ++code) {
+    admissions_->Get(static_cast<absl::StatusCode>(code));
+  }
+  // Payload types as PeerSession names them: the payload field, or "ack"
+  // for an edge message without one.
+  const auto payloads = [](const google::protobuf::Descriptor* message) {
+    std::vector<std::string> names;
+    const google::protobuf::OneofDescriptor* oneof = message->FindOneofByName("payload");
+    for (int i = 0; oneof != nullptr && i < oneof->field_count(); ++i) {
+      names.push_back(oneof->field(i)->name());
+    }
+    return names;
+  };
+  for (const std::string& type : payloads(giggityflix_grpc_peer::PeerMessage::descriptor())) {
+    messages_[DirectionIndex(Direction::kIn)]->Declare(type);
+  }
+  for (const std::string& type : payloads(giggityflix_grpc_peer::EdgeMessage::descriptor())) {
+    messages_[DirectionIndex(Direction::kOut)]->Declare(type);
+  }
+  messages_[DirectionIndex(Direction::kOut)]->Declare("ack");
+  for (DeadLetterReason reason :
+       {DeadLetterReason::kInvalidJson, DeadLetterReason::kInvalidCommand,
+        DeadLetterReason::kUnknownType, DeadLetterReason::kPeerNotConnected,
+        DeadLetterReason::kPeerSlow, DeadLetterReason::kPeerWriteFailed}) {
+    deadletters_->Declare(DeadLetterReasonName(reason));
+  }
+  // The types the core and the instrumented bus report.
+  for (const char* type : {"deadletter_unstored", "publish_failed", "tracker_release",
+                           "rate_limited"}) {
+    errors_->Declare(type);
+  }
+  // The operations of InstrumentTracker, each with every result.
+  for (const char* op : {"claim", "release", "lookup"}) {
+    auto slot = std::make_unique<TrackerOp>(tracker_requests_family_, tracker_latency_family_, op);
+    for (int code = 0; code < kStatusCodes; ++code) {
+      slot->results.Get(static_cast<absl::StatusCode>(code));
+    }
+    absl::MutexLock lock(&tracker_mu_);
+    tracker_ops_[op] = std::move(slot);
+  }
+}
+
+void PrometheusMetrics::SetReady(bool ready) { ready_->Set(ready ? 1 : 0); }
+
+void PrometheusMetrics::DeclareKafkaTopics(Direction direction,
+                                           const std::vector<std::string>& topics) {
+  for (const std::string& topic : topics) kafka_messages_[DirectionIndex(direction)]->Declare(topic);
 }
 
 std::string PrometheusMetrics::TextExposition() const {
@@ -249,6 +343,19 @@ void PrometheusMetrics::PeerMessage(Direction direction, absl::string_view type,
 
 void PrometheusMetrics::CommandDelivered(absl::Duration latency) {
   command_delivery_latency_->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void PrometheusMetrics::CommandOutcome(absl::string_view outcome) {
+  command_outcomes_->Get(outcome).Increment();
+}
+
+void PrometheusMetrics::CommandsHeld(int64_t held) {
+  commands_held_->Set(static_cast<double>(held));
+}
+
+void PrometheusMetrics::KafkaOffsetReset(absl::string_view, int64_t skipped) {
+  kafka_offset_resets_->Increment();
+  if (skipped > 0) kafka_records_skipped_->Increment(static_cast<double>(skipped));
 }
 
 void PrometheusMetrics::DeadLetter(absl::string_view reason) {

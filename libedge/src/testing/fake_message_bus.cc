@@ -354,10 +354,26 @@ size_t FakeMessageBus::RunBatch(Batch batch) {
     IncomingRecord& record = batch.records[i].second;
     PartitionKey key{record.topic, record.partition};
     int64_t offset = record.offset;
-    std::shared_ptr<DoneSink> sink = sink_;
-    RecordDone done = [sink, key, offset]() {
-      absl::MutexLock lock(&sink->mu);
-      if (sink->bus != nullptr) sink->bus->RecordDoneFor(key, offset);
+    // Run: the record's outcome. Destroyed unrun: abandoned (MessageBus).
+    struct Outcome {
+      std::shared_ptr<DoneSink> sink;
+      PartitionKey key;
+      int64_t offset = 0;
+      bool ran = false;
+      ~Outcome() {
+        if (ran || sink == nullptr) return;
+        absl::MutexLock lock(&sink->mu);
+        if (sink->bus != nullptr) sink->bus->RecordAbandonedFor(key, offset);
+      }
+    };
+    auto outcome = std::make_unique<Outcome>();
+    outcome->sink = sink_;
+    outcome->key = key;
+    outcome->offset = offset;
+    RecordDone done = [outcome = std::move(outcome)]() {
+      outcome->ran = true;
+      absl::MutexLock lock(&outcome->sink->mu);
+      if (outcome->sink->bus != nullptr) outcome->sink->bus->RecordDoneFor(outcome->key, outcome->offset);
     };
     (*batch.records[i].first)(std::move(record), std::move(done));
     ++ran;
@@ -365,6 +381,13 @@ size_t FakeMessageBus::RunBatch(Batch batch) {
   absl::MutexLock lock(&mu_);
   dispatching_ = false;
   return ran;
+}
+
+void FakeMessageBus::RecordAbandonedFor(const PartitionKey& key, int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  auto it = partitions_.find(key);
+  if (it == partitions_.end() || !it->second.outstanding.count(offset)) return;
+  it->second.abandoned.insert(offset);
 }
 
 void FakeMessageBus::RecordDoneFor(const PartitionKey& key, int64_t offset) {
@@ -422,7 +445,7 @@ void FakeMessageBus::Shutdown(absl::Time deadline) {
     auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       if (waiting_ != 0) return false;
       for (const auto& [key, state] : partitions_) {
-        if (!state.outstanding.empty()) return false;
+        if (state.outstanding.size() != state.abandoned.size()) return false;
       }
       return true;
     };

@@ -97,6 +97,10 @@ class FakePeerTransport::Stream final : public PeerStream,
     absl::MutexLock lock(&mu_);
     return admission_;
   }
+  bool ended() const override {
+    absl::MutexLock lock(&mu_);
+    return final_status_.has_value() || finish_status_.has_value();
+  }
   bool WaitForAdmission(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     auto decided = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return admission_.has_value(); };
@@ -174,7 +178,7 @@ class FakePeerTransport::Stream final : public PeerStream,
 
   FakePeerTransport* const transport_;
   const PeerCallInfo info_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::optional<absl::Status> admission_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<PeerStreamObserver> observer_ ABSL_GUARDED_BY(mu_);
   std::deque<PeerMessage> inbound_ ABSL_GUARDED_BY(mu_);

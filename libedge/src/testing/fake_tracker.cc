@@ -16,7 +16,7 @@ bool FakeTrackerCluster::Evict(const std::string& peer_id) {
   {
     absl::MutexLock lock(&mu_);
     auto it = claims_.find(peer_id);
-    if (it == claims_.end()) return false;
+    if (it == claims_.end() || it->second.lost) return false;
     holder = std::move(it->second.edge_id);
     claims_.erase(it);
   }
@@ -31,7 +31,8 @@ int64_t FakeTrackerCluster::Steal(const std::string& peer_id,
   {
     absl::MutexLock lock(&mu_);
     auto it = claims_.find(peer_id);
-    if (it != claims_.end() && it->second.edge_id != edge_id) {
+    if (it != claims_.end() && it->second.edge_id != edge_id &&
+        !it->second.lost) {
       former = it->second.edge_id;
     }
     epoch = ++revision_;
@@ -39,6 +40,83 @@ int64_t FakeTrackerCluster::Steal(const std::string& peer_id,
   }
   if (former.has_value()) NotifyLost(*former, peer_id);
   return epoch;
+}
+
+void FakeTrackerCluster::ExpireEdge(const std::string& edge_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [peer_id, claim] : claims_) {
+      if (claim.edge_id == edge_id) claim.lost = true;
+      if (claim.taker == edge_id) claim.taker.clear();  // died publishing
+    }
+    auto it = trackers_.find(edge_id);
+    if (it != trackers_.end()) it->second->state_ = FakeTracker::State::kStopped;
+  }
+  DispatchLost();
+}
+
+size_t FakeTrackerCluster::lost_count() {
+  absl::MutexLock lock(&mu_);
+  size_t count = 0;
+  for (const auto& [peer_id, claim] : claims_) count += claim.lost ? 1 : 0;
+  return count;
+}
+
+void FakeTrackerCluster::DispatchLost() {
+  std::vector<std::pair<std::string, Claim>> taken;
+  FakeTracker* publisher = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    std::string first;
+    for (const auto& [edge_id, tracker] : trackers_) {
+      if (tracker->state_ == FakeTracker::State::kRunning &&
+          tracker->lost_claim_listener_ &&
+          (publisher == nullptr || edge_id < first)) {
+        publisher = tracker;
+        first = edge_id;
+      }
+    }
+    if (publisher == nullptr) return;
+    for (auto& [peer_id, claim] : claims_) {
+      if (!claim.lost || !claim.taker.empty()) continue;
+      claim.taker = publisher->edge_id();
+      taken.emplace_back(peer_id, claim);
+    }
+  }
+  for (const auto& [peer_id, claim] : taken) {
+    PublishLost(publisher, peer_id, claim, [] {});
+  }
+}
+
+void FakeTrackerCluster::PublishLost(FakeTracker* tracker,
+                                     const std::string& peer_id,
+                                     const Claim& claim,
+                                     absl::AnyInvocable<void()> then) {
+  LostClaim lost{peer_id, claim.edge_id, claim.epoch, absl::UnixEpoch()};
+  auto published = [this, peer_id, epoch = claim.epoch,
+                    then = std::move(then)](absl::Status status) mutable {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = claims_.find(peer_id);
+      if (it != claims_.end() && it->second.lost &&
+          it->second.epoch == epoch) {
+        if (status.ok()) {
+          claims_.erase(it);
+        } else {
+          it->second.taker.clear();  // owed still: taken again later
+        }
+      }
+    }
+    then();
+  };
+  Deliver([tracker, lost = std::move(lost),
+           published = std::move(published)]() mutable {
+    if (tracker->lost_claim_listener_) {
+      tracker->lost_claim_listener_(lost, std::move(published));
+    } else {
+      published(absl::OkStatus());
+    }
+  });
 }
 
 void FakeTrackerCluster::SetManualDelivery(bool manual) {
@@ -70,20 +148,22 @@ std::optional<std::string> FakeTrackerCluster::Holder(
     const std::string& peer_id) {
   absl::MutexLock lock(&mu_);
   auto it = claims_.find(peer_id);
-  if (it == claims_.end()) return std::nullopt;
+  if (it == claims_.end() || it->second.lost) return std::nullopt;
   return it->second.edge_id;
 }
 
 std::optional<int64_t> FakeTrackerCluster::Epoch(const std::string& peer_id) {
   absl::MutexLock lock(&mu_);
   auto it = claims_.find(peer_id);
-  if (it == claims_.end()) return std::nullopt;
+  if (it == claims_.end() || it->second.lost) return std::nullopt;
   return it->second.epoch;
 }
 
 size_t FakeTrackerCluster::claim_count() {
   absl::MutexLock lock(&mu_);
-  return claims_.size();
+  size_t count = 0;
+  for (const auto& [peer_id, claim] : claims_) count += claim.lost ? 0 : 1;
+  return count;
 }
 
 void FakeTrackerCluster::Deliver(absl::AnyInvocable<void()> fn) {
@@ -135,6 +215,13 @@ FakeTracker::FakeTracker(FakeTrackerCluster* cluster, std::string edge_id)
 FakeTracker::~FakeTracker() { cluster_->Unregister(this); }
 
 absl::Status FakeTracker::Start() {
+  absl::Status started = StartState();
+  // The first edge to start publishes what dead edges left behind.
+  if (started.ok()) cluster_->DispatchLost();
+  return started;
+}
+
+absl::Status FakeTracker::StartState() {
   absl::MutexLock lock(&cluster_->mu_);
   if (edge_id_.empty()) {
     return absl::InvalidArgumentError("fake tracker: edge_id is empty");
@@ -163,6 +250,7 @@ absl::Status FakeTracker::CheckAvailableLocked() {
 void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
                         ClaimDone done) {
   absl::StatusOr<PeerClaim> result;
+  std::optional<FakeTrackerCluster::Claim> lost;
   {
     absl::MutexLock lock(&cluster_->mu_);
     absl::Status available = CheckAvailableLocked();
@@ -171,6 +259,14 @@ void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
       result = absl::InvalidArgumentError("fake tracker: empty peer_id");
     } else if (!available.ok()) {
       result = available;
+    } else if (it != cluster_->claims_.end() && it->second.lost &&
+               !it->second.taker.empty()) {
+      result = absl::UnavailableError(absl::StrCat(
+          "the previous claim of peer ", peer_id,
+          " is being closed (edge_lost) by edge ", it->second.taker));
+    } else if (it != cluster_->claims_.end() && it->second.lost) {
+      it->second.taker = edge_id_;
+      lost = it->second;
     } else if (it != cluster_->claims_.end() &&
                it->second.edge_id != edge_id_) {
       result = absl::AlreadyExistsError(absl::StrCat(
@@ -180,6 +276,14 @@ void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
       cluster_->claims_[peer_id] = FakeTrackerCluster::Claim{edge_id_, epoch};
       result = PeerClaim{epoch};
     }
+  }
+  if (lost.has_value()) {
+    // Its edge_lost first, then this claim.
+    cluster_->PublishLost(this, peer_id, *lost,
+                          [this, peer_id, deadline, done = std::move(done)]() mutable {
+                            Claim(peer_id, deadline, std::move(done));
+                          });
+    return;
   }
   cluster_->Deliver(
       [done = std::move(done), result = std::move(result)]() mutable {
@@ -200,7 +304,7 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
     } else if (result = CheckAvailableLocked(); result.ok()) {
       auto it = cluster_->claims_.find(peer_id);
       if (it != cluster_->claims_.end() && it->second.edge_id == edge_id_ &&
-          it->second.epoch == *claim.epoch) {
+          it->second.epoch == *claim.epoch && !it->second.lost) {
         cluster_->claims_.erase(it);
       }
     }
@@ -218,7 +322,7 @@ void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline,
     auto it = cluster_->claims_.find(peer_id);
     if (!available.ok()) {
       result = available;
-    } else if (it == cluster_->claims_.end()) {
+    } else if (it == cluster_->claims_.end() || it->second.lost) {
       result = absl::NotFoundError(
           absl::StrCat("peer ", peer_id, " is not held by any edge"));
     } else {
@@ -235,14 +339,21 @@ void FakeTracker::SetLostListener(LostListener listener) {
   lost_listener_ = std::move(listener);
 }
 
+void FakeTracker::SetLostClaimListener(LostClaimListener listener) {
+  lost_claim_listener_ = std::move(listener);
+}
+
 void FakeTracker::Shutdown(absl::Time deadline) {
-  absl::MutexLock lock(&cluster_->mu_);
-  if (state_ == State::kStopped) return;
-  state_ = State::kStopped;
-  for (auto it = cluster_->claims_.begin(); it != cluster_->claims_.end();) {
-    auto current = it++;
-    if (current->second.edge_id == edge_id_) cluster_->claims_.erase(current);
+  {
+    absl::MutexLock lock(&cluster_->mu_);
+    if (state_ == State::kStopped) return;
+    state_ = State::kStopped;
+    // Unreleased claims: their `disconnected` was never confirmed.
+    for (auto& [peer_id, claim] : cluster_->claims_) {
+      if (claim.edge_id == edge_id_) claim.lost = true;
+    }
   }
+  cluster_->DispatchLost();
 }
 
 void FakeTracker::SetUnavailable(bool unavailable) {

@@ -1,8 +1,10 @@
 #include <atomic>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "contract/tracker/tracker_contract.h"
 #include "edge/etcd_tracker.h"
+#include "etcd/tcp_proxy.h"
 #include "support/etcd_process.h"
 
 namespace edge::testing {
@@ -22,36 +24,51 @@ EtcdProcess* SharedEtcd() {
   return etcd.get();
 }
 
+constexpr absl::Duration kTtl = absl::Seconds(2);
+
 class EtcdTrackerEnv : public TrackerEnv {
  public:
-  explicit EtcdTrackerEnv(std::string endpoint)
-      : endpoint_(std::move(endpoint)),
-        prefix_(absl::StrCat("/contract-", ++counter_, "/")) {}
+  explicit EtcdTrackerEnv(int port)
+      : port_(port), prefix_(absl::StrCat("/contract-", ++counter_, "/")) {}
 
+  // Each tracker reaches etcd through its own proxy, so that Kill can cut
+  // it off: its lease then expires as a killed edge's would.
   std::unique_ptr<Tracker> NewTracker(const std::string& edge_id) override {
+    absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(port_);
+    EXPECT_TRUE(proxy.ok()) << proxy.status();
+    if (!proxy.ok()) return nullptr;
     EtcdTrackerOptions options;
     options.edge_id = edge_id;
     options.advertised_address = absl::StrCat(edge_id, ":50051");
-    options.endpoints = {endpoint_};
-    options.lease_ttl = absl::Seconds(5);
+    options.endpoints = {(*proxy)->endpoint()};
+    options.lease_ttl = kTtl;
+    options.request_timeout = absl::Seconds(1);
     options.key_prefix = prefix_;
+    proxies_[edge_id] = *std::move(proxy);
     auto tracker = EtcdTracker::Create(std::move(options));
     EXPECT_TRUE(tracker.ok()) << tracker.status();
     return *std::move(tracker);
   }
   bool is_cluster() const override { return true; }
+  void Kill(const std::string& edge_id) override {
+    proxies_.at(edge_id)->SetConnected(false);
+  }
+  absl::Duration lost_within() const override {
+    return kTtl + absl::Seconds(5);
+  }
 
  private:
   static inline std::atomic<int> counter_{0};
-  const std::string endpoint_;
+  const int port_;
   const std::string prefix_;
+  std::map<std::string, std::unique_ptr<TcpProxy>> proxies_;
 };
 
 std::unique_ptr<TrackerEnv> MakeEtcdEnv() {
   if (!EtcdProcess::Available()) return nullptr;  // skipped
   EtcdProcess* etcd = SharedEtcd();
   if (etcd == nullptr) return nullptr;
-  return std::make_unique<EtcdTrackerEnv>(etcd->endpoint());
+  return std::make_unique<EtcdTrackerEnv>(etcd->client_port());
 }
 
 INSTANTIATE_TEST_SUITE_P(Etcd, TrackerContractTest,

@@ -10,6 +10,7 @@ class FakeTrackerEnv : public TrackerEnv {
     return std::make_unique<testing::FakeTracker>(&cluster_, edge_id);
   }
   bool is_cluster() const override { return true; }
+  void Kill(const std::string& edge_id) override { cluster_.ExpireEdge(edge_id); }
 
  private:
   testing::FakeTrackerCluster cluster_;

@@ -1,6 +1,7 @@
 #include "contract/tracker/tracker_contract.h"
 
 #include <atomic>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "support/wait.h"
 
 namespace edge::testing {
 namespace {
@@ -81,11 +83,48 @@ void TrackerContractTest::TearDown() {
     tracker->Shutdown(absl::Now() + absl::Seconds(5));
   }
   trackers_.clear();
+  recorders_.clear();
   env_.reset();
 }
 
-Tracker* TrackerContractTest::StartTracker(const std::string& edge_id) {
+Tracker::LostClaimListener LostClaimRecorder::Listener() {
+  return [this](const LostClaim& claim, Tracker::LostClaimDone published) {
+    {
+      absl::MutexLock lock(&mu_);
+      claims_.push_back(claim);
+      if (park_) {
+        parked_.push_back(std::move(published));
+        return;
+      }
+    }
+    published(absl::OkStatus());
+  };
+}
+
+std::vector<LostClaim> LostClaimRecorder::claims() {
+  absl::MutexLock lock(&mu_);
+  return claims_;
+}
+
+size_t LostClaimRecorder::PublishParked() {
+  std::vector<Tracker::LostClaimDone> parked;
+  {
+    absl::MutexLock lock(&mu_);
+    parked.swap(parked_);
+  }
+  for (auto& published : parked) published(absl::OkStatus());
+  return parked.size();
+}
+
+LostClaimRecorder& TrackerContractTest::NewRecorder(bool park) {
+  recorders_.push_back(std::make_unique<LostClaimRecorder>(park));
+  return *recorders_.back();
+}
+
+Tracker* TrackerContractTest::StartTracker(const std::string& edge_id,
+                                           LostClaimRecorder* lost) {
   std::unique_ptr<Tracker> tracker = env_->NewTracker(edge_id);
+  if (lost != nullptr) tracker->SetLostClaimListener(lost->Listener());
   EXPECT_TRUE(tracker->Start().ok());
   trackers_.push_back(std::move(tracker));
   return trackers_.back().get();
@@ -227,6 +266,99 @@ TEST_P(TrackerContractTest, LateReleaseNeverRemovesAnotherEdgesClaim) {
   ASSERT_TRUE(ClaimSync(*b, "peer-1").ok());
   EXPECT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());  // late duplicate
   EXPECT_EQ(LookupSync(*b, "peer-1").value_or(""), "edge-b");
+}
+
+TEST_P(TrackerContractTest, ClaimReplacingThisEdgesOwnHasAGreaterEpoch) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  Tracker* a = StartTracker("edge-a");
+  absl::StatusOr<PeerClaim> first = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<PeerClaim> second = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(first->epoch.has_value() && second->epoch.has_value());
+  EXPECT_GT(*second->epoch, *first->epoch);
+}
+
+TEST_P(TrackerContractTest, LostClaimsOfADeadEdgeAreHandedToExactlyOneSurvivor) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  constexpr int kPeers = 5;
+  Tracker* dead = StartTracker("edge-dead");
+  std::map<std::string, int64_t> epochs;
+  for (int i = 0; i < kPeers; ++i) {
+    std::string peer = absl::StrCat("peer-", i);
+    absl::StatusOr<PeerClaim> claim = ClaimSync(*dead, peer);
+    ASSERT_TRUE(claim.ok()) << claim.status();
+    epochs[peer] = claim->epoch.value_or(-1);
+  }
+  LostClaimRecorder& b_lost = NewRecorder();
+  LostClaimRecorder& c_lost = NewRecorder();
+  Tracker* b = StartTracker("edge-b", &b_lost);
+  StartTracker("edge-c", &c_lost);
+
+  env_->Kill("edge-dead");
+  auto handed = [&] { return b_lost.claims().size() + c_lost.claims().size(); };
+  ASSERT_TRUE(WaitFor([&] { return handed() >= kPeers; }, env_->lost_within()))
+      << handed() << " of " << kPeers;
+  std::map<std::string, int> seen;
+  for (LostClaimRecorder* recorder : {&b_lost, &c_lost}) {
+    for (const LostClaim& lost : recorder->claims()) {
+      ++seen[lost.peer_id];
+      EXPECT_EQ(lost.edge_id, "edge-dead");
+      EXPECT_EQ(lost.epoch, epochs[lost.peer_id]) << lost.peer_id;
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kPeers));
+  for (const auto& [peer, count] : seen) EXPECT_EQ(count, 1) << peer;
+
+  // Published: the peers are free, and a new claim is newer.
+  for (int i = 0; i < kPeers; ++i) {
+    std::string peer = absl::StrCat("peer-", i);
+    absl::StatusOr<PeerClaim> claim;
+    ASSERT_TRUE(WaitFor([&] { return (claim = ClaimSync(*b, peer)).ok(); },
+                        absl::Seconds(10)))
+        << claim.status();
+    EXPECT_GT(claim->epoch.value_or(-1), epochs[peer]);
+  }
+  EXPECT_EQ(handed(), static_cast<size_t>(kPeers));
+}
+
+TEST_P(TrackerContractTest, NoClaimOfALostPeerSucceedsBeforeItsEdgeLostIsPublished) {
+  if (!env_->is_cluster()) GTEST_SKIP() << "single-edge tracker";
+  Tracker* dead = StartTracker("edge-dead");
+  absl::StatusOr<PeerClaim> old_claim = ClaimSync(*dead, "peer-1");
+  ASSERT_TRUE(old_claim.ok()) << old_claim.status();
+  // Both listeners hold what they are handed until told to publish.
+  LostClaimRecorder& b_parked = NewRecorder(/*park=*/true);
+  LostClaimRecorder& c_parked = NewRecorder(/*park=*/true);
+  Tracker* b = StartTracker("edge-b", &b_parked);
+  Tracker* c = StartTracker("edge-c", &c_parked);
+  auto handed = [&] {
+    std::vector<LostClaim> all = b_parked.claims();
+    for (const LostClaim& lost : c_parked.claims()) all.push_back(lost);
+    return all;
+  };
+
+  env_->Kill("edge-dead");
+  // Claims keep failing until the lost claim is handed over (the scan or
+  // a claim finds it) and while its edge_lost is not published.
+  absl::Time until = absl::Now() + env_->lost_within();
+  while (handed().empty() && absl::Now() < until) {
+    EXPECT_FALSE(ClaimSync(*b, "peer-1", absl::Milliseconds(300)).ok());
+    EXPECT_FALSE(ClaimSync(*c, "peer-1", absl::Milliseconds(300)).ok());
+  }
+  ASSERT_EQ(handed().size(), 1u);
+  EXPECT_EQ(handed()[0].edge_id, "edge-dead");
+  EXPECT_EQ(handed()[0].epoch, old_claim->epoch.value_or(-1));
+  EXPECT_FALSE(ClaimSync(*b, "peer-1", absl::Milliseconds(300)).ok());
+  EXPECT_FALSE(ClaimSync(*c, "peer-1", absl::Milliseconds(300)).ok());
+
+  EXPECT_EQ(b_parked.PublishParked() + c_parked.PublishParked(), 1u);
+  absl::StatusOr<PeerClaim> claim;
+  ASSERT_TRUE(WaitFor([&] { return (claim = ClaimSync(*c, "peer-1")).ok(); },
+                      absl::Seconds(10)))
+      << claim.status();
+  EXPECT_GT(claim->epoch.value_or(-1), old_claim->epoch.value_or(-1));
+  EXPECT_EQ(handed().size(), 1u);
 }
 
 TEST_P(TrackerContractTest, ConcurrentClaimsByTwoEdgesAreExclusive) {

@@ -169,6 +169,7 @@ class FakeMessageBus final : public MessageBus {
   struct PartitionState {
     int64_t next = -1;              // next offset to hand out; -1: unknown
     std::set<int64_t> outstanding;  // handed out, done not run
+    std::set<int64_t> abandoned;    // of those, done dropped unrun
   };
   using PartitionKey = std::pair<std::string, int32_t>;
 
@@ -188,6 +189,9 @@ class FakeMessageBus final : public MessageBus {
   void StoreLocked(OutgoingRecord record, PublishDone done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecordDoneFor(const PartitionKey& key, int64_t offset);
+  // The record's `done` was dropped unrun: it keeps blocking the commit but
+  // Shutdown no longer waits for it.
+  void RecordAbandonedFor(const PartitionKey& key, int64_t offset);
   void Loop();
 
   const FakeMessageBusOptions options_;

@@ -8,6 +8,15 @@
 // create revisions). A release removes a claim only if it is still the one
 // released (same edge, same epoch).
 //
+// Lost claims (contract §5): ExpireEdge models an edge that dies without
+// releasing (SIGKILL): its claims become lost claims, each handed to exactly
+// one running tracker that has a lost-claim listener (the first by edge id;
+// if none runs, the first to start), and removed once it reports the
+// `edge_lost` stored. A claim of a peer whose claim is lost and not yet
+// taken takes it itself (its own listener first); while another tracker
+// publishes it, the claim fails UNAVAILABLE. Shutdown leaves unreleased
+// claims lost.
+//
 // Fault injection: SetUnavailable (all calls fail UNAVAILABLE, cluster-wide
 // or for one tracker), Evict / Steal (the holder's lost listener fires), and
 // manual delivery: callbacks and lost notifications queue until
@@ -58,6 +67,12 @@ class FakeTrackerCluster {
   // called. Returns the new epoch.
   int64_t Steal(const std::string& peer_id, const std::string& edge_id);
 
+  // The edge's lease expires: its claims become lost claims and its tracker
+  // stops answering (as if killed).
+  void ExpireEdge(const std::string& edge_id);
+  // Lost claims whose edge_lost is not stored yet.
+  size_t lost_count();
+
   // Manual delivery: callbacks queue until DeliverPending().
   void SetManualDelivery(bool manual);
   // Runs queued callbacks (including those they queue) in order; returns
@@ -75,6 +90,8 @@ class FakeTrackerCluster {
   struct Claim {
     std::string edge_id;
     int64_t epoch;
+    bool lost = false;
+    std::string taker;  // the edge publishing a lost claim's edge_lost
   };
 
   // Runs `fn` now, or queues it in manual mode.
@@ -82,6 +99,12 @@ class FakeTrackerCluster {
   // Queues or runs the lost listener of `edge_id`'s tracker.
   void NotifyLost(const std::string& edge_id, const std::string& peer_id);
   void Register(FakeTracker* tracker);
+  // Hands every untaken lost claim to a tracker with a listener.
+  void DispatchLost();
+  // Runs `tracker`'s lost-claim listener on `peer_id`'s lost claim (taken
+  // by it); `then` runs after the claim is published and removed.
+  void PublishLost(FakeTracker* tracker, const std::string& peer_id,
+                   const Claim& claim, absl::AnyInvocable<void()> then);
   void Unregister(FakeTracker* tracker);
 
   absl::Mutex mu_;
@@ -106,6 +129,7 @@ class FakeTracker final : public Tracker {
   void Lookup(const std::string& peer_id, absl::Time deadline,
               LookupDone done) override;
   void SetLostListener(LostListener listener) override;
+  void SetLostClaimListener(LostClaimListener listener) override;
   void Shutdown(absl::Time deadline) override;
 
   // While true, this tracker's calls fail with UNAVAILABLE (this edge cut
@@ -117,6 +141,7 @@ class FakeTracker final : public Tracker {
   friend class FakeTrackerCluster;
   enum class State { kNew, kRunning, kStopped };
 
+  absl::Status StartState();
   // The reason calls fail now, or OK.
   absl::Status CheckAvailableLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cluster_->mu_);
@@ -127,6 +152,7 @@ class FakeTracker final : public Tracker {
   State state_ ABSL_GUARDED_BY(cluster_->mu_) = State::kNew;
   bool unavailable_ ABSL_GUARDED_BY(cluster_->mu_) = false;
   LostListener lost_listener_;  // set before Start()
+  LostClaimListener lost_claim_listener_;  // set before Start()
 };
 
 }  // namespace edge::testing

@@ -1,0 +1,303 @@
+// EtcdTracker against a real etcd that requires TLS (with client
+// certificates) or its own authentication (contract §10), and what the
+// tracker accepts back from etcd. Certificates are made at test time with
+// openssl; users and roles with etcdctl.
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "edge/etcd_tracker.h"
+#include "etcd/etcd_client.h"
+#include "etcd/etcd_txn.h"
+#include "gmock/gmock.h"
+#include "grpc/test_certs.h"
+#include "gtest/gtest.h"
+#include "support/etcd_process.h"
+#include "support/wait.h"
+
+namespace edge::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kPrefix[] = "/sec/";
+
+template <typename T>
+T Await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
+  struct State {
+    absl::Notification done;
+    T value;
+  };
+  auto state = std::make_shared<State>();
+  start([state](T value) {
+    state->value = std::move(value);
+    state->done.Notify();
+  });
+  if (!state->done.WaitForNotificationWithTimeout(absl::Seconds(20))) {
+    ADD_FAILURE() << "tracker never called back";
+    state->done.WaitForNotification();
+  }
+  return std::move(state->value);
+}
+
+absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer) {
+  return Await<absl::StatusOr<PeerClaim>>([&](auto done) {
+    tracker.Claim(peer, absl::Now() + absl::Seconds(3), std::move(done));
+  });
+}
+
+absl::StatusOr<std::string> LookupSync(Tracker& tracker,
+                                       const std::string& peer) {
+  return Await<absl::StatusOr<std::string>>([&](auto done) {
+    tracker.Lookup(peer, absl::Now() + absl::Seconds(3), std::move(done));
+  });
+}
+
+EtcdTrackerOptions Options(const std::string& endpoint) {
+  EtcdTrackerOptions options;
+  options.edge_id = "edge-a";
+  options.advertised_address = "edge-a.example:50051";
+  options.endpoints = {endpoint};
+  options.lease_ttl = absl::Seconds(2);
+  options.key_prefix = kPrefix;
+  options.request_timeout = absl::Seconds(2);
+  return options;
+}
+
+std::unique_ptr<EtcdTracker> Started(EtcdTrackerOptions options) {
+  absl::StatusOr<std::unique_ptr<EtcdTracker>> tracker =
+      EtcdTracker::Create(std::move(options));
+  EXPECT_TRUE(tracker.ok()) << tracker.status();
+  if (!tracker.ok()) return nullptr;
+  EXPECT_TRUE((*tracker)->Start().ok());
+  return *std::move(tracker);
+}
+
+class EtcdTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EDGE_SKIP_WITHOUT_ETCD();
+    absl::StatusOr<TestCerts> certs = TestCerts::Generate();
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    certs_ = *std::move(certs);
+    EtcdProcess::Options tls;
+    tls.cert_file = certs_->cert("server");
+    tls.key_file = certs_->key("server");
+    tls.client_ca_file = certs_->cert("ca");
+    absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start(tls);
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = *std::move(etcd);
+  }
+  void TearDown() override {
+    if (certs_) certs_->Remove();
+  }
+
+  EtcdTrackerOptions TlsOptions() {
+    EtcdTrackerOptions options = Options(etcd_->endpoint());
+    options.tls = true;
+    options.tls_ca_file = certs_->cert("ca");
+    options.tls_cert_file = certs_->cert("client_cn");
+    options.tls_key_file = certs_->key("client_cn");
+    return options;
+  }
+
+  std::optional<TestCerts> certs_;
+  std::unique_ptr<EtcdProcess> etcd_;
+};
+
+TEST_F(EtcdTlsTest, ClaimsOverTlsWithAClientCertificate) {
+  auto tracker = Started(TlsOptions());
+  ASSERT_NE(tracker, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return tracker->HasLease(); }));
+  ASSERT_TRUE(ClaimSync(*tracker, "peer-1").ok());
+  EXPECT_EQ(LookupSync(*tracker, "peer-1").value_or(""), "edge-a");
+  absl::StatusOr<std::string> address =
+      Await<absl::StatusOr<std::string>>([&](auto done) {
+        tracker->EdgeAddress("edge-a", absl::Now() + absl::Seconds(3),
+                             std::move(done));
+      });
+  EXPECT_EQ(address.value_or(""), "edge-a.example:50051");
+  tracker->Shutdown(absl::Now() + absl::Seconds(3));
+}
+
+TEST_F(EtcdTlsTest, AServerSignedByAnotherCaIsNotTrusted) {
+  EtcdTrackerOptions options = TlsOptions();
+  options.tls_ca_file = certs_->cert("rogue_ca");
+  auto tracker = Started(std::move(options));
+  ASSERT_NE(tracker, nullptr);
+  EXPECT_FALSE(tracker->HasLease());
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*tracker, "peer-1");
+  EXPECT_EQ(claim.status().code(), absl::StatusCode::kUnavailable)
+      << claim.status();
+  tracker->Shutdown(absl::Now() + absl::Seconds(1));
+}
+
+TEST_F(EtcdTlsTest, WithoutAClientCertificateEtcdRefuses) {
+  EtcdTrackerOptions options = TlsOptions();
+  options.tls_cert_file.clear();
+  options.tls_key_file.clear();
+  auto tracker = Started(std::move(options));
+  ASSERT_NE(tracker, nullptr);
+  EXPECT_FALSE(tracker->HasLease());
+  EXPECT_FALSE(ClaimSync(*tracker, "peer-1").ok());
+  tracker->Shutdown(absl::Now() + absl::Seconds(1));
+}
+
+TEST_F(EtcdTlsTest, PlaintextToATlsEtcdFails) {
+  auto tracker = Started(Options(etcd_->endpoint()));
+  ASSERT_NE(tracker, nullptr);
+  EXPECT_FALSE(ClaimSync(*tracker, "peer-1").ok());
+  tracker->Shutdown(absl::Now() + absl::Seconds(1));
+}
+
+TEST(EtcdTlsOptionsTest, UnreadableFilesAreInvalidArguments) {
+  EtcdTrackerOptions options = Options("127.0.0.1:1");
+  options.tls = true;
+  options.tls_ca_file = "/nonexistent/ca.pem";
+  absl::StatusOr<std::unique_ptr<EtcdTracker>> tracker =
+      EtcdTracker::Create(options);
+  EXPECT_EQ(tracker.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(tracker.status().message()),
+              HasSubstr("/nonexistent/ca.pem"));
+
+  options.tls_ca_file.clear();
+  options.tls_cert_file = "/nonexistent/client.pem";
+  tracker = EtcdTracker::Create(options);
+  EXPECT_EQ(tracker.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// etcd with `auth enable`: a root user, and user `edge` with read-write on
+// the tracker's prefix only.
+class EtcdAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EDGE_SKIP_WITHOUT_ETCD();
+    if (access("/usr/bin/etcdctl", X_OK) != 0) GTEST_SKIP() << "no etcdctl";
+    absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start();
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = *std::move(etcd);
+    for (const char* command :
+         {"user add root:rootpw", "user add edge:edge-secret",
+          "role add edge-role",
+          "role grant-permission edge-role --prefix=true readwrite /sec/",
+          "user grant-role edge edge-role", "auth enable"}) {
+      ASSERT_EQ(Etcdctl(command), 0) << command;
+    }
+  }
+
+  int Etcdctl(const std::string& command) {
+    std::string line = absl::StrCat(
+        "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=", etcd_->endpoint(), " ",
+        command, " >/dev/null 2>&1");
+    return std::system(line.c_str());
+  }
+
+  EtcdTrackerOptions AuthOptions(const std::string& password = "edge-secret") {
+    EtcdTrackerOptions options = Options(etcd_->endpoint());
+    options.username = "edge";
+    options.password = password;
+    return options;
+  }
+
+  std::unique_ptr<EtcdProcess> etcd_;
+};
+
+TEST_F(EtcdAuthTest, ClaimsWithAUserAndPassword) {
+  auto tracker = Started(AuthOptions());
+  ASSERT_NE(tracker, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return tracker->HasLease(); }));
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*tracker, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_EQ(LookupSync(*tracker, "peer-1").value_or(""), "edge-a");
+  tracker->Shutdown(absl::Now() + absl::Seconds(3));
+}
+
+TEST_F(EtcdAuthTest, AWrongPasswordIsRefused) {
+  auto tracker = Started(AuthOptions("not-the-password"));
+  ASSERT_NE(tracker, nullptr);
+  EXPECT_FALSE(tracker->HasLease());
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*tracker, "peer-1");
+  EXPECT_FALSE(claim.ok());
+  tracker->Shutdown(absl::Now() + absl::Seconds(1));
+}
+
+TEST_F(EtcdAuthTest, WithoutCredentialsEtcdRefuses) {
+  auto tracker = Started(Options(etcd_->endpoint()));
+  ASSERT_NE(tracker, nullptr);
+  EXPECT_FALSE(ClaimSync(*tracker, "peer-1").ok());
+  tracker->Shutdown(absl::Now() + absl::Seconds(1));
+}
+
+// etcd's simple tokens live in its memory: after a restart every token the
+// tracker holds is invalid ("invalid auth token"), as an expired one is.
+// The tracker logs in again and goes on.
+TEST_F(EtcdAuthTest, AnInvalidatedTokenIsRenewed) {
+  auto tracker = Started(AuthOptions());
+  ASSERT_NE(tracker, nullptr);
+  ASSERT_TRUE(ClaimSync(*tracker, "peer-1").ok());
+  ASSERT_TRUE(etcd_->Restart().ok());
+  // Each call below is sent first with the old token.
+  absl::StatusOr<std::string> holder = LookupSync(*tracker, "peer-1");
+  EXPECT_TRUE(holder.ok() || absl::IsUnavailable(holder.status()))
+      << holder.status();
+  EXPECT_TRUE(WaitFor(
+      [&] { return LookupSync(*tracker, "peer-1").value_or("") == "edge-a"; },
+      absl::Seconds(15)));
+  EXPECT_TRUE(WaitFor([&] { return ClaimSync(*tracker, "peer-2").ok(); },
+                      absl::Seconds(15)));
+  EXPECT_TRUE(WaitFor([&] { return tracker->HasLease(); }));
+  tracker->Shutdown(absl::Now() + absl::Seconds(3));
+}
+
+// The holder's id goes into a topic name: whatever else etcd holds is an
+// error, not an edge.
+TEST(EtcdHolderTest, AnInvalidHolderIdIsAnErrorNotAnEdge) {
+  EDGE_SKIP_WITHOUT_ETCD();
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start();
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  auto client = EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok()) << client.status();
+  for (const auto& [peer, holder] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"peer-slash", "edge/../other-topic"},
+           {"peer-space", "edge 1"},
+           {"peer-empty", ""},
+           {"peer-long", std::string(129, 'e')}}) {
+    ASSERT_TRUE(
+        (*client)
+            ->TxnSync(
+                etcd_txn::Put(absl::StrCat(kPrefix, "peers/", peer), holder, 0),
+                absl::Now() + absl::Seconds(3))
+            .ok());
+  }
+  ASSERT_TRUE(
+      (*client)
+          ->TxnSync(etcd_txn::Put(absl::StrCat(kPrefix, "peers/peer-ok"),
+                                  "edge-b", 0),
+                    absl::Now() + absl::Seconds(3))
+          .ok());
+  auto tracker = Started(Options((*etcd)->endpoint()));
+  ASSERT_NE(tracker, nullptr);
+  for (const char* peer :
+       {"peer-slash", "peer-space", "peer-empty", "peer-long"}) {
+    absl::StatusOr<std::string> holder = LookupSync(*tracker, peer);
+    EXPECT_EQ(holder.status().code(), absl::StatusCode::kDataLoss)
+        << peer << ": " << holder.status();
+  }
+  EXPECT_EQ(LookupSync(*tracker, "peer-ok").value_or(""), "edge-b");
+  absl::StatusOr<std::string> address =
+      Await<absl::StatusOr<std::string>>([&](auto done) {
+        tracker->EdgeAddress("edge-b", absl::Now() + absl::Seconds(3),
+                             std::move(done));
+      });
+  EXPECT_TRUE(absl::IsNotFound(address.status())) << address.status();
+  tracker->Shutdown(absl::Now() + absl::Seconds(3));
+}
+
+}  // namespace
+}  // namespace edge::testing
