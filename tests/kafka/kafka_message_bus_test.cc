@@ -512,5 +512,64 @@ TEST_F(KafkaMessageBusTest, FetchingPausesWhileTooManyRecordsWaitForAnOutcome) {
   (*bus)->Shutdown(absl::Now() + kTimeout);
 }
 
+// Two reasons to pause fetching, the records waiting for their outcome and a
+// full event buffer: the end of one does not resume fetching while the other
+// still holds.
+TEST_F(KafkaMessageBusTest, DrainedEventBufferDoesNotResumeFetchingWhileOutcomesAreMissing) {
+  auto events_cluster = EmbeddedKafka::Create(1);
+  ASSERT_TRUE(events_cluster.ok()) << events_cluster.status();
+  const std::string topic = "edge-commands-e1";
+  ASSERT_TRUE(kafka_->CreateTopic(topic, 1).ok());
+  constexpr int kRecords = 10;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(client_->Produce(topic, 0, "peer-0", absl::StrCat(i)).ok());
+  }
+  KafkaMessageBusOptions options = TestOptions(kafka_->bootstrap_servers(), "edge-e1");
+  options.properties.push_back(
+      {"producer.bootstrap.servers", (*events_cluster)->bootstrap_servers()});
+  options.capacity_bytes = 1 << 20;
+  options.max_outstanding_records = 2;
+  FILE* log_file = std::tmpfile();
+  ASSERT_NE(log_file, nullptr);
+  Logger logger(LogLevel::kInfo, LogFormat::kText, fileno(log_file));
+  options.logger = &logger;
+  auto logged = [&](absl::string_view text) {
+    std::string all(1 << 16, '\0');
+    ssize_t n = pread(fileno(log_file), all.data(), all.size(), 0);
+    return n > 0 && absl::StrContains(absl::string_view(all.data(), n), text);
+  };
+  auto bus = KafkaMessageBus::Create(options);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  Received received(/*hold=*/true);
+  ASSERT_TRUE((*bus)->Subscribe(topic, received.Handler()).ok());
+  ASSERT_TRUE((*bus)->Start().ok());
+  // Throttled past the bound.
+  ASSERT_TRUE(WaitFor([&] { return received.count() >= 3; }, kTimeout));
+  ASSERT_TRUE(WaitFor([&] { return logged("too many commands wait"); }, kTimeout));
+
+  // The event buffer fills, then drains.
+  ASSERT_TRUE((*events_cluster)->SetBrokerDown(-1).ok());
+  Outcomes outcomes;
+  const std::string value(400 * 1024, 'v');
+  for (int i = 0; i < 3; ++i) (*bus)->Publish({"events", "peer-1", value, {}}, outcomes.Callback());
+  EXPECT_TRUE((*bus)->Saturated());
+  ASSERT_TRUE(WaitFor([&] { return logged("consumed partitions paused"); }, kTimeout));
+  ASSERT_TRUE((*events_cluster)->SetBrokerUp(-1).ok());
+  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == 3; }, kTimeout));
+  EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
+  ASSERT_TRUE(WaitFor([&] { return logged("consumed partitions resumed"); }, kTimeout));
+  // Still throttled: nothing more is handed out.
+  EXPECT_FALSE(WaitFor([&] { return received.count() > 3; }, absl::Seconds(1)))
+      << received.count();
+
+  received.RunHeld();
+  ASSERT_TRUE(WaitFor([&] { return received.count() == kRecords; }, kTimeout))
+      << received.count();
+  std::vector<int64_t> offsets = received.offsets();
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(offsets[i], i);
+  (*bus)->Shutdown(absl::Now() + kTimeout);
+  std::fclose(log_file);
+}
+
 }  // namespace
 }  // namespace edge::kafka
