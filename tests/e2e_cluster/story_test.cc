@@ -343,10 +343,12 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   std::map<std::string, int> lettered;
   std::vector<std::string> without_reason;
   std::map<std::string, int> reasons;
+  std::vector<std::string> letter_samples;  // the first few, for the log
   auto read_letters = [&] {
     lettered.clear();
     without_reason.clear();
     reasons.clear();
+    letter_samples.clear();
     for (auto& reader : deadletters) {
       (void)reader->CatchUp(absl::Seconds(5));
       std::set<std::pair<int32_t, int64_t>> seen;
@@ -360,6 +362,10 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
         const std::string reason = JsonString(*value, "reason");
         if (reason.empty()) without_reason.push_back(record.value);
         ++reasons[reason];
+        if (letter_samples.size() < 3) {
+          letter_samples.push_back(absl::StrCat(reason, ": ", JsonString(*value, "detail"),
+                                                " (", reader->topic(), ")"));
+        }
         auto original = ParseJsonObject(JsonString(*value, "original_message"));
         if (original.ok()) ++lettered[JsonString(*original, "request_id")];
       }
@@ -506,6 +512,7 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
       "and events:%s\n",
       produced.size(), delivered.size(), may_repeat.size(), EdgeId(killed).c_str(),
       held_at_kill, summary.c_str());
+  for (const std::string& sample : letter_samples) std::printf("  dead letter: %s\n", sample.c_str());
 }
 
 }  // namespace
