@@ -8,7 +8,8 @@
 // HTTP/2 connection (gRPC callback API, no thread per peer), connect to
 // edge-a; edge-a is SIGKILLed; each peer then reconnects like a real one on
 // its non-OK end, to edge-b or edge-c, with gRPC's reconnect backoff while
-// it is refused (the dead edge's claims last until its lease expires).
+// it is refused (the dead edge's claims last until its lease expires):
+// tests/support/reconnecting_peers.h.
 //
 //   edge_lost_bench --peers=5000 --lease_ttl_sec=10
 //
@@ -45,6 +46,7 @@
 #include "support/etcd_process.h"
 #include "support/kafka_client.h"
 #include "support/lifecycle_fold.h"
+#include "support/reconnecting_peers.h"
 
 ABSL_FLAG(int, peers, 5000, "peers held by the edge that is killed");
 ABSL_FLAG(int, lease_ttl_sec, 10, "TRACKER_LEASE_TTL_SEC");
@@ -53,168 +55,7 @@ ABSL_FLAG(int, timeout_sec, 120, "how long each phase may take");
 namespace edge {
 namespace {
 
-using giggityflix_grpc_peer::EdgeMessage;
-using giggityflix_grpc_peer::PeerEdgeService;
-using giggityflix_grpc_peer::PeerMessage;
-
 constexpr char kLifecycle[] = "peer-lifecycle-events";
-
-class Peers;
-
-constexpr absl::Duration kFirstBackoff = absl::Seconds(1);
-
-// One peer: one AsyncOperations stream at a time; admitted once the edge's
-// first message arrives; on a non-OK end it asks Peers to reconnect it.
-class Stream final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
- public:
-  Stream(Peers* peers, int peer, int edge, PeerEdgeService::Stub* stub);
-  void Begin();
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-
- private:
-  Peers* const peers_;
-  const int peer_;
-  const int edge_;
-  grpc::ClientContext context_;
-  EdgeMessage in_;
-  bool admitted_ = false;
-};
-
-class Peers {
- public:
-  Peers(int count, std::vector<std::string> addresses)
-      : addresses_(std::move(addresses)),
-        admitted_on_(count, -1),
-        backoff_(count, kFirstBackoff) {
-    reconnector_ = std::thread([this] { RunReconnects(); });
-  }
-  ~Peers() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    reconnector_.join();
-  }
-
-  static std::string PeerId(int peer) { return absl::StrCat("bench-peer-", peer); }
-
-  void Connect(int peer, int edge) {
-    PeerEdgeService::Stub* stub;
-    {
-      absl::MutexLock lock(&mu_);
-      auto& slot = stubs_[{peer, edge}];
-      if (slot == nullptr) {
-        // A connection of its own per peer and edge, as real peers have.
-        grpc::ChannelArguments args;
-        args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-        slot = PeerEdgeService::NewStub(grpc::CreateCustomChannel(
-            absl::StrCat("ipv4:", addresses_[edge]), grpc::InsecureChannelCredentials(),
-            args));
-      }
-      stub = slot.get();
-    }
-    (new Stream(this, peer, edge, stub))->Begin();
-  }
-
-  void Admitted(int peer, int edge) {
-    absl::MutexLock lock(&mu_);
-    admitted_on_[peer] = edge;
-    backoff_[peer] = kFirstBackoff;
-  }
-  // A non-OK end: try another live edge after a pause that grows while it
-  // is refused (gRPC's reconnect backoff: 1 s, x1.6, +-20 %, here at most
-  // 5 s), as a real peer does.
-  void Ended(int peer, bool was_admitted, const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    last_status_[peer] = absl::StrCat(status.error_code(), " ", status.error_message());
-    if (was_admitted) admitted_on_[peer] = -1;
-    absl::Duration& backoff = backoff_[peer];
-    std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    due_.emplace(absl::Now() + backoff * jitter(random_), peer);
-    backoff = std::min(backoff * 1.6, absl::Seconds(5));
-  }
-  void SetLiveEdges(std::vector<int> edges) {
-    absl::MutexLock lock(&mu_);
-    live_ = std::move(edges);
-  }
-  // Peers admitted on one of `edges`.
-  // Peers admitted nowhere, with the status their last stream ended with.
-  std::vector<std::string> NotAdmitted() {
-    absl::MutexLock lock(&mu_);
-    std::vector<std::string> out;
-    for (size_t i = 0; i < admitted_on_.size(); ++i) {
-      if (admitted_on_[i] < 0) out.push_back(absl::StrCat(PeerId(i), ": ", last_status_[i]));
-    }
-    return out;
-  }
-  int AdmittedOn(const std::vector<int>& edges) {
-    absl::MutexLock lock(&mu_);
-    int n = 0;
-    for (int edge : admitted_on_) {
-      for (int e : edges) n += edge == e;
-    }
-    return n;
-  }
-
- private:
-  void RunReconnects() {
-    while (true) {
-      std::vector<std::pair<int, int>> now;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(20));
-        if (stop_) return;
-        while (!due_.empty() && due_.begin()->first <= absl::Now()) {
-          int peer = due_.begin()->second;
-          due_.erase(due_.begin());
-          // Each peer goes round the live edges in turn.
-          now.emplace_back(peer, live_[(peer + attempts_[peer]++) % live_.size()]);
-        }
-      }
-      for (auto [peer, edge] : now) Connect(peer, edge);
-    }
-  }
-
-  const std::vector<std::string> addresses_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<int> admitted_on_ ABSL_GUARDED_BY(mu_);
-  std::vector<int> live_ ABSL_GUARDED_BY(mu_) = {0};
-  std::multimap<absl::Time, int> due_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Duration> backoff_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<int, std::string> last_status_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<int, int>, std::unique_ptr<PeerEdgeService::Stub>> stubs_
-      ABSL_GUARDED_BY(mu_);
-  std::mt19937 random_ ABSL_GUARDED_BY(mu_){42};
-  absl::flat_hash_map<int, int> attempts_ ABSL_GUARDED_BY(mu_);
-  std::thread reconnector_;
-};
-
-Stream::Stream(Peers* peers, int peer, int edge, PeerEdgeService::Stub* stub)
-    : peers_(peers), peer_(peer), edge_(edge) {
-  context_.AddMetadata("peer_id", Peers::PeerId(peer));
-  stub->async()->AsyncOperations(&context_, this);
-}
-
-void Stream::Begin() {
-  StartRead(&in_);
-  StartCall();
-}
-
-void Stream::OnReadDone(bool ok) {
-  if (!ok) return;
-  if (!admitted_) {
-    admitted_ = true;
-    peers_->Admitted(peer_, edge_);
-  }
-  StartRead(&in_);
-}
-
-void Stream::OnDone(const grpc::Status& status) {
-  if (!status.ok()) peers_->Ended(peer_, admitted_, status);
-  delete this;
-}
 
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
@@ -267,7 +108,11 @@ int Run() {
     edges.push_back(*std::move(edge));
   }
 
-  Peers peers(count, addresses);
+  testing::ReconnectingPeers::Options peer_options;
+  peer_options.count = count;
+  peer_options.addresses = addresses;
+  peer_options.id_prefix = "bench-peer-";
+  testing::ReconnectingPeers peers(std::move(peer_options));
   for (int i = 0; i < count; ++i) peers.Connect(i, 0);
   if (!WaitUntil([&] { return peers.AdmittedOn({0}) == count; }, timeout)) {
     std::fprintf(stderr, "only %d of %d peers admitted on edge-a\n", peers.AdmittedOn({0}),

@@ -59,6 +59,35 @@ TEST_F(CommandHoldTest, HeldCommandsReachThePeerInOrderWhenItConnects) {
   EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
 }
 
+// A stream whose claim the tracker has not answered yet is no peer here: a
+// command that comes meanwhile waits in the hold, not in that stream's
+// queue. When the claim is refused (another edge still holds the peer, e.g.
+// a dead edge's claim before its lease expires), the command follows the
+// peer to that edge instead of vanishing with the refused stream.
+TEST_F(CommandHoldTest, CommandDuringAPendingAdmissionFollowsThePeerWhenTheClaimIsRefused) {
+  StartEdge(Options());
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-7", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  cluster_.SetManualDelivery(true);
+  auto peer = transport_.Connect("peer-7");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.pending() == 1; }));  // the claim
+  Produce(Hash("peer-7", "x"), "peer-7");
+  ASSERT_TRUE(WaitHeld(1));
+  ASSERT_TRUE(WaitFor([&] {
+    cluster_.DeliverPending();
+    Advance(absl::Milliseconds(100));
+    return bus_->Published("edge-commands-edge-2").size() == 1;
+  }));
+  cluster_.SetManualDelivery(false);
+  ASSERT_TRUE(peer->WaitForAdmission());
+  EXPECT_TRUE(absl::IsAlreadyExists(peer->admission().value_or(absl::OkStatus())));
+  EXPECT_EQ(Field(bus_->Published("edge-commands-edge-2")[0].value, "request_id"), "x");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 1; }));
+  EXPECT_EQ(edge_->stats().commands_held, 0);
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+}
+
 TEST_F(CommandHoldTest, HeldCommandsFollowThePeerToTheEdgeThatClaimsIt) {
   StartEdge(Options());
   Produce(Hash("peer-9", "a"), "peer-9");

@@ -167,7 +167,12 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
   // Commands already waiting for this peer go first (per-peer order). A
   // stream that is ending leaves its peer between connections (held), unless
   // it was ended as slow: what comes for it then is dead-lettered peer_slow.
-  if (session != nullptr && (!session->ending() || session->ended_slow()) &&
+  // So does a stream whose claim the tracker has not granted yet: it may be
+  // refused (another edge holds the peer), and a command queued on it would
+  // then have no outcome; held, it reaches the stream when it is admitted
+  // (ReleaseHeld) or follows the peer to the edge that holds it.
+  if (session != nullptr &&
+      ((session->active() && !session->ending()) || session->ended_slow()) &&
       !HasHeld(command.peer_id)) {
     Deliver(session, std::move(command), std::move(record), std::move(done));
     return;
