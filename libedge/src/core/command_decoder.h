@@ -13,7 +13,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/events.h"
+#include "events.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 
 namespace edge {

@@ -14,11 +14,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
-#include "core/command_decoder.h"
-#include "core/events.h"
-#include "core/log_limiter.h"
-#include "core/peer_session.h"
-#include "core/webrtc_relay.h"
+#include "command_decoder.h"
+#include "events.h"
+#include "log_limiter.h"
+#include "peer_session.h"
+#include "webrtc_relay.h"
 #include "edge/edge.h"
 
 namespace edge {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "edge/dead_letter_reason.h"
 #include "edge/message_bus.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 
@@ -59,17 +60,6 @@ std::string WebRtcSessionId(const google::protobuf::Message& message);
 // The payload case name ("sdp_offer", ...), "" if none.
 std::string WebRtcKind(const google::protobuf::Message& message);
 
-// Dead-letter reasons of contract §4.
-enum class DeadLetterReason {
-  kInvalidJson,
-  kInvalidCommand,
-  kUnknownType,
-  kPeerNotConnected,
-  kPeerSlow,
-  kPeerWriteFailed,
-  kExpired,
-};
-absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 
 // The dead-letter record for `original`: same key and headers, the §4
 // value. A value that is not UTF-8 is kept whole in

@@ -1,4 +1,4 @@
-#include "etcd/etcd_client.h"
+#include "etcd_client.h"
 
 #include <arpa/inet.h>
 

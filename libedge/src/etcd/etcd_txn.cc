@@ -1,4 +1,4 @@
-#include "etcd/etcd_txn.h"
+#include "etcd_txn.h"
 
 #include "absl/strings/match.h"
 

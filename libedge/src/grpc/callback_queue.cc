@@ -1,4 +1,4 @@
-#include "grpc/callback_queue.h"
+#include "callback_queue.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-#include "grpc/connection_guard.h"
+#include "connection_guard.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

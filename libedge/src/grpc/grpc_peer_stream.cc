@@ -1,12 +1,12 @@
-#include "grpc/grpc_peer_stream.h"
+#include "grpc_peer_stream.h"
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "grpc/peer_message_reader.h"
-#include "grpc/status_conversion.h"
+#include "peer_message_reader.h"
+#include "status_conversion.h"
 
 namespace edge::grpc_internal {
 

@@ -29,7 +29,7 @@
 #include "absl/time/time.h"
 #include "edge/clock.h"
 #include "edge/peer_transport.h"
-#include "grpc/callback_queue.h"
+#include "callback_queue.h"
 
 namespace edge::grpc_internal {
 

@@ -15,12 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
-#include "grpc/callback_queue.h"
-#include "grpc/connection_guard.h"
-#include "grpc/grpc_peer_stream.h"
-#include "grpc/listener_probe.h"
-#include "grpc/tls_credentials.h"
-#include "grpc/webrtc_call.h"
+#include "callback_queue.h"
+#include "connection_guard.h"
+#include "grpc_peer_stream.h"
+#include "listener_probe.h"
+#include "tls_credentials.h"
+#include "webrtc_call.h"
 
 namespace edge {
 

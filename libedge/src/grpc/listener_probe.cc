@@ -1,4 +1,4 @@
-#include "grpc/listener_probe.h"
+#include "listener_probe.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

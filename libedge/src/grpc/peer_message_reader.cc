@@ -1,4 +1,4 @@
-#include "grpc/peer_message_reader.h"
+#include "peer_message_reader.h"
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
@@ -7,7 +7,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "core/ids.h"
+#include "edge/ids.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/unknown_field_set.h"
 

@@ -1,4 +1,4 @@
-#include "grpc/status_conversion.h"
+#include "status_conversion.h"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "grpc/tls_credentials.h"
+#include "tls_credentials.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>

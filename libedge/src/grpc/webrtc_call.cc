@@ -1,8 +1,8 @@
-#include "grpc/webrtc_call.h"
+#include "webrtc_call.h"
 
 #include <utility>
 
-#include "grpc/status_conversion.h"
+#include "status_conversion.h"
 
 namespace edge::grpc_internal {
 

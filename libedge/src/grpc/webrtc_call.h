@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "edge/peer_transport.h"
-#include "grpc/grpc_peer_stream.h"
+#include "grpc_peer_stream.h"
 
 namespace edge::grpc_internal {
 

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "kafka/kafka_config.h"
+#include "kafka_config.h"
 
 namespace edge::kafka {
 

@@ -1,4 +1,4 @@
-#include "kafka/kafka_config.h"
+#include "kafka_config.h"
 
 #include <fstream>
 #include <string>

@@ -1,4 +1,4 @@
-#include "kafka/kafka_consumer.h"
+#include "kafka_consumer.h"
 
 #include <cstring>
 #include <utility>

@@ -25,8 +25,8 @@
 #include "edge/kafka_message_bus.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
-#include "kafka/kafka_config.h"
-#include "kafka/offset_tracker.h"
+#include "kafka_config.h"
+#include "offset_tracker.h"
 
 namespace edge::kafka {
 

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "kafka/kafka_consumer.h"
-#include "kafka/kafka_producer.h"
+#include "kafka_consumer.h"
+#include "kafka_producer.h"
 
 namespace edge::kafka {
 

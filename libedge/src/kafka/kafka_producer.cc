@@ -1,4 +1,4 @@
-#include "kafka/kafka_producer.h"
+#include "kafka_producer.h"
 
 #include <utility>
 

@@ -22,7 +22,7 @@
 #include "edge/kafka_message_bus.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
-#include "kafka/kafka_config.h"
+#include "kafka_config.h"
 
 namespace edge::kafka {
 

@@ -1,4 +1,4 @@
-#include "kafka/offset_tracker.h"
+#include "offset_tracker.h"
 
 #include <tuple>
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/events.h"
+#include "edge/dead_letter_reason.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
