@@ -5,8 +5,8 @@
 // fields have the documented types, with the fields each type requires
 // (else invalid_command), and a known `type` (else unknown_type). Unknown
 // extra fields are ignored.
-#ifndef EDGE_CORE_COMMAND_DECODER_H_
-#define EDGE_CORE_COMMAND_DECODER_H_
+#ifndef EDGE_SRC_CORE_COMMAND_DECODER_H_
+#define EDGE_SRC_CORE_COMMAND_DECODER_H_
 
 #include <optional>
 #include <string>
@@ -74,4 +74,4 @@ DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes);
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_COMMAND_DECODER_H_
+#endif  // EDGE_SRC_CORE_COMMAND_DECODER_H_

@@ -2,8 +2,8 @@
 //
 // Field names are the contract's, exactly. Every event holds peer_id,
 // edge_id and timestamp (RFC 3339, UTC, milliseconds).
-#ifndef EDGE_CORE_EVENTS_H_
-#define EDGE_CORE_EVENTS_H_
+#ifndef EDGE_SRC_CORE_EVENTS_H_
+#define EDGE_SRC_CORE_EVENTS_H_
 
 #include <cstdint>
 #include <optional>
@@ -86,4 +86,4 @@ OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_EVENTS_H_
+#endif  // EDGE_SRC_CORE_EVENTS_H_

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 CallbackQueue::CallbackQueue() : thread_([this] { Loop(); }) {}
 
@@ -64,4 +64,4 @@ void CallbackQueue::Loop() {
   }
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -8,7 +8,7 @@
 #include "peer_message_reader.h"
 #include "status_conversion.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 GrpcPeerStream::GrpcPeerStream(PeerCallInfo info, Clock* clock, absl::Duration write_timeout,
                                std::shared_ptr<CallbackQueue> callbacks,
@@ -352,4 +352,4 @@ void AsyncOperationsReactor::OnDone() {
   tracker->CallDone(call_id);
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

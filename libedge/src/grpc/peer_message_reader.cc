@@ -11,7 +11,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/unknown_field_set.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 namespace {
 
 using google::protobuf::Descriptor;
@@ -79,4 +79,4 @@ absl::Status ParsePeerMessage(grpc::ByteBuffer* buffer, PeerMessage* message) {
                              " bytes that are not a valid PeerMessage"));
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

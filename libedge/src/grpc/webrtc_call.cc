@@ -4,7 +4,7 @@
 
 #include "status_conversion.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 bool WebRtcCall::Complete(absl::StatusOr<PeerWebRTCMessage> result) {
   WebRtcCallReactor* reactor;
@@ -47,4 +47,4 @@ void WebRtcCallReactor::OnDone() {
   tracker->CallDone(call_id);
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -1,7 +1,7 @@
 // One WebRTCOperations call: the request goes to the handler, whose reply
 // (from any thread, at any time) finishes the call unless it already ended.
-#ifndef EDGE_GRPC_WEBRTC_CALL_H_
-#define EDGE_GRPC_WEBRTC_CALL_H_
+#ifndef EDGE_SRC_GRPC_WEBRTC_CALL_H_
+#define EDGE_SRC_GRPC_WEBRTC_CALL_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -14,7 +14,7 @@
 #include "edge/peer_transport.h"
 #include "grpc_peer_stream.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 class WebRtcCallReactor;
 
@@ -52,6 +52,6 @@ class WebRtcCallReactor final : public grpc::ServerUnaryReactor {
   std::shared_ptr<WebRtcCall> call_;
 };
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_WEBRTC_CALL_H_
+#endif  // EDGE_SRC_GRPC_WEBRTC_CALL_H_

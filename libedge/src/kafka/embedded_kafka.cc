@@ -1,4 +1,4 @@
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -9,6 +9,10 @@
 #include "kafka_config.h"
 
 namespace edge::kafka {
+
+using internal::BuildConf;
+using internal::ConfPtr;
+using internal::KafkaErrorToStatus;
 
 struct EmbeddedKafka::Cluster {
   rd_kafka_t* rk = nullptr;  // the handle the mock cluster belongs to

@@ -1,4 +1,4 @@
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 
 #include <utility>
 
@@ -8,6 +8,13 @@
 #include "kafka_producer.h"
 
 namespace edge::kafka {
+
+using internal::BuildConf;
+using internal::ClientKind;
+using internal::ConfPtr;
+using internal::ConsumerProperties;
+using internal::KafkaConsumer;
+using internal::KafkaProducer;
 
 absl::StatusOr<std::unique_ptr<KafkaMessageBus>> KafkaMessageBus::Create(
     KafkaMessageBusOptions options) {

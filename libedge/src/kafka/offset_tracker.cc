@@ -2,7 +2,7 @@
 
 #include <tuple>
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 
 void OffsetTracker::UncountLocked(const State& s) {
   for (const auto& [offset, pending] : s.outstanding) {
@@ -117,4 +117,4 @@ void OffsetTracker::Close() {
   closed_ = true;
 }
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal

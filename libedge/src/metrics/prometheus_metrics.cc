@@ -1,4 +1,4 @@
-#include "edge/prometheus_metrics.h"
+#include "edge/metrics/prometheus_metrics.h"
 
 #include <array>
 #include <atomic>
@@ -16,7 +16,7 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 
-namespace edge {
+namespace edge::metrics {
 namespace {
 
 using prometheus::Counter;
@@ -398,4 +398,4 @@ void PrometheusMetrics::TrackerRequest(absl::string_view op, absl::StatusCode re
   tracker_op->latency->Observe(absl::ToDoubleSeconds(latency));
 }
 
-}  // namespace edge
+}  // namespace edge::metrics
