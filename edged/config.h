@@ -12,8 +12,8 @@
 //     return 2;  // contract §8: invalid configuration exits with code 2
 //   }
 //   edge::EdgeOptions options = edge::ToEdgeOptions(*config);
-#ifndef EDGED_CONFIG_H_
-#define EDGED_CONFIG_H_
+#ifndef EDGE_EDGED_CONFIG_H_
+#define EDGE_EDGED_CONFIG_H_
 
 #include <cstdint>
 #include <functional>
@@ -179,4 +179,4 @@ bool IsValidEdgeId(absl::string_view edge_id);
 
 }  // namespace edge
 
-#endif  // EDGED_CONFIG_H_
+#endif  // EDGE_EDGED_CONFIG_H_

@@ -5,8 +5,8 @@
 // instead refuses new peers with RESOURCE_EXHAUSTED while fewer than
 // `headroom` descriptors are left. RaiseLimit() lifts the soft limit to the
 // hard one at start.
-#ifndef EDGED_DESCRIPTORS_H_
-#define EDGED_DESCRIPTORS_H_
+#ifndef EDGE_EDGED_DESCRIPTORS_H_
+#define EDGE_EDGED_DESCRIPTORS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -44,4 +44,4 @@ class DescriptorBudget {
 
 }  // namespace edge
 
-#endif  // EDGED_DESCRIPTORS_H_
+#endif  // EDGE_EDGED_DESCRIPTORS_H_

@@ -12,13 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "descriptors.h"
-#include "edge/embedded_kafka.h"
-#include "edge/etcd_tracker.h"
-#include "edge/grpc_peer_transport.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/embedded_kafka.h"
+#include "edge/etcd/etcd_tracker.h"
+#include "edge/grpc/grpc_peer_transport.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/local_tracker.h"
-#include "edge/metrics_server.h"
-#include "edge/prometheus_metrics.h"
+#include "edge/metrics/metrics_server.h"
+#include "edge/metrics/prometheus_metrics.h"
 
 namespace edge {
 namespace {
@@ -189,7 +189,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   }
   s.bus_ = std::move(*bus);
 
-  GrpcPeerTransportOptions grpc;
+  grpc_transport::GrpcPeerTransportOptions grpc;
   grpc.address = config.grpc_server_address;
   grpc.keepalive_time = config.grpc_keepalive_time;
   grpc.keepalive_timeout = config.grpc_keepalive_timeout;
@@ -208,12 +208,12 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   grpc.client_ca_file = config.tls_client_ca_file.value_or("");
   grpc.clock = s.clock_.get();
   grpc.logger = logger;
-  auto transport = GrpcPeerTransport::Create(std::move(grpc));
+  auto transport = grpc_transport::GrpcPeerTransport::Create(std::move(grpc));
   if (!transport.ok()) return transport.status();
   s.transport_ = std::move(*transport);
 
   if (config.tracker == TrackerKind::kEtcd) {
-    EtcdTrackerOptions etcd;
+    etcd::EtcdTrackerOptions etcd;
     etcd.edge_id = config.edge_id;
     etcd.advertised_address = AdvertisedAddress(config.grpc_server_address);
     etcd.endpoints = config.etcd_endpoints;
@@ -231,7 +231,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
       etcd.username = *config.etcd_username;
       etcd.password = *std::move(password);
     }
-    auto tracker = EtcdTracker::Create(std::move(etcd));
+    auto tracker = etcd::EtcdTracker::Create(std::move(etcd));
     if (!tracker.ok()) return tracker.status();
     s.etcd_ = tracker->get();
     s.tracker_ = std::move(*tracker);
@@ -263,7 +263,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
 }
 
 absl::Status EdgedService::CreateMetrics() {
-  auto metrics = PrometheusMetrics::Create();
+  auto metrics = metrics::PrometheusMetrics::Create();
   if (!metrics.ok()) return metrics.status();
   metrics_ = std::move(*metrics);
   const Topics& t = config_.topics;
@@ -273,7 +273,7 @@ absl::Status EdgedService::CreateMetrics() {
                                                  t.file_offers, t.webrtc_signaling});
   instrumented_bus_ = InstrumentBus(bus_.get(), metrics_.get(), clock_.get());
   instrumented_tracker_ = InstrumentTracker(tracker_.get(), metrics_.get(), clock_.get());
-  MetricsServerOptions http;
+  metrics::MetricsServerOptions http;
   http.address = *config_.metrics_address;
   http.metrics = metrics_->registry();
   http.ready = [this] { return Readiness(); };
@@ -294,7 +294,7 @@ absl::Status EdgedService::CreateMetrics() {
     return edge_->Kick(peer_id, "disconnected by the operator");
   };
   http.logger = logger_;
-  auto server = MetricsServer::Create(std::move(http));
+  auto server = metrics::MetricsServer::Create(std::move(http));
   if (!server.ok()) {
     return absl::Status(server.status().code(),
                         absl::StrCat("METRICS_ADDRESS: ", server.status().message()));
@@ -352,10 +352,10 @@ void EdgedService::ProbeTracker(std::shared_ptr<TrackerProbe> probe) {
                    });
 }
 
-absl::StatusOr<AdminPeer> EdgedService::FindPeer(const std::string& peer_id) {
+absl::StatusOr<metrics::AdminPeer> EdgedService::FindPeer(const std::string& peer_id) {
   absl::StatusOr<PeerInfo> here = edge_->FindPeer(peer_id);
   if (here.ok()) {
-    AdminPeer peer;
+    metrics::AdminPeer peer;
     peer.peer_id = peer_id;
     peer.edge_id = config_.edge_id;
     peer.connected_at = here->connected_at;
@@ -369,7 +369,7 @@ absl::StatusOr<AdminPeer> EdgedService::FindPeer(const std::string& peer_id) {
         etcd_->Lookup(peer_id, clock_->Now() + kAdminLookupTimeout, std::move(done));
       });
   if (!holder.ok()) return holder.status();
-  AdminPeer peer;
+  metrics::AdminPeer peer;
   peer.peer_id = peer_id;
   peer.edge_id = *holder;
   absl::StatusOr<std::string> address =
@@ -384,10 +384,10 @@ absl::StatusOr<AdminPeer> EdgedService::FindPeer(const std::string& peer_id) {
   return peer;
 }
 
-std::vector<AdminPeer> EdgedService::ListPeers(const std::string& after, size_t limit) {
-  std::vector<AdminPeer> page;
+std::vector<metrics::AdminPeer> EdgedService::ListPeers(const std::string& after, size_t limit) {
+  std::vector<metrics::AdminPeer> page;
   for (PeerInfo& info : edge_->ListPeers(after, limit)) {
-    AdminPeer peer;
+    metrics::AdminPeer peer;
     peer.peer_id = std::move(info.peer_id);
     peer.edge_id = config_.edge_id;
     peer.connected_at = info.connected_at;

@@ -4,8 +4,8 @@
 // embedded broker when KAFKA_BOOTSTRAP_SERVERS is unset), the tracker
 // (local or etcd) and the edge core, started and stopped in order. main.cc
 // only adds the environment and signals; tests run the service in-process.
-#ifndef EDGED_SERVICE_H_
-#define EDGED_SERVICE_H_
+#ifndef EDGE_EDGED_SERVICE_H_
+#define EDGE_EDGED_SERVICE_H_
 
 #include <atomic>
 #include <memory>
@@ -23,12 +23,18 @@
 
 namespace edge {
 
-class GrpcPeerTransport;
 class DescriptorBudget;
+namespace etcd {
 class EtcdTracker;
+}
+namespace grpc_transport {
+class GrpcPeerTransport;
+}
+namespace metrics {
 struct AdminPeer;
 class MetricsServer;
 class PrometheusMetrics;
+}
 namespace kafka {
 class EmbeddedKafka;
 }
@@ -74,8 +80,8 @@ class EdgedService {
   struct TrackerProbe;
   void ProbeTracker(std::shared_ptr<TrackerProbe> probe);
   // The admin API (contract §10).
-  absl::StatusOr<AdminPeer> FindPeer(const std::string& peer_id);
-  std::vector<AdminPeer> ListPeers(const std::string& after, size_t limit);
+  absl::StatusOr<metrics::AdminPeer> FindPeer(const std::string& peer_id);
+  std::vector<metrics::AdminPeer> ListPeers(const std::string& after, size_t limit);
 
   const EdgedConfig config_;
   Logger* const logger_;
@@ -86,21 +92,21 @@ class EdgedService {
   std::unique_ptr<MessageBus> bus_;
   std::unique_ptr<Tracker> tracker_;
   // tracker_ when TRACKER=etcd, else null.
-  EtcdTracker* etcd_ = nullptr;
+  etcd::EtcdTracker* etcd_ = nullptr;
   std::shared_ptr<TrackerProbe> probe_;
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
   // With metrics: the edge talks to the bus and tracker through these
   // wrappers, which report to metrics_.
-  std::unique_ptr<PrometheusMetrics> metrics_;
+  std::unique_ptr<metrics::PrometheusMetrics> metrics_;
   std::unique_ptr<MessageBus> instrumented_bus_;
   std::unique_ptr<Tracker> instrumented_tracker_;
   std::unique_ptr<Edge> edge_;
   // Calls into edge_ from its threads: declared last, destroyed first.
-  std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::atomic<bool> stopping_{false};
   bool shut_down_ = false;
 };
 
 }  // namespace edge
 
-#endif  // EDGED_SERVICE_H_
+#endif  // EDGE_EDGED_SERVICE_H_

@@ -21,7 +21,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "proc_stats.h"
 #include "support/edged_process.h"
 #include "support/kafka_client.h"

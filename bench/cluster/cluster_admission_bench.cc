@@ -29,8 +29,8 @@
 #include "absl/synchronization/mutex.h"
 #include "descriptors.h"
 #include "edge/edge.h"
-#include "edge/etcd_tracker.h"
-#include "edge/grpc_peer_transport.h"
+#include "edge/etcd/etcd_tracker.h"
+#include "edge/grpc/grpc_peer_transport.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_message_bus.h"
 #include "load_peer.h"
@@ -72,14 +72,14 @@ class Runner {
     if (tracker_kind == "local") {
       tracker = std::make_unique<LocalTracker>(edge_id);
     } else {
-      EtcdTrackerOptions etcd;
+      etcd::EtcdTrackerOptions etcd;
       etcd.edge_id = edge_id;
       etcd.advertised_address = "127.0.0.1:1";
       etcd.endpoints = etcd_endpoints_;
       etcd.lease_ttl = absl::Seconds(absl::GetFlag(FLAGS_lease_ttl_sec));
       etcd.key_prefix = absl::StrCat("/bench-", UnixNanosNow(), "-", run, "/");
       etcd.clock = clock_;
-      auto created = EtcdTracker::Create(std::move(etcd));
+      auto created = etcd::EtcdTracker::Create(std::move(etcd));
       if (!created.ok()) return created.status();
       tracker = *std::move(created);
     }
@@ -95,18 +95,18 @@ class Runner {
         !s.ok()) {
       return s;
     }
-    GrpcPeerTransportOptions grpc;
+    grpc_transport::GrpcPeerTransportOptions grpc;
     grpc.address = "127.0.0.1:0";
     grpc.clock = clock_;
     grpc.logger = &logger_;
-    auto transport = GrpcPeerTransport::Create(grpc);
+    auto transport = grpc_transport::GrpcPeerTransport::Create(grpc);
     if (!transport.ok()) return transport.status();
     auto edge = Edge::Create(
         options, {transport->get(), &bus, tracker.get(), clock_, &logger_});
     if (!edge.ok()) return edge.status();
     if (absl::Status s = (*edge)->Start(); !s.ok()) return s;
     if (tracker_kind == "etcd" &&
-        !static_cast<EtcdTracker*>(tracker.get())->HasLease()) {
+        !static_cast<etcd::EtcdTracker*>(tracker.get())->HasLease()) {
       (*edge)->Shutdown(clock_->Now() + absl::Seconds(5));
       return absl::UnavailableError("the etcd tracker got no lease");
     }
@@ -205,7 +205,7 @@ int Main() {
   std::vector<std::string> endpoints;
   if (std::find(trackers.begin(), trackers.end(), "etcd") != trackers.end()) {
     if (!absl::GetFlag(FLAGS_etcd_endpoints).empty()) {
-      auto parsed = ParseEtcdEndpoints(absl::GetFlag(FLAGS_etcd_endpoints));
+      auto parsed = etcd::ParseEtcdEndpoints(absl::GetFlag(FLAGS_etcd_endpoints));
       if (!parsed.ok()) {
         std::fprintf(stderr, "--etcd_endpoints: %s\n",
                      parsed.status().ToString().c_str());

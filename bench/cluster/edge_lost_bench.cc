@@ -37,7 +37,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"

@@ -34,7 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "descriptors.h"
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "load_peer.h"
 #include "support/edged_process.h"
 #include "support/etcd_process.h"

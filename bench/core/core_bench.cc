@@ -18,7 +18,7 @@
 #include "core/command_decoder.h"
 #include "core/edge_impl.h"
 #include "core/events.h"
-#include "core/ids.h"
+#include "edge/ids.h"
 #include "edge/edge.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_message_bus.h"

@@ -12,8 +12,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
-#include "edge/embedded_kafka.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/embedded_kafka.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/message_bus.h"
 
 namespace edge::kafka {

@@ -37,8 +37,8 @@
 #include "absl/time/clock.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
-#include "edge/embedded_kafka.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/embedded_kafka.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_peer_transport.h"
 

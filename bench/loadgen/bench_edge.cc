@@ -27,7 +27,7 @@
 #include "command_sink.h"
 #include "descriptors.h"
 #include "edge/edge.h"
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_message_bus.h"
 
@@ -174,12 +174,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
   edge::LocalTracker tracker(edge_id);
-  edge::GrpcPeerTransportOptions grpc;
+  edge::grpc_transport::GrpcPeerTransportOptions grpc;
   grpc.address = absl::StrCat(absl::GetFlag(FLAGS_address), ":",
                               absl::GetFlag(FLAGS_port));
   grpc.clock = clock.get();
   grpc.logger = &logger;
-  auto transport = edge::GrpcPeerTransport::Create(grpc);
+  auto transport = edge::grpc_transport::GrpcPeerTransport::Create(grpc);
   if (!transport.ok()) {
     std::fprintf(stderr, "edge_bench_edge: %s\n",
                  transport.status().ToString().c_str());

@@ -12,7 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 
 namespace edge::loadgen {
 namespace {

@@ -22,7 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "edge/metrics_server.h"
+#include "edge/metrics/metrics_server.h"
 
 namespace {
 
@@ -73,9 +73,9 @@ int main(int argc, char** argv) {
   const int idle_clients = argc > 1 ? std::atoi(argv[1]) : 8;
   const int probes = argc > 2 ? std::atoi(argv[2]) : 50;
 
-  edge::MetricsServerOptions options;
+  edge::metrics::MetricsServerOptions options;
   options.address = "127.0.0.1:0";
-  auto server = edge::MetricsServer::Create(std::move(options));
+  auto server = edge::metrics::MetricsServer::Create(std::move(options));
   if (!server.ok() || !(*server)->Start().ok()) {
     std::fprintf(stderr, "cannot start the metrics server\n");
     return 1;
@@ -109,8 +109,8 @@ int main(int argc, char** argv) {
                                  static_cast<size_t>(q * latencies_ms.size()))];
   };
   std::printf("workers=%d request_timeout_ms=%d idle_clients=%d probes=%d\n",
-              edge::MetricsServer::kHttpWorkers,
-              edge::MetricsServer::kRequestTimeoutMs, idle_clients, probes);
+              edge::metrics::MetricsServer::kHttpWorkers,
+              edge::metrics::MetricsServer::kRequestTimeoutMs, idle_clients, probes);
   std::printf("answered 200 within 1 s: %d/%d\n", answered, probes);
   std::printf("latency ms: p50 %.2f  p99 %.2f  max %.2f\n", at(0.5), at(0.99),
               latencies_ms.back());

@@ -12,8 +12,8 @@
 //   edge::example::ExamplePeer peer({"a", "b"}, edge::example::NewRequestId);
 //   edge::example::Outcome outcome = peer.Handle(message, absl::Now());
 //   for (const auto& reply : outcome.replies) stream->Write(reply);
-#ifndef EXAMPLES_PEER_EXAMPLE_PEER_H_
-#define EXAMPLES_PEER_EXAMPLE_PEER_H_
+#ifndef EDGE_EXAMPLES_PEER_EXAMPLE_PEER_H_
+#define EDGE_EXAMPLES_PEER_EXAMPLE_PEER_H_
 
 #include <functional>
 #include <map>
@@ -108,4 +108,4 @@ class ExamplePeer {
 }  // namespace example
 }  // namespace edge
 
-#endif  // EXAMPLES_PEER_EXAMPLE_PEER_H_
+#endif  // EDGE_EXAMPLES_PEER_EXAMPLE_PEER_H_

@@ -7,8 +7,8 @@
 //   --keepalive-sec=N          PEER_KEEPALIVE_SEC  30
 //   --offer=PATH:SIZE,...      PEER_OFFER          none
 //   --stream=CATALOG_ID        PEER_STREAM         none
-#ifndef EXAMPLES_PEER_PEER_OPTIONS_H_
-#define EXAMPLES_PEER_PEER_OPTIONS_H_
+#ifndef EDGE_EXAMPLES_PEER_PEER_OPTIONS_H_
+#define EDGE_EXAMPLES_PEER_PEER_OPTIONS_H_
 
 #include <functional>
 #include <optional>
@@ -47,4 +47,4 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
 }  // namespace example
 }  // namespace edge
 
-#endif  // EXAMPLES_PEER_PEER_OPTIONS_H_
+#endif  // EDGE_EXAMPLES_PEER_PEER_OPTIONS_H_

@@ -27,8 +27,8 @@
 //   for (const auto& candidate : session.LocalCandidates()) {
 //     session.OnAcknowledged(candidate, Call(candidate));
 //   }
-#ifndef EXAMPLES_PEER_STREAM_SESSION_H_
-#define EXAMPLES_PEER_STREAM_SESSION_H_
+#ifndef EDGE_EXAMPLES_PEER_STREAM_SESSION_H_
+#define EDGE_EXAMPLES_PEER_STREAM_SESSION_H_
 
 #include <functional>
 #include <string>
@@ -120,4 +120,4 @@ class StreamSession {
 }  // namespace example
 }  // namespace edge
 
-#endif  // EXAMPLES_PEER_STREAM_SESSION_H_
+#endif  // EDGE_EXAMPLES_PEER_STREAM_SESSION_H_

@@ -1,4 +1,4 @@
-#include "core/ids.h"
+#include "edge/ids.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "gtest/gtest.h"

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "edge/prometheus_metrics.h"
+#include "edge/metrics/prometheus_metrics.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -24,7 +24,7 @@ std::string ReadFile(const std::string& path) {
 
 // The metric families edged exports (their `# TYPE` lines).
 std::set<std::string> ExportedFamilies() {
-  auto metrics = PrometheusMetrics::Create();
+  auto metrics = metrics::PrometheusMetrics::Create();
   EXPECT_TRUE(metrics.ok()) << metrics.status();
   // As edged does: the Kafka family has children once its topics are known.
   (*metrics)->DeclareKafkaTopics(Direction::kIn, {"edge-commands-edge-1"});

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "edge/edge.h"
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 #include "edge/testing/fake_clock.h"
 #include "edge/testing/fake_message_bus.h"
 #include "edge/testing/fake_tracker.h"
@@ -92,11 +92,11 @@ gp::PeerMessage Keepalive(const std::string& request_id) {
 class GrpcEdgeTest : public ::testing::Test {
  protected:
   void Start(EdgeOptions options = Options()) {
-    GrpcPeerTransportOptions grpc;
+    grpc_transport::GrpcPeerTransportOptions grpc;
     grpc.address = "127.0.0.1:0";
     grpc.clock = &clock_;
     grpc.write_timeout = absl::Seconds(5);
-    auto transport = GrpcPeerTransport::Create(grpc);
+    auto transport = grpc_transport::GrpcPeerTransport::Create(grpc);
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = std::move(*transport);
     auto edge = Edge::Create(options, EdgeParts{transport_.get(), &bus_, &tracker_, &clock_, nullptr});
@@ -153,7 +153,7 @@ class GrpcEdgeTest : public ::testing::Test {
   testing::FakeMessageBus bus_;
   testing::FakeTrackerCluster cluster_;
   testing::FakeTracker tracker_{&cluster_, "edge-1"};
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
   std::unique_ptr<Edge> edge_;
   std::shared_ptr<grpc::Channel> channel_;
 };

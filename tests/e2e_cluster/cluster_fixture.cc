@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<TestPeer>> ClusterTest::Connect(
 
 absl::StatusOr<std::map<std::string, mvccpb::KeyValue>> ClusterTest::Keys(
     const std::string& under) {
-  auto client = EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
   if (!client.ok()) return client.status();
   const std::string prefix = absl::StrCat(kKeyPrefix, under);
   etcdserverpb::TxnRequest request;

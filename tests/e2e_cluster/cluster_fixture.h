@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "gtest/gtest.h"
 #include "support/edged_process.h"

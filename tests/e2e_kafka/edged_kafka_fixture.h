@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "gtest/gtest.h"
 #include "support/edged_process.h"
 #include "support/kafka_client.h"

@@ -52,11 +52,11 @@ absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
   if (!created_bus.ok()) return created_bus.status();
   h->bus_ = std::move(*created_bus);
 
-  GrpcPeerTransportOptions grpc;
+  grpc_transport::GrpcPeerTransportOptions grpc;
   grpc.address = "127.0.0.1:0";
   grpc.clock = h->clock_.get();
   grpc.shutdown_grace = absl::Milliseconds(500);
-  auto transport = GrpcPeerTransport::Create(std::move(grpc));
+  auto transport = grpc_transport::GrpcPeerTransport::Create(std::move(grpc));
   if (!transport.ok()) return transport.status();
   h->transport_ = std::move(*transport);
 

@@ -18,9 +18,9 @@
 #include "e2e_webrtc/viewer_backend.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
-#include "edge/embedded_kafka.h"
-#include "edge/grpc_peer_transport.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/embedded_kafka.h"
+#include "edge/grpc/grpc_peer_transport.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_clock.h"
 
@@ -65,7 +65,7 @@ class EdgeHarness {
   std::unique_ptr<Clock> clock_;
   testing::FakeClock* fake_clock_ = nullptr;
   std::unique_ptr<kafka::KafkaMessageBus> bus_;
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
   std::unique_ptr<LocalTracker> tracker_;
   std::unique_ptr<Edge> edge_;
   std::unique_ptr<ViewerBackend> backend_;

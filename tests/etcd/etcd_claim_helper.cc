@@ -10,7 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 
 int main(int argc, char** argv) {
   if (argc < 6) {
@@ -19,13 +19,13 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  edge::EtcdTrackerOptions options;
+  edge::etcd::EtcdTrackerOptions options;
   options.endpoints = {argv[1]};
   options.key_prefix = argv[2];
   options.edge_id = argv[3];
   options.advertised_address = "127.0.0.1:1";
   options.lease_ttl = absl::Seconds(std::atoi(argv[4]));
-  auto tracker = edge::EtcdTracker::Create(options);
+  auto tracker = edge::etcd::EtcdTracker::Create(options);
   if (!tracker.ok()) {
     std::fprintf(stderr, "%s\n", tracker.status().ToString().c_str());
     return 1;

@@ -1,4 +1,4 @@
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -8,7 +8,7 @@ namespace {
 using ::testing::ElementsAre;
 
 TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
-  auto endpoints = ParseEtcdEndpoints(
+  auto endpoints = etcd::ParseEtcdEndpoints(
       "127.0.0.1:2379, http://etcd-1.internal:2379/ ,[::1]:2380");
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
   EXPECT_THAT(*endpoints, ElementsAre("127.0.0.1:2379", "etcd-1.internal:2379",
@@ -18,11 +18,11 @@ TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
 TEST(ParseEtcdEndpointsTest, HttpsEndpointsAskForTls) {
   bool tls = false;
   auto endpoints =
-      ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
+      etcd::ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
   EXPECT_THAT(*endpoints, ElementsAre("etcd-1:2379", "[::1]:2379"));
   EXPECT_TRUE(tls);
-  ASSERT_TRUE(ParseEtcdEndpoints("http://etcd-1:2379", &tls).ok());
+  ASSERT_TRUE(etcd::ParseEtcdEndpoints("http://etcd-1:2379", &tls).ok());
   EXPECT_FALSE(tls);
 }
 
@@ -30,7 +30,7 @@ TEST(ParseEtcdEndpointsTest, RejectsMalformedLists) {
   for (const char* bad :
        {"", "127.0.0.1:2379,", "127.0.0.1", ":2379", "host:0", "host:65536",
         "host:port", "https://host:2379,host:2380", "::1:2379"}) {
-    auto endpoints = ParseEtcdEndpoints(bad);
+    auto endpoints = etcd::ParseEtcdEndpoints(bad);
     EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument)
         << bad;
     EXPECT_THAT(std::string(endpoints.status().message()),

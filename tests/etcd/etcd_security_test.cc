@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 #include "etcd/etcd_client.h"
 #include "etcd/etcd_txn.h"
 #include "gmock/gmock.h"
@@ -58,8 +58,8 @@ absl::StatusOr<std::string> LookupSync(Tracker& tracker,
   });
 }
 
-EtcdTrackerOptions Options(const std::string& endpoint) {
-  EtcdTrackerOptions options;
+etcd::EtcdTrackerOptions Options(const std::string& endpoint) {
+  etcd::EtcdTrackerOptions options;
   options.edge_id = "edge-a";
   options.advertised_address = "edge-a.example:50051";
   options.endpoints = {endpoint};
@@ -69,9 +69,9 @@ EtcdTrackerOptions Options(const std::string& endpoint) {
   return options;
 }
 
-std::unique_ptr<EtcdTracker> Started(EtcdTrackerOptions options) {
-  absl::StatusOr<std::unique_ptr<EtcdTracker>> tracker =
-      EtcdTracker::Create(std::move(options));
+std::unique_ptr<etcd::EtcdTracker> Started(etcd::EtcdTrackerOptions options) {
+  absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
+      etcd::EtcdTracker::Create(std::move(options));
   EXPECT_TRUE(tracker.ok()) << tracker.status();
   if (!tracker.ok()) return nullptr;
   EXPECT_TRUE((*tracker)->Start().ok());
@@ -97,8 +97,8 @@ class EtcdTlsTest : public ::testing::Test {
     if (certs_) certs_->Remove();
   }
 
-  EtcdTrackerOptions TlsOptions() {
-    EtcdTrackerOptions options = Options(etcd_->endpoint());
+  etcd::EtcdTrackerOptions TlsOptions() {
+    etcd::EtcdTrackerOptions options = Options(etcd_->endpoint());
     options.tls = true;
     options.tls_ca_file = certs_->cert("ca");
     options.tls_cert_file = certs_->cert("client_cn");
@@ -126,7 +126,7 @@ TEST_F(EtcdTlsTest, ClaimsOverTlsWithAClientCertificate) {
 }
 
 TEST_F(EtcdTlsTest, AServerSignedByAnotherCaIsNotTrusted) {
-  EtcdTrackerOptions options = TlsOptions();
+  etcd::EtcdTrackerOptions options = TlsOptions();
   options.tls_ca_file = certs_->cert("rogue_ca");
   auto tracker = Started(std::move(options));
   ASSERT_NE(tracker, nullptr);
@@ -138,7 +138,7 @@ TEST_F(EtcdTlsTest, AServerSignedByAnotherCaIsNotTrusted) {
 }
 
 TEST_F(EtcdTlsTest, WithoutAClientCertificateEtcdRefuses) {
-  EtcdTrackerOptions options = TlsOptions();
+  etcd::EtcdTrackerOptions options = TlsOptions();
   options.tls_cert_file.clear();
   options.tls_key_file.clear();
   auto tracker = Started(std::move(options));
@@ -156,18 +156,18 @@ TEST_F(EtcdTlsTest, PlaintextToATlsEtcdFails) {
 }
 
 TEST(EtcdTlsOptionsTest, UnreadableFilesAreInvalidArguments) {
-  EtcdTrackerOptions options = Options("127.0.0.1:1");
+  etcd::EtcdTrackerOptions options = Options("127.0.0.1:1");
   options.tls = true;
   options.tls_ca_file = "/nonexistent/ca.pem";
-  absl::StatusOr<std::unique_ptr<EtcdTracker>> tracker =
-      EtcdTracker::Create(options);
+  absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
+      etcd::EtcdTracker::Create(options);
   EXPECT_EQ(tracker.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(tracker.status().message()),
               HasSubstr("/nonexistent/ca.pem"));
 
   options.tls_ca_file.clear();
   options.tls_cert_file = "/nonexistent/client.pem";
-  tracker = EtcdTracker::Create(options);
+  tracker = etcd::EtcdTracker::Create(options);
   EXPECT_EQ(tracker.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -197,8 +197,8 @@ class EtcdAuthTest : public ::testing::Test {
     return std::system(line.c_str());
   }
 
-  EtcdTrackerOptions AuthOptions(const std::string& password = "edge-secret") {
-    EtcdTrackerOptions options = Options(etcd_->endpoint());
+  etcd::EtcdTrackerOptions AuthOptions(const std::string& password = "edge-secret") {
+    etcd::EtcdTrackerOptions options = Options(etcd_->endpoint());
     options.username = "edge";
     options.password = password;
     return options;
@@ -260,7 +260,7 @@ TEST(EtcdHolderTest, AnInvalidHolderIdIsAnErrorNotAnEdge) {
   EDGE_SKIP_WITHOUT_ETCD();
   absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start();
   ASSERT_TRUE(etcd.ok()) << etcd.status();
-  auto client = EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
+  auto client = etcd::internal::EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
   ASSERT_TRUE(client.ok()) << client.status();
   for (const auto& [peer, holder] :
        std::vector<std::pair<std::string, std::string>>{
@@ -271,13 +271,13 @@ TEST(EtcdHolderTest, AnInvalidHolderIdIsAnErrorNotAnEdge) {
     ASSERT_TRUE(
         (*client)
             ->TxnSync(
-                etcd_txn::Put(absl::StrCat(kPrefix, "peers/", peer), holder, 0),
+                etcd::internal::txn::Put(absl::StrCat(kPrefix, "peers/", peer), holder, 0),
                 absl::Now() + absl::Seconds(3))
             .ok());
   }
   ASSERT_TRUE(
       (*client)
-          ->TxnSync(etcd_txn::Put(absl::StrCat(kPrefix, "peers/peer-ok"),
+          ->TxnSync(etcd::internal::txn::Put(absl::StrCat(kPrefix, "peers/peer-ok"),
                                   "edge-b", 0),
                     absl::Now() + absl::Seconds(3))
           .ok());

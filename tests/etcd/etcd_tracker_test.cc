@@ -1,6 +1,6 @@
 // EtcdTracker against a real etcd: outages, restarts, crashes, partitions
 // and failover (contract §2 rows 7-8, §9). Short lease TTLs keep it fast.
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -84,9 +84,9 @@ class EtcdTrackerTest : public ::testing::Test {
     etcd_ = *std::move(etcd);
   }
 
-  std::unique_ptr<EtcdTracker> NewTracker(
+  std::unique_ptr<etcd::EtcdTracker> NewTracker(
       const std::string& edge_id, std::vector<std::string> endpoints = {}) {
-    EtcdTrackerOptions options;
+    etcd::EtcdTrackerOptions options;
     options.edge_id = edge_id;
     options.advertised_address = absl::StrCat(edge_id, ".example:50051");
     options.endpoints = endpoints.empty()
@@ -96,20 +96,20 @@ class EtcdTrackerTest : public ::testing::Test {
     options.key_prefix = kPrefix;
     options.request_timeout = absl::Seconds(1);
     if (std::getenv("EDGE_TEST_LOG") != nullptr) options.logger = &log_;
-    absl::StatusOr<std::unique_ptr<EtcdTracker>> tracker =
-        EtcdTracker::Create(std::move(options));
+    absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
+        etcd::EtcdTracker::Create(std::move(options));
     EXPECT_TRUE(tracker.ok()) << tracker.status();
     return *std::move(tracker);
   }
 
   // Reads a key straight from etcd, bypassing the tracker.
   absl::StatusOr<mvccpb::KeyValue> ReadKey(const std::string& key) {
-    auto client = EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+    auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
     if (!client.ok()) return client.status();
     auto response =
-        (*client)->TxnSync(etcd_txn::Get(key), absl::Now() + absl::Seconds(2));
+        (*client)->TxnSync(etcd::internal::txn::Get(key), absl::Now() + absl::Seconds(2));
     if (!response.ok()) return response.status();
-    const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*response);
+    const mvccpb::KeyValue* kv = etcd::internal::txn::FirstKey(*response);
     if (kv == nullptr) return absl::NotFoundError(key);
     return *kv;
   }
@@ -342,13 +342,13 @@ TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
 
   // Every peer key is bound to the new lease, and stays so past several
   // TTLs (the lease is alive).
-  auto client = EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
   ASSERT_TRUE(client.ok());
   auto peers_bound = [&]() -> int {
     auto lease = ReadKey("/test/edges/edge-a");
     if (!lease.ok()) return -1;
     auto scan = (*client)->TxnSync(
-        etcd_txn::ScanClaims("/test/claims/", "/test/peers/", "/test/lost/"),
+        etcd::internal::txn::ScanClaims("/test/claims/", "/test/peers/", "/test/lost/"),
         absl::Now() + absl::Seconds(5));
     if (!scan.ok()) return -1;
     int bound = 0;
@@ -383,14 +383,14 @@ TEST_F(EtcdTrackerTest, FailsOverWhenTheFirstEndpointIsDead) {
 }
 
 TEST_F(EtcdTrackerTest, CreateRejectsBadOptions) {
-  EtcdTrackerOptions good;
+  etcd::EtcdTrackerOptions good;
   good.edge_id = "edge-a";
   good.advertised_address = "127.0.0.1:50051";
   good.endpoints = {etcd_->endpoint()};
   auto with = [&](auto change) {
-    EtcdTrackerOptions options = good;
+    etcd::EtcdTrackerOptions options = good;
     change(options);
-    return EtcdTracker::Create(std::move(options)).status();
+    return etcd::EtcdTracker::Create(std::move(options)).status();
   };
   EXPECT_TRUE(with([](auto&) {}).ok());
   EXPECT_EQ(with([](auto& o) { o.edge_id.clear(); }).code(),

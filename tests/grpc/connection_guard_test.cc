@@ -6,7 +6,7 @@
 #include "edge/testing/fake_clock.h"
 #include "gtest/gtest.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 namespace {
 
 TEST(ConnectionGuardTest, StreamsPerConnectionAreBoundedAndFreedOnRelease) {
@@ -61,4 +61,4 @@ TEST(ConnectionGuardTest, EntriesOfQuietConnectionsArePruned) {
 }
 
 }  // namespace
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "contract/peer_transport/recording_handler.h"
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 #include "edge/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "grpc/listener_probe.h"
@@ -37,16 +37,16 @@ constexpr int kUnimplemented = 12;
 
 class GrpcHostileTest : public ::testing::Test {
  protected:
-  GrpcPeerTransportOptions Options() {
-    GrpcPeerTransportOptions options;
+  grpc_transport::GrpcPeerTransportOptions Options() {
+    grpc_transport::GrpcPeerTransportOptions options;
     options.address = "127.0.0.1:0";
     options.clock = &clock_;
     options.shutdown_grace = absl::Milliseconds(500);
     return options;
   }
 
-  void StartTransport(GrpcPeerTransportOptions options) {
-    auto transport = GrpcPeerTransport::Create(std::move(options));
+  void StartTransport(grpc_transport::GrpcPeerTransportOptions options) {
+    auto transport = grpc_transport::GrpcPeerTransport::Create(std::move(options));
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
     ASSERT_TRUE(transport_->Start(&handler_).ok());
@@ -73,11 +73,11 @@ class GrpcHostileTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   RecordingHandler handler_;
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
 };
 
 TEST_F(GrpcHostileTest, OneConnectionCannotHoldMoreStreamsThanItsBound) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.max_streams_per_connection = 2;
   StartTransport(options);
   auto channel = TestPeer::NewChannel(transport_->port());
@@ -122,7 +122,7 @@ TEST_F(GrpcHostileTest, OneConnectionCannotHoldMoreStreamsThanItsBound) {
 }
 
 TEST_F(GrpcHostileTest, RapidResetIsBoundedAndClosesTheConnection) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.max_call_starts_per_connection_per_sec = 10;
   options.call_start_burst = 20;
   StartTransport(options);
@@ -153,7 +153,7 @@ TEST_F(GrpcHostileTest, OneMebibyteOfMetadataIsRefused) {
 }
 
 TEST_F(GrpcHostileTest, MetadataOverTheLimitIsRefusedWithResourceExhausted) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.max_metadata_bytes = 4096;
   StartTransport(options);
   // Below gRPC's own hard limit (twice the soft one), so the edge's check is
@@ -192,7 +192,7 @@ TEST_F(GrpcHostileTest, InvalidUtf8InANestedStringNamesTheField) {
 }
 
 TEST_F(GrpcHostileTest, ConnectionThatOpensNoStreamIsClosedWhenIdle) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.max_connection_idle = absl::Milliseconds(300);
   StartTransport(options);
   const std::string result = RunScript({"idle", "30"});
@@ -200,7 +200,7 @@ TEST_F(GrpcHostileTest, ConnectionThatOpensNoStreamIsClosedWhenIdle) {
 }
 
 TEST_F(GrpcHostileTest, SilentTcpConnectionIsClosedAfterTheHandshakeTimeout) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.handshake_timeout = absl::Milliseconds(300);
   StartTransport(options);
   const std::string result = RunScript({"silent", "30"});
@@ -214,7 +214,7 @@ TEST_F(GrpcHostileTest, ServerReflectionIsOffUnlessEnabled) {
   EXPECT_THAT(result, HasSubstr(absl::StrCat("\"grpc_status\": ", kUnimplemented))) << result;
   transport_->Shutdown();
 
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.enable_reflection = true;
   StartTransport(options);
   result = RunScript({"call", path});
@@ -222,10 +222,10 @@ TEST_F(GrpcHostileTest, ServerReflectionIsOffUnlessEnabled) {
 }
 
 TEST_F(GrpcHostileTest, ListenerProbeTellsAListenerThatAcceptsFromOneThatDoesNot) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.listener_probe_interval = absl::Milliseconds(50);
   StartTransport(options);
-  EXPECT_TRUE(grpc_internal::ListenerProbe::ProbeOnce(
+  EXPECT_TRUE(grpc_transport::internal::ListenerProbe::ProbeOnce(
                   {"127.0.0.1", transport_->port(), false, absl::Seconds(1), absl::Seconds(5), 2})
                   .ok());
   EXPECT_TRUE(transport_->listener_status().ok());
@@ -241,13 +241,13 @@ TEST_F(GrpcHostileTest, ListenerProbeTellsAListenerThatAcceptsFromOneThatDoesNot
   ASSERT_EQ(listen(fd, 16), 0);
   socklen_t len = sizeof(addr);
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  grpc_internal::ListenerProbeOptions stuck{"127.0.0.1", ntohs(addr.sin_port), false,
+  grpc_transport::internal::ListenerProbeOptions stuck{"127.0.0.1", ntohs(addr.sin_port), false,
                                             absl::Milliseconds(10), absl::Milliseconds(200), 2};
-  absl::Status status = grpc_internal::ListenerProbe::ProbeOnce(stuck);
+  absl::Status status = grpc_transport::internal::ListenerProbe::ProbeOnce(stuck);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("no longer accepts")) << status;
 
-  grpc_internal::ListenerProbe probe(stuck);
+  grpc_transport::internal::ListenerProbe probe(stuck);
   probe.Start();
   EXPECT_TRUE(testing::WaitFor([&] { return !probe.status().ok(); }, absl::Seconds(20)));
   EXPECT_EQ(probe.status().code(), absl::StatusCode::kUnavailable);
@@ -256,11 +256,11 @@ TEST_F(GrpcHostileTest, ListenerProbeTellsAListenerThatAcceptsFromOneThatDoesNot
 }
 
 TEST(ListenerProbeHostTest, WildcardsAndNamesProbeLoopbackLiteralsThemselves) {
-  EXPECT_EQ(grpc_internal::ProbeHostFor("0.0.0.0:50051"), "127.0.0.1");
-  EXPECT_EQ(grpc_internal::ProbeHostFor("[::]:50051"), "127.0.0.1");
-  EXPECT_EQ(grpc_internal::ProbeHostFor("localhost:50051"), "127.0.0.1");
-  EXPECT_EQ(grpc_internal::ProbeHostFor("10.1.2.3:50051"), "10.1.2.3");
-  EXPECT_EQ(grpc_internal::ProbeHostFor("[::1]:50051"), "::1");
+  EXPECT_EQ(grpc_transport::internal::ProbeHostFor("0.0.0.0:50051"), "127.0.0.1");
+  EXPECT_EQ(grpc_transport::internal::ProbeHostFor("[::]:50051"), "127.0.0.1");
+  EXPECT_EQ(grpc_transport::internal::ProbeHostFor("localhost:50051"), "127.0.0.1");
+  EXPECT_EQ(grpc_transport::internal::ProbeHostFor("10.1.2.3:50051"), "10.1.2.3");
+  EXPECT_EQ(grpc_transport::internal::ProbeHostFor("[::1]:50051"), "::1");
 }
 
 }  // namespace

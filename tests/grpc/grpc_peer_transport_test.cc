@@ -1,5 +1,5 @@
 // GrpcPeerTransport against real generated clients on 127.0.0.1, port 0.
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 
 #include <memory>
 #include <optional>
@@ -85,16 +85,16 @@ class Flooder {
 
 class GrpcPeerTransportTest : public ::testing::Test {
  protected:
-  GrpcPeerTransportOptions Options() {
-    GrpcPeerTransportOptions options;
+  grpc_transport::GrpcPeerTransportOptions Options() {
+    grpc_transport::GrpcPeerTransportOptions options;
     options.address = "127.0.0.1:0";
     options.clock = &clock_;
     options.shutdown_grace = absl::Milliseconds(500);
     return options;
   }
 
-  void StartTransport(GrpcPeerTransportOptions options) {
-    auto transport = GrpcPeerTransport::Create(std::move(options));
+  void StartTransport(grpc_transport::GrpcPeerTransportOptions options) {
+    auto transport = grpc_transport::GrpcPeerTransport::Create(std::move(options));
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
     ASSERT_TRUE(transport_->Start(&handler_).ok());
@@ -120,7 +120,7 @@ class GrpcPeerTransportTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   RecordingHandler handler_;
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
@@ -281,7 +281,7 @@ TEST_F(GrpcPeerTransportTest, WriteRefusedWhileEndingReportsFalseBeforeOnEnd) {
 }
 
 TEST_F(GrpcPeerTransportTest, WriteTimeoutEndsTheStreamOfAPeerThatStoppedReading) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.write_timeout = absl::Seconds(5);
   StartTransport(options);
   auto peer = ConnectAdmitted("slow-peer", 0, /*read=*/false);
@@ -309,7 +309,7 @@ TEST_F(GrpcPeerTransportTest, WriteTimeoutEndsTheStreamOfAPeerThatStoppedReading
 // write's deadline while a later write is stuck, it waits for the later
 // write's own deadline instead of ending the stream early.
 TEST_F(GrpcPeerTransportTest, WriteTimeoutCountsFromTheStartOfTheStuckWrite) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.write_timeout = absl::Seconds(5);
   StartTransport(options);
   auto peer = ConnectAdmitted("slow-peer", 0, /*read=*/false);
@@ -382,7 +382,7 @@ TEST_F(GrpcPeerTransportTest, AdmissionAfterThePeerLeftStillEndsTheObserver) {
 }
 
 TEST_F(GrpcPeerTransportTest, OversizedMessageEndsOnlyThatStream) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.max_message_bytes = 64 * 1024;
   StartTransport(options);
   auto big = ConnectAdmitted("big-peer", 0);
@@ -504,7 +504,7 @@ TEST_F(GrpcPeerTransportTest, ShutdownEndsEverythingAndReturnsAfterEveryOnEnd) {
 }
 
 TEST_F(GrpcPeerTransportTest, KeepaliveToleratesClientsPingingWithinTheLimit) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.keepalive_time = absl::Milliseconds(100);
   options.keepalive_timeout = absl::Seconds(5);
   options.min_client_ping_interval = absl::Milliseconds(50);
@@ -518,7 +518,7 @@ TEST_F(GrpcPeerTransportTest, KeepaliveToleratesClientsPingingWithinTheLimit) {
 }
 
 TEST_F(GrpcPeerTransportTest, KeepaliveDropsClientsPingingTooOften) {
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.min_client_ping_interval = absl::Seconds(10);
   options.max_ping_strikes = 1;
   StartTransport(options);
@@ -532,9 +532,9 @@ TEST_F(GrpcPeerTransportTest, KeepaliveDropsClientsPingingTooOften) {
 
 TEST_F(GrpcPeerTransportTest, StartFailsWhenThePortIsTaken) {
   StartTransport();
-  GrpcPeerTransportOptions options = Options();
+  grpc_transport::GrpcPeerTransportOptions options = Options();
   options.address = absl::StrCat("127.0.0.1:", transport_->port());
-  auto second = GrpcPeerTransport::Create(options);
+  auto second = grpc_transport::GrpcPeerTransport::Create(options);
   ASSERT_TRUE(second.ok());
   RecordingHandler other;
   absl::Status status = (*second)->Start(&other);
@@ -545,7 +545,7 @@ TEST_F(GrpcPeerTransportTest, StartFailsWhenThePortIsTaken) {
 TEST_F(GrpcPeerTransportTest, CreateRejectsBadOptions) {
   struct Case {
     std::string option;
-    std::function<void(GrpcPeerTransportOptions&)> spoil;
+    std::function<void(grpc_transport::GrpcPeerTransportOptions&)> spoil;
   };
   std::vector<Case> cases = {
       {"address", [](auto& o) { o.address = ""; }},
@@ -564,14 +564,14 @@ TEST_F(GrpcPeerTransportTest, CreateRejectsBadOptions) {
       {"client_ca_file", [](auto& o) { o.client_ca_file = "/tmp/ca.pem"; }},
   };
   for (const Case& c : cases) {
-    GrpcPeerTransportOptions options = Options();
+    grpc_transport::GrpcPeerTransportOptions options = Options();
     c.spoil(options);
-    auto transport = GrpcPeerTransport::Create(options);
+    auto transport = grpc_transport::GrpcPeerTransport::Create(options);
     ASSERT_FALSE(transport.ok()) << c.option;
     EXPECT_EQ(transport.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(transport.status().message()), HasSubstr(c.option));
   }
-  auto transport = GrpcPeerTransport::Create(Options());
+  auto transport = grpc_transport::GrpcPeerTransport::Create(Options());
   ASSERT_TRUE(transport.ok());
   EXPECT_EQ((*transport)->Start(nullptr).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*transport)->ReloadCredentials().code(), absl::StatusCode::kFailedPrecondition);

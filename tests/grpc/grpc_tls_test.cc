@@ -4,7 +4,7 @@
 #include <string>
 
 #include "contract/peer_transport/recording_handler.h"
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 #include "grpc/listener_probe.h"
 #include "edge/testing/fake_clock.h"
 #include "grpc/grpc_test_util.h"
@@ -39,8 +39,8 @@ class GrpcTlsTest : public ::testing::Test {
 
   void SetUp() override { ASSERT_NE(certs_, nullptr); }
 
-  GrpcPeerTransportOptions Options(bool verify_clients) {
-    GrpcPeerTransportOptions options;
+  grpc_transport::GrpcPeerTransportOptions Options(bool verify_clients) {
+    grpc_transport::GrpcPeerTransportOptions options;
     options.address = "127.0.0.1:0";
     options.clock = &clock_;
     options.shutdown_grace = absl::Milliseconds(500);
@@ -50,8 +50,8 @@ class GrpcTlsTest : public ::testing::Test {
     return options;
   }
 
-  void StartTransport(GrpcPeerTransportOptions options) {
-    auto transport = GrpcPeerTransport::Create(std::move(options));
+  void StartTransport(grpc_transport::GrpcPeerTransportOptions options) {
+    auto transport = grpc_transport::GrpcPeerTransport::Create(std::move(options));
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
     ASSERT_TRUE(transport_->tls());
@@ -101,7 +101,7 @@ class GrpcTlsTest : public ::testing::Test {
   static TestCerts* certs_;
   testing::FakeClock clock_;
   RecordingHandler handler_;
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
 };
 
 TestCerts* GrpcTlsTest::certs_ = nullptr;
@@ -147,7 +147,7 @@ TEST_F(GrpcTlsTest, CertificateIdentityIsThePeerUriAndTheCommonNameOnlyWhenOpted
 }
 
 TEST_F(GrpcTlsTest, CertificateIdentityIsTheCommonNameOrThePeerUri) {
-  GrpcPeerTransportOptions options = Options(true);
+  grpc_transport::GrpcPeerTransportOptions options = Options(true);
   options.identity_cn_fallback = true;
   StartTransport(options);
   auto by_cn = Connect(Tls("client_cn"), "peer-cn");
@@ -163,7 +163,7 @@ TEST_F(GrpcTlsTest, ReloadServesNewCertificatesToNewConnectionsAndKeepsConnected
   const std::string live_key = certs_->dir() + "/live.key";
   ASSERT_TRUE(testing::CopyFile(certs_->cert("server"), live_cert).ok());
   ASSERT_TRUE(testing::CopyFile(certs_->key("server"), live_key).ok());
-  GrpcPeerTransportOptions options = Options(true);
+  grpc_transport::GrpcPeerTransportOptions options = Options(true);
   options.cert_file = live_cert;
   options.key_file = live_key;
   StartTransport(options);
@@ -198,12 +198,12 @@ TEST_F(GrpcTlsTest, ReloadServesNewCertificatesToNewConnectionsAndKeepsConnected
 }
 
 TEST_F(GrpcTlsTest, ListenerProbeSeesATlsListenerAccept) {
-  GrpcPeerTransportOptions options = Options(true);
+  grpc_transport::GrpcPeerTransportOptions options = Options(true);
   options.listener_probe_interval = absl::Milliseconds(50);
   StartTransport(options);
   // A probe that got no answer would fail within its timeout; the TLS
   // listener answers the probe's ClientHello.
-  EXPECT_TRUE(grpc_internal::ListenerProbe::ProbeOnce(
+  EXPECT_TRUE(grpc_transport::internal::ListenerProbe::ProbeOnce(
                   {"127.0.0.1", transport_->port(), /*tls=*/true, absl::Seconds(1),
                    absl::Seconds(5), 2})
                   .ok());
@@ -211,22 +211,22 @@ TEST_F(GrpcTlsTest, ListenerProbeSeesATlsListenerAccept) {
 }
 
 TEST_F(GrpcTlsTest, CreateRejectsUnreadableOrMismatchedFiles) {
-  GrpcPeerTransportOptions options = Options(true);
+  grpc_transport::GrpcPeerTransportOptions options = Options(true);
   options.cert_file = certs_->dir() + "/missing.pem";
-  auto missing = GrpcPeerTransport::Create(options);
+  auto missing = grpc_transport::GrpcPeerTransport::Create(options);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(missing.status().message().find("missing.pem"), absl::string_view::npos);
 
   options = Options(true);
   options.key_file = certs_->key("server2");
-  auto mismatched = GrpcPeerTransport::Create(options);
+  auto mismatched = grpc_transport::GrpcPeerTransport::Create(options);
   ASSERT_FALSE(mismatched.ok());
   EXPECT_EQ(mismatched.status().code(), absl::StatusCode::kInvalidArgument);
 
   options = Options(true);
   options.client_ca_file = certs_->key("ca");  // A key, not a certificate.
-  auto bad_ca = GrpcPeerTransport::Create(options);
+  auto bad_ca = grpc_transport::GrpcPeerTransport::Create(options);
   ASSERT_FALSE(bad_ca.ok());
   EXPECT_EQ(bad_ca.status().code(), absl::StatusCode::kInvalidArgument);
 }

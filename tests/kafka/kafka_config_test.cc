@@ -3,11 +3,11 @@
 #include <fstream>
 #include <string>
 
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 namespace {
 
 using ::testing::HasSubstr;
@@ -107,4 +107,4 @@ TEST(KafkaErrorToStatusTest, MapsToCanonicalCodes) {
 }
 
 }  // namespace
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal

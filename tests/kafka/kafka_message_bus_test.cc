@@ -1,5 +1,5 @@
 // KafkaMessageBus under faults, against EmbeddedKafka over loopback TCP.
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,7 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "edge/logger.h"
 #include "gtest/gtest.h"
 #include "kafka/kafka_test_client.h"

@@ -10,8 +10,8 @@
 #include "absl/time/time.h"
 #include "core/edge_fixture.h"
 #include "edge/clock.h"
-#include "edge/metrics_server.h"
-#include "edge/prometheus_metrics.h"
+#include "edge/metrics/metrics_server.h"
+#include "edge/metrics/prometheus_metrics.h"
 #include "support/http_client.h"
 
 namespace edge {
@@ -50,7 +50,7 @@ PeerMessage HashResponse(const std::string& request_id) {
 class EdgeMetricsTest : public ::testing::Test {
  protected:
   void StartEdge(EdgeOptions options, Clock* clock) {
-    auto metrics = PrometheusMetrics::Create();
+    auto metrics = metrics::PrometheusMetrics::Create();
     ASSERT_TRUE(metrics.ok()) << metrics.status();
     metrics_ = std::move(*metrics);
     clock_ = clock;
@@ -65,7 +65,7 @@ class EdgeMetricsTest : public ::testing::Test {
     edge_ = std::move(*edge);
     ASSERT_TRUE(edge_->Start().ok());
 
-    MetricsServerOptions http;
+    metrics::MetricsServerOptions http;
     http.address = "127.0.0.1:0";
     http.metrics = metrics_->registry();
     http.ready = [this]() -> absl::Status {
@@ -75,7 +75,7 @@ class EdgeMetricsTest : public ::testing::Test {
     };
     http.drain = [this] { edge_->Drain(); };
     http.admin_token = kAdminToken;
-    auto server = MetricsServer::Create(std::move(http));
+    auto server = metrics::MetricsServer::Create(std::move(http));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     ASSERT_TRUE(server_->Start().ok());
@@ -112,12 +112,12 @@ class EdgeMetricsTest : public ::testing::Test {
   testing::FakePeerTransport transport_;
   testing::FakeTrackerCluster cluster_;
   testing::FakeTracker tracker_{&cluster_, "edge-1"};
-  std::unique_ptr<PrometheusMetrics> metrics_;
+  std::unique_ptr<metrics::PrometheusMetrics> metrics_;
   std::unique_ptr<testing::FakeMessageBus> bus_;
   std::unique_ptr<MessageBus> instrumented_bus_;
   std::unique_ptr<Tracker> instrumented_tracker_;
   std::unique_ptr<Edge> edge_;
-  std::unique_ptr<MetricsServer> server_;
+  std::unique_ptr<metrics::MetricsServer> server_;
 };
 
 TEST_F(EdgeMetricsTest, ScrapeShowsTheFiguresOfAScenario) {

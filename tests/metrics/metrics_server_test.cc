@@ -1,5 +1,5 @@
 // MetricsServer over real HTTP on loopback, and PrometheusMetrics' families.
-#include "edge/metrics_server.h"
+#include "edge/metrics/metrics_server.h"
 
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "edge/prometheus_metrics.h"
+#include "edge/metrics/prometheus_metrics.h"
 #include "gtest/gtest.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
@@ -32,10 +32,10 @@ constexpr char kToken[] = "t0ken-with-enough-entropy";
 class MetricsServerTest : public ::testing::Test {
  protected:
   void StartServer(std::string admin_token = kToken) {
-    auto metrics = PrometheusMetrics::Create();
+    auto metrics = metrics::PrometheusMetrics::Create();
     ASSERT_TRUE(metrics.ok()) << metrics.status();
     metrics_ = std::move(*metrics);
-    MetricsServerOptions options;
+    metrics::MetricsServerOptions options;
     options.address = "127.0.0.1:0";
     options.metrics = metrics_->registry();
     options.ready = [this]() -> absl::Status {
@@ -48,16 +48,16 @@ class MetricsServerTest : public ::testing::Test {
     };
     options.drain = [this] { drains_.fetch_add(1); };
     options.admin_token = std::move(admin_token);
-    options.find_peer = [this](const std::string& id) -> absl::StatusOr<AdminPeer> {
+    options.find_peer = [this](const std::string& id) -> absl::StatusOr<metrics::AdminPeer> {
       if (id == "far-peer") {
-        AdminPeer peer{id, "edge-2", std::nullopt, std::nullopt, 7, "edge-2.internal:50051"};
+        metrics::AdminPeer peer{id, "edge-2", std::nullopt, std::nullopt, 7, "edge-2.internal:50051"};
         return peer;
       }
       if (peers_.count(id) == 0) return absl::NotFoundError("peer " + id + " is not held");
       return peers_.at(id);
     };
     options.list_peers = [this](const std::string& after, size_t limit) {
-      std::vector<AdminPeer> page;
+      std::vector<metrics::AdminPeer> page;
       for (auto it = peers_.upper_bound(after); it != peers_.end() && page.size() < limit; ++it) {
         page.push_back(it->second);
       }
@@ -68,7 +68,7 @@ class MetricsServerTest : public ::testing::Test {
       kicked_.push_back(id);
       return absl::OkStatus();
     };
-    auto server = MetricsServer::Create(std::move(options));
+    auto server = metrics::MetricsServer::Create(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     ASSERT_TRUE(server_->Start().ok());
@@ -87,7 +87,7 @@ class MetricsServerTest : public ::testing::Test {
   }
 
   void AddPeer(const std::string& id) {
-    AdminPeer peer;
+    metrics::AdminPeer peer;
     peer.peer_id = id;
     peer.edge_id = "edge-1";
     peer.connected_at = absl::FromUnixMillis(1700000000123);
@@ -102,12 +102,12 @@ class MetricsServerTest : public ::testing::Test {
     return response.ok() ? *response : testing::HttpResponse{};
   }
 
-  std::unique_ptr<PrometheusMetrics> metrics_;
-  std::unique_ptr<MetricsServer> server_;
+  std::unique_ptr<metrics::PrometheusMetrics> metrics_;
+  std::unique_ptr<metrics::MetricsServer> server_;
   std::atomic<bool> ready_{true};
   std::atomic<bool> healthy_{true};
   // Set before StartServer(); read by the admin callbacks only.
-  std::map<std::string, AdminPeer> peers_;
+  std::map<std::string, metrics::AdminPeer> peers_;
   std::vector<std::string> kicked_;
   std::atomic<int> drains_{0};
 };
@@ -326,7 +326,7 @@ TEST_F(MetricsServerTest, HealthAnswersWhileOtherClientsHoldConnections) {
   // off (kRequestTimeoutMs): only a free worker can answer that soon.
   for (int i = 0; i < 10; ++i) {
     auto response = HttpRequest(server_->port(), "GET", "/healthz",
-                                absl::Milliseconds(MetricsServer::kRequestTimeoutMs / 2));
+                                absl::Milliseconds(metrics::MetricsServer::kRequestTimeoutMs / 2));
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->status, 200);
   }
@@ -367,9 +367,9 @@ TEST(MetricsServerErrors, PortInUseIsUnavailable) {
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
   int port = ntohs(address.sin_port);
 
-  MetricsServerOptions options;
+  metrics::MetricsServerOptions options;
   options.address = "127.0.0.1:" + std::to_string(port);
-  auto server = MetricsServer::Create(std::move(options));
+  auto server = metrics::MetricsServer::Create(std::move(options));
   ASSERT_TRUE(server.ok()) << server.status();
   absl::Status started = (*server)->Start();
   EXPECT_EQ(started.code(), absl::StatusCode::kUnavailable) << started;
@@ -381,32 +381,32 @@ TEST(MetricsServerErrors, PortInUseIsUnavailable) {
 TEST(MetricsServerErrors, MalformedAddressesAreInvalidArguments) {
   for (const char* address : {"", "9464", "host:", "host:port", "host:70000", "::1:9464",
                               "[::1:9464", "127.0.0.1:-1"}) {
-    MetricsServerOptions options;
+    metrics::MetricsServerOptions options;
     options.address = address;
-    auto server = MetricsServer::Create(std::move(options));
+    auto server = metrics::MetricsServer::Create(std::move(options));
     EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument) << address;
   }
 }
 
 TEST(MetricsServerErrors, UnresolvableHostFailsAtStart) {
-  MetricsServerOptions options;
+  metrics::MetricsServerOptions options;
   options.address = "no-such-host.invalid:0";
-  auto server = MetricsServer::Create(std::move(options));
+  auto server = metrics::MetricsServer::Create(std::move(options));
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_EQ((*server)->Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MetricsServerErrors, StartTwiceIsAnError) {
-  MetricsServerOptions options;
+  metrics::MetricsServerOptions options;
   options.address = "127.0.0.1:0";
-  auto server = MetricsServer::Create(std::move(options));
+  auto server = metrics::MetricsServer::Create(std::move(options));
   ASSERT_TRUE(server.ok());
   ASSERT_TRUE((*server)->Start().ok());
   EXPECT_EQ((*server)->Start().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(PrometheusMetricsTest, EveryLabelledFamilyIsExportedFromTheStartAtZero) {
-  auto metrics = PrometheusMetrics::Create();
+  auto metrics = metrics::PrometheusMetrics::Create();
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   (*metrics)->DeclareKafkaTopics(Direction::kIn, {"edge-commands-e1"});
   (*metrics)->DeclareKafkaTopics(Direction::kOut, {"peer-lifecycle-events"});
@@ -443,12 +443,12 @@ TEST(PrometheusMetricsTest, EveryLabelledFamilyIsExportedFromTheStartAtZero) {
 TEST(PrometheusMetricsTest, RefusesARegistryWithClashingFamilies) {
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildGauge().Name("edge_admissions_total").Help("a gauge").Register(*registry);
-  auto metrics = PrometheusMetrics::Create(registry);
+  auto metrics = metrics::PrometheusMetrics::Create(registry);
   EXPECT_EQ(metrics.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(PrometheusMetricsTest, BoundsLabelValues) {
-  auto metrics = PrometheusMetrics::Create();
+  auto metrics = metrics::PrometheusMetrics::Create();
   ASSERT_TRUE(metrics.ok());
   for (int i = 0; i < 100; ++i) (*metrics)->Error("type_" + std::to_string(i));
   std::string text = (*metrics)->TextExposition();
@@ -458,7 +458,7 @@ TEST(PrometheusMetricsTest, BoundsLabelValues) {
 }
 
 TEST(PrometheusMetricsTest, TrackerRequestsByOperationAndResult) {
-  auto metrics = PrometheusMetrics::Create();
+  auto metrics = metrics::PrometheusMetrics::Create();
   ASSERT_TRUE(metrics.ok());
   (*metrics)->TrackerRequest("claim", absl::StatusCode::kOk, absl::Milliseconds(2));
   (*metrics)->TrackerRequest("claim", absl::StatusCode::kUnavailable, absl::Milliseconds(5));

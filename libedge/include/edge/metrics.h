@@ -9,7 +9,7 @@
 // Thread-safety: every method may be called concurrently from any thread
 // and must not block.
 //
-//   auto metrics = edge::PrometheusMetrics::Create();  // edge::metrics
+//   auto metrics = edge::metrics::PrometheusMetrics::Create();
 //   auto bus = edge::InstrumentBus(kafka_bus.get(), metrics->get(), clock);
 //   EdgeParts parts{..., bus.get(), ..., metrics->get()};
 #ifndef EDGE_METRICS_H_

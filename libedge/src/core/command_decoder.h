@@ -5,15 +5,15 @@
 // fields have the documented types, with the fields each type requires
 // (else invalid_command), and a known `type` (else unknown_type). Unknown
 // extra fields are ignored.
-#ifndef EDGE_CORE_COMMAND_DECODER_H_
-#define EDGE_CORE_COMMAND_DECODER_H_
+#ifndef EDGE_SRC_CORE_COMMAND_DECODER_H_
+#define EDGE_SRC_CORE_COMMAND_DECODER_H_
 
 #include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/events.h"
+#include "events.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 
 namespace edge {
@@ -74,4 +74,4 @@ DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes);
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_COMMAND_DECODER_H_
+#endif  // EDGE_SRC_CORE_COMMAND_DECODER_H_

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/edge_impl.h"
+#include "edge_impl.h"
 
 namespace edge {
 namespace {

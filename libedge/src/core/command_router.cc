@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "core/edge_impl.h"
-#include "core/events.h"
-#include "core/ids.h"
+#include "edge_impl.h"
+#include "events.h"
+#include "edge/ids.h"
 
 namespace edge {
 namespace {

@@ -1,10 +1,10 @@
-#include "core/edge_impl.h"
+#include "edge_impl.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/ids.h"
+#include "edge/ids.h"
 
 namespace edge {
 

@@ -1,8 +1,8 @@
 // EdgeImpl: the Edge of edge/edge.h. Admission and the peer registry live
 // here (edge_impl.cc), routing of backend commands in command_router.cc,
 // the per-peer state in peer_session.cc, WebRTC relaying in webrtc_relay.cc.
-#ifndef EDGE_CORE_EDGE_IMPL_H_
-#define EDGE_CORE_EDGE_IMPL_H_
+#ifndef EDGE_SRC_CORE_EDGE_IMPL_H_
+#define EDGE_SRC_CORE_EDGE_IMPL_H_
 
 #include <atomic>
 #include <deque>
@@ -14,11 +14,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
-#include "core/command_decoder.h"
-#include "core/events.h"
-#include "core/log_limiter.h"
-#include "core/peer_session.h"
-#include "core/webrtc_relay.h"
+#include "command_decoder.h"
+#include "events.h"
+#include "log_limiter.h"
+#include "peer_session.h"
+#include "webrtc_relay.h"
 #include "edge/edge.h"
 
 namespace edge {
@@ -200,4 +200,4 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_EDGE_IMPL_H_
+#endif  // EDGE_SRC_CORE_EDGE_IMPL_H_

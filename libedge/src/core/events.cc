@@ -1,4 +1,4 @@
-#include "core/events.h"
+#include "events.h"
 
 #include <map>
 #include <utility>
@@ -6,8 +6,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "core/ids.h"
-#include "core/json_writer.h"
+#include "edge/ids.h"
+#include "edge/json_writer.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace edge {
@@ -252,19 +252,6 @@ std::string WebRtcEvent(const EventHeader& h, const google::protobuf::Message& m
   json.Field("origin", origin == WebRtcOrigin::kCall ? "call" : "stream");
   json.Close();
   return out;
-}
-
-absl::string_view DeadLetterReasonName(DeadLetterReason reason) {
-  switch (reason) {
-    case DeadLetterReason::kInvalidJson: return "invalid_json";
-    case DeadLetterReason::kInvalidCommand: return "invalid_command";
-    case DeadLetterReason::kUnknownType: return "unknown_type";
-    case DeadLetterReason::kPeerNotConnected: return "peer_not_connected";
-    case DeadLetterReason::kPeerSlow: return "peer_slow";
-    case DeadLetterReason::kPeerWriteFailed: return "peer_write_failed";
-    case DeadLetterReason::kExpired: return "expired";
-  }
-  return "invalid_command";
 }
 
 bool DeadLetterReduces(const IncomingRecord& original) {

@@ -2,8 +2,8 @@
 //
 // Field names are the contract's, exactly. Every event holds peer_id,
 // edge_id and timestamp (RFC 3339, UTC, milliseconds).
-#ifndef EDGE_CORE_EVENTS_H_
-#define EDGE_CORE_EVENTS_H_
+#ifndef EDGE_SRC_CORE_EVENTS_H_
+#define EDGE_SRC_CORE_EVENTS_H_
 
 #include <cstdint>
 #include <optional>
@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "edge/dead_letter_reason.h"
 #include "edge/message_bus.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 
@@ -59,17 +60,6 @@ std::string WebRtcSessionId(const google::protobuf::Message& message);
 // The payload case name ("sdp_offer", ...), "" if none.
 std::string WebRtcKind(const google::protobuf::Message& message);
 
-// Dead-letter reasons of contract §4.
-enum class DeadLetterReason {
-  kInvalidJson,
-  kInvalidCommand,
-  kUnknownType,
-  kPeerNotConnected,
-  kPeerSlow,
-  kPeerWriteFailed,
-  kExpired,
-};
-absl::string_view DeadLetterReasonName(DeadLetterReason reason);
 
 // The dead-letter record for `original`: same key and headers, the §4
 // value. A value that is not UTF-8 is kept whole in
@@ -96,4 +86,4 @@ OutgoingRecord DeadLetterRecord(const std::string& topic, absl::string_view peer
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_EVENTS_H_
+#endif  // EDGE_SRC_CORE_EVENTS_H_

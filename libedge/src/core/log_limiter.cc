@@ -1,4 +1,4 @@
-#include "core/log_limiter.h"
+#include "log_limiter.h"
 
 namespace edge {
 

@@ -6,8 +6,8 @@
 //   if (auto left_out = limiter.Admit("peer_not_connected", clock.Now())) {
 //     log.Warn("command dead-lettered", {{"suppressed", absl::StrCat(*left_out)}});
 //   }
-#ifndef EDGE_CORE_LOG_LIMITER_H_
-#define EDGE_CORE_LOG_LIMITER_H_
+#ifndef EDGE_SRC_CORE_LOG_LIMITER_H_
+#define EDGE_SRC_CORE_LOG_LIMITER_H_
 
 #include <cstdint>
 #include <optional>
@@ -41,4 +41,4 @@ class LogLimiter {
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_LOG_LIMITER_H_
+#endif  // EDGE_SRC_CORE_LOG_LIMITER_H_

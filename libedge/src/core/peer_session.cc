@@ -1,4 +1,4 @@
-#include "core/peer_session.h"
+#include "peer_session.h"
 
 #include <algorithm>
 #include <atomic>
@@ -7,9 +7,9 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "core/edge_impl.h"
-#include "core/events.h"
-#include "core/ids.h"
+#include "edge_impl.h"
+#include "events.h"
+#include "edge/ids.h"
 
 namespace edge {
 namespace {

@@ -2,8 +2,8 @@
 // edge's side. It owns the peer's bounded send queue (contract §4), turns
 // the peer's messages into events (§3), and ends exactly once, publishing
 // exactly one `disconnected` after its `connected` (§5).
-#ifndef EDGE_CORE_PEER_SESSION_H_
-#define EDGE_CORE_PEER_SESSION_H_
+#ifndef EDGE_SRC_CORE_PEER_SESSION_H_
+#define EDGE_SRC_CORE_PEER_SESSION_H_
 
 #include <atomic>
 #include <cstdint>
@@ -155,4 +155,4 @@ class PeerSession final : public PeerStreamObserver,
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_PEER_SESSION_H_
+#endif  // EDGE_SRC_CORE_PEER_SESSION_H_

@@ -1,11 +1,11 @@
-#include "core/webrtc_relay.h"
+#include "webrtc_relay.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/edge_impl.h"
-#include "core/events.h"
-#include "core/ids.h"
+#include "edge_impl.h"
+#include "events.h"
+#include "edge/ids.h"
 
 namespace edge {
 

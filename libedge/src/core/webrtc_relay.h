@@ -16,8 +16,8 @@
 // RESOURCE_EXHAUSTED); its calls share its PEER_MAX_MESSAGES_PER_SEC budget
 // (EdgeImpl::OnWebRtcCall). Sessions are indexed by peer and pending calls
 // by session, so a peer's disconnect touches only its own.
-#ifndef EDGE_CORE_WEBRTC_RELAY_H_
-#define EDGE_CORE_WEBRTC_RELAY_H_
+#ifndef EDGE_SRC_CORE_WEBRTC_RELAY_H_
+#define EDGE_SRC_CORE_WEBRTC_RELAY_H_
 
 #include <deque>
 #include <memory>
@@ -116,4 +116,4 @@ class WebRtcRelay {
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_WEBRTC_RELAY_H_
+#endif  // EDGE_SRC_CORE_WEBRTC_RELAY_H_

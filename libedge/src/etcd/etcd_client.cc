@@ -1,4 +1,4 @@
-#include "etcd/etcd_client.h"
+#include "etcd_client.h"
 
 #include <arpa/inet.h>
 
@@ -12,7 +12,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 
-namespace edge {
+namespace edge::etcd::internal {
 namespace {
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view endpoint) {
@@ -571,4 +571,4 @@ void EtcdClient::Shutdown() {
       this));
 }
 
-}  // namespace edge
+}  // namespace edge::etcd::internal

@@ -26,8 +26,8 @@
 // Threads: Txn/Range are asynchronous (callback API) and call `done` on a
 // gRPC thread, never inline except after Shutdown. The *Sync calls block and
 // are for the tracker's own thread. All deadlines are real time.
-#ifndef EDGE_ETCD_ETCD_CLIENT_H_
-#define EDGE_ETCD_ETCD_CLIENT_H_
+#ifndef EDGE_SRC_ETCD_ETCD_CLIENT_H_
+#define EDGE_SRC_ETCD_ETCD_CLIENT_H_
 
 #include <atomic>
 #include <cstdint>
@@ -45,7 +45,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/security/credentials.h"
 
-namespace edge {
+namespace edge::etcd::internal {
 
 // How to reach etcd securely; files are PEM, read once by Create.
 struct EtcdClientSecurity {
@@ -161,6 +161,6 @@ class EtcdClient {
   std::vector<TokenDone> token_waiters_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace edge
+}  // namespace edge::etcd::internal
 
-#endif  // EDGE_ETCD_ETCD_CLIENT_H_
+#endif  // EDGE_SRC_ETCD_ETCD_CLIENT_H_

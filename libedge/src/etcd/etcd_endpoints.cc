@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 
-namespace edge {
+namespace edge::etcd {
 
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
     absl::string_view list, bool* tls) {
@@ -57,4 +57,4 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
   return endpoints;
 }
 
-}  // namespace edge
+}  // namespace edge::etcd

@@ -1,12 +1,12 @@
-#include "etcd/etcd_holder.h"
+#include "etcd_holder.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "core/ids.h"
+#include "edge/ids.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
-namespace edge::etcd_holder {
+namespace edge::etcd::internal {
 
 absl::Status CheckEdgeId(absl::string_view edge_id) {
   // Edge ids follow the peer_id rules (contract §8, EDGE_ID).
@@ -34,4 +34,4 @@ absl::StatusOr<std::string> RegisteredAddress(absl::string_view registration) {
   return field->second.string_value();
 }
 
-}  // namespace edge::etcd_holder
+}  // namespace edge::etcd::internal

@@ -1,8 +1,8 @@
 // What the tracker reads back from etcd about other edges, checked before
 // use: whoever can write etcd must not be able to steer this edge (an edge
 // id becomes part of a Kafka topic name when a command is forwarded).
-#ifndef EDGE_ETCD_ETCD_HOLDER_H_
-#define EDGE_ETCD_ETCD_HOLDER_H_
+#ifndef EDGE_SRC_ETCD_ETCD_HOLDER_H_
+#define EDGE_SRC_ETCD_ETCD_HOLDER_H_
 
 #include <string>
 
@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace edge::etcd_holder {
+namespace edge::etcd::internal {
 
 // OK when `edge_id` follows the EDGE_ID rules (1 to 128 bytes of
 // [A-Za-z0-9._:@-]); otherwise DATA_LOSS naming the bad value (escaped).
@@ -20,6 +20,6 @@ absl::Status CheckEdgeId(absl::string_view edge_id);
 // DATA_LOSS when the value is not such JSON.
 absl::StatusOr<std::string> RegisteredAddress(absl::string_view registration);
 
-}  // namespace edge::etcd_holder
+}  // namespace edge::etcd::internal
 
-#endif  // EDGE_ETCD_ETCD_HOLDER_H_
+#endif  // EDGE_SRC_ETCD_ETCD_HOLDER_H_

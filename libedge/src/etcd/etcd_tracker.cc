@@ -1,4 +1,4 @@
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 
 #include <algorithm>
 #include <atomic>
@@ -16,14 +16,18 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "core/json_writer.h"
-#include "etcd/etcd_client.h"
-#include "etcd/etcd_holder.h"
-#include "etcd/etcd_txn.h"
+#include "edge/json_writer.h"
+#include "etcd_client.h"
+#include "etcd_holder.h"
+#include "etcd_txn.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
-namespace edge {
+namespace edge::etcd {
+
+using internal::EtcdClient;
+using internal::EtcdClientSecurity;
+
 namespace {
 
 // Transactions one claim may spend racing other writers of its key (the key
@@ -141,7 +145,7 @@ class EtcdTracker::Impl {
  private:
   struct ClaimOp {
     std::string peer_id;
-    etcd_txn::ClaimKeys keys;
+    internal::txn::ClaimKeys keys;
     absl::Time deadline;  // real time
     ClaimDone done;
     int64_t lease;
@@ -156,7 +160,7 @@ class EtcdTracker::Impl {
   // (OK), or could not be published (an error).
   using AfterLost = absl::AnyInvocable<void(absl::Status)>;
 
-  etcd_txn::ClaimKeys Keys(const std::string& peer_id) const {
+  internal::txn::ClaimKeys Keys(const std::string& peer_id) const {
     return {absl::StrCat(peers_prefix_, peer_id),
             absl::StrCat(records_prefix_, peer_id),
             absl::StrCat(lost_prefix_, peer_id)};
@@ -170,17 +174,17 @@ class EtcdTracker::Impl {
   void OnNewClaim(ClaimOpPtr op,
                   absl::StatusOr<etcdserverpb::TxnResponse> result);
   void TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
-                        etcd_txn::LostTake take);
+                        internal::txn::LostTake take);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
   void DropIfApplied(const ClaimOp& op);
 
   // Hands a taken lost claim to the listener; deletes its record and lost
   // key once it is published, then runs `after`.
-  void PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
+  void PublishLost(LostClaim lost, internal::txn::ClaimKeys keys,
                    int64_t record_mod, int64_t lost_mod, AfterLost after);
   // Deletes a published lost claim's record and lost key, retrying while
   // etcd does not answer.
-  void FinishLostKeys(etcd_txn::ClaimKeys keys, int64_t record_mod,
+  void FinishLostKeys(internal::txn::ClaimKeys keys, int64_t record_mod,
                       int64_t lost_mod, AfterLost after);
 
   void RunLeaseThread();
@@ -197,7 +201,7 @@ class EtcdTracker::Impl {
   void RevokeQuietly(int64_t lease);
   // One look for lost claims, and the takes it leads to.
   void ScanOnce(int64_t lease);
-  void TakeLostBatch(std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
+  void TakeLostBatch(std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
                      int64_t lease);
   // A lost claim is this edge's to take and publish from TryMark (false:
   // another path of this edge has it) until Unmark: one take per claim and
@@ -205,7 +209,7 @@ class EtcdTracker::Impl {
   bool TryMark(const std::string& peer_id, int64_t record_mod);
   void Unmark(const std::string& peer_id, int64_t record_mod);
   void TakeLostAttempt(
-      std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
+      std::shared_ptr<std::vector<std::pair<LostClaim, internal::txn::LostTake>>> batch,
       int64_t lease, int attempt);
 
   const EtcdTrackerOptions options_;
@@ -359,7 +363,7 @@ void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
                     "claim of ", op->peer_id, ": deadline passed")));
     return;
   }
-  client_->Txn(etcd_txn::NewClaim(op->keys, options_.edge_id,
+  client_->Txn(internal::txn::NewClaim(op->keys, options_.edge_id,
                                   RecordValue(options_.edge_id, op->claimed_at),
                                   op->lease),
                op->deadline,
@@ -371,7 +375,7 @@ void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
 void EtcdTracker::Impl::OnNewClaim(
     ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
-    if (etcd_txn::IsLeaseNotFound(result.status())) {
+    if (internal::txn::IsLeaseNotFound(result.status())) {
       LeaseLost(op->lease, "etcd no longer knows the lease");
       FinishClaim(std::move(op),
                   absl::UnavailableError(
@@ -386,9 +390,9 @@ void EtcdTracker::Impl::OnNewClaim(
     FinishClaim(std::move(op), result->header().revision());
     return;
   }
-  const mvccpb::KeyValue* peer = etcd_txn::KeyAt(*result, 0);
-  const mvccpb::KeyValue* record = etcd_txn::KeyAt(*result, 1);
-  const mvccpb::KeyValue* lost = etcd_txn::KeyAt(*result, 2);
+  const mvccpb::KeyValue* peer = internal::txn::KeyAt(*result, 0);
+  const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, 1);
+  const mvccpb::KeyValue* lost = internal::txn::KeyAt(*result, 2);
   if (peer != nullptr && peer->value() != options_.edge_id) {
     FinishClaim(std::move(op),
                 absl::AlreadyExistsError(absl::StrCat(
@@ -402,7 +406,7 @@ void EtcdTracker::Impl::OnNewClaim(
     }
     // This edge's peer key without a record (written before records
     // existed): delete it and claim afresh.
-    client_->Txn(etcd_txn::DeleteIfUnchanged(op->keys.peer, peer->mod_revision()),
+    client_->Txn(internal::txn::DeleteIfUnchanged(op->keys.peer, peer->mod_revision()),
                  op->deadline,
                  [this, op](absl::StatusOr<etcdserverpb::TxnResponse> deleted) {
                    if (!deleted.ok()) {
@@ -434,7 +438,7 @@ void EtcdTracker::Impl::OnNewClaim(
     // A stream of this edge replaces another of the same peer: a new claim
     // with its own epoch, in one transaction.
     client_->Txn(
-        etcd_txn::TakeOverClaim(op->keys, options_.edge_id,
+        internal::txn::TakeOverClaim(op->keys, options_.edge_id,
                                 RecordValue(options_.edge_id, op->claimed_at),
                                 op->lease, peer->mod_revision(),
                                 record->mod_revision()),
@@ -453,14 +457,14 @@ void EtcdTracker::Impl::OnNewClaim(
   }
   // A lost claim: its edge died (no peer key), or it is this edge id's
   // from before a restart. Its edge_lost goes out before this claim.
-  etcd_txn::LostTake take{op->keys, record->mod_revision(),
+  internal::txn::LostTake take{op->keys, record->mod_revision(),
                           peer != nullptr ? peer->mod_revision() : 0};
   LostClaim previous = ParseRecord(op->peer_id, *record);
   TakeLostForClaim(std::move(op), std::move(previous), std::move(take));
 }
 
 void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
-                                         etcd_txn::LostTake take) {
+                                         internal::txn::LostTake take) {
   if (!TryMark(lost.peer_id, take.record_mod)) {
     FinishClaim(std::move(op),
                 absl::UnavailableError(absl::StrCat(
@@ -469,7 +473,7 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
     return;
   }
   client_->Txn(
-      etcd_txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
+      internal::txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
       [this, op, lost = std::move(lost),
        keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
         if (!taken.ok() || !taken->succeeded()) Unmark(lost.peer_id, lost.epoch);
@@ -512,7 +516,7 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
       });
 }
 
-void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
+void EtcdTracker::Impl::PublishLost(LostClaim lost, internal::txn::ClaimKeys keys,
                                     int64_t record_mod, int64_t lost_mod,
                                     AfterLost after) {
   // Marked by the caller (TryMark); unmarked once finished.
@@ -529,7 +533,7 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
       log_->Warn("edge_lost not published; the lost claim stays for a retry",
                  {{"peer_id", peer_id}, {"error", published.ToString()}});
       // Give the loss back, so that this edge or another takes it again.
-      client_->Txn(etcd_txn::DeleteIfUnchanged(keys.lost, lost_mod),
+      client_->Txn(internal::txn::DeleteIfUnchanged(keys.lost, lost_mod),
                    absl::Now() + options_.request_timeout,
                    [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
       after(std::move(published));
@@ -550,11 +554,11 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, etcd_txn::ClaimKeys keys,
   lost_claim_listener_(lost, std::move(finish));
 }
 
-void EtcdTracker::Impl::FinishLostKeys(etcd_txn::ClaimKeys keys,
+void EtcdTracker::Impl::FinishLostKeys(internal::txn::ClaimKeys keys,
                                        int64_t record_mod, int64_t lost_mod,
                                        AfterLost after) {
   client_->Txn(
-      etcd_txn::FinishLost(keys, record_mod, lost_mod),
+      internal::txn::FinishLost(keys, record_mod, lost_mod),
       absl::Now() + options_.request_timeout,
       [this, keys, record_mod, lost_mod, after = std::move(after)](
           absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
@@ -586,7 +590,7 @@ void EtcdTracker::Impl::FinishLostKeys(etcd_txn::ClaimKeys keys,
         } else if (!finished->succeeded()) {
           // The record went meanwhile (its own edge released it): drop the
           // lost key all the same.
-          client_->Txn(etcd_txn::DeleteIfUnchanged(keys.lost, lost_mod),
+          client_->Txn(internal::txn::DeleteIfUnchanged(keys.lost, lost_mod),
                        absl::Now() + options_.request_timeout,
                        [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
         }
@@ -599,7 +603,7 @@ void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
   // peer would then stay held by this edge for a stream it never admitted,
   // refused everywhere else until it happens to come back here. Undo it
   // if it landed (best effort; same record value, so never another claim).
-  client_->Txn(etcd_txn::DropUnknownClaim(
+  client_->Txn(internal::txn::DropUnknownClaim(
                    op.keys, RecordValue(options_.edge_id, op.claimed_at)),
                absl::Now() + options_.request_timeout,
                [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
@@ -656,7 +660,7 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
     releasing_[peer_id] = *claim.epoch;
     ++releases_in_flight_;
   }
-  client_->Txn(etcd_txn::ReleaseClaim(Keys(peer_id), *claim.epoch),
+  client_->Txn(internal::txn::ReleaseClaim(Keys(peer_id), *claim.epoch),
                absl::Now() + options_.request_timeout,
                [this, peer_id, epoch = *claim.epoch, done = std::move(done)](
                    absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
@@ -679,14 +683,14 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
     done(absl::InvalidArgumentError("etcd tracker: empty peer_id"));
     return;
   }
-  client_->Txn(etcd_txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
+  client_->Txn(internal::txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
                [peer_id, log = log_, done = std::move(done)](
                    absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
                  if (!result.ok()) {
                    done(result.status());
                    return;
                  }
-                 const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
+                 const mvccpb::KeyValue* kv = internal::txn::FirstKey(*result);
                  if (kv == nullptr) {
                    done(absl::NotFoundError(absl::StrCat(
                        "peer ", peer_id, " is not held by any edge")));
@@ -694,7 +698,7 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
                  }
                  // The holder's id goes into a topic name (forwarding):
                  // whatever etcd holds must first pass the EDGE_ID rules.
-                 if (absl::Status valid = etcd_holder::CheckEdgeId(kv->value());
+                 if (absl::Status valid = internal::CheckEdgeId(kv->value());
                      !valid.ok()) {
                    log->Error(
                        "etcd holds an invalid edge id for a peer; not used",
@@ -708,12 +712,12 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
 
 void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
                                     absl::Time deadline, AddressDone done) {
-  if (absl::Status valid = etcd_holder::CheckEdgeId(edge_id); !valid.ok()) {
+  if (absl::Status valid = internal::CheckEdgeId(edge_id); !valid.ok()) {
     done(valid);
     return;
   }
   client_->Txn(
-      etcd_txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
+      internal::txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
       RealDeadline(deadline),
       [edge_id, done = std::move(done)](
           absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
@@ -721,13 +725,13 @@ void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
           done(result.status());
           return;
         }
-        const mvccpb::KeyValue* kv = etcd_txn::FirstKey(*result);
+        const mvccpb::KeyValue* kv = internal::txn::FirstKey(*result);
         if (kv == nullptr) {
           done(absl::NotFoundError(
               absl::StrCat("edge ", edge_id, " is not registered")));
           return;
         }
-        done(etcd_holder::RegisteredAddress(kv->value()));
+        done(internal::RegisteredAddress(kv->value()));
       });
 }
 
@@ -803,7 +807,7 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
   const std::string edge_key =
       absl::StrCat(options_.key_prefix, "edges/", options_.edge_id);
   absl::StatusOr<etcdserverpb::TxnResponse> registered =
-      client_->TxnSync(etcd_txn::Put(edge_key, registration_, lease), deadline);
+      client_->TxnSync(internal::txn::Put(edge_key, registration_, lease), deadline);
   if (!registered.ok()) {
     RevokeQuietly(lease);
     return registered.status();
@@ -872,32 +876,32 @@ absl::Status EtcdTracker::Impl::ReclaimAll(
   const absl::Duration keepalive_every = options_.lease_ttl / 3;
   absl::Time kept_alive = absl::Now();
   for (size_t begin = 0; begin < held.size(); begin += kReclaimBatch) {
-    std::vector<std::pair<std::string, etcd_txn::HeldClaim>> pending;
+    std::vector<std::pair<std::string, internal::txn::HeldClaim>> pending;
     for (size_t i = begin; i < std::min(held.size(), begin + kReclaimBatch);
          ++i) {
       pending.emplace_back(held[i].first,
-                           etcd_txn::HeldClaim{Keys(held[i].first), held[i].second});
+                           internal::txn::HeldClaim{Keys(held[i].first), held[i].second});
     }
     for (int attempt = 0; !pending.empty(); ++attempt) {
       if (attempt == kMaxClaimAttempts) {
         return absl::UnavailableError(
             "re-claiming held peers kept racing other writers");
       }
-      std::vector<etcd_txn::HeldClaim> claims;
+      std::vector<internal::txn::HeldClaim> claims;
       for (const auto& [peer_id, claim] : pending) claims.push_back(claim);
       absl::StatusOr<etcdserverpb::TxnResponse> result = client_->TxnSync(
-          etcd_txn::Reclaim(claims, options_.edge_id, lease),
+          internal::txn::Reclaim(claims, options_.edge_id, lease),
           absl::Now() + options_.request_timeout);
       if (!result.ok()) return result.status();
       if (result->succeeded()) break;
       // Which claims are no longer this edge's: record changed or gone, or
       // another edge is publishing their loss. Retry the rest.
-      std::vector<std::pair<std::string, etcd_txn::HeldClaim>> still;
+      std::vector<std::pair<std::string, internal::txn::HeldClaim>> still;
       for (size_t i = 0; i < pending.size(); ++i) {
         const mvccpb::KeyValue* record =
-            etcd_txn::KeyAt(*result, static_cast<int>(2 * i));
+            internal::txn::KeyAt(*result, static_cast<int>(2 * i));
         const mvccpb::KeyValue* taken =
-            etcd_txn::KeyAt(*result, static_cast<int>(2 * i + 1));
+            internal::txn::KeyAt(*result, static_cast<int>(2 * i + 1));
         if (record != nullptr &&
             record->mod_revision() == pending[i].second.epoch &&
             taken == nullptr) {
@@ -926,14 +930,14 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   // Cheap first: every peer key has its record, so records outnumber peer
   // keys exactly when some claim is lost.
   absl::StatusOr<etcdserverpb::TxnResponse> counts = client_->TxnSync(
-      etcd_txn::CountTwo(records_prefix_, peers_prefix_), deadline);
+      internal::txn::CountTwo(records_prefix_, peers_prefix_), deadline);
   if (!counts.ok() || counts->responses_size() != 2) return;
   if (counts->responses(0).response_range().count() ==
       counts->responses(1).response_range().count()) {
     return;
   }
   absl::StatusOr<etcdserverpb::TxnResponse> scan = client_->TxnSync(
-      etcd_txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_),
+      internal::txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_),
       deadline);
   if (!scan.ok() || scan->responses_size() != 3) return;
   absl::flat_hash_set<std::string> held;  // a peer key exists
@@ -944,7 +948,7 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   for (const mvccpb::KeyValue& kv : scan->responses(2).response_range().kvs()) {
     taken[std::string(absl::StripPrefix(kv.key(), lost_prefix_))] = &kv;
   }
-  std::vector<std::pair<LostClaim, etcd_txn::LostTake>> found;
+  std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
   std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
   for (const mvccpb::KeyValue& kv : scan->responses(0).response_range().kvs()) {
     std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
@@ -959,16 +963,16 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
       }
       continue;
     }
-    etcd_txn::LostTake take{Keys(peer_id), kv.mod_revision(), 0};
+    internal::txn::LostTake take{Keys(peer_id), kv.mod_revision(), 0};
     found.emplace_back(ParseRecord(peer_id, kv), std::move(take));
   }
   for (auto& [lost, lost_mod] : orphans) {
     // The scan may predate this edge finishing that very claim: publish
     // only if etcd still shows it taken and unfinished.
-    etcd_txn::ClaimKeys keys = Keys(lost.peer_id);
+    internal::txn::ClaimKeys keys = Keys(lost.peer_id);
     const int64_t record_mod = lost.epoch;
     absl::StatusOr<etcdserverpb::TxnResponse> still = client_->TxnSync(
-        etcd_txn::StillTaken(keys, record_mod, lost_mod),
+        internal::txn::StillTaken(keys, record_mod, lost_mod),
         absl::Now() + options_.request_timeout);
     if (!still.ok() || !still->succeeded()) {
       Unmark(lost.peer_id, record_mod);
@@ -984,7 +988,7 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   std::rotate(found.begin(), found.begin() + shift, found.end());
   log_->Info("taking lost claims", {{"count", absl::StrCat(found.size())}});
   for (size_t begin = 0; begin < found.size(); begin += kTakeBatch) {
-    std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch(
+    std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch(
         std::make_move_iterator(found.begin() + begin),
         std::make_move_iterator(
             found.begin() + std::min(found.size(), begin + kTakeBatch)));
@@ -1004,10 +1008,10 @@ void EtcdTracker::Impl::Unmark(const std::string& peer_id, int64_t record_mod) {
 }
 
 void EtcdTracker::Impl::TakeLostBatch(
-    std::vector<std::pair<LostClaim, etcd_txn::LostTake>> batch,
+    std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
     int64_t lease) {
   auto mine =
-      std::make_shared<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>();
+      std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
   for (auto& item : batch) {
     if (TryMark(item.first.peer_id, item.second.record_mod)) {
       mine->push_back(std::move(item));
@@ -1019,17 +1023,17 @@ void EtcdTracker::Impl::TakeLostBatch(
 // Asynchronous, so that the batches of one scan are in flight together
 // and etcd commits them in few rounds.
 void EtcdTracker::Impl::TakeLostAttempt(
-    std::shared_ptr<std::vector<std::pair<LostClaim, etcd_txn::LostTake>>> batch,
+    std::shared_ptr<std::vector<std::pair<LostClaim, internal::txn::LostTake>>> batch,
     int64_t lease, int attempt) {
   if (attempt == kMaxClaimAttempts) {
     for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
     return;
   }
   if (batch->empty()) return;
-  std::vector<etcd_txn::LostTake> takes;
+  std::vector<internal::txn::LostTake> takes;
   for (const auto& [lost, take] : *batch) takes.push_back(take);
   client_->Txn(
-      etcd_txn::TakeLost(takes, options_.edge_id, lease),
+      internal::txn::TakeLost(takes, options_.edge_id, lease),
       absl::Now() + options_.request_timeout,
       [this, batch, lease, attempt](
           absl::StatusOr<etcdserverpb::TxnResponse> result) {
@@ -1053,14 +1057,14 @@ void EtcdTracker::Impl::TakeLostAttempt(
         // Keep those still lost and free; another edge took or claimed the
         // rest.
         auto still = std::make_shared<
-            std::vector<std::pair<LostClaim, etcd_txn::LostTake>>>();
+            std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
         for (size_t i = 0; i < batch->size(); ++i) {
           const int base = static_cast<int>(3 * i);
-          const mvccpb::KeyValue* record = etcd_txn::KeyAt(*result, base);
+          const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, base);
           if (record != nullptr &&
               record->mod_revision() == (*batch)[i].second.record_mod &&
-              etcd_txn::KeyAt(*result, base + 1) == nullptr &&
-              etcd_txn::KeyAt(*result, base + 2) == nullptr) {
+              internal::txn::KeyAt(*result, base + 1) == nullptr &&
+              internal::txn::KeyAt(*result, base + 2) == nullptr) {
             still->push_back(std::move((*batch)[i]));
           } else {
             Unmark((*batch)[i].first.peer_id, (*batch)[i].second.record_mod);
@@ -1116,7 +1120,7 @@ void EtcdTracker::Impl::RevokeQuietly(int64_t lease) {
   absl::Status status = client_->LeaseRevokeSync(
       lease,
       absl::Now() + std::min(options_.request_timeout, absl::Seconds(1)));
-  if (!status.ok() && !etcd_txn::IsLeaseNotFound(status)) {
+  if (!status.ok() && !internal::txn::IsLeaseNotFound(status)) {
     std::string lease_hex = absl::StrCat(absl::Hex(lease));
     log_->Debug("etcd lease not revoked; it will expire",
                 {{"lease", lease_hex}, {"error", status.ToString()}});
@@ -1225,4 +1229,4 @@ void EtcdTracker::SetLostClaimListener(LostClaimListener listener) {
 void EtcdTracker::Shutdown(absl::Time deadline) { impl_->Shutdown(deadline); }
 bool EtcdTracker::HasLease() const { return impl_->HasLease(); }
 
-}  // namespace edge
+}  // namespace edge::etcd

@@ -1,8 +1,8 @@
-#include "etcd/etcd_txn.h"
+#include "etcd_txn.h"
 
 #include "absl/strings/match.h"
 
-namespace edge::etcd_txn {
+namespace edge::etcd::internal::txn {
 namespace {
 
 using etcdserverpb::Compare;
@@ -233,4 +233,4 @@ bool IsLeaseNotFound(const absl::Status& status) {
          absl::StrContains(status.message(), "lease not found");
 }
 
-}  // namespace edge::etcd_txn
+}  // namespace edge::etcd::internal::txn

@@ -1,6 +1,6 @@
 // Builders for the etcd transactions of the cluster tracker (contract §9).
-#ifndef EDGE_ETCD_ETCD_TXN_H_
-#define EDGE_ETCD_ETCD_TXN_H_
+#ifndef EDGE_SRC_ETCD_ETCD_TXN_H_
+#define EDGE_SRC_ETCD_ETCD_TXN_H_
 
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "etcdserverpb/rpc.pb.h"
 
-namespace edge::etcd_txn {
+namespace edge::etcd::internal::txn {
 
 // Creates `key` = `value` bound to `lease` only if the key is absent;
 // otherwise reads it. On success the response header's revision is the new
@@ -129,6 +129,6 @@ const mvccpb::KeyValue* FirstKey(const etcdserverpb::TxnResponse& response);
 // etcd's answer to a request naming a lease that does not exist.
 bool IsLeaseNotFound(const absl::Status& status);
 
-}  // namespace edge::etcd_txn
+}  // namespace edge::etcd::internal::txn
 
-#endif  // EDGE_ETCD_ETCD_TXN_H_
+#endif  // EDGE_SRC_ETCD_ETCD_TXN_H_

@@ -1,8 +1,8 @@
-#include "grpc/callback_queue.h"
+#include "callback_queue.h"
 
 #include <utility>
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 CallbackQueue::CallbackQueue() : thread_([this] { Loop(); }) {}
 
@@ -64,4 +64,4 @@ void CallbackQueue::Loop() {
   }
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

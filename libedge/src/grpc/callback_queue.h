@@ -1,7 +1,7 @@
 // CallbackQueue: one thread that runs callbacks the transport must not run
 // inline (a Write callback for a stream that already ended, a late OnEnd).
-#ifndef EDGE_GRPC_CALLBACK_QUEUE_H_
-#define EDGE_GRPC_CALLBACK_QUEUE_H_
+#ifndef EDGE_SRC_GRPC_CALLBACK_QUEUE_H_
+#define EDGE_SRC_GRPC_CALLBACK_QUEUE_H_
 
 #include <deque>
 #include <thread>
@@ -10,7 +10,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 class CallbackQueue {
  public:
@@ -42,6 +42,6 @@ class CallbackQueue {
   std::thread thread_;
 };
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_CALLBACK_QUEUE_H_
+#endif  // EDGE_SRC_GRPC_CALLBACK_QUEUE_H_

@@ -1,4 +1,4 @@
-#include "grpc/connection_guard.h"
+#include "connection_guard.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 ConnectionGuard::Verdict ConnectionGuard::Admit(uint64_t call_id, absl::string_view peer,
                                                 bool stream) {
@@ -178,4 +178,4 @@ absl::Status CloseTcpConnection(int local_port, absl::string_view peer) {
   return absl::OkStatus();
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

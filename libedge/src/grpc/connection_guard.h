@@ -14,8 +14,8 @@
 // Memory: one small entry per connection that has a call open or started
 // one within the bucket's refill time; idle entries are pruned at most once
 // a second. Thread-safe.
-#ifndef EDGE_GRPC_CONNECTION_GUARD_H_
-#define EDGE_GRPC_CONNECTION_GUARD_H_
+#ifndef EDGE_SRC_GRPC_CONNECTION_GUARD_H_
+#define EDGE_SRC_GRPC_CONNECTION_GUARD_H_
 
 #include <cstdint>
 #include <string>
@@ -28,7 +28,7 @@
 #include "absl/time/time.h"
 #include "edge/clock.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 struct ConnectionLimits {
   // AsyncOperations streams open at once on one connection; 0: no limit.
@@ -90,6 +90,6 @@ class ConnectionGuard {
 // (already closed).
 absl::Status CloseTcpConnection(int local_port, absl::string_view peer);
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_CONNECTION_GUARD_H_
+#endif  // EDGE_SRC_GRPC_CONNECTION_GUARD_H_

@@ -1,14 +1,14 @@
-#include "grpc/grpc_peer_stream.h"
+#include "grpc_peer_stream.h"
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "grpc/peer_message_reader.h"
-#include "grpc/status_conversion.h"
+#include "peer_message_reader.h"
+#include "status_conversion.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 GrpcPeerStream::GrpcPeerStream(PeerCallInfo info, Clock* clock, absl::Duration write_timeout,
                                std::shared_ptr<CallbackQueue> callbacks,
@@ -352,4 +352,4 @@ void AsyncOperationsReactor::OnDone() {
   tracker->CallDone(call_id);
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -11,8 +11,8 @@
 // a reactor call ("pins") and no write is outstanding; after that it never
 // calls the reactor again. No stream lock is held while calling the reactor,
 // the handler, the observer or a Write callback.
-#ifndef EDGE_GRPC_GRPC_PEER_STREAM_H_
-#define EDGE_GRPC_GRPC_PEER_STREAM_H_
+#ifndef EDGE_SRC_GRPC_GRPC_PEER_STREAM_H_
+#define EDGE_SRC_GRPC_GRPC_PEER_STREAM_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -29,9 +29,9 @@
 #include "absl/time/time.h"
 #include "edge/clock.h"
 #include "edge/peer_transport.h"
-#include "grpc/callback_queue.h"
+#include "callback_queue.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 class AsyncOperationsReactor;
 
@@ -161,6 +161,6 @@ class AsyncOperationsReactor final
   std::shared_ptr<GrpcPeerStream> stream_;
 };
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_GRPC_PEER_STREAM_H_
+#endif  // EDGE_SRC_GRPC_GRPC_PEER_STREAM_H_

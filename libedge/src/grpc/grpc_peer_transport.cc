@@ -1,4 +1,4 @@
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -15,26 +15,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
-#include "grpc/callback_queue.h"
-#include "grpc/connection_guard.h"
-#include "grpc/grpc_peer_stream.h"
-#include "grpc/listener_probe.h"
-#include "grpc/tls_credentials.h"
-#include "grpc/webrtc_call.h"
+#include "callback_queue.h"
+#include "connection_guard.h"
+#include "grpc_peer_stream.h"
+#include "listener_probe.h"
+#include "tls_credentials.h"
+#include "webrtc_call.h"
 
-namespace edge {
+namespace edge::grpc_transport {
 
-using grpc_internal::AsyncOperationsReactor;
-using grpc_internal::CallbackQueue;
-using grpc_internal::CallTracker;
-using grpc_internal::ConnectionGuard;
-using grpc_internal::ConnectionLimits;
-using grpc_internal::GrpcPeerStream;
-using grpc_internal::ListenerProbe;
-using grpc_internal::ListenerProbeOptions;
-using grpc_internal::ReloadableTlsServerCredentials;
-using grpc_internal::WebRtcCall;
-using grpc_internal::WebRtcCallReactor;
+using internal::AsyncOperationsReactor;
+using internal::CallbackQueue;
+using internal::CallTracker;
+using internal::ConnectionGuard;
+using internal::ConnectionLimits;
+using internal::GrpcPeerStream;
+using internal::ListenerProbe;
+using internal::ListenerProbeOptions;
+using internal::ReloadableTlsServerCredentials;
+using internal::WebRtcCall;
+using internal::WebRtcCallReactor;
 
 namespace {
 
@@ -101,7 +101,7 @@ PeerCallInfo CallInfoOf(const grpc::CallbackServerContext& context, bool cn_fall
     info.peer_id.assign(it->second.data(), it->second.size());
   }
   if (auto auth = context.auth_context(); auth != nullptr) {
-    info.cert_identity = grpc_internal::CertificateIdentity(*auth, cn_fallback);
+    info.cert_identity = internal::CertificateIdentity(*auth, cn_fallback);
   }
   info.remote_address = context.peer();
   return info;
@@ -296,7 +296,7 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   std::unique_ptr<ListenerProbe> probe;
   if (options_.listener_probe_interval > absl::ZeroDuration()) {
     probe = std::make_unique<ListenerProbe>(
-        ListenerProbeOptions{grpc_internal::ProbeHostFor(options_.address), bound_port,
+        ListenerProbeOptions{internal::ProbeHostFor(options_.address), bound_port,
                              tls_ != nullptr, options_.listener_probe_interval,
                              options_.listener_probe_timeout, 2});
     probe->Start();
@@ -506,7 +506,7 @@ absl::Status GrpcPeerTransport::Impl::Screen(uint64_t call_id,
     }
     // Off the reaction: finding the socket reads /proc/self/fd.
     callbacks_->Post([logger = logger_, port, peer] {
-      absl::Status closed = grpc_internal::CloseTcpConnection(port, peer);
+      absl::Status closed = internal::CloseTcpConnection(port, peer);
       logger->Warn("closed a connection that started calls too fast",
                    {{"remote", peer}, {"result", closed.ToString()}});
     });
@@ -551,4 +551,4 @@ bool GrpcPeerTransport::tls() const { return impl_->tls(); }
 absl::Status GrpcPeerTransport::ReloadCredentials() { return impl_->ReloadCredentials(); }
 void GrpcPeerTransport::SetServing(bool serving) { impl_->SetServing(serving); }
 
-}  // namespace edge
+}  // namespace edge::grpc_transport

@@ -1,4 +1,4 @@
-#include "grpc/listener_probe.h"
+#include "listener_probe.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 namespace {
 
 absl::Status Errno(absl::string_view what) {
@@ -182,4 +182,4 @@ void ListenerProbe::Loop() {
   }
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

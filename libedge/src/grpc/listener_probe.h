@@ -10,8 +10,8 @@
 // `failures_to_fail` timeouts in a row (or no descriptor left to probe
 // with) make status() an error that names the cause, so /healthz can fail
 // and a supervisor restart the edge.
-#ifndef EDGE_GRPC_LISTENER_PROBE_H_
-#define EDGE_GRPC_LISTENER_PROBE_H_
+#ifndef EDGE_SRC_GRPC_LISTENER_PROBE_H_
+#define EDGE_SRC_GRPC_LISTENER_PROBE_H_
 
 #include <string>
 #include <thread>
@@ -21,7 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 struct ListenerProbeOptions {
   std::string host;  // an IP literal to connect to (the listener's, or loopback)
@@ -66,6 +66,6 @@ class ListenerProbe {
 // IP literal otherwise.
 std::string ProbeHostFor(const std::string& listen_address);
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_LISTENER_PROBE_H_
+#endif  // EDGE_SRC_GRPC_LISTENER_PROBE_H_

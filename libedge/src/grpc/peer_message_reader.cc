@@ -1,4 +1,4 @@
-#include "grpc/peer_message_reader.h"
+#include "peer_message_reader.h"
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
@@ -7,11 +7,11 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "core/ids.h"
+#include "edge/ids.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/unknown_field_set.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 namespace {
 
 using google::protobuf::Descriptor;
@@ -79,4 +79,4 @@ absl::Status ParsePeerMessage(grpc::ByteBuffer* buffer, PeerMessage* message) {
                              " bytes that are not a valid PeerMessage"));
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

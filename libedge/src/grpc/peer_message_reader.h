@@ -8,20 +8,20 @@
 // and parses them here, so such a message ends the stream with
 // INVALID_ARGUMENT, a message naming the field, and the lifecycle reason
 // (kEndReasonPayload) `invalid_utf8` or `invalid_message`.
-#ifndef EDGE_GRPC_PEER_MESSAGE_READER_H_
-#define EDGE_GRPC_PEER_MESSAGE_READER_H_
+#ifndef EDGE_SRC_GRPC_PEER_MESSAGE_READER_H_
+#define EDGE_SRC_GRPC_PEER_MESSAGE_READER_H_
 
 #include <grpcpp/support/byte_buffer.h>
 
 #include "absl/status/status.h"
 #include "edge/peer_transport.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 // Parses `buffer` into `message`. On failure: INVALID_ARGUMENT with the end
 // reason attached as the kEndReasonPayload payload.
 absl::Status ParsePeerMessage(grpc::ByteBuffer* buffer, PeerMessage* message);
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_PEER_MESSAGE_READER_H_
+#endif  // EDGE_SRC_GRPC_PEER_MESSAGE_READER_H_

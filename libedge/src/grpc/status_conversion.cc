@@ -1,8 +1,8 @@
-#include "grpc/status_conversion.h"
+#include "status_conversion.h"
 
 #include <string>
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 // Both enums use the canonical code numbers 0..16 (google.rpc.Code); a code
 // outside that range becomes UNKNOWN, as gRPC itself treats it.
@@ -24,4 +24,4 @@ absl::Status ToAbslStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -1,4 +1,4 @@
-#include "grpc/tls_credentials.h"
+#include "tls_credentials.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 namespace {
 
 constexpr absl::string_view kPeerUriPrefix = "giggityflix://peer/";
@@ -193,4 +193,4 @@ std::string CertificateIdentity(const grpc::AuthContext& auth, bool cn_fallback)
   return "";
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -6,8 +6,8 @@
 // demand (its static provider never changes, its file watcher polls), while
 // the SSL credentials' certificate-config fetcher is asked at every
 // handshake. This wraps that fetcher in a grpc::ServerCredentials.
-#ifndef EDGE_GRPC_TLS_CREDENTIALS_H_
-#define EDGE_GRPC_TLS_CREDENTIALS_H_
+#ifndef EDGE_SRC_GRPC_TLS_CREDENTIALS_H_
+#define EDGE_SRC_GRPC_TLS_CREDENTIALS_H_
 
 #include <grpc/grpc_security.h>
 #include <grpcpp/security/auth_context.h>
@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 struct TlsFiles {
   std::string cert_file;
@@ -77,6 +77,6 @@ class ReloadableTlsServerCredentials final : public grpc::ServerCredentials {
 // `cn_fallback` (else ""); "" for a plaintext or certificate-less caller.
 std::string CertificateIdentity(const grpc::AuthContext& auth, bool cn_fallback);
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_TLS_CREDENTIALS_H_
+#endif  // EDGE_SRC_GRPC_TLS_CREDENTIALS_H_

@@ -1,10 +1,10 @@
-#include "grpc/webrtc_call.h"
+#include "webrtc_call.h"
 
 #include <utility>
 
-#include "grpc/status_conversion.h"
+#include "status_conversion.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 bool WebRtcCall::Complete(absl::StatusOr<PeerWebRTCMessage> result) {
   WebRtcCallReactor* reactor;
@@ -47,4 +47,4 @@ void WebRtcCallReactor::OnDone() {
   tracker->CallDone(call_id);
 }
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal

@@ -1,7 +1,7 @@
 // One WebRTCOperations call: the request goes to the handler, whose reply
 // (from any thread, at any time) finishes the call unless it already ended.
-#ifndef EDGE_GRPC_WEBRTC_CALL_H_
-#define EDGE_GRPC_WEBRTC_CALL_H_
+#ifndef EDGE_SRC_GRPC_WEBRTC_CALL_H_
+#define EDGE_SRC_GRPC_WEBRTC_CALL_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -12,9 +12,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "edge/peer_transport.h"
-#include "grpc/grpc_peer_stream.h"
+#include "grpc_peer_stream.h"
 
-namespace edge::grpc_internal {
+namespace edge::grpc_transport::internal {
 
 class WebRtcCallReactor;
 
@@ -52,6 +52,6 @@ class WebRtcCallReactor final : public grpc::ServerUnaryReactor {
   std::shared_ptr<WebRtcCall> call_;
 };
 
-}  // namespace edge::grpc_internal
+}  // namespace edge::grpc_transport::internal
 
-#endif  // EDGE_GRPC_WEBRTC_CALL_H_
+#endif  // EDGE_SRC_GRPC_WEBRTC_CALL_H_

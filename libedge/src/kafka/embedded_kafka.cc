@@ -1,4 +1,4 @@
-#include "edge/embedded_kafka.h"
+#include "edge/kafka/embedded_kafka.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -6,9 +6,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "kafka/kafka_config.h"
+#include "kafka_config.h"
 
 namespace edge::kafka {
+
+using internal::BuildConf;
+using internal::ConfPtr;
+using internal::KafkaErrorToStatus;
 
 struct EmbeddedKafka::Cluster {
   rd_kafka_t* rk = nullptr;  // the handle the mock cluster belongs to

@@ -1,4 +1,4 @@
-#include "kafka/kafka_config.h"
+#include "kafka_config.h"
 
 #include <fstream>
 #include <string>
@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace edge::kafka {
+namespace internal {
 namespace {
 
 constexpr absl::string_view kProducerPrefix = "producer.";
@@ -159,6 +160,8 @@ bool IsPermanentDeliveryError(rd_kafka_resp_err_t err) {
       return false;
   }
 }
+
+}  // namespace internal
 
 absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path) {
   std::ifstream in(path);

@@ -11,10 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/logger.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 
 struct ConfDeleter {
   void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
@@ -52,6 +52,6 @@ absl::Status KafkaErrorToStatus(rd_kafka_resp_err_t err, absl::string_view conte
 // True for delivery errors that sending the record again cannot fix.
 bool IsPermanentDeliveryError(rd_kafka_resp_err_t err);
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal
 
 #endif  // EDGE_SRC_KAFKA_KAFKA_CONFIG_H_

@@ -1,4 +1,4 @@
-#include "kafka/kafka_consumer.h"
+#include "kafka_consumer.h"
 
 #include <cstring>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 namespace {
 
 // Upper bound on how long the consumer thread takes to notice StopConsuming
@@ -455,4 +455,4 @@ void KafkaConsumer::Shutdown(absl::Time deadline) {
   shut_down_ = true;
 }
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal

@@ -22,13 +22,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
-#include "kafka/kafka_config.h"
-#include "kafka/offset_tracker.h"
+#include "kafka_config.h"
+#include "offset_tracker.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 
 class KafkaConsumer {
  public:
@@ -120,6 +120,6 @@ class KafkaConsumer {
   std::thread thread_;
 };
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal
 
 #endif  // EDGE_SRC_KAFKA_KAFKA_CONSUMER_H_

@@ -1,13 +1,20 @@
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "kafka/kafka_consumer.h"
-#include "kafka/kafka_producer.h"
+#include "kafka_consumer.h"
+#include "kafka_producer.h"
 
 namespace edge::kafka {
+
+using internal::BuildConf;
+using internal::ClientKind;
+using internal::ConfPtr;
+using internal::ConsumerProperties;
+using internal::KafkaConsumer;
+using internal::KafkaProducer;
 
 absl::StatusOr<std::unique_ptr<KafkaMessageBus>> KafkaMessageBus::Create(
     KafkaMessageBusOptions options) {

@@ -1,11 +1,11 @@
-#include "kafka/kafka_producer.h"
+#include "kafka_producer.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 namespace {
 
 // Safety net: the thread also wakes this often without being signalled.
@@ -419,4 +419,4 @@ void KafkaProducer::Shutdown(absl::Time deadline) {
   RunCompletions();
 }
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal

@@ -19,12 +19,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
-#include "kafka/kafka_config.h"
+#include "kafka_config.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 
 class KafkaProducer {
  public:
@@ -115,6 +115,6 @@ class KafkaProducer {
   std::thread thread_;
 };
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal
 
 #endif  // EDGE_SRC_KAFKA_KAFKA_PRODUCER_H_

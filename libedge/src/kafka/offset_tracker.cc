@@ -1,8 +1,8 @@
-#include "kafka/offset_tracker.h"
+#include "offset_tracker.h"
 
 #include <tuple>
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 
 void OffsetTracker::UncountLocked(const State& s) {
   for (const auto& [offset, pending] : s.outstanding) {
@@ -117,4 +117,4 @@ void OffsetTracker::Close() {
   closed_ = true;
 }
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal

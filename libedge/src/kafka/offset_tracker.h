@@ -24,7 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace edge::kafka {
+namespace edge::kafka::internal {
 
 struct TopicPartition {
   std::string topic;
@@ -85,6 +85,6 @@ class OffsetTracker {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace edge::kafka
+}  // namespace edge::kafka::internal
 
 #endif  // EDGE_SRC_KAFKA_OFFSET_TRACKER_H_

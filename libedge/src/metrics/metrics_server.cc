@@ -1,4 +1,4 @@
-#include "edge/metrics_server.h"
+#include "edge/metrics/metrics_server.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -26,7 +26,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/text_serializer.h"
 
-namespace edge {
+namespace edge::metrics {
 namespace {
 
 constexpr char kTextFormat[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -498,4 +498,4 @@ int MetricsServer::ServeAdmin(mg_connection* conn, absl::string_view method,
   return Reply(conn, false, 404, kJson, ErrorJson("not found"));
 }
 
-}  // namespace edge
+}  // namespace edge::metrics

@@ -1,4 +1,4 @@
-#include "edge/prometheus_metrics.h"
+#include "edge/metrics/prometheus_metrics.h"
 
 #include <array>
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/events.h"
+#include "edge/dead_letter_reason.h"
 #include "giggityflix_grpc_peer/peer_edge.pb.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -16,7 +16,7 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 
-namespace edge {
+namespace edge::metrics {
 namespace {
 
 using prometheus::Counter;
@@ -398,4 +398,4 @@ void PrometheusMetrics::TrackerRequest(absl::string_view op, absl::StatusCode re
   tracker_op->latency->Observe(absl::ToDoubleSeconds(latency));
 }
 
-}  // namespace edge
+}  // namespace edge::metrics

@@ -2,8 +2,8 @@
 #include <memory>
 
 #include "contract/message_bus/message_bus_contract.h"
-#include "edge/embedded_kafka.h"
-#include "edge/kafka_message_bus.h"
+#include "edge/kafka/embedded_kafka.h"
+#include "edge/kafka/kafka_message_bus.h"
 #include "kafka/kafka_test_client.h"
 
 namespace edge::testing {

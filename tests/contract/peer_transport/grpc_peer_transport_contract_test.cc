@@ -4,7 +4,7 @@
 
 #include "contract/peer_transport/peer_transport_contract.h"
 #include "edge/clock.h"
-#include "edge/grpc_peer_transport.h"
+#include "edge/grpc/grpc_peer_transport.h"
 #include "support/test_peer.h"
 
 namespace edge::testing {
@@ -39,11 +39,11 @@ class GrpcContractPeer final : public ContractPeer {
 class GrpcDriver final : public ContractDriver {
  public:
   GrpcDriver() : clock_(NewRealClock()) {
-    GrpcPeerTransportOptions options;
+    grpc_transport::GrpcPeerTransportOptions options;
     options.address = "127.0.0.1:0";
     options.clock = clock_.get();
     options.shutdown_grace = absl::Milliseconds(500);
-    auto transport = GrpcPeerTransport::Create(options);
+    auto transport = grpc_transport::GrpcPeerTransport::Create(options);
     if (transport.ok()) transport_ = *std::move(transport);
   }
   PeerTransport& transport() override { return *transport_; }
@@ -55,7 +55,7 @@ class GrpcDriver final : public ContractDriver {
 
  private:
   std::unique_ptr<Clock> clock_;  // Outlives the transport.
-  std::unique_ptr<GrpcPeerTransport> transport_;
+  std::unique_ptr<grpc_transport::GrpcPeerTransport> transport_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 

@@ -3,7 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "contract/tracker/tracker_contract.h"
-#include "edge/etcd_tracker.h"
+#include "edge/etcd/etcd_tracker.h"
 #include "etcd/tcp_proxy.h"
 #include "support/etcd_process.h"
 
@@ -37,7 +37,7 @@ class EtcdTrackerEnv : public TrackerEnv {
     absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(port_);
     EXPECT_TRUE(proxy.ok()) << proxy.status();
     if (!proxy.ok()) return nullptr;
-    EtcdTrackerOptions options;
+    etcd::EtcdTrackerOptions options;
     options.edge_id = edge_id;
     options.advertised_address = absl::StrCat(edge_id, ":50051");
     options.endpoints = {(*proxy)->endpoint()};
@@ -45,7 +45,7 @@ class EtcdTrackerEnv : public TrackerEnv {
     options.request_timeout = absl::Seconds(1);
     options.key_prefix = prefix_;
     proxies_[edge_id] = *std::move(proxy);
-    auto tracker = EtcdTracker::Create(std::move(options));
+    auto tracker = etcd::EtcdTracker::Create(std::move(options));
     EXPECT_TRUE(tracker.ok()) << tracker.status();
     return *std::move(tracker);
   }

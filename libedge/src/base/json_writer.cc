@@ -1,8 +1,8 @@
-#include "core/json_writer.h"
+#include "edge/json_writer.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "core/ids.h"
+#include "edge/ids.h"
 
 namespace edge {
 namespace {

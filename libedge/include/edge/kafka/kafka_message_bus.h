@@ -46,8 +46,8 @@
 //   options.group_id = "edge-e1";
 //   absl::StatusOr<std::unique_ptr<edge::kafka::KafkaMessageBus>> bus =
 //       edge::kafka::KafkaMessageBus::Create(std::move(options));
-#ifndef EDGE_KAFKA_MESSAGE_BUS_H_
-#define EDGE_KAFKA_MESSAGE_BUS_H_
+#ifndef EDGE_KAFKA_KAFKA_MESSAGE_BUS_H_
+#define EDGE_KAFKA_KAFKA_MESSAGE_BUS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -104,8 +104,10 @@ struct KafkaMessageBusOptions {
 // the line number.
 absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path);
 
+namespace internal {
 class KafkaProducer;
 class KafkaConsumer;
+}  // namespace internal
 
 class KafkaMessageBus final : public MessageBus {
  public:
@@ -125,20 +127,20 @@ class KafkaMessageBus final : public MessageBus {
   void Shutdown(absl::Time deadline) override;
 
  private:
-  KafkaMessageBus(KafkaMessageBusOptions options, std::unique_ptr<KafkaProducer> producer);
+  KafkaMessageBus(KafkaMessageBusOptions options, std::unique_ptr<internal::KafkaProducer> producer);
 
   const KafkaMessageBusOptions options_;
   Logger& logger_;
-  const std::unique_ptr<KafkaProducer> producer_;
+  const std::unique_ptr<internal::KafkaProducer> producer_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, RecordHandler> handlers_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Created by Start() when there are subscriptions; then never replaced.
-  std::unique_ptr<KafkaConsumer> consumer_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<internal::KafkaConsumer> consumer_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace edge::kafka
 
-#endif  // EDGE_KAFKA_MESSAGE_BUS_H_
+#endif  // EDGE_KAFKA_KAFKA_MESSAGE_BUS_H_

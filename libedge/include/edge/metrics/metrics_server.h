@@ -33,12 +33,12 @@
 //                                       : absl::UnavailableError("draining");
 //                                       };
 //   o.drain = [&] { edge->Drain(); };
-//   auto server = edge::MetricsServer::Create(std::move(o));
+//   auto server = edge::metrics::MetricsServer::Create(std::move(o));
 //   if (!server.ok()) return server.status();
 //   if (absl::Status s = (*server)->Start(); !s.ok()) return s;
 //   LOG << (*server)->port();
-#ifndef EDGE_METRICS_SERVER_H_
-#define EDGE_METRICS_SERVER_H_
+#ifndef EDGE_METRICS_METRICS_SERVER_H_
+#define EDGE_METRICS_METRICS_SERVER_H_
 
 #include <sys/socket.h>
 
@@ -64,7 +64,7 @@ namespace prometheus {
 class Collectable;
 }
 
-namespace edge {
+namespace edge::metrics {
 
 // A peer as the admin API reports it.
 struct AdminPeer {
@@ -163,6 +163,6 @@ class MetricsServer {
   std::string start_error_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace edge
+}  // namespace edge::metrics
 
-#endif  // EDGE_METRICS_SERVER_H_
+#endif  // EDGE_METRICS_METRICS_SERVER_H_

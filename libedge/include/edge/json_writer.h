@@ -4,8 +4,8 @@
 // mapping would quote them) and `false` values printed, so they are written
 // directly. Strings are escaped per RFC 8259; invalid UTF-8 is replaced by
 // U+FFFD so the output is always valid JSON.
-#ifndef EDGE_CORE_JSON_WRITER_H_
-#define EDGE_CORE_JSON_WRITER_H_
+#ifndef EDGE_JSON_WRITER_H_
+#define EDGE_JSON_WRITER_H_
 
 #include <cstdint>
 #include <string>
@@ -52,4 +52,4 @@ class JsonWriter {
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_JSON_WRITER_H_
+#endif  // EDGE_JSON_WRITER_H_

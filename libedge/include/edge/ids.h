@@ -1,7 +1,7 @@
 // Identifiers: peer_id validation (contract §2 rows 1-2) and request ids
 // the edge generates (unique across edges and restarts, §1 and §4).
-#ifndef EDGE_CORE_IDS_H_
-#define EDGE_CORE_IDS_H_
+#ifndef EDGE_IDS_H_
+#define EDGE_IDS_H_
 
 #include <string>
 
@@ -28,4 +28,4 @@ bool IsValidUtf8(absl::string_view s);
 
 }  // namespace edge
 
-#endif  // EDGE_CORE_IDS_H_
+#endif  // EDGE_IDS_H_

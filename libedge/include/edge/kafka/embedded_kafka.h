@@ -13,8 +13,8 @@
 //   auto kafka = edge::kafka::EmbeddedKafka::Create(/*num_brokers=*/1);
 //   (*kafka)->CreateTopic("edge-commands-e1", 2);
 //   options.bootstrap_servers = (*kafka)->bootstrap_servers();
-#ifndef EDGE_EMBEDDED_KAFKA_H_
-#define EDGE_EMBEDDED_KAFKA_H_
+#ifndef EDGE_KAFKA_EMBEDDED_KAFKA_H_
+#define EDGE_KAFKA_EMBEDDED_KAFKA_H_
 
 #include <cstdint>
 #include <memory>
@@ -72,4 +72,4 @@ class EmbeddedKafka {
 
 }  // namespace edge::kafka
 
-#endif  // EDGE_EMBEDDED_KAFKA_H_
+#endif  // EDGE_KAFKA_EMBEDDED_KAFKA_H_

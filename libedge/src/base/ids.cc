@@ -1,4 +1,4 @@
-#include "core/ids.h"
+#include "edge/ids.h"
 
 #include <cstdint>
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "core/json_writer.h"
+#include "edge/json_writer.h"
 
 namespace edge {
 namespace {

@@ -36,16 +36,16 @@
 // listener on the tracker's scan thread or a gRPC thread. No tracker lock is
 // held while a callback runs.
 //
-//   auto endpoints = edge::ParseEtcdEndpoints("10.0.0.1:2379,10.0.0.2:2379");
-//   edge::EtcdTrackerOptions options;
+//   auto endpoints = edge::etcd::ParseEtcdEndpoints("10.0.0.1:2379,10.0.0.2:2379");
+//   edge::etcd::EtcdTrackerOptions options;
 //   options.edge_id = "edge-1";
 //   options.advertised_address = "10.0.0.7:50051";
 //   options.endpoints = *endpoints;
-//   auto tracker = edge::EtcdTracker::Create(std::move(options));
+//   auto tracker = edge::etcd::EtcdTracker::Create(std::move(options));
 //   if (!tracker.ok()) return tracker.status();
 //   (*tracker)->Start();
-#ifndef EDGE_ETCD_TRACKER_H_
-#define EDGE_ETCD_TRACKER_H_
+#ifndef EDGE_ETCD_ETCD_TRACKER_H_
+#define EDGE_ETCD_ETCD_TRACKER_H_
 
 #include <cstdint>
 #include <memory>
@@ -61,7 +61,7 @@
 #include "edge/logger.h"
 #include "edge/tracker.h"
 
-namespace edge {
+namespace edge::etcd {
 
 struct EtcdTrackerOptions {
   // Required: this edge's id (the value of its claims) and the gRPC address
@@ -149,6 +149,6 @@ class EtcdTracker final : public Tracker {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace edge
+}  // namespace edge::etcd
 
-#endif  // EDGE_ETCD_TRACKER_H_
+#endif  // EDGE_ETCD_ETCD_TRACKER_H_

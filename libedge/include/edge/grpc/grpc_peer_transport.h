@@ -19,16 +19,16 @@
 // thread. Nothing is ever called back inline from a PeerStream method.
 // Shutdown() and the destructor must not run on any of those threads.
 //
-//   edge::GrpcPeerTransportOptions options;
+//   edge::grpc_transport::GrpcPeerTransportOptions options;
 //   options.address = "0.0.0.0:50051";
 //   options.clock = clock.get();
-//   auto transport = edge::GrpcPeerTransport::Create(options);
+//   auto transport = edge::grpc_transport::GrpcPeerTransport::Create(options);
 //   if (!transport.ok()) return transport.status();
 //   RETURN_IF_ERROR((*transport)->Start(&core));
 //   ...
 //   (*transport)->Shutdown();
-#ifndef EDGE_GRPC_PEER_TRANSPORT_H_
-#define EDGE_GRPC_PEER_TRANSPORT_H_
+#ifndef EDGE_GRPC_GRPC_PEER_TRANSPORT_H_
+#define EDGE_GRPC_GRPC_PEER_TRANSPORT_H_
 
 #include <cstdint>
 #include <memory>
@@ -41,7 +41,7 @@
 #include "edge/logger.h"
 #include "edge/peer_transport.h"
 
-namespace edge {
+namespace edge::grpc_transport {
 
 struct GrpcPeerTransportOptions {
   // Where to listen, as gRPC spells it ("0.0.0.0:50051", "127.0.0.1:0").
@@ -165,6 +165,6 @@ class GrpcPeerTransport final : public PeerTransport {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace edge
+}  // namespace edge::grpc_transport
 
-#endif  // EDGE_GRPC_PEER_TRANSPORT_H_
+#endif  // EDGE_GRPC_GRPC_PEER_TRANSPORT_H_

@@ -9,12 +9,12 @@
 // atomic load or a reader-locked hash lookup on a string_view, then an
 // atomic increment. Thread-safe; no method blocks on I/O.
 //
-//   auto metrics = edge::PrometheusMetrics::Create();
+//   auto metrics = edge::metrics::PrometheusMetrics::Create();
 //   if (!metrics.ok()) return metrics.status();
 //   EdgeParts parts{..., metrics->get()};
 //   MetricsServerOptions http{"0.0.0.0:9464", (*metrics)->registry(), ...};
-#ifndef EDGE_PROMETHEUS_METRICS_H_
-#define EDGE_PROMETHEUS_METRICS_H_
+#ifndef EDGE_METRICS_PROMETHEUS_METRICS_H_
+#define EDGE_METRICS_PROMETHEUS_METRICS_H_
 
 #include <array>
 #include <cstddef>
@@ -39,7 +39,7 @@ template <typename T>
 class Family;
 }  // namespace prometheus
 
-namespace edge {
+namespace edge::metrics {
 
 class PrometheusMetrics final : public Metrics {
  public:
@@ -125,6 +125,6 @@ class PrometheusMetrics final : public Metrics {
       ABSL_GUARDED_BY(tracker_mu_);
 };
 
-}  // namespace edge
+}  // namespace edge::metrics
 
-#endif  // EDGE_PROMETHEUS_METRICS_H_
+#endif  // EDGE_METRICS_PROMETHEUS_METRICS_H_
