@@ -303,6 +303,20 @@ void EdgeImpl::Publish(const std::string& topic, const std::string& key, std::st
   });
 }
 
+void EdgeImpl::CountPeerMessage(PeerMessageKind kind) {
+  switch (kind) {
+    case PeerMessageKind::kRead:
+      counters_.messages_in.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case PeerMessageKind::kKeepalive:
+      counters_.keepalives.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case PeerMessageKind::kUnknown:
+      counters_.messages_unknown.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+}
+
 bool EdgeImpl::KeepReading(const std::shared_ptr<PeerStream>& stream) {
   if (!parts_.bus->Saturated()) return true;
   {

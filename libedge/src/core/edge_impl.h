@@ -18,6 +18,7 @@
 #include "core/events.h"
 #include "core/log_limiter.h"
 #include "core/peer_session.h"
+#include "core/session_host.h"
 #include "core/webrtc_relay.h"
 #include "edge/edge.h"
 
@@ -26,7 +27,7 @@ namespace edge {
 // Header that marks a command forwarded from another edge (one hop only).
 inline constexpr char kForwardedHeader[] = "edge-forwarded-from";
 
-class EdgeImpl final : public Edge, public PeerStreamHandler {
+class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost {
  public:
   EdgeImpl(EdgeOptions options, EdgeParts parts);
   ~EdgeImpl() override;
@@ -47,23 +48,30 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,
                     WebRtcReply reply) override;
 
-  // --- for PeerSession and WebRtcRelay ---
-  const EdgeOptions& options() const { return options_; }
-  Clock& clock() { return *parts_.clock; }
-  Logger& log() { return *parts_.logger; }
-  Metrics& metrics() { return *parts_.metrics; }
-  bool metrics_enabled() const { return parts_.metrics != &NullMetrics(); }
-  WebRtcRelay& webrtc() { return webrtc_; }
-  EventHeader Header(absl::string_view peer_id) {
-    return EventHeader{peer_id, options_.edge_id, parts_.clock->Now()};
-  }
+  // SessionHost: what PeerSession and WebRtcRelay use.
+  const EdgeOptions& options() const override { return options_; }
+  Clock& clock() override { return *parts_.clock; }
+  Logger& log() override { return *parts_.logger; }
+  Metrics& metrics() override { return *parts_.metrics; }
   void Publish(const std::string& topic, const std::string& key, std::string value,
-               PublishDone done);
-  // Dead-letters a command (§4); `done` runs once the letter is stored.
+               PublishDone done) override;
   // Pass the record by move where it is not needed after: it is held only
   // until the letter is built.
   void DeadLetter(DeadLetterReason reason, absl::string_view detail, absl::string_view peer_id,
-                  IncomingRecord record, RecordDone done);
+                  IncomingRecord record, RecordDone done) override;
+  bool KeepReading(const std::shared_ptr<PeerStream>& stream) override;
+  void OnSessionEnded(const std::shared_ptr<PeerSession>& session) override;
+  WebRtcRelay& webrtc() override { return webrtc_; }
+  bool PeerActive(const std::string& peer_id) override {
+    auto session = Find(peer_id);
+    return session != nullptr && session->active();
+  }
+  void SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
+                  RecordDone done) override;
+  // Also when a command kicked its peer.
+  void CountDelivered() override;
+  void CountPeerMessage(PeerMessageKind kind) override;
+
   // Runs `publish`, which publishes a record on behalf of a command (its
   // dead letter, its forward): at once while the bus has room, else in turn
   // once it drains. So commands count against the same bounded event buffer
@@ -71,30 +79,12 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   // not in the bus, and the Kafka bus stops handing out commands meanwhile.
   // Never blocks. From Shutdown on, at once.
   void PublishForCommand(absl::AnyInvocable<void()> publish);
-  // True while `peer_id` has an admitted stream that is not ending.
-  bool PeerActive(const std::string& peer_id) {
-    auto session = Find(peer_id);
-    return session != nullptr && session->active();
-  }
-  // Queues a command for `peer_id`, or dead-letters it (peer_not_connected).
-  void SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
-                  RecordDone done);
-  // Backpressure (§3): true to keep reading `stream`; false when the bus is
-  // saturated, in which case the stream resumes once it drains.
-  bool KeepReading(const std::shared_ptr<PeerStream>& stream);
-  // The session's stream ended: release its claim and forget it.
-  void OnSessionEnded(const std::shared_ptr<PeerSession>& session);
 
   struct Counters {
     std::atomic<int64_t> admitted{0}, rejected{0}, messages_in{0}, messages_unknown{0},
         events_published{0}, commands_delivered{0}, commands_deadlettered{0},
         commands_forwarded{0}, keepalives{0};
   };
-  Counters& counters() { return counters_; }
-  // A command was written to its peer (or answered a WebRTC call, or kicked
-  // the peer): counted and measured.
-  void CountDelivered();
-
   // command_hold.cc: the peer was admitted here; hands it what waited.
   void ReleaseHeld(const std::string& peer_id);
 
