@@ -26,8 +26,7 @@ class WebRtcRelayUnitTest : public ::testing::Test {
   }
 
   // Calls the relay; the reply lands in `*out`.
-  void Call(EdgeWebRTCMessage request,
-            std::optional<absl::StatusOr<PeerWebRTCMessage>>* out) {
+  void Call(EdgeWebRTCMessage request, std::optional<absl::StatusOr<PeerWebRTCMessage>>* out) {
     relay().OnCall("peer-1", std::move(request),
                    [out](absl::StatusOr<PeerWebRTCMessage> reply) { *out = std::move(reply); });
   }

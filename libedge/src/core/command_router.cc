@@ -173,7 +173,7 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
   // (ReleaseHeld) or follows the peer to the edge that holds it.
   if (session != nullptr &&
       ((session->active() && !session->ending()) || session->ended_slow()) &&
-      !HasHeld(command.peer_id)) {
+      !hold_.HasHeld(command.peer_id)) {
     Deliver(session, std::move(command), std::move(record), std::move(done));
     return;
   }
@@ -187,7 +187,7 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     }
     return;
   }
-  Hold(std::move(command), std::move(record), std::move(done));
+  hold_.Hold(std::move(command), std::move(record), std::move(done));
 }
 
 void EdgeImpl::Deliver(const std::shared_ptr<PeerSession>& session, Command command,

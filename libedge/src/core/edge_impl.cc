@@ -226,7 +226,7 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
   session->Activate(*claim);
   decide(std::shared_ptr<PeerStreamObserver>(session));
   if (options_.catalog_pull_on_connect) session->RequestCatalog();
-  ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
+  hold_.ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
   log().Debug("peer admitted", {{"peer_id", session->peer_id()}});
 }
 
@@ -429,7 +429,7 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   parts_.transport->Shutdown();
   webrtc_.Shutdown();
-  StopHolding();
+  hold_.StopHolding();
   parts_.bus->Shutdown(deadline);
   parts_.tracker->Shutdown(deadline);
   {
@@ -462,7 +462,7 @@ EdgeStats EdgeImpl::stats() const {
   s.commands_delivered = load(counters_.commands_delivered);
   s.commands_deadlettered = load(counters_.commands_deadlettered);
   s.commands_forwarded = load(counters_.commands_forwarded);
-  s.commands_held = held_gauge_.load(std::memory_order_relaxed);
+  s.commands_held = hold_.held();
   s.keepalives = load(counters_.keepalives);
   return s;
 }

@@ -15,6 +15,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "core/command_decoder.h"
+#include "core/command_hold.h"
 #include "core/events.h"
 #include "core/log_limiter.h"
 #include "core/peer_session.h"
@@ -24,10 +25,10 @@
 
 namespace edge {
 
-// Header that marks a command forwarded from another edge (one hop only).
-inline constexpr char kForwardedHeader[] = "edge-forwarded-from";
-
-class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost {
+class EdgeImpl final : public Edge,
+                       public PeerStreamHandler,
+                       public SessionHost,
+                       public CommandHoldHost {
  public:
   EdgeImpl(EdgeOptions options, EdgeParts parts);
   ~EdgeImpl() override;
@@ -48,7 +49,7 @@ class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost
   void OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,
                     WebRtcReply reply) override;
 
-  // SessionHost: what PeerSession and WebRtcRelay use.
+  // SessionHost (what PeerSession and WebRtcRelay use) and CommandHoldHost.
   const EdgeOptions& options() const override { return options_; }
   Clock& clock() override { return *parts_.clock; }
   Logger& log() override { return *parts_.logger; }
@@ -71,6 +72,15 @@ class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost
   // Also when a command kicked its peer.
   void CountDelivered() override;
   void CountPeerMessage(PeerMessageKind kind) override;
+  // CommandHoldHost (also options, clock, log, metrics, DeadLetter above).
+  Tracker& tracker() override { return *parts_.tracker; }
+  std::shared_ptr<PeerSession> Find(const std::string& peer_id) override;
+  // Pushes a decoded command to `session` (which holds its peer).
+  void Deliver(const std::shared_ptr<PeerSession>& session, Command command,
+               IncomingRecord record, RecordDone done) override;
+  // Publishes `record` to `holder`'s command topic, one hop more.
+  void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
+                 RecordDone done) override;
 
   // Runs `publish`, which publishes a record on behalf of a command (its
   // dead letter, its forward): at once while the bus has room, else in turn
@@ -85,8 +95,6 @@ class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost
         events_published{0}, commands_delivered{0}, commands_deadlettered{0},
         commands_forwarded{0}, keepalives{0};
   };
-  // command_hold.cc: the peer was admitted here; hands it what waited.
-  void ReleaseHeld(const std::string& peer_id);
 
  private:
   absl::Status CheckAdmission(const PeerCallInfo& info);
@@ -94,7 +102,6 @@ class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost
   void FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDecision decide,
                        absl::StatusOr<PeerClaim> claim);
   void Reject(AdmissionDecision& decide, absl::Status status);
-  std::shared_ptr<PeerSession> Find(const std::string& peer_id);
   void Forget(const std::shared_ptr<PeerSession>& session);
   std::vector<std::shared_ptr<PeerSession>> Sessions();
 
@@ -106,42 +113,6 @@ class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost
   void RunWaitingPublishes(bool force);
   void OnCommand(IncomingRecord record, RecordDone done);
   void Forward(Command command, IncomingRecord record, RecordDone done);
-  // Pushes a decoded command to `session` (which holds its peer).
-  void Deliver(const std::shared_ptr<PeerSession>& session, Command command,
-               IncomingRecord record, RecordDone done);
-  // Publishes `record` to `holder`'s command topic, one hop more.
-  void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
-                 RecordDone done);
-
-  // command_hold.cc (contract §4): commands for a peer no edge holds wait
-  // for it, in order, bounded, for at most options_.command_hold.
-  struct HeldCommand {
-    Command command;
-    IncomingRecord record;
-    RecordDone done;
-    absl::Time hold_until;
-  };
-  struct HeldPeer {
-    std::list<HeldCommand> commands;  // in partition order
-    // A tracker lookup, or the hand-over to an admitted session, is under
-    // way: new commands queue behind it.
-    bool busy = false;
-    absl::Time next_lookup = absl::InfinitePast();
-  };
-  // Routes a command whose peer has no usable session here.
-  void Hold(Command command, IncomingRecord record, RecordDone done);
-  bool HasHeld(const std::string& peer_id);
-  // Starts the due work of a held peer: hand-over or lookup.
-  void StartHeldWork(const std::string& peer_id);
-  void LookUpHeld(const std::string& peer_id);
-  void OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder);
-  void HoldTick();
-  void ScheduleHoldTickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
-  void ReportHeldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
-  void ReportHeld() ABSL_LOCKS_EXCLUDED(hold_mu_);
-  // Ends the hold at shutdown: what waits gets no outcome here and is read
-  // again after a restart.
-  void StopHolding();
 
   void ScheduleSweep();
   void Sweep();
@@ -172,16 +143,9 @@ class EdgeImpl final : public Edge, public PeerStreamHandler, public SessionHost
   Clock::TimerId sweep_timer_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::TimerId drain_timer_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // The command hold. Never held together with mu_.
-  absl::Mutex hold_mu_;
-  absl::flat_hash_map<std::string, HeldPeer> held_ ABSL_GUARDED_BY(hold_mu_);
-  size_t held_count_ ABSL_GUARDED_BY(hold_mu_) = 0;
-  int lookups_in_flight_ ABSL_GUARDED_BY(hold_mu_) = 0;
-  // Peers the tracker recently said nobody holds, until when to trust it.
-  absl::flat_hash_map<std::string, absl::Time> absent_until_ ABSL_GUARDED_BY(hold_mu_);
-  Clock::TimerId hold_timer_ ABSL_GUARDED_BY(hold_mu_) = 0;
-  bool hold_stopped_ ABSL_GUARDED_BY(hold_mu_) = false;
-  std::atomic<int64_t> held_gauge_{0};
+  // The command hold (command_hold.cc). Its lock is never held together
+  // with mu_.
+  CommandHold hold_{this};
 
   // Repeated warnings (a dead letter per command) are written once per
   // period per reason, with the number left out.

@@ -59,8 +59,8 @@ class SessionHost {
   virtual bool PeerActive(const std::string& peer_id) = 0;
   // Queues a command for `peer_id`'s session, or dead-letters it
   // (peer_not_connected) when the peer has none.
-  virtual void SendToPeer(const std::string& peer_id, EdgeMessage message,
-                          IncomingRecord record, RecordDone done) = 0;
+  virtual void SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
+                          RecordDone done) = 0;
 
   // Counting for Edge::stats() and the metrics.
   // A command was written to its peer (or answered a WebRTC call).
