@@ -1,6 +1,8 @@
 // EdgeImpl: the Edge of edge/edge.h. Admission and the peer registry live
-// here (edge_impl.cc), routing of backend commands in command_router.cc,
-// the per-peer state in peer_session.cc, WebRTC relaying in webrtc_relay.cc.
+// here (edge_impl.cc). It owns, and is the host of, the parts it wires: the
+// CommandRouter (backend commands), the CommandHold (commands waiting for
+// their peer), one PeerSession per stream and the WebRtcRelay, each of which
+// sees it only through its narrow host interface.
 #ifndef EDGE_CORE_EDGE_IMPL_H_
 #define EDGE_CORE_EDGE_IMPL_H_
 
@@ -16,8 +18,8 @@
 #include "absl/synchronization/mutex.h"
 #include "core/command_decoder.h"
 #include "core/command_hold.h"
+#include "core/command_router.h"
 #include "core/events.h"
-#include "core/log_limiter.h"
 #include "core/peer_session.h"
 #include "core/session_host.h"
 #include "core/webrtc_relay.h"
@@ -28,7 +30,8 @@ namespace edge {
 class EdgeImpl final : public Edge,
                        public PeerStreamHandler,
                        public SessionHost,
-                       public CommandHoldHost {
+                       public CommandHoldHost,
+                       public CommandRouterHost {
  public:
   EdgeImpl(EdgeOptions options, EdgeParts parts);
   ~EdgeImpl() override;
@@ -49,7 +52,8 @@ class EdgeImpl final : public Edge,
   void OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,
                     WebRtcReply reply) override;
 
-  // SessionHost (what PeerSession and WebRtcRelay use) and CommandHoldHost.
+  // SessionHost (what PeerSession and WebRtcRelay use), CommandHoldHost and
+  // CommandRouterHost.
   const EdgeOptions& options() const override { return options_; }
   Clock& clock() override { return *parts_.clock; }
   Logger& log() override { return *parts_.logger; }
@@ -59,7 +63,9 @@ class EdgeImpl final : public Edge,
   // Pass the record by move where it is not needed after: it is held only
   // until the letter is built.
   void DeadLetter(DeadLetterReason reason, absl::string_view detail, absl::string_view peer_id,
-                  IncomingRecord record, RecordDone done) override;
+                  IncomingRecord record, RecordDone done) override {
+    router_.DeadLetter(reason, detail, peer_id, std::move(record), std::move(done));
+  }
   bool KeepReading(const std::shared_ptr<PeerStream>& stream) override;
   void OnSessionEnded(const std::shared_ptr<PeerSession>& session) override;
   WebRtcRelay& webrtc() override { return webrtc_; }
@@ -75,12 +81,22 @@ class EdgeImpl final : public Edge,
   // CommandHoldHost (also options, clock, log, metrics, DeadLetter above).
   Tracker& tracker() override { return *parts_.tracker; }
   std::shared_ptr<PeerSession> Find(const std::string& peer_id) override;
-  // Pushes a decoded command to `session` (which holds its peer).
-  void Deliver(const std::shared_ptr<PeerSession>& session, Command command,
-               IncomingRecord record, RecordDone done) override;
-  // Publishes `record` to `holder`'s command topic, one hop more.
+  void Deliver(const std::shared_ptr<PeerSession>& session, Command command, IncomingRecord record,
+               RecordDone done) override {
+    router_.Deliver(session, std::move(command), std::move(record), std::move(done));
+  }
   void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
-                 RecordDone done) override;
+                 RecordDone done) override {
+    router_.ForwardTo(holder, peer_id, std::move(record), std::move(done));
+  }
+  // CommandRouterHost (also the above).
+  MessageBus& bus() override { return *parts_.bus; }
+  bool HasHeld(const std::string& peer_id) override { return hold_.HasHeld(peer_id); }
+  void Hold(Command command, IncomingRecord record, RecordDone done) override {
+    hold_.Hold(std::move(command), std::move(record), std::move(done));
+  }
+  void CountDeadLettered() override;
+  void CountForwarded() override;
 
   // Runs `publish`, which publishes a record on behalf of a command (its
   // dead letter, its forward): at once while the bus has room, else in turn
@@ -88,7 +104,7 @@ class EdgeImpl final : public Edge,
   // as peer messages (§5): their records wait in the command's own memory,
   // not in the bus, and the Kafka bus stops handing out commands meanwhile.
   // Never blocks. From Shutdown on, at once.
-  void PublishForCommand(absl::AnyInvocable<void()> publish);
+  void PublishForCommand(absl::AnyInvocable<void()> publish) override;
 
   struct Counters {
     std::atomic<int64_t> admitted{0}, rejected{0}, messages_in{0}, messages_unknown{0},
@@ -105,14 +121,9 @@ class EdgeImpl final : public Edge,
   void Forget(const std::shared_ptr<PeerSession>& session);
   std::vector<std::shared_ptr<PeerSession>> Sessions();
 
-  // command_router.cc
-  void PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<OutgoingRecord> fallback,
-                         RecordDone done);
   // Runs waiting PublishForCommand calls in order while the bus has room
   // (all of them with `force`).
   void RunWaitingPublishes(bool force);
-  void OnCommand(IncomingRecord record, RecordDone done);
-  void Forward(Command command, IncomingRecord record, RecordDone done);
 
   void ScheduleSweep();
   void Sweep();
@@ -147,9 +158,8 @@ class EdgeImpl final : public Edge,
   // with mu_.
   CommandHold hold_{this};
 
-  // Repeated warnings (a dead letter per command) are written once per
-  // period per reason, with the number left out.
-  LogLimiter log_limiter_{absl::Seconds(5)};
+  // Routes the commands (command_router.cc).
+  CommandRouter router_{this};
 };
 
 }  // namespace edge
