@@ -14,12 +14,14 @@
 // kMaxLookupsInFlight in all) and a "nobody holds it" answer is trusted for
 // kLookupPeriod, so a wedged tracker or a flood of commands for one absent
 // peer costs a bounded number of requests.
+#include "command_hold.h"
+
 #include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "edge_impl.h"
+#include "peer_session.h"
 
 namespace edge {
 namespace {
@@ -45,29 +47,29 @@ int Hops(const IncomingRecord& record) {
 
 }  // namespace
 
-bool EdgeImpl::HasHeld(const std::string& peer_id) {
+bool CommandHold::HasHeld(const std::string& peer_id) {
   absl::MutexLock lock(&hold_mu_);
   return held_.contains(peer_id);
 }
 
-void EdgeImpl::ReportHeldLocked() {
+void CommandHold::ReportHeldLocked() {
   held_gauge_.store(static_cast<int64_t>(held_count_), std::memory_order_relaxed);
 }
 
-void EdgeImpl::ReportHeld() {
+void CommandHold::ReportHeld() {
   // Outside hold_mu_; the latest count, whoever stored it.
   metrics().CommandsHeld(held_gauge_.load(std::memory_order_relaxed));
 }
 
-void EdgeImpl::ScheduleHoldTickLocked() {
+void CommandHold::ScheduleHoldTickLocked() {
   if (hold_timer_ != 0 || hold_stopped_ || held_.empty()) return;
-  hold_timer_ = parts_.clock->RunAt(parts_.clock->Now() + kHoldTick, [this] { HoldTick(); });
+  hold_timer_ = host_->clock().RunAt(host_->clock().Now() + kHoldTick, [this] { HoldTick(); });
 }
 
-void EdgeImpl::Hold(Command command, IncomingRecord record, RecordDone done) {
+void CommandHold::Hold(Command command, IncomingRecord record, RecordDone done) {
   const std::string peer_id = command.peer_id;
-  const absl::Time now = parts_.clock->Now();
-  const bool holding = options_.command_hold > absl::ZeroDuration();
+  const absl::Time now = host_->clock().Now();
+  const bool holding = options().command_hold > absl::ZeroDuration();
   std::string refusal;
   bool start_work = false;
   {
@@ -85,16 +87,16 @@ void EdgeImpl::Hold(Command command, IncomingRecord record, RecordDone done) {
       refusal = known_absent ? "the peer is not connected to any edge"
                              : "the peer is connected neither to the edge that forwarded the "
                                "command nor to this one";
-    } else if (it != held_.end() && it->second.commands.size() >= options_.peer_send_queue_max) {
+    } else if (it != held_.end() && it->second.commands.size() >= options().peer_send_queue_max) {
       refusal = absl::StrCat("the hold is full: ", it->second.commands.size(),
                              " commands already wait for this peer (PEER_SEND_QUEUE_MAX)");
-    } else if (held_count_ >= options_.command_hold_max) {
+    } else if (held_count_ >= options().command_hold_max) {
       refusal = absl::StrCat("the hold is full: ", held_count_,
                              " commands already wait on this edge (COMMAND_HOLD_MAX)");
     } else {
       HeldPeer& peer = held_[peer_id];
       peer.commands.push_back(HeldCommand{std::move(command), std::move(record), std::move(done),
-                                          now + options_.command_hold});
+                                          now + options().command_hold});
       ++held_count_;
       if (!peer.busy) {
         // A fresh "nobody holds it" answer stands for the next lookup.
@@ -106,8 +108,8 @@ void EdgeImpl::Hold(Command command, IncomingRecord record, RecordDone done) {
     }
   }
   if (!refusal.empty()) {
-    DeadLetter(DeadLetterReason::kPeerNotConnected, refusal, peer_id, std::move(record),
-               std::move(done));
+    host_->DeadLetter(DeadLetterReason::kPeerNotConnected, refusal, peer_id, std::move(record),
+                      std::move(done));
     return;
   }
   ReportHeld();
@@ -115,8 +117,8 @@ void EdgeImpl::Hold(Command command, IncomingRecord record, RecordDone done) {
   if (start_work) StartHeldWork(peer_id);
 }
 
-void EdgeImpl::StartHeldWork(const std::string& peer_id) {
-  std::shared_ptr<PeerSession> session = Find(peer_id);
+void CommandHold::StartHeldWork(const std::string& peer_id) {
+  std::shared_ptr<PeerSession> session = host_->Find(peer_id);
   if (session != nullptr && session->active()) {
     ReleaseHeld(peer_id);
     return;
@@ -132,19 +134,19 @@ void EdgeImpl::StartHeldWork(const std::string& peer_id) {
   LookUpHeld(peer_id);
 }
 
-void EdgeImpl::LookUpHeld(const std::string& peer_id) {
-  parts_.tracker->Lookup(peer_id, parts_.clock->Now() + options_.tracker_timeout,
-                         [this, peer_id](absl::StatusOr<std::string> holder) {
-                           OnHeldLookup(peer_id, std::move(holder));
-                         });
+void CommandHold::LookUpHeld(const std::string& peer_id) {
+  host_->tracker().Lookup(peer_id, host_->clock().Now() + options().tracker_timeout,
+                          [this, peer_id](absl::StatusOr<std::string> holder) {
+                            OnHeldLookup(peer_id, std::move(holder));
+                          });
 }
 
-void EdgeImpl::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder) {
-  std::shared_ptr<PeerSession> session = Find(peer_id);
+void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder) {
+  std::shared_ptr<PeerSession> session = host_->Find(peer_id);
   const bool here = session != nullptr && session->active();
-  const bool elsewhere = holder.ok() && *holder != options_.edge_id;
-  const bool holding = options_.command_hold > absl::ZeroDuration();
-  const absl::Time now = parts_.clock->Now();
+  const bool elsewhere = holder.ok() && *holder != options().edge_id;
+  const bool holding = options().command_hold > absl::ZeroDuration();
+  const absl::Time now = host_->clock().Now();
   std::vector<HeldCommand> forward;
   std::vector<HeldCommand> refuse;
   {
@@ -179,7 +181,7 @@ void EdgeImpl::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::stri
   }
   ReportHeld();
   for (HeldCommand& c : forward) {
-    ForwardTo(*holder, peer_id, std::move(c.record), std::move(c.done));
+    host_->ForwardTo(*holder, peer_id, std::move(c.record), std::move(c.done));
   }
   if (!refuse.empty()) {
     std::string detail =
@@ -188,17 +190,17 @@ void EdgeImpl::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::stri
             : absl::StrCat("the peer is not connected here and the tracker could not be asked: ",
                            holder.status().message());
     for (HeldCommand& c : refuse) {
-      DeadLetter(DeadLetterReason::kPeerNotConnected, detail, peer_id, std::move(c.record),
-                 std::move(c.done));
+      host_->DeadLetter(DeadLetterReason::kPeerNotConnected, detail, peer_id, std::move(c.record),
+                        std::move(c.done));
     }
   }
   if (here) ReleaseHeld(peer_id);
 }
 
-void EdgeImpl::ReleaseHeld(const std::string& peer_id) {
+void CommandHold::ReleaseHeld(const std::string& peer_id) {
   bool first = true;
   while (true) {
-    std::shared_ptr<PeerSession> session = Find(peer_id);
+    std::shared_ptr<PeerSession> session = host_->Find(peer_id);
     std::list<HeldCommand> batch;
     {
       absl::MutexLock lock(&hold_mu_);
@@ -212,7 +214,7 @@ void EdgeImpl::ReleaseHeld(const std::string& peer_id) {
       if (session == nullptr || !session->active()) {
         // Gone again before its commands were handed over: keep holding.
         peer.busy = false;
-        peer.next_lookup = parts_.clock->Now();
+        peer.next_lookup = host_->clock().Now();
         ScheduleHoldTickLocked();
         return;
       }
@@ -226,21 +228,22 @@ void EdgeImpl::ReleaseHeld(const std::string& peer_id) {
       ReportHeldLocked();
     }
     ReportHeld();
-    const absl::Time now = parts_.clock->Now();
+    const absl::Time now = host_->clock().Now();
     for (HeldCommand& c : batch) {
       if (c.command.expires_at.has_value() && now >= *c.command.expires_at) {
-        DeadLetter(DeadLetterReason::kExpired, "expires_at passed while the command was held",
-                   peer_id, std::move(c.record), std::move(c.done));
+        host_->DeadLetter(DeadLetterReason::kExpired,
+                          "expires_at passed while the command was held", peer_id,
+                          std::move(c.record), std::move(c.done));
         continue;
       }
-      Deliver(session, std::move(c.command), std::move(c.record), std::move(c.done));
+      host_->Deliver(session, std::move(c.command), std::move(c.record), std::move(c.done));
     }
   }
 }
 
-void EdgeImpl::HoldTick() {
-  const absl::Time now = parts_.clock->Now();
-  const bool holding = options_.command_hold > absl::ZeroDuration();
+void CommandHold::HoldTick() {
+  const absl::Time now = host_->clock().Now();
+  const bool holding = options().command_hold > absl::ZeroDuration();
   std::vector<std::pair<HeldCommand, bool>> ended;  // true: expired
   std::vector<std::string> due;
   {
@@ -280,24 +283,24 @@ void EdgeImpl::HoldTick() {
   ReportHeld();
   for (auto& [c, expired] : ended) {
     if (expired) {
-      DeadLetter(DeadLetterReason::kExpired, "expires_at passed while the command was held",
-                 c.command.peer_id, std::move(c.record), std::move(c.done));
+      host_->DeadLetter(DeadLetterReason::kExpired, "expires_at passed while the command was held",
+                        c.command.peer_id, std::move(c.record), std::move(c.done));
     } else {
-      DeadLetter(DeadLetterReason::kPeerNotConnected,
-                 absl::StrCat("no edge held the peer within COMMAND_HOLD_MS (",
-                              absl::FormatDuration(options_.command_hold), ")"),
-                 c.command.peer_id, std::move(c.record), std::move(c.done));
+      host_->DeadLetter(DeadLetterReason::kPeerNotConnected,
+                        absl::StrCat("no edge held the peer within COMMAND_HOLD_MS (",
+                                     absl::FormatDuration(options().command_hold), ")"),
+                        c.command.peer_id, std::move(c.record), std::move(c.done));
     }
   }
   for (const std::string& peer_id : due) StartHeldWork(peer_id);
 }
 
-void EdgeImpl::StopHolding() {
+void CommandHold::StopHolding() {
   absl::flat_hash_map<std::string, HeldPeer> dropped;
   {
     absl::MutexLock lock(&hold_mu_);
     hold_stopped_ = true;
-    if (hold_timer_ != 0) parts_.clock->Cancel(hold_timer_);
+    if (hold_timer_ != 0) host_->clock().Cancel(hold_timer_);
     hold_timer_ = 0;
     dropped.swap(held_);
     held_count_ = 0;

@@ -1,13 +1,17 @@
 // Backend commands → peers (contract §4): decode, route, and give every
 // command exactly one outcome: delivered, forwarded, or dead-lettered.
+#include "command_router.h"
+
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "edge_impl.h"
+#include "command_hold.h"
 #include "events.h"
 #include "edge/ids.h"
+#include "peer_session.h"
+#include "webrtc_relay.h"
 
 namespace edge {
 namespace {
@@ -21,32 +25,33 @@ bool WasForwarded(const IncomingRecord& record) {
 
 }  // namespace
 
-void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
-                          absl::string_view peer_id, IncomingRecord record, RecordDone done) {
-  counters_.commands_deadlettered.fetch_add(1, std::memory_order_relaxed);
+void CommandRouter::DeadLetter(DeadLetterReason reason, absl::string_view detail,
+                               absl::string_view peer_id, IncomingRecord record, RecordDone done) {
+  host_->CountDeadLettered();
   metrics().DeadLetter(DeadLetterReasonName(reason));
   metrics().CommandOutcome("deadlettered");
   // Each letter holds the whole story; the log says it once per period and
   // reason, so a flood of commands for an absent peer is not a flood of lines.
   if (std::optional<int64_t> left_out =
-          log_limiter_.Admit(DeadLetterReasonName(reason), parts_.clock->Now())) {
+          log_limiter_.Admit(DeadLetterReasonName(reason), host_->clock().Now())) {
     log().Warn("command dead-lettered",
                {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
                 {"partition", absl::StrCat(record.partition)},
                 {"offset", absl::StrCat(record.offset)},
                 {"suppressed_before", absl::StrCat(*left_out)}});
   }
-  PublishForCommand([this, reason, detail = std::string(detail), peer_id = std::string(peer_id),
-                     record = std::move(record), done = std::move(done)]() mutable {
-    absl::Time now = parts_.clock->Now();
-    OutgoingRecord letter = DeadLetterRecord(options_.topics.deadletter, peer_id,
-                                             options_.edge_id, reason, detail, record, now);
+  host_->PublishForCommand([this, reason, detail = std::string(detail),
+                            peer_id = std::string(peer_id), record = std::move(record),
+                            done = std::move(done)]() mutable {
+    absl::Time now = host_->clock().Now();
+    OutgoingRecord letter = DeadLetterRecord(options().topics.deadletter, peer_id,
+                                             options().edge_id, reason, detail, record, now);
     // Built now when it would differ, so that the original is not kept
     // while the letter is on its way.
     std::shared_ptr<OutgoingRecord> reduced;
     if (DeadLetterReduces(record)) {
       reduced = std::make_shared<OutgoingRecord>(
-          DeadLetterRecord(options_.topics.deadletter, peer_id, options_.edge_id, reason, detail,
+          DeadLetterRecord(options().topics.deadletter, peer_id, options().edge_id, reason, detail,
                            record, now, /*reduced=*/true));
     }
     record = IncomingRecord();
@@ -59,10 +64,10 @@ void EdgeImpl::DeadLetter(DeadLetterReason reason, absl::string_view detail,
 // reduced (original value, key and headers cut, each cut marked); one that
 // is not stored because the bus shuts down gets no outcome, so the command
 // is redelivered after a restart.
-void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<OutgoingRecord> fallback,
-                                 RecordDone done) {
-  parts_.bus->Publish(std::move(letter), [this, fallback = std::move(fallback),
-                                          done = std::move(done)](absl::Status status) mutable {
+void CommandRouter::PublishDeadLetter(OutgoingRecord letter,
+                                      std::shared_ptr<OutgoingRecord> fallback, RecordDone done) {
+  host_->bus().Publish(std::move(letter), [this, fallback = std::move(fallback),
+                                           done = std::move(done)](absl::Status status) mutable {
     if (status.ok()) {
       if (done) done();
       return;
@@ -79,61 +84,15 @@ void EdgeImpl::PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<Outgoing
   });
 }
 
-void EdgeImpl::PublishForCommand(absl::AnyInvocable<void()> publish) {
-  const bool saturated = parts_.bus->Saturated();
-  {
-    absl::MutexLock lock(&mu_);
-    if (!shutting_down_ && (saturated || !waiting_publishes_.empty())) {
-      waiting_publishes_.push_back(std::move(publish));
-      publish = nullptr;
-    }
-  }
-  if (publish) {
-    publish();
-    return;
-  }
-  // The bus may have drained between the check and the queueing.
-  if (!parts_.bus->Saturated()) RunWaitingPublishes(/*force=*/false);
-}
-
-void EdgeImpl::RunWaitingPublishes(bool force) {
-  while (force || !parts_.bus->Saturated()) {
-    absl::AnyInvocable<void()> next;
-    {
-      absl::MutexLock lock(&mu_);
-      if (waiting_publishes_.empty()) return;
-      next = std::move(waiting_publishes_.front());
-      waiting_publishes_.pop_front();
-    }
-    next();
-  }
-}
-
-void EdgeImpl::SendToPeer(const std::string& peer_id, EdgeMessage message,
-                          IncomingRecord record, RecordDone done) {
-  std::shared_ptr<PeerSession> session = Find(peer_id);
-  if (session == nullptr) {
-    DeadLetter(DeadLetterReason::kPeerNotConnected, "the peer disconnected", peer_id,
-               std::move(record), std::move(done));
-    return;
-  }
-  session->SendCommand(std::move(message), std::move(record), std::move(done));
-}
-
-void EdgeImpl::CountDelivered() {
-  counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
-  metrics().CommandOutcome("delivered");
-}
-
-void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
-  DecodeResult decoded = DecodeCommand(record.value, options_.max_message_bytes);
+void CommandRouter::OnCommand(IncomingRecord record, RecordDone done) {
+  DecodeResult decoded = DecodeCommand(record.value, options().max_message_bytes);
   if (!decoded.ok()) {
     const CommandError& error = *decoded.error;
     DeadLetter(error.reason, error.detail, error.peer_id, std::move(record), std::move(done));
     return;
   }
   Command& command = decoded.command;
-  if (command.expires_at.has_value() && parts_.clock->Now() >= *command.expires_at) {
+  if (command.expires_at.has_value() && host_->clock().Now() >= *command.expires_at) {
     DeadLetter(DeadLetterReason::kExpired,
                absl::StrCat("expires_at ", absl::FormatTime(absl::RFC3339_full,
                                                             *command.expires_at,
@@ -143,8 +102,8 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     return;
   }
   if (command.type == CommandType::kWebRtcReply) {
-    if (webrtc_.OnReply(command.request_id, std::move(command.reply))) {
-      CountDelivered();
+    if (host_->webrtc().OnReply(command.request_id, std::move(command.reply))) {
+      host_->CountDelivered();
       done();
     } else {
       DeadLetter(DeadLetterReason::kInvalidCommand,
@@ -163,7 +122,7 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
                command.peer_id, record, std::move(done));
     return;
   }
-  std::shared_ptr<PeerSession> session = Find(command.peer_id);
+  std::shared_ptr<PeerSession> session = host_->Find(command.peer_id);
   // Commands already waiting for this peer go first (per-peer order). A
   // stream that is ending leaves its peer between connections (held), unless
   // it was ended as slow: what comes for it then is dead-lettered peer_slow.
@@ -173,7 +132,7 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
   // (ReleaseHeld) or follows the peer to the edge that holds it.
   if (session != nullptr &&
       ((session->active() && !session->ending()) || session->ended_slow()) &&
-      !HasHeld(command.peer_id)) {
+      !host_->HasHeld(command.peer_id)) {
     Deliver(session, std::move(command), std::move(record), std::move(done));
     return;
   }
@@ -187,29 +146,29 @@ void EdgeImpl::OnCommand(IncomingRecord record, RecordDone done) {
     }
     return;
   }
-  Hold(std::move(command), std::move(record), std::move(done));
+  host_->Hold(std::move(command), std::move(record), std::move(done));
 }
 
-void EdgeImpl::Deliver(const std::shared_ptr<PeerSession>& session, Command command,
-                       IncomingRecord record, RecordDone done) {
+void CommandRouter::Deliver(const std::shared_ptr<PeerSession>& session, Command command,
+                            IncomingRecord record, RecordDone done) {
   if (command.type == CommandType::kDisconnect) {
     std::string why = command.reason.empty() ? "disconnected by the backend"
                                              : absl::StrCat("disconnected by the backend: ", command.reason);
     session->End(absl::AbortedError(why), "kicked");
-    CountDelivered();
+    host_->CountDelivered();
     done();
     return;
   }
   EdgeMessage& message = command.message;
   message.set_request_id(command.request_id.empty() ? NewRequestId() : command.request_id);
-  message.set_edge_id(options_.edge_id);
+  message.set_edge_id(options().edge_id);
   if (command.type == CommandType::kCatalogAnnouncement) session->ExpectCatalog(message.request_id());
   if (command.type == CommandType::kWebRtc) {
     if (message.webrtc().request_id().empty()) {
       message.mutable_webrtc()->set_request_id(message.request_id());
     }
-    if (webrtc_.HoldIfEarly(command.peer_id, message, record, done)) return;
-    webrtc_.Touch(WebRtcSessionId(message.webrtc()));
+    if (host_->webrtc().HoldIfEarly(command.peer_id, message, record, done)) return;
+    host_->webrtc().Touch(WebRtcSessionId(message.webrtc()));
   }
   session->SendCommand(std::move(message), std::move(record), std::move(done),
                        command.expires_at.value_or(absl::InfiniteFuture()));
@@ -218,7 +177,7 @@ void EdgeImpl::Deliver(const std::shared_ptr<PeerSession>& session, Command comm
 // A disconnect for a peer that is not here: if another edge of the cluster
 // holds it, the command makes one hop to that edge's command topic;
 // otherwise, or after its hop, it is dead-lettered.
-void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) {
+void CommandRouter::Forward(Command command, IncomingRecord record, RecordDone done) {
   if (WasForwarded(record)) {
     DeadLetter(DeadLetterReason::kPeerNotConnected,
                "the peer is connected neither to the edge that forwarded the command nor to this one",
@@ -226,11 +185,11 @@ void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) 
     return;
   }
   std::string peer_id = command.peer_id;
-  parts_.tracker->Lookup(
-      peer_id, parts_.clock->Now() + options_.tracker_timeout,
+  host_->tracker().Lookup(
+      peer_id, host_->clock().Now() + options().tracker_timeout,
       [this, peer_id, record = std::move(record),
        done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
-        if (!holder.ok() || *holder == options_.edge_id) {
+        if (!holder.ok() || *holder == options().edge_id) {
           std::string detail =
               holder.ok() || absl::IsNotFound(holder.status())
                   ? "the peer is not connected to any edge"
@@ -243,22 +202,23 @@ void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) 
       });
 }
 
-void EdgeImpl::ForwardTo(const std::string& holder, const std::string& peer_id,
-                         IncomingRecord record, RecordDone done) {
-  std::string topic = absl::StrReplaceAll(options_.commands_topic_pattern,
+void CommandRouter::ForwardTo(const std::string& holder, const std::string& peer_id,
+                              IncomingRecord record, RecordDone done) {
+  std::string topic = absl::StrReplaceAll(options().commands_topic_pattern,
                                           {{"{edge_id}", holder}, {"{}", holder}});
   OutgoingRecord hop{topic, std::move(record.key), std::move(record.value),
                      std::move(record.headers)};
-  hop.headers.push_back({kForwardedHeader, options_.edge_id});
+  hop.headers.push_back({kForwardedHeader, options().edge_id});
   log().Debug("forwarding command", {{"peer_id", peer_id}, {"to_edge", holder}});
-  PublishForCommand([this, hop = std::move(hop), done = std::move(done)]() mutable {
-    parts_.bus->Publish(std::move(hop), [this, done = std::move(done)](absl::Status status) mutable {
-      // Not forwarded: no outcome, so it is read again after a restart.
-      if (!status.ok()) return;
-      counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
-      metrics().CommandOutcome("forwarded");
-      done();
-    });
+  host_->PublishForCommand([this, hop = std::move(hop), done = std::move(done)]() mutable {
+    host_->bus().Publish(std::move(hop),
+                         [this, done = std::move(done)](absl::Status status) mutable {
+                           // Not forwarded: no outcome, so it is read again after a restart.
+                           if (!status.ok()) return;
+                           host_->CountForwarded();
+                           metrics().CommandOutcome("forwarded");
+                           done();
+                         });
   });
 }
 

@@ -61,8 +61,9 @@ absl::Status EdgeImpl::Start() {
         PublishEdgeLost(lost, std::move(published));
       });
   absl::Status status = parts_.bus->Subscribe(
-      options_.topics.commands,
-      [this](IncomingRecord record, RecordDone done) { OnCommand(std::move(record), std::move(done)); });
+      options_.topics.commands, [this](IncomingRecord record, RecordDone done) {
+        router_.OnCommand(std::move(record), std::move(done));
+      });
   if (status.ok()) status = parts_.bus->Start();
   if (status.ok()) status = parts_.tracker->Start();
   if (status.ok()) status = parts_.transport->Start(this);
@@ -226,7 +227,7 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
   session->Activate(*claim);
   decide(std::shared_ptr<PeerStreamObserver>(session));
   if (options_.catalog_pull_on_connect) session->RequestCatalog();
-  ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
+  hold_.ReleaseHeld(session->peer_id());  // commands that waited for it (§4)
   log().Debug("peer admitted", {{"peer_id", session->peer_id()}});
 }
 
@@ -301,6 +302,74 @@ void EdgeImpl::Publish(const std::string& topic, const std::string& key, std::st
     if (status.ok()) counters_.events_published.fetch_add(1, std::memory_order_relaxed);
     if (done) done(std::move(status));
   });
+}
+
+void EdgeImpl::PublishForCommand(absl::AnyInvocable<void()> publish) {
+  const bool saturated = parts_.bus->Saturated();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!shutting_down_ && (saturated || !waiting_publishes_.empty())) {
+      waiting_publishes_.push_back(std::move(publish));
+      publish = nullptr;
+    }
+  }
+  if (publish) {
+    publish();
+    return;
+  }
+  // The bus may have drained between the check and the queueing.
+  if (!parts_.bus->Saturated()) RunWaitingPublishes(/*force=*/false);
+}
+
+void EdgeImpl::RunWaitingPublishes(bool force) {
+  while (force || !parts_.bus->Saturated()) {
+    absl::AnyInvocable<void()> next;
+    {
+      absl::MutexLock lock(&mu_);
+      if (waiting_publishes_.empty()) return;
+      next = std::move(waiting_publishes_.front());
+      waiting_publishes_.pop_front();
+    }
+    next();
+  }
+}
+
+void EdgeImpl::SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
+                          RecordDone done) {
+  std::shared_ptr<PeerSession> session = Find(peer_id);
+  if (session == nullptr) {
+    DeadLetter(DeadLetterReason::kPeerNotConnected, "the peer disconnected", peer_id,
+               std::move(record), std::move(done));
+    return;
+  }
+  session->SendCommand(std::move(message), std::move(record), std::move(done));
+}
+
+void EdgeImpl::CountDelivered() {
+  counters_.commands_delivered.fetch_add(1, std::memory_order_relaxed);
+  metrics().CommandOutcome("delivered");
+}
+
+void EdgeImpl::CountDeadLettered() {
+  counters_.commands_deadlettered.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EdgeImpl::CountForwarded() {
+  counters_.commands_forwarded.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EdgeImpl::CountPeerMessage(PeerMessageKind kind) {
+  switch (kind) {
+    case PeerMessageKind::kRead:
+      counters_.messages_in.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case PeerMessageKind::kKeepalive:
+      counters_.keepalives.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case PeerMessageKind::kUnknown:
+      counters_.messages_unknown.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
 }
 
 bool EdgeImpl::KeepReading(const std::shared_ptr<PeerStream>& stream) {
@@ -415,7 +484,7 @@ void EdgeImpl::Shutdown(absl::Time deadline) {
   }
   parts_.transport->Shutdown();
   webrtc_.Shutdown();
-  StopHolding();
+  hold_.StopHolding();
   parts_.bus->Shutdown(deadline);
   parts_.tracker->Shutdown(deadline);
   {
@@ -448,7 +517,7 @@ EdgeStats EdgeImpl::stats() const {
   s.commands_delivered = load(counters_.commands_delivered);
   s.commands_deadlettered = load(counters_.commands_deadlettered);
   s.commands_forwarded = load(counters_.commands_forwarded);
-  s.commands_held = held_gauge_.load(std::memory_order_relaxed);
+  s.commands_held = hold_.held();
   s.keepalives = load(counters_.keepalives);
   return s;
 }

@@ -1,6 +1,8 @@
 // EdgeImpl: the Edge of edge/edge.h. Admission and the peer registry live
-// here (edge_impl.cc), routing of backend commands in command_router.cc,
-// the per-peer state in peer_session.cc, WebRTC relaying in webrtc_relay.cc.
+// here (edge_impl.cc). It owns, and is the host of, the parts it wires: the
+// CommandRouter (backend commands), the CommandHold (commands waiting for
+// their peer), one PeerSession per stream and the WebRtcRelay, each of which
+// sees it only through its narrow host interface.
 #ifndef EDGE_SRC_CORE_EDGE_IMPL_H_
 #define EDGE_SRC_CORE_EDGE_IMPL_H_
 
@@ -15,18 +17,21 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "command_decoder.h"
+#include "command_hold.h"
+#include "command_router.h"
 #include "events.h"
-#include "log_limiter.h"
 #include "peer_session.h"
+#include "session_host.h"
 #include "webrtc_relay.h"
 #include "edge/edge.h"
 
 namespace edge {
 
-// Header that marks a command forwarded from another edge (one hop only).
-inline constexpr char kForwardedHeader[] = "edge-forwarded-from";
-
-class EdgeImpl final : public Edge, public PeerStreamHandler {
+class EdgeImpl final : public Edge,
+                       public PeerStreamHandler,
+                       public SessionHost,
+                       public CommandHoldHost,
+                       public CommandRouterHost {
  public:
   EdgeImpl(EdgeOptions options, EdgeParts parts);
   ~EdgeImpl() override;
@@ -47,56 +52,65 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,
                     WebRtcReply reply) override;
 
-  // --- for PeerSession and WebRtcRelay ---
-  const EdgeOptions& options() const { return options_; }
-  Clock& clock() { return *parts_.clock; }
-  Logger& log() { return *parts_.logger; }
-  Metrics& metrics() { return *parts_.metrics; }
-  bool metrics_enabled() const { return parts_.metrics != &NullMetrics(); }
-  WebRtcRelay& webrtc() { return webrtc_; }
-  EventHeader Header(absl::string_view peer_id) {
-    return EventHeader{peer_id, options_.edge_id, parts_.clock->Now()};
-  }
+  // SessionHost (what PeerSession and WebRtcRelay use), CommandHoldHost and
+  // CommandRouterHost.
+  const EdgeOptions& options() const override { return options_; }
+  Clock& clock() override { return *parts_.clock; }
+  Logger& log() override { return *parts_.logger; }
+  Metrics& metrics() override { return *parts_.metrics; }
   void Publish(const std::string& topic, const std::string& key, std::string value,
-               PublishDone done);
-  // Dead-letters a command (§4); `done` runs once the letter is stored.
+               PublishDone done) override;
   // Pass the record by move where it is not needed after: it is held only
   // until the letter is built.
   void DeadLetter(DeadLetterReason reason, absl::string_view detail, absl::string_view peer_id,
-                  IncomingRecord record, RecordDone done);
+                  IncomingRecord record, RecordDone done) override {
+    router_.DeadLetter(reason, detail, peer_id, std::move(record), std::move(done));
+  }
+  bool KeepReading(const std::shared_ptr<PeerStream>& stream) override;
+  void OnSessionEnded(const std::shared_ptr<PeerSession>& session) override;
+  WebRtcRelay& webrtc() override { return webrtc_; }
+  bool PeerActive(const std::string& peer_id) override {
+    auto session = Find(peer_id);
+    return session != nullptr && session->active();
+  }
+  void SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
+                  RecordDone done) override;
+  // Also when a command kicked its peer.
+  void CountDelivered() override;
+  void CountPeerMessage(PeerMessageKind kind) override;
+  // CommandHoldHost (also options, clock, log, metrics, DeadLetter above).
+  Tracker& tracker() override { return *parts_.tracker; }
+  std::shared_ptr<PeerSession> Find(const std::string& peer_id) override;
+  void Deliver(const std::shared_ptr<PeerSession>& session, Command command, IncomingRecord record,
+               RecordDone done) override {
+    router_.Deliver(session, std::move(command), std::move(record), std::move(done));
+  }
+  void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
+                 RecordDone done) override {
+    router_.ForwardTo(holder, peer_id, std::move(record), std::move(done));
+  }
+  // CommandRouterHost (also the above).
+  MessageBus& bus() override { return *parts_.bus; }
+  bool HasHeld(const std::string& peer_id) override { return hold_.HasHeld(peer_id); }
+  void Hold(Command command, IncomingRecord record, RecordDone done) override {
+    hold_.Hold(std::move(command), std::move(record), std::move(done));
+  }
+  void CountDeadLettered() override;
+  void CountForwarded() override;
+
   // Runs `publish`, which publishes a record on behalf of a command (its
   // dead letter, its forward): at once while the bus has room, else in turn
   // once it drains. So commands count against the same bounded event buffer
   // as peer messages (§5): their records wait in the command's own memory,
   // not in the bus, and the Kafka bus stops handing out commands meanwhile.
   // Never blocks. From Shutdown on, at once.
-  void PublishForCommand(absl::AnyInvocable<void()> publish);
-  // True while `peer_id` has an admitted stream that is not ending.
-  bool PeerActive(const std::string& peer_id) {
-    auto session = Find(peer_id);
-    return session != nullptr && session->active();
-  }
-  // Queues a command for `peer_id`, or dead-letters it (peer_not_connected).
-  void SendToPeer(const std::string& peer_id, EdgeMessage message, IncomingRecord record,
-                  RecordDone done);
-  // Backpressure (§3): true to keep reading `stream`; false when the bus is
-  // saturated, in which case the stream resumes once it drains.
-  bool KeepReading(const std::shared_ptr<PeerStream>& stream);
-  // The session's stream ended: release its claim and forget it.
-  void OnSessionEnded(const std::shared_ptr<PeerSession>& session);
+  void PublishForCommand(absl::AnyInvocable<void()> publish) override;
 
   struct Counters {
     std::atomic<int64_t> admitted{0}, rejected{0}, messages_in{0}, messages_unknown{0},
         events_published{0}, commands_delivered{0}, commands_deadlettered{0},
         commands_forwarded{0}, keepalives{0};
   };
-  Counters& counters() { return counters_; }
-  // A command was written to its peer (or answered a WebRTC call, or kicked
-  // the peer): counted and measured.
-  void CountDelivered();
-
-  // command_hold.cc: the peer was admitted here; hands it what waited.
-  void ReleaseHeld(const std::string& peer_id);
 
  private:
   absl::Status CheckAdmission(const PeerCallInfo& info);
@@ -104,54 +118,12 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   void FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDecision decide,
                        absl::StatusOr<PeerClaim> claim);
   void Reject(AdmissionDecision& decide, absl::Status status);
-  std::shared_ptr<PeerSession> Find(const std::string& peer_id);
   void Forget(const std::shared_ptr<PeerSession>& session);
   std::vector<std::shared_ptr<PeerSession>> Sessions();
 
-  // command_router.cc
-  void PublishDeadLetter(OutgoingRecord letter, std::shared_ptr<OutgoingRecord> fallback,
-                         RecordDone done);
   // Runs waiting PublishForCommand calls in order while the bus has room
   // (all of them with `force`).
   void RunWaitingPublishes(bool force);
-  void OnCommand(IncomingRecord record, RecordDone done);
-  void Forward(Command command, IncomingRecord record, RecordDone done);
-  // Pushes a decoded command to `session` (which holds its peer).
-  void Deliver(const std::shared_ptr<PeerSession>& session, Command command,
-               IncomingRecord record, RecordDone done);
-  // Publishes `record` to `holder`'s command topic, one hop more.
-  void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
-                 RecordDone done);
-
-  // command_hold.cc (contract §4): commands for a peer no edge holds wait
-  // for it, in order, bounded, for at most options_.command_hold.
-  struct HeldCommand {
-    Command command;
-    IncomingRecord record;
-    RecordDone done;
-    absl::Time hold_until;
-  };
-  struct HeldPeer {
-    std::list<HeldCommand> commands;  // in partition order
-    // A tracker lookup, or the hand-over to an admitted session, is under
-    // way: new commands queue behind it.
-    bool busy = false;
-    absl::Time next_lookup = absl::InfinitePast();
-  };
-  // Routes a command whose peer has no usable session here.
-  void Hold(Command command, IncomingRecord record, RecordDone done);
-  bool HasHeld(const std::string& peer_id);
-  // Starts the due work of a held peer: hand-over or lookup.
-  void StartHeldWork(const std::string& peer_id);
-  void LookUpHeld(const std::string& peer_id);
-  void OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder);
-  void HoldTick();
-  void ScheduleHoldTickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
-  void ReportHeldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
-  void ReportHeld() ABSL_LOCKS_EXCLUDED(hold_mu_);
-  // Ends the hold at shutdown: what waits gets no outcome here and is read
-  // again after a restart.
-  void StopHolding();
 
   void ScheduleSweep();
   void Sweep();
@@ -182,20 +154,12 @@ class EdgeImpl final : public Edge, public PeerStreamHandler {
   Clock::TimerId sweep_timer_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::TimerId drain_timer_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // The command hold. Never held together with mu_.
-  absl::Mutex hold_mu_;
-  absl::flat_hash_map<std::string, HeldPeer> held_ ABSL_GUARDED_BY(hold_mu_);
-  size_t held_count_ ABSL_GUARDED_BY(hold_mu_) = 0;
-  int lookups_in_flight_ ABSL_GUARDED_BY(hold_mu_) = 0;
-  // Peers the tracker recently said nobody holds, until when to trust it.
-  absl::flat_hash_map<std::string, absl::Time> absent_until_ ABSL_GUARDED_BY(hold_mu_);
-  Clock::TimerId hold_timer_ ABSL_GUARDED_BY(hold_mu_) = 0;
-  bool hold_stopped_ ABSL_GUARDED_BY(hold_mu_) = false;
-  std::atomic<int64_t> held_gauge_{0};
+  // The command hold (command_hold.cc). Its lock is never held together
+  // with mu_.
+  CommandHold hold_{this};
 
-  // Repeated warnings (a dead letter per command) are written once per
-  // period per reason, with the number left out.
-  LogLimiter log_limiter_{absl::Seconds(5)};
+  // Routes the commands (command_router.cc).
+  CommandRouter router_{this};
 };
 
 }  // namespace edge

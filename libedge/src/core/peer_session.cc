@@ -7,9 +7,10 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "edge_impl.h"
 #include "events.h"
 #include "edge/ids.h"
+#include "session_host.h"
+#include "webrtc_relay.h"
 
 namespace edge {
 namespace {
@@ -27,7 +28,7 @@ absl::string_view PayloadName(const google::protobuf::Message& m) {
 
 }  // namespace
 
-PeerSession::PeerSession(EdgeImpl* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
+PeerSession::PeerSession(SessionHost* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
                          absl::Time now)
     : edge_(edge),
       peer_id_(std::move(peer_id)),
@@ -46,7 +47,8 @@ void PeerSession::Activate(PeerClaim claim) {
   }
   edge_->metrics().PeerConnected();
   edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                 ConnectedEvent(edge_->Header(peer_id_), connected_at_, claim.epoch), nullptr);
+                 ConnectedEvent(HostEventHeader(*edge_, peer_id_), connected_at_, claim.epoch),
+                 nullptr);
   Pump();  // Commands may have been queued during admission.
 }
 
@@ -238,7 +240,7 @@ void PeerSession::OnWriteDone(bool ok) {
     slow = slow_;
   }
   if (done.answers) Answered();
-  if (ok && edge_->metrics_enabled()) {
+  if (ok && HostMetricsEnabled(*edge_)) {
     edge_->metrics().PeerMessage(Direction::kOut, PayloadName(done.message),
                                  done.message.ByteSizeLong());
   }
@@ -342,7 +344,8 @@ void PeerSession::OnEnd(absl::Status status) {
 
 void PeerSession::PublishDisconnected(const char* reason, PeerClaim claim) {
   edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                 DisconnectedEvent(edge_->Header(peer_id_), reason, connected_at_, claim.epoch),
+                 DisconnectedEvent(HostEventHeader(*edge_, peer_id_), reason, connected_at_,
+                                   claim.epoch),
                  [self = shared_from_this()](absl::Status status) {
                    self->OnDisconnectedStored(std::move(status));
                  });
@@ -393,8 +396,8 @@ bool PeerSession::TakeToken(absl::Time now) {
 bool PeerSession::OnMessage(PeerMessage message) {
   absl::Time now = edge_->clock().Now();
   last_activity_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
-  edge_->counters().messages_in.fetch_add(1, std::memory_order_relaxed);
-  if (edge_->metrics_enabled()) {
+  edge_->CountPeerMessage(SessionHost::PeerMessageKind::kRead);
+  if (HostMetricsEnabled(*edge_)) {
     edge_->metrics().PeerMessage(Direction::kIn, PayloadName(message), message.ByteSizeLong());
   }
   bool solicited = false;
@@ -431,7 +434,7 @@ bool PeerSession::OnMessage(PeerMessage message) {
 void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
   const Topics& topics = edge_->options().topics;
   const std::string& request_id = message.request_id();
-  EventHeader header = edge_->Header(peer_id_);
+  EventHeader header = HostEventHeader(*edge_, peer_id_);
   const std::string* topic;
   std::string value;
   std::vector<std::string> parts;  // A catalog update split to fit the bus.
@@ -449,7 +452,7 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
     case PeerMessage::kCatalogAnnouncement:
       if (message.catalog_announcement().catalog_ids().empty() && !solicited_catalog) {
         // Keepalive (§1): acknowledged at once, published nowhere.
-        edge_->counters().keepalives.fetch_add(1, std::memory_order_relaxed);
+        edge_->CountPeerMessage(SessionHost::PeerMessageKind::kKeepalive);
         if (ack) {
           Count();
           SendAck(request_id);
@@ -478,7 +481,7 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
       edge_->webrtc().Touch(WebRtcSessionId(message.webrtc()));
       break;
     default:
-      edge_->counters().messages_unknown.fetch_add(1, std::memory_order_relaxed);
+      edge_->CountPeerMessage(SessionHost::PeerMessageKind::kUnknown);
       edge_->log().Debug("peer message without a known payload", {{"peer_id", peer_id_}});
       return;
   }

@@ -21,12 +21,12 @@
 
 namespace edge {
 
-class EdgeImpl;
+class SessionHost;
 
 class PeerSession final : public PeerStreamObserver,
                           public std::enable_shared_from_this<PeerSession> {
  public:
-  PeerSession(EdgeImpl* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
+  PeerSession(SessionHost* edge, std::shared_ptr<PeerStream> stream, std::string peer_id,
               absl::Time now);
 
   const std::string& peer_id() const { return peer_id_; }
@@ -115,7 +115,7 @@ class PeerSession final : public PeerStreamObserver,
   void PublishDisconnected(const char* reason, PeerClaim claim);
   void OnDisconnectedStored(absl::Status status);
 
-  EdgeImpl* const edge_;
+  SessionHost* const edge_;
   const std::string peer_id_;
   const absl::Time connected_at_;
   std::atomic<int64_t> last_activity_ns_;

@@ -3,9 +3,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "edge_impl.h"
 #include "events.h"
 #include "edge/ids.h"
+#include "session_host.h"
 
 namespace edge {
 
@@ -84,7 +84,7 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
     OnPeerGone(peer_id);
     return;
   }
-  std::string event = WebRtcEvent(edge_->Header(peer_id), request, WebRtcOrigin::kCall);
+  std::string event = WebRtcEvent(HostEventHeader(*edge_, peer_id), request, WebRtcOrigin::kCall);
   edge_->Publish(edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
                  [this, request_id](absl::Status status) {
                    if (status.ok()) return;
@@ -122,7 +122,7 @@ void WebRtcRelay::ContinueSession(const std::string& peer_id, EdgeWebRTCMessage 
   ok.set_request_id(request.request_id());
   ok.mutable_stream_session_response()->set_session_id(session_id);
   ok.mutable_stream_session_response()->set_success(true);
-  std::string event = WebRtcEvent(edge_->Header(peer_id), request, WebRtcOrigin::kCall);
+  std::string event = WebRtcEvent(HostEventHeader(*edge_, peer_id), request, WebRtcOrigin::kCall);
   edge_->Publish(
       edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
       [this, is_answer, session_id, peer_id, ok = std::move(ok),

@@ -34,7 +34,7 @@
 
 namespace edge {
 
-class EdgeImpl;
+class SessionHost;
 
 class WebRtcRelay {
  public:
@@ -43,7 +43,7 @@ class WebRtcRelay {
   // stream_session_request calls waiting for their reply, per session.
   static constexpr size_t kMaxPendingPerSession = 8;
 
-  explicit WebRtcRelay(EdgeImpl* edge) : edge_(edge) {}
+  explicit WebRtcRelay(SessionHost* edge) : edge_(edge) {}
   WebRtcRelay(const WebRtcRelay&) = delete;
   WebRtcRelay& operator=(const WebRtcRelay&) = delete;
 
@@ -105,7 +105,7 @@ class WebRtcRelay {
   void ErasePendingLocked(absl::flat_hash_map<std::string, Pending>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  EdgeImpl* const edge_;
+  SessionHost* const edge_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
