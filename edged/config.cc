@@ -20,6 +20,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "edge/etcd_tracker.h"
 
 namespace edge {
 namespace {
@@ -113,6 +114,12 @@ class EnvParser {
   void Error(absl::string_view name, absl::string_view problem) {
     errors_.push_back(absl::StrCat(name, ": ", problem));
     failed_.insert(std::string(name));
+  }
+  // A parser's error whose message already starts with "NAME: ".
+  void Error(absl::string_view name, const absl::Status& status) {
+    absl::string_view message = status.message();
+    absl::ConsumePrefix(&message, absl::StrCat(name, ": "));
+    Error(name, message);
   }
   bool Failed(absl::string_view name) const {
     return failed_.count(std::string(name)) > 0;
@@ -282,38 +289,21 @@ void ParseBootstrapServers(EnvParser& env, EdgedConfig& config) {
   config.kafka_bootstrap_servers = absl::StrJoin(brokers, ",");
 }
 
-// host:port, http://host:port or https://host:port, comma-separated (one
-// scheme for all); stored as host:port, https:// setting etcd_tls.
-void ParseEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
+// The library's parser (edge/etcd_tracker.h): the one set of rules for
+// ETCD_ENDPOINTS; https:// sets etcd_tls.
+void ConfigureEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
   constexpr absl::string_view kName = "ETCD_ENDPOINTS";
   std::string raw;
   if (!env.NonEmpty(kName, &raw)) return;
-  std::vector<std::string> endpoints;
-  int tls = 0;
-  for (absl::string_view entry : absl::StrSplit(raw, ',')) {
-    entry = absl::StripAsciiWhitespace(entry);
-    absl::string_view address = entry;
-    if (absl::ConsumePrefix(&address, "https://")) ++tls;
-    absl::ConsumePrefix(&address, "http://");
-    absl::ConsumeSuffix(&address, "/");
-    std::string problem =
-        address.empty() ? "is empty"
-                        : HostPortProblem(address, /*allow_port_zero=*/false);
-    if (!problem.empty()) {
-      env.Error(kName, absl::StrCat("endpoint ", Quote(entry), " ", problem,
-                                    " (expected host:port,...)"));
-      return;
-    }
-    endpoints.emplace_back(address);
-  }
-  if (tls != 0 && tls != static_cast<int>(endpoints.size())) {
-    env.Error(kName, absl::StrCat(Quote(raw),
-                                  " mixes https:// with plaintext endpoints; "
-                                  "use https:// for all or none"));
+  bool tls = false;
+  absl::StatusOr<std::vector<std::string>> endpoints =
+      ParseEtcdEndpoints(raw, &tls);
+  if (!endpoints.ok()) {
+    env.Error(kName, endpoints.status());
     return;
   }
-  config.etcd_tls = tls != 0;
-  config.etcd_endpoints = std::move(endpoints);
+  config.etcd_tls = tls;
+  config.etcd_endpoints = std::move(*endpoints);
 }
 
 void ParseEtcdSecurity(EnvParser& env, EdgedConfig& config) {
@@ -457,7 +447,7 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
   env.Enum<TrackerKind>(
       "TRACKER", {{"local", TrackerKind::kLocal}, {"etcd", TrackerKind::kEtcd}},
       &config.tracker);
-  ParseEtcdEndpoints(env, config);
+  ConfigureEtcdEndpoints(env, config);
   ParseEtcdSecurity(env, config);
   env.Seconds("TRACKER_LEASE_TTL_SEC", 2, 3600, &config.tracker_lease_ttl);
   env.Bool("TRACKER_FAIL_OPEN", &config.tracker_fail_open);
