@@ -659,40 +659,6 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
   return secret;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-ReadKafkaConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KAFKA_CONFIG_FILE: cannot read ", Quote(path), ": ",
-                     std::strerror(errno)));
-  }
-  std::vector<std::pair<std::string, std::string>> properties;
-  std::string line;
-  int line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    absl::string_view text = absl::StripAsciiWhitespace(line);
-    if (text.empty() || text.front() == '#') continue;
-    size_t equals = text.find('=');
-    absl::string_view key = absl::StripAsciiWhitespace(text.substr(0, equals));
-    if (equals == absl::string_view::npos || key.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "KAFKA_CONFIG_FILE: ", Quote(path), " line ", line_number,
-          ": expected property=value, got ", Quote(text)));
-    }
-    absl::string_view value =
-        absl::StripAsciiWhitespace(text.substr(equals + 1));
-    properties.emplace_back(std::string(key), std::string(value));
-  }
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KAFKA_CONFIG_FILE: error reading ", Quote(path), ": ",
-                     std::strerror(errno)));
-  }
-  return properties;
-}
-
 EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   EdgeOptions options;
   options.edge_id = config.edge_id;

@@ -153,12 +153,6 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment();
 // are readable; the error names the variable.
 absl::Status CheckConfigFiles(const EdgedConfig& config);
 
-// Reads KAFKA_CONFIG_FILE: one `property=value` per line; blank lines and
-// lines starting with '#' are skipped; spaces around property and value are
-// trimmed. Errors name the file and the line.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-ReadKafkaConfigFile(const std::string& path);
-
 // Reads a secret file (ADMIN_TOKEN_FILE, ETCD_PASSWORD_FILE): its content
 // without one trailing newline. An empty secret is an error naming `name`.
 absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,

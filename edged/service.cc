@@ -153,8 +153,9 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   if (config.kafka_config_file.has_value()) {
     auto properties = kafka::ParseKafkaConfigFile(*config.kafka_config_file);
     if (!properties.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("KAFKA_CONFIG_FILE: ", properties.status().message()));
+      // Invalid configuration whatever the cause (contract §8: exit code 2);
+      // the message already names KAFKA_CONFIG_FILE and the file.
+      return absl::InvalidArgumentError(properties.status().message());
     }
     bus_options.properties = std::move(*properties);
   }
