@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "descriptors.h"
+#include "edge/descriptors.h"
 #include "edge/embedded_kafka.h"
 #include "edge/etcd_tracker.h"
 #include "edge/grpc_peer_transport.h"
@@ -23,8 +23,6 @@
 namespace edge {
 namespace {
 
-// Descriptors kept free for Kafka, etcd, logs and refused connections.
-constexpr int64_t kDescriptorHeadroom = 256;
 // How long the readiness probe waits for etcd, and how often it asks.
 constexpr absl::Duration kTrackerProbeTimeout = absl::Seconds(1);
 constexpr absl::Duration kTrackerProbeEvery = absl::Seconds(1);
@@ -99,7 +97,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
 
   absl::StatusOr<int64_t> limit = DescriptorBudget::RaiseLimit();
   if (!limit.ok()) return limit.status();
-  s.descriptors_ = std::make_unique<DescriptorBudget>(*limit, kDescriptorHeadroom);
+  s.descriptors_ = std::make_unique<DescriptorBudget>(*limit, DescriptorBudget::kDefaultHeadroom);
 
   // Kafka: the configured cluster, or a broker inside this process.
   kafka::KafkaMessageBusOptions bus_options;
