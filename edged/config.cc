@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "edge/etcd_tracker.h"
+#include "edge/host_port.h"
 
 namespace edge {
 namespace {
@@ -62,42 +63,6 @@ bool AllDigits(absl::string_view text) {
     if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
   }
   return true;
-}
-
-// Checks `host:port`, where host is a name, an IPv4 address or a bracketed
-// IPv6 address. Returns what is wrong, or "" when the address is valid.
-std::string HostPortProblem(absl::string_view text, bool allow_port_zero) {
-  size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) return "has no :port";
-  absl::string_view host = text.substr(0, colon);
-  absl::string_view port = text.substr(colon + 1);
-  int port_number = 0;
-  if (!AllDigits(port) || port.size() > 5 ||
-      !absl::SimpleAtoi(port, &port_number) || port_number > 65535 ||
-      (port_number == 0 && !allow_port_zero)) {
-    return absl::StrCat("has port ", Quote(port), ", not a number in [",
-                        allow_port_zero ? "0" : "1", ", 65535]");
-  }
-  if (host.empty()) return "has an empty host";
-  if (host.front() == '[') {
-    if (host.size() < 4 || host.back() != ']') {
-      return "has an unterminated or empty [IPv6] host";
-    }
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' &&
-          c != '.') {
-        return "has an invalid [IPv6] host";
-      }
-    }
-    return "";
-  }
-  for (char c : host) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
-        c != '-' && c != '_') {
-      return "has a host that is not a name or an address (IPv6 goes in [])";
-    }
-  }
-  return "";
 }
 
 // Collects values and problems variable by variable. Every problem names
@@ -248,9 +213,9 @@ void ParseEdgeId(EnvParser& env, absl::string_view hostname,
 void ParseAddress(EnvParser& env, absl::string_view name, std::string* out) {
   std::string value;
   if (!env.NonEmpty(name, &value)) return;
-  std::string problem = HostPortProblem(value, /*allow_port_zero=*/true);
-  if (!problem.empty()) {
-    env.Error(name, absl::StrCat(Quote(value), " ", problem,
+  absl::StatusOr<HostPort> address = ParseHostPort(value, kListenPort);
+  if (!address.ok()) {
+    env.Error(name, absl::StrCat(Quote(value), " ", address.status().message(),
                                  " (expected host:port)"));
     return;
   }
@@ -273,12 +238,13 @@ void ParseBootstrapServers(EnvParser& env, EdgedConfig& config) {
     }
     bool has_port = !address.empty() && address.back() != ']' &&
                     address.find(':') != absl::string_view::npos;
-    std::string problem =
-        address.empty()
-            ? "is empty"
-            : HostPortProblem(has_port ? std::string(address)
-                                       : absl::StrCat(address, ":9092"),
-                              /*allow_port_zero=*/false);
+    std::string problem = "is empty";
+    if (!address.empty()) {
+      absl::StatusOr<HostPort> parsed = ParseHostPort(
+          has_port ? std::string(address) : absl::StrCat(address, ":9092"),
+          kConnectPort);
+      problem = parsed.ok() ? "" : std::string(parsed.status().message());
+    }
     if (!problem.empty()) {
       env.Error(kName, absl::StrCat("broker ", Quote(entry), " ", problem,
                                     " (expected host[:port],...)"));

@@ -67,7 +67,7 @@ TEST(ParseEtcdEndpointsTest, ErrorsNameTheEndpointAndTheProblem) {
       {"a:1,", "endpoint \"\" is empty"},
       {"etcd", "\"etcd\" has no :port"},
       {"[::1]", "\"[::1]\" has no :port"},
-      {"::1:2379", "not in brackets ([::1]:2379)"},
+      {"::1:2379", "not in brackets ([::1]:port)"},
       {"[]:2379", "unterminated or empty [IPv6] host"},
       {"[::1:2379", "unterminated or empty [IPv6] host"},
       {"[zz::1]:2379", "invalid [IPv6] host"},
