@@ -22,11 +22,11 @@
 #include "absl/strings/strip.h"
 #include "edge/etcd_tracker.h"
 #include "edge/host_port.h"
+#include "edge/peer_id.h"
 
 namespace edge {
 namespace {
 
-constexpr size_t kMaxEdgeIdBytes = 128;
 constexpr size_t kMaxTopicBytes = 249;  // Kafka's limit on topic names.
 constexpr absl::string_view kTopicRule =
     "1 to 249 characters of [A-Za-z0-9._-], not \".\" or \"..\"";
@@ -192,7 +192,7 @@ void ParseEdgeId(EnvParser& env, absl::string_view hostname,
                  EdgedConfig& config) {
   std::optional<std::string> raw = env.Get("EDGE_ID");
   if (!raw) {
-    if (!IsValidEdgeId(hostname)) {
+    if (!ValidatePeerId(hostname, "EDGE_ID").ok()) {
       env.Error("EDGE_ID",
                 absl::StrCat("not set, and the host name ", Quote(hostname),
                              " is not a valid edge id (", kEdgeIdRule,
@@ -202,7 +202,7 @@ void ParseEdgeId(EnvParser& env, absl::string_view hostname,
     config.edge_id = std::string(hostname);
     return;
   }
-  if (!IsValidEdgeId(*raw)) {
+  if (!ValidatePeerId(*raw, "EDGE_ID").ok()) {
     env.Error("EDGE_ID", absl::StrCat(Quote(*raw), " is not a valid edge id (",
                                       kEdgeIdRule, ")"));
     return;
@@ -442,17 +442,6 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
 }
 
 }  // namespace
-
-bool IsValidEdgeId(absl::string_view edge_id) {
-  if (edge_id.empty() || edge_id.size() > kMaxEdgeIdBytes) return false;
-  for (char c : edge_id) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
-        c != '_' && c != ':' && c != '@' && c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string ResolveTopicPattern(absl::string_view pattern,
                                 absl::string_view edge_id) {

@@ -167,10 +167,6 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config);
 std::string ResolveTopicPattern(absl::string_view pattern,
                                 absl::string_view edge_id);
 
-// Whether `edge_id` follows the peer_id rules: 1 to 128 bytes of
-// [A-Za-z0-9._:@-].
-bool IsValidEdgeId(absl::string_view edge_id);
-
 }  // namespace edge
 
 #endif  // EDGED_CONFIG_H_
