@@ -17,7 +17,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "edge/etcd_tracker.h"
@@ -442,12 +441,6 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
 }
 
 }  // namespace
-
-std::string ResolveTopicPattern(absl::string_view pattern,
-                                absl::string_view edge_id) {
-  return absl::StrReplaceAll(pattern,
-                             {{"{edge_id}", edge_id}, {"{}", edge_id}});
-}
 
 absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
                                                   absl::string_view hostname) {

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "edge/edge.h"
 #include "edge/logger.h"
+#include "edge/topic_pattern.h"  // ResolveTopicPattern
 
 namespace edge {
 
@@ -162,10 +163,6 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
 // the environment does not set (tracker_timeout, has_descriptor_headroom)
 // keep EdgeOptions' defaults.
 EdgeOptions ToEdgeOptions(const EdgedConfig& config);
-
-// Replaces every `{edge_id}` and `{}` in `pattern` with `edge_id`.
-std::string ResolveTopicPattern(absl::string_view pattern,
-                                absl::string_view edge_id);
 
 }  // namespace edge
 

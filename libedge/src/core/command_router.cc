@@ -4,10 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "core/edge_impl.h"
 #include "core/events.h"
 #include "core/ids.h"
+#include "edge/topic_pattern.h"
 
 namespace edge {
 namespace {
@@ -245,8 +245,7 @@ void EdgeImpl::Forward(Command command, IncomingRecord record, RecordDone done) 
 
 void EdgeImpl::ForwardTo(const std::string& holder, const std::string& peer_id,
                          IncomingRecord record, RecordDone done) {
-  std::string topic = absl::StrReplaceAll(options_.commands_topic_pattern,
-                                          {{"{edge_id}", holder}, {"{}", holder}});
+  std::string topic = ResolveTopicPattern(options_.commands_topic_pattern, holder);
   OutgoingRecord hop{topic, std::move(record.key), std::move(record.value),
                      std::move(record.headers)};
   hop.headers.push_back({kForwardedHeader, options_.edge_id});
