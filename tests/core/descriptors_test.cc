@@ -22,7 +22,7 @@ TEST(DescriptorBudgetTest, RaiseLimitLiftsTheSoftLimitToTheHardOne) {
 
 TEST(DescriptorBudgetTest, CountOpenSeesEachDescriptor) {
   const int64_t before = DescriptorBudget::CountOpen();
-  EXPECT_GE(before, 3);  // At least stdin, stdout and stderr.
+  EXPECT_GE(before, 1);  // At least the test's output.
   int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(DescriptorBudget::CountOpen(), before + 1);
