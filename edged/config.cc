@@ -79,7 +79,22 @@ class EnvParser {
     errors_.push_back(absl::StrCat(name, ": ", problem));
     failed_.insert(std::string(name));
   }
-  // A parser's error whose message already starts with "NAME: ".
+  // A value read by one of libedge's own parsers (`parse` returns a
+  // StatusOr<T>), so that edged and embedding services accept the same
+  // values; its error is reported as the parser words it.
+  template <typename T, typename Parse>
+  void Parsed(absl::string_view name, Parse parse, T* out) {
+    std::optional<std::string> raw = Get(name);
+    if (!raw) return;
+    absl::StatusOr<T> parsed = parse(*raw);
+    if (parsed.ok()) {
+      *out = *std::move(parsed);
+    } else {
+      Error(name, parsed.status());
+    }
+  }
+
+  // A parser's error; a leading "NAME: " in its message is not repeated.
   void Error(absl::string_view name, const absl::Status& status) {
     absl::string_view message = status.message();
     absl::ConsumePrefix(&message, absl::StrCat(name, ": "));
@@ -512,24 +527,18 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Seconds("SHUTDOWN_TIMEOUT_SEC", 1, 3600, &config.shutdown_timeout);
   env.Int("DRAIN_RATE_PER_SEC", 1, 1000000, &config.drain_rate_per_sec);
 
-  if (std::optional<std::string> level = env.Get("LOG_LEVEL")) {
-    absl::StatusOr<LogLevel> parsed =
-        ParseLogLevel(absl::AsciiStrToLower(*level));
-    if (parsed.ok()) {
-      config.log_level = *parsed;
-    } else {
-      env.Error("LOG_LEVEL", parsed.status().message());
-    }
-  }
-  if (std::optional<std::string> format = env.Get("LOG_FORMAT")) {
-    absl::StatusOr<LogFormat> parsed =
-        ParseLogFormat(absl::AsciiStrToLower(*format));
-    if (parsed.ok()) {
-      config.log_format = *parsed;
-    } else {
-      env.Error("LOG_FORMAT", parsed.status().message());
-    }
-  }
+  env.Parsed(
+      "LOG_LEVEL",
+      [](const std::string& raw) {
+        return ParseLogLevel(absl::AsciiStrToLower(raw));
+      },
+      &config.log_level);
+  env.Parsed(
+      "LOG_FORMAT",
+      [](const std::string& raw) {
+        return ParseLogFormat(absl::AsciiStrToLower(raw));
+      },
+      &config.log_format);
 
   absl::Status status = env.Finish();
   if (!status.ok()) return status;
