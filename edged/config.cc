@@ -17,14 +17,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "edge/etcd/etcd_tracker.h"
+#include "edge/host_port.h"
+#include "edge/peer_id.h"
 
 namespace edge {
 namespace {
 
-constexpr size_t kMaxEdgeIdBytes = 128;
 constexpr size_t kMaxTopicBytes = 249;  // Kafka's limit on topic names.
 constexpr absl::string_view kTopicRule =
     "1 to 249 characters of [A-Za-z0-9._-], not \".\" or \"..\"";
@@ -63,42 +64,6 @@ bool AllDigits(absl::string_view text) {
   return true;
 }
 
-// Checks `host:port`, where host is a name, an IPv4 address or a bracketed
-// IPv6 address. Returns what is wrong, or "" when the address is valid.
-std::string HostPortProblem(absl::string_view text, bool allow_port_zero) {
-  size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) return "has no :port";
-  absl::string_view host = text.substr(0, colon);
-  absl::string_view port = text.substr(colon + 1);
-  int port_number = 0;
-  if (!AllDigits(port) || port.size() > 5 ||
-      !absl::SimpleAtoi(port, &port_number) || port_number > 65535 ||
-      (port_number == 0 && !allow_port_zero)) {
-    return absl::StrCat("has port ", Quote(port), ", not a number in [",
-                        allow_port_zero ? "0" : "1", ", 65535]");
-  }
-  if (host.empty()) return "has an empty host";
-  if (host.front() == '[') {
-    if (host.size() < 4 || host.back() != ']') {
-      return "has an unterminated or empty [IPv6] host";
-    }
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' &&
-          c != '.') {
-        return "has an invalid [IPv6] host";
-      }
-    }
-    return "";
-  }
-  for (char c : host) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
-        c != '-' && c != '_') {
-      return "has a host that is not a name or an address (IPv6 goes in [])";
-    }
-  }
-  return "";
-}
-
 // Collects values and problems variable by variable. Every problem names
 // its variable; a variable with a problem keeps its default, so later
 // checks can tell (Failed) and avoid reporting a consequence twice.
@@ -113,6 +78,27 @@ class EnvParser {
   void Error(absl::string_view name, absl::string_view problem) {
     errors_.push_back(absl::StrCat(name, ": ", problem));
     failed_.insert(std::string(name));
+  }
+  // A value read by one of libedge's own parsers (`parse` returns a
+  // StatusOr<T>), so that edged and embedding services accept the same
+  // values; its error is reported as the parser words it.
+  template <typename T, typename Parse>
+  void Parsed(absl::string_view name, Parse parse, T* out) {
+    std::optional<std::string> raw = Get(name);
+    if (!raw) return;
+    absl::StatusOr<T> parsed = parse(*raw);
+    if (parsed.ok()) {
+      *out = *std::move(parsed);
+    } else {
+      Error(name, parsed.status());
+    }
+  }
+
+  // A parser's error; a leading "NAME: " in its message is not repeated.
+  void Error(absl::string_view name, const absl::Status& status) {
+    absl::string_view message = status.message();
+    absl::ConsumePrefix(&message, absl::StrCat(name, ": "));
+    Error(name, message);
   }
   bool Failed(absl::string_view name) const {
     return failed_.count(std::string(name)) > 0;
@@ -220,7 +206,7 @@ void ParseEdgeId(EnvParser& env, absl::string_view hostname,
                  EdgedConfig& config) {
   std::optional<std::string> raw = env.Get("EDGE_ID");
   if (!raw) {
-    if (!IsValidEdgeId(hostname)) {
+    if (!ValidatePeerId(hostname, "EDGE_ID").ok()) {
       env.Error("EDGE_ID",
                 absl::StrCat("not set, and the host name ", Quote(hostname),
                              " is not a valid edge id (", kEdgeIdRule,
@@ -230,7 +216,7 @@ void ParseEdgeId(EnvParser& env, absl::string_view hostname,
     config.edge_id = std::string(hostname);
     return;
   }
-  if (!IsValidEdgeId(*raw)) {
+  if (!ValidatePeerId(*raw, "EDGE_ID").ok()) {
     env.Error("EDGE_ID", absl::StrCat(Quote(*raw), " is not a valid edge id (",
                                       kEdgeIdRule, ")"));
     return;
@@ -241,9 +227,9 @@ void ParseEdgeId(EnvParser& env, absl::string_view hostname,
 void ParseAddress(EnvParser& env, absl::string_view name, std::string* out) {
   std::string value;
   if (!env.NonEmpty(name, &value)) return;
-  std::string problem = HostPortProblem(value, /*allow_port_zero=*/true);
-  if (!problem.empty()) {
-    env.Error(name, absl::StrCat(Quote(value), " ", problem,
+  absl::StatusOr<HostPort> address = ParseHostPort(value, kListenPort);
+  if (!address.ok()) {
+    env.Error(name, absl::StrCat(Quote(value), " ", address.status().message(),
                                  " (expected host:port)"));
     return;
   }
@@ -266,12 +252,13 @@ void ParseBootstrapServers(EnvParser& env, EdgedConfig& config) {
     }
     bool has_port = !address.empty() && address.back() != ']' &&
                     address.find(':') != absl::string_view::npos;
-    std::string problem =
-        address.empty()
-            ? "is empty"
-            : HostPortProblem(has_port ? std::string(address)
-                                       : absl::StrCat(address, ":9092"),
-                              /*allow_port_zero=*/false);
+    std::string problem = "is empty";
+    if (!address.empty()) {
+      absl::StatusOr<HostPort> parsed = ParseHostPort(
+          has_port ? std::string(address) : absl::StrCat(address, ":9092"),
+          kConnectPort);
+      problem = parsed.ok() ? "" : std::string(parsed.status().message());
+    }
     if (!problem.empty()) {
       env.Error(kName, absl::StrCat("broker ", Quote(entry), " ", problem,
                                     " (expected host[:port],...)"));
@@ -282,38 +269,21 @@ void ParseBootstrapServers(EnvParser& env, EdgedConfig& config) {
   config.kafka_bootstrap_servers = absl::StrJoin(brokers, ",");
 }
 
-// host:port, http://host:port or https://host:port, comma-separated (one
-// scheme for all); stored as host:port, https:// setting etcd_tls.
-void ParseEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
+// The library's parser (edge/etcd_tracker.h): the one set of rules for
+// ETCD_ENDPOINTS; https:// sets etcd_tls.
+void ConfigureEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
   constexpr absl::string_view kName = "ETCD_ENDPOINTS";
   std::string raw;
   if (!env.NonEmpty(kName, &raw)) return;
-  std::vector<std::string> endpoints;
-  int tls = 0;
-  for (absl::string_view entry : absl::StrSplit(raw, ',')) {
-    entry = absl::StripAsciiWhitespace(entry);
-    absl::string_view address = entry;
-    if (absl::ConsumePrefix(&address, "https://")) ++tls;
-    absl::ConsumePrefix(&address, "http://");
-    absl::ConsumeSuffix(&address, "/");
-    std::string problem =
-        address.empty() ? "is empty"
-                        : HostPortProblem(address, /*allow_port_zero=*/false);
-    if (!problem.empty()) {
-      env.Error(kName, absl::StrCat("endpoint ", Quote(entry), " ", problem,
-                                    " (expected host:port,...)"));
-      return;
-    }
-    endpoints.emplace_back(address);
-  }
-  if (tls != 0 && tls != static_cast<int>(endpoints.size())) {
-    env.Error(kName, absl::StrCat(Quote(raw),
-                                  " mixes https:// with plaintext endpoints; "
-                                  "use https:// for all or none"));
+  bool tls = false;
+  absl::StatusOr<std::vector<std::string>> endpoints =
+      etcd::ParseEtcdEndpoints(raw, &tls);
+  if (!endpoints.ok()) {
+    env.Error(kName, endpoints.status());
     return;
   }
-  config.etcd_tls = tls != 0;
-  config.etcd_endpoints = std::move(endpoints);
+  config.etcd_tls = tls;
+  config.etcd_endpoints = std::move(*endpoints);
 }
 
 void ParseEtcdSecurity(EnvParser& env, EdgedConfig& config) {
@@ -457,7 +427,7 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
   env.Enum<TrackerKind>(
       "TRACKER", {{"local", TrackerKind::kLocal}, {"etcd", TrackerKind::kEtcd}},
       &config.tracker);
-  ParseEtcdEndpoints(env, config);
+  ConfigureEtcdEndpoints(env, config);
   ParseEtcdSecurity(env, config);
   env.Seconds("TRACKER_LEASE_TTL_SEC", 2, 3600, &config.tracker_lease_ttl);
   env.Bool("TRACKER_FAIL_OPEN", &config.tracker_fail_open);
@@ -486,23 +456,6 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
 }
 
 }  // namespace
-
-bool IsValidEdgeId(absl::string_view edge_id) {
-  if (edge_id.empty() || edge_id.size() > kMaxEdgeIdBytes) return false;
-  for (char c : edge_id) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
-        c != '_' && c != ':' && c != '@' && c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string ResolveTopicPattern(absl::string_view pattern,
-                                absl::string_view edge_id) {
-  return absl::StrReplaceAll(pattern,
-                             {{"{edge_id}", edge_id}, {"{}", edge_id}});
-}
 
 absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
                                                   absl::string_view hostname) {
@@ -574,24 +527,18 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Seconds("SHUTDOWN_TIMEOUT_SEC", 1, 3600, &config.shutdown_timeout);
   env.Int("DRAIN_RATE_PER_SEC", 1, 1000000, &config.drain_rate_per_sec);
 
-  if (std::optional<std::string> level = env.Get("LOG_LEVEL")) {
-    absl::StatusOr<LogLevel> parsed =
-        ParseLogLevel(absl::AsciiStrToLower(*level));
-    if (parsed.ok()) {
-      config.log_level = *parsed;
-    } else {
-      env.Error("LOG_LEVEL", parsed.status().message());
-    }
-  }
-  if (std::optional<std::string> format = env.Get("LOG_FORMAT")) {
-    absl::StatusOr<LogFormat> parsed =
-        ParseLogFormat(absl::AsciiStrToLower(*format));
-    if (parsed.ok()) {
-      config.log_format = *parsed;
-    } else {
-      env.Error("LOG_FORMAT", parsed.status().message());
-    }
-  }
+  env.Parsed(
+      "LOG_LEVEL",
+      [](const std::string& raw) {
+        return ParseLogLevel(absl::AsciiStrToLower(raw));
+      },
+      &config.log_level);
+  env.Parsed(
+      "LOG_FORMAT",
+      [](const std::string& raw) {
+        return ParseLogFormat(absl::AsciiStrToLower(raw));
+      },
+      &config.log_format);
 
   absl::Status status = env.Finish();
   if (!status.ok()) return status;
@@ -667,40 +614,6 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
         absl::StrCat(name, ": ", Quote(path), " is empty"));
   }
   return secret;
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-ReadKafkaConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KAFKA_CONFIG_FILE: cannot read ", Quote(path), ": ",
-                     std::strerror(errno)));
-  }
-  std::vector<std::pair<std::string, std::string>> properties;
-  std::string line;
-  int line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    absl::string_view text = absl::StripAsciiWhitespace(line);
-    if (text.empty() || text.front() == '#') continue;
-    size_t equals = text.find('=');
-    absl::string_view key = absl::StripAsciiWhitespace(text.substr(0, equals));
-    if (equals == absl::string_view::npos || key.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "KAFKA_CONFIG_FILE: ", Quote(path), " line ", line_number,
-          ": expected property=value, got ", Quote(text)));
-    }
-    absl::string_view value =
-        absl::StripAsciiWhitespace(text.substr(equals + 1));
-    properties.emplace_back(std::string(key), std::string(value));
-  }
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KAFKA_CONFIG_FILE: error reading ", Quote(path), ": ",
-                     std::strerror(errno)));
-  }
-  return properties;
 }
 
 EdgeOptions ToEdgeOptions(const EdgedConfig& config) {

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "edge/edge.h"
 #include "edge/logger.h"
+#include "edge/topic_pattern.h"  // ResolveTopicPattern
 
 namespace edge {
 
@@ -153,12 +154,6 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment();
 // are readable; the error names the variable.
 absl::Status CheckConfigFiles(const EdgedConfig& config);
 
-// Reads KAFKA_CONFIG_FILE: one `property=value` per line; blank lines and
-// lines starting with '#' are skipped; spaces around property and value are
-// trimmed. Errors name the file and the line.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
-ReadKafkaConfigFile(const std::string& path);
-
 // Reads a secret file (ADMIN_TOKEN_FILE, ETCD_PASSWORD_FILE): its content
 // without one trailing newline. An empty secret is an error naming `name`.
 absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
@@ -168,14 +163,6 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
 // the environment does not set (tracker_timeout, has_descriptor_headroom)
 // keep EdgeOptions' defaults.
 EdgeOptions ToEdgeOptions(const EdgedConfig& config);
-
-// Replaces every `{edge_id}` and `{}` in `pattern` with `edge_id`.
-std::string ResolveTopicPattern(absl::string_view pattern,
-                                absl::string_view edge_id);
-
-// Whether `edge_id` follows the peer_id rules: 1 to 128 bytes of
-// [A-Za-z0-9._:@-].
-bool IsValidEdgeId(absl::string_view edge_id);
 
 }  // namespace edge
 

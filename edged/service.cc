@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "descriptors.h"
+#include "edge/descriptors.h"
 #include "edge/kafka/embedded_kafka.h"
 #include "edge/etcd/etcd_tracker.h"
 #include "edge/grpc/grpc_peer_transport.h"
@@ -23,8 +23,6 @@
 namespace edge {
 namespace {
 
-// Descriptors kept free for Kafka, etcd, logs and refused connections.
-constexpr int64_t kDescriptorHeadroom = 256;
 // How long the readiness probe waits for etcd, and how often it asks.
 constexpr absl::Duration kTrackerProbeTimeout = absl::Seconds(1);
 constexpr absl::Duration kTrackerProbeEvery = absl::Seconds(1);
@@ -99,7 +97,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
 
   absl::StatusOr<int64_t> limit = DescriptorBudget::RaiseLimit();
   if (!limit.ok()) return limit.status();
-  s.descriptors_ = std::make_unique<DescriptorBudget>(*limit, kDescriptorHeadroom);
+  s.descriptors_ = std::make_unique<DescriptorBudget>(*limit, DescriptorBudget::kDefaultHeadroom);
 
   // Kafka: the configured cluster, or a broker inside this process.
   kafka::KafkaMessageBusOptions bus_options;
@@ -153,8 +151,9 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   if (config.kafka_config_file.has_value()) {
     auto properties = kafka::ParseKafkaConfigFile(*config.kafka_config_file);
     if (!properties.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("KAFKA_CONFIG_FILE: ", properties.status().message()));
+      // Invalid configuration whatever the cause (contract §8: exit code 2);
+      // the message already names KAFKA_CONFIG_FILE and the file.
+      return absl::InvalidArgumentError(properties.status().message());
     }
     bus_options.properties = std::move(*properties);
   }

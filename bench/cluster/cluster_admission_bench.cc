@@ -27,7 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "descriptors.h"
+#include "edge/descriptors.h"
 #include "edge/edge.h"
 #include "edge/etcd/etcd_tracker.h"
 #include "edge/grpc/grpc_peer_transport.h"

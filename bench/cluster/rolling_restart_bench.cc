@@ -33,7 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "descriptors.h"
+#include "edge/descriptors.h"
 #include "edge/kafka/embedded_kafka.h"
 #include "load_peer.h"
 #include "support/edged_process.h"

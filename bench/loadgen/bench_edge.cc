@@ -25,7 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "command_sink.h"
-#include "descriptors.h"
+#include "edge/descriptors.h"
 #include "edge/edge.h"
 #include "edge/grpc/grpc_peer_transport.h"
 #include "edge/local_tracker.h"
@@ -45,9 +45,6 @@ ABSL_FLAG(int, bus_capacity, 10000,
 ABSL_FLAG(int, max_seconds, 600, "exit after this long at most");
 
 namespace {
-
-// Descriptors kept free, as edged keeps them.
-constexpr int64_t kDescriptorHeadroom = 256;
 
 // Accepts feed connections and produces each line into the command topic.
 class CommandFeed {
@@ -145,7 +142,8 @@ int Main(int argc, char** argv) {
                  limit.status().ToString().c_str());
     return 1;
   }
-  edge::DescriptorBudget descriptors(*limit, kDescriptorHeadroom);
+  // Descriptors kept free, as edged keeps them.
+  edge::DescriptorBudget descriptors(*limit, edge::DescriptorBudget::kDefaultHeadroom);
   std::unique_ptr<edge::Clock> clock = edge::NewRealClock();
   edge::Logger logger(edge::LogLevel::kWarn);
 

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "edge/descriptors.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "proc_stats.h"
 
@@ -133,7 +134,10 @@ int Main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
-  edge::loadgen::RaiseDescriptorLimit();
+  if (absl::StatusOr<int64_t> limit = edge::DescriptorBudget::RaiseLimit(); !limit.ok()) {
+    std::fprintf(stderr, "edge_echo_server: %s\n", limit.status().ToString().c_str());
+    return 1;
+  }
 
   EchoService service(absl::GetFlag(FLAGS_edge_id));
   grpc::ServerBuilder builder;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "command_sink.h"
+#include "edge/descriptors.h"
 #include "hold_run.h"
 #include "load_run.h"
 #include "proc_stats.h"
@@ -77,7 +78,12 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Load generator for the edge; see docs/performance.md");
   absl::ParseCommandLine(argc, argv);
-  const int64_t limit = edge::loadgen::RaiseDescriptorLimit();
+  absl::StatusOr<int64_t> raised = edge::DescriptorBudget::RaiseLimit();
+  if (!raised.ok()) {
+    std::fprintf(stderr, "edge_loadgen: %s\n", raised.status().ToString().c_str());
+    return 1;
+  }
+  const int64_t limit = *raised;
 
   edge::loadgen::LoadRunOptions options;
   options.hosts =

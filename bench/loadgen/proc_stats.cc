@@ -1,7 +1,6 @@
 #include "proc_stats.h"
 
 #include <dirent.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,16 +58,6 @@ absl::StatusOr<ProcessSample> SampleProcess(pid_t pid) {
     closedir(dir);
   }
   return sample;
-}
-
-int64_t RaiseDescriptorLimit() {
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-  return static_cast<int64_t>(limit.rlim_cur);
 }
 
 }  // namespace edge::loadgen

@@ -22,10 +22,6 @@ struct ProcessSample {
 // NOT_FOUND when the process is gone.
 absl::StatusOr<ProcessSample> SampleProcess(pid_t pid);
 
-// Raises this process's RLIMIT_NOFILE soft limit to the hard limit and
-// returns it.
-int64_t RaiseDescriptorLimit();
-
 }  // namespace edge::loadgen
 
 #endif  // EDGE_BENCH_LOADGEN_PROC_STATS_H_

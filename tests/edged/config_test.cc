@@ -17,7 +17,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Pair;
 using ::testing::StartsWith;
 
 using Env = std::map<std::string, std::string>;
@@ -609,30 +608,6 @@ TEST_F(ConfigFilesTest, ChecksThatNamedFilesAreReadable) {
   config.kafka_config_file = dir_;
   EXPECT_THAT(std::string(CheckConfigFiles(config).message()),
               HasSubstr("KAFKA_CONFIG_FILE: "));
-}
-
-TEST_F(ConfigFilesTest, ReadsKafkaPropertyLines) {
-  std::string path = Write("kafka.properties",
-                           "# security\n"
-                           "\n"
-                           "security.protocol = SASL_SSL\n"
-                           "sasl.password=a=b\r\n"
-                           "  linger.ms=5  \n");
-  auto properties = ReadKafkaConfigFile(path);
-  ASSERT_TRUE(properties.ok()) << properties.status();
-  EXPECT_THAT(*properties, ElementsAre(Pair("security.protocol", "SASL_SSL"),
-                                       Pair("sasl.password", "a=b"),
-                                       Pair("linger.ms", "5")));
-}
-
-TEST_F(ConfigFilesTest, RejectsMalformedKafkaPropertyLines) {
-  std::string path = Write("bad.properties", "acks=all\nlinger.ms\n");
-  auto properties = ReadKafkaConfigFile(path);
-  ASSERT_FALSE(properties.ok());
-  EXPECT_THAT(std::string(properties.status().message()),
-              AllOf(StartsWith("KAFKA_CONFIG_FILE: "), HasSubstr("line 2")));
-  EXPECT_FALSE(ReadKafkaConfigFile(absl::StrCat(dir_, "/none")).ok());
-  EXPECT_FALSE(ReadKafkaConfigFile(Write("nokey", "=x\n")).ok());
 }
 
 }  // namespace

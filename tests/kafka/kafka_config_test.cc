@@ -10,12 +10,14 @@
 namespace edge::kafka::internal {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Pair;
+using ::testing::StartsWith;
 
-std::string WriteTemp(const std::string& text) {
+std::string WriteTemp(const std::string& text, const std::string& suffix = "") {
   std::string path = ::testing::TempDir() + "/kafka_config_test_" +
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + suffix;
   std::ofstream(path) << text;
   return path;
 }
@@ -50,6 +52,44 @@ TEST(ParseKafkaConfigFileTest, EmptyNameIsInvalidArgument) {
 
 TEST(ParseKafkaConfigFileTest, MissingFileIsNotFound) {
   EXPECT_TRUE(absl::IsNotFound(ParseKafkaConfigFile("/nonexistent/kafka.conf").status()));
+}
+
+TEST(ParseKafkaConfigFileTest, ReadsKafkaPropertyLines) {
+  std::string path = WriteTemp(
+      "# security\n"
+      "\n"
+      "security.protocol = SASL_SSL\n"
+      "sasl.password=a=b\r\n"
+      "  linger.ms=5  \n");
+  auto properties = ParseKafkaConfigFile(path);
+  ASSERT_TRUE(properties.ok()) << properties.status();
+  EXPECT_THAT(*properties, ::testing::ElementsAre(Pair("security.protocol", "SASL_SSL"),
+                                                  Pair("sasl.password", "a=b"),
+                                                  Pair("linger.ms", "5")));
+}
+
+TEST(ParseKafkaConfigFileTest, RejectsMalformedKafkaPropertyLines) {
+  std::string path = WriteTemp("acks=all\nlinger.ms\n");
+  auto properties = ParseKafkaConfigFile(path);
+  ASSERT_FALSE(properties.ok());
+  EXPECT_THAT(std::string(properties.status().message()),
+              AllOf(StartsWith("KAFKA_CONFIG_FILE: "), HasSubstr("line 2")));
+  EXPECT_FALSE(ParseKafkaConfigFile(::testing::TempDir() + "/kafka_config_test_none").ok());
+  EXPECT_FALSE(ParseKafkaConfigFile(WriteTemp("=x\n", "_nokey")).ok());
+}
+
+// Every error names the variable and the file, whatever its cause; a
+// malformed line is not echoed (it may be a secret).
+TEST(ParseKafkaConfigFileTest, ErrorsNameTheVariableAndTheFile) {
+  std::string path = WriteTemp("sasl.password\n");
+  auto malformed = ParseKafkaConfigFile(path);
+  EXPECT_TRUE(absl::IsInvalidArgument(malformed.status())) << malformed.status();
+  EXPECT_THAT(std::string(malformed.status().message()),
+              AllOf(StartsWith("KAFKA_CONFIG_FILE: \"" + path + "\" line 1"),
+                    ::testing::Not(HasSubstr("sasl.password"))));
+  auto missing = ParseKafkaConfigFile("/nonexistent/kafka.conf");
+  EXPECT_THAT(std::string(missing.status().message()),
+              StartsWith("KAFKA_CONFIG_FILE: cannot read \"/nonexistent/kafka.conf\": "));
 }
 
 TEST(BuildConfTest, UnknownPropertyIsInvalidArgumentNamingIt) {

@@ -169,6 +169,19 @@ TEST(EdgedMetricsTest, AnEmptyAdminTokenFileStopsTheStart) {
               ::testing::HasSubstr("ADMIN_TOKEN_FILE"));
 }
 
+// The library's parser names the variable and the file once; the service
+// passes its message on as invalid configuration (exit code 2).
+TEST(EdgedMetricsTest, AMalformedKafkaConfigFileStopsTheStart) {
+  TempFile properties("linger.ms=5\nsasl.password\n");
+  auto config = Config({{"KAFKA_CONFIG_FILE", properties.path()}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto service = EdgedService::Create(*config, &Logger::Null());
+  EXPECT_EQ(service.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(service.status().message()),
+            absl::StrCat("KAFKA_CONFIG_FILE: \"", properties.path(),
+                         "\" line 2: expected property=value"));
+}
+
 TEST(EdgedMetricsTest, EmptyMetricsAddressDisablesTheEndpoint) {
   auto config = Config({{"METRICS_ADDRESS", ""}});
   ASSERT_TRUE(config.ok()) << config.status();

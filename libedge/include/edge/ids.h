@@ -7,14 +7,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "edge/peer_id.h"  // ValidatePeerId, kMaxPeerIdBytes
 
 namespace edge {
-
-inline constexpr size_t kMaxPeerIdBytes = 128;
-
-// OK, or INVALID_ARGUMENT saying what is wrong. `what` names the value in
-// the message ("peer_id", "EDGE_ID").
-absl::Status ValidatePeerId(absl::string_view id, absl::string_view what = "peer_id");
 
 // A random (version 4) UUID, e.g. "6f1c1c3e-4a8b-4c1e-9d53-2b8f0e6d7a10".
 std::string NewRequestId();

@@ -1,17 +1,17 @@
-#include <map>
+#include <optional>
 #include <thread>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "edge/clock.h"
+#include "edge/timer_queue.h"
 
 namespace edge {
 namespace {
 
-// The system clock. Timers wait in a map ordered by deadline; one thread
-// sleeps until the earliest, then runs it with the lock released.
+// The system clock. Timers wait in a TimerQueue; one thread sleeps until the
+// earliest, then runs it with the lock released.
 class RealClock final : public Clock {
  public:
   RealClock() : thread_([this] { Loop(); }) {}
@@ -28,41 +28,29 @@ class RealClock final : public Clock {
 
   TimerId RunAt(absl::Time deadline, absl::AnyInvocable<void()> fn) override {
     absl::MutexLock lock(&mu_);
-    TimerId id = ++last_id_;
-    timers_.emplace(Key{deadline, id}, std::move(fn));
-    deadlines_.emplace(id, deadline);
-    return id;
+    return timers_.Add(deadline, std::move(fn));
   }
 
   bool Cancel(TimerId id) override {
     absl::MutexLock lock(&mu_);
-    auto it = deadlines_.find(id);
-    if (it == deadlines_.end()) return false;
-    timers_.erase(Key{it->second, id});
-    deadlines_.erase(it);
-    return true;
+    return timers_.Cancel(id);
   }
 
  private:
-  using Key = std::pair<absl::Time, TimerId>;
-
   void Loop() {
     absl::MutexLock lock(&mu_);
     while (!stopping_) {
-      absl::Time now = absl::Now();
-      if (!timers_.empty() && timers_.begin()->first.first <= now) {
-        auto node = timers_.extract(timers_.begin());
-        deadlines_.erase(node.key().second);
+      if (std::optional<TimerQueue::Due> due = timers_.PopDue(absl::Now())) {
         mu_.Unlock();
-        node.mapped()();
-        node.mapped() = nullptr;  // Destroy captures off-lock too.
+        due->fn();
+        due.reset();  // Destroy captures off-lock too.
         mu_.Lock();
         continue;
       }
-      absl::Time wake = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first.first;
+      absl::Time wake = timers_.NextDeadline();
       // Wake early when an earlier timer is added or on shutdown.
       auto changed = [this, wake]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || (!timers_.empty() && timers_.begin()->first.first < wake);
+        return stopping_ || timers_.NextDeadline() < wake;
       };
       mu_.AwaitWithDeadline(absl::Condition(&changed), wake);
     }
@@ -70,9 +58,7 @@ class RealClock final : public Clock {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  TimerId last_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<Key, absl::AnyInvocable<void()>> timers_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<TimerId, absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
+  TimerQueue timers_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

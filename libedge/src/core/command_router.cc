@@ -6,10 +6,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "command_hold.h"
 #include "events.h"
 #include "edge/ids.h"
+#include "edge/topic_pattern.h"
 #include "peer_session.h"
 #include "webrtc_relay.h"
 
@@ -204,8 +204,7 @@ void CommandRouter::Forward(Command command, IncomingRecord record, RecordDone d
 
 void CommandRouter::ForwardTo(const std::string& holder, const std::string& peer_id,
                               IncomingRecord record, RecordDone done) {
-  std::string topic = absl::StrReplaceAll(options().commands_topic_pattern,
-                                          {{"{edge_id}", holder}, {"{}", holder}});
+  std::string topic = ResolveTopicPattern(options().commands_topic_pattern, holder);
   OutgoingRecord hop{topic, std::move(record.key), std::move(record.value),
                      std::move(record.headers)};
   hop.headers.push_back({kForwardedHeader, options().edge_id});

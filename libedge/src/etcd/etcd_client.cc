@@ -15,10 +15,17 @@
 namespace edge::etcd::internal {
 namespace {
 
+// The etcd backend's one conversion of a gRPC status. Both enums use the
+// canonical code numbers 0..16 (google.rpc.Code); a code outside that range
+// becomes UNKNOWN, as gRPC itself treats it.
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view endpoint) {
   if (status.ok()) return absl::OkStatus();
+  int code = static_cast<int>(status.error_code());
+  if (code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
+    code = static_cast<int>(absl::StatusCode::kUnknown);
+  }
   return absl::Status(
-      static_cast<absl::StatusCode>(status.error_code()),
+      static_cast<absl::StatusCode>(code),
       absl::StrCat("etcd ", endpoint, ": ", status.error_message()));
 }
 

@@ -1,26 +1,33 @@
-// ParseEtcdEndpoints: the ETCD_ENDPOINTS list of contract §8.
+// ParseEtcdEndpoints: the ETCD_ENDPOINTS list of contract §8, the one parser
+// of that setting (edged's configuration calls it too).
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "edge/etcd/etcd_tracker.h"
+#include "edge/host_port.h"
 
 namespace edge::etcd {
+namespace {
+
+std::string Quote(absl::string_view value) {
+  return absl::StrCat("\"", absl::CHexEscape(value), "\"");
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
     absl::string_view list, bool* tls) {
   std::vector<std::string> endpoints;
   size_t secure = 0;
   for (absl::string_view item : absl::StrSplit(list, ',')) {
-    absl::string_view endpoint = absl::StripAsciiWhitespace(item);
-    if (endpoint.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ETCD_ENDPOINTS: empty endpoint in \"", list, "\""));
-    }
+    absl::string_view entry = absl::StripAsciiWhitespace(item);
+    absl::string_view endpoint = entry;
+    // URL schemes are case-insensitive (RFC 3986 §3.1).
     if (absl::StartsWithIgnoreCase(endpoint, "https://")) {
       endpoint.remove_prefix(8);
       ++secure;
@@ -28,30 +35,27 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
       endpoint.remove_prefix(7);
     }
     absl::ConsumeSuffix(&endpoint, "/");
-    size_t colon = endpoint.rfind(':');
-    if (colon == absl::string_view::npos || colon == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ETCD_ENDPOINTS: \"", endpoint, "\" is not host:port"));
+    std::string problem;
+    if (endpoint.empty()) {
+      problem = "is empty";
+    } else if (absl::StrContains(endpoint, "://")) {
+      problem = "has a scheme other than http:// or https://";
+    } else if (absl::StatusOr<HostPort> address = ParseHostPort(endpoint, kConnectPort);
+               !address.ok()) {
+      problem = std::string(address.status().message());
     }
-    absl::string_view host = endpoint.substr(0, colon);
-    if (absl::StrContains(host, ':') &&
-        !(absl::StartsWith(host, "[") && absl::EndsWith(host, "]"))) {
+    if (!problem.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("ETCD_ENDPOINTS: \"", endpoint,
-                       "\": an IPv6 address must be in brackets"));
-    }
-    int port = 0;
-    if (!absl::SimpleAtoi(endpoint.substr(colon + 1), &port) || port < 1 ||
-        port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ETCD_ENDPOINTS: \"", endpoint, "\" has no valid port (1-65535)"));
+          absl::StrCat("ETCD_ENDPOINTS: endpoint ", Quote(entry), " ", problem,
+                       " (expected host:port,...)"));
     }
     endpoints.emplace_back(endpoint);
   }
   if (secure != 0 && secure != endpoints.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ETCD_ENDPOINTS: \"", list,
-        "\" mixes https:// with plaintext endpoints; use one for all"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ETCD_ENDPOINTS: ", Quote(list),
+                     " mixes https:// with plaintext endpoints; "
+                     "use https:// for all or none"));
   }
   if (tls != nullptr) *tls = secure != 0;
   return endpoints;

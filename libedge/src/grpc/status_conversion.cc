@@ -15,13 +15,4 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(code), std::string(status.message()));
 }
 
-absl::Status ToAbslStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  int code = static_cast<int>(status.error_code());
-  if (code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
-    code = static_cast<int>(absl::StatusCode::kUnknown);
-  }
-  return absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
-}
-
 }  // namespace edge::grpc_transport::internal

@@ -1,5 +1,7 @@
-// The one place where absl and gRPC statuses meet. Canonical codes map
-// one-to-one; the message is kept as is.
+// The one place where the transport turns an absl status into the gRPC
+// status a stream ends with. Canonical codes map one-to-one; the message is
+// kept as is. (The etcd backend converts etcd's answers in etcd_client.cc: no
+// backend depends on another.)
 #ifndef EDGE_SRC_GRPC_STATUS_CONVERSION_H_
 #define EDGE_SRC_GRPC_STATUS_CONVERSION_H_
 
@@ -10,7 +12,6 @@
 namespace edge::grpc_transport::internal {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status ToAbslStatus(const grpc::Status& status);
 
 }  // namespace edge::grpc_transport::internal
 

@@ -1,10 +1,13 @@
 #include "kafka_config.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -164,9 +167,11 @@ bool IsPermanentDeliveryError(rd_kafka_resp_err_t err) {
 }  // namespace internal
 
 absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path) {
+  const std::string quoted = absl::StrCat("\"", absl::CHexEscape(path), "\"");
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("KAFKA_CONFIG_FILE: cannot open ", path));
+    return absl::NotFoundError(
+        absl::StrCat("KAFKA_CONFIG_FILE: cannot read ", quoted, ": ", std::strerror(errno)));
   }
   KafkaProperties props;
   std::string line;
@@ -175,21 +180,23 @@ absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path) {
     ++number;
     absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || text[0] == '#') continue;
+    // The line itself is not quoted back: it may hold a secret.
     size_t eq = text.find('=');
     if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "KAFKA_CONFIG_FILE ", path, " line ", number, ": expected property=value"));
+      return absl::InvalidArgumentError(absl::StrCat("KAFKA_CONFIG_FILE: ", quoted, " line ",
+                                                     number, ": expected property=value"));
     }
     absl::string_view name = absl::StripAsciiWhitespace(text.substr(0, eq));
     absl::string_view value = absl::StripAsciiWhitespace(text.substr(eq + 1));
     if (name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("KAFKA_CONFIG_FILE ", path, " line ",
+      return absl::InvalidArgumentError(absl::StrCat("KAFKA_CONFIG_FILE: ", quoted, " line ",
                                                      number, ": empty property name"));
     }
     props.emplace_back(std::string(name), std::string(value));
   }
   if (in.bad()) {
-    return absl::DataLossError(absl::StrCat("KAFKA_CONFIG_FILE: error reading ", path));
+    return absl::DataLossError(
+        absl::StrCat("KAFKA_CONFIG_FILE: error reading ", quoted, ": ", std::strerror(errno)));
   }
   return props;
 }

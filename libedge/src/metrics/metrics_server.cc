@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "civetweb.h"
+#include "edge/host_port.h"
 #include "prometheus/collectable.h"
 #include "prometheus/text_serializer.h"
 
@@ -130,32 +131,17 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return differ == 0;
 }
 
-// Splits "host:port" / "[v6]:port"; the host keeps no brackets.
+// Splits "host:port" / "[v6]:port" by the rule of every host:port setting;
+// the host keeps no brackets.
 absl::Status SplitHostPort(absl::string_view address, std::string* host, int* port) {
-  size_t colon = address.rfind(':');
-  if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address \"", address, "\" has no port (expected host:port)"));
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address, kListenPort);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics address \"", address, "\" ",
+                                                   parsed.status().message(),
+                                                   " (expected host:port)"));
   }
-  absl::string_view h = address.substr(0, colon);
-  absl::string_view p = address.substr(colon + 1);
-  if (absl::ConsumePrefix(&h, "[")) {
-    if (!absl::ConsumeSuffix(&h, "]") || h.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("metrics address \"", address, "\" has a malformed IPv6 host"));
-    }
-  } else if (h.find(':') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics address \"", address, "\": an IPv6 host must be in brackets ([::1]:9464)"));
-  }
-  int value = -1;
-  if (p.empty() || !std::all_of(p.begin(), p.end(), absl::ascii_isdigit) ||
-      !absl::SimpleAtoi(p, &value) || value < 0 || value > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address \"", address, "\" has an invalid port (0-65535)"));
-  }
-  *host = h.empty() ? "0.0.0.0" : std::string(h);
-  *port = value;
+  *host = std::move(parsed->host);
+  *port = parsed->port;
   return absl::OkStatus();
 }
 

@@ -1,5 +1,8 @@
 #include "edge/testing/fake_clock.h"
 
+#include <optional>
+#include <utility>
+
 namespace edge::testing {
 
 FakeClock::FakeClock(absl::Time start) : now_(start) {}
@@ -11,38 +14,29 @@ absl::Time FakeClock::Now() {
 
 Clock::TimerId FakeClock::RunAt(absl::Time deadline, absl::AnyInvocable<void()> fn) {
   absl::MutexLock lock(&mu_);
-  TimerId id = ++last_id_;
-  timers_.emplace(Key{deadline, id}, std::move(fn));
-  deadlines_.emplace(id, deadline);
-  return id;
+  return timers_.Add(deadline, std::move(fn));
 }
 
 bool FakeClock::Cancel(TimerId id) {
   absl::MutexLock lock(&mu_);
-  auto it = deadlines_.find(id);
-  if (it == deadlines_.end()) return false;
-  timers_.erase(Key{it->second, id});
-  deadlines_.erase(it);
-  return true;
+  return timers_.Cancel(id);
 }
 
 void FakeClock::Advance(absl::Duration by) { AdvanceTo(Now() + by); }
 
 void FakeClock::AdvanceTo(absl::Time to) {
   while (true) {
-    absl::AnyInvocable<void()> fn;
+    std::optional<TimerQueue::Due> due;
     {
       absl::MutexLock lock(&mu_);
-      if (timers_.empty() || timers_.begin()->first.first > to) {
+      due = timers_.PopDue(to);
+      if (!due) {
         if (now_ < to) now_ = to;
         return;
       }
-      auto node = timers_.extract(timers_.begin());
-      deadlines_.erase(node.key().second);
-      if (now_ < node.key().first) now_ = node.key().first;
-      fn = std::move(node.mapped());
+      if (now_ < due->deadline) now_ = due->deadline;
     }
-    fn();
+    due->fn();
   }
 }
 

@@ -101,10 +101,14 @@ struct EtcdTrackerOptions {
 };
 
 // Parses ETCD_ENDPOINTS: a comma-separated list of `host:port`, each
-// optionally prefixed with `http://` or `https://`. Rejects empty lists,
-// empty items, a mix of `https://` and plaintext endpoints, and ports
-// outside 1..65535. `tls` (may be null) is set when the endpoints are
-// `https://` (EtcdTrackerOptions::tls).
+// optionally prefixed with `http://` or `https://` (in any case) and followed
+// by one `/`; the host is a name, an IPv4 address or an IPv6 address in
+// brackets (`[::1]:2379`). Rejects empty lists, empty items, a mix of
+// `https://` and plaintext endpoints, hosts of other characters, and ports
+// that are not 1..65535 in digits, with INVALID_ARGUMENT starting
+// "ETCD_ENDPOINTS: " and naming the endpoint. Returns the endpoints as
+// `host:port`; `tls` (may be null) is set when they are `https://`
+// (EtcdTrackerOptions::tls). edged's configuration uses this parser.
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
     absl::string_view list, bool* tls = nullptr);
 

@@ -100,8 +100,10 @@ struct KafkaMessageBusOptions {
 
 // Reads KAFKA_CONFIG_FILE: `property=value` lines; blank lines and lines
 // starting with '#' are skipped; whitespace around names and values is
-// trimmed. A line without '=' or with an empty name is InvalidArgument naming
-// the line number.
+// trimmed. Every error starts "KAFKA_CONFIG_FILE: " and names the file: a file
+// that cannot be opened is NotFound; a line without '=' or with an empty name
+// is InvalidArgument naming the line number (not its text, which may be a
+// secret); a failed read is DataLoss. The one parser of this file: edged uses it.
 absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path);
 
 namespace internal {

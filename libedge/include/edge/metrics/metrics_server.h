@@ -82,8 +82,9 @@ struct AdminPeer {
 };
 
 struct MetricsServerOptions {
-  // host:port; port 0 picks a free port (see port()). The host is an IP
-  // literal ("0.0.0.0", "127.0.0.1", "[::]") or a name resolved at Start().
+  // host:port (edge/host_port.h, the rule of METRICS_ADDRESS); port 0 picks
+  // a free port (see port()). The host is an IP literal ("0.0.0.0",
+  // "127.0.0.1", "[::]") or a name resolved at Start(); it cannot be empty.
   std::string address;
   // Served at /metrics; null serves an empty exposition.
   std::shared_ptr<prometheus::Collectable> metrics;

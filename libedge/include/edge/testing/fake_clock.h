@@ -11,12 +11,10 @@
 #define EDGE_TESTING_FAKE_CLOCK_H_
 
 #include <cstddef>
-#include <map>
-#include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "edge/clock.h"
+#include "edge/timer_queue.h"
 
 namespace edge::testing {
 
@@ -34,13 +32,9 @@ class FakeClock final : public Clock {
   size_t pending_timers();
 
  private:
-  using Key = std::pair<absl::Time, TimerId>;
-
   absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
-  TimerId last_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<Key, absl::AnyInvocable<void()>> timers_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<TimerId, absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
+  TimerQueue timers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace edge::testing

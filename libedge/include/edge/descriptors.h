@@ -4,9 +4,16 @@
 // A gRPC server that runs out fails accept() and its clients hang; the edge
 // instead refuses new peers with RESOURCE_EXHAUSTED while fewer than
 // `headroom` descriptors are left. RaiseLimit() lifts the soft limit to the
-// hard one at start.
-#ifndef EDGE_EDGED_DESCRIPTORS_H_
-#define EDGE_EDGED_DESCRIPTORS_H_
+// hard one at start: the one place RLIMIT_NOFILE is raised (edged, the
+// benchmarks and the load generator all call it).
+//
+// Thread-safety: HasHeadroom may be called from any thread.
+//
+//   absl::StatusOr<int64_t> limit = edge::DescriptorBudget::RaiseLimit();
+//   edge::DescriptorBudget budget(*limit, edge::DescriptorBudget::kDefaultHeadroom);
+//   if (!budget.HasHeadroom()) { /* refuse the peer */ }
+#ifndef EDGE_DESCRIPTORS_H_
+#define EDGE_DESCRIPTORS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -19,6 +26,9 @@ namespace edge {
 
 class DescriptorBudget {
  public:
+  // What edged keeps free for Kafka, etcd, logs and refused connections.
+  static constexpr int64_t kDefaultHeadroom = 256;
+
   // Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the limit.
   static absl::StatusOr<int64_t> RaiseLimit();
 
@@ -44,4 +54,4 @@ class DescriptorBudget {
 
 }  // namespace edge
 
-#endif  // EDGE_EDGED_DESCRIPTORS_H_
+#endif  // EDGE_DESCRIPTORS_H_

@@ -1,4 +1,4 @@
-#include "descriptors.h"
+#include "edge/descriptors.h"
 
 #include <dirent.h>
 #include <poll.h>
