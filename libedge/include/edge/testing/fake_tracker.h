@@ -128,6 +128,8 @@ class FakeTracker final : public Tracker {
                ReleaseDone done) override;
   void Lookup(const std::string& peer_id, absl::Time deadline,
               LookupDone done) override;
+  void LookupHolder(const std::string& peer_id, absl::Time deadline,
+                    HolderDone done) override;
   void SetLostListener(LostListener listener) override;
   void SetLostClaimListener(LostClaimListener listener) override;
   void Shutdown(absl::Time deadline) override;
