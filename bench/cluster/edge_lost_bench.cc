@@ -290,7 +290,8 @@ int Run() {
         std::string key(line.substr(at, line.find('"', at) - at));
         if (size_t error = line.find("\"error\":\""); error != absl::string_view::npos) {
           error += 9;
-          absl::StrAppend(&key, ": ", line.substr(error, std::min<size_t>(80, line.find('"', error) - error)));
+          absl::StrAppend(&key, ": ",
+                          line.substr(error, std::min<size_t>(80, line.find('"', error) - error)));
         }
         ++messages[key];
       }

@@ -96,14 +96,15 @@ class Tracker {
   // Lookup, without the epoch.
   virtual void LookupHolder(const std::string& peer_id, absl::Time deadline,
                             HolderDone done) {
-    Lookup(peer_id, deadline,
-           [done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
-             if (!holder.ok()) {
-               done(holder.status());
-               return;
-             }
-             done(PeerHolder{*std::move(holder), std::nullopt});
-           });
+    Lookup(
+        peer_id, deadline,
+        [done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
+          if (!holder.ok()) {
+            done(holder.status());
+            return;
+          }
+          done(PeerHolder{*std::move(holder), std::nullopt});
+        });
   }
 
   // Called when a claim this edge held is gone and could not be re-taken

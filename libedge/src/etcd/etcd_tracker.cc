@@ -681,15 +681,15 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
 
 void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
                                LookupDone done) {
-  LookupHolder(peer_id, deadline,
-               [done = std::move(done)](
-                   absl::StatusOr<PeerHolder> holder) mutable {
-                 if (!holder.ok()) {
-                   done(holder.status());
-                   return;
-                 }
-                 done(std::move(holder->edge_id));
-               });
+  LookupHolder(
+      peer_id, deadline,
+      [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
+        if (!holder.ok()) {
+          done(holder.status());
+          return;
+        }
+        done(std::move(holder->edge_id));
+      });
 }
 
 void EtcdTracker::Impl::LookupHolder(const std::string& peer_id,

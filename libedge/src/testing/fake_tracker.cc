@@ -315,19 +315,19 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
 
 void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline,
                          LookupDone done) {
-  LookupHolder(peer_id, deadline,
-               [done = std::move(done)](
-                   absl::StatusOr<PeerHolder> holder) mutable {
-                 if (!holder.ok()) {
-                   done(holder.status());
-                   return;
-                 }
-                 done(std::move(holder->edge_id));
-               });
+  LookupHolder(
+      peer_id, deadline,
+      [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
+        if (!holder.ok()) {
+          done(holder.status());
+          return;
+        }
+        done(std::move(holder->edge_id));
+      });
 }
 
-void FakeTracker::LookupHolder(const std::string& peer_id,
-                               absl::Time deadline, HolderDone done) {
+void FakeTracker::LookupHolder(const std::string& peer_id, absl::Time deadline,
+                               HolderDone done) {
   absl::StatusOr<PeerHolder> result;
   {
     absl::MutexLock lock(&cluster_->mu_);
