@@ -93,7 +93,8 @@ class Tracker {
 
   // Lookup, with the epoch of the holder's claim where the tracker knows it
   // (a command following its peer is forwarded once per claim). Default:
-  // Lookup, without the epoch.
+  // Lookup, without the epoch; a tracker that wraps another must forward
+  // it.
   virtual void LookupHolder(const std::string& peer_id, absl::Time deadline,
                             HolderDone done) {
     Lookup(
