@@ -17,7 +17,7 @@ ctest --output-on-failure --timeout 600 -j "$(nproc)" "$@"
 # other builds running: the normal stage builds in 8 min (7 min of CPU) and
 # tests in 2.3 min plus 5 min for the fuzz test; this one (clang) builds in
 # about 15 min of CPU, as the gcc ASan build did (load made its wall time
-# 40-60 min), and tests in 6.3 min with the machine busy. Both stages
+# 40-60 min), and tests in 3.2 min. Both stages
 # together stay inside CI's 90 minutes.
 if [ "${EDGE_SKIP_SANITIZE:-0}" != 1 ]; then
   cd "$OLDPWD"  # back to the repository root, where the script started
