@@ -1,8 +1,9 @@
 // Tracker: which edge holds which peer.
 //
 // An edge claims a peer_id before admitting it and releases it once the
-// stream has ended and its `disconnected` is stored by the bus (contract §5). LocalTracker knows only this edge; EtcdTracker makes a claim
-// cluster-wide, so a peer is held by at most one edge at any moment.
+// stream has ended and its `disconnected` is stored by the bus (contract §5). LocalTracker knows
+// only this edge; EtcdTracker makes a claim cluster-wide, so a peer is held by at most one edge at
+// any moment.
 //
 // Claim results: OK with the claim; ALREADY_EXISTS when another edge holds
 // the peer (the message names that edge); UNAVAILABLE (or DEADLINE_EXCEEDED)
@@ -78,34 +79,28 @@ class Tracker {
 
   // Claims `peer_id` for this edge. A claim this edge already holds (from
   // before a restart with the same edge id) is taken over.
-  virtual void Claim(const std::string& peer_id, absl::Time deadline,
-                     ClaimDone done) = 0;
+  virtual void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) = 0;
 
   // Releases this edge's claim; never another edge's, even if late. The edge
   // calls it only after the stream's `disconnected` is stored, so a claim
   // never released is one whose `disconnected` may be missing.
-  virtual void Release(const std::string& peer_id, const PeerClaim& claim,
-                       ReleaseDone done) = 0;
+  virtual void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) = 0;
 
   // The edge id holding `peer_id`; NOT_FOUND when nobody does.
-  virtual void Lookup(const std::string& peer_id, absl::Time deadline,
-                      LookupDone done) = 0;
+  virtual void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) = 0;
 
   // Lookup, with the epoch of the holder's claim where the tracker knows it
   // (a command following its peer is forwarded once per claim). Default:
   // Lookup, without the epoch; a tracker that wraps another must forward
   // it.
-  virtual void LookupHolder(const std::string& peer_id, absl::Time deadline,
-                            HolderDone done) {
-    Lookup(
-        peer_id, deadline,
-        [done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
-          if (!holder.ok()) {
-            done(holder.status());
-            return;
-          }
-          done(PeerHolder{*std::move(holder), std::nullopt});
-        });
+  virtual void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {
+    Lookup(peer_id, deadline, [done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
+      if (!holder.ok()) {
+        done(holder.status());
+        return;
+      }
+      done(PeerHolder{*std::move(holder), std::nullopt});
+    });
   }
 
   // Called when a claim this edge held is gone and could not be re-taken

@@ -185,9 +185,9 @@ void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<PeerHo
         if (Hops(c.record) >= kMaxHops) {
           too_far.push_back(std::move(c));
         } else if (holder->epoch.has_value() && ForwardedToClaim(c.record, *holder->epoch)) {
-          peer.kept_because = absl::StrCat(
-              "edge ", holder->edge_id, " holds the peer (epoch ", *holder->epoch,
-              "), but this command was forwarded to that claim already and came back");
+          peer.kept_because =
+              absl::StrCat("edge ", holder->edge_id, " holds the peer (epoch ", *holder->epoch,
+                           "), but this command was forwarded to that claim already and came back");
           break;
         } else {
           forward.push_back(std::move(c));
@@ -202,8 +202,9 @@ void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<PeerHo
       if (holder.ok()) {
         // This edge's own claim with no stream here: a stream still ending,
         // or a claim of this edge id from before a restart.
-        peer.kept_because = "the tracker names this edge as the peer's holder, but the peer has "
-                            "no stream here";
+        peer.kept_because =
+            "the tracker names this edge as the peer's holder, but the peer has "
+            "no stream here";
       } else if (!absl::IsNotFound(holder.status())) {
         peer.kept_because =
             absl::StrCat("the tracker could not be asked: ", holder.status().message());
@@ -221,8 +222,8 @@ void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<PeerHo
   for (HeldCommand& c : too_far) {
     host_->DeadLetter(DeadLetterReason::kPeerNotConnected,
                       absl::StrCat("hop limit: the command followed the peer through ",
-                                   Hops(c.record), " edges without reaching it (at most ",
-                                   kMaxHops, " hops); edge ", holder->edge_id, " holds it now"),
+                                   Hops(c.record), " edges without reaching it (at most ", kMaxHops,
+                                   " hops); edge ", holder->edge_id, " holds it now"),
                       peer_id, std::move(c.record), std::move(c.done));
   }
   for (HeldCommand& c : forward) {
@@ -338,11 +339,11 @@ void CommandHold::HoldTick() {
                                      absl::FormatDuration(options().command_hold), ")"),
                         c.command.peer_id, std::move(c.record), std::move(c.done));
     } else {
-      host_->DeadLetter(DeadLetterReason::kPeerNotConnected,
-                        absl::StrCat("held for COMMAND_HOLD_MS (",
-                                     absl::FormatDuration(options().command_hold),
-                                     ") without reaching the peer: ", kept_because),
-                        c.command.peer_id, std::move(c.record), std::move(c.done));
+      host_->DeadLetter(
+          DeadLetterReason::kPeerNotConnected,
+          absl::StrCat("held for COMMAND_HOLD_MS (", absl::FormatDuration(options().command_hold),
+                       ") without reaching the peer: ", kept_because),
+          c.command.peer_id, std::move(c.record), std::move(c.done));
     }
   }
   for (const std::string& peer_id : due) StartHeldWork(peer_id);
@@ -363,9 +364,10 @@ void CommandHold::StopHolding() {
   size_t count = 0;
   for (const auto& [peer_id, peer] : dropped) count += peer.commands.size();
   if (count > 0) {
-    log().Info("shutting down with commands still waiting for their peers; they are read "
-               "again after a restart",
-               {{"count", absl::StrCat(count)}});
+    log().Info(
+        "shutting down with commands still waiting for their peers; they are read "
+        "again after a restart",
+        {{"count", absl::StrCat(count)}});
   }
   // Destroying their `done` unrun leaves them without an outcome.
 }

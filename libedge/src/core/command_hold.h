@@ -20,13 +20,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "command_decoder.h"
-#include "events.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
 #include "edge/metrics.h"
 #include "edge/tracker.h"
+#include "events.h"
 
 namespace edge {
 
@@ -62,8 +62,7 @@ class CommandHoldHost {
   // Publishes `record` to `holder`'s command topic, one hop more, naming
   // the claim's `epoch` when known; `done` runs once it is stored there.
   virtual void ForwardTo(const std::string& holder, const std::string& peer_id,
-                         IncomingRecord record, RecordDone done,
-                         std::optional<int64_t> epoch) = 0;
+                         IncomingRecord record, RecordDone done, std::optional<int64_t> epoch) = 0;
   // Dead-letters a command (§4); `done` runs once the letter is stored.
   virtual void DeadLetter(DeadLetterReason reason, absl::string_view detail,
                           absl::string_view peer_id, IncomingRecord record, RecordDone done) = 0;
