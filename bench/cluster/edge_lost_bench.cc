@@ -15,17 +15,24 @@
 //
 // prints the seconds from the kill until all peers are re-admitted and until
 // all edge_lost events are out, and checks each peer's lifecycle events
-// with the §5 fold (tests/support/lifecycle_fold.h).
+// with the §5 fold (tests/support/lifecycle_fold.h). So that a slow figure
+// can be told apart from a loaded machine, it also prints the CPU seconds
+// used from the kill on by each survivor, etcd, itself (broker and peers)
+// and the machine as a whole, and the survivors' warnings and errors.
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -56,6 +63,50 @@ namespace edge {
 namespace {
 
 constexpr char kLifecycle[] = "peer-lifecycle-events";
+
+// CPU seconds (user + system) used so far by process `pid`; 0 if unknown.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces): state is field 3,
+  // utime and stime fields 14 and 15.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+  if (fields.size() < 13) return 0;
+  return (std::stod(fields[11]) + std::stod(fields[12])) / sysconf(_SC_CLK_TCK);
+}
+
+// The pid of this process's child named `name` (etcd), or -1.
+pid_t ChildNamed(const std::string& name) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string dir = entry.path().filename().string();
+    if (dir.empty() || dir.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+    if (stat.substr(open + 1, close - open - 1) == name && fields.size() > 1 &&
+        std::stoi(fields[1]) == getpid()) {
+      return std::stoi(stat.substr(0, open));
+    }
+  }
+  return -1;
+}
+
+// Busy and total CPU seconds of the whole machine so far (/proc/stat).
+std::pair<double, double> MachineCpu() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double busy = 0, total = 0, value = 0;
+  in >> cpu;
+  for (int i = 0; i < 8 && in >> value; ++i) {
+    total += value;
+    if (i != 3 && i != 4) busy += value;  // idle, iowait
+  }
+  return {busy / sysconf(_SC_CLK_TCK), total / sysconf(_SC_CLK_TCK)};
+}
 
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
@@ -123,6 +174,14 @@ int Run() {
   auto lifecycle = testing::TopicReader::Create((*kafka)->bootstrap_servers(), kLifecycle);
   if (!lifecycle.ok()) return 1;
   peers.SetLiveEdges({1, 2});
+  // Where the CPU goes from the kill until every figure is in: the
+  // survivors, etcd, this process (the broker and the peers), and the
+  // machine as a whole (other work on it included).
+  const pid_t etcd_pid = ChildNamed("etcd");
+  const std::vector<pid_t> cpu_pids = {edges[1]->pid(), edges[2]->pid(), etcd_pid, getpid()};
+  std::vector<double> cpu_before;
+  for (pid_t pid : cpu_pids) cpu_before.push_back(pid > 0 ? CpuSeconds(pid) : 0);
+  const std::pair<double, double> machine_before = MachineCpu();
   const absl::Time killed = absl::Now();
   if (!edges[0]->Signal(SIGKILL).ok()) return 1;
 
@@ -197,7 +256,20 @@ int Run() {
   std::printf("all edge_lost out:                %.1f s after the kill (%zu peers, %d events)\n",
               absl::ToDoubleSeconds(all_lost), lost_peers.size(), edge_lost_events);
   std::printf("peers whose lifecycle does not fold: %d of %zu\n", broken, by_peer.size());
-  if (readmitted == absl::InfiniteDuration() || all_lost == absl::InfiniteDuration()) {
+  {
+    const std::pair<double, double> machine_after = MachineCpu();
+    const char* names[] = {"edge-b", "edge-c", "etcd", "bench (broker, peers)"};
+    std::string line;
+    for (size_t i = 0; i < cpu_pids.size(); ++i) {
+      if (cpu_pids[i] <= 0) continue;
+      absl::StrAppend(&line, " ", names[i], " ",
+                      absl::SixDigits(CpuSeconds(cpu_pids[i]) - cpu_before[i]), ",");
+    }
+    std::printf("CPU s from the kill to the last figure:%s machine %.1f busy of %.1f\n",
+                line.c_str(), machine_after.first - machine_before.first,
+                machine_after.second - machine_before.second);
+  }
+  {
     for (const std::string& peer : peers.NotAdmitted()) {
       std::fprintf(stderr, "not admitted: %s\n", peer.c_str());
     }
@@ -209,9 +281,18 @@ int Run() {
             !absl::StrContains(line, "\"level\":\"error\"")) {
           continue;
         }
-        size_t at = line.find("\"msg\":");
+        // The message text alone (its fields name peers), and the error
+        // where there is one.
+        size_t at = line.find("\"msg\":\"");
         if (at == absl::string_view::npos) continue;
-        ++messages[std::string(line.substr(at, std::min<size_t>(120, line.size() - at)))];
+        at += 7;
+        std::string key(line.substr(at, line.find('"', at) - at));
+        if (size_t error = line.find("\"error\":\""); error != absl::string_view::npos) {
+          error += 9;
+          absl::StrAppend(&key, ": ",
+                          line.substr(error, std::min<size_t>(80, line.find('"', error) - error)));
+        }
+        ++messages[key];
       }
       for (const auto& [message, n] : messages) {
         std::fprintf(stderr, "%s: %d x %s\n", ids[e].c_str(), n, message.c_str());

@@ -101,37 +101,136 @@ TEST_F(CommandHoldTest, HeldCommandsFollowThePeerToTheEdgeThatClaimsIt) {
   auto hops = bus_->Published("edge-commands-edge-2");
   EXPECT_EQ(Field(hops[0].value, "request_id"), "a");
   EXPECT_EQ(Field(hops[1].value, "request_id"), "b");
-  ASSERT_EQ(hops[0].headers.size(), 1u);
+  // The hop, and the claim it went to.
+  ASSERT_EQ(hops[0].headers.size(), 2u);
   EXPECT_EQ(hops[0].headers[0].value, "edge-1");
+  EXPECT_EQ(hops[0].headers[1].key, "edge-forwarded-epoch");
+  EXPECT_EQ(hops[0].headers[1].value, std::to_string(cluster_.Epoch("peer-9").value()));
   ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 2; }));
   EXPECT_EQ(edge_->stats().commands_forwarded, 2);
   EXPECT_EQ(edge_->stats().commands_held, 0);
 }
 
-TEST_F(CommandHoldTest, CommandsFollowAMovingPeerAtMostThreeHops) {
+// A peer that moves while its command chases it (a rolling restart moves
+// it once per edge): every hop goes to a newer claim, so earlier hops never
+// stop the command from following it. Each forward names the claim's epoch.
+TEST_F(CommandHoldTest, CommandsFollowAMovingPeerToEachNewClaim) {
   StartEdge(Options());
   testing::FakeTracker other(&cluster_, "edge-2");
   ASSERT_TRUE(other.Start().ok());
   other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
-  // Back from edge-2 after one hop (the peer moved on meanwhile): it
-  // follows the peer again.
-  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "again"),
-                            {{"edge-forwarded-from", "edge-1"}})
-                  .ok());
-  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
-  EXPECT_EQ(bus_->Published("edge-commands-edge-2")[0].headers.size(), 2u);
-  // Three hops made: held here, not sent on.
+  const int64_t epoch = cluster_.Epoch("peer-9").value();
+  // Three hops already made, each to an earlier claim of the peer.
   ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "x"),
                             {{"edge-forwarded-from", "edge-1"},
+                             {"edge-forwarded-epoch", std::to_string(epoch - 3)},
                              {"edge-forwarded-from", "edge-2"},
-                             {"edge-forwarded-from", "edge-3"}})
+                             {"edge-forwarded-epoch", std::to_string(epoch - 2)},
+                             {"edge-forwarded-from", "edge-3"},
+                             {"edge-forwarded-epoch", std::to_string(epoch - 1)}})
+                  .ok());
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
+  auto hop = bus_->Published("edge-commands-edge-2")[0];
+  EXPECT_EQ(Field(hop.value, "request_id"), "x");
+  ASSERT_EQ(hop.headers.size(), 8u);
+  EXPECT_EQ(hop.headers[6].key, "edge-forwarded-from");
+  EXPECT_EQ(hop.headers[6].value, "edge-1");
+  EXPECT_EQ(hop.headers[7].key, "edge-forwarded-epoch");
+  EXPECT_EQ(hop.headers[7].value, std::to_string(epoch));
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 1; }));
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+}
+
+// A command that was already forwarded to the peer's current claim is not
+// sent there again (it would circle): it waits, and the commands behind it
+// keep their place. When the peer moves on, all follow it in order.
+TEST_F(CommandHoldTest, CommandIsForwardedToOneClaimOnce) {
+  StartEdge(Options());
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  const int64_t epoch = cluster_.Epoch("peer-9").value();
+  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "back"),
+                            {{"edge-forwarded-from", "edge-1"},
+                             {"edge-forwarded-epoch", std::to_string(epoch)}})
+                  .ok());
+  Produce(Hash("peer-9", "next"), "peer-9");
+  ASSERT_TRUE(WaitHeld(2));
+  Advance(absl::Seconds(2));
+  EXPECT_TRUE(bus_->Published("edge-commands-edge-2").empty());
+  EXPECT_EQ(edge_->stats().commands_held, 2);
+
+  testing::FakeTracker third(&cluster_, "edge-3");
+  ASSERT_TRUE(third.Start().ok());
+  cluster_.Steal("peer-9", "edge-3");
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-3", 2, absl::Seconds(5)));
+  auto hops = bus_->Published("edge-commands-edge-3");
+  EXPECT_EQ(Field(hops[0].value, "request_id"), "back");
+  EXPECT_EQ(Field(hops[1].value, "request_id"), "next");
+  EXPECT_TRUE(bus_->Published(kDeadLetters).empty());
+}
+
+// The dead letter of a command whose hold ends says what kept it, not that
+// no edge held the peer when one did.
+TEST_F(CommandHoldTest, HoldEndsWithADetailSayingWhatKeptTheCommand) {
+  StartEdge(Options());
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  const int64_t epoch = cluster_.Epoch("peer-9").value();
+  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "back"),
+                            {{"edge-forwarded-from", "edge-1"},
+                             {"edge-forwarded-epoch", std::to_string(epoch)}})
                   .ok());
   ASSERT_TRUE(WaitHeld(1));
-  Advance(absl::Seconds(2));
-  EXPECT_EQ(bus_->Published("edge-commands-edge-2").size(), 1u);
-  Advance(absl::Seconds(29));
+  Advance(absl::Seconds(31));
   ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
-  EXPECT_EQ(Reasons()[0], "peer_not_connected");
+  auto letter = bus_->Published(kDeadLetters)[0];
+  EXPECT_EQ(Field(letter.value, "reason"), "peer_not_connected");
+  const std::string detail = Field(letter.value, "detail");
+  EXPECT_NE(detail.find("COMMAND_HOLD_MS"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("edge edge-2 holds the peer"), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("no edge held"), std::string::npos) << detail;
+}
+
+// The hop limit stops a command chasing a peer that keeps moving ahead of
+// it: dead-lettered at once, saying so, and the peer's later commands are
+// not kept waiting behind it.
+TEST_F(CommandHoldTest, CommandAtTheHopLimitIsDeadLetteredAtOnce) {
+  StartEdge(Options());
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  std::vector<RecordHeader> headers;
+  for (int i = 0; i < 10; ++i) {
+    headers.push_back({"edge-forwarded-from", "edge-" + std::to_string(i % 3 + 1)});
+    headers.push_back({"edge-forwarded-epoch", std::to_string(1000 + i)});
+  }
+  ASSERT_TRUE(bus_->Produce(kCommands, "peer-9", Hash("peer-9", "far"), headers).ok());
+  Produce(Hash("peer-9", "next"), "peer-9");
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  auto letter = bus_->Published(kDeadLetters)[0];
+  EXPECT_EQ(Field(letter.value, "reason"), "peer_not_connected");
+  EXPECT_NE(Field(letter.value, "detail").find("hop limit"), std::string::npos) << letter.value;
+  EXPECT_EQ(Field(letter.value, "original_offset"), "0");
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
+  EXPECT_EQ(Field(bus_->Published("edge-commands-edge-2")[0].value, "request_id"), "next");
+  ASSERT_TRUE(WaitFor([&] { return bus_->Committed(kCommands, 0) == 2; }));
+  EXPECT_EQ(bus_->Published(kDeadLetters).size(), 1u);
+}
+
+// A lookup the tracker cannot answer keeps the command, and its dead letter
+// at the hold's end says so.
+TEST_F(CommandHoldTest, HoldEndedWhileTheTrackerCannotBeAskedSaysSo) {
+  StartEdge(Options());
+  cluster_.SetUnavailable(true);
+  Produce(Hash("peer-9", "x"), "peer-9");
+  ASSERT_TRUE(WaitHeld(1));
+  Advance(absl::Seconds(31));
+  ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
+  const std::string detail = Field(bus_->Published(kDeadLetters)[0].value, "detail");
+  EXPECT_NE(detail.find("the tracker could not be asked"), std::string::npos) << detail;
 }
 
 TEST_F(CommandHoldTest, HoldEndsWithPeerNotConnected) {

@@ -1,7 +1,9 @@
 // CommandHold alone, against a small CommandHoldHost on a FakeClock and a
 // FakeTracker cluster: how a held command ends (handed over, forwarded,
 // dead-lettered, dropped at shutdown), through the hold's public methods.
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,7 +55,7 @@ class TestHoldHost final : public CommandHoldHost {
     if (done) done();
   }
   void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
-                 RecordDone done) override {
+                 RecordDone done, std::optional<int64_t> /*epoch*/) override {
     Record({"forwarded", peer_id, "", holder, {}, "", record.offset});
     if (done) done();
   }

@@ -497,8 +497,10 @@ TEST_F(EdgeTest, CommandForAPeerOnAnotherEdgeIsForwardedOnce) {
   ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
   auto hop = bus_->Published("edge-commands-edge-2")[0];
   EXPECT_EQ(hop.key, "peer-9");
-  ASSERT_EQ(hop.headers.size(), 1u);
+  // The hop, and the claim it went to.
+  ASSERT_EQ(hop.headers.size(), 2u);
   EXPECT_EQ(hop.headers[0].value, "edge-1");
+  EXPECT_EQ(hop.headers[1].key, "edge-forwarded-epoch");
   // A forwarded command that still finds no peer is dead-lettered, not bounced.
   ASSERT_TRUE(bus_->Produce("edge-commands-edge-1", "peer-9", hop.value, hop.headers).ok());
   ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));

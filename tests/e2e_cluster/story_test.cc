@@ -12,7 +12,10 @@
 //    connected/disconnected alternate per claim with strictly increasing
 //    epochs, so no two edges held a peer at once);
 //  - every peer is connected at the end, on the edge its last `connected`
-//    names.
+//    names;
+//  - no command produced before the SIGKILL (steady running and the rolling
+//    restart) was dead-lettered `peer_not_connected`: it followed its peer
+//    from claim to claim (§4).
 #include <signal.h>
 
 #include <atomic>
@@ -73,6 +76,12 @@ class Tally {
     if (it == produced_to_.end()) return "never produced";
     return absl::StrCat("to ", EdgeId(it->second.first), " at +",
                         absl::FormatDuration(it->second.second - origin));
+  }
+  // When `id` was produced; InfiniteFuture if never.
+  absl::Time ProducedAt(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    auto it = produced_to_.find(id);
+    return it == produced_to_.end() ? absl::InfiniteFuture() : it->second.second;
   }
   void Delivered(const std::string& id) {
     absl::MutexLock lock(&mu_);
@@ -297,6 +306,7 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   const int held_at_kill = peers_->AdmittedOn({killed});
   ASSERT_GT(held_at_kill, 0);
   mark(absl::StrCat("sigkill-", EdgeId(killed)));
+  const absl::Time killed_at = absl::Now();
   ASSERT_TRUE(edges_[killed]->Signal(SIGKILL).ok());
   ASSERT_TRUE(edges_[killed]->WaitForExit(absl::Seconds(10)).ok());
   // What the killed edge may have read without committing: everything in
@@ -344,11 +354,14 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   std::vector<std::string> without_reason;
   std::map<std::string, int> reasons;
   std::vector<std::string> letter_samples;  // the first few, for the log
+  // `peer_not_connected` letters: request id -> the letter, described.
+  std::map<std::string, std::string> not_connected;
   auto read_letters = [&] {
     lettered.clear();
     without_reason.clear();
     reasons.clear();
     letter_samples.clear();
+    not_connected.clear();
     for (auto& reader : deadletters) {
       (void)reader->CatchUp(absl::Seconds(5));
       std::set<std::pair<int32_t, int64_t>> seen;
@@ -368,6 +381,20 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
         }
         auto original = ParseJsonObject(JsonString(*value, "original_message"));
         if (original.ok()) ++lettered[JsonString(*original, "request_id")];
+        if (reason == "peer_not_connected" && original.ok()) {
+          const auto& fields = value->fields();
+          const std::string id = JsonString(*original, "request_id");
+          std::string line = absl::StrCat(
+              id, " (", JsonString(*original, "peer_id"), ", produced ", tally_.Where(id, origin),
+              "): by ", JsonString(*value, "edge_id"), " at ", JsonString(*value, "timestamp"),
+              ", ", JsonString(*value, "original_topic"), "@",
+              fields.count("original_offset")
+                  ? static_cast<int64_t>(fields.at("original_offset").number_value())
+                  : -1,
+              ": ", JsonString(*value, "detail"), "; headers:");
+          for (const auto& h : record.headers) absl::StrAppend(&line, " ", h.key, "=", h.value);
+          not_connected[id] = std::move(line);
+        }
       }
     }
   };
@@ -438,6 +465,25 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   }
   EXPECT_EQ(repeated, 0) << "first: " << first_repeated;
 
+  // §4: a command waits for its peer and follows it from claim to claim. So
+  // no command produced before the SIGKILL (the steady part and the rolling
+  // restart, which moves each peer once per edge) is dead-lettered
+  // `peer_not_connected`: every peer was held by some edge within
+  // COMMAND_HOLD_MS, and is connected at the end (checked below). After the
+  // kill the letters are counted in the summary, not asserted.
+  std::string not_connected_before_kill;
+  int not_connected_before_kill_count = 0;
+  for (const auto& [id, letter] : not_connected) {
+    if (tally_.ProducedAt(id) >= killed_at) continue;
+    if (not_connected_before_kill_count++ < 20) {
+      absl::StrAppend(&not_connected_before_kill, "  ", letter, "\n");
+    }
+  }
+  EXPECT_EQ(not_connected_before_kill_count, 0)
+      << "commands produced before the SIGKILL dead-lettered peer_not_connected; timeline:"
+      << timeline << "\n"
+      << not_connected_before_kill;
+
   // Every peer's lifecycle folds by §5 and ends connected where the peer is.
   auto lifecycle = TopicReader::Create(broker_->bootstrap_servers(), kLifecycle);
   ASSERT_TRUE(lifecycle.ok()) << lifecycle.status();
@@ -507,9 +553,9 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   for (const auto& [event, n] : events) absl::StrAppend(&summary, " ", event, "=", n);
   std::printf(
       "%zu commands, %zu delivered, %zu may repeat; %s killed holding %d peers; dead letters "
-      "and events:%s\n",
+      "and events:%s; timeline:%s\n",
       produced.size(), delivered.size(), may_repeat.size(), EdgeId(killed).c_str(), held_at_kill,
-      summary.c_str());
+      summary.c_str(), timeline.c_str());
   for (const std::string& sample : letter_samples)
     std::printf("  dead letter: %s\n", sample.c_str());
 }

@@ -205,6 +205,26 @@ TEST_F(EdgeMetricsTest, ScrapeShowsTheFiguresOfAScenario) {
   EXPECT_EQ(bus_->Published(kHashes).size(), 1u);
 }
 
+// edged wraps its tracker in InstrumentTracker: the wrapper passes the
+// claim's epoch through, so a held command's forward names the claim it went
+// to (and the lookup is counted).
+TEST_F(EdgeMetricsTest, ForwardThroughTheInstrumentedTrackerNamesTheClaim) {
+  StartEdge(TestEdgeOptions(), &fake_clock_);
+  testing::FakeTracker other(&cluster_, "edge-2");
+  ASSERT_TRUE(other.Start().ok());
+  other.Claim("peer-9", fake_clock_.Now() + absl::Seconds(1), [](absl::StatusOr<PeerClaim>) {});
+  ASSERT_TRUE(bus_->Produce("edge-commands-edge-1", "peer-9",
+                            R"({"type":"catalog_announcement","peer_id":"peer-9"})")
+                  .ok());
+  ASSERT_TRUE(bus_->WaitForPublished("edge-commands-edge-2", 1, absl::Seconds(5)));
+  auto hop = bus_->Published("edge-commands-edge-2")[0];
+  ASSERT_EQ(hop.headers.size(), 2u);
+  EXPECT_EQ(hop.headers[1].key, "edge-forwarded-epoch");
+  EXPECT_EQ(hop.headers[1].value, std::to_string(cluster_.Epoch("peer-9").value()));
+  EXPECT_GE(
+      Scraped(Get("/metrics").body, R"(edge_tracker_requests_total{op="lookup",result="ok"})"), 1);
+}
+
 TEST_F(EdgeMetricsTest, ReadyzTurnsUnavailableWhenTheEdgeDrains) {
   StartEdge(TestEdgeOptions(), &fake_clock_);
   EXPECT_EQ(Get("/healthz").status, 200);

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -35,6 +36,14 @@ struct PeerClaim {
   // a claim that replaces this edge's own included, gets a new epoch greater
   // than any before it (etcd: the revision of the claim's transaction).
   // Absent for trackers that only know this edge.
+  std::optional<int64_t> epoch;
+};
+
+// Who holds a peer, and by which claim.
+struct PeerHolder {
+  std::string edge_id;
+  // The holder's claim (PeerClaim::epoch); absent when the tracker does not
+  // know it. A peer that moves to another edge, or comes back, has a new one.
   std::optional<int64_t> epoch;
 };
 
@@ -52,6 +61,7 @@ class Tracker {
  public:
   using ClaimDone = absl::AnyInvocable<void(absl::StatusOr<PeerClaim>)>;
   using LookupDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+  using HolderDone = absl::AnyInvocable<void(absl::StatusOr<PeerHolder>)>;
   using ReleaseDone = absl::AnyInvocable<void(absl::Status)>;
   using LostListener = absl::AnyInvocable<void(const std::string& peer_id)>;
   // `published` is called once the lost claim's `disconnected` is stored
@@ -78,6 +88,20 @@ class Tracker {
 
   // The edge id holding `peer_id`; NOT_FOUND when nobody does.
   virtual void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) = 0;
+
+  // Lookup, with the epoch of the holder's claim where the tracker knows it
+  // (a command following its peer is forwarded once per claim). Default:
+  // Lookup, without the epoch; a tracker that wraps another must forward
+  // it.
+  virtual void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {
+    Lookup(peer_id, deadline, [done = std::move(done)](absl::StatusOr<std::string> holder) mutable {
+      if (!holder.ok()) {
+        done(holder.status());
+        return;
+      }
+      done(PeerHolder{*std::move(holder), std::nullopt});
+    });
+  }
 
   // Called when a claim this edge held is gone and could not be re-taken
   // (for etcd: the lease was lost and another edge now holds the peer).

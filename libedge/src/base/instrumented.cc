@@ -83,6 +83,11 @@ class InstrumentedTracker final : public Tracker {
     tracker_->Lookup(peer_id, deadline,
                      Timed<absl::StatusOr<std::string>>("lookup", std::move(done)));
   }
+  // Forwarded, not left to the default (which would drop the epoch).
+  void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) override {
+    tracker_->LookupHolder(peer_id, deadline,
+                           Timed<absl::StatusOr<PeerHolder>>("lookup", std::move(done)));
+  }
   void SetLostListener(LostListener listener) override {
     tracker_->SetLostListener(std::move(listener));
   }

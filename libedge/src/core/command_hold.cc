@@ -7,8 +7,10 @@
 // queue ends one of three ways per command:
 //   - the peer is admitted here: ReleaseHeld hands the queue to its session;
 //   - another edge claims the peer: a periodic lookup finds it and the
-//     commands make one hop each to that edge (at most kMaxHops in all);
-//   - COMMAND_HOLD_MS passes (or `expires_at`): dead-lettered.
+//     commands make one hop each to that edge, once per claim of the peer
+//     (ForwardedToClaim), at most kMaxHops in all;
+//   - COMMAND_HOLD_MS passes (or `expires_at`): dead-lettered, the detail
+//     saying what the last lookup found.
 // A held command has no outcome yet, so the consumer does not commit past
 // it: a crash redelivers it. Lookups are bounded (one per peer, at most
 // kMaxLookupsInFlight in all) and a "nobody holds it" answer is trusted for
@@ -17,6 +19,8 @@
 #include "command_hold.h"
 
 #include <algorithm>
+#include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -34,15 +38,27 @@ constexpr int kMaxLookupsInFlight = 64;
 // Beyond this many remembered answers the oldest are dropped wholesale.
 constexpr size_t kMaxAbsentRemembered = 100000;
 
-// A command follows its peer at most this many hops (each adds a
-// kForwardedHeader), so a peer that keeps moving cannot keep a command
-// circling between edges.
-constexpr int kMaxHops = 3;
+// A command follows each claim of its peer once: a hop made because the
+// peer moved (a restart, a kill, a reconnect) is never held against it, as
+// the next hop goes to a newer claim. This bound only stops a command from
+// chasing a peer that keeps moving ahead of it; a command that reaches it
+// is dead-lettered at once. Each hop adds a kForwardedHeader.
+constexpr int kMaxHops = 10;
 
 int Hops(const IncomingRecord& record) {
   int hops = 0;
   for (const RecordHeader& h : record.headers) hops += h.key == kForwardedHeader;
   return hops;
+}
+
+// True when the command was already forwarded to the claim of `epoch`. It
+// came back although that claim still holds the peer, which a consistent
+// tracker never answers; forwarding it again could make it circle.
+bool ForwardedToClaim(const IncomingRecord& record, int64_t epoch) {
+  const std::string value = absl::StrCat(epoch);
+  return std::any_of(record.headers.begin(), record.headers.end(), [&](const RecordHeader& h) {
+    return h.key == kForwardedEpochHeader && h.value == value;
+  });
 }
 
 }  // namespace
@@ -135,20 +151,21 @@ void CommandHold::StartHeldWork(const std::string& peer_id) {
 }
 
 void CommandHold::LookUpHeld(const std::string& peer_id) {
-  host_->tracker().Lookup(peer_id, host_->clock().Now() + options().tracker_timeout,
-                          [this, peer_id](absl::StatusOr<std::string> holder) {
-                            OnHeldLookup(peer_id, std::move(holder));
-                          });
+  host_->tracker().LookupHolder(peer_id, host_->clock().Now() + options().tracker_timeout,
+                                [this, peer_id](absl::StatusOr<PeerHolder> holder) {
+                                  OnHeldLookup(peer_id, std::move(holder));
+                                });
 }
 
-void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder) {
+void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<PeerHolder> holder) {
   std::shared_ptr<PeerSession> session = host_->Find(peer_id);
   const bool here = session != nullptr && session->active();
-  const bool elsewhere = holder.ok() && *holder != options().edge_id;
+  const bool elsewhere = holder.ok() && holder->edge_id != options().edge_id;
   const bool holding = options().command_hold > absl::ZeroDuration();
   const absl::Time now = host_->clock().Now();
   std::vector<HeldCommand> forward;
   std::vector<HeldCommand> refuse;
+  std::vector<HeldCommand> too_far;  // at the hop limit
   {
     absl::MutexLock lock(&hold_mu_);
     --lookups_in_flight_;
@@ -157,12 +174,24 @@ void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::s
     HeldPeer& peer = it->second;
     peer.busy = false;
     peer.next_lookup = now + kLookupPeriod;
+    peer.kept_because.clear();
     if (!here && elsewhere) {
       absent_until_.erase(peer_id);
-      // Forward in order, up to the first command that made its last hop
-      // (it waits here for the peer or its hold's end).
-      while (!peer.commands.empty() && Hops(peer.commands.front().record) < kMaxHops) {
-        forward.push_back(std::move(peer.commands.front()));
+      // Forward in order, up to the first command already sent to this
+      // claim (it waits here, with those behind it, for the claim to
+      // change, the peer, or its hold's end).
+      while (!peer.commands.empty()) {
+        HeldCommand& c = peer.commands.front();
+        if (Hops(c.record) >= kMaxHops) {
+          too_far.push_back(std::move(c));
+        } else if (holder->epoch.has_value() && ForwardedToClaim(c.record, *holder->epoch)) {
+          peer.kept_because =
+              absl::StrCat("edge ", holder->edge_id, " holds the peer (epoch ", *holder->epoch,
+                           "), but this command was forwarded to that claim already and came back");
+          break;
+        } else {
+          forward.push_back(std::move(c));
+        }
         peer.commands.pop_front();
       }
     } else if (!here) {
@@ -170,18 +199,36 @@ void CommandHold::OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::s
         if (absent_until_.size() >= kMaxAbsentRemembered) absent_until_.clear();
         absent_until_[peer_id] = now + kLookupPeriod;
       }
+      if (holder.ok()) {
+        // This edge's own claim with no stream here: a stream still ending,
+        // or a claim of this edge id from before a restart.
+        peer.kept_because =
+            "the tracker names this edge as the peer's holder, but the peer has "
+            "no stream here";
+      } else if (!absl::IsNotFound(holder.status())) {
+        peer.kept_because =
+            absl::StrCat("the tracker could not be asked: ", holder.status().message());
+      }
       if (!holding) {
         for (HeldCommand& c : peer.commands) refuse.push_back(std::move(c));
         peer.commands.clear();
       }
     }
-    held_count_ -= forward.size() + refuse.size();
+    held_count_ -= forward.size() + refuse.size() + too_far.size();
     if (peer.commands.empty()) held_.erase(it);
     ReportHeldLocked();
   }
   ReportHeld();
+  for (HeldCommand& c : too_far) {
+    host_->DeadLetter(DeadLetterReason::kPeerNotConnected,
+                      absl::StrCat("hop limit: the command followed the peer through ",
+                                   Hops(c.record), " edges without reaching it (at most ", kMaxHops,
+                                   " hops); edge ", holder->edge_id, " holds it now"),
+                      peer_id, std::move(c.record), std::move(c.done));
+  }
   for (HeldCommand& c : forward) {
-    host_->ForwardTo(*holder, peer_id, std::move(c.record), std::move(c.done));
+    host_->ForwardTo(holder->edge_id, peer_id, std::move(c.record), std::move(c.done),
+                     holder->epoch);
   }
   if (!refuse.empty()) {
     std::string detail =
@@ -244,7 +291,8 @@ void CommandHold::ReleaseHeld(const std::string& peer_id) {
 void CommandHold::HoldTick() {
   const absl::Time now = host_->clock().Now();
   const bool holding = options().command_hold > absl::ZeroDuration();
-  std::vector<std::pair<HeldCommand, bool>> ended;  // true: expired
+  // true: expired; else the reason the last lookup kept it here, if any.
+  std::vector<std::tuple<HeldCommand, bool, std::string>> ended;
   std::vector<std::string> due;
   {
     absl::MutexLock lock(&hold_mu_);
@@ -256,7 +304,7 @@ void CommandHold::HoldTick() {
         const bool expired = c->command.expires_at.has_value() && now >= *c->command.expires_at;
         // With holding off only the lookup under way decides.
         if (expired || (holding && now >= c->hold_until)) {
-          ended.emplace_back(std::move(*c), expired);
+          ended.emplace_back(std::move(*c), expired, peer.kept_because);
           c = peer.commands.erase(c);
         } else {
           ++c;
@@ -281,15 +329,21 @@ void CommandHold::HoldTick() {
     ScheduleHoldTickLocked();
   }
   ReportHeld();
-  for (auto& [c, expired] : ended) {
+  for (auto& [c, expired, kept_because] : ended) {
     if (expired) {
       host_->DeadLetter(DeadLetterReason::kExpired, "expires_at passed while the command was held",
                         c.command.peer_id, std::move(c.record), std::move(c.done));
-    } else {
+    } else if (kept_because.empty()) {
       host_->DeadLetter(DeadLetterReason::kPeerNotConnected,
                         absl::StrCat("no edge held the peer within COMMAND_HOLD_MS (",
                                      absl::FormatDuration(options().command_hold), ")"),
                         c.command.peer_id, std::move(c.record), std::move(c.done));
+    } else {
+      host_->DeadLetter(
+          DeadLetterReason::kPeerNotConnected,
+          absl::StrCat("held for COMMAND_HOLD_MS (", absl::FormatDuration(options().command_hold),
+                       ") without reaching the peer: ", kept_because),
+          c.command.peer_id, std::move(c.record), std::move(c.done));
     }
   }
   for (const std::string& peer_id : due) StartHeldWork(peer_id);

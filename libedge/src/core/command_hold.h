@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -33,6 +34,10 @@ class PeerSession;
 
 // Header that marks a command forwarded from another edge; each hop adds one.
 inline constexpr char kForwardedHeader[] = "edge-forwarded-from";
+// Header added with kForwardedHeader when the tracker knows the epoch of the
+// claim the command was forwarded to: a command follows each claim of its
+// peer once (command_hold.cc).
+inline constexpr char kForwardedEpochHeader[] = "edge-forwarded-epoch";
 
 // What the hold needs from the edge. Called from any thread, never with the
 // hold's lock held; none of the methods blocks.
@@ -47,17 +52,17 @@ class CommandHoldHost {
   virtual Clock& clock() = 0;
   virtual Logger& log() = 0;
   virtual Metrics& metrics() = 0;
-  // Asked where a held peer is (Tracker::Lookup).
+  // Asked where a held peer is, and by which claim (Tracker::LookupHolder).
   virtual Tracker& tracker() = 0;
   // The session of `peer_id` here, if any (admitted or not, ending or not).
   virtual std::shared_ptr<PeerSession> Find(const std::string& peer_id) = 0;
   // Hands a held command to `session`, which holds its peer.
   virtual void Deliver(const std::shared_ptr<PeerSession>& session, Command command,
                        IncomingRecord record, RecordDone done) = 0;
-  // Publishes `record` to `holder`'s command topic, one hop more; `done`
-  // runs once it is stored there.
+  // Publishes `record` to `holder`'s command topic, one hop more, naming
+  // the claim's `epoch` when known; `done` runs once it is stored there.
   virtual void ForwardTo(const std::string& holder, const std::string& peer_id,
-                         IncomingRecord record, RecordDone done) = 0;
+                         IncomingRecord record, RecordDone done, std::optional<int64_t> epoch) = 0;
   // Dead-letters a command (§4); `done` runs once the letter is stored.
   virtual void DeadLetter(DeadLetterReason reason, absl::string_view detail,
                           absl::string_view peer_id, IncomingRecord record, RecordDone done) = 0;
@@ -96,12 +101,15 @@ class CommandHold {
     // way: new commands queue behind it.
     bool busy = false;
     absl::Time next_lookup = absl::InfinitePast();
+    // Why the last lookup left the commands here, when not because nobody
+    // holds the peer: the detail of their dead letter if the hold ends.
+    std::string kept_because;
   };
 
   // Starts the due work of a held peer: hand-over or lookup.
   void StartHeldWork(const std::string& peer_id);
   void LookUpHeld(const std::string& peer_id);
-  void OnHeldLookup(const std::string& peer_id, absl::StatusOr<std::string> holder);
+  void OnHeldLookup(const std::string& peer_id, absl::StatusOr<PeerHolder> holder);
   void HoldTick();
   void ScheduleHoldTickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);
   void ReportHeldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_);

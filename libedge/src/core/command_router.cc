@@ -207,11 +207,13 @@ void CommandRouter::Forward(Command command, IncomingRecord record, RecordDone d
 }
 
 void CommandRouter::ForwardTo(const std::string& holder, const std::string& peer_id,
-                              IncomingRecord record, RecordDone done) {
+                              IncomingRecord record, RecordDone done,
+                              std::optional<int64_t> epoch) {
   std::string topic = ResolveTopicPattern(options().commands_topic_pattern, holder);
   OutgoingRecord hop{topic, std::move(record.key), std::move(record.value),
                      std::move(record.headers)};
   hop.headers.push_back({kForwardedHeader, options().edge_id});
+  if (epoch.has_value()) hop.headers.push_back({kForwardedEpochHeader, absl::StrCat(*epoch)});
   log().Debug("forwarding command", {{"peer_id", peer_id}, {"to_edge", holder}});
   host_->PublishForCommand([this, hop = std::move(hop), done = std::move(done)]() mutable {
     host_->bus().Publish(std::move(hop),

@@ -7,7 +7,9 @@
 #ifndef EDGE_SRC_CORE_COMMAND_ROUTER_H_
 #define EDGE_SRC_CORE_COMMAND_ROUTER_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -77,7 +79,7 @@ class CommandRouter {
                RecordDone done);
   // Publishes `record` to `holder`'s command topic, one hop more.
   void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
-                 RecordDone done);
+                 RecordDone done, std::optional<int64_t> epoch = std::nullopt);
   // Dead-letters a command (§4); `done` runs once the letter is stored.
   // Pass the record by move where it is not needed after: it is held only
   // until the letter is built.

@@ -10,6 +10,7 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,8 +87,8 @@ class EdgeImpl final : public Edge,
     router_.Deliver(session, std::move(command), std::move(record), std::move(done));
   }
   void ForwardTo(const std::string& holder, const std::string& peer_id, IncomingRecord record,
-                 RecordDone done) override {
-    router_.ForwardTo(holder, peer_id, std::move(record), std::move(done));
+                 RecordDone done, std::optional<int64_t> epoch) override {
+    router_.ForwardTo(holder, peer_id, std::move(record), std::move(done), epoch);
   }
   // CommandRouterHost (also the above).
   MessageBus& bus() override { return *parts_.bus; }

@@ -127,6 +127,7 @@ class EtcdTracker::Impl {
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done);
   void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done);
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
+  void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done);
   void EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done);
   void SetLostListener(LostListener listener);
   void SetLostClaimListener(LostClaimListener listener);
@@ -637,19 +638,32 @@ void EtcdTracker::Impl::Release(const std::string& peer_id, const PeerClaim& cla
 }
 
 void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
+  LookupHolder(peer_id, deadline,
+               [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
+                 if (!holder.ok()) {
+                   done(holder.status());
+                   return;
+                 }
+                 done(std::move(holder->edge_id));
+               });
+}
+
+void EtcdTracker::Impl::LookupHolder(const std::string& peer_id, absl::Time deadline,
+                                     HolderDone done) {
   if (peer_id.empty()) {
     done(absl::InvalidArgumentError("etcd tracker: empty peer_id"));
     return;
   }
+  const internal::txn::ClaimKeys keys = Keys(peer_id);
   client_->Txn(
-      internal::txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
+      internal::txn::GetTwo(keys.peer, keys.record), RealDeadline(deadline),
       [peer_id, log = log_,
        done = std::move(done)](absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
         if (!result.ok()) {
           done(result.status());
           return;
         }
-        const mvccpb::KeyValue* kv = internal::txn::FirstKey(*result);
+        const mvccpb::KeyValue* kv = internal::txn::KeyAt(*result, 0);
         if (kv == nullptr) {
           done(absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not held by any edge")));
           return;
@@ -662,7 +676,14 @@ void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline, 
           done(valid);
           return;
         }
-        done(kv->value());
+        // The record is written and deleted together with the
+        // peer key: read at the same revision, it is the holder's
+        // claim, and its mod revision the claim's epoch.
+        PeerHolder holder{kv->value(), std::nullopt};
+        if (const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, 1); record != nullptr) {
+          holder.epoch = record->mod_revision();
+        }
+        done(std::move(holder));
       });
 }
 
@@ -1134,6 +1155,9 @@ void EtcdTracker::Release(const std::string& peer_id, const PeerClaim& claim, Re
 }
 void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
   impl_->Lookup(peer_id, deadline, std::move(done));
+}
+void EtcdTracker::LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {
+  impl_->LookupHolder(peer_id, deadline, std::move(done));
 }
 void EtcdTracker::EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done) {
   impl_->EdgeAddress(edge_id, deadline, std::move(done));

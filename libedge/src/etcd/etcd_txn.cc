@@ -205,6 +205,13 @@ TxnRequest Get(const std::string& key) {
   return txn;
 }
 
+TxnRequest GetTwo(const std::string& first, const std::string& second) {
+  TxnRequest txn;
+  txn.add_success()->mutable_request_range()->set_key(first);
+  txn.add_success()->mutable_request_range()->set_key(second);
+  return txn;
+}
+
 const mvccpb::KeyValue* FirstKey(const etcdserverpb::TxnResponse& response) {
   if (response.responses_size() < 1 || !response.responses(0).has_response_range() ||
       response.responses(0).response_range().kvs_size() < 1) {

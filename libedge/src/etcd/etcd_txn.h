@@ -36,6 +36,9 @@ etcdserverpb::TxnRequest Put(const std::string& key, const std::string& value, i
 // Reads `key`.
 etcdserverpb::TxnRequest Get(const std::string& key);
 
+// Reads `first` and `second` at one revision (responses 0 and 1).
+etcdserverpb::TxnRequest GetTwo(const std::string& first, const std::string& second);
+
 // The keys of one peer's claim (contract §9, docs/cluster.md): `peer` bound
 // to the holder's lease, `record` without a lease (it outlives the holder),
 // `lost` bound to the lease of the edge publishing a lost claim's edge_lost.

@@ -302,7 +302,18 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim, Re
 }
 
 void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
-  absl::StatusOr<std::string> result;
+  LookupHolder(peer_id, deadline,
+               [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
+                 if (!holder.ok()) {
+                   done(holder.status());
+                   return;
+                 }
+                 done(std::move(holder->edge_id));
+               });
+}
+
+void FakeTracker::LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {
+  absl::StatusOr<PeerHolder> result;
   {
     absl::MutexLock lock(&cluster_->mu_);
     absl::Status available = CheckAvailableLocked();
@@ -312,7 +323,7 @@ void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline, Lookup
     } else if (it == cluster_->claims_.end() || it->second.lost) {
       result = absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not held by any edge"));
     } else {
-      result = it->second.edge_id;
+      result = PeerHolder{it->second.edge_id, it->second.epoch};
     }
   }
   cluster_->Deliver(

@@ -24,6 +24,19 @@ struct Result {
   T value;
 };
 
+absl::StatusOr<PeerHolder> LookupHolderSync(Tracker& tracker, const std::string& peer) {
+  auto result = std::make_shared<Result<absl::StatusOr<PeerHolder>>>();
+  tracker.LookupHolder(peer, absl::Now() + absl::Seconds(5),
+                       [result](absl::StatusOr<PeerHolder> holder) {
+                         result->value = std::move(holder);
+                         result->done.Notify();
+                       });
+  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
+    return absl::InternalError("LookupHolder never called back");
+  }
+  return result->value;
+}
+
 }  // namespace
 
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
@@ -140,6 +153,26 @@ TEST_P(TrackerContractTest, ReleaseThenLookupIsNotFound) {
   ASSERT_TRUE(claim.ok()) << claim.status();
   ASSERT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
   EXPECT_EQ(LookupSync(*a, "peer-1").status().code(), absl::StatusCode::kNotFound);
+}
+
+// LookupHolder names the claim as well as its edge: the epoch its Claim
+// returned (none where claims have none), a new one once a claim replaces it.
+TEST_P(TrackerContractTest, LookupHolderNamesTheHoldingClaimsEpoch) {
+  Tracker* a = StartTracker("edge-a");
+  absl::StatusOr<PeerClaim> first = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<PeerHolder> holder = LookupHolderSync(*a, "peer-1");
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  EXPECT_EQ(holder->edge_id, "edge-a");
+  EXPECT_EQ(holder->epoch, first->epoch);
+  absl::StatusOr<PeerClaim> second = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(second.ok()) << second.status();
+  holder = LookupHolderSync(*a, "peer-1");
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  EXPECT_EQ(holder->epoch, second->epoch);
+  ASSERT_TRUE(ReleaseSync(*a, "peer-1", *first).ok());
+  ASSERT_TRUE(ReleaseSync(*a, "peer-1", *second).ok());
+  EXPECT_EQ(LookupHolderSync(*a, "peer-1").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(TrackerContractTest, LookupOfUnknownPeerIsNotFound) {

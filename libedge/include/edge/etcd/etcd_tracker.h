@@ -125,6 +125,9 @@ class EtcdTracker final : public Tracker {
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) override;
   void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) override;
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) override;
+  // The holder's epoch is its claim record's mod revision (read in the same
+  // transaction as the peer key).
+  void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) override;
   void SetLostListener(LostListener listener) override;
   void SetLostClaimListener(LostClaimListener listener) override;
   // Waits for releases in flight, then revokes the lease (deleting this

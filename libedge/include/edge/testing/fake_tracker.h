@@ -125,6 +125,7 @@ class FakeTracker final : public Tracker {
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) override;
   void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) override;
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) override;
+  void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) override;
   void SetLostListener(LostListener listener) override;
   void SetLostClaimListener(LostClaimListener listener) override;
   void Shutdown(absl::Time deadline) override;
