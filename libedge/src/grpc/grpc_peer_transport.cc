@@ -17,6 +17,7 @@
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "callback_queue.h"
 #include "connection_guard.h"
+#include "descriptor_reserve.h"
 #include "grpc_peer_stream.h"
 #include "listener_probe.h"
 #include "tls_credentials.h"
@@ -29,6 +30,8 @@ using internal::CallbackQueue;
 using internal::CallTracker;
 using internal::ConnectionGuard;
 using internal::ConnectionLimits;
+using internal::DescriptorReserve;
+using internal::DescriptorReserveOptions;
 using internal::GrpcPeerStream;
 using internal::ListenerProbe;
 using internal::ListenerProbeOptions;
@@ -67,6 +70,7 @@ absl::Status Validate(const GrpcPeerTransportOptions& o) {
     return bad("max_call_starts_per_connection_per_sec", "must not be negative");
   }
   if (o.max_concurrent_streams < 0) return bad("max_concurrent_streams", "must not be negative");
+  if (o.descriptor_reserve < 0) return bad("descriptor_reserve", "must not be negative");
   if (o.max_connection_idle < absl::ZeroDuration()) {
     return bad("max_connection_idle", "must not be negative");
   }
@@ -238,6 +242,22 @@ class GrpcPeerTransport::Impl final : public CallTracker {
 
 absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   if (handler == nullptr) return absl::InvalidArgumentError("Start: handler is null");
+  std::shared_ptr<DescriptorReserve> reserve;
+  int64_t descriptor_limit = 0;
+  if (options_.descriptor_reserve > 0) {
+    absl::StatusOr<int64_t> limit = DescriptorReserve::CurrentLimit();
+    if (!limit.ok()) return limit.status();
+    descriptor_limit = *limit;
+    if (options_.descriptor_reserve >= descriptor_limit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "GrpcPeerTransportOptions.descriptor_reserve: ", options_.descriptor_reserve,
+          " leaves no descriptor for connections under this process' limit of ",
+          descriptor_limit, " (RLIMIT_NOFILE)"));
+    }
+    reserve = std::make_shared<DescriptorReserve>(
+        DescriptorReserveOptions{descriptor_limit, options_.descriptor_reserve, options_.clock,
+                                 logger_, options_.on_connections_refused});
+  }
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kNew) {
@@ -260,6 +280,7 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   builder.AddListeningPort(options_.address, credentials, &bound_port);
   builder.RegisterService(service.get());
   builder.SetOption(std::make_unique<ReflectionOption>(options_.enable_reflection));
+  if (reserve != nullptr) builder.SetOption(internal::DescriptorReserveOption(reserve));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   // A port another process already serves must fail the start, not be
@@ -317,7 +338,11 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
                  {"port", absl::StrCat(bound_port)},
                  {"tls", tls_ == nullptr                    ? "off"
                          : options_.client_ca_file.empty() ? "server"
-                                                           : "mutual"}});
+                                                           : "mutual"},
+                 {"descriptor_reserve",
+                  reserve == nullptr
+                      ? std::string("off")
+                      : absl::StrCat(options_.descriptor_reserve, " of ", descriptor_limit)}});
   return absl::OkStatus();
 }
 
