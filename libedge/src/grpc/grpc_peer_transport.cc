@@ -242,20 +242,18 @@ class GrpcPeerTransport::Impl final : public CallTracker {
 
 absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   if (handler == nullptr) return absl::InvalidArgumentError("Start: handler is null");
+  const absl::StatusOr<int64_t> descriptor_limit = DescriptorReserve::CurrentLimit();
   std::shared_ptr<DescriptorReserve> reserve;
-  int64_t descriptor_limit = 0;
   if (options_.descriptor_reserve > 0) {
-    absl::StatusOr<int64_t> limit = DescriptorReserve::CurrentLimit();
-    if (!limit.ok()) return limit.status();
-    descriptor_limit = *limit;
-    if (options_.descriptor_reserve >= descriptor_limit) {
+    if (!descriptor_limit.ok()) return descriptor_limit.status();
+    if (options_.descriptor_reserve >= *descriptor_limit) {
       return absl::InvalidArgumentError(absl::StrCat(
           "GrpcPeerTransportOptions.descriptor_reserve: ", options_.descriptor_reserve,
           " leaves no descriptor for connections under this process' limit of ",
-          descriptor_limit, " (RLIMIT_NOFILE)"));
+          *descriptor_limit, " (RLIMIT_NOFILE)"));
     }
     reserve = std::make_shared<DescriptorReserve>(
-        DescriptorReserveOptions{descriptor_limit, options_.descriptor_reserve, options_.clock,
+        DescriptorReserveOptions{*descriptor_limit, options_.descriptor_reserve, options_.clock,
                                  logger_, options_.on_connections_refused});
   }
   {
@@ -339,10 +337,11 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
                  {"tls", tls_ == nullptr                    ? "off"
                          : options_.client_ca_file.empty() ? "server"
                                                            : "mutual"},
-                 {"descriptor_reserve",
-                  reserve == nullptr
-                      ? std::string("off")
-                      : absl::StrCat(options_.descriptor_reserve, " of ", descriptor_limit)}});
+                 {"descriptor_reserve", reserve == nullptr
+                                            ? std::string("off")
+                                            : absl::StrCat(options_.descriptor_reserve)},
+                 {"descriptor_limit", descriptor_limit.ok() ? absl::StrCat(*descriptor_limit)
+                                                            : std::string("unknown")}});
   return absl::OkStatus();
 }
 
