@@ -252,6 +252,18 @@ TEST(EdgedListenerTest, KeepsAcceptingThroughAConnectionFloodWithItsDescriptorRe
   (*edged)->Kill();
 }
 
+TEST(EdgedListenerTest, AReserveNotBelowTheDescriptorLimitFailsTheStart) {
+  auto edged = ChildProcess::Start(EdgedUnderLowLimit(
+      "reserve-test", {{"GRPC_DESCRIPTOR_RESERVE", absl::StrCat(kEdgedDescriptors)}}));
+  ASSERT_TRUE(edged.ok()) << edged.status();
+  absl::StatusOr<int> exit_code = (*edged)->WaitForExit(absl::Seconds(20));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  const std::string log = (*edged)->Output();
+  EXPECT_EQ(*exit_code, 2) << log;
+  EXPECT_THAT(log, HasSubstr("GRPC_DESCRIPTOR_RESERVE=384 leaves no descriptor"));
+  EXPECT_THAT(log, Not(HasSubstr("edged listening")));
+}
+
 // Without a reserve (GRPC_DESCRIPTOR_RESERVE=0) the flood takes the last
 // descriptor, and the listener probe must say so.
 TEST(EdgedListenerTest, HealthzFailsOnceTheGrpcListenerStopsAccepting) {
