@@ -51,10 +51,11 @@
 namespace edge::grpc_transport::internal {
 
 struct DescriptorReserveOptions {
-  int64_t limit = 0;    // RLIMIT_NOFILE (soft) of the process
-  int64_t reserve = 0;  // 0 < reserve < limit
-  Clock* clock = nullptr;
-  Logger* logger = nullptr;
+  // A connection accepted as descriptor fd >= limit - reserve is refused.
+  int64_t limit = 0;  // RLIMIT_NOFILE (soft) of the process
+  int64_t reserve = 0;
+  Clock* clock = nullptr;    // required
+  Logger* logger = nullptr;  // optional
   // Called with the number of connections refused at once (1 and those
   // drained from the backlog). On a gRPC poller thread: must not block.
   std::function<void(int64_t)> on_refused;
