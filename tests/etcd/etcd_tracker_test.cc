@@ -57,22 +57,17 @@ T Await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
 
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
                                     absl::Duration timeout = absl::Seconds(2)) {
-  return Await<absl::StatusOr<PeerClaim>>([&](auto done) {
-    tracker.Claim(peer, absl::Now() + timeout, std::move(done));
-  });
+  return Await<absl::StatusOr<PeerClaim>>(
+      [&](auto done) { tracker.Claim(peer, absl::Now() + timeout, std::move(done)); });
 }
 
-absl::StatusOr<std::string> LookupSync(Tracker& tracker,
-                                       const std::string& peer) {
-  return Await<absl::StatusOr<std::string>>([&](auto done) {
-    tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done));
-  });
+absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
+  return Await<absl::StatusOr<std::string>>(
+      [&](auto done) { tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done)); });
 }
 
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
-                         const PeerClaim& claim) {
-  return Await<absl::Status>(
-      [&](auto done) { tracker.Release(peer, claim, std::move(done)); });
+absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
+  return Await<absl::Status>([&](auto done) { tracker.Release(peer, claim, std::move(done)); });
 }
 
 class EtcdTrackerTest : public ::testing::Test {
@@ -84,14 +79,13 @@ class EtcdTrackerTest : public ::testing::Test {
     etcd_ = *std::move(etcd);
   }
 
-  std::unique_ptr<etcd::EtcdTracker> NewTracker(
-      const std::string& edge_id, std::vector<std::string> endpoints = {}) {
+  std::unique_ptr<etcd::EtcdTracker> NewTracker(const std::string& edge_id,
+                                                std::vector<std::string> endpoints = {}) {
     etcd::EtcdTrackerOptions options;
     options.edge_id = edge_id;
     options.advertised_address = absl::StrCat(edge_id, ".example:50051");
-    options.endpoints = endpoints.empty()
-                            ? std::vector<std::string>{etcd_->endpoint()}
-                            : std::move(endpoints);
+    options.endpoints =
+        endpoints.empty() ? std::vector<std::string>{etcd_->endpoint()} : std::move(endpoints);
     options.lease_ttl = kTtl;
     options.key_prefix = kPrefix;
     options.request_timeout = absl::Seconds(1);
@@ -133,15 +127,12 @@ TEST_F(EtcdTrackerTest, ClaimAndRegistrationAreKeysBoundToTheLease) {
 
   absl::StatusOr<mvccpb::KeyValue> edge = ReadKey("/test/edges/edge-a");
   ASSERT_TRUE(edge.ok()) << edge.status();
-  EXPECT_EQ(edge->value(),
-            R"({"edge_id":"edge-a","address":"edge-a.example:50051"})");
+  EXPECT_EQ(edge->value(), R"({"edge_id":"edge-a","address":"edge-a.example:50051"})");
   EXPECT_EQ(edge->lease(), peer->lease());
 
   a->Shutdown(absl::Now() + absl::Seconds(2));
-  EXPECT_EQ(ReadKey("/test/peers/peer-1").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(ReadKey("/test/edges/edge-a").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/peers/peer-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/edges/edge-a").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(EtcdTrackerTest, ClaimFailsUnavailableWithinTheDeadlineWhenEtcdIsDown) {
@@ -151,12 +142,10 @@ TEST_F(EtcdTrackerTest, ClaimFailsUnavailableWithinTheDeadlineWhenEtcdIsDown) {
   ASSERT_TRUE(etcd_->Stop().ok());
 
   absl::Time start = absl::Now();
-  absl::StatusOr<PeerClaim> claim =
-      ClaimSync(*a, "peer-2", absl::Milliseconds(1500));
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-2", absl::Milliseconds(1500));
   absl::Duration took = absl::Now() - start;
   EXPECT_THAT(claim.status().code(),
-              ::testing::AnyOf(absl::StatusCode::kUnavailable,
-                               absl::StatusCode::kDeadlineExceeded))
+              ::testing::AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded))
       << claim.status();
   EXPECT_LT(took, absl::Seconds(2)) << took;
 
@@ -170,8 +159,7 @@ TEST_F(EtcdTrackerTest, StartsWithEtcdDownAndClaimsOnceItIsUp) {
   auto a = NewTracker("edge-a");
   ASSERT_TRUE(a->Start().ok());
   EXPECT_FALSE(a->HasLease());
-  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(), absl::StatusCode::kUnavailable);
 
   ASSERT_TRUE(etcd_->Restart().ok());
   // gRPC 1.51 keeps a channel that has never connected in backoff for ~10 s
@@ -209,8 +197,7 @@ TEST_F(EtcdTrackerTest, HeldPeersAreReclaimedAfterEtcdRestarts) {
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_EQ(key->lease(), ReadKey("/test/edges/edge-a")->lease());
   EXPECT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
-  EXPECT_EQ(LookupSync(*b, "peer-1").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*b, "peer-1").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
@@ -229,14 +216,12 @@ TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
                              const_cast<char*>("peer-1"),
                              nullptr};
   pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ),
-            0);
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   std::string said;
   pollfd readable{out[0], POLLIN, 0};
-  while (!absl::StrContains(said, "claimed") &&
-         poll(&readable, 1, 10000) == 1) {
+  while (!absl::StrContains(said, "claimed") && poll(&readable, 1, 10000) == 1) {
     char buffer[64];
     ssize_t n = read(out[0], buffer, sizeof(buffer));
     if (n <= 0) break;
@@ -254,16 +239,13 @@ TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   absl::Time killed = absl::Now();
-  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); },
-                      kTtl + absl::Seconds(3)));
+  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); }, kTtl + absl::Seconds(3)));
   EXPECT_LT(absl::Now() - killed, kTtl + absl::Seconds(2));
-  EXPECT_EQ(ReadKey("/test/edges/edge-dead").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/edges/edge-dead").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
-      TcpProxy::Start(etcd_->client_port());
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto a = NewTracker("edge-a", {(*proxy)->endpoint()});
   absl::Mutex mu;
@@ -280,8 +262,7 @@ TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
   (*proxy)->SetConnected(false);
   auto b = NewTracker("edge-b");
   ASSERT_TRUE(b->Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); },
-                      kTtl + absl::Seconds(4)));
+  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); }, kTtl + absl::Seconds(4)));
 
   (*proxy)->SetConnected(true);
   ASSERT_TRUE(WaitFor(
@@ -304,8 +285,7 @@ TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
 // the re-claim cannot outlast the lease; every claim keeps its epoch.
 TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
   constexpr int kPeers = 3000;
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
-      TcpProxy::Start(etcd_->client_port());
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto a = NewTracker("edge-a", {(*proxy)->endpoint()});
   absl::Mutex mu;
@@ -328,9 +308,9 @@ TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
   }
   {
     absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(
-        absl::Condition(+[](int* n) { return *n == kPeers; }, &done),
-        absl::Seconds(60)));
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* n) { return *n == kPeers; }, &done),
+                                    absl::Seconds(60)));
   }
   for (int i = 0; i < kPeers; ++i) ASSERT_TRUE(claims[i].ok()) << i << claims[i].status();
 
@@ -374,8 +354,7 @@ TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
 TEST_F(EtcdTrackerTest, FailsOverWhenTheFirstEndpointIsDead) {
   absl::StatusOr<int> dead_port = PickFreeLoopbackPort();
   ASSERT_TRUE(dead_port.ok());
-  auto a = NewTracker(
-      "edge-a", {absl::StrCat("127.0.0.1:", *dead_port), etcd_->endpoint()});
+  auto a = NewTracker("edge-a", {absl::StrCat("127.0.0.1:", *dead_port), etcd_->endpoint()});
   ASSERT_TRUE(a->Start().ok());
   EXPECT_TRUE(a->HasLease());
   ASSERT_TRUE(ClaimSync(*a, "peer-1").ok());
@@ -393,15 +372,12 @@ TEST_F(EtcdTrackerTest, CreateRejectsBadOptions) {
     return etcd::EtcdTracker::Create(std::move(options)).status();
   };
   EXPECT_TRUE(with([](auto&) {}).ok());
-  EXPECT_EQ(with([](auto& o) { o.edge_id.clear(); }).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](auto& o) { o.edge_id.clear(); }).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](auto& o) { o.advertised_address.clear(); }).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(with([](auto& o) { o.endpoints.clear(); }).code(),
+  EXPECT_EQ(with([](auto& o) { o.endpoints.clear(); }).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](auto& o) { o.lease_ttl = absl::Milliseconds(1500); }).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      with([](auto& o) { o.lease_ttl = absl::Milliseconds(1500); }).code(),
-      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](auto& o) { o.key_prefix = "giggityflix"; }).code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -95,7 +95,8 @@ bool AllClosedByServer(const std::vector<int>& clients,
 // Log lines written to a temporary file.
 class CapturedLog {
  public:
-  CapturedLog() : file_(std::tmpfile()), logger_(LogLevel::kInfo, LogFormat::kText, fileno(file_)) {}
+  CapturedLog()
+      : file_(std::tmpfile()), logger_(LogLevel::kInfo, LogFormat::kText, fileno(file_)) {}
   ~CapturedLog() { std::fclose(file_); }
   Logger* logger() { return &logger_; }
   std::vector<std::string> Lines() {
@@ -184,8 +185,8 @@ TEST(DescriptorReserveTest, DrainsOnlyTheListenerTheConnectionCameFrom) {
 TEST(DescriptorReserveTest, WarnsAtMostOncePerIntervalWithTheCountSince) {
   testing::FakeClock clock;
   CapturedLog log;
-  DescriptorReserve reserve({/*limit=*/1, /*reserve=*/0, &clock, log.logger(), nullptr,
-                             absl::Seconds(10)});
+  DescriptorReserve reserve(
+      {/*limit=*/1, /*reserve=*/0, &clock, log.logger(), nullptr, absl::Seconds(10)});
   Listener listener([&](int fd) { reserve.OnListenerSocket(fd); });
   auto refuse_one = [&] {
     const int client = listener.Connect();

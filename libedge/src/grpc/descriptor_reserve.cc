@@ -101,12 +101,10 @@ int CompareMutators(grpc_socket_mutator* a, grpc_socket_mutator* b) {
   return a < b ? -1 : (a > b ? 1 : 0);
 }
 
-void DestroyMutator(grpc_socket_mutator* mutator) {
-  delete static_cast<ReserveMutator*>(mutator);
-}
+void DestroyMutator(grpc_socket_mutator* mutator) { delete static_cast<ReserveMutator*>(mutator); }
 
-const grpc_socket_mutator_vtable kReserveMutatorVtable = {MutateFd, CompareMutators,
-                                                          DestroyMutator, MutateFd2};
+const grpc_socket_mutator_vtable kReserveMutatorVtable = {MutateFd, CompareMutators, DestroyMutator,
+                                                          MutateFd2};
 
 class ReserveOption final : public grpc::ServerBuilderOption {
  public:
