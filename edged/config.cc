@@ -458,6 +458,7 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Millis("GRPC_HANDSHAKE_TIMEOUT_MS", 100, 3600000, &config.grpc_handshake_timeout);
   env.Millis("GRPC_LISTENER_PROBE_INTERVAL_MS", 0, 3600000, &config.grpc_listener_probe_interval);
   env.Bool("GRPC_SERVER_REFLECTION", &config.grpc_server_reflection);
+  env.Int("GRPC_DESCRIPTOR_RESERVE", 0, 1000000, &config.grpc_descriptor_reserve);
   ParseTls(env, config);
 
   ParseTopics(env, config);

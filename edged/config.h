@@ -60,7 +60,8 @@ struct EdgedConfig {
   // GRPC_MAX_STREAMS_PER_CONNECTION, GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC
   // (0: off; burst of 5 s' worth), GRPC_MAX_CONCURRENT_STREAMS,
   // GRPC_MAX_CONNECTION_IDLE_MS (0: never), GRPC_HANDSHAKE_TIMEOUT_MS,
-  // GRPC_LISTENER_PROBE_INTERVAL_MS (0: no probe), GRPC_SERVER_REFLECTION.
+  // GRPC_LISTENER_PROBE_INTERVAL_MS (0: no probe), GRPC_SERVER_REFLECTION,
+  // GRPC_DESCRIPTOR_RESERVE (0: off).
   int grpc_max_streams_per_connection = 2;
   int grpc_max_calls_per_connection_per_sec = 50;
   int grpc_max_concurrent_streams = 100;
@@ -68,6 +69,7 @@ struct EdgedConfig {
   absl::Duration grpc_handshake_timeout = absl::Milliseconds(10000);
   absl::Duration grpc_listener_probe_interval = absl::Milliseconds(5000);
   bool grpc_server_reflection = false;
+  int grpc_descriptor_reserve = 128;
 
   // TLS. No certificate: plaintext. A client CA: clients must present a
   // certificate signed by it.

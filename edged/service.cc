@@ -98,6 +98,12 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   absl::StatusOr<int64_t> limit = DescriptorBudget::RaiseLimit();
   if (!limit.ok()) return limit.status();
   s.descriptors_ = std::make_unique<DescriptorBudget>(*limit, DescriptorBudget::kDefaultHeadroom);
+  if (config.grpc_descriptor_reserve >= *limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GRPC_DESCRIPTOR_RESERVE=", config.grpc_descriptor_reserve,
+                     " leaves no descriptor for gRPC connections under the limit of ", *limit,
+                     " (RLIMIT_NOFILE)"));
+  }
 
   // Kafka: the configured cluster, or a broker inside this process.
   kafka::KafkaMessageBusOptions bus_options;
@@ -198,6 +204,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   grpc.max_connection_idle = config.grpc_max_connection_idle;
   grpc.handshake_timeout = config.grpc_handshake_timeout;
   grpc.listener_probe_interval = config.grpc_listener_probe_interval;
+  grpc.descriptor_reserve = config.grpc_descriptor_reserve;
   grpc.enable_reflection = config.grpc_server_reflection;
   grpc.identity_cn_fallback = config.peer_id_cn_fallback;
   grpc.cert_file = config.tls_cert_file.value_or("");
@@ -205,6 +212,10 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   grpc.client_ca_file = config.tls_client_ca_file.value_or("");
   grpc.clock = s.clock_.get();
   grpc.logger = logger;
+  // metrics_ is made below, before the transport starts.
+  grpc.on_connections_refused = [self](int64_t refused) {
+    if (self->metrics_ != nullptr) self->metrics_->ConnectionsRefused(refused);
+  };
   auto transport = grpc_transport::GrpcPeerTransport::Create(std::move(grpc));
   if (!transport.ok()) return transport.status();
   s.transport_ = std::move(*transport);

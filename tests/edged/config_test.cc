@@ -350,6 +350,7 @@ TEST(ConfigTest, HostileConnectionBoundsHaveSafeDefaultsAndCanBeSet) {
   EXPECT_EQ(config->grpc_handshake_timeout, absl::Seconds(10));
   EXPECT_EQ(config->grpc_listener_probe_interval, absl::Seconds(5));
   EXPECT_FALSE(config->grpc_server_reflection);
+  EXPECT_EQ(config->grpc_descriptor_reserve, 128);
   EXPECT_FALSE(config->peer_id_cn_fallback);
   EXPECT_EQ(config->webrtc_max_sessions_per_peer, 32);
   EXPECT_EQ(
@@ -363,8 +364,10 @@ TEST(ConfigTest, HostileConnectionBoundsHaveSafeDefaultsAndCanBeSet) {
                   {"GRPC_MAX_CONNECTION_IDLE_MS", "0"},
                   {"GRPC_HANDSHAKE_TIMEOUT_MS", "2500"},
                   {"GRPC_LISTENER_PROBE_INTERVAL_MS", "0"},
-                  {"GRPC_SERVER_REFLECTION", "true"}});
+                  {"GRPC_SERVER_REFLECTION", "true"},
+                  {"GRPC_DESCRIPTOR_RESERVE", "0"}});
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_descriptor_reserve, 0);
   EXPECT_EQ(config->grpc_max_streams_per_connection, 0);
   EXPECT_EQ(config->grpc_max_calls_per_connection_per_sec, 0);
   EXPECT_EQ(config->grpc_max_concurrent_streams, 7);
@@ -376,6 +379,8 @@ TEST(ConfigTest, HostileConnectionBoundsHaveSafeDefaultsAndCanBeSet) {
   ExpectRejected({{"GRPC_MAX_STREAMS_PER_CONNECTION", "-1"}}, "GRPC_MAX_STREAMS_PER_CONNECTION");
   ExpectRejected({{"GRPC_HANDSHAKE_TIMEOUT_MS", "0"}}, "GRPC_HANDSHAKE_TIMEOUT_MS");
   ExpectRejected({{"GRPC_SERVER_REFLECTION", "on"}}, "GRPC_SERVER_REFLECTION");
+  ExpectRejected({{"GRPC_DESCRIPTOR_RESERVE", "-1"}}, "GRPC_DESCRIPTOR_RESERVE");
+  ExpectRejected({{"GRPC_DESCRIPTOR_RESERVE", "lots"}}, "GRPC_DESCRIPTOR_RESERVE");
 }
 
 TEST(ConfigTest, CommonNameFallbackIsOptInAndNeedsCertificateBinding) {

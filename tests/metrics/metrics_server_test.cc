@@ -405,6 +405,16 @@ TEST(MetricsServerErrors, StartTwiceIsAnError) {
   EXPECT_EQ((*server)->Start().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(PrometheusMetricsTest, RefusedConnectionsAreCountedFromZero) {
+  auto metrics = metrics::PrometheusMetrics::Create();
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(SampleValue((*metrics)->TextExposition(), "edge_connections_refused_total"), 0);
+  (*metrics)->ConnectionsRefused(3);
+  (*metrics)->ConnectionsRefused(0);
+  (*metrics)->ConnectionsRefused(1);
+  EXPECT_EQ(SampleValue((*metrics)->TextExposition(), "edge_connections_refused_total"), 4);
+}
+
 TEST(PrometheusMetricsTest, EveryLabelledFamilyIsExportedFromTheStartAtZero) {
   auto metrics = metrics::PrometheusMetrics::Create();
   ASSERT_TRUE(metrics.ok()) << metrics.status();

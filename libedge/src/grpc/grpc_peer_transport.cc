@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "callback_queue.h"
 #include "connection_guard.h"
+#include "descriptor_reserve.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "grpc_peer_stream.h"
 #include "listener_probe.h"
@@ -29,6 +30,8 @@ using internal::CallbackQueue;
 using internal::CallTracker;
 using internal::ConnectionGuard;
 using internal::ConnectionLimits;
+using internal::DescriptorReserve;
+using internal::DescriptorReserveOptions;
 using internal::GrpcPeerStream;
 using internal::ListenerProbe;
 using internal::ListenerProbeOptions;
@@ -67,6 +70,7 @@ absl::Status Validate(const GrpcPeerTransportOptions& o) {
     return bad("max_call_starts_per_connection_per_sec", "must not be negative");
   }
   if (o.max_concurrent_streams < 0) return bad("max_concurrent_streams", "must not be negative");
+  if (o.descriptor_reserve < 0) return bad("descriptor_reserve", "must not be negative");
   if (o.max_connection_idle < absl::ZeroDuration()) {
     return bad("max_connection_idle", "must not be negative");
   }
@@ -238,6 +242,20 @@ class GrpcPeerTransport::Impl final : public CallTracker {
 
 absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   if (handler == nullptr) return absl::InvalidArgumentError("Start: handler is null");
+  const absl::StatusOr<int64_t> descriptor_limit = DescriptorReserve::CurrentLimit();
+  std::shared_ptr<DescriptorReserve> reserve;
+  if (options_.descriptor_reserve > 0) {
+    if (!descriptor_limit.ok()) return descriptor_limit.status();
+    if (options_.descriptor_reserve >= *descriptor_limit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GrpcPeerTransportOptions.descriptor_reserve: ", options_.descriptor_reserve,
+                       " leaves no descriptor for connections under this process' limit of ",
+                       *descriptor_limit, " (RLIMIT_NOFILE)"));
+    }
+    reserve = std::make_shared<DescriptorReserve>(
+        DescriptorReserveOptions{*descriptor_limit, options_.descriptor_reserve, options_.clock,
+                                 logger_, options_.on_connections_refused});
+  }
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kNew) {
@@ -260,6 +278,7 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   builder.AddListeningPort(options_.address, credentials, &bound_port);
   builder.RegisterService(service.get());
   builder.SetOption(std::make_unique<ReflectionOption>(options_.enable_reflection));
+  if (reserve != nullptr) builder.SetOption(internal::DescriptorReserveOption(reserve));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   // A port another process already serves must fail the start, not be
@@ -310,12 +329,17 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
     serving = serving_;
   }
   ApplyServing(serving);
-  logger_->Info("gRPC peer transport listening",
-                {{"address", options_.address},
-                 {"port", absl::StrCat(bound_port)},
-                 {"tls", tls_ == nullptr                   ? "off"
-                         : options_.client_ca_file.empty() ? "server"
-                                                           : "mutual"}});
+  logger_->Info(
+      "gRPC peer transport listening",
+      {{"address", options_.address},
+       {"port", absl::StrCat(bound_port)},
+       {"tls", tls_ == nullptr                   ? "off"
+               : options_.client_ca_file.empty() ? "server"
+                                                 : "mutual"},
+       {"descriptor_reserve",
+        reserve == nullptr ? std::string("off") : absl::StrCat(options_.descriptor_reserve)},
+       {"descriptor_limit",
+        descriptor_limit.ok() ? absl::StrCat(*descriptor_limit) : std::string("unknown")}});
   return absl::OkStatus();
 }
 

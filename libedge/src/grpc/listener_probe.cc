@@ -35,6 +35,11 @@ bool WaitFor(int fd, short events, absl::Time deadline) {
   }
 }
 
+// A connection reset or closed by the server: the listener accepted it and
+// acted on it (e.g. refused it to keep its descriptor reserve), which is
+// all the probe asks. Nobody listening would be ECONNREFUSED.
+bool ServerClosed(int error) { return error == ECONNRESET || error == EPIPE; }
+
 // A TLS ClientHello offering h2, as a gRPC client would send it.
 std::string ClientHello() {
   std::string hello;
@@ -115,6 +120,7 @@ absl::Status ListenerProbe::ProbeOnce(const ListenerProbeOptions& o) {
     int error = 0;
     socklen_t error_len = sizeof(error);
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_len);
+    if (ServerClosed(error)) return absl::OkStatus();
     if (error != 0) {
       errno = error;
       return Errno(absl::StrCat("connecting to the gRPC listener at ", where));
@@ -122,8 +128,9 @@ absl::Status ListenerProbe::ProbeOnce(const ListenerProbeOptions& o) {
   }
   if (o.tls) {
     const std::string hello = ClientHello();
-    if (hello.empty() ||
-        send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) {
+    const ssize_t sent = hello.empty() ? -1 : send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
+    if (!hello.empty() && sent < 0 && ServerClosed(errno)) return absl::OkStatus();
+    if (sent != static_cast<ssize_t>(hello.size())) {
       return Errno("sending the listener probe's TLS ClientHello");
     }
   }
@@ -137,7 +144,7 @@ absl::Status ListenerProbe::ProbeOnce(const ListenerProbeOptions& o) {
   const ssize_t n = recv(fd, &byte, 1, 0);
   // Data, an orderly close or a reset: in each case the server accepted
   // the connection and acted on it.
-  if (n >= 0 || errno == ECONNRESET) return absl::OkStatus();
+  if (n >= 0 || ServerClosed(errno)) return absl::OkStatus();
   return Errno(absl::StrCat("reading from the gRPC listener at ", where));
 }
 

@@ -252,6 +252,14 @@ void PrometheusMetrics::Register() {
                "got to them.")
            .Register(r)
            .Add({});
+  connections_refused_ =
+      &prometheus::BuildCounter()
+           .Name("edge_connections_refused_total")
+           .Help(
+               "TCP connections to the gRPC port closed as soon as accepted, to keep the "
+               "descriptor reserve (GRPC_DESCRIPTOR_RESERVE).")
+           .Register(r)
+           .Add({});
   errors_ = std::make_unique<CounterCache>(
       &prometheus::BuildCounter()
            .Name("edge_errors_total")
@@ -353,6 +361,10 @@ void PrometheusMetrics::CommandsHeld(int64_t held) {
 void PrometheusMetrics::KafkaOffsetReset(absl::string_view, int64_t skipped) {
   kafka_offset_resets_->Increment();
   if (skipped > 0) kafka_records_skipped_->Increment(static_cast<double>(skipped));
+}
+
+void PrometheusMetrics::ConnectionsRefused(int64_t count) {
+  if (count > 0) connections_refused_->Increment(static_cast<double>(count));
 }
 
 void PrometheusMetrics::DeadLetter(absl::string_view reason) {

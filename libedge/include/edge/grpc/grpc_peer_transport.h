@@ -11,7 +11,8 @@
 // transport bounds, per TCP connection, the streams open at once and the
 // calls started per second (closing a connection that floods), refuses
 // oversized request metadata, closes connections that sit without a call,
-// and can probe its own listener (listener_status()).
+// keeps descriptor headroom for accepting (descriptor_reserve), and can
+// probe its own listener (listener_status()).
 //
 // Threads: handler and observer callbacks run on gRPC's callback threads;
 // Write callbacks for streams that already ended, and OnEnd for an admission
@@ -31,6 +32,7 @@
 #define EDGE_GRPC_GRPC_PEER_TRANSPORT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -100,6 +102,18 @@ struct GrpcPeerTransportOptions {
   // certificate of the client CA (a backend's too) is some peer's identity.
   bool identity_cn_fallback = false;
 
+  // Descriptor headroom for accepting: a TCP connection that gRPC accepts
+  // into one of the last `descriptor_reserve` descriptors under the
+  // process' RLIMIT_NOFILE (read at Start()) is closed at once, before any
+  // TLS or HTTP/2 work, and so are the connections waiting behind it. gRPC
+  // 1.51 thus never runs out of descriptors in accept (after which it would
+  // never accept again), and the rest of the process keeps that many for
+  // itself. A refused client sees its connection reset. 0: off.
+  int descriptor_reserve = 0;
+  // Called, on a gRPC thread and without blocking, with the number of
+  // connections refused that way at once (e.g. to count them in a metric).
+  std::function<void(int64_t refused)> on_connections_refused;
+
   // Probes the listener every `listener_probe_interval` (zero: no probe);
   // see listener_status().
   absl::Duration listener_probe_interval = absl::ZeroDuration();
@@ -133,7 +147,8 @@ class GrpcPeerTransport final : public PeerTransport {
   ~GrpcPeerTransport() override;  // Shutdown(), then frees everything.
 
   // Binds and starts serving. UNAVAILABLE when the address cannot be bound;
-  // FAILED_PRECONDITION when already started or shut down.
+  // FAILED_PRECONDITION when already started or shut down; INVALID_ARGUMENT
+  // when `descriptor_reserve` is not below the descriptor limit.
   absl::Status Start(PeerStreamHandler* handler) override;
   void Shutdown() override;
 

@@ -67,6 +67,11 @@ class PrometheusMetrics final : public Metrics {
   // else 0; kept by its owner (edged probes it every second).
   void SetReady(bool ready);
 
+  // edge_connections_refused_total: TCP connections the gRPC transport
+  // closed as soon as accepted, to keep its descriptor reserve
+  // (GrpcPeerTransportOptions::descriptor_reserve). Never blocks.
+  void ConnectionsRefused(int64_t count);
+
   void PeerConnected() override;
   void PeerDisconnected(absl::Duration connected_for) override;
   void Admission(absl::StatusCode result) override;
@@ -109,6 +114,7 @@ class PrometheusMetrics final : public Metrics {
   prometheus::Gauge* commands_held_ = nullptr;
   prometheus::Counter* kafka_offset_resets_ = nullptr;
   prometheus::Counter* kafka_records_skipped_ = nullptr;
+  prometheus::Counter* connections_refused_ = nullptr;
 
   std::unique_ptr<CodeCounters> admissions_;
   std::array<std::unique_ptr<CounterCache>, 2> messages_;  // by Direction
