@@ -41,11 +41,6 @@ constexpr int kMaxClaimAttempts = 5;
 constexpr size_t kReclaimBatch = 60;
 constexpr size_t kTakeBatch = 40;
 
-// Group commit of new claims: at most this many claim transactions are in
-// flight; claims arriving meanwhile wait and go out together, up to
-// internal::txn::kMaxClaimsPerNest nested in one transaction.
-constexpr int kClaimBatchesInFlight = 1;
-
 // A claim record's value: the holder and when it claimed.
 std::string RecordValue(const std::string& edge_id, absl::Time claimed_at) {
   std::string json;
@@ -275,7 +270,7 @@ class EtcdTracker::Impl {
   // Timers of FinishLostKeys retries, cancelled at shutdown.
   absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
   // Group commit (docs/cluster.md): new claims waiting for a batch, and
-  // the batches in flight (at most kClaimBatchesInFlight).
+  // the batches in flight (at most internal::txn::kClaimBatchesInFlight).
   std::deque<ClaimOpPtr> claim_queue_ ABSL_GUARDED_BY(mu_);
   int claim_batches_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -405,7 +400,7 @@ void EtcdTracker::Impl::EnqueueClaim(ClaimOpPtr op) {
     absl::MutexLock lock(&mu_);
     op->queued = true;
     claim_queue_.push_back(op);
-    if (claim_batches_in_flight_ < kClaimBatchesInFlight) {
+    if (claim_batches_in_flight_ < internal::txn::kClaimBatchesInFlight) {
       batch = TakeClaimBatchLocked(expired, timers);
     }
     waits = op->queued;
