@@ -173,8 +173,9 @@ bool ViewerBackend::WaitForSignaling(
   absl::MutexLock lock(&mu_);
   size_t count = 0;
   size_t counted = 0;
+  // WaitUntil runs the predicate on this thread, with mu_ still held.
   return signaling_reader_->WaitUntil(
-      [&](const std::vector<IncomingRecord>&) {
+      [&](const std::vector<IncomingRecord>&) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         ParseNewLocked();
         for (; counted < signaling_.size(); ++counted) {
           if (pred == nullptr || pred(signaling_[counted])) ++count;

@@ -39,19 +39,20 @@ class CachingTypeResolver final : public google::protobuf::util::TypeResolver {
 
   google::protobuf::util::Status ResolveMessageType(const std::string& url,
                                                     google::protobuf::Type* type) override {
-    return Resolve(url, type, types_, [&] { return inner_->ResolveMessageType(url, type); });
+    return Resolve(url, type, [&] { return inner_->ResolveMessageType(url, type); });
   }
   google::protobuf::util::Status ResolveEnumType(const std::string& url,
                                                  google::protobuf::Enum* type) override {
-    return Resolve(url, type, enums_, [&] { return inner_->ResolveEnumType(url, type); });
+    return Resolve(url, type, [&] { return inner_->ResolveEnumType(url, type); });
   }
 
  private:
   template <typename T, typename Load>
-  google::protobuf::util::Status Resolve(const std::string& url, T* out,
-                                         absl::flat_hash_map<std::string, T>& cache, Load load) {
+  google::protobuf::util::Status Resolve(const std::string& url, T* out, Load load)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::ReaderMutexLock lock(&mu_);
+      const auto& cache = CacheLocked(out);
       auto it = cache.find(url);
       if (it != cache.end()) {
         *out = it->second;
@@ -61,9 +62,19 @@ class CachingTypeResolver final : public google::protobuf::util::TypeResolver {
     google::protobuf::util::Status status = load();
     if (status.ok()) {
       absl::MutexLock lock(&mu_);
-      cache.emplace(url, *out);
+      CacheLocked(out).emplace(url, *out);
     }
     return status;
+  }
+
+  // The cache of T's descriptions, chosen by the type of the output.
+  absl::flat_hash_map<std::string, google::protobuf::Type>& CacheLocked(google::protobuf::Type*)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return types_;
+  }
+  absl::flat_hash_map<std::string, google::protobuf::Enum>& CacheLocked(google::protobuf::Enum*)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return enums_;
   }
 
   const std::unique_ptr<google::protobuf::util::TypeResolver> inner_;

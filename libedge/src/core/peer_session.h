@@ -98,7 +98,7 @@ class PeerSession final : public PeerStreamObserver,
 
   void Enqueue(Outgoing item);
   // Starts the next write if none is outstanding; call without mu_ held.
-  void Pump();
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
   void OnWriteDone(bool ok);
   bool TakeToken(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A peer message was read that will be answered (published, acknowledged).

@@ -131,7 +131,7 @@ class EtcdClient {
   template <typename Call>
   absl::Status WithFailover(absl::Time deadline, Call call);
   void MoveOff(size_t failed);
-  void StartTxn(AsyncTxn* op);
+  void StartTxn(AsyncTxn* op) ABSL_LOCKS_EXCLUDED(mu_);
   void OnTxnDone(AsyncTxn* op, const grpc::Status& status);
   void FinishTxn(AsyncTxn* op,
                  absl::StatusOr<etcdserverpb::TxnResponse> result);
@@ -140,7 +140,7 @@ class EtcdClient {
   void GetToken(const std::string& stale, TokenDone done);
   absl::StatusOr<std::string> GetTokenSync(const std::string& stale,
                                            absl::Time deadline);
-  void StartAuthenticate(AuthCall* call);
+  void StartAuthenticate(AuthCall* call) ABSL_LOCKS_EXCLUDED(mu_);
   void OnAuthenticated(AuthCall* call, const grpc::Status& status);
 
   const std::vector<std::string> addresses_;

@@ -376,16 +376,16 @@ void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline,
 
 void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
   if (++op->attempts > kMaxClaimAttempts) {
-    FinishClaim(std::move(op),
-                absl::UnavailableError(absl::StrCat(
-                    "claim of ", op->peer_id,
-                    " kept racing other writers of its key; try again")));
+    // The error is built before op is moved: argument order is unspecified.
+    absl::Status error = absl::UnavailableError(absl::StrCat(
+        "claim of ", op->peer_id, " kept racing other writers of its key; try again"));
+    FinishClaim(std::move(op), std::move(error));
     return;
   }
   if (absl::Now() >= op->deadline) {
-    FinishClaim(std::move(op),
-                absl::DeadlineExceededError(absl::StrCat(
-                    "claim of ", op->peer_id, ": deadline passed")));
+    absl::Status error = absl::DeadlineExceededError(
+        absl::StrCat("claim of ", op->peer_id, ": deadline passed"));
+    FinishClaim(std::move(op), std::move(error));
     return;
   }
   EnqueueClaim(std::move(op));
@@ -558,9 +558,9 @@ void EtcdTracker::Impl::OnNewClaim(
   const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, 1);
   const mvccpb::KeyValue* lost = internal::txn::KeyAt(*result, 2);
   if (peer != nullptr && peer->value() != options_.edge_id) {
-    FinishClaim(std::move(op),
-                absl::AlreadyExistsError(absl::StrCat(
-                    "peer ", op->peer_id, " is held by edge ", peer->value())));
+    absl::Status error = absl::AlreadyExistsError(
+        absl::StrCat("peer ", op->peer_id, " is held by edge ", peer->value()));
+    FinishClaim(std::move(op), std::move(error));
     return;
   }
   if (record == nullptr) {
@@ -582,11 +582,10 @@ void EtcdTracker::Impl::OnNewClaim(
     return;
   }
   if (lost != nullptr) {
-    FinishClaim(std::move(op),
-                absl::UnavailableError(absl::StrCat(
-                    "the previous claim of peer ", op->peer_id,
-                    " is being closed (edge_lost) by edge ", lost->value(),
-                    "; try again")));
+    absl::Status error = absl::UnavailableError(
+        absl::StrCat("the previous claim of peer ", op->peer_id,
+                     " is being closed (edge_lost) by edge ", lost->value(), "; try again"));
+    FinishClaim(std::move(op), std::move(error));
     return;
   }
   bool ours = false;
@@ -656,11 +655,10 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
         Clock::TimerId timer = clock_->RunAt(
             clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
               if (ClaimOpPtr late = weak.lock()) {
-                FinishClaim(std::move(late),
-                            absl::DeadlineExceededError(absl::StrCat(
-                                "claim of ", late->peer_id,
-                                ": the previous claim's edge_lost is not "
-                                "stored yet")));
+                absl::Status error = absl::DeadlineExceededError(
+                    absl::StrCat("claim of ", late->peer_id,
+                                 ": the previous claim's edge_lost is not stored yet"));
+                FinishClaim(std::move(late), std::move(error));
               }
             });
         PublishLost(std::move(lost), std::move(keys), record_mod,

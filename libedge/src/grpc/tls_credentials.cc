@@ -161,15 +161,16 @@ grpc_ssl_certificate_config_reload_status ReloadableTlsServerCredentials::FetchC
   if (self->fetched_generation_ == self->generation_) {
     return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
   }
-  const TlsMaterial& material = self->material_;
-  grpc_ssl_pem_key_cert_pair pair = {material.private_key.c_str(),
-                                     material.cert_chain.c_str()};
+  // self->material_ spelled out rather than through a local reference: the
+  // thread-safety analysis cannot tie a reference to self->mu_.
+  grpc_ssl_pem_key_cert_pair pair = {self->material_.private_key.c_str(),
+                                     self->material_.cert_chain.c_str()};
   // gRPC 1.51 asserts that a fetched config carries root certificates even
   // when client certificates are not requested. Without a client CA the
   // server's own chain fills that slot; it is never used, since the
   // handshake then neither requests nor verifies a client certificate.
-  const std::string& roots =
-      material.client_ca.empty() ? material.cert_chain : material.client_ca;
+  const std::string& roots = self->material_.client_ca.empty() ? self->material_.cert_chain
+                                                               : self->material_.client_ca;
   *config = grpc_ssl_server_certificate_config_create(roots.c_str(), &pair, 1);
   if (*config == nullptr) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
   self->fetched_generation_ = self->generation_;

@@ -50,7 +50,12 @@ void FakeTrackerCluster::ExpireEdge(const std::string& edge_id) {
       if (claim.taker == edge_id) claim.taker.clear();  // died publishing
     }
     auto it = trackers_.find(edge_id);
-    if (it != trackers_.end()) it->second->state_ = FakeTracker::State::kStopped;
+    if (it != trackers_.end()) {
+      // Registered trackers share this cluster's mu_ (checked here, and told
+      // to the thread-safety analysis, which cannot follow cluster_).
+      it->second->cluster_->mu_.AssertHeld();
+      it->second->state_ = FakeTracker::State::kStopped;
+    }
   }
   DispatchLost();
 }
@@ -69,6 +74,7 @@ void FakeTrackerCluster::DispatchLost() {
     absl::MutexLock lock(&mu_);
     std::string first;
     for (const auto& [edge_id, tracker] : trackers_) {
+      tracker->cluster_->mu_.AssertHeld();  // the same mu_ (see ExpireEdge)
       if (tracker->state_ == FakeTracker::State::kRunning &&
           tracker->lost_claim_listener_ &&
           (publisher == nullptr || edge_id < first)) {
@@ -186,10 +192,9 @@ void FakeTrackerCluster::NotifyLost(const std::string& edge_id,
     {
       absl::MutexLock lock(&mu_);
       auto it = trackers_.find(edge_id);
-      if (it == trackers_.end() ||
-          it->second->state_ != FakeTracker::State::kRunning) {
-        return;
-      }
+      if (it == trackers_.end()) return;
+      it->second->cluster_->mu_.AssertHeld();  // the same mu_ (see ExpireEdge)
+      if (it->second->state_ != FakeTracker::State::kRunning) return;
       tracker = it->second;
     }
     if (tracker->lost_listener_) tracker->lost_listener_(peer_id);
