@@ -36,8 +36,7 @@ std::string Quote(absl::string_view value) {
 }
 
 bool IsTopicChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-         c == '_' || c == '-';
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
 
 bool IsValidTopicName(absl::string_view name) {
@@ -71,9 +70,7 @@ class EnvParser {
  public:
   explicit EnvParser(const EnvLookup& lookup) : lookup_(lookup) {}
 
-  std::optional<std::string> Get(absl::string_view name) const {
-    return lookup_(name);
-  }
+  std::optional<std::string> Get(absl::string_view name) const { return lookup_(name); }
 
   void Error(absl::string_view name, absl::string_view problem) {
     errors_.push_back(absl::StrCat(name, ": ", problem));
@@ -100,9 +97,7 @@ class EnvParser {
     absl::ConsumePrefix(&message, absl::StrCat(name, ": "));
     Error(name, message);
   }
-  bool Failed(absl::string_view name) const {
-    return failed_.count(std::string(name)) > 0;
-  }
+  bool Failed(absl::string_view name) const { return failed_.count(std::string(name)) > 0; }
 
   void Int(absl::string_view name, int64_t min, int64_t max, int* out) {
     int64_t value;
@@ -112,13 +107,11 @@ class EnvParser {
     int64_t value;
     if (ParseInt(name, min, max, &value)) *out = value;
   }
-  void Millis(absl::string_view name, int64_t min, int64_t max,
-              absl::Duration* out) {
+  void Millis(absl::string_view name, int64_t min, int64_t max, absl::Duration* out) {
     int64_t value;
     if (ParseInt(name, min, max, &value)) *out = absl::Milliseconds(value);
   }
-  void Seconds(absl::string_view name, int64_t min, int64_t max,
-               absl::Duration* out) {
+  void Seconds(absl::string_view name, int64_t min, int64_t max, absl::Duration* out) {
     int64_t value;
     if (ParseInt(name, min, max, &value)) *out = absl::Seconds(value);
   }
@@ -132,9 +125,7 @@ class EnvParser {
     } else if (value == "false" || value == "0" || value == "no") {
       *out = false;
     } else {
-      Error(name,
-            absl::StrCat(Quote(*raw),
-                         " is not a boolean (true, false, 1, 0, yes, no)"));
+      Error(name, absl::StrCat(Quote(*raw), " is not a boolean (true, false, 1, 0, yes, no)"));
     }
   }
 
@@ -157,8 +148,7 @@ class EnvParser {
   }
 
   template <typename E>
-  void Enum(absl::string_view name,
-            std::initializer_list<std::pair<absl::string_view, E>> choices,
+  void Enum(absl::string_view name, std::initializer_list<std::pair<absl::string_view, E>> choices,
             E* out) {
     std::optional<std::string> raw = Get(name);
     if (!raw) return;
@@ -171,8 +161,7 @@ class EnvParser {
       }
       names.push_back(choice.first);
     }
-    Error(name, absl::StrCat(Quote(*raw), " is not one of ",
-                             absl::StrJoin(names, ", ")));
+    Error(name, absl::StrCat(Quote(*raw), " is not one of ", absl::StrJoin(names, ", ")));
   }
 
   absl::Status Finish() const {
@@ -181,16 +170,13 @@ class EnvParser {
   }
 
  private:
-  bool ParseInt(absl::string_view name, int64_t min, int64_t max,
-                int64_t* out) {
+  bool ParseInt(absl::string_view name, int64_t min, int64_t max, int64_t* out) {
     std::optional<std::string> raw = Get(name);
     if (!raw) return false;
     int64_t value = 0;
     // Digits only: SimpleAtoi alone would accept spaces and a '+'.
-    if (!AllDigits(*raw) || !absl::SimpleAtoi(*raw, &value) || value < min ||
-        value > max) {
-      Error(name, absl::StrCat(Quote(*raw), " is not an integer in [", min,
-                               ", ", max, "]"));
+    if (!AllDigits(*raw) || !absl::SimpleAtoi(*raw, &value) || value < min || value > max) {
+      Error(name, absl::StrCat(Quote(*raw), " is not an integer in [", min, ", ", max, "]"));
       return false;
     }
     *out = value;
@@ -202,23 +188,20 @@ class EnvParser {
   std::set<std::string> failed_;
 };
 
-void ParseEdgeId(EnvParser& env, absl::string_view hostname,
-                 EdgedConfig& config) {
+void ParseEdgeId(EnvParser& env, absl::string_view hostname, EdgedConfig& config) {
   std::optional<std::string> raw = env.Get("EDGE_ID");
   if (!raw) {
     if (!ValidatePeerId(hostname, "EDGE_ID").ok()) {
       env.Error("EDGE_ID",
                 absl::StrCat("not set, and the host name ", Quote(hostname),
-                             " is not a valid edge id (", kEdgeIdRule,
-                             "); set EDGE_ID"));
+                             " is not a valid edge id (", kEdgeIdRule, "); set EDGE_ID"));
       return;
     }
     config.edge_id = std::string(hostname);
     return;
   }
   if (!ValidatePeerId(*raw, "EDGE_ID").ok()) {
-    env.Error("EDGE_ID", absl::StrCat(Quote(*raw), " is not a valid edge id (",
-                                      kEdgeIdRule, ")"));
+    env.Error("EDGE_ID", absl::StrCat(Quote(*raw), " is not a valid edge id (", kEdgeIdRule, ")"));
     return;
   }
   config.edge_id = *raw;
@@ -229,8 +212,8 @@ void ParseAddress(EnvParser& env, absl::string_view name, std::string* out) {
   if (!env.NonEmpty(name, &value)) return;
   absl::StatusOr<HostPort> address = ParseHostPort(value, kListenPort);
   if (!address.ok()) {
-    env.Error(name, absl::StrCat(Quote(value), " ", address.status().message(),
-                                 " (expected host:port)"));
+    env.Error(name,
+              absl::StrCat(Quote(value), " ", address.status().message(), " (expected host:port)"));
     return;
   }
   *out = value;
@@ -250,18 +233,17 @@ void ParseBootstrapServers(EnvParser& env, EdgedConfig& config) {
     if (scheme_end != absl::string_view::npos) {
       address.remove_prefix(scheme_end + 3);
     }
-    bool has_port = !address.empty() && address.back() != ']' &&
-                    address.find(':') != absl::string_view::npos;
+    bool has_port =
+        !address.empty() && address.back() != ']' && address.find(':') != absl::string_view::npos;
     std::string problem = "is empty";
     if (!address.empty()) {
       absl::StatusOr<HostPort> parsed = ParseHostPort(
-          has_port ? std::string(address) : absl::StrCat(address, ":9092"),
-          kConnectPort);
+          has_port ? std::string(address) : absl::StrCat(address, ":9092"), kConnectPort);
       problem = parsed.ok() ? "" : std::string(parsed.status().message());
     }
     if (!problem.empty()) {
-      env.Error(kName, absl::StrCat("broker ", Quote(entry), " ", problem,
-                                    " (expected host[:port],...)"));
+      env.Error(kName,
+                absl::StrCat("broker ", Quote(entry), " ", problem, " (expected host[:port],...)"));
       return;
     }
     brokers.emplace_back(entry);
@@ -276,8 +258,7 @@ void ConfigureEtcdEndpoints(EnvParser& env, EdgedConfig& config) {
   std::string raw;
   if (!env.NonEmpty(kName, &raw)) return;
   bool tls = false;
-  absl::StatusOr<std::vector<std::string>> endpoints =
-      etcd::ParseEtcdEndpoints(raw, &tls);
+  absl::StatusOr<std::vector<std::string>> endpoints = etcd::ParseEtcdEndpoints(raw, &tls);
   if (!endpoints.ok()) {
     env.Error(kName, endpoints.status());
     return;
@@ -297,19 +278,15 @@ void ParseEtcdSecurity(EnvParser& env, EdgedConfig& config) {
               "must be set together with ETCD_CERT_FILE / ETCD_KEY_FILE "
               "(a client certificate needs its key)");
   }
-  if (config.etcd_username.has_value() !=
-      config.etcd_password_file.has_value()) {
+  if (config.etcd_username.has_value() != config.etcd_password_file.has_value()) {
     env.Error(config.etcd_username ? "ETCD_PASSWORD_FILE" : "ETCD_USERNAME",
               "must be set together with ETCD_USERNAME / ETCD_PASSWORD_FILE");
   }
   if (!config.etcd_tls && !env.Failed("ETCD_ENDPOINTS")) {
     for (absl::string_view name : {"ETCD_CA_FILE", "ETCD_CERT_FILE"}) {
-      const auto& file =
-          name == "ETCD_CA_FILE" ? config.etcd_ca_file : config.etcd_cert_file;
+      const auto& file = name == "ETCD_CA_FILE" ? config.etcd_ca_file : config.etcd_cert_file;
       if (file) {
-        env.Error(
-            name,
-            "requires https:// ETCD_ENDPOINTS (it is used only over TLS)");
+        env.Error(name, "requires https:// ETCD_ENDPOINTS (it is used only over TLS)");
       }
     }
   }
@@ -333,8 +310,7 @@ void ParseTopics(EnvParser& env, EdgedConfig& config) {
     if (!env.NonEmpty(topic.name, &value)) continue;
     if (!IsValidTopicName(value)) {
       env.Error(topic.name,
-                absl::StrCat(Quote(value), " is not a Kafka topic name (",
-                             kTopicRule, ")"));
+                absl::StrCat(Quote(value), " is not a Kafka topic name (", kTopicRule, ")"));
       continue;
     }
     *topic.field = value;
@@ -350,26 +326,21 @@ void ParseTopics(EnvParser& env, EdgedConfig& config) {
     std::string* resolved;
   };
   const Pattern patterns[] = {
-      {"EDGE_COMMANDS_TOPIC_PATTERN", config.commands_topic_pattern,
-       &config.topics.commands},
-      {"DEADLETTER_TOPIC_PATTERN", config.deadletter_topic_pattern,
-       &config.topics.deadletter},
+      {"EDGE_COMMANDS_TOPIC_PATTERN", config.commands_topic_pattern, &config.topics.commands},
+      {"DEADLETTER_TOPIC_PATTERN", config.deadletter_topic_pattern, &config.topics.deadletter},
   };
   for (const Pattern& p : patterns) {
     if (env.Failed(p.name)) continue;
     std::string resolved = ResolveTopicPattern(p.pattern, config.edge_id);
     if (!IsValidTopicName(resolved)) {
-      env.Error(p.name,
-                absl::StrCat(Quote(p.pattern), " gives ", Quote(resolved),
-                             " for EDGE_ID ", Quote(config.edge_id),
-                             ", which is not a Kafka topic name (", kTopicRule,
-                             "); only {edge_id} and {} are replaced"));
+      env.Error(p.name, absl::StrCat(Quote(p.pattern), " gives ", Quote(resolved), " for EDGE_ID ",
+                                     Quote(config.edge_id), ", which is not a Kafka topic name (",
+                                     kTopicRule, "); only {edge_id} and {} are replaced"));
       continue;
     }
     *p.resolved = std::move(resolved);
   }
-  if (!env.Failed("EDGE_COMMANDS_TOPIC_PATTERN") &&
-      !env.Failed("DEADLETTER_TOPIC_PATTERN") &&
+  if (!env.Failed("EDGE_COMMANDS_TOPIC_PATTERN") && !env.Failed("DEADLETTER_TOPIC_PATTERN") &&
       config.topics.commands == config.topics.deadletter) {
     env.Error("DEADLETTER_TOPIC_PATTERN",
               absl::StrCat("resolves to ", Quote(config.topics.deadletter),
@@ -383,9 +354,8 @@ void ParseKafka(EnvParser& env, EdgedConfig& config) {
   std::string group = "edge-{edge_id}";
   env.NonEmpty("KAFKA_GROUP_ID", &group);
   if (!env.Failed("KAFKA_GROUP_ID") && !IsPrintableWithoutSpace(group)) {
-    env.Error(
-        "KAFKA_GROUP_ID",
-        absl::StrCat(Quote(group), " contains spaces or control characters"));
+    env.Error("KAFKA_GROUP_ID",
+              absl::StrCat(Quote(group), " contains spaces or control characters"));
   }
   config.kafka_group_id = ResolveTopicPattern(group, config.edge_id);
 }
@@ -424,9 +394,8 @@ void ParseTls(EnvParser& env, EdgedConfig& config) {
 }
 
 void ParseTracker(EnvParser& env, EdgedConfig& config) {
-  env.Enum<TrackerKind>(
-      "TRACKER", {{"local", TrackerKind::kLocal}, {"etcd", TrackerKind::kEtcd}},
-      &config.tracker);
+  env.Enum<TrackerKind>("TRACKER", {{"local", TrackerKind::kLocal}, {"etcd", TrackerKind::kEtcd}},
+                        &config.tracker);
   ConfigureEtcdEndpoints(env, config);
   ParseEtcdSecurity(env, config);
   env.Seconds("TRACKER_LEASE_TTL_SEC", 2, 3600, &config.tracker_lease_ttl);
@@ -434,18 +403,16 @@ void ParseTracker(EnvParser& env, EdgedConfig& config) {
   std::string prefix;
   if (env.NonEmpty("TRACKER_KEY_PREFIX", &prefix)) {
     if (!IsPrintableWithoutSpace(prefix) || prefix.back() != '/') {
-      env.Error("TRACKER_KEY_PREFIX",
-                absl::StrCat(Quote(prefix),
-                             " must end with '/' and hold no spaces or "
-                             "control characters"));
+      env.Error("TRACKER_KEY_PREFIX", absl::StrCat(Quote(prefix),
+                                                   " must end with '/' and hold no spaces or "
+                                                   "control characters"));
     } else {
       config.tracker_key_prefix = prefix;
     }
   }
   // With a cluster tracker commands are forwarded to the edge holding the
   // peer, which needs one command topic per edge.
-  if (config.tracker == TrackerKind::kEtcd &&
-      !env.Failed("EDGE_COMMANDS_TOPIC_PATTERN") &&
+  if (config.tracker == TrackerKind::kEtcd && !env.Failed("EDGE_COMMANDS_TOPIC_PATTERN") &&
       ResolveTopicPattern(config.commands_topic_pattern, "a") ==
           ResolveTopicPattern(config.commands_topic_pattern, "b")) {
     env.Error("EDGE_COMMANDS_TOPIC_PATTERN",
@@ -466,39 +433,30 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   ParseAddress(env, "GRPC_SERVER_ADDRESS", &config.grpc_server_address);
 
   env.Int("MAX_PEERS", 1, 1000000, &config.max_peers);
-  env.Enum<DuplicatePolicy>("DUPLICATE_POLICY",
-                            {{"reject", DuplicatePolicy::kReject},
-                             {"replace", DuplicatePolicy::kReplace}},
-                            &config.duplicate_policy);
+  env.Enum<DuplicatePolicy>(
+      "DUPLICATE_POLICY",
+      {{"reject", DuplicatePolicy::kReject}, {"replace", DuplicatePolicy::kReplace}},
+      &config.duplicate_policy);
   env.Seconds("PEER_TIMEOUT_SEC", 1, 86400, &config.peer_timeout);
   env.Int("PEER_SEND_QUEUE_MAX", 1, 1000000, &config.peer_send_queue_max);
   env.Int64("PEER_SEND_QUEUE_MAX_BYTES", 65536, int64_t{1} << 40,
             &config.peer_send_queue_max_bytes);
   env.Int64("EVENT_BUFFER_MAX_BYTES", int64_t{1} << 20, int64_t{1} << 40,
             &config.event_buffer_max_bytes);
-  env.Int("PEER_MAX_MESSAGES_PER_SEC", 0, 1000000,
-          &config.peer_max_messages_per_sec);
+  env.Int("PEER_MAX_MESSAGES_PER_SEC", 0, 1000000, &config.peer_max_messages_per_sec);
   env.Int("MAX_NEW_STREAMS_PER_SEC", 0, 1000000, &config.max_new_streams_per_sec);
   env.Bool("CATALOG_PULL_ON_CONNECT", &config.catalog_pull_on_connect);
 
-  env.Millis("GRPC_KEEPALIVE_TIME_MS", 10, 86400000,
-             &config.grpc_keepalive_time);
-  env.Millis("GRPC_KEEPALIVE_TIMEOUT_MS", 10, 3600000,
-             &config.grpc_keepalive_timeout);
-  env.Int("GRPC_MAX_MESSAGE_BYTES", 1024, INT_MAX,
-          &config.grpc_max_message_bytes);
-  env.Int("GRPC_MAX_STREAMS_PER_CONNECTION", 0, 1000000,
-          &config.grpc_max_streams_per_connection);
+  env.Millis("GRPC_KEEPALIVE_TIME_MS", 10, 86400000, &config.grpc_keepalive_time);
+  env.Millis("GRPC_KEEPALIVE_TIMEOUT_MS", 10, 3600000, &config.grpc_keepalive_timeout);
+  env.Int("GRPC_MAX_MESSAGE_BYTES", 1024, INT_MAX, &config.grpc_max_message_bytes);
+  env.Int("GRPC_MAX_STREAMS_PER_CONNECTION", 0, 1000000, &config.grpc_max_streams_per_connection);
   env.Int("GRPC_MAX_CALLS_PER_CONNECTION_PER_SEC", 0, 1000000,
           &config.grpc_max_calls_per_connection_per_sec);
-  env.Int("GRPC_MAX_CONCURRENT_STREAMS", 0, 1000000,
-          &config.grpc_max_concurrent_streams);
-  env.Millis("GRPC_MAX_CONNECTION_IDLE_MS", 0, 86400000,
-             &config.grpc_max_connection_idle);
-  env.Millis("GRPC_HANDSHAKE_TIMEOUT_MS", 100, 3600000,
-             &config.grpc_handshake_timeout);
-  env.Millis("GRPC_LISTENER_PROBE_INTERVAL_MS", 0, 3600000,
-             &config.grpc_listener_probe_interval);
+  env.Int("GRPC_MAX_CONCURRENT_STREAMS", 0, 1000000, &config.grpc_max_concurrent_streams);
+  env.Millis("GRPC_MAX_CONNECTION_IDLE_MS", 0, 86400000, &config.grpc_max_connection_idle);
+  env.Millis("GRPC_HANDSHAKE_TIMEOUT_MS", 100, 3600000, &config.grpc_handshake_timeout);
+  env.Millis("GRPC_LISTENER_PROBE_INTERVAL_MS", 0, 3600000, &config.grpc_listener_probe_interval);
   env.Bool("GRPC_SERVER_REFLECTION", &config.grpc_server_reflection);
   ParseTls(env, config);
 
@@ -507,8 +465,7 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
 
   env.Millis("COMMAND_HOLD_MS", 0, 3600000, &config.command_hold);
   env.Int("COMMAND_HOLD_MAX", 1, 10000000, &config.command_hold_max);
-  env.Millis("WEBRTC_REPLY_TIMEOUT_MS", 1, 3600000,
-             &config.webrtc_reply_timeout);
+  env.Millis("WEBRTC_REPLY_TIMEOUT_MS", 1, 3600000, &config.webrtc_reply_timeout);
   env.Seconds("WEBRTC_SESSION_TTL_SEC", 1, 86400, &config.webrtc_session_ttl);
   env.Int("WEBRTC_MAX_SESSIONS_PER_PEER", 1, 1000000, &config.webrtc_max_sessions_per_peer);
 
@@ -528,16 +485,11 @@ absl::StatusOr<EdgedConfig> ConfigFromEnvironment(const EnvLookup& lookup,
   env.Int("DRAIN_RATE_PER_SEC", 1, 1000000, &config.drain_rate_per_sec);
 
   env.Parsed(
-      "LOG_LEVEL",
-      [](const std::string& raw) {
-        return ParseLogLevel(absl::AsciiStrToLower(raw));
-      },
+      "LOG_LEVEL", [](const std::string& raw) { return ParseLogLevel(absl::AsciiStrToLower(raw)); },
       &config.log_level);
   env.Parsed(
       "LOG_FORMAT",
-      [](const std::string& raw) {
-        return ParseLogFormat(absl::AsciiStrToLower(raw));
-      },
+      [](const std::string& raw) { return ParseLogFormat(absl::AsciiStrToLower(raw)); },
       &config.log_format);
 
   absl::Status status = env.Finish();
@@ -577,32 +529,26 @@ absl::Status CheckConfigFiles(const EdgedConfig& config) {
   for (const File& file : files) {
     if (!file.path) continue;
     struct stat info;
-    if (::stat(file.path->c_str(), &info) != 0 ||
-        ::access(file.path->c_str(), R_OK) != 0) {
-      errors.push_back(absl::StrCat(file.name, ": cannot read ",
-                                    Quote(*file.path), ": ",
-                                    std::strerror(errno)));
+    if (::stat(file.path->c_str(), &info) != 0 || ::access(file.path->c_str(), R_OK) != 0) {
+      errors.push_back(
+          absl::StrCat(file.name, ": cannot read ", Quote(*file.path), ": ", std::strerror(errno)));
     } else if (!S_ISREG(info.st_mode)) {
-      errors.push_back(absl::StrCat(file.name, ": ", Quote(*file.path),
-                                    " is not a regular file"));
+      errors.push_back(absl::StrCat(file.name, ": ", Quote(*file.path), " is not a regular file"));
     }
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 }
 
-absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
-                                           const std::string& path) {
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": cannot read ", Quote(path), ": ", std::strerror(errno)));
-  }
-  std::string secret((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-  if (in.bad()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(name, ": error reading ", Quote(path)));
+        absl::StrCat(name, ": cannot read ", Quote(path), ": ", std::strerror(errno)));
+  }
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": error reading ", Quote(path)));
   }
   if (absl::EndsWith(secret, "\r\n")) {
     secret.resize(secret.size() - 2);
@@ -610,8 +556,7 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
     secret.pop_back();
   }
   if (secret.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": ", Quote(path), " is empty"));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", Quote(path), " is empty"));
   }
   return secret;
 }
@@ -625,10 +570,8 @@ EdgeOptions ToEdgeOptions(const EdgedConfig& config) {
   options.duplicate_policy = config.duplicate_policy;
   options.peer_timeout = config.peer_timeout;
   options.peer_send_queue_max = static_cast<size_t>(config.peer_send_queue_max);
-  options.peer_send_queue_max_bytes =
-      static_cast<size_t>(config.peer_send_queue_max_bytes);
-  options.max_message_bytes =
-      static_cast<size_t>(config.grpc_max_message_bytes);
+  options.peer_send_queue_max_bytes = static_cast<size_t>(config.peer_send_queue_max_bytes);
+  options.max_message_bytes = static_cast<size_t>(config.grpc_max_message_bytes);
   options.catalog_pull_on_connect = config.catalog_pull_on_connect;
   options.peer_id_from_cert = config.peer_id_from_cert;
   options.tracker_fail_open = config.tracker_fail_open;

@@ -47,9 +47,9 @@ struct EdgedConfig {
   absl::Duration peer_timeout = absl::Seconds(120);  // PEER_TIMEOUT_SEC
   int peer_send_queue_max = 1024;                    // PEER_SEND_QUEUE_MAX
   int64_t peer_send_queue_max_bytes = 16 << 20;      // PEER_SEND_QUEUE_MAX_BYTES
-  int peer_max_messages_per_sec = 1000;  // PEER_MAX_MESSAGES_PER_SEC; 0: off
-  int max_new_streams_per_sec = 0;       // MAX_NEW_STREAMS_PER_SEC; 0: off
-  bool catalog_pull_on_connect = true;   // CATALOG_PULL_ON_CONNECT
+  int peer_max_messages_per_sec = 1000;              // PEER_MAX_MESSAGES_PER_SEC; 0: off
+  int max_new_streams_per_sec = 0;                   // MAX_NEW_STREAMS_PER_SEC; 0: off
+  bool catalog_pull_on_connect = true;               // CATALOG_PULL_ON_CONNECT
 
   // gRPC server: GRPC_KEEPALIVE_TIME_MS, GRPC_KEEPALIVE_TIMEOUT_MS,
   // GRPC_MAX_MESSAGE_BYTES.
@@ -135,8 +135,7 @@ struct EdgedConfig {
 };
 
 // Returns the value of an environment variable, or nullopt when it is unset.
-using EnvLookup =
-    std::function<std::optional<std::string>(absl::string_view name)>;
+using EnvLookup = std::function<std::optional<std::string>(absl::string_view name)>;
 
 // Parses the configuration from `lookup`. EDGE_ID defaults to `hostname`.
 // Unset variables take §8's defaults. Variables whose default is "unset"
@@ -156,8 +155,7 @@ absl::Status CheckConfigFiles(const EdgedConfig& config);
 
 // Reads a secret file (ADMIN_TOKEN_FILE, ETCD_PASSWORD_FILE): its content
 // without one trailing newline. An empty secret is an error naming `name`.
-absl::StatusOr<std::string> ReadSecretFile(absl::string_view name,
-                                           const std::string& path);
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view name, const std::string& path);
 
 // The options of the edge core that this configuration determines. Fields
 // the environment does not set (tracker_timeout, has_descriptor_headroom)

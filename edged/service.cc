@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "edge/descriptors.h"
-#include "edge/kafka/embedded_kafka.h"
 #include "edge/etcd/etcd_tracker.h"
 #include "edge/grpc/grpc_peer_transport.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "edge/kafka/kafka_message_bus.h"
 #include "edge/local_tracker.h"
 #include "edge/metrics/metrics_server.h"
@@ -123,8 +123,7 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
                                           t.file_offers,
                                           t.webrtc_signaling};
     for (const std::string& topic : topics) {
-      if (absl::Status created =
-              s.embedded_kafka_->CreateTopic(topic, kEmbeddedTopicPartitions);
+      if (absl::Status created = s.embedded_kafka_->CreateTopic(topic, kEmbeddedTopicPartitions);
           !created.ok()) {
         return created;
       }
@@ -138,10 +137,9 @@ absl::StatusOr<std::unique_ptr<EdgedService>> EdgedService::Create(const EdgedCo
   // The first event of each kind does not wait for its topic's metadata.
   {
     const Topics& t = config.topics;
-    bus_options.warm_topics = {t.deadletter,           t.lifecycle,
-                               t.catalog_updates,      t.file_delete_responses,
-                               t.file_hash_responses,  t.file_offers,
-                               t.webrtc_signaling};
+    bus_options.warm_topics = {
+        t.deadletter,          t.lifecycle,   t.catalog_updates, t.file_delete_responses,
+        t.file_hash_responses, t.file_offers, t.webrtc_signaling};
   }
   // metrics_ is made below, before the bus starts reading.
   EdgedService* self = &s;
@@ -267,9 +265,9 @@ absl::Status EdgedService::CreateMetrics() {
   metrics_ = std::move(*metrics);
   const Topics& t = config_.topics;
   metrics_->DeclareKafkaTopics(Direction::kIn, {t.commands});
-  metrics_->DeclareKafkaTopics(Direction::kOut, {t.deadletter, t.lifecycle, t.catalog_updates,
-                                                 t.file_delete_responses, t.file_hash_responses,
-                                                 t.file_offers, t.webrtc_signaling});
+  metrics_->DeclareKafkaTopics(
+      Direction::kOut, {t.deadletter, t.lifecycle, t.catalog_updates, t.file_delete_responses,
+                        t.file_hash_responses, t.file_offers, t.webrtc_signaling});
   instrumented_bus_ = InstrumentBus(bus_.get(), metrics_.get(), clock_.get());
   instrumented_tracker_ = InstrumentTracker(tracker_.get(), metrics_.get(), clock_.get());
   metrics::MetricsServerOptions http;
@@ -331,8 +329,8 @@ void EdgedService::ProbeTracker(std::shared_ptr<TrackerProbe> probe) {
     absl::MutexLock lock(&probe->mu);
     if (!probe->stopped) {
       // RunAt never runs inline and takes only the clock's own lock.
-      probe->timer = clock_->RunAt(clock_->Now() + kTrackerProbeEvery,
-                                   [this, probe] { ProbeTracker(probe); });
+      probe->timer =
+          clock_->RunAt(clock_->Now() + kTrackerProbeEvery, [this, probe] { ProbeTracker(probe); });
     }
     probe->running = false;
   };
@@ -346,8 +344,8 @@ void EdgedService::ProbeTracker(std::shared_ptr<TrackerProbe> probe) {
                    [finish = std::move(finish)](absl::StatusOr<std::string> holder) mutable {
                      finish(holder.ok() || absl::IsNotFound(holder.status())
                                 ? absl::OkStatus()
-                                : absl::UnavailableError(absl::StrCat(
-                                      "tracker unreachable: ", holder.status().message())));
+                                : absl::UnavailableError(absl::StrCat("tracker unreachable: ",
+                                                                      holder.status().message())));
                    });
 }
 
@@ -404,19 +402,20 @@ absl::Status EdgedService::Start() {
   }
   if (absl::Status started = edge_->Start(); !started.ok()) return started;
   if (probe_ != nullptr) ProbeTracker(probe_);
-  logger_->Info("edged listening",
-                {{"edge_id", config_.edge_id},
-                 {"grpc", absl::StrCat(config_.grpc_server_address.substr(
-                                           0, config_.grpc_server_address.rfind(':')),
-                                       ":", transport_->port())},
-                 {"tls", transport_->tls() ? "on" : "off"},
-                 {"metrics", metrics_server_ == nullptr
-                                 ? std::string("off")
-                                 : absl::StrCat(config_.metrics_address->substr(
-                                                    0, config_.metrics_address->rfind(':')),
-                                                ":", metrics_server_->port())},
-                 {"commands_topic", config_.topics.commands},
-                 {"kafka", kafka_bootstrap_servers_}});
+  logger_->Info(
+      "edged listening",
+      {{"edge_id", config_.edge_id},
+       {"grpc",
+        absl::StrCat(config_.grpc_server_address.substr(0, config_.grpc_server_address.rfind(':')),
+                     ":", transport_->port())},
+       {"tls", transport_->tls() ? "on" : "off"},
+       {"metrics",
+        metrics_server_ == nullptr
+            ? std::string("off")
+            : absl::StrCat(config_.metrics_address->substr(0, config_.metrics_address->rfind(':')),
+                           ":", metrics_server_->port())},
+       {"commands_topic", config_.topics.commands},
+       {"kafka", kafka_bootstrap_servers_}});
   if (embedded_kafka_ != nullptr) {
     logger_->Warn(
         "using the embedded Kafka broker (KAFKA_BOOTSTRAP_SERVERS is unset): for trying out "
@@ -453,8 +452,7 @@ void EdgedService::Shutdown() {
     // fails at once.
     absl::MutexLock lock(&probe_->mu);
     probe_->mu.Await(absl::Condition(
-        +[](TrackerProbe* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !p->running; },
-        probe_.get()));
+        +[](TrackerProbe* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !p->running; }, probe_.get()));
   }
   // Last, so that /metrics and /readyz answer while the edge shuts down.
   if (metrics_server_ != nullptr) metrics_server_->Shutdown();

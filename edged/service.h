@@ -34,7 +34,7 @@ namespace metrics {
 struct AdminPeer;
 class MetricsServer;
 class PrometheusMetrics;
-}
+}  // namespace metrics
 namespace kafka {
 class EmbeddedKafka;
 }
@@ -43,7 +43,7 @@ class EdgedService {
  public:
   // Builds every part; nothing is listening yet. `logger` must outlive it.
   static absl::StatusOr<std::unique_ptr<EdgedService>> Create(const EdgedConfig& config,
-                                                               Logger* logger);
+                                                              Logger* logger);
   ~EdgedService();
 
   // Starts the metrics endpoint (when METRICS_ADDRESS is set), then the

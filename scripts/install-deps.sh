@@ -11,6 +11,8 @@ packages=(
   prometheus-cpp-dev libcurl4-openssl-dev
   etcd-server etcd-client kcat openssl
   clang libclang-rt-14-dev
+  # scripts/check-format.sh (the formatting CI enforces).
+  clang-format
   # promtool (checks deploy/prometheus' alert rules); systemd-analyze
   # (verifies deploy/systemd's unit).
   prometheus systemd

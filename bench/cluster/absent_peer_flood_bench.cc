@@ -42,7 +42,8 @@ int Run() {
   auto kafka = kafka::EmbeddedKafka::Create(1);
   if (!kafka.ok()) return Fail("kafka", kafka.status());
   const std::string topic = "edge-commands-flood";
-  for (const std::string& t : {topic, topic + ".deadletter", std::string("peer-lifecycle-events")}) {
+  for (const std::string& t :
+       {topic, topic + ".deadletter", std::string("peer-lifecycle-events")}) {
     if (auto s = (*kafka)->CreateTopic(t, 1); !s.ok()) return Fail("topic", s);
   }
   testing::EdgedProcess::Options options;
@@ -63,9 +64,9 @@ int Run() {
   const absl::Time start = absl::Now();
   std::vector<std::pair<std::string, std::string>> batch;
   for (int i = 0; i < n; ++i) {
-    batch.emplace_back("ghost", absl::StrCat(R"({"type":"file_hash","peer_id":"ghost",)",
-                                             R"("request_id":"flood-)", i,
-                                             R"(","catalog_id":"catalog-1"})"));
+    batch.emplace_back(
+        "ghost", absl::StrCat(R"({"type":"file_hash","peer_id":"ghost",)",
+                              R"("request_id":"flood-)", i, R"(","catalog_id":"catalog-1"})"));
     if (batch.size() == 1000 || i == n - 1) {
       if (auto s = (*client)->ProduceAll(topic, batch); !s.ok()) return Fail("produce", s);
       batch.clear();

@@ -38,8 +38,7 @@
 
 ABSL_FLAG(int, peers, 1000, "peers connecting at once in each run");
 ABSL_FLAG(int, runs, 3, "runs per tracker");
-ABSL_FLAG(std::string, trackers, "local,etcd",
-          "trackers to measure: local, etcd");
+ABSL_FLAG(std::string, trackers, "local,etcd", "trackers to measure: local, etcd");
 ABSL_FLAG(std::string, etcd_endpoints, "",
           "ETCD_ENDPOINTS of a running etcd; empty: start one here");
 ABSL_FLAG(int, lease_ttl_sec, 10, "TRACKER_LEASE_TTL_SEC");
@@ -91,8 +90,7 @@ class Runner {
     testing::FakeMessageBusOptions bus_options;
     bus_options.capacity = 1 << 20;
     testing::FakeMessageBus bus(bus_options);
-    if (absl::Status s = bus.log()->CreateTopic(options.topics.commands, 1);
-        !s.ok()) {
+    if (absl::Status s = bus.log()->CreateTopic(options.topics.commands, 1); !s.ok()) {
       return s;
     }
     grpc_transport::GrpcPeerTransportOptions grpc;
@@ -101,19 +99,16 @@ class Runner {
     grpc.logger = &logger_;
     auto transport = grpc_transport::GrpcPeerTransport::Create(grpc);
     if (!transport.ok()) return transport.status();
-    auto edge = Edge::Create(
-        options, {transport->get(), &bus, tracker.get(), clock_, &logger_});
+    auto edge = Edge::Create(options, {transport->get(), &bus, tracker.get(), clock_, &logger_});
     if (!edge.ok()) return edge.status();
     if (absl::Status s = (*edge)->Start(); !s.ok()) return s;
-    if (tracker_kind == "etcd" &&
-        !static_cast<etcd::EtcdTracker*>(tracker.get())->HasLease()) {
+    if (tracker_kind == "etcd" && !static_cast<etcd::EtcdTracker*>(tracker.get())->HasLease()) {
       (*edge)->Shutdown(clock_->Now() + absl::Seconds(5));
       return absl::UnavailableError("the etcd tracker got no lease");
     }
 
     const int peers = absl::GetFlag(FLAGS_peers);
-    const std::string target =
-        absl::StrCat("ipv4:127.0.0.1:", (*transport)->port());
+    const std::string target = absl::StrCat("ipv4:127.0.0.1:", (*transport)->port());
     loadgen::LoadPeerOptions peer_options;
     peer_options.answer_commands = true;
     std::vector<std::unique_ptr<loadgen::LoadPeer>> load;
@@ -125,9 +120,8 @@ class Runner {
       args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
       load.push_back(std::make_unique<loadgen::LoadPeer>(
           absl::StrCat("peer-", run, "-", i),
-          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                    args),
-          stats, &peer_options));
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), stats,
+          &peer_options));
     }
 
     struct Settled {
@@ -154,12 +148,10 @@ class Runner {
     RunResult result;
     {
       absl::MutexLock lock(&settled.mu);
-      auto all = [&settled, peers]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(settled.mu) {
-        return settled.count == peers;
-      };
-      settled.mu.AwaitWithTimeout(
-          absl::Condition(&all),
-          absl::Seconds(absl::GetFlag(FLAGS_timeout_sec)));
+      auto all = [&settled, peers]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(settled.mu) { return settled.count == peers; };
+      settled.mu.AwaitWithTimeout(absl::Condition(&all),
+                                  absl::Seconds(absl::GetFlag(FLAGS_timeout_sec)));
       result.admitted = settled.admitted;
       result.refused = settled.count - settled.admitted;
       result.unsettled = peers - settled.count;
@@ -170,8 +162,7 @@ class Runner {
     for (auto& peer : load) peer->Close();
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (absl::Now() < deadline &&
-           !std::all_of(load.begin(), load.end(),
-                        [](const auto& p) { return p->done(); })) {
+           !std::all_of(load.begin(), load.end(), [](const auto& p) { return p->done(); })) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     for (auto& peer : load) {
@@ -207,8 +198,7 @@ int Main() {
     if (!absl::GetFlag(FLAGS_etcd_endpoints).empty()) {
       auto parsed = etcd::ParseEtcdEndpoints(absl::GetFlag(FLAGS_etcd_endpoints));
       if (!parsed.ok()) {
-        std::fprintf(stderr, "--etcd_endpoints: %s\n",
-                     parsed.status().ToString().c_str());
+        std::fprintf(stderr, "--etcd_endpoints: %s\n", parsed.status().ToString().c_str());
         return 2;
       }
       endpoints = *parsed;
@@ -229,9 +219,8 @@ int Main() {
   const int peers = absl::GetFlag(FLAGS_peers);
   const int runs = std::max(1, absl::GetFlag(FLAGS_runs));
 
-  std::printf("%-7s %6s %5s %9s %8s %11s %9s %9s %9s\n", "tracker", "peers",
-              "runs", "admitted", "refused", "peers/s", "p50 ms", "p99 ms",
-              "max ms");
+  std::printf("%-7s %6s %5s %9s %8s %11s %9s %9s %9s\n", "tracker", "peers", "runs", "admitted",
+              "refused", "peers/s", "p50 ms", "p99 ms", "max ms");
   bool failed = false;
   for (const std::string& kind : trackers) {
     if (kind != "local" && kind != "etcd") {
@@ -257,16 +246,12 @@ int Main() {
       refused += r.refused + r.unsettled;
     }
     std::sort(results.begin(), results.end(),
-              [](const RunResult& x, const RunResult& y) {
-                return x.rate() < y.rate();
-              });
+              [](const RunResult& x, const RunResult& y) { return x.rate() < y.rate(); });
     const RunResult& median = results[results.size() / 2];
     auto ms = [](absl::Duration d) { return absl::ToDoubleMilliseconds(d); };
-    std::printf("%-7s %6d %5zu %9lld %8lld %11.0f %9.1f %9.1f %9.1f\n",
-                kind.c_str(), peers, results.size(),
-                static_cast<long long>(admitted),
-                static_cast<long long>(refused), median.rate(),
-                ms(stats.admission.Percentile(50)),
+    std::printf("%-7s %6d %5zu %9lld %8lld %11.0f %9.1f %9.1f %9.1f\n", kind.c_str(), peers,
+                results.size(), static_cast<long long>(admitted), static_cast<long long>(refused),
+                median.rate(), ms(stats.admission.Percentile(50)),
                 ms(stats.admission.Percentile(99)), ms(stats.admission.Max()));
     std::fflush(stdout);
     if (refused > 0) failed = true;

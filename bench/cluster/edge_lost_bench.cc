@@ -115,8 +115,7 @@ int Run() {
   testing::ReconnectingPeers peers(std::move(peer_options));
   for (int i = 0; i < count; ++i) peers.Connect(i, 0);
   if (!WaitUntil([&] { return peers.AdmittedOn({0}) == count; }, timeout)) {
-    std::fprintf(stderr, "only %d of %d peers admitted on edge-a\n", peers.AdmittedOn({0}),
-                 count);
+    std::fprintf(stderr, "only %d of %d peers admitted on edge-a\n", peers.AdmittedOn({0}), count);
     return 1;
   }
   std::printf("%d peers held by edge-a\n", count);
@@ -191,8 +190,8 @@ int Run() {
     }
   }
 
-  std::printf("lease TTL %d s, %d peers on the killed edge\n",
-              absl::GetFlag(FLAGS_lease_ttl_sec), count);
+  std::printf("lease TTL %d s, %d peers on the killed edge\n", absl::GetFlag(FLAGS_lease_ttl_sec),
+              count);
   std::printf("all re-admitted on edge-b/edge-c: %.1f s after the kill (%d of %d)\n",
               absl::ToDoubleSeconds(readmitted), peers.AdmittedOn({1, 2}), count);
   std::printf("all edge_lost out:                %.1f s after the kill (%zu peers, %d events)\n",

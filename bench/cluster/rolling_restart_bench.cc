@@ -19,8 +19,8 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -83,9 +83,9 @@ class Bench {
     if (!kafka.ok()) return Fail("kafka", kafka.status());
     kafka_ = std::move(*kafka);
     n_edges_ = absl::GetFlag(FLAGS_edges);
-    for (const char* topic : {"peer-lifecycle-events", "peer-catalog-updates",
-                              "file-delete-responses", "file-hash-responses",
-                              "peer-file-offers", "webrtc-signaling"}) {
+    for (const char* topic :
+         {"peer-lifecycle-events", "peer-catalog-updates", "file-delete-responses",
+          "file-hash-responses", "peer-file-offers", "webrtc-signaling"}) {
       if (auto s = kafka_->CreateTopic(topic, 4); !s.ok()) return Fail(topic, s);
     }
     config_file_ = absl::StrCat(::testing::TempDir(), "/rolling_restart_kafka.properties");
@@ -192,11 +192,12 @@ class Bench {
                 absl::ToDoubleMilliseconds(stats_.command.Percentile(99)),
                 absl::ToDoubleMilliseconds(stats_.command.Percentile(99.9)),
                 absl::ToDoubleMilliseconds(stats_.command.Max()));
-    std::printf("command latency ms, produced during the roll (%lld): p50 %.1f  p99 %.1f  max %.1f\n",
-                static_cast<long long>(roll_latency_.count()),
-                absl::ToDoubleMilliseconds(roll_latency_.Percentile(50)),
-                absl::ToDoubleMilliseconds(roll_latency_.Percentile(99)),
-                absl::ToDoubleMilliseconds(roll_latency_.Max()));
+    std::printf(
+        "command latency ms, produced during the roll (%lld): p50 %.1f  p99 %.1f  max %.1f\n",
+        static_cast<long long>(roll_latency_.count()),
+        absl::ToDoubleMilliseconds(roll_latency_.Percentile(50)),
+        absl::ToDoubleMilliseconds(roll_latency_.Percentile(99)),
+        absl::ToDoubleMilliseconds(roll_latency_.Max()));
     int64_t lost = 0, duplicated = 0;
     {
       absl::MutexLock lock(&tally_mu_);
@@ -217,13 +218,15 @@ class Bench {
       absl::MutexLock lock(&mu_);
       if (slot.current != nullptr && !slot.current->done()) slot.current->Cancel();
     }
-    (void)testing::WaitFor([&] {
-      absl::MutexLock lock(&mu_);
-      for (Slot& slot : slots_) {
-        if (slot.current != nullptr && !slot.current->done()) return false;
-      }
-      return true;
-    }, absl::Seconds(30));
+    (void)testing::WaitFor(
+        [&] {
+          absl::MutexLock lock(&mu_);
+          for (Slot& slot : slots_) {
+            if (slot.current != nullptr && !slot.current->done()) return false;
+          }
+          return true;
+        },
+        absl::Seconds(30));
     edges_.clear();
     return 0;
   }
@@ -280,10 +283,9 @@ class Bench {
         for (; sent < due; ++sent) {
           Slot& slot = slots_[next++ % slots_.size()];
           batches[slot.edge].emplace_back(
-              slot.peer_id,
-              absl::StrCat(R"({"type":"file_hash","peer_id":")", slot.peer_id,
-                           R"(","request_id":")", loadgen::MakeRequestId('c', seq++),
-                           R"(","catalog_id":"catalog-1","hash_types":["sha256"]})"));
+              slot.peer_id, absl::StrCat(R"({"type":"file_hash","peer_id":")", slot.peer_id,
+                                         R"(","request_id":")", loadgen::MakeRequestId('c', seq++),
+                                         R"(","catalog_id":"catalog-1","hash_types":["sha256"]})"));
         }
       }
       {

@@ -18,8 +18,8 @@
 #include "core/command_decoder.h"
 #include "core/edge_impl.h"
 #include "core/events.h"
-#include "edge/ids.h"
 #include "edge/edge.h"
+#include "edge/ids.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_message_bus.h"
 #include "edge/testing/fake_peer_transport.h"
@@ -110,8 +110,7 @@ void BM_Event_FileHash(benchmark::State& state) {
   m.set_success(true);
   const absl::Time now = absl::Now();
   for (auto _ : state) {
-    std::string json = FileHashEvent({"peer-000123", "bench", now},
-                                     "m1700000000000000000.7", m);
+    std::string json = FileHashEvent({"peer-000123", "bench", now}, "m1700000000000000000.7", m);
     benchmark::DoNotOptimize(json);
   }
   state.SetItemsProcessed(state.iterations());
@@ -121,8 +120,7 @@ BENCHMARK(BM_Event_FileHash);
 void BM_Event_Connected(benchmark::State& state) {
   const absl::Time now = absl::Now();
   for (auto _ : state) {
-    std::string json =
-        ConnectedEvent({"peer-000123", "bench", now}, now, std::nullopt);
+    std::string json = ConnectedEvent({"peer-000123", "bench", now}, now, std::nullopt);
     benchmark::DoNotOptimize(json);
   }
   state.SetItemsProcessed(state.iterations());
@@ -131,12 +129,10 @@ BENCHMARK(BM_Event_Connected);
 
 void BM_Event_CatalogUpdate(benchmark::State& state) {
   CatalogAnnouncementResponse m;
-  for (int i = 0; i < state.range(0); ++i)
-    m.add_catalog_ids(absl::StrCat("movie-", i));
+  for (int i = 0; i < state.range(0); ++i) m.add_catalog_ids(absl::StrCat("movie-", i));
   const absl::Time now = absl::Now();
   for (auto _ : state) {
-    std::string json =
-        CatalogUpdateEvent({"peer-000123", "bench", now}, "r-1", m);
+    std::string json = CatalogUpdateEvent({"peer-000123", "bench", now}, "r-1", m);
     benchmark::DoNotOptimize(json);
   }
   state.SetItemsProcessed(state.iterations());
@@ -154,9 +150,7 @@ BENCHMARK(BM_NewRequestId);
 // A transport that accepts nothing by itself: the benchmark opens streams.
 class NullTransport final : public PeerTransport {
  public:
-  absl::Status Start(PeerStreamHandler* handler) override {
-    return absl::OkStatus();
-  }
+  absl::Status Start(PeerStreamHandler* handler) override { return absl::OkStatus(); }
   void Shutdown() override {}
 };
 
@@ -169,8 +163,7 @@ class InstantStream final : public PeerStream {
   }
   const PeerCallInfo& info() const override { return info_; }
   bool ended() const override { return false; }
-  void Write(EdgeMessage message,
-             absl::AnyInvocable<void(bool ok)> done) override {
+  void Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)> done) override {
     ++writes;
     done(true);
   }
@@ -192,8 +185,7 @@ class SyncEdge {
     bus_ = std::make_unique<testing::FakeMessageBus>(bus_options);
     EdgeOptions options = BenchOptions();
     options.catalog_pull_on_connect = catalog_pull;
-    auto edge = Edge::Create(
-        options, {&transport_, bus_.get(), &tracker_, clock_.get(), nullptr});
+    auto edge = Edge::Create(options, {&transport_, bus_.get(), &tracker_, clock_.get(), nullptr});
     edge_ = *std::move(edge);
     impl_ = static_cast<EdgeImpl*>(edge_.get());
     (void)edge_->Start();
@@ -275,8 +267,7 @@ void BM_PeerMessageToAck(benchmark::State& state) {
   int64_t i = 0;
   for (auto _ : state) {
     observer->OnMessage(message);
-    if (++i % 64 == 0)
-      edge.bus()->DeliverPending();  // Stores; the acks go out.
+    if (++i % 64 == 0) edge.bus()->DeliverPending();  // Stores; the acks go out.
   }
   edge.bus()->DeliverPending();
   state.SetItemsProcessed(state.iterations());
@@ -298,16 +289,15 @@ void BM_RouteCommands_Fakes(benchmark::State& state) {
   LocalTracker tracker("bench");
   EdgeOptions options = BenchOptions();
   options.catalog_pull_on_connect = false;
-  auto edge = *Edge::Create(options,
-                            {&transport, &bus, &tracker, clock.get(), nullptr});
+  auto edge = *Edge::Create(options, {&transport, &bus, &tracker, clock.get(), nullptr});
   (void)edge->Start();
   std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> connected;
   std::vector<std::string> values;
   for (int i = 0; i < peers; ++i) {
     connected.push_back(transport.Connect(absl::StrCat("peer-", i)));
-    values.push_back(absl::StrCat(
-        R"({"type":"file_hash","peer_id":"peer-)", i,
-        R"(","request_id":"r-1","catalog_id":"c","hash_types":["sha256"]})"));
+    values.push_back(
+        absl::StrCat(R"({"type":"file_hash","peer_id":"peer-)", i,
+                     R"(","request_id":"r-1","catalog_id":"c","hash_types":["sha256"]})"));
   }
   for (auto& peer : connected) peer->WaitForAdmission();
   constexpr int kBatch = 1000;
@@ -315,8 +305,7 @@ void BM_RouteCommands_Fakes(benchmark::State& state) {
   for (auto _ : state) {
     for (int k = 0; k < kBatch; ++k, ++n) {
       const int p = static_cast<int>(n % peers);
-      (void)bus.Produce(options.topics.commands, absl::StrCat("peer-", p),
-                        values[p]);
+      (void)bus.Produce(options.topics.commands, absl::StrCat("peer-", p), values[p]);
     }
     target += kBatch;
     while (edge->stats().commands_delivered < target) std::this_thread::yield();
@@ -324,10 +313,7 @@ void BM_RouteCommands_Fakes(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
   edge->Shutdown(absl::Now() + absl::Seconds(5));
 }
-BENCHMARK(BM_RouteCommands_Fakes)
-    ->Arg(1000)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RouteCommands_Fakes)->Arg(1000)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Peer messages sent by `range(0)` FakePeerTransport peers, published and
 // acknowledged, 1000 per iteration.
@@ -341,12 +327,10 @@ void BM_RouteMessages_Fakes(benchmark::State& state) {
   LocalTracker tracker("bench");
   EdgeOptions options = BenchOptions();
   options.catalog_pull_on_connect = false;
-  auto edge = *Edge::Create(options,
-                            {&transport, &bus, &tracker, clock.get(), nullptr});
+  auto edge = *Edge::Create(options, {&transport, &bus, &tracker, clock.get(), nullptr});
   (void)edge->Start();
   std::vector<std::shared_ptr<testing::FakePeerTransport::Peer>> connected;
-  for (int i = 0; i < peers; ++i)
-    connected.push_back(transport.Connect(absl::StrCat("peer-", i)));
+  for (int i = 0; i < peers; ++i) connected.push_back(transport.Connect(absl::StrCat("peer-", i)));
   for (auto& peer : connected) peer->WaitForAdmission();
   PeerMessage message;
   message.set_request_id("m-1");
@@ -361,10 +345,7 @@ void BM_RouteMessages_Fakes(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
   edge->Shutdown(absl::Now() + absl::Seconds(5));
 }
-BENCHMARK(BM_RouteMessages_Fakes)
-    ->Arg(1000)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RouteMessages_Fakes)->Arg(1000)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace edge

@@ -139,8 +139,10 @@ void BM_ConsumerStartToFirstRecord(benchmark::State& state) {
     (*bus)->Shutdown(absl::Now() + absl::Seconds(10));
   }
 }
-BENCHMARK(BM_ConsumerStartToFirstRecord)->UseManualTime()->Iterations(10)->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_ConsumerStartToFirstRecord)
+    ->UseManualTime()
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond);
 
 // The first event to a topic, 100 ms after the bus started (an edge
 // admitting its first peer): with the topic's metadata fetched at start
@@ -169,8 +171,12 @@ void BM_FirstPublishAfterStart(benchmark::State& state) {
     (*bus)->Shutdown(absl::Now() + absl::Seconds(10));
   }
 }
-BENCHMARK(BM_FirstPublishAfterStart)->Arg(0)->Arg(1)->UseManualTime()->Iterations(10)->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_FirstPublishAfterStart)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace edge::kafka

@@ -30,9 +30,9 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "edge/clock.h"
@@ -127,7 +127,7 @@ void RunChild(int in, int out, int commands) {
       auto backend = kafka::KafkaMessageBus::Create(std::move(options));
       if (!backend.ok() || !(*backend)->Start().ok()) _exit(1);
       std::string value = absl::StrCat(R"({"type":"file_hash","peer_id":"p","catalog_id":")",
-                                        std::string(kMessageBytes, 'c'), R"("})");
+                                       std::string(kMessageBytes, 'c'), R"("})");
       for (int i = 0; i < commands; ++i) {
         // Keys differ only to spread the records; the command names its peer.
         (*backend)->Publish({kCommands, absl::StrCat("k", i), value, {}}, nullptr);
@@ -275,11 +275,9 @@ int SendQueue(Child& child, int commands, size_t bound) {
       "stopped reading; %lld delivered, %lld dead-lettered (%s in %.1f s); RSS %lld KiB, "
       "peak +%.1f MiB, "
       "+%.1f MiB once every command had its outcome, +%.1f MiB after malloc_trim\n",
-      bound, commands, kMessageBytes,
-      static_cast<long long>(s->edge->stats().commands_delivered),
-      static_cast<long long>(letters()),
-      all_but_one ? "all but the one in flight" : "NOT all", absl::ToDoubleSeconds(took),
-      static_cast<long long>(before), (peak.peak() - before) / 1024.0,
+      bound, commands, kMessageBytes, static_cast<long long>(s->edge->stats().commands_delivered),
+      static_cast<long long>(letters()), all_but_one ? "all but the one in flight" : "NOT all",
+      absl::ToDoubleSeconds(took), static_cast<long long>(before), (peak.peak() - before) / 1024.0,
       (settled - before) / 1024.0, (trimmed - before) / 1024.0);
   s->edge->Shutdown(absl::Now() + absl::Seconds(30));
   return 0;

@@ -33,15 +33,13 @@
 
 ABSL_FLAG(std::string, address, "0.0.0.0", "gRPC address to listen on");
 ABSL_FLAG(int, port, 0, "gRPC port (0: any free port)");
-ABSL_FLAG(int, feed_port, 0,
-          "command feed port on 127.0.0.1 (0: any free port)");
+ABSL_FLAG(int, feed_port, 0, "command feed port on 127.0.0.1 (0: any free port)");
 ABSL_FLAG(std::string, edge_id, "bench", "EDGE_ID");
 ABSL_FLAG(int, max_peers, 20000, "MAX_PEERS");
 ABSL_FLAG(int, peer_send_queue_max, 1024, "PEER_SEND_QUEUE_MAX");
 ABSL_FLAG(double, peer_max_messages_per_sec, 1000, "PEER_MAX_MESSAGES_PER_SEC");
 ABSL_FLAG(bool, catalog_pull_on_connect, true, "CATALOG_PULL_ON_CONNECT");
-ABSL_FLAG(int, bus_capacity, 10000,
-          "records the in-memory bus holds before it is saturated");
+ABSL_FLAG(int, bus_capacity, 10000, "records the in-memory bus holds before it is saturated");
 ABSL_FLAG(int, max_seconds, 600, "exit after this long at most");
 
 namespace {
@@ -104,8 +102,7 @@ class CommandFeed {
       if (n <= 0) break;
       buffer.append(chunk, static_cast<size_t>(n));
       size_t begin = 0;
-      for (size_t end; (end = buffer.find('\n', begin)) != std::string::npos;
-           begin = end + 1) {
+      for (size_t end; (end = buffer.find('\n', begin)) != std::string::npos; begin = end + 1) {
         const size_t tab = buffer.find(edge::loadgen::kFeedSeparator, begin);
         if (tab == std::string::npos || tab > end) continue;
         // Fails only for a negative partition; this is partition 0.
@@ -138,8 +135,7 @@ int Main(int argc, char** argv) {
 
   absl::StatusOr<int64_t> limit = edge::DescriptorBudget::RaiseLimit();
   if (!limit.ok()) {
-    std::fprintf(stderr, "edge_bench_edge: %s\n",
-                 limit.status().ToString().c_str());
+    std::fprintf(stderr, "edge_bench_edge: %s\n", limit.status().ToString().c_str());
     return 1;
   }
   // Descriptors kept free, as edged keeps them.
@@ -151,43 +147,33 @@ int Main(int argc, char** argv) {
   edge::EdgeOptions options;
   options.edge_id = edge_id;
   options.topics.commands = absl::StrCat("edge-commands-", edge_id);
-  options.topics.deadletter =
-      absl::StrCat("edge-commands-", edge_id, ".deadletter");
+  options.topics.deadletter = absl::StrCat("edge-commands-", edge_id, ".deadletter");
   options.max_peers = absl::GetFlag(FLAGS_max_peers);
   options.peer_send_queue_max = absl::GetFlag(FLAGS_peer_send_queue_max);
-  options.peer_max_messages_per_sec =
-      absl::GetFlag(FLAGS_peer_max_messages_per_sec);
-  options.catalog_pull_on_connect =
-      absl::GetFlag(FLAGS_catalog_pull_on_connect);
-  options.has_descriptor_headroom = [&descriptors] {
-    return descriptors.HasHeadroom();
-  };
+  options.peer_max_messages_per_sec = absl::GetFlag(FLAGS_peer_max_messages_per_sec);
+  options.catalog_pull_on_connect = absl::GetFlag(FLAGS_catalog_pull_on_connect);
+  options.has_descriptor_headroom = [&descriptors] { return descriptors.HasHeadroom(); };
 
   edge::testing::FakeMessageBusOptions bus_options;
   bus_options.capacity = static_cast<size_t>(absl::GetFlag(FLAGS_bus_capacity));
   edge::testing::FakeMessageBus bus(bus_options);
-  if (absl::Status created = bus.log()->CreateTopic(options.topics.commands, 1);
-      !created.ok()) {
+  if (absl::Status created = bus.log()->CreateTopic(options.topics.commands, 1); !created.ok()) {
     std::fprintf(stderr, "edge_bench_edge: %s\n", created.ToString().c_str());
     return 1;
   }
   edge::LocalTracker tracker(edge_id);
   edge::grpc_transport::GrpcPeerTransportOptions grpc;
-  grpc.address = absl::StrCat(absl::GetFlag(FLAGS_address), ":",
-                              absl::GetFlag(FLAGS_port));
+  grpc.address = absl::StrCat(absl::GetFlag(FLAGS_address), ":", absl::GetFlag(FLAGS_port));
   grpc.clock = clock.get();
   grpc.logger = &logger;
   auto transport = edge::grpc_transport::GrpcPeerTransport::Create(grpc);
   if (!transport.ok()) {
-    std::fprintf(stderr, "edge_bench_edge: %s\n",
-                 transport.status().ToString().c_str());
+    std::fprintf(stderr, "edge_bench_edge: %s\n", transport.status().ToString().c_str());
     return 1;
   }
-  auto edge = edge::Edge::Create(
-      options, {transport->get(), &bus, &tracker, clock.get(), &logger});
+  auto edge = edge::Edge::Create(options, {transport->get(), &bus, &tracker, clock.get(), &logger});
   if (!edge.ok()) {
-    std::fprintf(stderr, "edge_bench_edge: %s\n",
-                 edge.status().ToString().c_str());
+    std::fprintf(stderr, "edge_bench_edge: %s\n", edge.status().ToString().c_str());
     return 1;
   }
   if (absl::Status started = (*edge)->Start(); !started.ok()) {
@@ -197,13 +183,12 @@ int Main(int argc, char** argv) {
   CommandFeed feed(&bus, options.topics.commands);
   const int feed_port = feed.Start(absl::GetFlag(FLAGS_feed_port));
   if (feed_port < 0) {
-    std::fprintf(stderr,
-                 "edge_bench_edge: cannot listen for the command feed\n");
+    std::fprintf(stderr, "edge_bench_edge: cannot listen for the command feed\n");
     (*edge)->Shutdown(clock->Now() + absl::Seconds(5));
     return 1;
   }
-  std::printf("edge_bench_edge listening port=%d feed=%d pid=%d\n",
-              (*transport)->port(), feed_port, static_cast<int>(getpid()));
+  std::printf("edge_bench_edge listening port=%d feed=%d pid=%d\n", (*transport)->port(), feed_port,
+              static_cast<int>(getpid()));
   std::fflush(stdout);
 
   struct timespec timeout = {absl::GetFlag(FLAGS_max_seconds), 0};
@@ -216,10 +201,8 @@ int Main(int argc, char** argv) {
       "commands_deadlettered=%lld "
       "keepalives=%lld\n",
       static_cast<long long>(s.admitted), static_cast<long long>(s.rejected),
-      static_cast<long long>(s.messages_in),
-      static_cast<long long>(s.events_published),
-      static_cast<long long>(s.commands_delivered),
-      static_cast<long long>(s.commands_deadlettered),
+      static_cast<long long>(s.messages_in), static_cast<long long>(s.events_published),
+      static_cast<long long>(s.commands_delivered), static_cast<long long>(s.commands_deadlettered),
       static_cast<long long>(s.keepalives));
   std::fflush(stdout);
   return 0;

@@ -19,26 +19,20 @@ namespace {
 
 class KafkaCommandSink final : public CommandSink {
  public:
-  KafkaCommandSink(std::unique_ptr<kafka::KafkaMessageBus> bus,
-                   std::string topic)
+  KafkaCommandSink(std::unique_ptr<kafka::KafkaMessageBus> bus, std::string topic)
       : bus_(std::move(bus)),
         topic_(std::move(topic)),
         failures_(std::make_shared<std::atomic<int64_t>>(0)) {}
-  ~KafkaCommandSink() override {
-    bus_->Shutdown(absl::Now() + absl::Seconds(10));
-  }
+  ~KafkaCommandSink() override { bus_->Shutdown(absl::Now() + absl::Seconds(10)); }
 
   void Send(const std::string& peer_id, std::string json) override {
     bus_->Publish({topic_, peer_id, std::move(json), {}},
                   [failures = failures_](absl::Status status) {
-                    if (!status.ok())
-                      failures->fetch_add(1, std::memory_order_relaxed);
+                    if (!status.ok()) failures->fetch_add(1, std::memory_order_relaxed);
                   });
   }
   void Flush() override {}
-  int64_t failures() const override {
-    return failures_->load(std::memory_order_relaxed);
-  }
+  int64_t failures() const override { return failures_->load(std::memory_order_relaxed); }
 
  private:
   const std::unique_ptr<kafka::KafkaMessageBus> bus_;
@@ -55,16 +49,14 @@ class FeedCommandSink final : public CommandSink {
   }
 
   void Send(const std::string& peer_id, std::string json) override {
-    absl::StrAppend(&buffer_, peer_id, std::string(1, kFeedSeparator), json,
-                    "\n");
+    absl::StrAppend(&buffer_, peer_id, std::string(1, kFeedSeparator), json, "\n");
     ++pending_;
     if (buffer_.size() > 64 * 1024) Flush();
   }
   void Flush() override {
     size_t written = 0;
     while (written < buffer_.size()) {
-      ssize_t n =
-          write(fd_, buffer_.data() + written, buffer_.size() - written);
+      ssize_t n = write(fd_, buffer_.data() + written, buffer_.size() - written);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         failures_ += pending_;
@@ -98,16 +90,13 @@ absl::StatusOr<std::unique_ptr<CommandSink>> NewKafkaCommandSink(
   auto bus = kafka::KafkaMessageBus::Create(std::move(options));
   if (!bus.ok()) return bus.status();
   if (absl::Status started = (*bus)->Start(); !started.ok()) return started;
-  return std::unique_ptr<CommandSink>(
-      new KafkaCommandSink(*std::move(bus), topic));
+  return std::unique_ptr<CommandSink>(new KafkaCommandSink(*std::move(bus), topic));
 }
 
-absl::StatusOr<std::unique_ptr<CommandSink>> NewFeedCommandSink(
-    const std::string& address) {
+absl::StatusOr<std::unique_ptr<CommandSink>> NewFeedCommandSink(const std::string& address) {
   const size_t colon = address.rfind(':');
   int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
     return absl::InvalidArgumentError(
         absl::StrCat("feed address \"", address, "\": want host:port"));
   }
@@ -119,13 +108,11 @@ absl::StatusOr<std::unique_ptr<CommandSink>> NewFeedCommandSink(
         absl::StrCat("feed address \"", address, "\": bad IPv4 host"));
   }
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     const int error = errno;
     close(fd);
-    return absl::UnavailableError(
-        absl::StrCat("connect ", address, ": ", strerror(error)));
+    return absl::UnavailableError(absl::StrCat("connect ", address, ": ", strerror(error)));
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

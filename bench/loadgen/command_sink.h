@@ -39,8 +39,7 @@ absl::StatusOr<std::unique_ptr<CommandSink>> NewKafkaCommandSink(
     const std::string& bootstrap_servers, const std::string& topic);
 
 // `address`: "host:port" of bench_edge's --feed_port.
-absl::StatusOr<std::unique_ptr<CommandSink>> NewFeedCommandSink(
-    const std::string& address);
+absl::StatusOr<std::unique_ptr<CommandSink>> NewFeedCommandSink(const std::string& address);
 
 // Where bench_edge reads them: one command per line, "<peer_id>\t<json>\n".
 inline constexpr char kFeedSeparator = '\t';

@@ -31,25 +31,19 @@ ABSL_FLAG(std::string, address, "0.0.0.0", "address to listen on");
 ABSL_FLAG(int, port, 0, "port to listen on (0: any free port)");
 ABSL_FLAG(std::string, edge_id, "echo", "edge_id of the acknowledgements");
 ABSL_FLAG(int, max_seconds, 600, "exit after this long at most");
-ABSL_FLAG(int, tcp_read_chunk, 0,
-          "GRPC_ARG_TCP_READ_CHUNK_SIZE (0: gRPC's default)");
-ABSL_FLAG(int, tcp_min_read_chunk, 0,
-          "GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE (0: gRPC's default)");
+ABSL_FLAG(int, tcp_read_chunk, 0, "GRPC_ARG_TCP_READ_CHUNK_SIZE (0: gRPC's default)");
+ABSL_FLAG(int, tcp_min_read_chunk, 0, "GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE (0: gRPC's default)");
 ABSL_FLAG(int, bdp_probe, -1, "GRPC_ARG_HTTP2_BDP_PROBE (-1: gRPC's default)");
-ABSL_FLAG(int64_t, resource_quota_mib, 0,
-          "a gRPC resource quota of this size (0: none)");
+ABSL_FLAG(int64_t, resource_quota_mib, 0, "a gRPC resource quota of this size (0: none)");
 
 namespace {
 
 using giggityflix_grpc_peer::EdgeMessage;
 using giggityflix_grpc_peer::PeerMessage;
 
-class EchoReactor final
-    : public grpc::ServerBidiReactor<PeerMessage, EdgeMessage> {
+class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessage> {
  public:
-  explicit EchoReactor(const std::string* edge_id) : edge_id_(edge_id) {
-    StartRead(&in_);
-  }
+  explicit EchoReactor(const std::string* edge_id) : edge_id_(edge_id) { StartRead(&in_); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -112,8 +106,7 @@ class EchoReactor final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-class EchoService final
-    : public giggityflix_grpc_peer::PeerEdgeService::CallbackService {
+class EchoService final : public giggityflix_grpc_peer::PeerEdgeService::CallbackService {
  public:
   explicit EchoService(std::string edge_id) : edge_id_(std::move(edge_id)) {}
   grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* AsyncOperations(
@@ -142,9 +135,9 @@ int Main(int argc, char** argv) {
   EchoService service(absl::GetFlag(FLAGS_edge_id));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::StrCat(absl::GetFlag(FLAGS_address), ":",
-                                        absl::GetFlag(FLAGS_port)),
-                           grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(
+      absl::StrCat(absl::GetFlag(FLAGS_address), ":", absl::GetFlag(FLAGS_port)),
+      grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   // GrpcPeerTransport's settings (edged's defaults).
   builder.SetMaxReceiveMessageSize(4 * 1024 * 1024);
@@ -155,8 +148,7 @@ int Main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   // Experiments with gRPC's buffer settings (docs/performance.md).
   if (int v = absl::GetFlag(FLAGS_tcp_read_chunk); v > 0) {
@@ -178,8 +170,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "edge_echo_server: cannot listen\n");
     return 1;
   }
-  std::printf("edge_echo_server listening port=%d pid=%d\n", port,
-              static_cast<int>(getpid()));
+  std::printf("edge_echo_server listening port=%d pid=%d\n", port, static_cast<int>(getpid()));
   std::fflush(stdout);
   struct timespec timeout = {absl::GetFlag(FLAGS_max_seconds), 0};
   sigtimedwait(&signals, nullptr, &timeout);

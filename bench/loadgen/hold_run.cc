@@ -39,13 +39,10 @@ class Holder {
   void Run() {
     const absl::Time start = absl::Now();
     const absl::Time end = start + o_.duration;
-    std::printf(
-        "hold: %d peers over %zu edge(s), concurrency %d, unix_ms=%lld\n",
-        o_.peers, o_.targets.size(), o_.ramp_concurrency,
-        static_cast<long long>(UnixMillis()));
+    std::printf("hold: %d peers over %zu edge(s), concurrency %d, unix_ms=%lld\n", o_.peers,
+                o_.targets.size(), o_.ramp_concurrency, static_cast<long long>(UnixMillis()));
     std::fflush(stdout);
-    const double keepalive_rate =
-        o_.peers / absl::ToDoubleSeconds(o_.keepalive_interval);
+    const double keepalive_rate = o_.peers / absl::ToDoubleSeconds(o_.keepalive_interval);
     int next_new = 0;
     int64_t keepalives_due = 0, keepalives = 0;
     size_t keepalive_rr = 0;
@@ -70,18 +67,15 @@ class Holder {
         ++next_new;
       }
       // Keepalives: each connected peer once per interval, spread evenly.
-      keepalives_due = static_cast<int64_t>(keepalive_rate *
-                                            absl::ToDoubleSeconds(now - start));
+      keepalives_due = static_cast<int64_t>(keepalive_rate * absl::ToDoubleSeconds(now - start));
       for (; keepalives < keepalives_due; ++keepalives) {
         Slot& slot = slots_[keepalive_rr++ % slots_.size()];
-        if (slot.peer != nullptr && slot.peer->admitted() &&
-            !slot.peer->done()) {
+        if (slot.peer != nullptr && slot.peer->admitted() && !slot.peer->done()) {
           slot.peer->SendKeepalive();
         }
       }
       // Deleting peers ended a while ago closes their connections.
-      while (!graveyard_.empty() &&
-             now - graveyard_.front().second > kGraveTime) {
+      while (!graveyard_.empty() && now - graveyard_.front().second > kGraveTime) {
         graveyard_.pop_front();
       }
       const int64_t connected = Connected();
@@ -90,10 +84,8 @@ class Holder {
         std::printf(
             "hold: full connected=%lld unix_ms=%lld after_s=%.3f "
             "reconnects=%lld\n",
-            static_cast<long long>(connected),
-            static_cast<long long>(UnixMillis()),
-            absl::ToDoubleSeconds(now - start),
-            static_cast<long long>(reconnects_));
+            static_cast<long long>(connected), static_cast<long long>(UnixMillis()),
+            absl::ToDoubleSeconds(now - start), static_cast<long long>(reconnects_));
         std::fflush(stdout);
       } else if (connected < o_.peers && full) {
         full = false;
@@ -153,8 +145,8 @@ class Holder {
         static_cast<long long>(stats_.admitted.load()),
         static_cast<long long>(stats_.refused.load()),
         codes.empty() ? "-" : absl::StrJoin(codes, ",").c_str(),
-        static_cast<long long>(stats_.ended_not_ok.load()),
-        static_cast<long long>(reconnects_), waiting_, connecting_.load());
+        static_cast<long long>(stats_.ended_not_ok.load()), static_cast<long long>(reconnects_),
+        waiting_, connecting_.load());
     std::fflush(stdout);
   }
 
@@ -170,12 +162,10 @@ class Holder {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("edge.loadgen.connection", index);
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-    auto channel =
-        grpc::CreateCustomChannel(absl::StrCat("ipv4:", o_.targets[target]),
-                                  grpc::InsecureChannelCredentials(), args);
-    slot.peer =
-        std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
-                                   std::move(channel), &stats_, &o_.peer);
+    auto channel = grpc::CreateCustomChannel(absl::StrCat("ipv4:", o_.targets[target]),
+                                             grpc::InsecureChannelCredentials(), args);
+    slot.peer = std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
+                                           std::move(channel), &stats_, &o_.peer);
     connecting_.fetch_add(1);
     slot.peer->Start([this](bool) { connecting_.fetch_sub(1); });
   }
@@ -187,8 +177,8 @@ class Holder {
   void Scan(absl::Time now) {
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
-      if (slot.peer != nullptr && !slot.cancelled && !slot.peer->admitted() &&
-          !slot.peer->done() && now - slot.started_at > o_.connect_timeout) {
+      if (slot.peer != nullptr && !slot.cancelled && !slot.peer->admitted() && !slot.peer->done() &&
+          now - slot.started_at > o_.connect_timeout) {
         slot.cancelled = true;
         slot.peer->Cancel();
       }
@@ -198,22 +188,19 @@ class Holder {
           slot.tried = uint64_t{1} << slot.target;
         }
         absl::Duration bound = o_.backoff_initial;
-        for (int f = 0; f < slot.failures && bound < o_.backoff_max; ++f)
-          bound *= 2;
+        for (int f = 0; f < slot.failures && bound < o_.backoff_max; ++f) bound *= 2;
         bound = std::min(bound, o_.backoff_max);
         // A peer that was connected spreads its first attempt over the whole
         // bound (a dead edge's peers do not all come back at once); later
         // attempts wait between half the bound and the bound.
         const double low = slot.failures == 0 ? 0.0 : 0.5;
-        slot.retry_at = now + bound * std::uniform_real_distribution<double>(
-                                          low, 1.0)(rng_);
+        slot.retry_at = now + bound * std::uniform_real_distribution<double>(low, 1.0)(rng_);
         ++slot.failures;
         slot.waiting = true;
         ++waiting_;
         graveyard_.emplace_back(std::move(slot.peer), now);
       }
-      if (slot.waiting && slot.retry_at <= now &&
-          connecting_.load() < o_.ramp_concurrency) {
+      if (slot.waiting && slot.retry_at <= now && connecting_.load() < o_.ramp_concurrency) {
         --waiting_;
         ++reconnects_;
         StartPeer(static_cast<int>(i), NextTarget(slot));
@@ -234,8 +221,7 @@ class Holder {
     for (size_t t = 0; t < n; ++t) {
       if ((slot.tried & (uint64_t{1} << t)) == 0) candidates.push_back(t);
     }
-    return candidates[std::uniform_int_distribution<size_t>(
-        0, candidates.size() - 1)(rng_)];
+    return candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng_)];
   }
 
   // Cancels every stream and waits, bounded, for them to end. A peer gRPC
@@ -246,12 +232,10 @@ class Holder {
     }
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     auto all_done = [&] {
-      return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) {
-        return s.peer == nullptr || s.peer->done();
-      });
+      return std::all_of(slots_.begin(), slots_.end(),
+                         [](const Slot& s) { return s.peer == nullptr || s.peer->done(); });
     };
-    while (!all_done() && absl::Now() < deadline)
-      absl::SleepFor(absl::Milliseconds(10));
+    while (!all_done() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
     absl::SleepFor(absl::Milliseconds(100));  // the last OnDone returns
     int64_t stuck = 0;
     for (Slot& slot : slots_) {
@@ -281,8 +265,7 @@ absl::Status RunHold(const HoldRunOptions& options) {
   if (options.targets.empty() || options.targets.size() > 64) {
     return absl::InvalidArgumentError("targets: 1 to 64");
   }
-  if (options.peers <= 0)
-    return absl::InvalidArgumentError("peers: at least one");
+  if (options.peers <= 0) return absl::InvalidArgumentError("peers: at least one");
   if (options.ramp_concurrency <= 0) {
     return absl::InvalidArgumentError("ramp_concurrency: at least one");
   }
@@ -300,8 +283,7 @@ absl::Status RunHold(const HoldRunOptions& options) {
   }
   for (const std::string& target : options.targets) {
     if (target.rfind(':') == std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("target \"", target, "\": not host:port"));
+      return absl::InvalidArgumentError(absl::StrCat("target \"", target, "\": not host:port"));
     }
   }
   std::signal(SIGTERM, RequestStop);

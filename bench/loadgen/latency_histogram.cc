@@ -26,8 +26,7 @@ void LatencyHistogram::RecordNanos(int64_t nanos) {
   if (nanos < 0) nanos = 0;
   counts_[Index(nanos)].fetch_add(1, std::memory_order_relaxed);
   int64_t seen = max_.load(std::memory_order_relaxed);
-  while (nanos > seen &&
-         !max_.compare_exchange_weak(seen, nanos, std::memory_order_relaxed)) {
+  while (nanos > seen && !max_.compare_exchange_weak(seen, nanos, std::memory_order_relaxed)) {
   }
 }
 
@@ -41,8 +40,7 @@ absl::Duration LatencyHistogram::Percentile(double percent) const {
   const int64_t total = count();
   if (total == 0) return absl::ZeroDuration();
   // The rank of the sample at `percent`, 1-based.
-  int64_t rank = static_cast<int64_t>(
-      percent / 100.0 * static_cast<double>(total) + 0.999999);
+  int64_t rank = static_cast<int64_t>(percent / 100.0 * static_cast<double>(total) + 0.999999);
   if (rank < 1) rank = 1;
   int64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
@@ -61,11 +59,10 @@ absl::Duration LatencyHistogram::Max() const {
 }
 
 std::string LatencyHistogram::Summary() const {
-  return absl::StrCat("p50=", FormatMillis(Percentile(50)),
-                      "ms p90=", FormatMillis(Percentile(90)),
+  return absl::StrCat("p50=", FormatMillis(Percentile(50)), "ms p90=", FormatMillis(Percentile(90)),
                       "ms p99=", FormatMillis(Percentile(99)),
-                      "ms p99.9=", FormatMillis(Percentile(99.9)),
-                      "ms max=", FormatMillis(Max()), "ms n=", count());
+                      "ms p99.9=", FormatMillis(Percentile(99.9)), "ms max=", FormatMillis(Max()),
+                      "ms n=", count());
 }
 
 std::string FormatMillis(absl::Duration d) {

@@ -10,8 +10,7 @@
 namespace edge::loadgen {
 namespace {
 
-constexpr char kHash[] =
-    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+constexpr char kHash[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 }  // namespace
 
@@ -30,20 +29,16 @@ int64_t RequestIdNanos(const std::string& request_id) {
   const size_t dot = request_id.find('.');
   if (dot == std::string::npos) return -1;
   int64_t nanos;
-  if (!absl::SimpleAtoi(absl::string_view(request_id).substr(1, dot - 1),
-                        &nanos))
-    return -1;
+  if (!absl::SimpleAtoi(absl::string_view(request_id).substr(1, dot - 1), &nanos)) return -1;
   return nanos;
 }
 
-LoadPeer::LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel,
-                   LoadStats* stats, const LoadPeerOptions* options)
+LoadPeer::LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel, LoadStats* stats,
+                   const LoadPeerOptions* options)
     : peer_id_(std::move(peer_id)),
       stats_(stats),
       options_(options),
-      stub_(
-          giggityflix_grpc_peer::PeerEdgeService::NewStub(std::move(channel))) {
-}
+      stub_(giggityflix_grpc_peer::PeerEdgeService::NewStub(std::move(channel))) {}
 
 void LoadPeer::Start(std::function<void(bool)> on_settled) {
   on_settled_ = std::move(on_settled);
@@ -169,8 +164,7 @@ bool LoadPeer::TakeAwaited(const std::string& request_id) {
   const size_t dot = request_id.find('.');
   uint64_t sequence;
   if (dot == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(request_id).substr(dot + 1),
-                        &sequence)) {
+      !absl::SimpleAtoi(absl::string_view(request_id).substr(dot + 1), &sequence)) {
     return false;
   }
   absl::MutexLock lock(&mu_);
@@ -210,8 +204,7 @@ void LoadPeer::OnReadDone(bool ok) {
       in_flight_.fetch_sub(1, std::memory_order_relaxed);
       stats_->messages_acked.fetch_add(1, std::memory_order_relaxed);
       stats_->ack.RecordNanos(UnixNanos() - sent);
-      if (options_->sending != nullptr &&
-          options_->sending->load(std::memory_order_relaxed)) {
+      if (options_->sending != nullptr && options_->sending->load(std::memory_order_relaxed)) {
         SendMessage();
       }
     } else if (kind == 'k' && sent >= 0) {

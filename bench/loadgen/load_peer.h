@@ -22,9 +22,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <functional>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -80,12 +80,11 @@ struct LoadPeerOptions {
   std::function<void(const std::string& request_id)> on_command;
 };
 
-class LoadPeer final
-    : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
+class LoadPeer final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
  public:
   // `channel` must be this peer's own (not shared) channel.
-  LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel,
-           LoadStats* stats, const LoadPeerOptions* options);
+  LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel, LoadStats* stats,
+           const LoadPeerOptions* options);
 
   // Opens the stream and sends the probe keepalive. `on_settled` runs once,
   // on a gRPC thread, when the peer was admitted or refused.
@@ -97,9 +96,7 @@ class LoadPeer final
   bool SendWarmUpMessage();
   bool SendKeepalive();
   // Messages sent and not yet acknowledged.
-  int64_t in_flight() const {
-    return in_flight_.load(std::memory_order_relaxed);
-  }
+  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
   // Half-closes once every queued write went out; the edge then ends the
   // stream with OK.

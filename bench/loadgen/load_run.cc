@@ -20,31 +20,24 @@ namespace {
 
 constexpr absl::Duration kTick = absl::Milliseconds(1);
 
-std::string Fixed(double v, int decimals = 1) {
-  return absl::StrFormat("%.*f", decimals, v);
-}
+std::string Fixed(double v, int decimals = 1) { return absl::StrFormat("%.*f", decimals, v); }
 
 class Runner {
  public:
-  explicit Runner(const LoadRunOptions& options)
-      : o_(options), peer_options_(options.peer) {
+  explicit Runner(const LoadRunOptions& options) : o_(options), peer_options_(options.peer) {
     peer_options_.sending = &sending_;
   }
 
   absl::StatusOr<LoadReport> Run() {
     if (o_.port <= 0) return absl::InvalidArgumentError("port: required");
-    if (o_.hosts.empty())
-      return absl::InvalidArgumentError("hosts: at least one");
+    if (o_.hosts.empty()) return absl::InvalidArgumentError("hosts: at least one");
     const bool commands = o_.workload == "commands" || o_.workload == "mix";
     const bool messages = o_.workload == "messages" || o_.workload == "mix";
-    if (!commands && !messages && o_.workload != "ramp" &&
-        o_.workload != "idle") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("workload \"", o_.workload, "\": unknown"));
+    if (!commands && !messages && o_.workload != "ramp" && o_.workload != "idle") {
+      return absl::InvalidArgumentError(absl::StrCat("workload \"", o_.workload, "\": unknown"));
     }
     if (commands && (o_.sink == nullptr || o_.command_rate <= 0)) {
-      return absl::InvalidArgumentError(
-          "commands need a sink and a positive command rate");
+      return absl::InvalidArgumentError("commands need a sink and a positive command rate");
     }
     if (o_.workload == "mix" && o_.message_rate <= 0) {
       return absl::InvalidArgumentError("mix needs a positive message rate");
@@ -89,12 +82,10 @@ class Runner {
     args.SetInt("edge.loadgen.connection", index);
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     const std::string& host = o_.hosts[index % o_.hosts.size()];
-    auto channel =
-        grpc::CreateCustomChannel(absl::StrCat("ipv4:", host, ":", o_.port),
-                                  grpc::InsecureChannelCredentials(), args);
-    auto peer =
-        std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
-                                   std::move(channel), &stats_, &peer_options_);
+    auto channel = grpc::CreateCustomChannel(absl::StrCat("ipv4:", host, ":", o_.port),
+                                             grpc::InsecureChannelCredentials(), args);
+    auto peer = std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
+                                           std::move(channel), &stats_, &peer_options_);
     LoadPeer* raw = peer.get();
     peers_.push_back(std::move(peer));
     {
@@ -110,9 +101,7 @@ class Runner {
   // Waits until no peer is connecting; false after the connect timeout.
   bool AwaitSettled() {
     absl::MutexLock lock(&mu_);
-    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return connecting_ == 0;
-    };
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return connecting_ == 0; };
     return mu_.AwaitWithTimeout(absl::Condition(&settled), o_.connect_timeout);
   }
 
@@ -127,48 +116,39 @@ class Runner {
     absl::Time segment_start = absl::Now();
     absl::Time next_start = segment_start;
     bool timed_out = false;
-    std::printf("ramp: %d peers over %zu address(es), concurrency %d%s\n",
-                o_.peers, o_.hosts.size(), o_.ramp_concurrency,
-                o_.ramp_rate > 0
-                    ? absl::StrCat(", ", o_.ramp_rate, " peers/s").c_str()
-                    : "");
+    std::printf("ramp: %d peers over %zu address(es), concurrency %d%s\n", o_.peers,
+                o_.hosts.size(), o_.ramp_concurrency,
+                o_.ramp_rate > 0 ? absl::StrCat(", ", o_.ramp_rate, " peers/s").c_str() : "");
     std::fflush(stdout);
     auto checkpoint = [&](int at) {
       timed_out |= !AwaitSettled();
       const absl::Duration segment = absl::Now() - segment_start;
       active += segment;
-      const int64_t settled_in_segment =
-          stats_.admitted.load() - previous_admitted;
+      const int64_t settled_in_segment = stats_.admitted.load() - previous_admitted;
       absl::SleepFor(o_.settle);
       std::optional<ProcessSample> now = Sample();
       const int64_t admitted = stats_.admitted.load();
       if (now && before && admitted > 0) {
-        const double total =
-            static_cast<double>(now->rss_kib - before->rss_kib) / admitted;
-        const double slope =
-            admitted > previous_admitted
-                ? static_cast<double>(now->rss_kib - previous->rss_kib) /
-                      (admitted - previous_admitted)
-                : 0;
+        const double total = static_cast<double>(now->rss_kib - before->rss_kib) / admitted;
+        const double slope = admitted > previous_admitted
+                                 ? static_cast<double>(now->rss_kib - previous->rss_kib) /
+                                       (admitted - previous_admitted)
+                                 : 0;
         std::printf(
             "checkpoint: peers=%lld rss=%lld KiB (%.2f KiB/peer since start, "
             "%.2f KiB/peer "
             "since last checkpoint) fds=%lld threads=%d; last %lld admitted at "
             "%.0f/s\n",
-            static_cast<long long>(admitted),
-            static_cast<long long>(now->rss_kib), total, slope,
+            static_cast<long long>(admitted), static_cast<long long>(now->rss_kib), total, slope,
             static_cast<long long>(now->descriptors), now->threads,
             static_cast<long long>(settled_in_segment),
-            settled_in_segment /
-                std::max(1e-9, absl::ToDoubleSeconds(segment)));
+            settled_in_segment / std::max(1e-9, absl::ToDoubleSeconds(segment)));
         Set(absl::StrCat("rss_kib_at_", at), now->rss_kib);
         Set(absl::StrCat("kib_per_peer_at_", at), Fixed(total, 2));
         Set(absl::StrCat("kib_per_peer_slope_to_", at), Fixed(slope, 2));
       }
       Set(absl::StrCat("peers_per_s_to_", at),
-          Fixed(settled_in_segment /
-                    std::max(1e-9, absl::ToDoubleSeconds(segment)),
-                0));
+          Fixed(settled_in_segment / std::max(1e-9, absl::ToDoubleSeconds(segment)), 0));
       std::fflush(stdout);
       previous = now;
       previous_admitted = admitted;
@@ -176,8 +156,7 @@ class Runner {
       next_start = segment_start;
     };
     for (int i = 0; i < o_.peers; ++i) {
-      if (next_checkpoint < checkpoints.size() &&
-          i == checkpoints[next_checkpoint]) {
+      if (next_checkpoint < checkpoints.size() && i == checkpoints[next_checkpoint]) {
         checkpoint(i);
         ++next_checkpoint;
       }
@@ -205,25 +184,21 @@ class Runner {
     std::vector<std::string> codes;
     for (int c = 0; c < 17; ++c) {
       if (int64_t n = stats_.refused_by_code[c].load(); n > 0) {
-        codes.push_back(absl::StrCat(
-            grpc::StatusCode(c) == grpc::RESOURCE_EXHAUSTED
-                ? "RESOURCE_EXHAUSTED"
-            : grpc::StatusCode(c) == grpc::UNAVAILABLE ? "UNAVAILABLE"
-            : grpc::StatusCode(c) == grpc::DEADLINE_EXCEEDED
-                ? "DEADLINE_EXCEEDED"
-                : absl::StrCat("code", c),
-            ":", n));
+        codes.push_back(
+            absl::StrCat(grpc::StatusCode(c) == grpc::RESOURCE_EXHAUSTED  ? "RESOURCE_EXHAUSTED"
+                         : grpc::StatusCode(c) == grpc::UNAVAILABLE       ? "UNAVAILABLE"
+                         : grpc::StatusCode(c) == grpc::DEADLINE_EXCEEDED ? "DEADLINE_EXCEEDED"
+                                                                          : absl::StrCat("code", c),
+                         ":", n));
       }
     }
-    const double rate =
-        admitted / std::max(1e-9, absl::ToDoubleSeconds(active));
+    const double rate = admitted / std::max(1e-9, absl::ToDoubleSeconds(active));
     std::printf(
         "ramp: admitted=%lld refused=%lld [%s] in %.2f s: %.0f peers/s; "
         "admission %s%s\n",
         static_cast<long long>(admitted), static_cast<long long>(refused),
         absl::StrJoin(codes, ",").c_str(), absl::ToDoubleSeconds(active), rate,
-        stats_.admission.Summary().c_str(),
-        timed_out ? " (some peers never settled)" : "");
+        stats_.admission.Summary().c_str(), timed_out ? " (some peers never settled)" : "");
     Set("admitted", admitted);
     Set("refused", refused);
     Set("refused_codes", codes.empty() ? "-" : absl::StrJoin(codes, ","));
@@ -234,19 +209,15 @@ class Runner {
     absl::SleepFor(o_.settle);
     std::optional<ProcessSample> after = Sample();
     if (before && after && admitted > 0) {
-      const double per_peer =
-          static_cast<double>(after->rss_kib - before->rss_kib) / admitted;
-      const double fds =
-          static_cast<double>(after->descriptors - before->descriptors) /
-          admitted;
+      const double per_peer = static_cast<double>(after->rss_kib - before->rss_kib) / admitted;
+      const double fds = static_cast<double>(after->descriptors - before->descriptors) / admitted;
       std::printf(
           "server: rss %lld -> %lld KiB: %.2f KiB per peer; fds %lld -> %lld "
           "(%.3f per "
           "peer); threads %d\n",
-          static_cast<long long>(before->rss_kib),
-          static_cast<long long>(after->rss_kib), per_peer,
-          static_cast<long long>(before->descriptors),
-          static_cast<long long>(after->descriptors), fds, after->threads);
+          static_cast<long long>(before->rss_kib), static_cast<long long>(after->rss_kib), per_peer,
+          static_cast<long long>(before->descriptors), static_cast<long long>(after->descriptors),
+          fds, after->threads);
       Set("rss_before_kib", before->rss_kib);
       Set("rss_after_kib", after->rss_kib);
       Set("rss_per_peer_kib", Fixed(per_peer, 2));
@@ -254,8 +225,7 @@ class Runner {
       Set("server_fds", after->descriptors);
       Set("server_threads", after->threads);
       Set("ramp_cpu_ms_per_peer",
-          Fixed(absl::ToDoubleMilliseconds(after->cpu - before->cpu) / admitted,
-                3));
+          Fixed(absl::ToDoubleMilliseconds(after->cpu - before->cpu) / admitted, 3));
     }
     std::fflush(stdout);
     for (auto& peer : peers_) {
@@ -325,34 +295,31 @@ class Runner {
     int64_t messages_started = 0, commands_sent = 0, keepalives = 0;
     size_t message_rr = 0, command_rr = 0, keepalive_rr = 0;
     uint64_t command_seq = 0;
-    const double keepalive_rate =
-        n / absl::ToDoubleSeconds(o_.keepalive_interval);
+    const double keepalive_rate = n / absl::ToDoubleSeconds(o_.keepalive_interval);
     absl::Time tick = start;
     while (true) {
       absl::Time now = absl::Now();
       if (now >= end) break;
       const double elapsed = absl::ToDoubleSeconds(now - start);
       if (messages && !closed_loop) {
-        for (int64_t due = static_cast<int64_t>(o_.message_rate * elapsed);
-             messages_started < due; ++messages_started) {
+        for (int64_t due = static_cast<int64_t>(o_.message_rate * elapsed); messages_started < due;
+             ++messages_started) {
           admitted_[message_rr++ % n]->SendMessage();
         }
       }
       if (commands) {
-        for (int64_t due = static_cast<int64_t>(o_.command_rate * elapsed);
-             commands_sent < due; ++commands_sent) {
+        for (int64_t due = static_cast<int64_t>(o_.command_rate * elapsed); commands_sent < due;
+             ++commands_sent) {
           LoadPeer* peer = admitted_[command_rr++ % n];
-          o_.sink->Send(
-              peer->peer_id(),
-              absl::StrCat(
-                  R"({"type":"file_hash","peer_id":")", peer->peer_id(),
-                  R"(","request_id":")", MakeRequestId('c', command_seq++),
-                  R"(","catalog_id":"catalog-1","hash_types":["sha256"]})"));
+          o_.sink->Send(peer->peer_id(),
+                        absl::StrCat(R"({"type":"file_hash","peer_id":")", peer->peer_id(),
+                                     R"(","request_id":")", MakeRequestId('c', command_seq++),
+                                     R"(","catalog_id":"catalog-1","hash_types":["sha256"]})"));
         }
         o_.sink->Flush();
       }
-      for (int64_t due = static_cast<int64_t>(keepalive_rate * elapsed);
-           keepalives < due; ++keepalives) {
+      for (int64_t due = static_cast<int64_t>(keepalive_rate * elapsed); keepalives < due;
+           ++keepalives) {
         admitted_[keepalive_rr++ % n]->SendKeepalive();
       }
       tick += kTick;
@@ -371,30 +338,22 @@ class Runner {
     // Wait for what is still in flight.
     const absl::Time drain_deadline = absl::Now() + o_.drain_timeout;
     auto drained = [&] {
-      if (stats_.messages_acked.load() < stats_.messages_sent.load())
-        return false;
-      if (stats_.keepalives_acked.load() < stats_.keepalives_sent.load())
-        return false;
-      if (commands && stats_.commands_received.load() <
-                          commands_sent - o_.sink->failures()) {
+      if (stats_.messages_acked.load() < stats_.messages_sent.load()) return false;
+      if (stats_.keepalives_acked.load() < stats_.keepalives_sent.load()) return false;
+      if (commands && stats_.commands_received.load() < commands_sent - o_.sink->failures()) {
         return false;
       }
       return stats_.answers_acked.load() >= stats_.answers_sent.load();
     };
-    while (!drained() && absl::Now() < drain_deadline)
-      absl::SleepFor(absl::Milliseconds(5));
+    while (!drained() && absl::Now() < drain_deadline) absl::SleepFor(absl::Milliseconds(5));
     const double seconds = absl::ToDoubleSeconds(window);
-    std::printf(
-        "workload %s: %.2f s on %zu peers%s\n", o_.workload.c_str(), seconds, n,
-        drained()
-            ? ""
-            : " (not everything in flight came back before the drain timeout)");
+    std::printf("workload %s: %.2f s on %zu peers%s\n", o_.workload.c_str(), seconds, n,
+                drained() ? "" : " (not everything in flight came back before the drain timeout)");
     Set("duration_s", Fixed(seconds, 3));
     Set("drained", drained() ? "yes" : "no");
     if (messages) {
-      std::printf("  messages: %.0f acked/s (%lld in window); ack latency %s\n",
-                  acked / seconds, static_cast<long long>(acked),
-                  stats_.ack.Summary().c_str());
+      std::printf("  messages: %.0f acked/s (%lld in window); ack latency %s\n", acked / seconds,
+                  static_cast<long long>(acked), stats_.ack.Summary().c_str());
       Set("msgs_per_s", Fixed(acked / seconds, 0));
       SetLatency("ack", stats_.ack);
     }
@@ -404,8 +363,7 @@ class Runner {
           "sink "
           "failures); delivery latency %s\n",
           received / seconds, static_cast<long long>(received),
-          static_cast<long long>(commands_sent),
-          static_cast<long long>(o_.sink->failures()),
+          static_cast<long long>(commands_sent), static_cast<long long>(o_.sink->failures()),
           stats_.command.Summary().c_str());
       Set("cmds_per_s", Fixed(received / seconds, 0));
       Set("commands_produced", commands_sent);
@@ -414,13 +372,10 @@ class Runner {
     if (s0 && s1) {
       const double cpu = absl::ToDoubleSeconds(s1->cpu - s0->cpu);
       const int64_t units = acked + received;
-      std::printf("  server: cpu %.2f s (%.0f %% of a core)%s; rss %lld KiB\n",
-                  cpu, 100 * cpu / seconds,
-                  units > 0 ? absl::StrFormat(", %.1f us per message",
-                                              1e6 * cpu / units)
-                                  .c_str()
-                            : "",
-                  static_cast<long long>(s1->rss_kib));
+      std::printf(
+          "  server: cpu %.2f s (%.0f %% of a core)%s; rss %lld KiB\n", cpu, 100 * cpu / seconds,
+          units > 0 ? absl::StrFormat(", %.1f us per message", 1e6 * cpu / units).c_str() : "",
+          static_cast<long long>(s1->rss_kib));
       Set("server_cpu_pct", Fixed(100 * cpu / seconds, 0));
       if (units > 0) Set("cpu_us_per_msg", Fixed(1e6 * cpu / units, 1));
       Set("rss_end_kib", s1->rss_kib);
@@ -433,8 +388,7 @@ class Runner {
     auto all_done = [&](absl::Duration timeout) {
       const absl::Time deadline = absl::Now() + timeout;
       while (absl::Now() < deadline) {
-        if (std::all_of(peers_.begin(), peers_.end(),
-                        [](const auto& p) { return p->done(); })) {
+        if (std::all_of(peers_.begin(), peers_.end(), [](const auto& p) { return p->done(); })) {
           return true;
         }
         absl::SleepFor(absl::Milliseconds(10));
@@ -486,8 +440,7 @@ class Runner {
 
 std::string LoadReport::Result() const {
   std::string line = "RESULT";
-  for (const auto& [key, value] : fields)
-    absl::StrAppend(&line, " ", key, "=", value);
+  for (const auto& [key, value] : fields) absl::StrAppend(&line, " ", key, "=", value);
   return line;
 }
 

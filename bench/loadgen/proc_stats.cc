@@ -22,8 +22,7 @@ absl::StatusOr<ProcessSample> SampleProcess(pid_t pid) {
   ProcessSample sample;
   const std::string base = absl::StrCat("/proc/", pid);
   std::ifstream status(base + "/status");
-  if (!status)
-    return absl::NotFoundError(absl::StrCat("process ", pid, " is gone"));
+  if (!status) return absl::NotFoundError(absl::StrCat("process ", pid, " is gone"));
   std::string line;
   while (std::getline(status, line)) {
     absl::string_view rest = line;
@@ -35,14 +34,13 @@ absl::StatusOr<ProcessSample> SampleProcess(pid_t pid) {
     }
   }
   std::ifstream stat(base + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)),
-                      std::istreambuf_iterator<char>());
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   // The command name may hold spaces: fields are counted after its ')'.
   const size_t close = content.rfind(')');
   if (close == std::string::npos)
     return absl::NotFoundError(absl::StrCat("process ", pid, " is gone"));
-  std::vector<absl::string_view> fields = absl::StrSplit(
-      absl::string_view(content).substr(close + 2), ' ', absl::SkipEmpty());
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(content).substr(close + 2), ' ', absl::SkipEmpty());
   // Fields 14 (utime) and 15 (stime) of stat(5), counted from 1 at the pid.
   int64_t utime = 0, stime = 0;
   if (fields.size() > 12) {

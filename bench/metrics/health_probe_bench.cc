@@ -36,8 +36,7 @@ int Connect(int port, absl::Duration timeout) {
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
-      0) {
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     close(fd);
     return -1;
   }
@@ -112,8 +111,7 @@ int main(int argc, char** argv) {
               edge::metrics::MetricsServer::kHttpWorkers,
               edge::metrics::MetricsServer::kRequestTimeoutMs, idle_clients, probes);
   std::printf("answered 200 within 1 s: %d/%d\n", answered, probes);
-  std::printf("latency ms: p50 %.2f  p99 %.2f  max %.2f\n", at(0.5), at(0.99),
-              latencies_ms.back());
+  std::printf("latency ms: p50 %.2f  p99 %.2f  max %.2f\n", at(0.5), at(0.99), latencies_ms.back());
   for (int fd : idle) close(fd);
   (*server)->Shutdown();
   return answered == probes ? 0 : 3;

@@ -19,13 +19,11 @@ std::string NewRequestId() {
   uint64_t low = generator();
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // variant 1
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32,
-                         (high >> 16) & 0xffff, high & 0xffff, low >> 48,
-                         low & 0xffffffffffffULL);
+  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32, (high >> 16) & 0xffff,
+                         high & 0xffff, low >> 48, low & 0xffffffffffffULL);
 }
 
-std::string FakeHash(absl::string_view hash_type,
-                     absl::string_view catalog_id) {
+std::string FakeHash(absl::string_view hash_type, absl::string_view catalog_id) {
   uint64_t hash = 14695981039346656037ULL;
   auto mix = [&hash](absl::string_view bytes) {
     for (unsigned char c : bytes) {
@@ -41,8 +39,7 @@ std::string FakeHash(absl::string_view hash_type,
 
 ExamplePeer::ExamplePeer(const std::vector<std::string>& catalog,
                          std::function<std::string()> new_request_id)
-    : new_request_id_(std::move(new_request_id)),
-      catalog_(catalog.begin(), catalog.end()) {}
+    : new_request_id_(std::move(new_request_id)), catalog_(catalog.begin(), catalog.end()) {}
 
 PeerMessage ExamplePeer::Keepalive(absl::Time now) {
   PeerMessage message;
@@ -53,8 +50,7 @@ PeerMessage ExamplePeer::Keepalive(absl::Time now) {
   return message;
 }
 
-PeerMessage ExamplePeer::Offer(const std::vector<FileInfo>& files,
-                               absl::Time now) {
+PeerMessage ExamplePeer::Offer(const std::vector<FileInfo>& files, absl::Time now) {
   PeerMessage message;
   message.set_request_id(new_request_id_());
   for (const FileInfo& file : files) {
@@ -122,12 +118,12 @@ Outcome ExamplePeer::HandleReplyLocked(const EdgeMessage& message) {
   if (message.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
     outcome.note = absl::StrCat("acknowledged: ", message.request_id());
   } else if (message.has_batch_file_offer_response()) {
-    outcome.note = absl::StrCat("offer ", message.request_id(),
-                                " answered: ", AddOfferedLocked(message));
+    outcome.note =
+        absl::StrCat("offer ", message.request_id(), " answered: ", AddOfferedLocked(message));
   } else {
     // The existing peers take any message with an awaited id as the reply.
-    outcome.note = absl::StrCat("reply to ", message.request_id(),
-                                " (payload not handled as a command)");
+    outcome.note =
+        absl::StrCat("reply to ", message.request_id(), " (payload not handled as a command)");
   }
   return outcome;
 }
@@ -141,14 +137,12 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
       reply.set_request_id(request_id);
       auto* announcement = reply.mutable_catalog_announcement();
       for (const std::string& id : catalog_) announcement->add_catalog_ids(id);
-      outcome.note = absl::StrCat("catalog requested: announcing ",
-                                  catalog_.size(), " ids");
+      outcome.note = absl::StrCat("catalog requested: announcing ", catalog_.size(), " ids");
       break;
     }
     case EdgeMessage::kFileDeleteRequest: {
       std::vector<std::string> deleted, gone;
-      for (const std::string& id :
-           message.file_delete_request().catalog_ids()) {
+      for (const std::string& id : message.file_delete_request().catalog_ids()) {
         PeerMessage& reply = outcome.replies.emplace_back();
         reply.set_request_id(request_id);
         auto* response = reply.mutable_file_delete_response();
@@ -162,9 +156,8 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
           gone.push_back(id);
         }
       }
-      outcome.note =
-          absl::StrCat("delete: deleted [", absl::StrJoin(deleted, ","),
-                       "], not found [", absl::StrJoin(gone, ","), "]");
+      outcome.note = absl::StrCat("delete: deleted [", absl::StrJoin(deleted, ","),
+                                  "], not found [", absl::StrJoin(gone, ","), "]");
       break;
     }
     case EdgeMessage::kFileHashRequest: {
@@ -176,16 +169,14 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
       if (catalog_.count(request.catalog_id()) > 0) {
         response->set_success(true);
         for (const std::string& type : request.hash_types()) {
-          (*response->mutable_hashes())[type] =
-              FakeHash(type, request.catalog_id());
+          (*response->mutable_hashes())[type] = FakeHash(type, request.catalog_id());
         }
         outcome.note = absl::StrCat("hash of ", request.catalog_id(), ": ",
                                     absl::StrJoin(request.hash_types(), ","));
       } else {
         response->set_success(false);
         response->set_error(FILE_GONE);
-        outcome.note =
-            absl::StrCat("hash of ", request.catalog_id(), ": not in catalog");
+        outcome.note = absl::StrCat("hash of ", request.catalog_id(), ": not in catalog");
       }
       break;
     }
@@ -194,34 +185,30 @@ Outcome ExamplePeer::HandleCommandLocked(const EdgeMessage& message) {
       const auto& request = message.file_remap_request();
       if (catalog_.erase(request.old_catalog_id()) > 0) {
         catalog_.insert(request.new_catalog_id());
-        outcome.note = absl::StrCat("remapped ", request.old_catalog_id(),
-                                    " to ", request.new_catalog_id());
+        outcome.note =
+            absl::StrCat("remapped ", request.old_catalog_id(), " to ", request.new_catalog_id());
       } else {
-        outcome.note = absl::StrCat("remap of ", request.old_catalog_id(),
-                                    ": not in catalog");
+        outcome.note = absl::StrCat("remap of ", request.old_catalog_id(), ": not in catalog");
       }
       break;
     }
     case EdgeMessage::kScreenshotCaptureRequest: {
       const auto& request = message.screenshot_capture_request();
       outcome.note =
-          absl::StrCat("screenshots requested: ", request.quantity(), " of ",
-                       request.catalog_id(), " to ", request.upload_endpoint(),
-                       " (this example peer captures nothing)");
+          absl::StrCat("screenshots requested: ", request.quantity(), " of ", request.catalog_id(),
+                       " to ", request.upload_endpoint(), " (this example peer captures nothing)");
       break;
     }
     case EdgeMessage::kBatchFileOfferResponse:
-      outcome.note =
-          absl::StrCat("offer answered: ", AddOfferedLocked(message));
+      outcome.note = absl::StrCat("offer answered: ", AddOfferedLocked(message));
       break;
     case EdgeMessage::kWebrtc: {
       // Signaling of a session this peer opened: the backend's ICE
       // candidates. The peer answers them with nothing.
       auto stream = streams_.find(SessionIdOf(message.webrtc()));
       if (stream == streams_.end()) {
-        outcome.note =
-            absl::StrCat("webrtc for unknown session \"",
-                         SessionIdOf(message.webrtc()), "\", ignored");
+        outcome.note = absl::StrCat("webrtc for unknown session \"", SessionIdOf(message.webrtc()),
+                                    "\", ignored");
       } else {
         outcome.note = stream->second->OnRemote(message.webrtc());
       }

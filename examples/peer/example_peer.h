@@ -54,8 +54,7 @@ std::string FakeHash(absl::string_view hash_type, absl::string_view catalog_id);
 
 class ExamplePeer {
  public:
-  ExamplePeer(const std::vector<std::string>& catalog,
-              std::function<std::string()> new_request_id);
+  ExamplePeer(const std::vector<std::string>& catalog, std::function<std::string()> new_request_id);
   ExamplePeer(const ExamplePeer&) = delete;
   ExamplePeer& operator=(const ExamplePeer&) = delete;
 
@@ -89,20 +88,16 @@ class ExamplePeer {
 
   void AwaitLocked(const std::string& request_id, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Outcome HandleReplyLocked(const EdgeMessage& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Outcome HandleCommandLocked(const EdgeMessage& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string AddOfferedLocked(const EdgeMessage& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Outcome HandleReplyLocked(const EdgeMessage& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Outcome HandleCommandLocked(const EdgeMessage& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string AddOfferedLocked(const EdgeMessage& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::function<std::string()> new_request_id_;
   mutable absl::Mutex mu_;
   std::set<std::string> catalog_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Waiting> waiting_ ABSL_GUARDED_BY(mu_);
   // session_id -> the stream session it belongs to.
-  std::map<std::string, std::shared_ptr<StreamSession>> streams_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<StreamSession>> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace example

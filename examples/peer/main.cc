@@ -52,9 +52,8 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(30);
 
 void Log(absl::string_view line) {
   static absl::Mutex mu(absl::kConstInit);
-  std::string text = absl::StrCat(
-      absl::FormatTime("%H:%M:%E3S ", absl::Now(), absl::LocalTimeZone()), line,
-      "\n");
+  std::string text =
+      absl::StrCat(absl::FormatTime("%H:%M:%E3S ", absl::Now(), absl::LocalTimeZone()), line, "\n");
   absl::MutexLock lock(&mu);
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
@@ -106,8 +105,7 @@ class Writer {
     if (stream_->Write(message)) {
       Log(absl::StrCat("sent ", message.ShortDebugString()));
     } else {
-      Log(absl::StrCat("stream closed, not sent: ",
-                       message.ShortDebugString()));
+      Log(absl::StrCat("stream closed, not sent: ", message.ShortDebugString()));
     }
   }
 
@@ -120,8 +118,7 @@ class Writer {
 // usual 30 s reply timeout (the edge answers DEADLINE_EXCEEDED itself after
 // WEBRTC_REPLY_TIMEOUT_MS when the backend does not reply).
 absl::StatusOr<PeerWebRTCMessage> CallWebRtc(PeerEdgeService::Stub& stub,
-                                             const PeerOptions& options,
-                                             Stopper& stopper,
+                                             const PeerOptions& options, Stopper& stopper,
                                              const EdgeWebRTCMessage& request) {
   grpc::ClientContext context;
   context.AddMetadata("peer_id", options.peer_id);
@@ -135,8 +132,7 @@ absl::StatusOr<PeerWebRTCMessage> CallWebRtc(PeerEdgeService::Stub& stub,
   grpc::Status status = stub.WebRTCOperations(&context, request, &reply);
   stopper.Unregister(&context);
   if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   Log(absl::StrCat("webrtc reply ", reply.ShortDebugString()));
   return reply;
@@ -145,44 +141,37 @@ absl::StatusOr<PeerWebRTCMessage> CallWebRtc(PeerEdgeService::Stub& stub,
 // Negotiates `session` (contract §6): request, the backend's offer, our
 // answer, then our candidates. The backend's candidates come on the stream
 // meanwhile; ExamplePeer hands them to the session.
-void RunStream(PeerEdgeService::Stub& stub, const PeerOptions& options,
-               Stopper& stopper, StreamSession& session) {
+void RunStream(PeerEdgeService::Stub& stub, const PeerOptions& options, Stopper& stopper,
+               StreamSession& session) {
   auto fail = [&session](absl::Status error) {
-    Log(absl::StrCat("stream session ", session.session_id(),
-                     " failed: ", error.ToString()));
+    Log(absl::StrCat("stream session ", session.session_id(), " failed: ", error.ToString()));
     session.Fail(std::move(error));
   };
-  absl::StatusOr<PeerWebRTCMessage> offer =
-      CallWebRtc(stub, options, stopper, session.Request());
+  absl::StatusOr<PeerWebRTCMessage> offer = CallWebRtc(stub, options, stopper, session.Request());
   if (!offer.ok()) return fail(offer.status());
   absl::StatusOr<EdgeWebRTCMessage> answer = session.OnOffer(*offer);
   if (!answer.ok()) return fail(answer.status());
-  absl::StatusOr<PeerWebRTCMessage> ack =
-      CallWebRtc(stub, options, stopper, *answer);
+  absl::StatusOr<PeerWebRTCMessage> ack = CallWebRtc(stub, options, stopper, *answer);
   if (!ack.ok()) return fail(ack.status());
-  if (absl::Status checked = session.OnAcknowledged(*answer, *ack);
-      !checked.ok()) {
+  if (absl::Status checked = session.OnAcknowledged(*answer, *ack); !checked.ok()) {
     return fail(checked);
   }
   // Trickle ICE: each candidate as it is "gathered", acknowledged by the edge.
   for (const EdgeWebRTCMessage& candidate : session.LocalCandidates()) {
     ack = CallWebRtc(stub, options, stopper, candidate);
     if (!ack.ok()) return fail(ack.status());
-    if (absl::Status checked = session.OnAcknowledged(candidate, *ack);
-        !checked.ok()) {
+    if (absl::Status checked = session.OnAcknowledged(candidate, *ack); !checked.ok()) {
       return fail(checked);
     }
   }
-  Log(absl::StrCat("stream session ", session.session_id(), " for ",
-                   session.catalog_id(),
+  Log(absl::StrCat("stream session ", session.session_id(), " for ", session.catalog_id(),
                    " negotiated; backend candidates arrive on the stream"));
 }
 
 // One AsyncOperations stream, from connect to its final status. With
 // `stream` set, its session is negotiated once the edge has admitted us.
-grpc::Status RunSession(PeerEdgeService::Stub& stub, const PeerOptions& options,
-                        bool send_offer, std::shared_ptr<StreamSession>& stream,
-                        ExamplePeer& peer, Stopper& stopper,
+grpc::Status RunSession(PeerEdgeService::Stub& stub, const PeerOptions& options, bool send_offer,
+                        std::shared_ptr<StreamSession>& stream, ExamplePeer& peer, Stopper& stopper,
                         bool& heard_from_edge) {
   grpc::ClientContext context;
   context.AddMetadata("peer_id", options.peer_id);
@@ -243,10 +232,9 @@ absl::Duration Jittered(absl::Duration backoff) {
 }
 
 int Run(const PeerOptions& options, Stopper& stopper) {
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
-      options.edge_address, grpc::InsecureChannelCredentials());
-  std::unique_ptr<PeerEdgeService::Stub> stub =
-      PeerEdgeService::NewStub(channel);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(options.edge_address, grpc::InsecureChannelCredentials());
+  std::unique_ptr<PeerEdgeService::Stub> stub = PeerEdgeService::NewStub(channel);
   ExamplePeer peer(options.catalog, NewRequestId);
 
   absl::Duration backoff = kFirstBackoff;
@@ -256,11 +244,10 @@ int Run(const PeerOptions& options, Stopper& stopper) {
     stream = std::make_shared<StreamSession>(options.stream, NewRequestId);
   }
   while (true) {
-    Log(absl::StrCat("connecting to ", options.edge_address, " as ",
-                     options.peer_id));
+    Log(absl::StrCat("connecting to ", options.edge_address, " as ", options.peer_id));
     bool heard_from_edge = false;
-    grpc::Status status = RunSession(*stub, options, offer_pending, stream,
-                                     peer, stopper, heard_from_edge);
+    grpc::Status status =
+        RunSession(*stub, options, offer_pending, stream, peer, stopper, heard_from_edge);
     if (heard_from_edge) offer_pending = false;
     if (stopper.WaitForStop(absl::ZeroDuration())) {
       Log("stopped");
@@ -272,10 +259,9 @@ int Run(const PeerOptions& options, Stopper& stopper) {
     }
     if (heard_from_edge) backoff = kFirstBackoff;
     absl::Duration wait = Jittered(backoff);
-    Log(absl::StrCat(
-        "stream ended: ", status.error_code(), " ", status.error_message(),
-        "; reconnecting in ",
-        absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1)))));
+    Log(absl::StrCat("stream ended: ", status.error_code(), " ", status.error_message(),
+                     "; reconnecting in ",
+                     absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1)))));
     backoff = std::min(backoff * 2, kMaxBackoff);
     if (stopper.WaitForStop(wait)) {
       Log("stopped");
@@ -297,13 +283,12 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  absl::StatusOr<edge::example::PeerOptions> options =
-      edge::example::ParsePeerOptions(
-          args, [](absl::string_view name) -> std::optional<std::string> {
-            const char* value = std::getenv(std::string(name).c_str());
-            if (value == nullptr) return std::nullopt;
-            return std::string(value);
-          });
+  absl::StatusOr<edge::example::PeerOptions> options = edge::example::ParsePeerOptions(
+      args, [](absl::string_view name) -> std::optional<std::string> {
+        const char* value = std::getenv(std::string(name).c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+      });
   if (!options.ok()) {
     std::fprintf(stderr, "edge_example_peer: %s\n%s",
                  std::string(options.status().message()).c_str(), kPeerUsage);

@@ -40,8 +40,8 @@ absl::Status Invalid(absl::string_view flag, absl::string_view problem) {
 bool IsValidPeerId(absl::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
-        c != '_' && c != ':' && c != '@' && c != '-') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' &&
+        c != '@' && c != '-') {
       return false;
     }
   }
@@ -58,8 +58,7 @@ absl::StatusOr<std::vector<std::string>> ParseCatalog(absl::string_view text) {
   return ids;
 }
 
-absl::StatusOr<std::vector<giggityflix_grpc_peer::FileInfo>> ParseOffer(
-    absl::string_view text) {
+absl::StatusOr<std::vector<giggityflix_grpc_peer::FileInfo>> ParseOffer(absl::string_view text) {
   std::vector<giggityflix_grpc_peer::FileInfo> files;
   if (text.empty()) return files;
   for (absl::string_view entry : absl::StrSplit(text, ',')) {
@@ -96,16 +95,13 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
   for (const std::string& arg : args) {
     absl::string_view text = arg;
     size_t equals = text.find('=');
-    if (!absl::ConsumePrefix(&text, "--") ||
-        equals == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", arg, "\": expected --name=value"));
+    if (!absl::ConsumePrefix(&text, "--") || equals == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", arg, "\": expected --name=value"));
     }
     equals -= 2;  // now an index into `text`
     auto flag = flags.find(std::string(text.substr(0, equals)));
     if (flag == flags.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", text.substr(0, equals)));
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", text.substr(0, equals)));
     }
     flag->second.value = std::string(text.substr(equals + 1));
   }
@@ -130,11 +126,9 @@ absl::StatusOr<PeerOptions> ParsePeerOptions(
   }
   if (const auto& keepalive = flags["keepalive-sec"].value) {
     int seconds = 0;
-    if (!absl::SimpleAtoi(*keepalive, &seconds) || seconds < 1 ||
-        seconds > 3600) {
-      return Invalid(
-          "keepalive-sec",
-          absl::StrCat("\"", *keepalive, "\" is not an integer in [1, 3600]"));
+    if (!absl::SimpleAtoi(*keepalive, &seconds) || seconds < 1 || seconds > 3600) {
+      return Invalid("keepalive-sec",
+                     absl::StrCat("\"", *keepalive, "\" is not an integer in [1, 3600]"));
     }
     options.keepalive = absl::Seconds(seconds);
   }

@@ -44,9 +44,7 @@ std::string AnswerSdp(const std::string& session_id, const std::string& mid) {
       "a=rtpmap:96 H264/90000\r\n");
 }
 
-absl::Status Unfit(absl::string_view what) {
-  return absl::InvalidArgumentError(what);
-}
+absl::Status Unfit(absl::string_view what) { return absl::InvalidArgumentError(what); }
 
 }  // namespace
 
@@ -63,11 +61,8 @@ std::string SessionIdOf(const EdgeWebRTCMessage& message) {
   }
 }
 
-StreamSession::StreamSession(std::string catalog_id,
-                             std::function<std::string()> new_id)
-    : catalog_id_(std::move(catalog_id)),
-      new_id_(std::move(new_id)),
-      session_id_(new_id_()) {}
+StreamSession::StreamSession(std::string catalog_id, std::function<std::string()> new_id)
+    : catalog_id_(std::move(catalog_id)), new_id_(std::move(new_id)), session_id_(new_id_()) {}
 
 EdgeWebRTCMessage StreamSession::Request() {
   EdgeWebRTCMessage request;
@@ -81,16 +76,14 @@ EdgeWebRTCMessage StreamSession::Request() {
   return request;
 }
 
-absl::StatusOr<EdgeWebRTCMessage> StreamSession::OnOffer(
-    const PeerWebRTCMessage& reply) {
+absl::StatusOr<EdgeWebRTCMessage> StreamSession::OnOffer(const PeerWebRTCMessage& reply) {
   absl::MutexLock lock(&mu_);
   if (state_ != State::kRequested) {
     return absl::FailedPreconditionError("no session request is waiting");
   }
   if (reply.request_id() != request_id_) {
-    FailLocked(
-        Unfit(absl::StrCat("the reply's request_id \"", reply.request_id(),
-                           "\" is not \"", request_id_, "\"")));
+    FailLocked(Unfit(absl::StrCat("the reply's request_id \"", reply.request_id(), "\" is not \"",
+                                  request_id_, "\"")));
     return error_;
   }
   if (reply.has_stream_session_response()) {
@@ -98,8 +91,7 @@ absl::StatusOr<EdgeWebRTCMessage> StreamSession::OnOffer(
     FailLocked(absl::FailedPreconditionError(absl::StrCat(
         "the backend refused the session",
         response.has_error()
-            ? absl::StrCat(": ", giggityflix_grpc_peer::CatalogErrorReason_Name(
-                                     response.error()))
+            ? absl::StrCat(": ", giggityflix_grpc_peer::CatalogErrorReason_Name(response.error()))
             : "")));
     return error_;
   }
@@ -108,8 +100,8 @@ absl::StatusOr<EdgeWebRTCMessage> StreamSession::OnOffer(
     return error_;
   }
   if (reply.sdp_offer().session_id() != session_id_) {
-    FailLocked(Unfit(absl::StrCat("the offer is for session \"",
-                                  reply.sdp_offer().session_id(), "\"")));
+    FailLocked(
+        Unfit(absl::StrCat("the offer is for session \"", reply.sdp_offer().session_id(), "\"")));
     return error_;
   }
   offer_sdp_ = reply.sdp_offer().sdp();
@@ -126,13 +118,11 @@ absl::Status StreamSession::OnAcknowledged(const EdgeWebRTCMessage& sent,
                                            const PeerWebRTCMessage& reply) {
   absl::MutexLock lock(&mu_);
   const auto& response = reply.stream_session_response();
-  if (reply.request_id() != sent.request_id() ||
-      !reply.has_stream_session_response() ||
+  if (reply.request_id() != sent.request_id() || !reply.has_stream_session_response() ||
       response.session_id() != session_id_ || !response.success()) {
-    absl::Status unfit = Unfit(
-        absl::StrCat("expected stream_session_response{session_id: \"",
-                     session_id_, "\", success: true} for request ",
-                     sent.request_id(), ", got: ", reply.ShortDebugString()));
+    absl::Status unfit = Unfit(absl::StrCat(
+        "expected stream_session_response{session_id: \"", session_id_,
+        "\", success: true} for request ", sent.request_id(), ", got: ", reply.ShortDebugString()));
     FailLocked(unfit);
     return unfit;
   }
@@ -156,8 +146,7 @@ std::vector<EdgeWebRTCMessage> StreamSession::LocalCandidates() {
     ICECandidate* candidate = message.mutable_ice_candidate();
     candidate->set_session_id(session_id_);
     // Host candidates on documentation addresses (RFC 5737).
-    candidate->set_candidate(absl::StrCat("candidate:", i + 1,
-                                          " 1 udp 2122260223 192.0.2.", 10 + i,
+    candidate->set_candidate(absl::StrCat("candidate:", i + 1, " 1 udp 2122260223 192.0.2.", 10 + i,
                                           " ", 50000 + i, " typ host"));
     candidate->set_sdp_mid(mid);
     candidate->set_sdp_m_line_index(0);
@@ -168,18 +157,15 @@ std::vector<EdgeWebRTCMessage> StreamSession::LocalCandidates() {
 std::string StreamSession::OnRemote(const EdgeWebRTCMessage& message) {
   absl::MutexLock lock(&mu_);
   if (!message.has_ice_candidate()) {
-    return absl::StrCat("webrtc for session ", session_id_,
-                        " with an unexpected payload, ignored");
+    return absl::StrCat("webrtc for session ", session_id_, " with an unexpected payload, ignored");
   }
   const ICECandidate& candidate = message.ice_candidate();
   remote_.push_back(candidate);
   if (candidate.candidate().empty()) {
-    return absl::StrCat("session ", session_id_,
-                        ": the backend has no more candidates");
+    return absl::StrCat("session ", session_id_, ": the backend has no more candidates");
   }
-  return absl::StrCat("session ", session_id_, ": backend candidate ",
-                      remote_.size(), " \"", candidate.candidate(), "\" (mid ",
-                      candidate.sdp_mid(), ")");
+  return absl::StrCat("session ", session_id_, ": backend candidate ", remote_.size(), " \"",
+                      candidate.candidate(), "\" (mid ", candidate.sdp_mid(), ")");
 }
 
 void StreamSession::Fail(absl::Status error) {

@@ -81,8 +81,7 @@ class StreamSession {
   // The edge's reply to `sent` (the answer or a candidate): it must be
   // stream_session_response{session_id, success: true} with the same
   // request_id. An acknowledged answer connects the session.
-  absl::Status OnAcknowledged(const EdgeWebRTCMessage& sent,
-                              const PeerWebRTCMessage& reply);
+  absl::Status OnAcknowledged(const EdgeWebRTCMessage& sent, const PeerWebRTCMessage& reply);
 
   // This peer's ICE candidates as ice_candidate messages (fresh request_ids),
   // once connected; the media section (sdp_mid) is the offer's first.

@@ -29,8 +29,7 @@ namespace {
 // "NAME=value" override the inherited environment; a bare "NAME" unsets it.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv,
-        const std::vector<std::string>& env = {}) {
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return;
     posix_spawn_file_actions_t actions;
@@ -46,18 +45,15 @@ class Child {
     }
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string name(*e, strcspn(*e, "="));
-      const bool overridden =
-          std::any_of(env.begin(), env.end(), [&](const std::string& o) {
-            return o.substr(0, o.find('=')) == name;
-          });
+      const bool overridden = std::any_of(env.begin(), env.end(), [&](const std::string& o) {
+        return o.substr(0, o.find('=')) == name;
+      });
       if (!overridden) environment.push_back(*e);
     }
     std::vector<char*> envp;
     for (auto& e : environment) envp.push_back(e.data());
     envp.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(),
-                    envp.data()) != 0)
-      pid_ = -1;
+    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), envp.data()) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     close(fds[1]);
     fd_ = fds[0];
@@ -117,8 +113,7 @@ class Child {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     struct pollfd p = {fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0)
-      return false;
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) return false;
     char buffer[4096];
     ssize_t n = read(fd_, buffer, sizeof(buffer));
     if (n <= 0) return false;
@@ -142,8 +137,7 @@ std::map<std::string, std::string> Fields(const std::string& line) {
   return fields;
 }
 
-int64_t Int(const std::map<std::string, std::string>& fields,
-            const std::string& key) {
+int64_t Int(const std::map<std::string, std::string>& fields, const std::string& key) {
   auto it = fields.find(key);
   int64_t v = -1;
   if (it == fields.end() || !absl::SimpleAtoi(it->second, &v)) return -1;
@@ -151,10 +145,8 @@ int64_t Int(const std::map<std::string, std::string>& fields,
 }
 
 // Runs the load generator to its end; returns its RESULT fields.
-std::map<std::string, std::string> RunLoadgen(
-    const std::vector<std::string>& flags) {
-  std::vector<std::string> argv = {EDGE_LOADGEN_PATH,
-                                   "--hosts=127.0.0.1,127.0.0.2",
+std::map<std::string, std::string> RunLoadgen(const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {EDGE_LOADGEN_PATH, "--hosts=127.0.0.1,127.0.0.2",
                                    "--settle=200ms", "--drain_timeout=10s"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   Child loadgen(argv);
@@ -166,15 +158,14 @@ std::map<std::string, std::string> RunLoadgen(
 }
 
 TEST(LoadgenSmokeTest, MixAgainstTheEdgeOnAnInMemoryBusCompletes) {
-  Child edge(
-      {EDGE_BENCH_EDGE_PATH, "--port=0", "--feed_port=0", "--max_seconds=120"});
+  Child edge({EDGE_BENCH_EDGE_PATH, "--port=0", "--feed_port=0", "--max_seconds=120"});
   auto listening = Fields(edge.WaitForLine("listening", absl::Seconds(20)));
   ASSERT_GT(Int(listening, "port"), 0) << edge.output();
-  auto r = RunLoadgen({absl::StrCat("--port=", listening["port"]),
-                       absl::StrCat("--feed=127.0.0.1:", listening["feed"]),
-                       absl::StrCat("--server_pid=", listening["pid"]),
-                       "--peers=20", "--workload=mix", "--message_rate=200",
-                       "--command_rate=100", "--duration=1s"});
+  auto r =
+      RunLoadgen({absl::StrCat("--port=", listening["port"]),
+                  absl::StrCat("--feed=127.0.0.1:", listening["feed"]),
+                  absl::StrCat("--server_pid=", listening["pid"]), "--peers=20", "--workload=mix",
+                  "--message_rate=200", "--command_rate=100", "--duration=1s"});
   EXPECT_EQ(Int(r, "admitted"), 20);
   EXPECT_EQ(Int(r, "refused"), 0);
   EXPECT_EQ(Int(r, "catalog_pulls"), 20);
@@ -193,8 +184,7 @@ TEST(LoadgenSmokeTest, MixAgainstTheEdgeOnAnInMemoryBusCompletes) {
 }
 
 TEST(LoadgenSmokeTest, RefusedPeersAreCountedByStatus) {
-  Child edge(
-      {EDGE_BENCH_EDGE_PATH, "--port=0", "--max_peers=5", "--max_seconds=120"});
+  Child edge({EDGE_BENCH_EDGE_PATH, "--port=0", "--max_peers=5", "--max_seconds=120"});
   auto listening = Fields(edge.WaitForLine("listening", absl::Seconds(20)));
   ASSERT_GT(Int(listening, "port"), 0) << edge.output();
   auto r = RunLoadgen({absl::StrCat("--port=", listening["port"]), "--peers=8",
@@ -209,10 +199,9 @@ TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
   Child echo({EDGE_ECHO_SERVER_PATH, "--port=0", "--max_seconds=120"});
   auto listening = Fields(echo.WaitForLine("listening", absl::Seconds(20)));
   ASSERT_GT(Int(listening, "port"), 0) << echo.output();
-  auto r =
-      RunLoadgen({absl::StrCat("--port=", listening["port"]),
-                  absl::StrCat("--server_pid=", listening["pid"]), "--peers=10",
-                  "--workload=messages", "--window=2", "--duration=1s"});
+  auto r = RunLoadgen({absl::StrCat("--port=", listening["port"]),
+                       absl::StrCat("--server_pid=", listening["pid"]), "--peers=10",
+                       "--workload=messages", "--window=2", "--duration=1s"});
   EXPECT_EQ(Int(r, "admitted"), 10);
   EXPECT_GT(Int(r, "messages_sent"), 0);
   EXPECT_EQ(Int(r, "messages_acked"), Int(r, "messages_sent"));
@@ -223,24 +212,20 @@ TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
 }
 
 TEST(LoadgenSmokeTest, CommandsThroughEdgedsEmbeddedKafkaArrive) {
-  Child edged({EDGED_PATH}, {"EDGE_ID=smoke", "GRPC_SERVER_ADDRESS=0.0.0.0:0",
-                             "METRICS_ADDRESS=", "LOG_LEVEL=info",
-                             "KAFKA_BOOTSTRAP_SERVERS", "TRACKER=local"});
-  const std::string line =
-      edged.WaitForLine("edged listening", absl::Seconds(30));
+  Child edged({EDGED_PATH}, {"EDGE_ID=smoke", "GRPC_SERVER_ADDRESS=0.0.0.0:0", "METRICS_ADDRESS=",
+                             "LOG_LEVEL=info", "KAFKA_BOOTSTRAP_SERVERS", "TRACKER=local"});
+  const std::string line = edged.WaitForLine("edged listening", absl::Seconds(30));
   ASSERT_FALSE(line.empty()) << edged.output();
   auto fields = Fields(line);
   const std::string grpc = fields["grpc"];
   const std::string port = grpc.substr(grpc.rfind(':') + 1);
   // Commands are consumed once the consumer has its partition.
-  ASSERT_FALSE(
-      edged.WaitForLine("Kafka partitions assigned", absl::Seconds(30)).empty())
+  ASSERT_FALSE(edged.WaitForLine("Kafka partitions assigned", absl::Seconds(30)).empty())
       << edged.output();
-  auto r = RunLoadgen(
-      {absl::StrCat("--port=", port), absl::StrCat("--kafka=", fields["kafka"]),
-       "--command_topic=edge-commands-smoke",
-       absl::StrCat("--server_pid=", edged.pid()), "--peers=10",
-       "--workload=commands", "--command_rate=100", "--duration=1s"});
+  auto r =
+      RunLoadgen({absl::StrCat("--port=", port), absl::StrCat("--kafka=", fields["kafka"]),
+                  "--command_topic=edge-commands-smoke", absl::StrCat("--server_pid=", edged.pid()),
+                  "--peers=10", "--workload=commands", "--command_rate=100", "--duration=1s"});
   EXPECT_EQ(Int(r, "admitted"), 10);
   EXPECT_GT(Int(r, "commands_produced"), 0);
   EXPECT_EQ(Int(r, "commands_received"), Int(r, "commands_produced"));

@@ -21,13 +21,19 @@ TEST(CommandDecoderTest, DecodesEveryType) {
     CommandType type;
   } cases[] = {
       {R"({"type":"file_delete","peer_id":"p","catalog_ids":["a","b"]})", CommandType::kFileDelete},
-      {R"({"type":"file_hash","peer_id":"p","catalog_id":"a","hash_types":["sha256"]})", CommandType::kFileHash},
-      {R"({"type":"file_remap","peer_id":"p","old_catalog_id":"a","new_catalog_id":"b"})", CommandType::kFileRemap},
-      {R"({"type":"screenshot","peer_id":"p","catalog_id":"a","upload_token":"t","upload_endpoint":"u"})", CommandType::kScreenshot},
+      {R"({"type":"file_hash","peer_id":"p","catalog_id":"a","hash_types":["sha256"]})",
+       CommandType::kFileHash},
+      {R"({"type":"file_remap","peer_id":"p","old_catalog_id":"a","new_catalog_id":"b"})",
+       CommandType::kFileRemap},
+      {R"({"type":"screenshot","peer_id":"p","catalog_id":"a","upload_token":"t","upload_endpoint":"u"})",
+       CommandType::kScreenshot},
       {R"({"type":"catalog_announcement","peer_id":"p"})", CommandType::kCatalogAnnouncement},
-      {R"({"type":"batch_file_offer_response","peer_id":"p","files":[{"relative_path":"x","catalog_id":"c"}]})", CommandType::kBatchFileOfferResponse},
-      {R"({"type":"webrtc","peer_id":"p","webrtc":{"ice_candidate":{"session_id":"s","candidate":"c"}}})", CommandType::kWebRtc},
-      {R"({"type":"webrtc_reply","peer_id":"p","request_id":"r","webrtc":{"sdp_offer":{"session_id":"s","sdp":"v=0"}}})", CommandType::kWebRtcReply},
+      {R"({"type":"batch_file_offer_response","peer_id":"p","files":[{"relative_path":"x","catalog_id":"c"}]})",
+       CommandType::kBatchFileOfferResponse},
+      {R"({"type":"webrtc","peer_id":"p","webrtc":{"ice_candidate":{"session_id":"s","candidate":"c"}}})",
+       CommandType::kWebRtc},
+      {R"({"type":"webrtc_reply","peer_id":"p","request_id":"r","webrtc":{"sdp_offer":{"session_id":"s","sdp":"v=0"}}})",
+       CommandType::kWebRtcReply},
       {R"({"type":"disconnect","peer_id":"p","reason":"bye"})", CommandType::kDisconnect},
   };
   for (const Case& c : cases) {
@@ -40,7 +46,8 @@ TEST(CommandDecoderTest, DecodesEveryType) {
 
 TEST(CommandDecoderTest, FillsPayloadsAndDefaults) {
   DecodeResult r = DecodeCommand(
-      R"({"type":"screenshot","peer_id":"p","request_id":"r1","catalog_id":"a","extra":{"x":1}})", kMax);
+      R"({"type":"screenshot","peer_id":"p","request_id":"r1","catalog_id":"a","extra":{"x":1}})",
+      kMax);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.command.request_id, "r1");
   EXPECT_EQ(r.command.message.screenshot_capture_request().quantity(), 1);
@@ -52,7 +59,8 @@ TEST(CommandDecoderTest, FillsPayloadsAndDefaults) {
   EXPECT_EQ(r.command.message.file_delete_request().catalog_ids(1), "b");
 
   r = DecodeCommand(R"({"type":"webrtc_reply","peer_id":"p","request_id":"r9",)"
-                    R"("webrtc":{"stream_session_response":{"session_id":"s","success":true}}})", kMax);
+                    R"("webrtc":{"stream_session_response":{"session_id":"s","success":true}}})",
+                    kMax);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.command.reply.request_id(), "r9");
   EXPECT_TRUE(r.command.reply.stream_session_response().success());
@@ -63,38 +71,61 @@ TEST(CommandDecoderTest, MalformedJsonIsInvalidJson) {
   EXPECT_EQ(ReasonOf(""), DeadLetterReason::kInvalidJson);
   EXPECT_EQ(ReasonOf(R"({"type":"file_delete",)"), DeadLetterReason::kInvalidJson);
   EXPECT_EQ(ReasonOf(std::string("\xFF\xFE\x00\x01", 4)), DeadLetterReason::kInvalidJson);
-  EXPECT_EQ(ReasonOf("{\"type\":\"file_delete\",\"peer_id\":\"p\xC3\"}"), DeadLetterReason::kInvalidJson);
+  EXPECT_EQ(ReasonOf("{\"type\":\"file_delete\",\"peer_id\":\"p\xC3\"}"),
+            DeadLetterReason::kInvalidJson);
 }
 
 TEST(CommandDecoderTest, WrongShapesAreInvalidCommands) {
   EXPECT_EQ(ReasonOf("[1,2]"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf("\"file_delete\""), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":{"a":1}})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":{"a":1}})"),
+            DeadLetterReason::kInvalidCommand);
   // A lone string is not an array (protobuf's JSON mapping would take it as one).
-  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":"a"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":["a",1]})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":["a"]})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"3"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":2.5})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"batch_file_offer_response","peer_id":"p","files":["x"]})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":"a","request_id":7})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":7,"catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"many"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":0})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":"a"})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":["a",1]})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":["a"]})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"3"})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":2.5})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"batch_file_offer_response","peer_id":"p","files":["x"]})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":"a","request_id":7})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":7,"catalog_ids":["a"]})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":"many"})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":0})"),
+            DeadLetterReason::kInvalidCommand);
 }
 
 TEST(CommandDecoderTest, MissingRequiredFieldsAreInvalidCommands) {
   EXPECT_EQ(ReasonOf(R"({"peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","catalog_ids":["a"]})"),
+            DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_remap","peer_id":"p","old_catalog_id":"a"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"batch_file_offer_response","peer_id":"p","files":[{"relative_path":"x"}]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_remap","peer_id":"p","old_catalog_id":"a"})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(
+      ReasonOf(
+          R"({"type":"batch_file_offer_response","peer_id":"p","files":[{"relative_path":"x"}]})"),
+      DeadLetterReason::kInvalidCommand);
   EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p"})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{}})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{"sdp_answr":{}}})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"webrtc_reply","peer_id":"p","webrtc":{"sdp_offer":{"session_id":"s"}}})"), DeadLetterReason::kInvalidCommand);
-  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"bad id","catalog_ids":["a"]})"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{}})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"webrtc","peer_id":"p","webrtc":{"sdp_answr":{}}})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(
+      ReasonOf(
+          R"({"type":"webrtc_reply","peer_id":"p","webrtc":{"sdp_offer":{"session_id":"s"}}})"),
+      DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"bad id","catalog_ids":["a"]})"),
+            DeadLetterReason::kInvalidCommand);
 }
 
 TEST(CommandDecoderTest, NamesThePeerInTheErrorWhenItCanBeRead) {
@@ -106,15 +137,16 @@ TEST(CommandDecoderTest, NamesThePeerInTheErrorWhenItCanBeRead) {
 
 TEST(CommandDecoderTest, NullMembersReadAsAbsent) {
   DecodeResult r = DecodeCommand(
-      R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":null,"request_id":null})", kMax);
+      R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":null,"request_id":null})",
+      kMax);
   ASSERT_TRUE(r.ok()) << r.error->detail;
   EXPECT_EQ(r.command.message.screenshot_capture_request().quantity(), 1);
   EXPECT_TRUE(r.command.request_id.empty());
 }
 
 TEST(CommandDecoderTest, EscapedStringsAreDecoded) {
-  DecodeResult r = DecodeCommand(
-      R"({"type":"file_hash","peer_id":"p","catalog_id":"caf\u00e9 \"x\"\n"})", kMax);
+  DecodeResult r =
+      DecodeCommand(R"({"type":"file_hash","peer_id":"p","catalog_id":"caf\u00e9 \"x\"\n"})", kMax);
   ASSERT_TRUE(r.ok()) << r.error->detail;
   EXPECT_EQ(r.command.message.file_hash_request().catalog_id(), "caf\xC3\xA9 \"x\"\n");
 }

@@ -264,8 +264,14 @@ class WedgedTracker final : public Tracker {
   void SetLostListener(LostListener) override {}
   void Shutdown(absl::Time) override {}
 
-  int lookups() { absl::MutexLock lock(&mu_); return lookups_; }
-  size_t pending() { absl::MutexLock lock(&mu_); return pending_.size(); }
+  int lookups() {
+    absl::MutexLock lock(&mu_);
+    return lookups_;
+  }
+  size_t pending() {
+    absl::MutexLock lock(&mu_);
+    return pending_.size();
+  }
   // Answers every pending lookup: nobody holds the peer.
   void AnswerNotFound() {
     std::vector<std::pair<std::string, LookupDone>> answer;
@@ -378,7 +384,8 @@ TEST(EdgeReadinessTest, NotReadyUntilTheBusReadsItsCommandTopic) {
   testing::FakeTrackerCluster cluster;
   testing::FakeTracker tracker(&cluster, "edge-1");
   SlowStartBus bus;
-  auto edge = Edge::Create(TestEdgeOptions(), EdgeParts{&transport, &bus, &tracker, &clock, nullptr});
+  auto edge =
+      Edge::Create(TestEdgeOptions(), EdgeParts{&transport, &bus, &tracker, &clock, nullptr});
   ASSERT_TRUE(edge.ok()) << edge.status();
   ASSERT_TRUE((*edge)->Start().ok());
   EXPECT_FALSE((*edge)->Ready());

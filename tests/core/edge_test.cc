@@ -335,7 +335,8 @@ TEST_F(EdgeTest, SaturatedBusPausesReadingInsteadOfDropping) {
   ASSERT_TRUE(bus_->WaitForPublished("file-hash-responses", kMessages, absl::Seconds(10)));
   auto events = Values("file-hash-responses");
   ASSERT_EQ(events.size(), static_cast<size_t>(kMessages));
-  for (int i = 0; i < kMessages; ++i) EXPECT_EQ(Field(events[i], "catalog_id"), "c" + std::to_string(i));
+  for (int i = 0; i < kMessages; ++i)
+    EXPECT_EQ(Field(events[i], "catalog_id"), "c" + std::to_string(i));
   ASSERT_TRUE(peer->WaitForReceived(kMessages));
 }
 
@@ -456,7 +457,8 @@ TEST_F(EdgeTest, SlowPeerIsDisconnectedAndItsCommandsDeadLettered) {
   auto peer = Admit("peer-1");
   peer->StopReading();
   for (int i = 0; i < 5; ++i) {
-    Produce(R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c)" + std::to_string(i) + R"("})");
+    Produce(R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c)" + std::to_string(i) +
+            R"("})");
   }
   // One write is stuck in flight, two wait, the fourth overflows the queue:
   // the peer is ended as slow and what it did not take is dead-lettered.
@@ -726,7 +728,8 @@ TEST_F(EdgeTest, WebRtcReplyTimesOutAndSessionsExpire) {
     transport_.Flush();
     clock_.Advance(absl::Seconds(60));
   }
-  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(transport_.CallWebRtc(Caller("peer-1"), ice).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(EdgeTest, DisconnectFailsAPendingWebRtcCall) {
@@ -801,8 +804,8 @@ TEST_F(EdgeTest, DeadLettersWaitWhileTheEventBufferIsFull) {
   StartEdge(options, bus);
   auto peer = Admit("peer-1");
   // `connected` stored and completed: nothing waits.
-  ASSERT_TRUE(WaitFor(
-      [&] { return Values(kLifecycle).size() == 1 && bus_->PendingPublishes() == 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Values(kLifecycle).size() == 1 && bus_->PendingPublishes() == 0; }));
   bus_->SetUnavailable(true);  // The broker stops answering.
   PeerMessage m;
   m.set_request_id("d1");
@@ -835,8 +838,8 @@ TEST_F(EdgeTest, WaitingDeadLettersGoToTheBusAtShutdown) {
   StartEdge(options, bus);
   auto peer = Admit("peer-1");
   // `connected` stored and completed: nothing waits.
-  ASSERT_TRUE(WaitFor(
-      [&] { return Values(kLifecycle).size() == 1 && bus_->PendingPublishes() == 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Values(kLifecycle).size() == 1 && bus_->PendingPublishes() == 0; }));
   bus_->SetUnavailable(true);
   PeerMessage m;
   m.set_request_id("d1");

@@ -24,11 +24,10 @@ TEST(EventsTest, TimestampIsRfc3339UtcWithMilliseconds) {
 
 TEST(EventsTest, ConnectedHasTheContractFields) {
   std::string json = ConnectedEvent(kHeader, kNow - absl::Seconds(1), 42);
-  EXPECT_EQ(json,
-            "{\"peer_id\":\"peer-1\",\"edge_id\":\"edge-1\",\"timestamp\":\"" +
-                FormatTimestamp(kNow) +
-                "\",\"event_type\":\"connected\",\"catalog_ids\":[],\"connected_at\":\"" +
-                FormatTimestamp(kNow - absl::Seconds(1)) + "\",\"epoch\":42}");
+  EXPECT_EQ(json, "{\"peer_id\":\"peer-1\",\"edge_id\":\"edge-1\",\"timestamp\":\"" +
+                      FormatTimestamp(kNow) +
+                      "\",\"event_type\":\"connected\",\"catalog_ids\":[],\"connected_at\":\"" +
+                      FormatTimestamp(kNow - absl::Seconds(1)) + "\",\"epoch\":42}");
   EXPECT_EQ(Parse(ConnectedEvent(kHeader, kNow, std::nullopt)).fields().count("epoch"), 0u);
 }
 
@@ -49,7 +48,8 @@ TEST(EventsTest, FileResponsesPrintFalseAndErrorOnlyWhenSet) {
   EXPECT_TRUE(s.fields().contains("success"));
   EXPECT_FALSE(s.fields().contains("error"));
   del.set_error(gp::FILE_GONE);
-  EXPECT_EQ(Parse(FileDeleteEvent(kHeader, "r1", del)).fields().at("error").string_value(), "FILE_GONE");
+  EXPECT_EQ(Parse(FileDeleteEvent(kHeader, "r1", del)).fields().at("error").string_value(),
+            "FILE_GONE");
 
   gp::FileHashResponse hash;
   hash.set_catalog_id("c2");
@@ -139,8 +139,16 @@ TEST(EventsTest, WebRtcNamesKindSessionAndOrigin) {
   EXPECT_EQ(s.fields().at("kind").string_value(), "sdp_offer");
   EXPECT_EQ(s.fields().at("session_id").string_value(), "s1");
   EXPECT_EQ(s.fields().at("origin").string_value(), "stream");
-  EXPECT_EQ(s.fields().at("message").struct_value().fields().at("sdp_offer").struct_value()
-                .fields().at("sdp").string_value(), "v=0");
+  EXPECT_EQ(s.fields()
+                .at("message")
+                .struct_value()
+                .fields()
+                .at("sdp_offer")
+                .struct_value()
+                .fields()
+                .at("sdp")
+                .string_value(),
+            "v=0");
 }
 
 TEST(EventsTest, DeadLetterKeepsTheOriginalEvenWhenBinary) {
@@ -155,9 +163,9 @@ TEST(EventsTest, DeadLetterKeepsTheOriginalEvenWhenBinary) {
   EXPECT_EQ(r.topic, "dlq");
   EXPECT_EQ(r.key, "peer-1");
   auto s = Parse(r.value);
-  for (const char* field : {"peer_id", "edge_id", "reason", "detail", "original_topic",
-                            "original_partition", "original_offset", "original_message",
-                            "timestamp"}) {
+  for (const char* field :
+       {"peer_id", "edge_id", "reason", "detail", "original_topic", "original_partition",
+        "original_offset", "original_message", "timestamp"}) {
     EXPECT_TRUE(s.fields().contains(field)) << field;
   }
   EXPECT_EQ(s.fields().at("reason").string_value(), "invalid_json");

@@ -10,8 +10,7 @@ TEST(LogLimiterTest, OneLinePerKeyAndPeriodCountingWhatWasLeftOut) {
   const absl::Time t0 = absl::FromUnixSeconds(1000);
   EXPECT_EQ(limiter.Admit("peer_not_connected", t0), 0);
   for (int i = 1; i <= 9; ++i) {
-    EXPECT_EQ(limiter.Admit("peer_not_connected", t0 + absl::Milliseconds(100 * i)),
-              std::nullopt);
+    EXPECT_EQ(limiter.Admit("peer_not_connected", t0 + absl::Milliseconds(100 * i)), std::nullopt);
   }
   // Another key has its own period.
   EXPECT_EQ(limiter.Admit("invalid_json", t0 + absl::Seconds(1)), 0);

@@ -15,8 +15,7 @@ using ::testing::ElementsAre;
 const absl::Time kStart = absl::FromUnixSeconds(1767225600);
 
 // Pops every timer due at `now`, running each; returns what ran in order.
-std::vector<std::string> RunDue(TimerQueue& queue, absl::Time now,
-                                std::vector<std::string>& log) {
+std::vector<std::string> RunDue(TimerQueue& queue, absl::Time now, std::vector<std::string>& log) {
   while (std::optional<TimerQueue::Due> due = queue.PopDue(now)) due->fn();
   return log;
 }
@@ -30,8 +29,7 @@ TEST(TimerQueueTest, PopsInDeadlineOrderThenInOrderAdded) {
   EXPECT_EQ(queue.size(), 3u);
   EXPECT_EQ(queue.NextDeadline(), kStart + absl::Seconds(1));
 
-  EXPECT_THAT(RunDue(queue, kStart + absl::Seconds(1), log),
-              ElementsAre("first", "second"));
+  EXPECT_THAT(RunDue(queue, kStart + absl::Seconds(1), log), ElementsAre("first", "second"));
   EXPECT_EQ(queue.NextDeadline(), kStart + absl::Seconds(2));
   EXPECT_THAT(RunDue(queue, kStart + absl::Seconds(2), log),
               ElementsAre("first", "second", "late"));
@@ -56,7 +54,7 @@ TEST(TimerQueueTest, CancelRemovesOnlyAPendingTimer) {
   Clock::TimerId b = queue.Add(kStart, [&] { log.push_back("b"); });
   EXPECT_NE(a, b);
   EXPECT_TRUE(queue.Cancel(a));
-  EXPECT_FALSE(queue.Cancel(a));  // Already cancelled.
+  EXPECT_FALSE(queue.Cancel(a));        // Already cancelled.
   EXPECT_FALSE(queue.Cancel(b + 100));  // Never added.
   EXPECT_THAT(RunDue(queue, kStart, log), ElementsAre("b"));
   EXPECT_FALSE(queue.Cancel(b));  // Already popped.

@@ -34,26 +34,22 @@ std::set<std::string> ExportedFamilies() {
   while (std::getline(lines, line)) {
     std::istringstream words(line);
     std::string hash, type, name;
-    if (words >> hash >> type >> name && hash == "#" && type == "TYPE")
-      families.insert(name);
+    if (words >> hash >> type >> name && hash == "#" && type == "TYPE") families.insert(name);
   }
   return families;
 }
 
 // The edge_* metric names in `text`, histogram series mapped to their
 // family.
-std::set<std::string> MetricNames(const std::string& text,
-                                  const std::set<std::string>& families) {
+std::set<std::string> MetricNames(const std::string& text, const std::set<std::string>& families) {
   static const std::regex kName("edge_[a-z_]+");
   std::set<std::string> names;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), kName);
        it != std::sregex_iterator(); ++it) {
     std::string name = it->str();
     for (const char* suffix : {"_bucket", "_count", "_sum"}) {
-      std::string base =
-          name.substr(0, name.size() - std::string(suffix).size());
-      if (name.size() > base.size() &&
-          name.compare(base.size(), std::string::npos, suffix) == 0 &&
+      std::string base = name.substr(0, name.size() - std::string(suffix).size());
+      if (name.size() > base.size() && name.compare(base.size(), std::string::npos, suffix) == 0 &&
           families.count(base) != 0) {
         name = base;
       }
@@ -64,18 +60,15 @@ std::set<std::string> MetricNames(const std::string& text,
 }
 
 // Every `expr` of every panel of the dashboard, joined.
-std::string DashboardExpressions(const google::protobuf::Struct& dashboard,
-                                 int* panels) {
+std::string DashboardExpressions(const google::protobuf::Struct& dashboard, int* panels) {
   std::string exprs;
   *panels = 0;
-  for (const auto& panel :
-       dashboard.fields().at("panels").list_value().values()) {
+  for (const auto& panel : dashboard.fields().at("panels").list_value().values()) {
     ++*panels;
     const auto& fields = panel.struct_value().fields();
     EXPECT_TRUE(fields.count("title") != 0);
     auto targets = fields.find("targets");
-    EXPECT_TRUE(targets != fields.end() &&
-                targets->second.list_value().values_size() > 0)
+    EXPECT_TRUE(targets != fields.end() && targets->second.list_value().values_size() > 0)
         << fields.at("title").string_value();
     if (targets == fields.end()) continue;
     for (const auto& target : targets->second.list_value().values()) {
@@ -106,19 +99,17 @@ TEST(DeployMetricsTest, AlertRulesNameOnlyExportedMetricsAndEachHasAPanel) {
   std::string rules = ReadFile(EDGE_DEPLOY_DIR "/prometheus/edged-alerts.yml");
   std::set<std::string> families = ExportedFamilies();
   google::protobuf::Struct dashboard;
-  ASSERT_TRUE(
-      google::protobuf::util::JsonStringToMessage(
-          ReadFile(EDGE_DEPLOY_DIR "/grafana/edged-dashboard.json"), &dashboard)
-          .ok());
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  ReadFile(EDGE_DEPLOY_DIR "/grafana/edged-dashboard.json"), &dashboard)
+                  .ok());
   int panels = 0;
   std::set<std::string> on_dashboard =
       MetricNames(DashboardExpressions(dashboard, &panels), families);
   // The alerts an on-call needs (contract §10's operator kit).
-  for (const char* alert : {"EdgeDown", "EdgeNotReady", "EdgeDeadLettersRising",
-                            "EdgeEventBufferSaturated", "EdgePeersDropping",
-                            "EdgeCommandLatencyHigh", "EdgeTrackerErrors"}) {
-    EXPECT_NE(rules.find(std::string("alert: ") + alert), std::string::npos)
-        << alert;
+  for (const char* alert :
+       {"EdgeDown", "EdgeNotReady", "EdgeDeadLettersRising", "EdgeEventBufferSaturated",
+        "EdgePeersDropping", "EdgeCommandLatencyHigh", "EdgeTrackerErrors"}) {
+    EXPECT_NE(rules.find(std::string("alert: ") + alert), std::string::npos) << alert;
   }
   // Only the `expr:` parts: annotations may name metrics to look at next.
   std::string exprs;
@@ -141,12 +132,10 @@ TEST(DeployMetricsTest, AlertRulesNameOnlyExportedMetricsAndEachHasAPanel) {
   EXPECT_GE(used.size(), 6u);
   for (const std::string& name : used) {
     EXPECT_EQ(families.count(name), 1u) << name << " is not exported by edged";
-    EXPECT_EQ(on_dashboard.count(name), 1u)
-        << name << " has no dashboard panel";
+    EXPECT_EQ(on_dashboard.count(name), 1u) << name << " has no dashboard panel";
   }
   for (const std::string& name : MetricNames(rules, families)) {
-    EXPECT_EQ(families.count(name), 1u)
-        << name << " (in an annotation) is not exported";
+    EXPECT_EQ(families.count(name), 1u) << name << " (in an annotation) is not exported";
   }
 }
 

@@ -99,7 +99,8 @@ class GrpcEdgeTest : public ::testing::Test {
     auto transport = grpc_transport::GrpcPeerTransport::Create(grpc);
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = std::move(*transport);
-    auto edge = Edge::Create(options, EdgeParts{transport_.get(), &bus_, &tracker_, &clock_, nullptr});
+    auto edge =
+        Edge::Create(options, EdgeParts{transport_.get(), &bus_, &tracker_, &clock_, nullptr});
     ASSERT_TRUE(edge.ok()) << edge.status();
     edge_ = std::move(*edge);
     ASSERT_TRUE(edge_->Start().ok());

@@ -28,8 +28,7 @@ class ClusterAdmissionTest : public ClusterTest {
     peer->HalfClose();
     EXPECT_TRUE(peer->WaitForEnd().has_value()) << peer_id;
     peer.reset();
-    EXPECT_TRUE(WaitFor([&] { return Holder(peer_id).empty(); }))
-        << peer_id << " is still claimed";
+    EXPECT_TRUE(WaitFor([&] { return Holder(peer_id).empty(); })) << peer_id << " is still claimed";
   }
 };
 
@@ -46,8 +45,7 @@ TEST_F(ClusterAdmissionTest, PeerHeldByAnotherEdgeIsRefusedNamingThatEdge) {
   for (EdgedProcess* other : {b, c}) {
     auto refused = Connect(*other, "peer-1");
     ASSERT_FALSE(refused.ok());
-    EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists)
-        << refused.status();
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists) << refused.status();
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr("edge-a"));
   }
   // The refusals left the claim alone, and A's peer is still served.
@@ -74,8 +72,7 @@ TEST_F(ClusterAdmissionTest, SimultaneousConnectsToTwoEdgesAdmitEachPeerOnce) {
   const char* edge_ids[2] = {"edge-a", "edge-b"};
 
   // outcome[i][e]: peer i connecting to edge e.
-  std::vector<std::vector<absl::StatusOr<std::unique_ptr<TestPeer>>>> outcome(
-      kPeers);
+  std::vector<std::vector<absl::StatusOr<std::unique_ptr<TestPeer>>>> outcome(kPeers);
   for (auto& row : outcome) {
     row.emplace_back(absl::UnknownError("not run"));
     row.emplace_back(absl::UnknownError("not run"));
@@ -88,8 +85,7 @@ TEST_F(ClusterAdmissionTest, SimultaneousConnectsToTwoEdgesAdmitEachPeerOnce) {
         go.WaitForNotification();
         TestPeer::Options options;
         options.admission_timeout = absl::Seconds(20);
-        outcome[i][e] =
-            Connect(*edges[e], absl::StrCat("peer-", i), std::move(options));
+        outcome[i][e] = Connect(*edges[e], absl::StrCat("peer-", i), std::move(options));
       });
     }
   }
@@ -114,8 +110,7 @@ TEST_F(ClusterAdmissionTest, SimultaneousConnectsToTwoEdgesAdmitEachPeerOnce) {
     ASSERT_EQ(winners, 1) << peer_id << ": " << outcome[i][0].status() << " / "
                           << outcome[i][1].status();
     const absl::Status& loser = outcome[i][1 - winner].status();
-    EXPECT_EQ(loser.code(), absl::StatusCode::kAlreadyExists)
-        << peer_id << ": " << loser;
+    EXPECT_EQ(loser.code(), absl::StatusCode::kAlreadyExists) << peer_id << ": " << loser;
     EXPECT_THAT(std::string(loser.message()), HasSubstr(edge_ids[winner]));
     auto key = keys->find(absl::StrCat("peers/", peer_id));
     ASSERT_NE(key, keys->end()) << peer_id;

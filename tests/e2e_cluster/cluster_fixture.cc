@@ -52,8 +52,7 @@ void ClusterTest::SetUp() {
   backend_ = std::move(*backend);
 
   std::string pattern =
-      (std::filesystem::temp_directory_path() / "edge-e2e-cluster-XXXXXX")
-          .string();
+      (std::filesystem::temp_directory_path() / "edge-e2e-cluster-XXXXXX").string();
   ASSERT_NE(mkdtemp(pattern.data()), nullptr);
   config_dir_ = pattern;
   kafka_config_file_ = config_dir_ + "/kafka.properties";
@@ -80,9 +79,8 @@ void ClusterTest::TearDown() {
   }
 }
 
-EdgedProcess* ClusterTest::StartEdge(
-    const std::string& edge_id,
-    const std::map<std::string, std::string>& extra) {
+EdgedProcess* ClusterTest::StartEdge(const std::string& edge_id,
+                                     const std::map<std::string, std::string>& extra) {
   EXPECT_TRUE(kafka_->CreateTopic(CommandsTopic(edge_id), 2).ok());
   EXPECT_TRUE(kafka_->CreateTopic(DeadletterTopic(edge_id), 1).ok());
   EdgedProcess::Options options;
@@ -104,8 +102,9 @@ EdgedProcess* ClusterTest::StartEdge(
   return started;
 }
 
-absl::StatusOr<std::unique_ptr<TestPeer>> ClusterTest::Connect(
-    EdgedProcess& edge, const std::string& peer_id, TestPeer::Options options) {
+absl::StatusOr<std::unique_ptr<TestPeer>> ClusterTest::Connect(EdgedProcess& edge,
+                                                               const std::string& peer_id,
+                                                               TestPeer::Options options) {
   options.peer_id = peer_id;
   return TestPeer::Connect(edge.grpc_address(), std::move(options));
 }
@@ -116,8 +115,7 @@ absl::StatusOr<std::map<std::string, mvccpb::KeyValue>> ClusterTest::Keys(
   if (!client.ok()) return client.status();
   const std::string prefix = absl::StrCat(kKeyPrefix, under);
   etcdserverpb::TxnRequest request;
-  etcdserverpb::RangeRequest* range =
-      request.add_success()->mutable_request_range();
+  etcdserverpb::RangeRequest* range = request.add_success()->mutable_request_range();
   range->set_key(prefix);
   range->set_range_end(RangeEnd(prefix));
   auto response = (*client)->TxnSync(request, absl::Now() + absl::Seconds(5));
@@ -129,8 +127,7 @@ absl::StatusOr<std::map<std::string, mvccpb::KeyValue>> ClusterTest::Keys(
   return keys;
 }
 
-absl::StatusOr<mvccpb::KeyValue> ClusterTest::ClaimKey(
-    const std::string& peer_id) {
+absl::StatusOr<mvccpb::KeyValue> ClusterTest::ClaimKey(const std::string& peer_id) {
   const std::string key = absl::StrCat("peers/", peer_id);
   auto keys = Keys(key);
   if (!keys.ok()) return keys.status();
@@ -152,13 +149,11 @@ std::unique_ptr<TopicReader> ClusterTest::Reader(const std::string& topic) {
 
 google::protobuf::Struct ParseValue(const IncomingRecord& record) {
   auto value = ParseJsonObject(record.value);
-  EXPECT_TRUE(value.ok()) << record.topic << "@" << record.offset << ": "
-                          << value.status();
+  EXPECT_TRUE(value.ok()) << record.topic << "@" << record.offset << ": " << value.status();
   return value.ok() ? *std::move(value) : google::protobuf::Struct();
 }
 
-int64_t JsonInt(const google::protobuf::Struct& object,
-                const std::string& field) {
+int64_t JsonInt(const google::protobuf::Struct& object, const std::string& field) {
   auto it = object.fields().find(field);
   if (it == object.fields().end() || !it->second.has_number_value()) return -1;
   return static_cast<int64_t>(it->second.number_value());

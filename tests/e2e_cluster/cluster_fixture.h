@@ -44,14 +44,12 @@ class ClusterTest : public ::testing::Test {
                           const std::map<std::string, std::string>& extra = {});
   // Connects `peer_id` to `edge` and waits for the edge's verdict: the
   // admitted peer, or the status its stream was refused with.
-  absl::StatusOr<std::unique_ptr<TestPeer>> Connect(
-      EdgedProcess& edge, const std::string& peer_id,
-      TestPeer::Options options = {});
+  absl::StatusOr<std::unique_ptr<TestPeer>> Connect(EdgedProcess& edge, const std::string& peer_id,
+                                                    TestPeer::Options options = {});
 
   // The keys under `{prefix}{under}` in etcd, by key relative to the prefix
   // (e.g. "peers/peer-1").
-  absl::StatusOr<std::map<std::string, mvccpb::KeyValue>> Keys(
-      const std::string& under);
+  absl::StatusOr<std::map<std::string, mvccpb::KeyValue>> Keys(const std::string& under);
   // The edge holding `peer_id` according to etcd; "" when nobody does.
   std::string Holder(const std::string& peer_id);
   // The claim key of `peer_id`; NOT_FOUND when absent.
@@ -83,8 +81,7 @@ class ClusterTest : public ::testing::Test {
 // Parses a record's JSON value, failing the test on one that is not JSON.
 google::protobuf::Struct ParseValue(const IncomingRecord& record);
 // A JSON number field as an integer; -1 when absent.
-int64_t JsonInt(const google::protobuf::Struct& object,
-                const std::string& field);
+int64_t JsonInt(const google::protobuf::Struct& object, const std::string& field);
 
 }  // namespace edge::testing
 

@@ -24,13 +24,11 @@ using ::testing::HasSubstr;
 ::testing::AssertionResult StillServed(TestPeer& peer) {
   if (auto end = peer.end_status()) {
     return ::testing::AssertionFailure()
-           << peer.peer_id() << " ended: " << end->error_code() << " "
-           << end->error_message();
+           << peer.peer_id() << " ended: " << end->error_code() << " " << end->error_message();
   }
   std::string id = NextRequestId("alive");
   if (!peer.SendKeepalive(id) || !peer.WaitForAck(id)) {
-    return ::testing::AssertionFailure()
-           << peer.peer_id() << ": keepalive not acknowledged";
+    return ::testing::AssertionFailure() << peer.peer_id() << ": keepalive not acknowledged";
   }
   return ::testing::AssertionSuccess();
 }
@@ -38,8 +36,7 @@ using ::testing::HasSubstr;
 class ClusterFailuresTest : public ClusterTest {
  protected:
   // Connects `peer_id` to `edge` until admitted, for up to `timeout`.
-  std::unique_ptr<TestPeer> ConnectWhenAdmitted(EdgedProcess& edge,
-                                                const std::string& peer_id,
+  std::unique_ptr<TestPeer> ConnectWhenAdmitted(EdgedProcess& edge, const std::string& peer_id,
                                                 absl::Duration timeout) {
     std::unique_ptr<TestPeer> admitted;
     absl::Status last;
@@ -54,8 +51,7 @@ class ClusterFailuresTest : public ClusterTest {
           return true;
         },
         timeout);
-    EXPECT_NE(admitted, nullptr)
-        << peer_id << " never admitted; last: " << last;
+    EXPECT_NE(admitted, nullptr) << peer_id << " never admitted; last: " << last;
     return admitted;
   }
 };
@@ -70,8 +66,7 @@ TEST_F(ClusterFailuresTest, KilledEdgesPeersConnectElsewhereWithinTheLeaseTtl) {
     ASSERT_TRUE(peer.ok()) << peer.status();
     on_a.push_back(*std::move(peer));
   }
-  EXPECT_EQ(Connect(*b, "peer-0").status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Connect(*b, "peer-0").status().code(), absl::StatusCode::kAlreadyExists);
 
   ASSERT_TRUE(a->Signal(SIGKILL).ok());
   const absl::Time killed = absl::Now();
@@ -85,16 +80,14 @@ TEST_F(ClusterFailuresTest, KilledEdgesPeersConnectElsewhereWithinTheLeaseTtl) {
   }
   std::vector<std::unique_ptr<TestPeer>> on_b;
   for (int i = 0; i < 3; ++i) {
-    on_b.push_back(ConnectWhenAdmitted(*b, absl::StrCat("peer-", i),
-                                       kLeaseTtl + absl::Seconds(5)));
+    on_b.push_back(ConnectWhenAdmitted(*b, absl::StrCat("peer-", i), kLeaseTtl + absl::Seconds(5)));
     ASSERT_NE(on_b.back(), nullptr);
   }
   const absl::Duration took = absl::Now() - killed;
   // etcd expires a lease at most TTL after its last keepalive (plus its
   // ~0.5 s expiry sweep).
   EXPECT_LT(took, kLeaseTtl + absl::Seconds(2)) << took;
-  RecordProperty("kill_to_readmitted_ms",
-                 static_cast<int>(absl::ToInt64Milliseconds(took)));
+  RecordProperty("kill_to_readmitted_ms", static_cast<int>(absl::ToInt64Milliseconds(took)));
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(Holder(absl::StrCat("peer-", i)), "edge-b");
   }
@@ -104,8 +97,7 @@ TEST_F(ClusterFailuresTest, KilledEdgesPeersConnectElsewhereWithinTheLeaseTtl) {
   EXPECT_EQ(edges->count("edges/edge-b"), 1u);
 }
 
-TEST_F(ClusterFailuresTest,
-       EtcdOutageRefusesNewPeersKeepsConnectedOnesAndReclaims) {
+TEST_F(ClusterFailuresTest, EtcdOutageRefusesNewPeersKeepsConnectedOnesAndReclaims) {
   EdgedProcess* a = StartEdge("edge-a");
   ASSERT_NE(a, nullptr);
   auto held = Connect(*a, "peer-held");
@@ -116,13 +108,11 @@ TEST_F(ClusterFailuresTest,
   ASSERT_TRUE(etcd().Stop().ok());
   auto refused = Connect(*a, "peer-new");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
-      << refused.status();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   // Past the lease TTL the edge gives its lease up; its peer stays.
   ASSERT_TRUE(WaitFor([&] { return a->CountLogLines("etcd lease lost") > 0; },
                       kLeaseTtl + absl::Seconds(5)));
-  EXPECT_EQ(Connect(*a, "peer-new").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Connect(*a, "peer-new").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(StillServed(**held));
 
   ASSERT_TRUE(etcd().Restart().ok());
@@ -137,16 +127,14 @@ TEST_F(ClusterFailuresTest,
         if (!keys.ok()) return false;
         auto peer = keys->find("peers/peer-held");
         auto edge = keys->find("edges/edge-a");
-        return peer != keys->end() && edge != keys->end() &&
-               peer->second.value() == "edge-a" &&
+        return peer != keys->end() && edge != keys->end() && peer->second.value() == "edge-a" &&
                peer->second.lease() == edge->second.lease() &&
                edge->second.lease() != before->lease();
       },
       absl::Seconds(10)))
       << "peer-held's claim was not re-established on the new lease";
   EXPECT_TRUE(StillServed(**held));
-  EXPECT_EQ(Connect(*a, "peer-held").status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Connect(*a, "peer-held").status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(ClusterFailuresTest, FailOpenAdmitsWhileEtcdIsDown) {
@@ -158,8 +146,7 @@ TEST_F(ClusterFailuresTest, FailOpenAdmitsWhileEtcdIsDown) {
   auto admitted = Connect(*open, "peer-1");
   EXPECT_TRUE(admitted.ok()) << admitted.status();
   auto refused = Connect(*closed, "peer-2");
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
-      << refused.status();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_GT(open->CountLogLines("TRACKER_FAIL_OPEN"), 0);
 }
 
@@ -169,11 +156,9 @@ TEST_F(ClusterFailuresTest, FailOpenAdmitsWhileEtcdIsDown) {
 // second `disconnected` of the same epoch, reason `error`: the duplicate §5
 // allows for this case).
 TEST_F(ClusterFailuresTest, PeersOfAnEdgeCutOffPastItsLeaseAreDeclaredLostAndEnded) {
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
-      TcpProxy::Start(etcd().client_port());
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd().client_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
-  EdgedProcess* a =
-      StartEdge("edge-a", {{"ETCD_ENDPOINTS", (*proxy)->endpoint()}});
+  EdgedProcess* a = StartEdge("edge-a", {{"ETCD_ENDPOINTS", (*proxy)->endpoint()}});
   // B with metrics on: its tracker is then wrapped by the instrumented one,
   // which must pass the lost claims through.
   EdgedProcess* b = StartEdge("edge-b", {{"METRICS_ADDRESS", "127.0.0.1:0"}});
@@ -188,8 +173,7 @@ TEST_F(ClusterFailuresTest, PeersOfAnEdgeCutOffPastItsLeaseAreDeclaredLostAndEnd
   // A is cut off from etcd: its lease expires there, and peer-moved
   // reconnects to B.
   (*proxy)->SetConnected(false);
-  auto on_b =
-      ConnectWhenAdmitted(*b, "peer-moved", kLeaseTtl + absl::Seconds(5));
+  auto on_b = ConnectWhenAdmitted(*b, "peer-moved", kLeaseTtl + absl::Seconds(5));
   ASSERT_NE(on_b, nullptr);
   auto edge_lost_of = [&](const std::string& peer) {
     for (const IncomingRecord& record : events->RecordsWithKey(peer)) {

@@ -33,15 +33,12 @@ TEST_F(ClusterRoutingTest, CommandForAPeerOnAnotherEdgeMakesOneHop) {
   auto peer = Connect(*b, "peer-on-b", options);
   ASSERT_TRUE(peer.ok()) << peer.status();
 
-  const std::string command =
-      R"({"type":"file_hash","peer_id":"peer-on-b","request_id":"fwd-1",)"
-      R"("catalog_id":"movie-1","hash_types":["sha256"]})";
-  ASSERT_TRUE(
-      backend().Produce(CommandsTopic("edge-a"), "peer-on-b", command).ok());
+  const std::string command = R"({"type":"file_hash","peer_id":"peer-on-b","request_id":"fwd-1",)"
+                              R"("catalog_id":"movie-1","hash_types":["sha256"]})";
+  ASSERT_TRUE(backend().Produce(CommandsTopic("edge-a"), "peer-on-b", command).ok());
 
   auto received = (*peer)->WaitForMessage(
-      [](const TestPeer::EdgeMessage& m) { return m.request_id() == "fwd-1"; },
-      kTimeout);
+      [](const TestPeer::EdgeMessage& m) { return m.request_id() == "fwd-1"; }, kTimeout);
   ASSERT_TRUE(received.has_value()) << "the command never reached the peer";
   EXPECT_EQ(received->edge_id(), "edge-b");
   ASSERT_TRUE(received->has_file_hash_request());
@@ -60,11 +57,9 @@ TEST_F(ClusterRoutingTest, CommandForAPeerOnAnotherEdgeMakesOneHop) {
 
   // A command for a peer no edge holds: A dead-letters it, and nothing more
   // goes to B.
-  const std::string orphan =
-      R"({"type":"file_hash","peer_id":"peer-nowhere","request_id":"fwd-2",)"
-      R"("catalog_id":"movie-1","hash_types":["sha256"]})";
-  ASSERT_TRUE(
-      backend().Produce(CommandsTopic("edge-a"), "peer-nowhere", orphan).ok());
+  const std::string orphan = R"({"type":"file_hash","peer_id":"peer-nowhere","request_id":"fwd-2",)"
+                             R"("catalog_id":"movie-1","hash_types":["sha256"]})";
+  ASSERT_TRUE(backend().Produce(CommandsTopic("edge-a"), "peer-nowhere", orphan).ok());
   auto a_dead = Reader(DeadletterTopic("edge-a"));
   ASSERT_NE(a_dead, nullptr);
   ASSERT_TRUE(a_dead->WaitForCount(1, kTimeout));

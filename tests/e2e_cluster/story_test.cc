@@ -105,10 +105,12 @@ class ClusterStoryTest : public ::testing::Test {
     auto etcd = EtcdProcess::Start();
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = *std::move(etcd);
-    std::vector<std::pair<std::string, int>> topics = {
-        {kLifecycle, 4},         {"peer-catalog-updates", 4},
-        {"file-delete-responses", 4}, {"file-hash-responses", 4},
-        {"peer-file-offers", 4}, {"webrtc-signaling", 4}};
+    std::vector<std::pair<std::string, int>> topics = {{kLifecycle, 4},
+                                                       {"peer-catalog-updates", 4},
+                                                       {"file-delete-responses", 4},
+                                                       {"file-hash-responses", 4},
+                                                       {"peer-file-offers", 4},
+                                                       {"webrtc-signaling", 4}};
     for (int i = 0; i < kEdges; ++i) {
       topics.emplace_back(CommandsTopic(i), 4);
       topics.emplace_back(DeadletterTopic(i), 1);
@@ -116,8 +118,7 @@ class ClusterStoryTest : public ::testing::Test {
     auto broker = KafkaBrokerProcess::Start(topics);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
-    dir_ = (std::filesystem::temp_directory_path() /
-            absl::StrCat("cluster-story-", getpid()))
+    dir_ = (std::filesystem::temp_directory_path() / absl::StrCat("cluster-story-", getpid()))
                .string();
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ + "/kafka.properties") << "consumer.fetch.wait.max.ms=10\n";
@@ -164,8 +165,7 @@ class ClusterStoryTest : public ::testing::Test {
   bool WaitReady(int edge) {
     return WaitFor(
         [&] {
-          auto response = HttpRequest(metrics_ports_[edge], "GET", "/readyz",
-                                      absl::Seconds(2));
+          auto response = HttpRequest(metrics_ports_[edge], "GET", "/readyz", absl::Seconds(2));
           return response.ok() && response->status == 200;
         },
         kStepTimeout);
@@ -199,8 +199,8 @@ class ClusterStoryTest : public ::testing::Test {
       const absl::Time start = absl::Now();
       int64_t sent = 0;
       while (producing_.load()) {
-        const int64_t due = static_cast<int64_t>(
-            kCommandsPerSecond * absl::ToDoubleSeconds(absl::Now() - start));
+        const int64_t due =
+            static_cast<int64_t>(kCommandsPerSecond * absl::ToDoubleSeconds(absl::Now() - start));
         std::map<int, std::vector<std::pair<std::string, std::string>>> batches;
         for (; sent < due; ++sent) {
           const int peer = static_cast<int>(sent % kPeers);
@@ -363,8 +363,8 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
         if (reason.empty()) without_reason.push_back(record.value);
         ++reasons[reason];
         if (letter_samples.size() < 3) {
-          letter_samples.push_back(absl::StrCat(reason, ": ", JsonString(*value, "detail"),
-                                                " (", reader->topic(), ")"));
+          letter_samples.push_back(
+              absl::StrCat(reason, ": ", JsonString(*value, "detail"), " (", reader->topic(), ")"));
         }
         auto original = ParseJsonObject(JsonString(*value, "original_message"));
         if (original.ok()) ++lettered[JsonString(*original, "request_id")];
@@ -427,8 +427,8 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   for (const std::string& id : produced) {
     auto d = delivered.find(id);
     auto l = lettered.find(id);
-    const int outcomes = (d == delivered.end() ? 0 : d->second) +
-                         (l == lettered.end() ? 0 : l->second);
+    const int outcomes =
+        (d == delivered.end() ? 0 : d->second) + (l == lettered.end() ? 0 : l->second);
     if (outcomes > 1 && !may_repeat.count(id)) {
       if (repeated++ == 0) {
         first_repeated = absl::StrCat(id, ": delivered ", d == delivered.end() ? 0 : d->second,
@@ -473,10 +473,9 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
           }
           const int edge = peers_->AdmittedEdge(i);
           if (!fold->open_epoch.has_value() || edge < 0 || fold->open_edge != EdgeId(edge)) {
-            problem = absl::StrCat(peer, " is admitted on ", edge < 0 ? "none" : EdgeId(edge),
-                                   ", its lifecycle ends ",
-                                   fold->open_epoch.has_value() ? "connected to " : "disconnected",
-                                   fold->open_edge);
+            problem = absl::StrCat(
+                peer, " is admitted on ", edge < 0 ? "none" : EdgeId(edge), ", its lifecycle ends ",
+                fold->open_epoch.has_value() ? "connected to " : "disconnected", fold->open_edge);
             return false;
           }
         }
@@ -493,9 +492,8 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
       if (!seen.insert({record.partition, record.offset}).second) continue;
       auto value = ParseJsonObject(record.value);
       if (!value.ok()) continue;
-      ++events[absl::StrCat(JsonString(*value, "event_type"), "/",
-                            JsonString(*value, "reason"), "/",
-                            JsonString(*value, "edge_id"))];
+      ++events[absl::StrCat(JsonString(*value, "event_type"), "/", JsonString(*value, "reason"),
+                            "/", JsonString(*value, "edge_id"))];
     }
   }
   EXPECT_GT(events[absl::StrCat("disconnected/edge_lost/", EdgeId(killed))], 0);
@@ -510,9 +508,10 @@ TEST_F(ClusterStoryTest, RollingRestartKillAndEtcdRestartKeepEveryPromise) {
   std::printf(
       "%zu commands, %zu delivered, %zu may repeat; %s killed holding %d peers; dead letters "
       "and events:%s\n",
-      produced.size(), delivered.size(), may_repeat.size(), EdgeId(killed).c_str(),
-      held_at_kill, summary.c_str());
-  for (const std::string& sample : letter_samples) std::printf("  dead letter: %s\n", sample.c_str());
+      produced.size(), delivered.size(), may_repeat.size(), EdgeId(killed).c_str(), held_at_kill,
+      summary.c_str());
+  for (const std::string& sample : letter_samples)
+    std::printf("  dead letter: %s\n", sample.c_str());
 }
 
 }  // namespace

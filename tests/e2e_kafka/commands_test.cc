@@ -23,8 +23,7 @@ constexpr absl::Duration kCommandTimeout = absl::Seconds(30);
 
 EdgeMessage Expected(const std::string& text) {
   EdgeMessage message;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message))
-      << text;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message)) << text;
   return message;
 }
 
@@ -57,8 +56,7 @@ TEST_F(EdgedKafkaTest, EveryCommandTypeReachesThePeerExactlyAsSent) {
            edge +
            R"(request_id: "r-shot-default" screenshot_capture_request { catalog_id: "c2" quantity: 1 })")},
       {R"({"type":"catalog_announcement","peer_id":"peer-1","request_id":"r-catalog"})",
-       Expected(edge +
-                R"(request_id: "r-catalog" catalog_announcement_request {})")},
+       Expected(edge + R"(request_id: "r-catalog" catalog_announcement_request {})")},
       {R"({"type":"batch_file_offer_response","peer_id":"peer-1","request_id":"r-offer","files":[{"relative_path":"films/a.mkv","catalog_id":"c7"},{"relative_path":"films/b.mkv","catalog_id":"c8"}]})",
        Expected(
            edge +
@@ -73,19 +71,15 @@ TEST_F(EdgedKafkaTest, EveryCommandTypeReachesThePeerExactlyAsSent) {
            R"(request_id: "r-ice" webrtc { request_id: "r-ice" ice_candidate { session_id: "s-2" candidate: "candidate:1 1 UDP 2122 10.0.0.2 5000 typ host" sdp_mid: "0" sdp_m_line_index: 1 } })")},
   };
   std::vector<std::pair<std::string, std::string>> produce;
-  for (const auto& [json, expected] : cases)
-    produce.emplace_back("peer-1", json);
+  for (const auto& [json, expected] : cases) produce.emplace_back("peer-1", json);
   // Without a request_id the edge makes a fresh one for each command.
-  produce.emplace_back(
-      "peer-1", R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c3"})");
-  produce.emplace_back(
-      "peer-1", R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c4"})");
+  produce.emplace_back("peer-1", R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c3"})");
+  produce.emplace_back("peer-1", R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"c4"})");
   ProduceCommands(produce);
 
   ASSERT_TRUE(peer->WaitForMessage(
       [](const EdgeMessage& m) {
-        return m.has_file_hash_request() &&
-               m.file_hash_request().catalog_id() == "c4";
+        return m.has_file_hash_request() && m.file_hash_request().catalog_id() == "c4";
       },
       kCommandTimeout));
   std::vector<EdgeMessage> commands = peer->Commands();
@@ -108,16 +102,13 @@ TEST_F(EdgedKafkaTest, EveryCommandTypeReachesThePeerExactlyAsSent) {
       R"({"type":"disconnect","peer_id":"peer-1","request_id":"r-kick","reason":"maintenance"})");
   std::optional<grpc::Status> end = peer->WaitForEnd(kCommandTimeout);
   ASSERT_TRUE(end.has_value());
-  EXPECT_EQ(end->error_code(), grpc::StatusCode::ABORTED)
-      << end->error_message();
-  EXPECT_NE(end->error_message().find("maintenance"), std::string::npos)
-      << end->error_message();
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::ABORTED) << end->error_message();
+  EXPECT_NE(end->error_message().find("maintenance"), std::string::npos) << end->error_message();
 
   auto lifecycle = Reader(kLifecycleTopic);
   ASSERT_NE(lifecycle, nullptr);
   ASSERT_TRUE(lifecycle->WaitForCount(2, absl::Seconds(10)));
-  std::vector<google::protobuf::Struct> events =
-      ParseAll(lifecycle->RecordsWithKey("peer-1"));
+  std::vector<google::protobuf::Struct> events = ParseAll(lifecycle->RecordsWithKey("peer-1"));
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(JsonString(events[1], "event_type"), "disconnected");
   EXPECT_EQ(JsonString(events[1], "reason"), "kicked");
@@ -125,8 +116,7 @@ TEST_F(EdgedKafkaTest, EveryCommandTypeReachesThePeerExactlyAsSent) {
   auto deadletters = Reader(deadletter_topic());
   ASSERT_NE(deadletters, nullptr);
   ASSERT_TRUE(deadletters->CatchUp().ok());
-  EXPECT_TRUE(deadletters->records().empty())
-      << deadletters->records()[0].value;
+  EXPECT_TRUE(deadletters->records().empty()) << deadletters->records()[0].value;
 }
 
 TEST_F(EdgedKafkaTest, WebRtcReplyWithoutPendingCallIsDeadLettered) {
@@ -149,8 +139,7 @@ TEST_F(EdgedKafkaTest, WebRtcReplyWithoutPendingCallIsDeadLettered) {
   EXPECT_EQ(JsonString(*value, "edge_id"), edge_id());
   EXPECT_EQ(JsonString(*value, "original_topic"), commands_topic());
   EXPECT_EQ(JsonString(*value, "original_message"), reply);
-  EXPECT_NE(JsonString(*value, "detail").find("no-such-call"),
-            std::string::npos);
+  EXPECT_NE(JsonString(*value, "detail").find("no-such-call"), std::string::npos);
   // Nothing reached the peer but the edge's own catalog pull.
   for (const EdgeMessage& m : peer->Commands()) {
     EXPECT_TRUE(m.has_catalog_announcement_request()) << m.ShortDebugString();
@@ -170,10 +159,9 @@ TEST_F(EdgedKafkaTest, CommandsForEachPeerArriveInTheOrderProduced) {
   for (int n = 0; n < kCommandsPerPeer; ++n) {
     for (int p = 0; p < kPeers; ++p) {
       std::string peer_id = absl::StrCat("order-peer-", p);
-      produce.emplace_back(
-          peer_id, absl::StrCat(R"({"type":"file_hash","peer_id":")", peer_id,
-                                R"(","request_id":")", peer_id, "-", n,
-                                R"(","catalog_id":"c)", n, R"("})"));
+      produce.emplace_back(peer_id, absl::StrCat(R"({"type":"file_hash","peer_id":")", peer_id,
+                                                 R"(","request_id":")", peer_id, "-", n,
+                                                 R"(","catalog_id":"c)", n, R"("})"));
     }
   }
   ProduceCommands(produce);
@@ -183,13 +171,11 @@ TEST_F(EdgedKafkaTest, CommandsForEachPeerArriveInTheOrderProduced) {
     ASSERT_TRUE(peer.WaitForReceived(kCommandsPerPeer + 1, kCommandTimeout))
         << peer.peer_id() << " received " << peer.ReceivedCount();
     std::vector<EdgeMessage> commands = peer.Commands();
-    ASSERT_EQ(commands.size(), static_cast<size_t>(kCommandsPerPeer))
-        << peer.peer_id();
+    ASSERT_EQ(commands.size(), static_cast<size_t>(kCommandsPerPeer)) << peer.peer_id();
     for (int n = 0; n < kCommandsPerPeer; ++n) {
       ASSERT_EQ(commands[n].request_id(), absl::StrCat(peer.peer_id(), "-", n))
           << "position " << n << " of " << peer.peer_id();
-      ASSERT_EQ(commands[n].file_hash_request().catalog_id(),
-                absl::StrCat("c", n));
+      ASSERT_EQ(commands[n].file_hash_request().catalog_id(), absl::StrCat("c", n));
     }
   }
 }
@@ -204,9 +190,7 @@ TEST_F(EdgedKafkaTest, CommandWithMegabytesOfHeadersIsDeadLetteredReducedAndComm
   ASSERT_NE(peer, nullptr);
   std::vector<RecordHeader> headers = {{"trace", "t-1"}};
   for (int i = 0; i < 3; ++i) headers.push_back({"bulk", std::string(400 * 1024, 'h')});
-  ASSERT_TRUE(backend()
-                  .ProduceWithHeaders(commands_topic(), "peer-1", "{not json", headers)
-                  .ok());
+  ASSERT_TRUE(backend().ProduceWithHeaders(commands_topic(), "peer-1", "{not json", headers).ok());
   const std::string after =
       R"({"type":"file_hash","peer_id":"peer-1","request_id":"after","catalog_id":"c1"})";
   ProduceCommand("peer-1", after);
@@ -241,8 +225,9 @@ TEST_F(EdgedKafkaTest, CommandWithMegabytesOfHeadersIsDeadLetteredReducedAndComm
   ASSERT_TRUE(edged().Restart().ok()) << EdgedLog();
   auto again = ConnectPeer("peer-1");
   ASSERT_NE(again, nullptr);
-  ProduceCommand("peer-1",
-                 R"({"type":"file_hash","peer_id":"peer-1","request_id":"marker","catalog_id":"c1"})");
+  ProduceCommand(
+      "peer-1",
+      R"({"type":"file_hash","peer_id":"peer-1","request_id":"marker","catalog_id":"c1"})");
   ASSERT_TRUE(again->WaitUntil(
       [](const std::vector<EdgeMessage>& got) {
         for (const EdgeMessage& m : got) {

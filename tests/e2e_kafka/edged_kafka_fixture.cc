@@ -28,15 +28,15 @@ constexpr size_t kLogTail = 12000;
 void EdgedKafkaTest::SetUp() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   // Peer-id rules: [A-Za-z0-9._:@-], so no '_' and no '/'.
-  edge_id_ = absl::AsciiStrToLower(absl::StrReplaceAll(
-      absl::StrCat("e2e-", info->name()), {{"_", "-"}, {"/", "-"}}));
+  edge_id_ = absl::AsciiStrToLower(
+      absl::StrReplaceAll(absl::StrCat("e2e-", info->name()), {{"_", "-"}, {"/", "-"}}));
 
   auto kafka = kafka::EmbeddedKafka::Create(1);
   ASSERT_TRUE(kafka.ok()) << kafka.status();
   kafka_ = std::move(*kafka);
   ASSERT_TRUE(kafka_->CreateTopic(commands_topic(), kCommandPartitions).ok());
-  for (const char* topic : {kLifecycleTopic, kCatalogTopic, kFileDeleteTopic,
-                            kFileHashTopic, kFileOffersTopic, kWebRtcTopic}) {
+  for (const char* topic : {kLifecycleTopic, kCatalogTopic, kFileDeleteTopic, kFileHashTopic,
+                            kFileOffersTopic, kWebRtcTopic}) {
     ASSERT_TRUE(kafka_->CreateTopic(topic, 2).ok()) << topic;
   }
   ASSERT_TRUE(kafka_->CreateTopic(deadletter_topic(), 2).ok());
@@ -45,9 +45,7 @@ void EdgedKafkaTest::SetUp() {
   ASSERT_TRUE(backend.ok()) << backend.status();
   backend_ = std::move(*backend);
 
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "edge-e2e-kafka-XXXXXX")
-          .string();
+  std::string pattern = (std::filesystem::temp_directory_path() / "edge-e2e-kafka-XXXXXX").string();
   ASSERT_NE(mkdtemp(pattern.data()), nullptr);
   config_dir_ = pattern;
   kafka_config_file_ = config_dir_ + "/kafka.properties";
@@ -57,8 +55,7 @@ void EdgedKafkaTest::SetUp() {
 void EdgedKafkaTest::TearDown() {
   if (HasFailure() && edged_ != nullptr) {
     std::string log = edged_->ReadLog();
-    if (log.size() > kLogTail)
-      log = "...\n" + log.substr(log.size() - kLogTail);
+    if (log.size() > kLogTail) log = "...\n" + log.substr(log.size() - kLogTail);
     ADD_FAILURE() << "edged's log (" << edged_->log_path() << "):\n" << log;
   }
   edged_.reset();
@@ -83,8 +80,7 @@ void EdgedKafkaTest::AppendKafkaConfig(const std::string& lines) {
   std::ofstream(kafka_config_file_, std::ios::app) << lines << "\n";
 }
 
-void EdgedKafkaTest::StartEdged(
-    const std::map<std::string, std::string>& extra) {
+void EdgedKafkaTest::StartEdged(const std::map<std::string, std::string>& extra) {
   EdgedProcess::Options options;
   options.env = EdgedEnv(extra);
   auto edged = EdgedProcess::Start(std::move(options));
@@ -92,8 +88,8 @@ void EdgedKafkaTest::StartEdged(
   edged_ = std::move(*edged);
 }
 
-std::unique_ptr<TestPeer> EdgedKafkaTest::ConnectPeer(
-    const std::string& peer_id, TestPeer::Options options) {
+std::unique_ptr<TestPeer> EdgedKafkaTest::ConnectPeer(const std::string& peer_id,
+                                                      TestPeer::Options options) {
   options.peer_id = peer_id;
   auto peer = TestPeer::Connect(edged_->grpc_address(), std::move(options));
   EXPECT_TRUE(peer.ok()) << peer_id << ": " << peer.status();
@@ -106,8 +102,7 @@ std::unique_ptr<TopicReader> EdgedKafkaTest::Reader(const std::string& topic) {
   return reader.ok() ? std::move(*reader) : nullptr;
 }
 
-void EdgedKafkaTest::ProduceCommand(const std::string& key,
-                                    const std::string& json) {
+void EdgedKafkaTest::ProduceCommand(const std::string& key, const std::string& json) {
   ProduceCommands({{key, json}});
 }
 
@@ -117,21 +112,17 @@ void EdgedKafkaTest::ProduceCommands(
   ASSERT_TRUE(produced.ok()) << produced;
 }
 
-std::vector<google::protobuf::Struct> ParseAll(
-    const std::vector<IncomingRecord>& records) {
+std::vector<google::protobuf::Struct> ParseAll(const std::vector<IncomingRecord>& records) {
   std::vector<google::protobuf::Struct> values;
   for (const IncomingRecord& record : records) {
     auto value = ParseJsonObject(record.value);
-    EXPECT_TRUE(value.ok())
-        << record.topic << "@" << record.offset << ": " << value.status();
-    values.push_back(value.ok() ? std::move(*value)
-                                : google::protobuf::Struct());
+    EXPECT_TRUE(value.ok()) << record.topic << "@" << record.offset << ": " << value.status();
+    values.push_back(value.ok() ? std::move(*value) : google::protobuf::Struct());
   }
   return values;
 }
 
-std::vector<std::string> RequestIds(
-    const std::vector<IncomingRecord>& records) {
+std::vector<std::string> RequestIds(const std::vector<IncomingRecord>& records) {
   std::vector<std::string> ids;
   for (const IncomingRecord& record : records) {
     auto value = ParseJsonObject(record.value);

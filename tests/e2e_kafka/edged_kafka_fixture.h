@@ -34,37 +34,30 @@ class EdgedKafkaTest : public ::testing::Test {
 
   // The environment edged starts with: EDGE_ID, KAFKA_BOOTSTRAP_SERVERS,
   // KAFKA_CONFIG_FILE, plus `extra` (which wins).
-  std::map<std::string, std::string> EdgedEnv(
-      const std::map<std::string, std::string>& extra);
+  std::map<std::string, std::string> EdgedEnv(const std::map<std::string, std::string>& extra);
   // Adds `property=value` lines to edged's KAFKA_CONFIG_FILE (before start).
   void AppendKafkaConfig(const std::string& lines);
   // Starts edged (fails the test if it does not listen).
   void StartEdged(const std::map<std::string, std::string>& extra = {});
 
   // A peer admitted by edged (fails the test if it is not).
-  std::unique_ptr<TestPeer> ConnectPeer(const std::string& peer_id,
-                                        TestPeer::Options options = {});
+  std::unique_ptr<TestPeer> ConnectPeer(const std::string& peer_id, TestPeer::Options options = {});
   // A reader of `topic` from its beginning.
   std::unique_ptr<TopicReader> Reader(const std::string& topic);
 
   // Produces a command, keyed by `key`, to this edge's command topic.
   void ProduceCommand(const std::string& key, const std::string& json);
-  void ProduceCommands(
-      const std::vector<std::pair<std::string, std::string>>& keyed_json);
+  void ProduceCommands(const std::vector<std::pair<std::string, std::string>>& keyed_json);
 
   const std::string& edge_id() const { return edge_id_; }
   std::string commands_topic() const { return "edge-commands-" + edge_id_; }
-  std::string deadletter_topic() const {
-    return commands_topic() + ".deadletter";
-  }
+  std::string deadletter_topic() const { return commands_topic() + ".deadletter"; }
   EdgedProcess& edged() { return *edged_; }
   kafka::EmbeddedKafka& kafka() { return *kafka_; }
   KafkaClient& backend() { return *backend_; }
 
   // edged's log, for failure messages.
-  std::string EdgedLog() const {
-    return edged_ == nullptr ? "" : edged_->ReadLog();
-  }
+  std::string EdgedLog() const { return edged_ == nullptr ? "" : edged_->ReadLog(); }
 
   std::unique_ptr<kafka::EmbeddedKafka> kafka_;
   std::unique_ptr<KafkaClient> backend_;
@@ -86,8 +79,7 @@ inline constexpr char kWebRtcTopic[] = "webrtc-signaling";
 
 // Parses every record's value as a JSON object (failing the test on one
 // that is not).
-std::vector<google::protobuf::Struct> ParseAll(
-    const std::vector<IncomingRecord>& records);
+std::vector<google::protobuf::Struct> ParseAll(const std::vector<IncomingRecord>& records);
 
 // The `request_id` of each record's value, for values that hold one.
 std::vector<std::string> RequestIds(const std::vector<IncomingRecord>& records);

@@ -41,9 +41,9 @@ TEST(EdgedEmbeddedKafkaTest, CommandBurstBeyondOnePartitionsRetentionIsNotLost) 
   std::vector<std::pair<std::string, std::string>> burst;
   for (int i = 0; i < kCommands; ++i) {
     std::string peer = absl::StrCat("absent-", i % 1000);
-    burst.emplace_back(peer, absl::StrCat(R"({"type":"file_delete","peer_id":")", peer,
-                                          R"(","request_id":"b-)", i, R"(","catalog_ids":[")",
-                                          std::string(2000, 'c'), R"("]})"));
+    burst.emplace_back(
+        peer, absl::StrCat(R"({"type":"file_delete","peer_id":")", peer, R"(","request_id":"b-)", i,
+                           R"(","catalog_ids":[")", std::string(2000, 'c'), R"("]})"));
   }
   ASSERT_TRUE((*backend)->ProduceAll("edge-commands-burst", burst, absl::Seconds(120)).ok());
 

@@ -31,8 +31,7 @@ gp::PeerMessage HashResponse(const std::string& request_id) {
 }
 
 // The distinct request_ids among `records`.
-std::set<std::string> DistinctRequestIds(
-    const std::vector<IncomingRecord>& records) {
+std::set<std::string> DistinctRequestIds(const std::vector<IncomingRecord>& records) {
   std::vector<std::string> ids = RequestIds(records);
   return std::set<std::string>(ids.begin(), ids.end());
 }
@@ -52,8 +51,7 @@ TEST_F(EdgedKafkaTest, BrokerOutagePushesPeersBackAndLosesNoEvent) {
   constexpr int kPeers = 12;
   constexpr int kMessagesPerPeer = 1500;
   constexpr absl::Duration kOutage = absl::Seconds(10);
-  StartEdged({{"PEER_MAX_MESSAGES_PER_SEC", "0"},
-              {"CATALOG_PULL_ON_CONNECT", "false"}});
+  StartEdged({{"PEER_MAX_MESSAGES_PER_SEC", "0"}, {"CATALOG_PULL_ON_CONNECT", "false"}});
   std::vector<std::unique_ptr<TestPeer>> peers;
   for (int p = 0; p < kPeers; ++p) {
     peers.push_back(ConnectPeer(absl::StrCat("outage-", p)));
@@ -96,13 +94,11 @@ TEST_F(EdgedKafkaTest, BrokerOutagePushesPeersBackAndLosesNoEvent) {
       << "no newcomer was refused during the outage: " << refusal;
   EXPECT_TRUE(absl::StrContains(refusal.message(), "buffer")) << refusal;
 
-  absl::SleepFor(down_at + kOutage -
-                 absl::Now());  // The outage lasts its full length.
+  absl::SleepFor(down_at + kOutage - absl::Now());  // The outage lasts its full length.
   // Nothing sent during the outage was acknowledged, and no peer was dropped.
   for (int p = 0; p < kPeers; ++p) {
     EXPECT_FALSE(peers[p]->end_status().has_value())
-        << peers[p]->peer_id()
-        << " ended: " << peers[p]->end_status()->error_message();
+        << peers[p]->peer_id() << " ended: " << peers[p]->end_status()->error_message();
     for (int n = 0; n < kMessagesPerPeer; n += 97) {
       EXPECT_FALSE(peers[p]->HasAck(absl::StrCat("during-", p, "-", n)));
     }
@@ -113,9 +109,8 @@ TEST_F(EdgedKafkaTest, BrokerOutagePushesPeersBackAndLosesNoEvent) {
   EXPECT_EQ(send_failures.load(), 0);
   for (int p = 0; p < kPeers; ++p) {
     // Acks come in order per peer: the last one means all came.
-    EXPECT_TRUE(peers[p]->WaitForAck(
-        absl::StrCat("during-", p, "-", kMessagesPerPeer - 1),
-        absl::Seconds(60)))
+    EXPECT_TRUE(peers[p]->WaitForAck(absl::StrCat("during-", p, "-", kMessagesPerPeer - 1),
+                                     absl::Seconds(60)))
         << peers[p]->peer_id();
     for (int n = 0; n < kMessagesPerPeer; ++n) {
       std::string id = absl::StrCat("during-", p, "-", n);
@@ -141,10 +136,9 @@ TEST_F(EdgedKafkaTest, BrokerOutagePushesPeersBackAndLosesNoEvent) {
       ASSERT_EQ(stored.count(absl::StrCat("during-", p, "-", n)), 1u);
     }
   }
-  std::cout << "[ figures  ] " << hashes->records().size() << " records for "
-            << expected << " events (" << hashes->records().size() - expected
-            << " stored twice); " << admitted_meanwhile.size()
-            << " newcomers admitted before the buffer filled\n";
+  std::cout << "[ figures  ] " << hashes->records().size() << " records for " << expected
+            << " events (" << hashes->records().size() - expected << " stored twice); "
+            << admitted_meanwhile.size() << " newcomers admitted before the buffer filled\n";
 
   // Admitting again.
   auto after = ConnectPeer("after-outage");
@@ -160,15 +154,14 @@ TEST_F(EdgedKafkaTest, ProduceErrorsAreRetriedUntilEveryEventIsStored) {
   ASSERT_NE(peer, nullptr);
   auto lifecycle = Reader(kLifecycleTopic);
   ASSERT_NE(lifecycle, nullptr);
-  ASSERT_TRUE(lifecycle->WaitForCount(
-      1, kTimeout));  // No produce of edged in flight now.
+  ASSERT_TRUE(lifecycle->WaitForCount(1, kTimeout));  // No produce of edged in flight now.
 
   // NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS,
   // LEADER_NOT_AVAILABLE, and a connection the broker drops.
-  ASSERT_TRUE(kafka()
-                  .PushRequestErrors(kafka::EmbeddedKafka::kProduceRequest,
-                                     {6, 7, 19, 5, -195, 6, 7, 19})
-                  .ok());
+  ASSERT_TRUE(
+      kafka()
+          .PushRequestErrors(kafka::EmbeddedKafka::kProduceRequest, {6, 7, 19, 5, -195, 6, 7, 19})
+          .ok());
   for (int n = 0; n < kMessages; ++n) {
     ASSERT_TRUE(peer->Send(HashResponse(absl::StrCat("retried-", n))));
   }
@@ -203,12 +196,9 @@ TEST_F(EdgedKafkaTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
   const std::string garbage("\xff\xfe\x00\x01\x80garbage\xc3\x28", 14);
   std::vector<Malformed> cases = {
       {"invalid JSON", R"({"type":"file_hash","peer_id":)", "invalid_json"},
-      {"unknown type", R"({"type":"format_disk","peer_id":"peer-m"})",
-       "unknown_type"},
-      {"missing peer_id", R"({"type":"file_hash","catalog_id":"c1"})",
-       "invalid_command"},
-      {"wrong field types",
-       R"({"type":"file_hash","peer_id":"peer-m","catalog_id":["c1"]})",
+      {"unknown type", R"({"type":"format_disk","peer_id":"peer-m"})", "unknown_type"},
+      {"missing peer_id", R"({"type":"file_hash","catalog_id":"c1"})", "invalid_command"},
+      {"wrong field types", R"({"type":"file_hash","peer_id":"peer-m","catalog_id":["c1"]})",
        "invalid_command"},
       {"wrong field types",
        R"({"type":"screenshot","peer_id":"peer-m","catalog_id":"c1","quantity":"three"})",
@@ -226,8 +216,7 @@ TEST_F(EdgedKafkaTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
 
   // The valid command behind them all is delivered, and nothing else is.
   EXPECT_TRUE(peer->WaitForMessage(
-      [](const gp::EdgeMessage& m) { return m.request_id() == "after-bad"; },
-      kTimeout));
+      [](const gp::EdgeMessage& m) { return m.request_id() == "after-bad"; }, kTimeout));
   for (const gp::EdgeMessage& m : peer->Commands()) {
     EXPECT_EQ(m.request_id(), "after-bad") << m.ShortDebugString();
   }
@@ -251,31 +240,26 @@ TEST_F(EdgedKafkaTest, MalformedCommandsAreDeadLetteredAndTheConsumerGoesOn) {
     EXPECT_EQ(JsonString(*value, "original_topic"), commands_topic());
     EXPECT_FALSE(JsonString(*value, "detail").empty());
     // Find the command it came from by its offset.
-    int64_t offset = static_cast<int64_t>(
-        value->fields().at("original_offset").number_value());
-    int32_t partition = static_cast<int32_t>(
-        value->fields().at("original_partition").number_value());
+    int64_t offset = static_cast<int64_t>(value->fields().at("original_offset").number_value());
+    int32_t partition =
+        static_cast<int32_t>(value->fields().at("original_partition").number_value());
     const IncomingRecord* original = nullptr;
     for (const IncomingRecord& c : commands->records()) {
       if (c.offset == offset && c.partition == partition) original = &c;
     }
-    ASSERT_NE(original, nullptr)
-        << "no command at " << partition << "@" << offset;
+    ASSERT_NE(original, nullptr) << "no command at " << partition << "@" << offset;
     const Malformed* expected = nullptr;
     for (const Malformed& m : cases) {
       if (m.value == original->value) expected = &m;
     }
-    ASSERT_NE(expected, nullptr)
-        << "dead letter for a valid command: " << original->value;
+    ASSERT_NE(expected, nullptr) << "dead letter for a valid command: " << original->value;
     EXPECT_EQ(JsonString(*value, "reason"), expected->reason) << expected->name;
     if (expected->name == "binary garbage") {
       std::string decoded;
-      ASSERT_TRUE(absl::Base64Unescape(
-          JsonString(*value, "original_message_base64"), &decoded));
+      ASSERT_TRUE(absl::Base64Unescape(JsonString(*value, "original_message_base64"), &decoded));
       EXPECT_EQ(decoded, garbage);
     } else {
-      EXPECT_EQ(JsonString(*value, "original_message"), expected->value)
-          << expected->name;
+      EXPECT_EQ(JsonString(*value, "original_message"), expected->value) << expected->name;
     }
     // The peer is named when the command could be read that far.
     if (expected->reason == "unknown_type") {
@@ -293,24 +277,21 @@ TEST_F(EdgedKafkaTest, OneMebibyteValueIsDeadLetteredWhole) {
   StartEdged({{"CATALOG_PULL_ON_CONNECT", "false"}});
   auto peer = ConnectPeer("peer-big");
   ASSERT_NE(peer, nullptr);
-  const std::string huge =
-      R"({"type":"file_hash","peer_id":"peer-big","catalog_id":")" +
-      std::string(1 << 20, 'x');  // 1 MiB, the string never closed
+  const std::string huge = R"({"type":"file_hash","peer_id":"peer-big","catalog_id":")" +
+                           std::string(1 << 20, 'x');  // 1 MiB, the string never closed
   ProduceCommands(
       {{"peer-big", huge},
        {"peer-big",
         R"({"type":"file_hash","peer_id":"peer-big","request_id":"after-big","catalog_id":"c1"})"}});
   EXPECT_TRUE(peer->WaitForMessage(
-      [](const gp::EdgeMessage& m) { return m.request_id() == "after-big"; },
-      kTimeout));
+      [](const gp::EdgeMessage& m) { return m.request_id() == "after-big"; }, kTimeout));
   auto deadletters = Reader(deadletter_topic());
   ASSERT_NE(deadletters, nullptr);
   ASSERT_TRUE(deadletters->WaitForCount(1, kTimeout));
   auto value = ParseJsonObject(deadletters->records()[0].value);
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(JsonString(*value, "reason"), "invalid_json");
-  EXPECT_TRUE(JsonString(*value, "original_message") == huge)
-      << "original not preserved";
+  EXPECT_TRUE(JsonString(*value, "original_message") == huge) << "original not preserved";
   EXPECT_EQ(deadletters->records()[0].key, "peer-big");
 }
 
@@ -331,8 +312,7 @@ TEST_F(EdgedKafkaTest, CommandForAPeerNotConnectedIsDeadLettered) {
   EXPECT_EQ(JsonString(*value, "edge_id"), edge_id());
   EXPECT_EQ(JsonString(*value, "original_message"), command);
   EXPECT_EQ(JsonString(*value, "original_topic"), commands_topic());
-  for (const char* field :
-       {"original_partition", "original_offset", "timestamp", "detail"}) {
+  for (const char* field : {"original_partition", "original_offset", "timestamp", "detail"}) {
     EXPECT_TRUE(value->fields().contains(field)) << field;
   }
 }

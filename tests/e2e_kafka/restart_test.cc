@@ -28,12 +28,11 @@ constexpr int kCommands = 500;
 std::string Command(int n) {
   std::string ids;
   for (int i = 0; i < 8; ++i) {
-    absl::StrAppend(&ids, i == 0 ? "" : ",", "\"catalog-", n, "-", i, "-",
-                    std::string(100, 'x'), "\"");
+    absl::StrAppend(&ids, i == 0 ? "" : ",", "\"catalog-", n, "-", i, "-", std::string(100, 'x'),
+                    "\"");
   }
-  return absl::StrCat(
-      R"({"type":"file_delete","peer_id":"crash-peer","request_id":"k-)", n,
-      R"(","catalog_ids":[)", ids, "]}");
+  return absl::StrCat(R"({"type":"file_delete","peer_id":"crash-peer","request_id":"k-)", n,
+                      R"(","catalog_ids":[)", ids, "]}");
 }
 
 void CollectRequestIds(TestPeer& peer, std::multiset<std::string>& ids) {
@@ -51,8 +50,7 @@ TEST_F(EdgedKafkaTest, SigkillWithCommandsInFlightLosesNoCommandAfterRestart) {
   ASSERT_NE(first, nullptr);
 
   std::vector<std::pair<std::string, std::string>> produce;
-  for (int n = 0; n < kCommands; ++n)
-    produce.emplace_back("crash-peer", Command(n));
+  for (int n = 0; n < kCommands; ++n) produce.emplace_back("crash-peer", Command(n));
   ProduceCommands(produce);
 
   // Kill it mid-way: some commands taken by the peer, most still queued.
@@ -66,8 +64,7 @@ TEST_F(EdgedKafkaTest, SigkillWithCommandsInFlightLosesNoCommandAfterRestart) {
   std::multiset<std::string> seen;
   CollectRequestIds(*first, seen);
   const size_t before_crash = seen.size();
-  ASSERT_LT(before_crash, static_cast<size_t>(kCommands))
-      << "the crash came too late";
+  ASSERT_LT(before_crash, static_cast<size_t>(kCommands)) << "the crash came too late";
 
   // Same EDGE_ID, same group, same port; the peer reconnects at once.
   ASSERT_TRUE(edged().Restart().ok()) << EdgedLog();
@@ -87,8 +84,7 @@ TEST_F(EdgedKafkaTest, SigkillWithCommandsInFlightLosesNoCommandAfterRestart) {
       auto value = ParseJsonObject(letter.value);
       if (!value.ok()) continue;
       auto original = ParseJsonObject(JsonString(*value, "original_message"));
-      if (original.ok())
-        lettered.push_back(JsonString(*original, "request_id"));
+      if (original.ok()) lettered.push_back(JsonString(*original, "request_id"));
     }
     outcomes = std::set<std::string>(seen.begin(), seen.end());
     outcomes.insert(after.begin(), after.end());
@@ -98,27 +94,24 @@ TEST_F(EdgedKafkaTest, SigkillWithCommandsInFlightLosesNoCommandAfterRestart) {
   ASSERT_TRUE(deadletters->WaitUntil(all_have_outcomes, absl::Seconds(60)))
       << outcomes.size() << " of " << kCommands << " commands have an outcome";
   for (int n = 0; n < kCommands; ++n) {
-    ASSERT_EQ(outcomes.count(absl::StrCat("k-", n)), 1u)
-        << "k-" << n << " lost";
+    ASSERT_EQ(outcomes.count(absl::StrCat("k-", n)), 1u) << "k-" << n << " lost";
   }
   for (const IncomingRecord& letter : deadletters->records()) {
     std::string reason = JsonString(*ParseJsonObject(letter.value), "reason");
-    EXPECT_TRUE(reason == "peer_not_connected" ||
-                reason == "peer_write_failed" || reason == "peer_slow")
+    EXPECT_TRUE(reason == "peer_not_connected" || reason == "peer_write_failed" ||
+                reason == "peer_slow")
         << reason;
   }
   // The peer reads commands of one partition in order on each stream.
   std::vector<int> order;
   for (const gp::EdgeMessage& m : second->Commands()) {
-    if (m.has_file_delete_request())
-      order.push_back(std::stoi(m.request_id().substr(2)));
+    if (m.has_file_delete_request()) order.push_back(std::stoi(m.request_id().substr(2)));
   }
   EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
   size_t twice = 0;
   for (const std::string& id : after) twice += seen.count(id) > 0 ? 1 : 0;
-  std::cout << "[ figures  ] the peer read " << before_crash
-            << " commands before the crash and " << after.size()
-            << " after the restart (" << twice << " of them a second time); "
+  std::cout << "[ figures  ] the peer read " << before_crash << " commands before the crash and "
+            << after.size() << " after the restart (" << twice << " of them a second time); "
             << lettered.size() << " dead-lettered\n";
 }
 

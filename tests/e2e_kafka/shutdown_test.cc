@@ -33,19 +33,16 @@ TEST_F(EdgedKafkaTest, SigtermEndsEveryPeerWithUnavailableAndExitsZeroInTime) {
   absl::Time signalled = absl::Now();
   ASSERT_TRUE(edged().Signal(SIGTERM).ok());
   for (auto& peer : peers) {
-    std::optional<grpc::Status> end =
-        peer->WaitForEnd(absl::Seconds(kShutdownTimeoutSec));
+    std::optional<grpc::Status> end = peer->WaitForEnd(absl::Seconds(kShutdownTimeoutSec));
     ASSERT_TRUE(end.has_value()) << peer->peer_id();
     EXPECT_EQ(end->error_code(), grpc::StatusCode::UNAVAILABLE)
         << peer->peer_id() << ": " << end->error_message();
   }
-  absl::StatusOr<int> exit_code =
-      edged().WaitForExit(absl::Seconds(kShutdownTimeoutSec + 10));
+  absl::StatusOr<int> exit_code = edged().WaitForExit(absl::Seconds(kShutdownTimeoutSec + 10));
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
   absl::Duration took = absl::Now() - signalled;
   EXPECT_EQ(*exit_code, 0);
-  EXPECT_LT(took, absl::Seconds(kShutdownTimeoutSec))
-      << "SHUTDOWN_TIMEOUT_SEC exceeded";
+  EXPECT_LT(took, absl::Seconds(kShutdownTimeoutSec)) << "SHUTDOWN_TIMEOUT_SEC exceeded";
 
   // Every `disconnected` was flushed before the exit.
   ASSERT_TRUE(lifecycle->WaitForCount(2 * kPeers, absl::Seconds(10)));
@@ -53,8 +50,7 @@ TEST_F(EdgedKafkaTest, SigtermEndsEveryPeerWithUnavailableAndExitsZeroInTime) {
   EXPECT_EQ(lifecycle->records().size(), 2u * kPeers);
   for (int i = 0; i < kPeers; ++i) {
     std::string peer_id = absl::StrCat("term-", i);
-    std::vector<google::protobuf::Struct> events =
-        ParseAll(lifecycle->RecordsWithKey(peer_id));
+    std::vector<google::protobuf::Struct> events = ParseAll(lifecycle->RecordsWithKey(peer_id));
     ASSERT_EQ(events.size(), 2u) << peer_id;
     EXPECT_EQ(JsonString(events[0], "event_type"), "connected");
     EXPECT_EQ(JsonString(events[1], "event_type"), "disconnected");
@@ -72,8 +68,7 @@ void PrintTo(const BadSetting& setting, std::ostream* os) {
 }
 
 class EdgedConfigErrorTest : public EdgedKafkaTest,
-                             public ::testing::WithParamInterface<BadSetting> {
-};
+                             public ::testing::WithParamInterface<BadSetting> {};
 
 TEST_P(EdgedConfigErrorTest, ExitsWithCodeTwoNamingTheVariable) {
   EdgedProcess::Options options;
@@ -88,14 +83,13 @@ TEST_P(EdgedConfigErrorTest, ExitsWithCodeTwoNamingTheVariable) {
   EXPECT_FALSE(absl::StrContains(log, "edged listening")) << log;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Settings, EdgedConfigErrorTest,
-    ::testing::Values(BadSetting{"MAX_PEERS", "abc"},
-                      BadSetting{"DUPLICATE_POLICY", "sometimes"},
-                      BadSetting{"SHUTDOWN_TIMEOUT_SEC", "-3"}),
-    [](const ::testing::TestParamInfo<BadSetting>& info) {
-      return std::string(info.param.variable);
-    });
+INSTANTIATE_TEST_SUITE_P(Settings, EdgedConfigErrorTest,
+                         ::testing::Values(BadSetting{"MAX_PEERS", "abc"},
+                                           BadSetting{"DUPLICATE_POLICY", "sometimes"},
+                                           BadSetting{"SHUTDOWN_TIMEOUT_SEC", "-3"}),
+                         [](const ::testing::TestParamInfo<BadSetting>& info) {
+                           return std::string(info.param.variable);
+                         });
 
 // Without KAFKA_BOOTSTRAP_SERVERS edged runs its own broker and creates
 // every topic it uses there; event kinds configured onto one topic share it.

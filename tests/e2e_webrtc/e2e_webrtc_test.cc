@@ -36,8 +36,7 @@ using ::testing::IsEmpty;
 
 // ---- messages ----
 
-gp::EdgeWebRTCMessage SessionRequest(const std::string& request_id,
-                                     const std::string& session_id) {
+gp::EdgeWebRTCMessage SessionRequest(const std::string& request_id, const std::string& session_id) {
   gp::EdgeWebRTCMessage m;
   m.set_request_id(request_id);
   m.mutable_stream_session_request()->set_catalog_id("movie-1");
@@ -45,8 +44,7 @@ gp::EdgeWebRTCMessage SessionRequest(const std::string& request_id,
   return m;
 }
 
-gp::EdgeWebRTCMessage Answer(const std::string& request_id,
-                             const std::string& session_id) {
+gp::EdgeWebRTCMessage Answer(const std::string& request_id, const std::string& session_id) {
   gp::EdgeWebRTCMessage m;
   m.set_request_id(request_id);
   m.mutable_sdp_answer()->set_session_id(session_id);
@@ -54,8 +52,7 @@ gp::EdgeWebRTCMessage Answer(const std::string& request_id,
   return m;
 }
 
-gp::ICECandidate Candidate(const std::string& session_id,
-                           const std::string& text) {
+gp::ICECandidate Candidate(const std::string& session_id, const std::string& text) {
   gp::ICECandidate c;
   c.set_session_id(session_id);
   c.set_candidate(text);
@@ -64,8 +61,7 @@ gp::ICECandidate Candidate(const std::string& session_id,
   return c;
 }
 
-gp::EdgeWebRTCMessage IceCall(const std::string& request_id,
-                              const std::string& session_id,
+gp::EdgeWebRTCMessage IceCall(const std::string& request_id, const std::string& session_id,
                               const std::string& text) {
   gp::EdgeWebRTCMessage m;
   m.set_request_id(request_id);
@@ -76,13 +72,12 @@ gp::EdgeWebRTCMessage IceCall(const std::string& request_id,
 gp::PeerWebRTCMessage Offer(const std::string& session_id) {
   gp::PeerWebRTCMessage m;
   m.mutable_sdp_offer()->set_session_id(session_id);
-  m.mutable_sdp_offer()->set_sdp(
-      "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n");
+  m.mutable_sdp_offer()->set_sdp("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n");
   return m;
 }
 
-bool IsAck(const absl::StatusOr<gp::PeerWebRTCMessage>& reply,
-           const std::string& request_id, const std::string& session_id) {
+bool IsAck(const absl::StatusOr<gp::PeerWebRTCMessage>& reply, const std::string& request_id,
+           const std::string& session_id) {
   return reply.ok() && reply->request_id() == request_id &&
          reply->stream_session_response().session_id() == session_id &&
          reply->stream_session_response().success();
@@ -97,8 +92,7 @@ size_t CountWebRtc(const std::vector<gp::EdgeMessage>& received) {
 template <typename Message>
 Message ParseMessage(const std::string& json) {
   Message m;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m).ok())
-      << json;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &m).ok()) << json;
   return m;
 }
 
@@ -109,14 +103,12 @@ int ThreadCount() {
   if (f == nullptr) return -1;
   char buffer[4096];
   size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), f)) > 0)
-    status.append(buffer, n);
+  while ((n = std::fread(buffer, 1, sizeof(buffer), f)) > 0) status.append(buffer, n);
   std::fclose(f);
   for (absl::string_view line : absl::StrSplit(status, '\n')) {
     if (absl::ConsumePrefix(&line, "Threads:")) {
       int threads = -1;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &threads))
-        return threads;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &threads)) return threads;
     }
   }
   return -1;
@@ -196,9 +188,7 @@ class E2eWebRtcTest : public ::testing::Test {
 
   // Waits for the signaling event of `request_id` and returns it.
   SignalingEvent EventOf(const std::string& request_id) {
-    auto match = [&](const SignalingEvent& e) {
-      return e.request_id == request_id;
-    };
+    auto match = [&](const SignalingEvent& e) { return e.request_id == request_id; };
     EXPECT_TRUE(backend().WaitForSignaling(1, absl::Seconds(15), match))
         << "no signaling event for " << request_id;
     for (const SignalingEvent& e : backend().Signaling()) {
@@ -208,15 +198,13 @@ class E2eWebRtcTest : public ::testing::Test {
   }
 
   // Opens `session_id` for `peer` (request, then the backend's offer).
-  void OpenSession(WebRtcPeer& peer, const std::string& request_id,
-                   const std::string& session_id) {
+  void OpenSession(WebRtcPeer& peer, const std::string& request_id, const std::string& session_id) {
     Result opened;
     peer.StartCall(SessionRequest(request_id, session_id), opened.Callback());
     EventOf(request_id);
     ASSERT_TRUE(backend()
-                    .Send(peer.peer_id(),
-                          ViewerBackend::ReplyCommand(
-                              peer.peer_id(), request_id, Offer(session_id)))
+                    .Send(peer.peer_id(), ViewerBackend::ReplyCommand(peer.peer_id(), request_id,
+                                                                      Offer(session_id)))
                     .ok());
     auto reply = opened.Wait();
     ASSERT_TRUE(reply.has_value() && reply->ok());
@@ -249,16 +237,12 @@ TEST_F(E2eWebRtcTest, FullSessionRelaysEveryMessageInOrder) {
   // 2. The backend offers, and trickles two candidates before the peer can
   // have answered; a catalog request after them marks their passage.
   gp::PeerWebRTCMessage offer = Offer("s1");
-  ASSERT_TRUE(
-      backend()
-          .Send("peer-1", ViewerBackend::ReplyCommand("peer-1", "req-1", offer))
-          .ok());
+  ASSERT_TRUE(backend().Send("peer-1", ViewerBackend::ReplyCommand("peer-1", "req-1", offer)).ok());
   auto reply = opened.Wait();
   ASSERT_TRUE(reply.has_value());
   ASSERT_TRUE(reply->ok()) << reply->status();
   offer.set_request_id("req-1");
-  EXPECT_TRUE(MessageDifferencer::Equals(**reply, offer))
-      << (*reply)->ShortDebugString();
+  EXPECT_TRUE(MessageDifferencer::Equals(**reply, offer)) << (*reply)->ShortDebugString();
 
   const std::vector<std::pair<std::string, std::string>> early = {
       {"b-b1", "candidate:b1 1 udp 9 198.51.100.1 4001 typ host"},
@@ -266,15 +250,11 @@ TEST_F(E2eWebRtcTest, FullSessionRelaysEveryMessageInOrder) {
   for (const auto& [id, text] : early) {
     gp::EdgeWebRTCMessage ice;
     *ice.mutable_ice_candidate() = Candidate("s1", text);
-    ASSERT_TRUE(
-        backend()
-            .Send("peer-1", ViewerBackend::WebRtcCommand("peer-1", id, ice))
-            .ok());
+    ASSERT_TRUE(backend().Send("peer-1", ViewerBackend::WebRtcCommand("peer-1", id, ice)).ok());
   }
   ASSERT_TRUE(backend()
-                  .Send("peer-1",
-                        R"({"type":"catalog_announcement","peer_id":"peer-1",)"
-                        R"("request_id":"marker"})")
+                  .Send("peer-1", R"({"type":"catalog_announcement","peer_id":"peer-1",)"
+                                  R"("request_id":"marker"})")
                   .ok());
   ASSERT_TRUE(peer->WaitForReceived([](const std::vector<gp::EdgeMessage>& r) {
     for (const auto& m : r) {
@@ -282,27 +262,21 @@ TEST_F(E2eWebRtcTest, FullSessionRelaysEveryMessageInOrder) {
     }
     return false;
   }));
-  EXPECT_THAT(peer->WebRtcReceived(), IsEmpty())
-      << "candidates before the answer must be held";
+  EXPECT_THAT(peer->WebRtcReceived(), IsEmpty()) << "candidates before the answer must be held";
 
   // 3. The answer is acknowledged, and releases the held candidates in order.
   auto ack = peer->Call(Answer("ans-1", "s1"));
   EXPECT_TRUE(IsAck(ack, "ans-1", "s1")) << ack.status();
-  ASSERT_TRUE(peer->WaitForReceived([](const std::vector<gp::EdgeMessage>& r) {
-    return CountWebRtc(r) >= 2;
-  }));
+  ASSERT_TRUE(peer->WaitForReceived(
+      [](const std::vector<gp::EdgeMessage>& r) { return CountWebRtc(r) >= 2; }));
 
   // 4. A later backend candidate goes straight through.
   gp::EdgeWebRTCMessage late;
   *late.mutable_ice_candidate() =
       Candidate("s1", "candidate:b3 1 udp 7 198.51.100.2 4003 typ relay");
-  ASSERT_TRUE(
-      backend()
-          .Send("peer-1", ViewerBackend::WebRtcCommand("peer-1", "b-b3", late))
-          .ok());
-  ASSERT_TRUE(peer->WaitForReceived([](const std::vector<gp::EdgeMessage>& r) {
-    return CountWebRtc(r) >= 3;
-  }));
+  ASSERT_TRUE(backend().Send("peer-1", ViewerBackend::WebRtcCommand("peer-1", "b-b3", late)).ok());
+  ASSERT_TRUE(peer->WaitForReceived(
+      [](const std::vector<gp::EdgeMessage>& r) { return CountWebRtc(r) >= 3; }));
   std::vector<gp::EdgeMessage> webrtc = peer->WebRtcReceived();
   ASSERT_EQ(webrtc.size(), 3u);
   std::vector<std::string> order;
@@ -316,8 +290,8 @@ TEST_F(E2eWebRtcTest, FullSessionRelaysEveryMessageInOrder) {
 
   // 5. The peer trickles its own candidates: one by WebRTCOperations, one
   // on the stream (acknowledged there once published).
-  auto ice_ack = peer->Call(
-      IceCall("ice-1", "s1", "candidate:p1 1 udp 5 192.0.2.10 5001 typ host"));
+  auto ice_ack =
+      peer->Call(IceCall("ice-1", "s1", "candidate:p1 1 udp 5 192.0.2.10 5001 typ host"));
   EXPECT_TRUE(IsAck(ice_ack, "ice-1", "s1")) << ice_ack.status();
   gp::PeerMessage on_stream;
   on_stream.set_request_id("ice-2");
@@ -334,15 +308,14 @@ TEST_F(E2eWebRtcTest, FullSessionRelaysEveryMessageInOrder) {
 
   // 6. The backend saw the session's every message, in order.
   ASSERT_TRUE(backend().WaitForSignaling(
-      4, absl::Seconds(15),
-      [](const SignalingEvent& e) { return e.session_id == "s1"; }));
+      4, absl::Seconds(15), [](const SignalingEvent& e) { return e.session_id == "s1"; }));
   std::vector<SignalingEvent> events;
   for (const SignalingEvent& e : backend().Signaling()) {
     if (e.session_id == "s1") events.push_back(e);
   }
   ASSERT_EQ(events.size(), 4u);
-  const std::vector<std::string> kinds = {
-      "stream_session_request", "sdp_answer", "ice_candidate", "ice_candidate"};
+  const std::vector<std::string> kinds = {"stream_session_request", "sdp_answer", "ice_candidate",
+                                          "ice_candidate"};
   const std::vector<std::string> origins = {"call", "call", "call", "stream"};
   const std::vector<std::string> ids = {"req-1", "ans-1", "ice-1", "ice-2"};
   for (size_t i = 0; i < events.size(); ++i) {
@@ -358,14 +331,12 @@ TEST_F(E2eWebRtcTest, FullSessionRelaysEveryMessageInOrder) {
   EXPECT_TRUE(MessageDifferencer::Equals(
       ParseMessage<gp::EdgeWebRTCMessage>(events[0].message_json), request));
   EXPECT_TRUE(MessageDifferencer::Equals(
-      ParseMessage<gp::EdgeWebRTCMessage>(events[1].message_json),
-      Answer("ans-1", "s1")));
+      ParseMessage<gp::EdgeWebRTCMessage>(events[1].message_json), Answer("ans-1", "s1")));
   EXPECT_TRUE(MessageDifferencer::Equals(
       ParseMessage<gp::EdgeWebRTCMessage>(events[2].message_json),
       IceCall("ice-1", "s1", "candidate:p1 1 udp 5 192.0.2.10 5001 typ host")));
   EXPECT_TRUE(MessageDifferencer::Equals(
-      ParseMessage<gp::PeerWebRTCMessage>(events[3].message_json),
-      on_stream.webrtc()));
+      ParseMessage<gp::PeerWebRTCMessage>(events[3].message_json), on_stream.webrtc()));
   // Nothing went to the dead letters but the probe.
   EXPECT_EQ(backend().DeadLetters().size(), dead_letters_seen_);
 }
@@ -378,8 +349,7 @@ TEST_F(E2eWebRtcTest, NoReplyInTimeIsDeadlineExceeded) {
   StartEdge(options);
   auto peer = Connect("peer-1");
   auto reply = peer->Call(SessionRequest("req-1", "s1"));
-  EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded)
-      << reply.status();
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded) << reply.status();
   EXPECT_THAT(std::string(reply.status().message()), HasSubstr("webrtc_reply"));
   // The request was published all the same.
   EXPECT_EQ(EventOf("req-1").kind, "stream_session_request");
@@ -390,8 +360,7 @@ TEST_F(E2eWebRtcTest, UnknownSessionIsNotFound) {
   WaitUntilConsuming();
   auto peer = Connect("peer-1");
   auto answer = peer->Call(Answer("ans-1", "never-opened"));
-  EXPECT_EQ(answer.status().code(), absl::StatusCode::kNotFound)
-      << answer.status();
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kNotFound) << answer.status();
   auto ice = peer->Call(IceCall("ice-1", "never-opened", "candidate:x"));
   EXPECT_EQ(ice.status().code(), absl::StatusCode::kNotFound) << ice.status();
 
@@ -399,24 +368,20 @@ TEST_F(E2eWebRtcTest, UnknownSessionIsNotFound) {
   auto owner = Connect("peer-2");
   OpenSession(*owner, "req-2", "s2");
   auto stolen = peer->Call(Answer("ans-2", "s2"));
-  EXPECT_EQ(stolen.status().code(), absl::StatusCode::kNotFound)
-      << stolen.status();
+  EXPECT_EQ(stolen.status().code(), absl::StatusCode::kNotFound) << stolen.status();
   EXPECT_TRUE(IsAck(owner->Call(Answer("ans-3", "s2")), "ans-3", "s2"));
 }
 
 TEST_F(E2eWebRtcTest, CallerWithoutStreamIsFailedPrecondition) {
   StartEdge();
-  auto reply = CallWebRtc(channel_, std::string("peer-nostream"),
-                          SessionRequest("req-1", "s1"));
-  EXPECT_EQ(reply.status().code(), absl::StatusCode::kFailedPrecondition)
-      << reply.status();
+  auto reply = CallWebRtc(channel_, std::string("peer-nostream"), SessionRequest("req-1", "s1"));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kFailedPrecondition) << reply.status();
 
   // Nor once its stream has ended.
   auto peer = Connect("peer-gone");
   peer->Disconnect();
   EXPECT_TRUE(WaitFor([&] {
-    return CallWebRtc(channel_, std::string("peer-gone"),
-                      SessionRequest("req-2", "s2"))
+    return CallWebRtc(channel_, std::string("peer-gone"), SessionRequest("req-2", "s2"))
                .status()
                .code() == absl::StatusCode::kFailedPrecondition;
   }));
@@ -425,14 +390,10 @@ TEST_F(E2eWebRtcTest, CallerWithoutStreamIsFailedPrecondition) {
 TEST_F(E2eWebRtcTest, MissingPeerIdIsUnauthenticated) {
   StartEdge();
   auto peer = Connect("peer-1");  // connected: the caller is not
-  auto none =
-      CallWebRtc(channel_, std::nullopt, SessionRequest("req-1", "s1"));
-  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated)
-      << none.status();
-  auto empty =
-      CallWebRtc(channel_, std::string(""), SessionRequest("req-2", "s2"));
-  EXPECT_EQ(empty.status().code(), absl::StatusCode::kUnauthenticated)
-      << empty.status();
+  auto none = CallWebRtc(channel_, std::nullopt, SessionRequest("req-1", "s1"));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated) << none.status();
+  auto empty = CallWebRtc(channel_, std::string(""), SessionRequest("req-2", "s2"));
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kUnauthenticated) << empty.status();
 }
 
 // ---- session lifetime ----
@@ -453,15 +414,12 @@ TEST_F(E2eWebRtcTest, SessionExpiresTtlAfterItsLastMessage) {
   EXPECT_TRUE(IsAck(peer->Call(Answer("ans-1", "s1")), "ans-1", "s1"));
 
   clock.Advance(absl::Seconds(299));
-  EXPECT_TRUE(
-      IsAck(peer->Call(IceCall("ice-1", "s1", "candidate:1")), "ice-1", "s1"));
+  EXPECT_TRUE(IsAck(peer->Call(IceCall("ice-1", "s1", "candidate:1")), "ice-1", "s1"));
   clock.Advance(absl::Seconds(299));  // 598 s after opening, 299 s of silence
-  EXPECT_TRUE(
-      IsAck(peer->Call(IceCall("ice-2", "s1", "candidate:2")), "ice-2", "s1"));
+  EXPECT_TRUE(IsAck(peer->Call(IceCall("ice-2", "s1", "candidate:2")), "ice-2", "s1"));
   clock.Advance(absl::Seconds(301));
   auto expired = peer->Call(IceCall("ice-3", "s1", "candidate:3"));
-  EXPECT_EQ(expired.status().code(), absl::StatusCode::kNotFound)
-      << expired.status();
+  EXPECT_EQ(expired.status().code(), absl::StatusCode::kNotFound) << expired.status();
 }
 
 TEST_F(E2eWebRtcTest, ExpiryFailsAPendingRequest) {
@@ -481,8 +439,7 @@ TEST_F(E2eWebRtcTest, ExpiryFailsAPendingRequest) {
   clock.Advance(absl::Seconds(2));
   auto reply = pending.Wait();
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->status().code(), absl::StatusCode::kUnavailable)
-      << reply->status();
+  EXPECT_EQ(reply->status().code(), absl::StatusCode::kUnavailable) << reply->status();
   EXPECT_THAT(std::string(reply->status().message()), HasSubstr("expired"));
 }
 
@@ -497,15 +454,13 @@ TEST_F(E2eWebRtcTest, PeerDisconnectFailsAPendingCallAndEndsItsSessions) {
   auto reply = pending.Wait();
   ASSERT_TRUE(reply.has_value()) << "the pending call did not end";
   EXPECT_THAT(reply->status().code(),
-              ::testing::AnyOf(absl::StatusCode::kUnavailable,
-                               absl::StatusCode::kCancelled))
+              ::testing::AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kCancelled))
       << reply->status();
 
   // The session ended with the stream: a new stream does not find it.
   auto again = Connect("peer-1");
   auto answer = again->Call(Answer("ans-1", "s1"));
-  EXPECT_EQ(answer.status().code(), absl::StatusCode::kNotFound)
-      << answer.status();
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kNotFound) << answer.status();
 }
 
 // ---- malformed commands ----
@@ -525,25 +480,22 @@ TEST_F(E2eWebRtcTest, MalformedWebRtcCommandsAreDeadLettered) {
        "invalid_command", "field webrtc is not a valid EdgeWebRTCMessage"},
       {R"({"type":"webrtc","peer_id":"peer-1","webrtc":{"ice_candidate":{"session_id":7}}})",
        "invalid_command", "field webrtc is not a valid EdgeWebRTCMessage"},
-      {R"({"type":"webrtc","peer_id":"peer-1","webrtc":"sdp"})",
-       "invalid_command", "field webrtc must be an object"},
-      {R"({"type":"webrtc","peer_id":"peer-1","webrtc":{"request_id":"x"}})",
-       "invalid_command", "field webrtc has no payload"},
+      {R"({"type":"webrtc","peer_id":"peer-1","webrtc":"sdp"})", "invalid_command",
+       "field webrtc must be an object"},
+      {R"({"type":"webrtc","peer_id":"peer-1","webrtc":{"request_id":"x"}})", "invalid_command",
+       "field webrtc has no payload"},
       {R"({"type":"webrtc","peer_id":"peer-1","webrtc":{"ice_candidate":{"candidate":"c"}}})",
        "invalid_command", "no session_id"},
       {R"({"type":"webrtc_reply","peer_id":"peer-1","webrtc":{"sdp_offer":{"session_id":"s1"}}})",
        "invalid_command", "webrtc_reply needs the request_id"},
       {R"({"type":"webrtc_reply","peer_id":"peer-1","request_id":"nobody-waits",)"
        R"("webrtc":{"sdp_offer":{"session_id":"s1","sdp":"v=0"}}})",
-       "invalid_command",
-       "no pending WebRTCOperations call with request_id \"nobody-waits\""},
+       "invalid_command", "no pending WebRTCOperations call with request_id \"nobody-waits\""},
       {R"({"type":"webrtc_reply","peer_id":"peer-1","request_id":"r","webrtc":{"sdp_answer":{}}})",
        "invalid_command", "field webrtc is not a valid PeerWebRTCMessage"},
-      {R"({"type":"webrtc","peer_id":"peer-1","webrtc":{)", "invalid_json",
-       "not valid JSON"},
+      {R"({"type":"webrtc","peer_id":"peer-1","webrtc":{)", "invalid_json", "not valid JSON"},
   };
-  for (const Case& c : cases)
-    ASSERT_TRUE(backend().SendAsync("peer-1", c.value).ok());
+  for (const Case& c : cases) ASSERT_TRUE(backend().SendAsync("peer-1", c.value).ok());
   ASSERT_TRUE(backend().Flush().ok());
   ASSERT_TRUE(backend().WaitForDeadLetters(dead_letters_seen_ + cases.size()));
   std::vector<DeadLetter> letters = backend().DeadLetters();
@@ -560,13 +512,9 @@ TEST_F(E2eWebRtcTest, MalformedWebRtcCommandsAreDeadLettered) {
   EXPECT_THAT(peer->WebRtcReceived(), IsEmpty());
   gp::EdgeWebRTCMessage good;
   *good.mutable_ice_candidate() = Candidate("s9", "candidate:ok");
-  ASSERT_TRUE(
-      backend()
-          .Send("peer-1", ViewerBackend::WebRtcCommand("peer-1", "good", good))
-          .ok());
-  ASSERT_TRUE(peer->WaitForReceived([](const std::vector<gp::EdgeMessage>& r) {
-    return CountWebRtc(r) >= 1;
-  }));
+  ASSERT_TRUE(backend().Send("peer-1", ViewerBackend::WebRtcCommand("peer-1", "good", good)).ok());
+  ASSERT_TRUE(peer->WaitForReceived(
+      [](const std::vector<gp::EdgeMessage>& r) { return CountWebRtc(r) >= 1; }));
   EXPECT_EQ(peer->WebRtcReceived()[0].request_id(), "good");
 }
 
@@ -583,8 +531,7 @@ TEST_F(E2eWebRtcTest, FiveHundredPendingSessionsHoldNoThreadEach) {
   StartEdge(options);
   WaitUntilConsuming();
   std::vector<std::unique_ptr<WebRtcPeer>> peers;
-  for (int p = 0; p < kPeers; ++p)
-    peers.push_back(Connect(absl::StrCat("peer-", p)));
+  for (int p = 0; p < kPeers; ++p) peers.push_back(Connect(absl::StrCat("peer-", p)));
   // Warm up: one whole request/reply per peer, so that every pool exists.
   for (int p = 0; p < kPeers; ++p) {
     OpenSession(*peers[p], absl::StrCat("warm-", p), absl::StrCat("warm-s", p));
@@ -597,16 +544,14 @@ TEST_F(E2eWebRtcTest, FiveHundredPendingSessionsHoldNoThreadEach) {
     for (int i = 0; i < kPerPeer; ++i) {
       auto& result = results.emplace_back(std::make_unique<Result>());
       std::string id = absl::StrCat(p, "-", i);
-      peers[p]->StartCall(
-          SessionRequest(absl::StrCat("req-", id), absl::StrCat("s-", id)),
-          result->Callback());
+      peers[p]->StartCall(SessionRequest(absl::StrCat("req-", id), absl::StrCat("s-", id)),
+                          result->Callback());
     }
   }
   // Every request is published, so every call is pending at the edge.
   ASSERT_TRUE(backend().WaitForSignaling(
-      kPeers * kPerPeer, absl::Seconds(60), [](const SignalingEvent& e) {
-        return absl::StartsWith(e.request_id, "req-");
-      }));
+      kPeers * kPerPeer, absl::Seconds(60),
+      [](const SignalingEvent& e) { return absl::StartsWith(e.request_id, "req-"); }));
   int done_early = 0;
   for (auto& r : results) done_early += r->done() ? 1 : 0;
   EXPECT_EQ(done_early, 0);
@@ -614,19 +559,17 @@ TEST_F(E2eWebRtcTest, FiveHundredPendingSessionsHoldNoThreadEach) {
   RecordProperty("threads_before", threads_before);
   RecordProperty("threads_with_500_pending", threads_during);
   EXPECT_LT(threads_during - threads_before, 20)
-      << "threads before: " << threads_before
-      << ", with 500 calls pending: " << threads_during;
+      << "threads before: " << threads_before << ", with 500 calls pending: " << threads_during;
 
   for (int p = 0; p < kPeers; ++p) {
     for (int i = 0; i < kPerPeer; ++i) {
       std::string id = absl::StrCat(p, "-", i);
-      ASSERT_TRUE(
-          backend()
-              .SendAsync(absl::StrCat("peer-", p),
-                         ViewerBackend::ReplyCommand(
-                             absl::StrCat("peer-", p), absl::StrCat("req-", id),
-                             Offer(absl::StrCat("s-", id))))
-              .ok());
+      ASSERT_TRUE(backend()
+                      .SendAsync(absl::StrCat("peer-", p),
+                                 ViewerBackend::ReplyCommand(absl::StrCat("peer-", p),
+                                                             absl::StrCat("req-", id),
+                                                             Offer(absl::StrCat("s-", id))))
+                      .ok());
     }
   }
   ASSERT_TRUE(backend().Flush(absl::Seconds(30)).ok());
@@ -657,22 +600,19 @@ TEST_F(E2eWebRtcTest, ExamplePeerNegotiatesAWholeSession) {
   StartEdge();
   WaitUntilConsuming();
   const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string log_path = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                      "/example-peer-", getpid(), ".log");
+  std::string log_path =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/example-peer-", getpid(), ".log");
   auto peer = ChildProcess::Start(
-      {EDGE_EXAMPLE_PEER_BINARY,
-       absl::StrCat("--edge=127.0.0.1:", harness_->port()),
+      {EDGE_EXAMPLE_PEER_BINARY, absl::StrCat("--edge=127.0.0.1:", harness_->port()),
        "--peer-id=example-1", "--catalog=movie-1", "--stream=movie-1"},
       log_path);
   ASSERT_TRUE(peer.ok()) << peer.status();
 
   auto from_example = [](const std::string& kind) {
-    return [kind](const SignalingEvent& e) {
-      return e.peer_id == "example-1" && e.kind == kind;
-    };
+    return [kind](const SignalingEvent& e) { return e.peer_id == "example-1" && e.kind == kind; };
   };
-  ASSERT_TRUE(backend().WaitForSignaling(
-      1, absl::Seconds(20), from_example("stream_session_request")))
+  ASSERT_TRUE(
+      backend().WaitForSignaling(1, absl::Seconds(20), from_example("stream_session_request")))
       << (*peer)->Output();
   SignalingEvent request;
   for (const SignalingEvent& e : backend().Signaling()) {
@@ -686,30 +626,24 @@ TEST_F(E2eWebRtcTest, ExamplePeerNegotiatesAWholeSession) {
 
   gp::PeerWebRTCMessage offer;
   offer.mutable_sdp_offer()->set_session_id(session);
-  offer.mutable_sdp_offer()->set_sdp(
-      "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v1\r\n");
+  offer.mutable_sdp_offer()->set_sdp("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v1\r\n");
   ASSERT_TRUE(
       backend()
-          .Send("example-1", ViewerBackend::ReplyCommand(
-                                 "example-1", request.request_id, offer))
+          .Send("example-1", ViewerBackend::ReplyCommand("example-1", request.request_id, offer))
           .ok());
   for (int i = 1; i <= 2; ++i) {
     gp::EdgeWebRTCMessage ice;
-    *ice.mutable_ice_candidate() =
-        Candidate(session, absl::StrCat("candidate:", i, " 1 udp 9 198.51.100.",
-                                        i, " 4000 typ host"));
+    *ice.mutable_ice_candidate() = Candidate(
+        session, absl::StrCat("candidate:", i, " 1 udp 9 198.51.100.", i, " 4000 typ host"));
     ice.mutable_ice_candidate()->set_sdp_mid("v1");
-    ASSERT_TRUE(
-        backend()
-            .Send("example-1",
-                  ViewerBackend::WebRtcCommand(
-                      "example-1", absl::StrCat("backend-ice-", i), ice))
-            .ok());
+    ASSERT_TRUE(backend()
+                    .Send("example-1", ViewerBackend::WebRtcCommand(
+                                           "example-1", absl::StrCat("backend-ice-", i), ice))
+                    .ok());
   }
 
   // The peer's answer and two candidates, in the offer's media section.
-  ASSERT_TRUE(backend().WaitForSignaling(2, absl::Seconds(20),
-                                         from_example("ice_candidate")))
+  ASSERT_TRUE(backend().WaitForSignaling(2, absl::Seconds(20), from_example("ice_candidate")))
       << (*peer)->Output();
   std::vector<SignalingEvent> events;
   for (const SignalingEvent& e : backend().Signaling()) {
@@ -717,21 +651,16 @@ TEST_F(E2eWebRtcTest, ExamplePeerNegotiatesAWholeSession) {
   }
   ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(events[1].kind, "sdp_answer");
-  EXPECT_THAT(ParseMessage<gp::EdgeWebRTCMessage>(events[1].message_json)
-                  .sdp_answer()
-                  .sdp(),
+  EXPECT_THAT(ParseMessage<gp::EdgeWebRTCMessage>(events[1].message_json).sdp_answer().sdp(),
               HasSubstr("a=mid:v1"));
   for (size_t i = 2; i < 4; ++i) {
     EXPECT_EQ(events[i].kind, "ice_candidate");
     EXPECT_EQ(events[i].origin, "call");
-    EXPECT_EQ(ParseMessage<gp::EdgeWebRTCMessage>(events[i].message_json)
-                  .ice_candidate()
-                  .sdp_mid(),
+    EXPECT_EQ(ParseMessage<gp::EdgeWebRTCMessage>(events[i].message_json).ice_candidate().sdp_mid(),
               "v1");
   }
   ASSERT_TRUE((*peer)->WaitForOutput("negotiated")) << (*peer)->Output();
-  ASSERT_TRUE((*peer)->WaitForOutput("backend candidate 2"))
-      << (*peer)->Output();
+  ASSERT_TRUE((*peer)->WaitForOutput("backend candidate 2")) << (*peer)->Output();
   const std::string output = (*peer)->Output();
   EXPECT_LT(output.find("backend candidate 1 \"candidate:1 "),
             output.find("backend candidate 2 \"candidate:2 "));

@@ -7,8 +7,8 @@
 
 namespace edge::testing {
 
-absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
-    kafka::EmbeddedKafka& kafka, EdgeHarnessOptions options) {
+absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(kafka::EmbeddedKafka& kafka,
+                                                                EdgeHarnessOptions options) {
   std::unique_ptr<EdgeHarness> h(new EdgeHarness());
   EdgeOptions& o = h->edge_options_;
   o.edge_id = options.edge_id;
@@ -27,8 +27,7 @@ absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
 
   for (const std::string& topic :
        {o.topics.commands, o.topics.deadletter, o.topics.webrtc_signaling}) {
-    if (absl::Status created = kafka.CreateTopic(topic, 2); !created.ok())
-      return created;
+    if (absl::Status created = kafka.CreateTopic(topic, 2); !created.ok()) return created;
   }
 
   if (options.fake_clock) {
@@ -61,9 +60,8 @@ absl::StatusOr<std::unique_ptr<EdgeHarness>> EdgeHarness::Start(
   h->transport_ = std::move(*transport);
 
   h->tracker_ = std::make_unique<LocalTracker>(o.edge_id);
-  auto edge =
-      Edge::Create(o, EdgeParts{h->transport_.get(), h->bus_.get(),
-                                h->tracker_.get(), h->clock_.get(), nullptr});
+  auto edge = Edge::Create(o, EdgeParts{h->transport_.get(), h->bus_.get(), h->tracker_.get(),
+                                        h->clock_.get(), nullptr});
   if (!edge.ok()) return edge.status();
   h->edge_ = std::move(*edge);
   if (absl::Status started = h->edge_->Start(); !started.ok()) return started;
@@ -89,13 +87,10 @@ absl::StatusOr<size_t> EdgeHarness::WaitUntilConsuming(absl::Duration timeout) {
   size_t before = backend_->DeadLetters().size();
   giggityflix_grpc_peer::PeerWebRTCMessage nothing;
   nothing.mutable_stream_session_response()->set_session_id("probe");
-  std::string probe =
-      ViewerBackend::ReplyCommand("probe", "probe-no-such-call", nothing);
-  if (absl::Status sent = backend_->Send("probe", probe); !sent.ok())
-    return sent;
+  std::string probe = ViewerBackend::ReplyCommand("probe", "probe-no-such-call", nothing);
+  if (absl::Status sent = backend_->Send("probe", probe); !sent.ok()) return sent;
   if (!backend_->WaitForDeadLetters(before + 1, timeout)) {
-    return absl::DeadlineExceededError(
-        "the edge did not consume its command topic in time");
+    return absl::DeadlineExceededError("the edge did not consume its command topic in time");
   }
   return before + 1;
 }

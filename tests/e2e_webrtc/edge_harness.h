@@ -18,8 +18,8 @@
 #include "e2e_webrtc/viewer_backend.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
-#include "edge/kafka/embedded_kafka.h"
 #include "edge/grpc/grpc_peer_transport.h"
+#include "edge/kafka/embedded_kafka.h"
 #include "edge/kafka/kafka_message_bus.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_clock.h"
@@ -39,8 +39,8 @@ class EdgeHarness {
  public:
   // Creates the topics, starts the edge, and connects a ViewerBackend to its
   // topics.
-  static absl::StatusOr<std::unique_ptr<EdgeHarness>> Start(
-      kafka::EmbeddedKafka& kafka, EdgeHarnessOptions options);
+  static absl::StatusOr<std::unique_ptr<EdgeHarness>> Start(kafka::EmbeddedKafka& kafka,
+                                                            EdgeHarnessOptions options);
   ~EdgeHarness();  // Shuts the edge down.
   EdgeHarness(const EdgeHarness&) = delete;
   EdgeHarness& operator=(const EdgeHarness&) = delete;
@@ -55,8 +55,7 @@ class EdgeHarness {
   // Waits until the edge consumes its command topic (its consumer group
   // joined): sends a probe command that can only be dead-lettered and waits
   // for the dead letter. Returns the number of dead letters seen so far.
-  absl::StatusOr<size_t> WaitUntilConsuming(
-      absl::Duration timeout = absl::Seconds(30));
+  absl::StatusOr<size_t> WaitUntilConsuming(absl::Duration timeout = absl::Seconds(30));
 
  private:
   EdgeHarness() = default;

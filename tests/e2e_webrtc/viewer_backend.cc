@@ -24,14 +24,12 @@ std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   std::string out;
-  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok())
-    return "";
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "";
   return out;
 }
 
 std::string Command(const std::string& type, const std::string& peer_id,
-                    const std::string& request_id,
-                    const google::protobuf::Message& webrtc) {
+                    const std::string& request_id, const google::protobuf::Message& webrtc) {
   Struct command;
   auto& fields = *command.mutable_fields();
   fields["type"].set_string_value(type);
@@ -78,23 +76,18 @@ DeadLetter ParseDeadLetter(const IncomingRecord& record) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ViewerBackend>> ViewerBackend::Create(
-    ViewerBackendOptions options) {
+absl::StatusOr<std::unique_ptr<ViewerBackend>> ViewerBackend::Create(ViewerBackendOptions options) {
   auto producer = KafkaClient::Create(options.bootstrap_servers);
   if (!producer.ok()) return producer.status();
-  auto signaling =
-      TopicReader::Create(options.bootstrap_servers, options.signaling_topic);
+  auto signaling = TopicReader::Create(options.bootstrap_servers, options.signaling_topic);
   if (!signaling.ok()) return signaling.status();
-  auto deadletter =
-      TopicReader::Create(options.bootstrap_servers, options.deadletter_topic);
+  auto deadletter = TopicReader::Create(options.bootstrap_servers, options.deadletter_topic);
   if (!deadletter.ok()) return deadletter.status();
-  return std::unique_ptr<ViewerBackend>(
-      new ViewerBackend(std::move(options), *std::move(producer),
-                        *std::move(signaling), *std::move(deadletter)));
+  return std::unique_ptr<ViewerBackend>(new ViewerBackend(
+      std::move(options), *std::move(producer), *std::move(signaling), *std::move(deadletter)));
 }
 
-ViewerBackend::ViewerBackend(ViewerBackendOptions options,
-                             std::unique_ptr<KafkaClient> producer,
+ViewerBackend::ViewerBackend(ViewerBackendOptions options, std::unique_ptr<KafkaClient> producer,
                              std::unique_ptr<TopicReader> signaling_reader,
                              std::unique_ptr<TopicReader> deadletter_reader)
     : options_(std::move(options)),
@@ -104,8 +97,7 @@ ViewerBackend::ViewerBackend(ViewerBackendOptions options,
 
 ViewerBackend::~ViewerBackend() = default;
 
-absl::Status ViewerBackend::SendAsync(const std::string& key,
-                                      const std::string& json) {
+absl::Status ViewerBackend::SendAsync(const std::string& key, const std::string& json) {
   absl::MutexLock lock(&mu_);
   queued_.emplace_back(key, json);
   return absl::OkStatus();
@@ -119,20 +111,17 @@ absl::Status ViewerBackend::Flush(absl::Duration timeout) {
   return producer_->ProduceAll(options_.commands_topic, queued, timeout);
 }
 
-absl::Status ViewerBackend::Send(const std::string& key,
-                                 const std::string& json) {
+absl::Status ViewerBackend::Send(const std::string& key, const std::string& json) {
   if (absl::Status queued = SendAsync(key, json); !queued.ok()) return queued;
   return Flush();
 }
 
-std::string ViewerBackend::ReplyCommand(const std::string& peer_id,
-                                        const std::string& request_id,
+std::string ViewerBackend::ReplyCommand(const std::string& peer_id, const std::string& request_id,
                                         const gp::PeerWebRTCMessage& reply) {
   return Command("webrtc_reply", peer_id, request_id, reply);
 }
 
-std::string ViewerBackend::WebRtcCommand(const std::string& peer_id,
-                                         const std::string& request_id,
+std::string ViewerBackend::WebRtcCommand(const std::string& peer_id, const std::string& request_id,
                                          const gp::EdgeWebRTCMessage& message) {
   return Command("webrtc", peer_id, request_id, message);
 }
@@ -147,8 +136,7 @@ void ViewerBackend::ParseNewLocked() {
 }
 
 void ViewerBackend::CatchUpLocked() {
-  for (TopicReader* reader :
-       {signaling_reader_.get(), deadletter_reader_.get()}) {
+  for (TopicReader* reader : {signaling_reader_.get(), deadletter_reader_.get()}) {
     absl::Status caught_up = reader->CatchUp(kCatchUpTimeout);
     EXPECT_TRUE(caught_up.ok()) << caught_up;
   }
@@ -167,9 +155,8 @@ std::vector<DeadLetter> ViewerBackend::DeadLetters() {
   return dead_letters_;
 }
 
-bool ViewerBackend::WaitForSignaling(
-    size_t n, absl::Duration timeout,
-    const std::function<bool(const SignalingEvent&)>& pred) {
+bool ViewerBackend::WaitForSignaling(size_t n, absl::Duration timeout,
+                                     const std::function<bool(const SignalingEvent&)>& pred) {
   absl::MutexLock lock(&mu_);
   size_t count = 0;
   size_t counted = 0;
@@ -188,10 +175,7 @@ bool ViewerBackend::WaitForSignaling(
 bool ViewerBackend::WaitForDeadLetters(size_t n, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   return deadletter_reader_->WaitUntil(
-      [&](const std::vector<IncomingRecord>& letters) {
-        return letters.size() >= n;
-      },
-      timeout);
+      [&](const std::vector<IncomingRecord>& letters) { return letters.size() >= n; }, timeout);
 }
 
 }  // namespace edge::testing

@@ -60,8 +60,7 @@ struct ViewerBackendOptions {
 class ViewerBackend {
  public:
   // The topics must exist.
-  static absl::StatusOr<std::unique_ptr<ViewerBackend>> Create(
-      ViewerBackendOptions options);
+  static absl::StatusOr<std::unique_ptr<ViewerBackend>> Create(ViewerBackendOptions options);
   ~ViewerBackend();
   ViewerBackend(const ViewerBackend&) = delete;
   ViewerBackend& operator=(const ViewerBackend&) = delete;
@@ -75,25 +74,21 @@ class ViewerBackend {
   absl::Status Flush(absl::Duration timeout = absl::Seconds(10));
 
   // The `webrtc_reply` answering `request_id` of `peer_id` with `reply`.
-  static std::string ReplyCommand(
-      const std::string& peer_id, const std::string& request_id,
-      const giggityflix_grpc_peer::PeerWebRTCMessage& reply);
+  static std::string ReplyCommand(const std::string& peer_id, const std::string& request_id,
+                                  const giggityflix_grpc_peer::PeerWebRTCMessage& reply);
   // A `webrtc` command pushing `message` to `peer_id`.
-  static std::string WebRtcCommand(
-      const std::string& peer_id, const std::string& request_id,
-      const giggityflix_grpc_peer::EdgeWebRTCMessage& message);
+  static std::string WebRtcCommand(const std::string& peer_id, const std::string& request_id,
+                                   const giggityflix_grpc_peer::EdgeWebRTCMessage& message);
 
   std::vector<SignalingEvent> Signaling();
   std::vector<DeadLetter> DeadLetters();
   // True once `pred` holds for at least `n` signaling events / dead letters.
-  bool WaitForSignaling(
-      size_t n, absl::Duration timeout = absl::Seconds(15),
-      const std::function<bool(const SignalingEvent&)>& pred = nullptr);
+  bool WaitForSignaling(size_t n, absl::Duration timeout = absl::Seconds(15),
+                        const std::function<bool(const SignalingEvent&)>& pred = nullptr);
   bool WaitForDeadLetters(size_t n, absl::Duration timeout = absl::Seconds(15));
 
  private:
-  ViewerBackend(ViewerBackendOptions options,
-                std::unique_ptr<KafkaClient> producer,
+  ViewerBackend(ViewerBackendOptions options, std::unique_ptr<KafkaClient> producer,
                 std::unique_ptr<TopicReader> signaling_reader,
                 std::unique_ptr<TopicReader> deadletter_reader);
   // Reads what both topics hold now and parses the new records.

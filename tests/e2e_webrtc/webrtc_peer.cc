@@ -29,28 +29,24 @@ TestPeer::Options StreamOptions(std::string peer_id) {
 
 }  // namespace
 
-absl::StatusOr<gp::PeerWebRTCMessage> CallWebRtc(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const std::optional<std::string>& peer_id,
-    const gp::EdgeWebRTCMessage& request, absl::Duration timeout) {
+absl::StatusOr<gp::PeerWebRTCMessage> CallWebRtc(const std::shared_ptr<grpc::Channel>& channel,
+                                                 const std::optional<std::string>& peer_id,
+                                                 const gp::EdgeWebRTCMessage& request,
+                                                 absl::Duration timeout) {
   gp::PeerWebRTCMessage reply;
-  grpc::Status status =
-      TestPeer::WebRtcCall(channel, peer_id, request, &reply, timeout);
+  grpc::Status status = TestPeer::WebRtcCall(channel, peer_id, request, &reply, timeout);
   return ToStatusOr(status, std::move(reply));
 }
 
-WebRtcPeer::WebRtcPeer(std::shared_ptr<grpc::Channel> channel,
-                       std::string peer_id)
+WebRtcPeer::WebRtcPeer(std::shared_ptr<grpc::Channel> channel, std::string peer_id)
     : channel_(channel),
       stub_(gp::PeerEdgeService::NewStub(channel_)),
       stream_(std::move(channel), StreamOptions(std::move(peer_id))) {}
 
-bool WebRtcPeer::Admitted(absl::Duration timeout) {
-  return stream_.AwaitAdmission(timeout).ok();
-}
+bool WebRtcPeer::Admitted(absl::Duration timeout) { return stream_.AwaitAdmission(timeout).ok(); }
 
-absl::StatusOr<gp::PeerWebRTCMessage> WebRtcPeer::Call(
-    const gp::EdgeWebRTCMessage& request, absl::Duration timeout) {
+absl::StatusOr<gp::PeerWebRTCMessage> WebRtcPeer::Call(const gp::EdgeWebRTCMessage& request,
+                                                       absl::Duration timeout) {
   return CallWebRtc(channel_, peer_id(), request, timeout);
 }
 
@@ -61,12 +57,11 @@ void WebRtcPeer::StartCall(const gp::EdgeWebRTCMessage& request, Done done,
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   call->request = request;
   call->done = std::move(done);
-  stub_->async()->WebRTCOperations(
-      &call->context, &call->request, &call->reply,
-      [call](grpc::Status status) {
-        call->done(ToStatusOr(status, std::move(call->reply)));
-        delete call;
-      });
+  stub_->async()->WebRTCOperations(&call->context, &call->request, &call->reply,
+                                   [call](grpc::Status status) {
+                                     call->done(ToStatusOr(status, std::move(call->reply)));
+                                     delete call;
+                                   });
 }
 
 void WebRtcPeer::Disconnect() {

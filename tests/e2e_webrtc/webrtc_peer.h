@@ -23,11 +23,10 @@ namespace edge::testing {
 namespace gp = giggityflix_grpc_peer;
 
 // One WebRTCOperations call with `peer_id` metadata (none when unset).
-absl::StatusOr<gp::PeerWebRTCMessage> CallWebRtc(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const std::optional<std::string>& peer_id,
-    const gp::EdgeWebRTCMessage& request,
-    absl::Duration timeout = absl::Seconds(20));
+absl::StatusOr<gp::PeerWebRTCMessage> CallWebRtc(const std::shared_ptr<grpc::Channel>& channel,
+                                                 const std::optional<std::string>& peer_id,
+                                                 const gp::EdgeWebRTCMessage& request,
+                                                 absl::Duration timeout = absl::Seconds(20));
 
 class WebRtcPeer {
  public:
@@ -45,9 +44,8 @@ class WebRtcPeer {
   bool Admitted(absl::Duration timeout = absl::Seconds(10));
 
   // A WebRTCOperations call as this peer, blocking.
-  absl::StatusOr<gp::PeerWebRTCMessage> Call(
-      const gp::EdgeWebRTCMessage& request,
-      absl::Duration timeout = absl::Seconds(20));
+  absl::StatusOr<gp::PeerWebRTCMessage> Call(const gp::EdgeWebRTCMessage& request,
+                                             absl::Duration timeout = absl::Seconds(20));
   // The same, without blocking: `done` runs on a gRPC thread when it ends.
   void StartCall(const gp::EdgeWebRTCMessage& request, Done done,
                  absl::Duration timeout = absl::Seconds(60));
@@ -59,9 +57,8 @@ class WebRtcPeer {
   // EdgeMessages received with a `webrtc` payload, in order.
   std::vector<gp::EdgeMessage> WebRtcReceived();
   std::vector<gp::EdgeMessage> Received() { return stream_.Received(); }
-  bool WaitForReceived(
-      const std::function<bool(const std::vector<gp::EdgeMessage>&)>& pred,
-      absl::Duration timeout = absl::Seconds(15)) {
+  bool WaitForReceived(const std::function<bool(const std::vector<gp::EdgeMessage>&)>& pred,
+                       absl::Duration timeout = absl::Seconds(15)) {
     return stream_.WaitUntil(pred, timeout);
   }
 

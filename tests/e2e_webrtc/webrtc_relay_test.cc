@@ -38,25 +38,20 @@ class AnswerHoldingBus final : public MessageBus {
   explicit AnswerHoldingBus(testing::FakeMessageBus* bus) : bus_(bus) {}
 
   void Publish(OutgoingRecord record, PublishDone done) override {
-    if (record.topic != kSignaling ||
-        !absl::StrContains(record.value, "\"kind\":\"sdp_answer\"")) {
+    if (record.topic != kSignaling || !absl::StrContains(record.value, "\"kind\":\"sdp_answer\"")) {
       bus_->Publish(std::move(record), std::move(done));
       return;
     }
-    bus_->Publish(std::move(record),
-                  [this, done = std::move(done)](absl::Status status) mutable {
-                    absl::MutexLock lock(&mu_);
-                    held_.push_back([done = std::move(done), status]() mutable {
-                      done(status);
-                    });
-                  });
+    bus_->Publish(std::move(record), [this, done = std::move(done)](absl::Status status) mutable {
+      absl::MutexLock lock(&mu_);
+      held_.push_back([done = std::move(done), status]() mutable { done(status); });
+    });
   }
   bool Saturated() const override { return bus_->Saturated(); }
   void SetDrainListener(absl::AnyInvocable<void()> listener) override {
     bus_->SetDrainListener(std::move(listener));
   }
-  absl::Status Subscribe(const std::string& topic,
-                         RecordHandler handler) override {
+  absl::Status Subscribe(const std::string& topic, RecordHandler handler) override {
     return bus_->Subscribe(topic, std::move(handler));
   }
   absl::Status Start() override { return bus_->Start(); }
@@ -66,11 +61,8 @@ class AnswerHoldingBus final : public MessageBus {
   // Waits for a held completion and takes it.
   absl::AnyInvocable<void()> TakeAnswerCompletion() {
     absl::MutexLock lock(&mu_);
-    auto any = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !held_.empty();
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&any), absl::Seconds(10)))
-      return nullptr;
+    auto any = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !held_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&any), absl::Seconds(10))) return nullptr;
     absl::AnyInvocable<void()> first = std::move(held_.front());
     held_.erase(held_.begin());
     return first;
@@ -137,8 +129,7 @@ class WebRtcRelayTest : public ::testing::Test {
     options.topics.commands = kCommands;
     options.topics.deadletter = kDeadLetters;
     options.catalog_pull_on_connect = false;
-    auto edge = Edge::Create(
-        options, EdgeParts{&transport_, &bus_, &tracker_, &clock_, nullptr});
+    auto edge = Edge::Create(options, EdgeParts{&transport_, &bus_, &tracker_, &clock_, nullptr});
     ASSERT_TRUE(edge.ok()) << edge.status();
     edge_ = std::move(*edge);
     ASSERT_TRUE(edge_->Start().ok());
@@ -147,9 +138,7 @@ class WebRtcRelayTest : public ::testing::Test {
     ASSERT_TRUE(peer_->admission().has_value() && peer_->admission()->ok());
   }
 
-  void TearDown() override {
-    edge_->Shutdown(fake_clock_.Now() + absl::Seconds(5));
-  }
+  void TearDown() override { edge_->Shutdown(fake_clock_.Now() + absl::Seconds(5)); }
 
   void Produce(const std::string& value) {
     ASSERT_TRUE(fake_bus_.Produce(kCommands, "peer-1", value).ok());
@@ -157,15 +146,12 @@ class WebRtcRelayTest : public ::testing::Test {
 
   void ProduceCandidate(const std::string& id) {
     Produce(R"({"type":"webrtc","peer_id":"peer-1","request_id":")" + id +
-            R"(","webrtc":{"ice_candidate":{"session_id":"s1","candidate":")" +
-            id + R"("}}})");
+            R"(","webrtc":{"ice_candidate":{"session_id":"s1","candidate":")" + id + R"("}}})");
   }
 
   // A command that reaches the peer after everything produced before it.
   void WaitForMarker(const std::string& id) {
-    Produce(
-        R"({"type":"catalog_announcement","peer_id":"peer-1","request_id":")" +
-        id + "\"}");
+    Produce(R"({"type":"catalog_announcement","peer_id":"peer-1","request_id":")" + id + "\"}");
     ASSERT_TRUE(testing::WaitFor([&] {
       for (const EdgeMessage& m : peer_->Received()) {
         if (m.request_id() == id) return true;
@@ -189,9 +175,8 @@ class WebRtcRelayTest : public ::testing::Test {
     request.mutable_stream_session_request()->set_session_id("s1");
     std::thread backend([&] {
       ASSERT_TRUE(fake_bus_.WaitForPublished(kSignaling, 1, absl::Seconds(10)));
-      Produce(
-          R"({"type":"webrtc_reply","peer_id":"peer-1","request_id":"req-1",)"
-          R"("webrtc":{"sdp_offer":{"session_id":"s1","sdp":"v=0"}}})");
+      Produce(R"({"type":"webrtc_reply","peer_id":"peer-1","request_id":"req-1",)"
+              R"("webrtc":{"sdp_offer":{"session_id":"s1","sdp":"v=0"}}})");
     });
     auto reply = transport_.CallWebRtc(Caller("peer-1"), request);
     backend.join();
@@ -212,8 +197,7 @@ class WebRtcRelayTest : public ::testing::Test {
 // Kafka confirms the answer on its producer thread while its consumer
 // thread routes commands: a backend candidate that arrives while the held
 // ones are being released must still come after them.
-TEST_F(WebRtcRelayTest,
-       CandidateArrivingWhileHeldOnesAreReleasedComesAfterThem) {
+TEST_F(WebRtcRelayTest, CandidateArrivingWhileHeldOnesAreReleasedComesAfterThem) {
   OpenSession();
   ProduceCandidate("c1");
   ProduceCandidate("c2");
@@ -224,8 +208,7 @@ TEST_F(WebRtcRelayTest,
   answer.set_request_id("ans-1");
   answer.mutable_sdp_answer()->set_session_id("s1");
   std::optional<absl::StatusOr<PeerWebRTCMessage>> ack;
-  std::thread caller(
-      [&] { ack = transport_.CallWebRtc(Caller("peer-1"), answer); });
+  std::thread caller([&] { ack = transport_.CallWebRtc(Caller("peer-1"), answer); });
   absl::AnyInvocable<void()> confirm = bus_.TakeAnswerCompletion();
   ASSERT_TRUE(confirm != nullptr);
 
@@ -241,8 +224,7 @@ TEST_F(WebRtcRelayTest,
   clock_.Open();
   producer.join();
   caller.join();
-  ASSERT_TRUE(ack.has_value() && ack->ok())
-      << (ack ? ack->status().ToString() : "no reply");
+  ASSERT_TRUE(ack.has_value() && ack->ok()) << (ack ? ack->status().ToString() : "no reply");
 
   ASSERT_TRUE(testing::WaitFor([&] { return WebRtcReceived().size() == 3; }));
   EXPECT_THAT(WebRtcReceived(), ElementsAre("c1", "c2", "c3"));

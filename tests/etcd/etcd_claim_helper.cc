@@ -14,9 +14,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::fprintf(stderr,
-                 "usage: %s ENDPOINT KEY_PREFIX EDGE_ID TTL_SECONDS PEER...\n",
-                 argv[0]);
+    std::fprintf(stderr, "usage: %s ENDPOINT KEY_PREFIX EDGE_ID TTL_SECONDS PEER...\n", argv[0]);
     return 2;
   }
   edge::etcd::EtcdTrackerOptions options;
@@ -41,8 +39,7 @@ int main(int argc, char** argv) {
                       });
     done.WaitForNotification();
     if (!status.ok()) {
-      std::fprintf(stderr, "claim %s: %s\n", argv[i],
-                   status.ToString().c_str());
+      std::fprintf(stderr, "claim %s: %s\n", argv[i], status.ToString().c_str());
       return 1;
     }
   }

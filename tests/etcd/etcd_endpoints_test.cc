@@ -11,17 +11,15 @@ namespace {
 using ::testing::ElementsAre;
 
 TEST(ParseEtcdEndpointsTest, AcceptsHostPortListsWithOptionalHttp) {
-  auto endpoints = etcd::ParseEtcdEndpoints(
-      "127.0.0.1:2379, http://etcd-1.internal:2379/ ,[::1]:2380");
+  auto endpoints =
+      etcd::ParseEtcdEndpoints("127.0.0.1:2379, http://etcd-1.internal:2379/ ,[::1]:2380");
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
-  EXPECT_THAT(*endpoints, ElementsAre("127.0.0.1:2379", "etcd-1.internal:2379",
-                                      "[::1]:2380"));
+  EXPECT_THAT(*endpoints, ElementsAre("127.0.0.1:2379", "etcd-1.internal:2379", "[::1]:2380"));
 }
 
 TEST(ParseEtcdEndpointsTest, HttpsEndpointsAskForTls) {
   bool tls = false;
-  auto endpoints =
-      etcd::ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
+  auto endpoints = etcd::ParseEtcdEndpoints("https://etcd-1:2379,HTTPS://[::1]:2379/", &tls);
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
   EXPECT_THAT(*endpoints, ElementsAre("etcd-1:2379", "[::1]:2379"));
   EXPECT_TRUE(tls);
@@ -30,14 +28,11 @@ TEST(ParseEtcdEndpointsTest, HttpsEndpointsAskForTls) {
 }
 
 TEST(ParseEtcdEndpointsTest, RejectsMalformedLists) {
-  for (const char* bad :
-       {"", "127.0.0.1:2379,", "127.0.0.1", ":2379", "host:0", "host:65536",
-        "host:port", "https://host:2379,host:2380", "::1:2379"}) {
+  for (const char* bad : {"", "127.0.0.1:2379,", "127.0.0.1", ":2379", "host:0", "host:65536",
+                          "host:port", "https://host:2379,host:2380", "::1:2379"}) {
     auto endpoints = etcd::ParseEtcdEndpoints(bad);
-    EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument)
-        << bad;
-    EXPECT_THAT(std::string(endpoints.status().message()),
-                ::testing::HasSubstr("ETCD_ENDPOINTS"))
+    EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(endpoints.status().message()), ::testing::HasSubstr("ETCD_ENDPOINTS"))
         << bad;
   }
 }
@@ -55,7 +50,8 @@ TEST(ParseEtcdEndpointsTest, SchemesAreCaseInsensitive) {
 }
 
 TEST(ParseEtcdEndpointsTest, AcceptsBracketedIpv6) {
-  auto endpoints = etcd::ParseEtcdEndpoints("[::1]:2379,http://[fd00::7]:2380,[::ffff:10.0.0.1]:2379");
+  auto endpoints =
+      etcd::ParseEtcdEndpoints("[::1]:2379,http://[fd00::7]:2380,[::ffff:10.0.0.1]:2379");
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
   EXPECT_THAT(*endpoints, ElementsAre("[::1]:2379", "[fd00::7]:2380", "[::ffff:10.0.0.1]:2379"));
 }
@@ -85,9 +81,9 @@ TEST(ParseEtcdEndpointsTest, ErrorsNameTheEndpointAndTheProblem) {
   for (const auto& [bad, problem] : cases) {
     auto endpoints = etcd::ParseEtcdEndpoints(bad);
     EXPECT_EQ(endpoints.status().code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_THAT(std::string(endpoints.status().message()),
-                ::testing::AllOf(::testing::StartsWith("ETCD_ENDPOINTS: "),
-                                 ::testing::HasSubstr(problem)))
+    EXPECT_THAT(
+        std::string(endpoints.status().message()),
+        ::testing::AllOf(::testing::StartsWith("ETCD_ENDPOINTS: "), ::testing::HasSubstr(problem)))
         << bad;
   }
 }

@@ -46,16 +46,13 @@ T Await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
 }
 
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer) {
-  return Await<absl::StatusOr<PeerClaim>>([&](auto done) {
-    tracker.Claim(peer, absl::Now() + absl::Seconds(3), std::move(done));
-  });
+  return Await<absl::StatusOr<PeerClaim>>(
+      [&](auto done) { tracker.Claim(peer, absl::Now() + absl::Seconds(3), std::move(done)); });
 }
 
-absl::StatusOr<std::string> LookupSync(Tracker& tracker,
-                                       const std::string& peer) {
-  return Await<absl::StatusOr<std::string>>([&](auto done) {
-    tracker.Lookup(peer, absl::Now() + absl::Seconds(3), std::move(done));
-  });
+absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
+  return Await<absl::StatusOr<std::string>>(
+      [&](auto done) { tracker.Lookup(peer, absl::Now() + absl::Seconds(3), std::move(done)); });
 }
 
 etcd::EtcdTrackerOptions Options(const std::string& endpoint) {
@@ -116,11 +113,9 @@ TEST_F(EtcdTlsTest, ClaimsOverTlsWithAClientCertificate) {
   ASSERT_TRUE(WaitFor([&] { return tracker->HasLease(); }));
   ASSERT_TRUE(ClaimSync(*tracker, "peer-1").ok());
   EXPECT_EQ(LookupSync(*tracker, "peer-1").value_or(""), "edge-a");
-  absl::StatusOr<std::string> address =
-      Await<absl::StatusOr<std::string>>([&](auto done) {
-        tracker->EdgeAddress("edge-a", absl::Now() + absl::Seconds(3),
-                             std::move(done));
-      });
+  absl::StatusOr<std::string> address = Await<absl::StatusOr<std::string>>([&](auto done) {
+    tracker->EdgeAddress("edge-a", absl::Now() + absl::Seconds(3), std::move(done));
+  });
   EXPECT_EQ(address.value_or(""), "edge-a.example:50051");
   tracker->Shutdown(absl::Now() + absl::Seconds(3));
 }
@@ -132,8 +127,7 @@ TEST_F(EtcdTlsTest, AServerSignedByAnotherCaIsNotTrusted) {
   ASSERT_NE(tracker, nullptr);
   EXPECT_FALSE(tracker->HasLease());
   absl::StatusOr<PeerClaim> claim = ClaimSync(*tracker, "peer-1");
-  EXPECT_EQ(claim.status().code(), absl::StatusCode::kUnavailable)
-      << claim.status();
+  EXPECT_EQ(claim.status().code(), absl::StatusCode::kUnavailable) << claim.status();
   tracker->Shutdown(absl::Now() + absl::Seconds(1));
 }
 
@@ -159,11 +153,9 @@ TEST(EtcdTlsOptionsTest, UnreadableFilesAreInvalidArguments) {
   etcd::EtcdTrackerOptions options = Options("127.0.0.1:1");
   options.tls = true;
   options.tls_ca_file = "/nonexistent/ca.pem";
-  absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
-      etcd::EtcdTracker::Create(options);
+  absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker = etcd::EtcdTracker::Create(options);
   EXPECT_EQ(tracker.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(tracker.status().message()),
-              HasSubstr("/nonexistent/ca.pem"));
+  EXPECT_THAT(std::string(tracker.status().message()), HasSubstr("/nonexistent/ca.pem"));
 
   options.tls_ca_file.clear();
   options.tls_cert_file = "/nonexistent/client.pem";
@@ -182,8 +174,7 @@ class EtcdAuthTest : public ::testing::Test {
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = *std::move(etcd);
     for (const char* command :
-         {"user add root:rootpw", "user add edge:edge-secret",
-          "role add edge-role",
+         {"user add root:rootpw", "user add edge:edge-secret", "role add edge-role",
           "role grant-permission edge-role --prefix=true readwrite /sec/",
           "user grant-role edge edge-role", "auth enable"}) {
       ASSERT_EQ(Etcdctl(command), 0) << command;
@@ -191,9 +182,9 @@ class EtcdAuthTest : public ::testing::Test {
   }
 
   int Etcdctl(const std::string& command) {
-    std::string line = absl::StrCat(
-        "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=", etcd_->endpoint(), " ",
-        command, " >/dev/null 2>&1");
+    std::string line =
+        absl::StrCat("ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=", etcd_->endpoint(), " ", command,
+                     " >/dev/null 2>&1");
     return std::system(line.c_str());
   }
 
@@ -243,13 +234,10 @@ TEST_F(EtcdAuthTest, AnInvalidatedTokenIsRenewed) {
   ASSERT_TRUE(etcd_->Restart().ok());
   // Each call below is sent first with the old token.
   absl::StatusOr<std::string> holder = LookupSync(*tracker, "peer-1");
-  EXPECT_TRUE(holder.ok() || absl::IsUnavailable(holder.status()))
-      << holder.status();
-  EXPECT_TRUE(WaitFor(
-      [&] { return LookupSync(*tracker, "peer-1").value_or("") == "edge-a"; },
-      absl::Seconds(15)));
-  EXPECT_TRUE(WaitFor([&] { return ClaimSync(*tracker, "peer-2").ok(); },
+  EXPECT_TRUE(holder.ok() || absl::IsUnavailable(holder.status())) << holder.status();
+  EXPECT_TRUE(WaitFor([&] { return LookupSync(*tracker, "peer-1").value_or("") == "edge-a"; },
                       absl::Seconds(15)));
+  EXPECT_TRUE(WaitFor([&] { return ClaimSync(*tracker, "peer-2").ok(); }, absl::Seconds(15)));
   EXPECT_TRUE(WaitFor([&] { return tracker->HasLease(); }));
   tracker->Shutdown(absl::Now() + absl::Seconds(3));
 }
@@ -263,38 +251,32 @@ TEST(EtcdHolderTest, AnInvalidHolderIdIsAnErrorNotAnEdge) {
   auto client = etcd::internal::EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
   ASSERT_TRUE(client.ok()) << client.status();
   for (const auto& [peer, holder] :
-       std::vector<std::pair<std::string, std::string>>{
-           {"peer-slash", "edge/../other-topic"},
-           {"peer-space", "edge 1"},
-           {"peer-empty", ""},
-           {"peer-long", std::string(129, 'e')}}) {
+       std::vector<std::pair<std::string, std::string>>{{"peer-slash", "edge/../other-topic"},
+                                                        {"peer-space", "edge 1"},
+                                                        {"peer-empty", ""},
+                                                        {"peer-long", std::string(129, 'e')}}) {
     ASSERT_TRUE(
         (*client)
-            ->TxnSync(
-                etcd::internal::txn::Put(absl::StrCat(kPrefix, "peers/", peer), holder, 0),
-                absl::Now() + absl::Seconds(3))
+            ->TxnSync(etcd::internal::txn::Put(absl::StrCat(kPrefix, "peers/", peer), holder, 0),
+                      absl::Now() + absl::Seconds(3))
             .ok());
   }
   ASSERT_TRUE(
       (*client)
-          ->TxnSync(etcd::internal::txn::Put(absl::StrCat(kPrefix, "peers/peer-ok"),
-                                  "edge-b", 0),
+          ->TxnSync(etcd::internal::txn::Put(absl::StrCat(kPrefix, "peers/peer-ok"), "edge-b", 0),
                     absl::Now() + absl::Seconds(3))
           .ok());
   auto tracker = Started(Options((*etcd)->endpoint()));
   ASSERT_NE(tracker, nullptr);
-  for (const char* peer :
-       {"peer-slash", "peer-space", "peer-empty", "peer-long"}) {
+  for (const char* peer : {"peer-slash", "peer-space", "peer-empty", "peer-long"}) {
     absl::StatusOr<std::string> holder = LookupSync(*tracker, peer);
     EXPECT_EQ(holder.status().code(), absl::StatusCode::kDataLoss)
         << peer << ": " << holder.status();
   }
   EXPECT_EQ(LookupSync(*tracker, "peer-ok").value_or(""), "edge-b");
-  absl::StatusOr<std::string> address =
-      Await<absl::StatusOr<std::string>>([&](auto done) {
-        tracker->EdgeAddress("edge-b", absl::Now() + absl::Seconds(3),
-                             std::move(done));
-      });
+  absl::StatusOr<std::string> address = Await<absl::StatusOr<std::string>>([&](auto done) {
+    tracker->EdgeAddress("edge-b", absl::Now() + absl::Seconds(3), std::move(done));
+  });
   EXPECT_TRUE(absl::IsNotFound(address.status())) << address.status();
   tracker->Shutdown(absl::Now() + absl::Seconds(3));
 }

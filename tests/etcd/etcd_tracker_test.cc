@@ -59,22 +59,17 @@ T Await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
 
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
                                     absl::Duration timeout = absl::Seconds(2)) {
-  return Await<absl::StatusOr<PeerClaim>>([&](auto done) {
-    tracker.Claim(peer, absl::Now() + timeout, std::move(done));
-  });
+  return Await<absl::StatusOr<PeerClaim>>(
+      [&](auto done) { tracker.Claim(peer, absl::Now() + timeout, std::move(done)); });
 }
 
-absl::StatusOr<std::string> LookupSync(Tracker& tracker,
-                                       const std::string& peer) {
-  return Await<absl::StatusOr<std::string>>([&](auto done) {
-    tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done));
-  });
+absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
+  return Await<absl::StatusOr<std::string>>(
+      [&](auto done) { tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done)); });
 }
 
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
-                         const PeerClaim& claim) {
-  return Await<absl::Status>(
-      [&](auto done) { tracker.Release(peer, claim, std::move(done)); });
+absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
+  return Await<absl::Status>([&](auto done) { tracker.Release(peer, claim, std::move(done)); });
 }
 
 class EtcdTrackerTest : public ::testing::Test {
@@ -86,14 +81,13 @@ class EtcdTrackerTest : public ::testing::Test {
     etcd_ = *std::move(etcd);
   }
 
-  std::unique_ptr<etcd::EtcdTracker> NewTracker(
-      const std::string& edge_id, std::vector<std::string> endpoints = {}) {
+  std::unique_ptr<etcd::EtcdTracker> NewTracker(const std::string& edge_id,
+                                                std::vector<std::string> endpoints = {}) {
     etcd::EtcdTrackerOptions options;
     options.edge_id = edge_id;
     options.advertised_address = absl::StrCat(edge_id, ".example:50051");
-    options.endpoints = endpoints.empty()
-                            ? std::vector<std::string>{etcd_->endpoint()}
-                            : std::move(endpoints);
+    options.endpoints =
+        endpoints.empty() ? std::vector<std::string>{etcd_->endpoint()} : std::move(endpoints);
     options.lease_ttl = kTtl;
     options.key_prefix = kPrefix;
     options.request_timeout = absl::Seconds(1);
@@ -135,15 +129,12 @@ TEST_F(EtcdTrackerTest, ClaimAndRegistrationAreKeysBoundToTheLease) {
 
   absl::StatusOr<mvccpb::KeyValue> edge = ReadKey("/test/edges/edge-a");
   ASSERT_TRUE(edge.ok()) << edge.status();
-  EXPECT_EQ(edge->value(),
-            R"({"edge_id":"edge-a","address":"edge-a.example:50051"})");
+  EXPECT_EQ(edge->value(), R"({"edge_id":"edge-a","address":"edge-a.example:50051"})");
   EXPECT_EQ(edge->lease(), peer->lease());
 
   a->Shutdown(absl::Now() + absl::Seconds(2));
-  EXPECT_EQ(ReadKey("/test/peers/peer-1").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(ReadKey("/test/edges/edge-a").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/peers/peer-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/edges/edge-a").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(EtcdTrackerTest, ClaimFailsUnavailableWithinTheDeadlineWhenEtcdIsDown) {
@@ -153,12 +144,10 @@ TEST_F(EtcdTrackerTest, ClaimFailsUnavailableWithinTheDeadlineWhenEtcdIsDown) {
   ASSERT_TRUE(etcd_->Stop().ok());
 
   absl::Time start = absl::Now();
-  absl::StatusOr<PeerClaim> claim =
-      ClaimSync(*a, "peer-2", absl::Milliseconds(1500));
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-2", absl::Milliseconds(1500));
   absl::Duration took = absl::Now() - start;
   EXPECT_THAT(claim.status().code(),
-              ::testing::AnyOf(absl::StatusCode::kUnavailable,
-                               absl::StatusCode::kDeadlineExceeded))
+              ::testing::AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded))
       << claim.status();
   EXPECT_LT(took, absl::Seconds(2)) << took;
 
@@ -172,8 +161,7 @@ TEST_F(EtcdTrackerTest, StartsWithEtcdDownAndClaimsOnceItIsUp) {
   auto a = NewTracker("edge-a");
   ASSERT_TRUE(a->Start().ok());
   EXPECT_FALSE(a->HasLease());
-  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(), absl::StatusCode::kUnavailable);
 
   ASSERT_TRUE(etcd_->Restart().ok());
   // gRPC 1.51 keeps a channel that has never connected in backoff for ~10 s
@@ -211,8 +199,7 @@ TEST_F(EtcdTrackerTest, HeldPeersAreReclaimedAfterEtcdRestarts) {
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_EQ(key->lease(), ReadKey("/test/edges/edge-a")->lease());
   EXPECT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
-  EXPECT_EQ(LookupSync(*b, "peer-1").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*b, "peer-1").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
@@ -231,14 +218,12 @@ TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
                              const_cast<char*>("peer-1"),
                              nullptr};
   pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ),
-            0);
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   std::string said;
   pollfd readable{out[0], POLLIN, 0};
-  while (!absl::StrContains(said, "claimed") &&
-         poll(&readable, 1, 10000) == 1) {
+  while (!absl::StrContains(said, "claimed") && poll(&readable, 1, 10000) == 1) {
     char buffer[64];
     ssize_t n = read(out[0], buffer, sizeof(buffer));
     if (n <= 0) break;
@@ -256,16 +241,13 @@ TEST_F(EtcdTrackerTest, KilledEdgesClaimsVanishWithinTheTtl) {
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   absl::Time killed = absl::Now();
-  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); },
-                      kTtl + absl::Seconds(3)));
+  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); }, kTtl + absl::Seconds(3)));
   EXPECT_LT(absl::Now() - killed, kTtl + absl::Seconds(2));
-  EXPECT_EQ(ReadKey("/test/edges/edge-dead").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/edges/edge-dead").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
-      TcpProxy::Start(etcd_->client_port());
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto a = NewTracker("edge-a", {(*proxy)->endpoint()});
   absl::Mutex mu;
@@ -282,8 +264,7 @@ TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
   (*proxy)->SetConnected(false);
   auto b = NewTracker("edge-b");
   ASSERT_TRUE(b->Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); },
-                      kTtl + absl::Seconds(4)));
+  ASSERT_TRUE(WaitFor([&] { return ClaimSync(*b, "peer-1").ok(); }, kTtl + absl::Seconds(4)));
 
   (*proxy)->SetConnected(true);
   ASSERT_TRUE(WaitFor(
@@ -306,8 +287,7 @@ TEST_F(EtcdTrackerTest, LostListenerNamesPeersTakenWhileTheLeaseWasGone) {
 // the re-claim cannot outlast the lease; every claim keeps its epoch.
 TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
   constexpr int kPeers = 3000;
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
-      TcpProxy::Start(etcd_->client_port());
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto a = NewTracker("edge-a", {(*proxy)->endpoint()});
   absl::Mutex mu;
@@ -330,9 +310,9 @@ TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
   }
   {
     absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(
-        absl::Condition(+[](int* n) { return *n == kPeers; }, &done),
-        absl::Seconds(60)));
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* n) { return *n == kPeers; }, &done),
+                                    absl::Seconds(60)));
   }
   for (int i = 0; i < kPeers; ++i) ASSERT_TRUE(claims[i].ok()) << i << claims[i].status();
 
@@ -378,18 +358,15 @@ class ClaimSet {
  public:
   void Start(Tracker& tracker, const std::string& peer,
              absl::Duration timeout = absl::Seconds(10)) {
-    tracker.Claim(peer, absl::Now() + timeout,
-                  [this, peer](absl::StatusOr<PeerClaim> claim) {
-                    absl::MutexLock lock(&mu_);
-                    got_.emplace(peer, std::move(claim));
-                  });
+    tracker.Claim(peer, absl::Now() + timeout, [this, peer](absl::StatusOr<PeerClaim> claim) {
+      absl::MutexLock lock(&mu_);
+      got_.emplace(peer, std::move(claim));
+    });
   }
   // Waits until `count` claims are answered; returns them by peer.
   std::map<std::string, absl::StatusOr<PeerClaim>> Wait(size_t count) {
     absl::MutexLock lock(&mu_);
-    auto all = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return got_.size() >= count;
-    };
+    auto all = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return got_.size() >= count; };
     EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
         << got_.size() << " of " << count << " claims answered";
     return got_;
@@ -434,15 +411,13 @@ TEST_F(EtcdClaimBatchTest, OneConflictingClaimIsRefusedAndTheOthersAdmitted) {
 
   ASSERT_EQ(got.at("peer-x").status().code(), absl::StatusCode::kAlreadyExists)
       << got.at("peer-x").status();
-  EXPECT_THAT(std::string(got.at("peer-x").status().message()),
-              HasSubstr("edge-b"));
+  EXPECT_THAT(std::string(got.at("peer-x").status().message()), HasSubstr("edge-b"));
   std::set<int64_t> epochs;
   for (int i = 0; i < 10; ++i) {
     const std::string peer = absl::StrCat("peer-", i);
     ASSERT_TRUE(got.at(peer).ok()) << peer << ": " << got.at(peer).status();
     epochs.insert(*got.at(peer)->epoch);
-    absl::StatusOr<mvccpb::KeyValue> record =
-        ReadKey(absl::StrCat("/test/claims/", peer));
+    absl::StatusOr<mvccpb::KeyValue> record = ReadKey(absl::StrCat("/test/claims/", peer));
     ASSERT_TRUE(record.ok()) << record.status();
     EXPECT_EQ(record->mod_revision(), *got.at(peer)->epoch) << peer;
     EXPECT_EQ(LookupSync(*b, peer).value_or(""), "edge-a") << peer;
@@ -486,8 +461,7 @@ TEST_F(EtcdClaimBatchTest, EachPeersEpochGrowsAcrossBatches) {
   for (int i = 0; i < kPeers; ++i) {
     ASSERT_TRUE(after.at(peer(i)).ok()) << peer(i) << ": " << after.at(peer(i)).status();
     EXPECT_GT(*after.at(peer(i))->epoch, *before.at(peer(i))->epoch) << peer(i);
-    absl::StatusOr<mvccpb::KeyValue> record =
-        ReadKey(absl::StrCat("/test/claims/", peer(i)));
+    absl::StatusOr<mvccpb::KeyValue> record = ReadKey(absl::StrCat("/test/claims/", peer(i)));
     ASSERT_TRUE(record.ok()) << record.status();
     EXPECT_EQ(record->mod_revision(), *after.at(peer(i))->epoch) << peer(i);
     if (i % 2 == 0) released_epochs.insert(*after.at(peer(i))->epoch);
@@ -496,9 +470,7 @@ TEST_F(EtcdClaimBatchTest, EachPeersEpochGrowsAcrossBatches) {
   // The new claims release; the replaced ones' old epochs do not.
   for (int i = 0; i < kPeers; ++i) {
     ASSERT_TRUE(ReleaseSync(*a, peer(i), *after.at(peer(i))).ok());
-    EXPECT_EQ(LookupSync(*a, peer(i)).status().code(),
-              absl::StatusCode::kNotFound)
-        << peer(i);
+    EXPECT_EQ(LookupSync(*a, peer(i)).status().code(), absl::StatusCode::kNotFound) << peer(i);
   }
 }
 
@@ -522,8 +494,7 @@ TEST_F(EtcdClaimBatchTest, ClaimsBeyondTheCapAreSplitIntoSeveralBatches) {
   for (const auto& [epoch, count] : per_epoch) sizes.push_back(count);
   EXPECT_THAT(sizes, ElementsAre(etcd::internal::txn::kMaxClaimsPerNest,
                                  etcd::internal::txn::kMaxClaimsPerNest, 10));
-  EXPECT_EQ(LookupSync(*a, absl::StrCat("peer-", peers - 1)).value_or(""),
-            "edge-a");
+  EXPECT_EQ(LookupSync(*a, absl::StrCat("peer-", peers - 1)).value_or(""), "edge-a");
 }
 
 TEST_F(EtcdClaimBatchTest, AQueuedClaimEndsAtItsDeadlineWhileTheBatchAheadHangs) {
@@ -537,16 +508,14 @@ TEST_F(EtcdClaimBatchTest, AQueuedClaimEndsAtItsDeadlineWhileTheBatchAheadHangs)
   const absl::Duration took = absl::Now() - start;
   Resume();
   ASSERT_EQ(got.size(), 1u) << "a filler was answered while etcd was paused";
-  EXPECT_EQ(got.at("peer-short").status().code(),
-            absl::StatusCode::kDeadlineExceeded)
+  EXPECT_EQ(got.at("peer-short").status().code(), absl::StatusCode::kDeadlineExceeded)
       << got.at("peer-short").status();
   // Not a speed check: the batch ahead waits up to its own 10 s deadline.
   EXPECT_LT(took, absl::Seconds(5)) << took;
   got = claims.Wait(etcd::internal::txn::kClaimBatchesInFlight + 1);
   EXPECT_TRUE(got.at("filler-0").ok()) << got.at("filler-0").status();
   // Never sent: nothing holds it.
-  EXPECT_EQ(LookupSync(*a, "peer-short").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*a, "peer-short").status().code(), absl::StatusCode::kNotFound);
 }
 
 // The batch cap's arithmetic (etcd_txn.h): etcd allows 128 operations per
@@ -558,8 +527,7 @@ TEST_F(EtcdTrackerTest, EtcdTakesAsManyNestedClaimsAsTheCapAssumes) {
     std::vector<etcdserverpb::TxnRequest> txns;
     for (int i = 0; i < count; ++i) {
       txns.push_back(etcd::internal::txn::NewClaim(
-          {absl::StrCat("/nest/", tag, "/peers/", i),
-           absl::StrCat("/nest/", tag, "/claims/", i),
+          {absl::StrCat("/nest/", tag, "/peers/", i), absl::StrCat("/nest/", tag, "/claims/", i),
            absl::StrCat("/nest/", tag, "/lost/", i)},
           "edge-a", "{}", 0));
     }
@@ -571,16 +539,14 @@ TEST_F(EtcdTrackerTest, EtcdTakesAsManyNestedClaimsAsTheCapAssumes) {
   ASSERT_EQ(fits->responses_size(), 125);
   EXPECT_TRUE(fits->responses(124).response_txn().succeeded());
   absl::StatusOr<etcdserverpb::TxnResponse> too_many = nest(126, "b");
-  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kInvalidArgument)
-      << too_many.status();
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kInvalidArgument) << too_many.status();
   EXPECT_LE(etcd::internal::txn::kMaxClaimsPerNest, 125);
 }
 
 TEST_F(EtcdTrackerTest, FailsOverWhenTheFirstEndpointIsDead) {
   absl::StatusOr<int> dead_port = PickFreeLoopbackPort();
   ASSERT_TRUE(dead_port.ok());
-  auto a = NewTracker(
-      "edge-a", {absl::StrCat("127.0.0.1:", *dead_port), etcd_->endpoint()});
+  auto a = NewTracker("edge-a", {absl::StrCat("127.0.0.1:", *dead_port), etcd_->endpoint()});
   ASSERT_TRUE(a->Start().ok());
   EXPECT_TRUE(a->HasLease());
   ASSERT_TRUE(ClaimSync(*a, "peer-1").ok());
@@ -598,15 +564,12 @@ TEST_F(EtcdTrackerTest, CreateRejectsBadOptions) {
     return etcd::EtcdTracker::Create(std::move(options)).status();
   };
   EXPECT_TRUE(with([](auto&) {}).ok());
-  EXPECT_EQ(with([](auto& o) { o.edge_id.clear(); }).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](auto& o) { o.edge_id.clear(); }).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](auto& o) { o.advertised_address.clear(); }).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(with([](auto& o) { o.endpoints.clear(); }).code(),
+  EXPECT_EQ(with([](auto& o) { o.endpoints.clear(); }).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](auto& o) { o.lease_ttl = absl::Milliseconds(1500); }).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      with([](auto& o) { o.lease_ttl = absl::Milliseconds(1500); }).code(),
-      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](auto& o) { o.key_prefix = "giggityflix"; }).code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -42,29 +42,23 @@ absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::Start(int target_port) {
   if (fd < 0) return absl::InternalError("socket failed");
   sockaddr_in addr = Loopback(0);
   socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(fd, 64) != 0 ||
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 64) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     close(fd);
-    return absl::InternalError(
-        absl::StrCat("proxy listen failed: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("proxy listen failed: ", std::strerror(errno)));
   }
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
     close(fd);
     return absl::InternalError("eventfd failed");
   }
-  std::unique_ptr<TcpProxy> proxy(
-      new TcpProxy(fd, ntohs(addr.sin_port), target_port, wake));
+  std::unique_ptr<TcpProxy> proxy(new TcpProxy(fd, ntohs(addr.sin_port), target_port, wake));
   proxy->thread_ = std::thread([p = proxy.get()] { p->Run(); });
   return proxy;
 }
 
 TcpProxy::TcpProxy(int listen_fd, int port, int target_port, int wake_fd)
-    : listen_fd_(listen_fd),
-      port_(port),
-      target_port_(target_port),
-      wake_fd_(wake_fd) {}
+    : listen_fd_(listen_fd), port_(port), target_port_(target_port), wake_fd_(wake_fd) {}
 
 TcpProxy::~TcpProxy() {
   {
@@ -77,9 +71,7 @@ TcpProxy::~TcpProxy() {
   close(wake_fd_);
 }
 
-std::string TcpProxy::endpoint() const {
-  return absl::StrCat("127.0.0.1:", port_);
-}
+std::string TcpProxy::endpoint() const { return absl::StrCat("127.0.0.1:", port_); }
 
 void TcpProxy::SetConnected(bool connected) {
   {
@@ -159,8 +151,7 @@ void TcpProxy::Run() {
       }
       int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       sockaddr_in addr = Loopback(target_port_);
-      if (server < 0 || connect(server, reinterpret_cast<sockaddr*>(&addr),
-                                sizeof(addr)) != 0) {
+      if (server < 0 || connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
         close(client);
         if (server >= 0) close(server);
         continue;

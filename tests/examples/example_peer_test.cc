@@ -22,9 +22,7 @@ const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 
 class ExamplePeerTest : public ::testing::Test {
  protected:
-  ExamplePeerTest()
-      : peer_({"a", "b", "c"},
-              [this] { return absl::StrCat("own-", ++ids_); }) {}
+  ExamplePeerTest() : peer_({"a", "b", "c"}, [this] { return absl::StrCat("own-", ++ids_); }) {}
 
   static EdgeMessage Command(const std::string& request_id) {
     EdgeMessage message;
@@ -44,8 +42,7 @@ TEST_F(ExamplePeerTest, AnswersCatalogRequestWithSameRequestId) {
   ASSERT_EQ(outcome.replies.size(), 1u);
   EXPECT_EQ(outcome.replies[0].request_id(), "r1");
   ASSERT_TRUE(outcome.replies[0].has_catalog_announcement());
-  EXPECT_THAT(outcome.replies[0].catalog_announcement().catalog_ids(),
-              ElementsAre("a", "b", "c"));
+  EXPECT_THAT(outcome.replies[0].catalog_announcement().catalog_ids(), ElementsAre("a", "b", "c"));
   // The answer now awaits the edge's acknowledgement.
   EXPECT_THAT(peer_.waiting(), ElementsAre("r1"));
   Outcome ack = peer_.Handle(Command("r1"), kStart);
@@ -100,9 +97,8 @@ TEST_F(ExamplePeerTest, HashesAreDeterministicPerType) {
   EXPECT_EQ(outcome.replies[0].request_id(), "h1");
   EXPECT_EQ(response.catalog_id(), "a");
   EXPECT_TRUE(response.success());
-  EXPECT_THAT(response.hashes(),
-              UnorderedElementsAre(Pair("md5", FakeHash("md5", "a")),
-                                   Pair("sha256", FakeHash("sha256", "a"))));
+  EXPECT_THAT(response.hashes(), UnorderedElementsAre(Pair("md5", FakeHash("md5", "a")),
+                                                      Pair("sha256", FakeHash("sha256", "a"))));
   EXPECT_EQ(FakeHash("md5", "a"), FakeHash("md5", "a"));
   EXPECT_NE(FakeHash("md5", "a"), FakeHash("md5", "b"));
   EXPECT_NE(FakeHash("md5", "a"), FakeHash("sha256", "a"));
@@ -190,8 +186,7 @@ TEST_F(ExamplePeerTest, WaitingExpiresAfterThirtySeconds) {
   peer_.Keepalive(kStart);
   peer_.Keepalive(kStart + absl::Seconds(10));
   EXPECT_THAT(peer_.ExpireWaiting(kStart + absl::Seconds(29)), IsEmpty());
-  EXPECT_THAT(peer_.ExpireWaiting(kStart + absl::Seconds(30)),
-              ElementsAre("own-1"));
+  EXPECT_THAT(peer_.ExpireWaiting(kStart + absl::Seconds(30)), ElementsAre("own-1"));
   EXPECT_THAT(peer_.waiting(), ElementsAre("own-2"));
 }
 

@@ -16,18 +16,15 @@ using ::testing::IsEmpty;
 
 using Env = std::map<std::string, std::string>;
 
-absl::StatusOr<PeerOptions> Parse(const std::vector<std::string>& args,
-                                  const Env& env = {}) {
-  return ParsePeerOptions(
-      args, [&env](absl::string_view name) -> std::optional<std::string> {
-        auto it = env.find(std::string(name));
-        if (it == env.end()) return std::nullopt;
-        return it->second;
-      });
+absl::StatusOr<PeerOptions> Parse(const std::vector<std::string>& args, const Env& env = {}) {
+  return ParsePeerOptions(args, [&env](absl::string_view name) -> std::optional<std::string> {
+    auto it = env.find(std::string(name));
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  });
 }
 
-void ExpectRejected(const std::vector<std::string>& args,
-                    absl::string_view detail) {
+void ExpectRejected(const std::vector<std::string>& args, absl::string_view detail) {
   absl::StatusOr<PeerOptions> options = Parse(args);
   ASSERT_FALSE(options.ok());
   EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
@@ -35,9 +32,9 @@ void ExpectRejected(const std::vector<std::string>& args,
 }
 
 TEST(PeerOptionsTest, ParsesEveryFlag) {
-  absl::StatusOr<PeerOptions> options = Parse(
-      {"--edge=10.0.0.1:6000", "--peer-id=peer-1", "--catalog=a,b,c",
-       "--keepalive-sec=5", "--offer=m/x.mkv:10,c:/y:20", "--stream=movie-7"});
+  absl::StatusOr<PeerOptions> options =
+      Parse({"--edge=10.0.0.1:6000", "--peer-id=peer-1", "--catalog=a,b,c", "--keepalive-sec=5",
+             "--offer=m/x.mkv:10,c:/y:20", "--stream=movie-7"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->edge_address, "10.0.0.1:6000");
   EXPECT_EQ(options->peer_id, "peer-1");
@@ -60,12 +57,11 @@ TEST(PeerOptionsTest, DefaultsAndEnvironmentFallback) {
   EXPECT_THAT(defaults->offer, IsEmpty());
   EXPECT_EQ(defaults->stream, "");
 
-  absl::StatusOr<PeerOptions> from_env =
-      Parse({"--catalog=z"}, {{"PEER_ID", "env-peer"},
-                              {"EDGE_ADDRESS", "edge:1"},
-                              {"PEER_CATALOG", "x,y"},
-                              {"PEER_KEEPALIVE_SEC", "7"},
-                              {"PEER_STREAM", "movie-9"}});
+  absl::StatusOr<PeerOptions> from_env = Parse({"--catalog=z"}, {{"PEER_ID", "env-peer"},
+                                                                 {"EDGE_ADDRESS", "edge:1"},
+                                                                 {"PEER_CATALOG", "x,y"},
+                                                                 {"PEER_KEEPALIVE_SEC", "7"},
+                                                                 {"PEER_STREAM", "movie-9"}});
   ASSERT_TRUE(from_env.ok()) << from_env.status();
   EXPECT_EQ(from_env->peer_id, "env-peer");
   EXPECT_EQ(from_env->edge_address, "edge:1");

@@ -22,11 +22,9 @@ constexpr char kOffer[] =
 
 class StreamSessionTest : public ::testing::Test {
  protected:
-  StreamSessionTest()
-      : session_("movie-1", [this] { return absl::StrCat("id-", ++ids_); }) {}
+  StreamSessionTest() : session_("movie-1", [this] { return absl::StrCat("id-", ++ids_); }) {}
 
-  PeerWebRTCMessage Offer(const std::string& request_id,
-                          const std::string& session_id) {
+  PeerWebRTCMessage Offer(const std::string& request_id, const std::string& session_id) {
     PeerWebRTCMessage reply;
     reply.set_request_id(request_id);
     reply.mutable_sdp_offer()->set_session_id(session_id);
@@ -37,8 +35,7 @@ class StreamSessionTest : public ::testing::Test {
   PeerWebRTCMessage Ack(const EdgeWebRTCMessage& sent, bool success = true) {
     PeerWebRTCMessage reply;
     reply.set_request_id(sent.request_id());
-    reply.mutable_stream_session_response()->set_session_id(
-        session_.session_id());
+    reply.mutable_stream_session_response()->set_session_id(session_.session_id());
     reply.mutable_stream_session_response()->set_success(success);
     return reply;
   }
@@ -98,8 +95,7 @@ TEST_F(StreamSessionTest, LocalCandidatesTrickleWithFreshRequestIds) {
     EXPECT_THAT(candidate.ice_candidate().candidate(), HasSubstr("typ host"));
     EXPECT_TRUE(session_.OnAcknowledged(candidate, Ack(candidate)).ok());
   }
-  EXPECT_NE(candidates[0].ice_candidate().candidate(),
-            candidates[1].ice_candidate().candidate());
+  EXPECT_NE(candidates[0].ice_candidate().candidate(), candidates[1].ice_candidate().candidate());
 }
 
 TEST_F(StreamSessionTest, RefusalFailsTheSessionWithItsReason) {
@@ -124,13 +120,11 @@ TEST_F(StreamSessionTest, OfferForAnotherSessionOrRequestIsRejected) {
   EXPECT_EQ(wrong_session.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(session_.state(), StreamSession::State::kFailed);
 
-  StreamSession second("movie-2",
-                       [n = 0]() mutable { return absl::StrCat("s-", ++n); });
+  StreamSession second("movie-2", [n = 0]() mutable { return absl::StrCat("s-", ++n); });
   second.Request();
   auto wrong_request = second.OnOffer(Offer("not-the-request", "s-1"));
   EXPECT_EQ(wrong_request.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(wrong_request.status().message()),
-              HasSubstr("not-the-request"));
+  EXPECT_THAT(std::string(wrong_request.status().message()), HasSubstr("not-the-request"));
 }
 
 TEST_F(StreamSessionTest, OfferWithoutRequestIsNotAnswered) {
@@ -145,15 +139,12 @@ TEST_F(StreamSessionTest, UnsuccessfulOrMismatchedAcknowledgementFails) {
   ASSERT_TRUE(answer.ok());
   PeerWebRTCMessage other = Ack(*answer);
   other.set_request_id("someone-else");
-  EXPECT_EQ(session_.OnAcknowledged(*answer, other).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(session_.OnAcknowledged(*answer, other).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(session_.state(), StreamSession::State::kFailed);
 
-  StreamSession second("movie-2",
-                       [n = 0]() mutable { return absl::StrCat("s-", ++n); });
+  StreamSession second("movie-2", [n = 0]() mutable { return absl::StrCat("s-", ++n); });
   EdgeWebRTCMessage second_request = second.Request();
-  auto second_answer =
-      second.OnOffer(Offer(second_request.request_id(), "s-1"));
+  auto second_answer = second.OnOffer(Offer(second_request.request_id(), "s-1"));
   ASSERT_TRUE(second_answer.ok());
   PeerWebRTCMessage refused;
   refused.set_request_id(second_answer->request_id());
@@ -173,9 +164,8 @@ TEST_F(StreamSessionTest, FailKeepsTheFirstError) {
 
 TEST_F(StreamSessionTest, RemoteCandidatesAreKeptInOrder) {
   Connect();
-  for (const char* text :
-       {"candidate:a 1 udp 1 198.51.100.1 1000 typ host",
-        "candidate:b 1 udp 1 198.51.100.2 1000 typ srflx", ""}) {
+  for (const char* text : {"candidate:a 1 udp 1 198.51.100.1 1000 typ host",
+                           "candidate:b 1 udp 1 198.51.100.2 1000 typ srflx", ""}) {
     EdgeWebRTCMessage message;
     message.set_request_id("backend");
     message.mutable_ice_candidate()->set_session_id("id-1");

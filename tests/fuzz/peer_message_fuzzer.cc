@@ -51,8 +51,8 @@ class Run {
   Run() : bus_(Options()) {}
 
   bool Start() {
-    auto edge = edge::Edge::Create(FuzzOptions(),
-                                   edge::EdgeParts{&transport_, &bus_, &tracker_, &clock_});
+    auto edge =
+        edge::Edge::Create(FuzzOptions(), edge::EdgeParts{&transport_, &bus_, &tracker_, &clock_});
     if (!edge.ok()) return false;
     edge_ = std::move(*edge);
     return edge_->Start().ok();

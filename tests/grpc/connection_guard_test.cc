@@ -21,7 +21,7 @@ TEST(ConnectionGuardTest, StreamsPerConnectionAreBoundedAndFreedOnRelease) {
   EXPECT_TRUE(third.first_refusal);
   EXPECT_FALSE(third.close_connection);
   EXPECT_FALSE(guard.Admit(5, "ipv4:10.0.0.1:1000", true).first_refusal);  // Logged once.
-  EXPECT_TRUE(guard.Admit(6, "ipv4:10.0.0.2:1000", true).status.ok());    // Another connection.
+  EXPECT_TRUE(guard.Admit(6, "ipv4:10.0.0.2:1000", true).status.ok());     // Another connection.
   guard.Release(1);
   guard.Release(4);  // Refused: nothing to release.
   EXPECT_TRUE(guard.Admit(7, "ipv4:10.0.0.1:1000", true).status.ok());
@@ -41,7 +41,7 @@ TEST(ConnectionGuardTest, StartRateRefusesAndClosesOnceThenRefills) {
   EXPECT_EQ(over.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(over.close_connection);
   EXPECT_FALSE(guard.Admit(5, peer, true).close_connection);  // Closed once.
-  clock.Advance(absl::Milliseconds(100));  // One token back.
+  clock.Advance(absl::Milliseconds(100));                     // One token back.
   EXPECT_TRUE(guard.Admit(6, peer, true).status.ok());
 }
 

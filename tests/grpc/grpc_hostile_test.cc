@@ -58,8 +58,8 @@ class GrpcHostileTest : public ::testing::Test {
     std::vector<std::string> argv = {EDGE_SYSTEM_PYTHON3, EDGE_HOSTILE_H2_SCRIPT,
                                      absl::StrCat(transport_->port())};
     argv.insert(argv.end(), args.begin(), args.end());
-    const std::string output = ::testing::TempDir() + "/hostile_h2." +
-                               std::to_string(getpid()) + ".log";
+    const std::string output =
+        ::testing::TempDir() + "/hostile_h2." + std::to_string(getpid()) + ".log";
     auto child = ChildProcess::Start(argv, output);
     if (!child.ok()) return absl::StrCat("cannot start: ", child.status().ToString());
     auto code = (*child)->WaitForExit(absl::Seconds(60));
@@ -143,10 +143,10 @@ TEST_F(GrpcHostileTest, OneMebibyteOfMetadataIsRefused) {
   const std::string result = RunScript({"metadata", absl::StrCat(1 << 20)});
   // gRPC itself may reset the stream or answer RESOURCE_EXHAUSTED; either
   // way the call never reaches the edge and nothing of it is kept.
-  EXPECT_THAT(result, ::testing::AnyOf(HasSubstr(absl::StrCat("\"grpc_status\": ",
-                                                              kResourceExhausted)),
-                                       ::testing::Not(HasSubstr("\"reset\": null")),
-                                       HasSubstr("\"closed\": true")))
+  EXPECT_THAT(
+      result,
+      ::testing::AnyOf(HasSubstr(absl::StrCat("\"grpc_status\": ", kResourceExhausted)),
+                       ::testing::Not(HasSubstr("\"reset\": null")), HasSubstr("\"closed\": true")))
       << result;
   EXPECT_THAT(result, ::testing::Not(HasSubstr("\"grpc_status\": 0"))) << result;
   EXPECT_EQ(handler_.stream_count(), 0u) << result;
@@ -159,8 +159,7 @@ TEST_F(GrpcHostileTest, MetadataOverTheLimitIsRefusedWithResourceExhausted) {
   // Below gRPC's own hard limit (twice the soft one), so the edge's check is
   // what answers.
   const std::string result = RunScript({"metadata", "8192"});
-  EXPECT_THAT(result, HasSubstr(absl::StrCat("\"grpc_status\": ", kResourceExhausted)))
-      << result;
+  EXPECT_THAT(result, HasSubstr(absl::StrCat("\"grpc_status\": ", kResourceExhausted))) << result;
   EXPECT_EQ(handler_.stream_count(), 0u) << result;
 }
 
@@ -241,8 +240,8 @@ TEST_F(GrpcHostileTest, ListenerProbeTellsAListenerThatAcceptsFromOneThatDoesNot
   ASSERT_EQ(listen(fd, 16), 0);
   socklen_t len = sizeof(addr);
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  grpc_transport::internal::ListenerProbeOptions stuck{"127.0.0.1", ntohs(addr.sin_port), false,
-                                            absl::Milliseconds(10), absl::Milliseconds(200), 2};
+  grpc_transport::internal::ListenerProbeOptions stuck{
+      "127.0.0.1", ntohs(addr.sin_port), false, absl::Milliseconds(10), absl::Milliseconds(200), 2};
   absl::Status status = grpc_transport::internal::ListenerProbe::ProbeOnce(stuck);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("no longer accepts")) << status;

@@ -19,11 +19,11 @@
 namespace edge {
 namespace {
 
-using ::edge::testing::TestPeer;
 using ::edge::testing::NumberedEdgeMessage;
 using ::edge::testing::NumberedPeerMessage;
 using ::edge::testing::RecordingHandler;
 using ::edge::testing::RecordingObserver;
+using ::edge::testing::TestPeer;
 using ::edge::testing::WaitFor;
 using ::testing::HasSubstr;
 
@@ -112,7 +112,7 @@ class GrpcPeerTransportTest : public ::testing::Test {
 
   // Connects and waits until the handler admitted the stream `index`.
   std::unique_ptr<TestPeer> ConnectAdmitted(std::optional<std::string> peer_id, size_t index,
-                                                bool read = true) {
+                                            bool read = true) {
     auto peer = Connect(peer_id, read);
     EXPECT_TRUE(handler_.WaitForStreams(index + 1));
     return peer;
@@ -551,8 +551,7 @@ TEST_F(GrpcPeerTransportTest, CreateRejectsBadOptions) {
       {"address", [](auto& o) { o.address = ""; }},
       {"keepalive_time", [](auto& o) { o.keepalive_time = absl::ZeroDuration(); }},
       {"keepalive_timeout", [](auto& o) { o.keepalive_timeout = -absl::Seconds(1); }},
-      {"min_client_ping_interval",
-       [](auto& o) { o.min_client_ping_interval = -absl::Seconds(1); }},
+      {"min_client_ping_interval", [](auto& o) { o.min_client_ping_interval = -absl::Seconds(1); }},
       {"max_ping_strikes", [](auto& o) { o.max_ping_strikes = -1; }},
       {"max_message_bytes", [](auto& o) { o.max_message_bytes = 0; }},
       {"max_metadata_bytes", [](auto& o) { o.max_metadata_bytes = -5; }},

@@ -5,9 +5,9 @@
 
 #include "contract/peer_transport/recording_handler.h"
 #include "edge/grpc/grpc_peer_transport.h"
-#include "grpc/listener_probe.h"
 #include "edge/testing/fake_clock.h"
 #include "grpc/grpc_test_util.h"
+#include "grpc/listener_probe.h"
 #include "grpc/test_certs.h"
 #include "gtest/gtest.h"
 #include "support/test_peer.h"
@@ -70,8 +70,7 @@ class GrpcTlsTest : public ::testing::Test {
     return ChannelOptions{tls, absl::ZeroDuration()};
   }
 
-  std::unique_ptr<TestPeer> Connect(const ChannelOptions& channel,
-                                    const std::string& peer_id) {
+  std::unique_ptr<TestPeer> Connect(const ChannelOptions& channel, const std::string& peer_id) {
     TestPeer::Options options;
     options.peer_id = peer_id;
     return std::make_unique<TestPeer>(TestPeer::NewChannel(transport_->port(), channel),
@@ -203,10 +202,10 @@ TEST_F(GrpcTlsTest, ListenerProbeSeesATlsListenerAccept) {
   StartTransport(options);
   // A probe that got no answer would fail within its timeout; the TLS
   // listener answers the probe's ClientHello.
-  EXPECT_TRUE(grpc_transport::internal::ListenerProbe::ProbeOnce(
-                  {"127.0.0.1", transport_->port(), /*tls=*/true, absl::Seconds(1),
-                   absl::Seconds(5), 2})
-                  .ok());
+  EXPECT_TRUE(
+      grpc_transport::internal::ListenerProbe::ProbeOnce(
+          {"127.0.0.1", transport_->port(), /*tls=*/true, absl::Seconds(1), absl::Seconds(5), 2})
+          .ok());
   EXPECT_TRUE(transport_->listener_status().ok());
 }
 

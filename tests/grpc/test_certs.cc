@@ -50,8 +50,8 @@ absl::StatusOr<TestCerts> TestCerts::Generate() {
       return s;
     }
     return Run(absl::StrCat("openssl x509 -req -in ", d, "/", name, ".csr -CA ", d, "/", ca,
-                            ".pem -CAkey ", d, "/", ca, ".key -CAcreateserial -out ", d, "/",
-                            name, ".pem -days 2 -extfile ", ext_file));
+                            ".pem -CAkey ", d, "/", ca, ".key -CAcreateserial -out ", d, "/", name,
+                            ".pem -days 2 -extfile ", ext_file));
   };
 
   const std::string server_ext =

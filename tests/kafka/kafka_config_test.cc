@@ -63,9 +63,9 @@ TEST(ParseKafkaConfigFileTest, ReadsKafkaPropertyLines) {
       "  linger.ms=5  \n");
   auto properties = ParseKafkaConfigFile(path);
   ASSERT_TRUE(properties.ok()) << properties.status();
-  EXPECT_THAT(*properties, ::testing::ElementsAre(Pair("security.protocol", "SASL_SSL"),
-                                                  Pair("sasl.password", "a=b"),
-                                                  Pair("linger.ms", "5")));
+  EXPECT_THAT(*properties,
+              ::testing::ElementsAre(Pair("security.protocol", "SASL_SSL"),
+                                     Pair("sasl.password", "a=b"), Pair("linger.ms", "5")));
 }
 
 TEST(ParseKafkaConfigFileTest, RejectsMalformedKafkaPropertyLines) {
@@ -137,8 +137,8 @@ TEST(KafkaMessageBusCreateTest, RejectsBadOptions) {
 
 TEST(KafkaErrorToStatusTest, MapsToCanonicalCodes) {
   EXPECT_TRUE(KafkaErrorToStatus(RD_KAFKA_RESP_ERR_NO_ERROR, "x").ok());
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      KafkaErrorToStatus(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "publish")));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(KafkaErrorToStatus(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "publish")));
   EXPECT_TRUE(absl::IsPermissionDenied(
       KafkaErrorToStatus(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "publish")));
   EXPECT_TRUE(absl::IsUnavailable(KafkaErrorToStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "publish")));

@@ -58,10 +58,22 @@ class Outcomes {
       if (!s.ok()) last_error_ = s;
     };
   }
-  int ok() { absl::MutexLock lock(&mu_); return ok_; }
-  int failed() { absl::MutexLock lock(&mu_); return failed_; }
-  int total() { absl::MutexLock lock(&mu_); return ok_ + failed_; }
-  absl::Status last_error() { absl::MutexLock lock(&mu_); return last_error_; }
+  int ok() {
+    absl::MutexLock lock(&mu_);
+    return ok_;
+  }
+  int failed() {
+    absl::MutexLock lock(&mu_);
+    return failed_;
+  }
+  int total() {
+    absl::MutexLock lock(&mu_);
+    return ok_ + failed_;
+  }
+  absl::Status last_error() {
+    absl::MutexLock lock(&mu_);
+    return last_error_;
+  }
 
  private:
   absl::Mutex mu_;
@@ -186,9 +198,8 @@ TEST_F(KafkaMessageBusTest, RetriableProduceErrorsAreRetriedAndDelivered) {
   ASSERT_TRUE(kafka_->CreateTopic("events", 2).ok());
   // NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS, and a
   // dropped connection.
-  ASSERT_TRUE(kafka_->PushRequestErrors(EmbeddedKafka::kProduceRequest,
-                                        {6, 7, 19, 19, -195, 6})
-                  .ok());
+  ASSERT_TRUE(
+      kafka_->PushRequestErrors(EmbeddedKafka::kProduceRequest, {6, 7, 19, 19, -195, 6}).ok());
   auto bus = KafkaMessageBus::Create(TestOptions(kafka_->bootstrap_servers(), "g"));
   ASSERT_TRUE(bus.ok()) << bus.status();
   ASSERT_TRUE((*bus)->Start().ok());
@@ -223,8 +234,7 @@ TEST_F(KafkaMessageBusTest, FatalIdempotenceErrorRebuildsProducerAndLosesNothing
   for (int i = 0; i < kRecords; ++i) {
     (*bus)->Publish({"events", "peer-0", absl::StrCat(i), {}}, outcomes.Callback());
   }
-  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == kRecords; }, kTimeout))
-      << outcomes.total();
+  ASSERT_TRUE(WaitFor([&] { return outcomes.total() == kRecords; }, kTimeout)) << outcomes.total();
   EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
   ExpectAllStored(*client_, "events", kRecords);
   (*bus)->Shutdown(absl::Now() + kTimeout);
@@ -233,7 +243,8 @@ TEST_F(KafkaMessageBusTest, FatalIdempotenceErrorRebuildsProducerAndLosesNothing
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_NE(text.str().find("failed fatally"), std::string::npos)
-      << "the fatal-error path was not taken; log:\n" << text.str();
+      << "the fatal-error path was not taken; log:\n"
+      << text.str();
 }
 
 // The consumer half of the crash test, run in a child process (see below):
@@ -280,8 +291,8 @@ TEST_F(KafkaMessageBusTest, KilledConsumerRecordsWithoutOutcomeAreRedelivered) {
   }
   int pipefd[2];
   ASSERT_EQ(::pipe(pipefd), 0);
-  std::string spec = absl::StrCat(kafka_->bootstrap_servers(), "|", group, "|", topic, "|",
-                                  pipefd[1]);
+  std::string spec =
+      absl::StrCat(kafka_->bootstrap_servers(), "|", group, "|", topic, "|", pipefd[1]);
   std::string self = "/proc/self/exe";
   char exe[4096];
   ssize_t len = ::readlink(self.c_str(), exe, sizeof(exe) - 1);
@@ -372,8 +383,14 @@ class Received {
       }
     };
   }
-  size_t count() { absl::MutexLock lock(&mu_); return offsets_.size(); }
-  std::vector<int64_t> offsets() { absl::MutexLock lock(&mu_); return offsets_; }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return offsets_.size();
+  }
+  std::vector<int64_t> offsets() {
+    absl::MutexLock lock(&mu_);
+    return offsets_;
+  }
   void RunHeld() {
     std::vector<RecordDone> run;
     {
@@ -502,11 +519,9 @@ TEST_F(KafkaMessageBusTest, FetchingPausesWhileTooManyRecordsWaitForAnOutcome) {
   ASSERT_TRUE(WaitFor([&] { return received.count() >= 6; }, kTimeout));
   // Paused past the bound: nothing more is handed out while the outcomes
   // are missing.
-  EXPECT_FALSE(WaitFor([&] { return received.count() > 6; }, absl::Seconds(1)))
-      << received.count();
+  EXPECT_FALSE(WaitFor([&] { return received.count() > 6; }, absl::Seconds(1))) << received.count();
   received.RunHeld();
-  ASSERT_TRUE(WaitFor([&] { return received.count() == kRecords; }, kTimeout))
-      << received.count();
+  ASSERT_TRUE(WaitFor([&] { return received.count() == kRecords; }, kTimeout)) << received.count();
   std::vector<int64_t> offsets = received.offsets();
   for (int i = 0; i < kRecords; ++i) EXPECT_EQ(offsets[i], i);
   (*bus)->Shutdown(absl::Now() + kTimeout);
@@ -559,12 +574,10 @@ TEST_F(KafkaMessageBusTest, DrainedEventBufferDoesNotResumeFetchingWhileOutcomes
   EXPECT_EQ(outcomes.failed(), 0) << outcomes.last_error();
   ASSERT_TRUE(WaitFor([&] { return logged("consumed partitions resumed"); }, kTimeout));
   // Still throttled: nothing more is handed out.
-  EXPECT_FALSE(WaitFor([&] { return received.count() > 3; }, absl::Seconds(1)))
-      << received.count();
+  EXPECT_FALSE(WaitFor([&] { return received.count() > 3; }, absl::Seconds(1))) << received.count();
 
   received.RunHeld();
-  ASSERT_TRUE(WaitFor([&] { return received.count() == kRecords; }, kTimeout))
-      << received.count();
+  ASSERT_TRUE(WaitFor([&] { return received.count() == kRecords; }, kTimeout)) << received.count();
   std::vector<int64_t> offsets = received.offsets();
   for (int i = 0; i < kRecords; ++i) EXPECT_EQ(offsets[i], i);
   (*bus)->Shutdown(absl::Now() + kTimeout);

@@ -79,11 +79,12 @@ absl::StatusOr<std::vector<IncomingRecord>> KafkaTestClient::ReadAll(const std::
                                                                      size_t n,
                                                                      absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
-  absl::StatusOr<RkPtr> rk = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_servers_},
-                                                           {"group.id", "edge-test-reader"},
-                                                           {"enable.partition.eof", "true"},
-                                                           {"enable.auto.commit", "false"},
-                                                           {"fetch.wait.max.ms", "10"}});
+  absl::StatusOr<RkPtr> rk =
+      NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_servers_},
+                                    {"group.id", "edge-test-reader"},
+                                    {"enable.partition.eof", "true"},
+                                    {"enable.auto.commit", "false"},
+                                    {"fetch.wait.max.ms", "10"}});
   if (!rk.ok()) return rk.status();
   // Partition count from metadata (the topic may still be being created).
   int partitions = 0;
@@ -136,8 +137,8 @@ absl::StatusOr<std::vector<IncomingRecord>> KafkaTestClient::ReadAll(const std::
         for (size_t i = 0;
              rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              ++i) {
-          r.headers.push_back({name, value ? std::string(static_cast<const char*>(value), size)
-                                           : std::string()});
+          r.headers.push_back(
+              {name, value ? std::string(static_cast<const char*>(value), size) : std::string()});
         }
       }
       by_partition[r.partition].push_back(std::move(r));

@@ -57,10 +57,9 @@ class EdgeMetricsTest : public ::testing::Test {
     bus_ = std::make_unique<testing::FakeMessageBus>();
     instrumented_bus_ = InstrumentBus(bus_.get(), metrics_.get(), clock);
     instrumented_tracker_ = InstrumentTracker(&tracker_, metrics_.get(), clock);
-    auto edge = Edge::Create(std::move(options),
-                             EdgeParts{&transport_, instrumented_bus_.get(),
-                                       instrumented_tracker_.get(), clock, nullptr,
-                                       metrics_.get()});
+    auto edge = Edge::Create(
+        std::move(options), EdgeParts{&transport_, instrumented_bus_.get(),
+                                      instrumented_tracker_.get(), clock, nullptr, metrics_.get()});
     ASSERT_TRUE(edge.ok()) << edge.status();
     edge_ = std::move(*edge);
     ASSERT_TRUE(edge_->Start().ok());
@@ -172,8 +171,8 @@ TEST_F(EdgeMetricsTest, ScrapeShowsTheFiguresOfAScenario) {
   EXPECT_EQ(Scraped(m, R"(edge_admissions_total{result="ok"})"), 3);
   EXPECT_EQ(Scraped(m, R"(edge_admissions_total{result="already_exists"})"), 1);
 
-  EXPECT_EQ(Scraped(m, R"(edge_messages_total{direction="in",message_type="catalog_announcement"})"),
-            2);
+  EXPECT_EQ(
+      Scraped(m, R"(edge_messages_total{direction="in",message_type="catalog_announcement"})"), 2);
   EXPECT_EQ(Scraped(m, R"(edge_messages_total{direction="in",message_type="file_hash_response"})"),
             1);
   EXPECT_EQ(Scraped(m, R"(edge_messages_total{direction="out",message_type="ack"})"), 3);
@@ -187,8 +186,8 @@ TEST_F(EdgeMetricsTest, ScrapeShowsTheFiguresOfAScenario) {
   EXPECT_EQ(Scraped(m, R"(edge_deadletters_total{reason="peer_not_connected"})"), 1);
 
   // Out: 4 lifecycle events, 1 hash response, 1 dead letter; in: 3 commands.
-  EXPECT_EQ(Scraped(m, R"(edge_kafka_messages_total{direction="out",topic="peer-lifecycle-events"})"),
-            4);
+  EXPECT_EQ(
+      Scraped(m, R"(edge_kafka_messages_total{direction="out",topic="peer-lifecycle-events"})"), 4);
   EXPECT_EQ(Scraped(m, R"(edge_kafka_messages_total{direction="out",topic="file-hash-responses"})"),
             1);
   EXPECT_EQ(Scraped(m, absl::StrCat(R"(edge_kafka_messages_total{direction="out",topic=")",

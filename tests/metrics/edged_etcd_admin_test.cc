@@ -36,12 +36,10 @@ constexpr char kToken[] = "etcd-admin-token";
 class TempFile {
  public:
   explicit TempFile(absl::string_view content) {
-    path_ =
-        (std::filesystem::temp_directory_path() / "edged-etcd-XXXXXX").string();
+    path_ = (std::filesystem::temp_directory_path() / "edged-etcd-XXXXXX").string();
     int fd = mkstemp(path_.data());
     EXPECT_GE(fd, 0);
-    EXPECT_EQ(write(fd, content.data(), content.size()),
-              static_cast<ssize_t>(content.size()));
+    EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
     close(fd);
   }
   ~TempFile() { unlink(path_.c_str()); }
@@ -55,8 +53,7 @@ std::vector<std::pair<std::string, std::string>> Bearer() {
   return {{"Authorization", absl::StrCat("Bearer ", kToken)}};
 }
 
-std::unique_ptr<EdgedService> StartEdged(
-    std::map<std::string, std::string> env) {
+std::unique_ptr<EdgedService> StartEdged(std::map<std::string, std::string> env) {
   env.emplace("GRPC_SERVER_ADDRESS", "127.0.0.1:0");
   env.emplace("METRICS_ADDRESS", "127.0.0.1:0");
   env.emplace("TRACKER", "etcd");
@@ -79,12 +76,10 @@ std::unique_ptr<EdgedService> StartEdged(
   return *std::move(service);
 }
 
-std::unique_ptr<testing::TestPeer> ConnectPeer(EdgedService& edged,
-                                               const std::string& id) {
+std::unique_ptr<testing::TestPeer> ConnectPeer(EdgedService& edged, const std::string& id) {
   testing::TestPeer::Options options;
   options.peer_id = id;
-  auto peer = testing::TestPeer::Connect(
-      absl::StrCat("127.0.0.1:", edged.grpc_port()), options);
+  auto peer = testing::TestPeer::Connect(absl::StrCat("127.0.0.1:", edged.grpc_port()), options);
   EXPECT_TRUE(peer.ok()) << peer.status();
   return peer.ok() ? *std::move(peer) : nullptr;
 }
@@ -112,27 +107,21 @@ TEST(EdgedEtcdAdminTest, APeerHeldByAnotherEdgeIsFoundWithThatEdgesAddress) {
 
   auto peer = ConnectPeer(*b, "peer-on-b");
   ASSERT_NE(peer, nullptr);
-  auto far = HttpRequestWithHeaders(a->metrics_port(), "GET",
-                                    "/peers/peer-on-b", Bearer());
+  auto far = HttpRequestWithHeaders(a->metrics_port(), "GET", "/peers/peer-on-b", Bearer());
   ASSERT_TRUE(far.ok()) << far.status();
   EXPECT_EQ(far->status, 200) << far->body;
-  EXPECT_THAT(
-      far->body,
-      ::testing::StartsWith("{\"peer_id\":\"peer-on-b\",\"edge_id\":\"edge-b\","
-                            "\"address\":\"127.0.0.1:"));
-  auto here = HttpRequestWithHeaders(b->metrics_port(), "GET",
-                                     "/peers/peer-on-b", Bearer());
+  EXPECT_THAT(far->body, ::testing::StartsWith("{\"peer_id\":\"peer-on-b\",\"edge_id\":\"edge-b\","
+                                               "\"address\":\"127.0.0.1:"));
+  auto here = HttpRequestWithHeaders(b->metrics_port(), "GET", "/peers/peer-on-b", Bearer());
   EXPECT_EQ(here->status, 200);
   EXPECT_THAT(here->body, ::testing::HasSubstr("\"epoch\":"));
-  EXPECT_EQ(HttpRequestWithHeaders(a->metrics_port(), "GET", "/peers/nobody",
-                                   Bearer())
-                ->status,
+  EXPECT_EQ(HttpRequestWithHeaders(a->metrics_port(), "GET", "/peers/nobody", Bearer())->status,
             404);
   // Only the holder can kick it.
-  EXPECT_EQ(HttpRequestWithHeaders(a->metrics_port(), "POST",
-                                   "/peers/peer-on-b/disconnect", Bearer())
-                ->status,
-            404);
+  EXPECT_EQ(
+      HttpRequestWithHeaders(a->metrics_port(), "POST", "/peers/peer-on-b/disconnect", Bearer())
+          ->status,
+      404);
 
   // etcd gone: readiness turns 503 (from the probe, the request does not
   // wait on etcd), and comes back with it.
@@ -140,8 +129,7 @@ TEST(EdgedEtcdAdminTest, APeerHeldByAnotherEdgeIsFoundWithThatEdgesAddress) {
   EXPECT_TRUE(testing::WaitFor([&] { return !Ready(*a); }));
   auto health = HttpRequest(a->metrics_port(), "GET", "/healthz");
   EXPECT_EQ(health->status, 200);
-  auto lookup = HttpRequestWithHeaders(a->metrics_port(), "GET",
-                                       "/peers/peer-on-b", Bearer());
+  auto lookup = HttpRequestWithHeaders(a->metrics_port(), "GET", "/peers/peer-on-b", Bearer());
   EXPECT_EQ(lookup->status, 503) << lookup->body;
   ASSERT_TRUE((*etcd)->Restart().ok());
   EXPECT_TRUE(testing::WaitFor([&] { return Ready(*a); }, absl::Seconds(20)));
@@ -164,19 +152,16 @@ TEST(EdgedEtcdAdminTest, EdgedReachesEtcdOverTlsWithACertificateAndAPassword) {
   ASSERT_TRUE(etcd.ok()) << etcd.status();
   // With --client-cert-auth, etcdctl logs in by its certificate's CN when no
   // user is given: the CA-signed client certificate's CN is "peer-cn".
-  const std::string etcdctl = absl::StrCat(
-      "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=", (*etcd)->url(),
-      " --cacert=", certs->cert("ca"), " --cert=", certs->cert("client_cn"),
-      " --key=", certs->key("client_cn"), " ");
+  const std::string etcdctl =
+      absl::StrCat("ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=", (*etcd)->url(),
+                   " --cacert=", certs->cert("ca"), " --cert=", certs->cert("client_cn"),
+                   " --key=", certs->key("client_cn"), " ");
   for (const char* command :
-       {"user add root:rootpw", "user add peer-cn:unused-pw",
-        "user grant-role peer-cn root", "user add edge:edge-secret",
-        "role add edge-role",
+       {"user add root:rootpw", "user add peer-cn:unused-pw", "user grant-role peer-cn root",
+        "user add edge:edge-secret", "role add edge-role",
         "role grant-permission edge-role --prefix=true readwrite /giggityflix/",
         "user grant-role edge edge-role", "auth enable"}) {
-    ASSERT_EQ(
-        std::system(absl::StrCat(etcdctl, command, " >/dev/null 2>&1").c_str()),
-        0)
+    ASSERT_EQ(std::system(absl::StrCat(etcdctl, command, " >/dev/null 2>&1").c_str()), 0)
         << command;
   }
   TempFile password("edge-secret\n");

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-
 #include "config.h"
 #include "edge/logger.h"
 #include "gmock/gmock.h"
@@ -84,9 +83,8 @@ TEST(EdgedMetricsTest, ServesMetricsReadinessAndDrain) {
   // Ready once the consumer reads its command topic (contract §4).
   ASSERT_TRUE(edge::testing::WaitFor([&] { return (*service)->edge().Ready(); }));
   EXPECT_EQ(HttpRequest(port, "GET", "/readyz")->status, 200);
-  EXPECT_TRUE(testing::WaitFor([&] {
-    return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 1;
-  }));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 1; }));
 
   EXPECT_EQ(HttpRequest(port, "POST", "/drain")->status, 401);
   EXPECT_FALSE((*service)->edge().draining());
@@ -96,9 +94,8 @@ TEST(EdgedMetricsTest, ServesMetricsReadinessAndDrain) {
   EXPECT_EQ(ready->status, 503);
   EXPECT_EQ(ready->body, "not ready: draining\n");
   // edge_ready follows readiness (probed every second).
-  EXPECT_TRUE(testing::WaitFor([&] {
-    return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 0;
-  }));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return SampleValue(HttpRequest(port, "GET", "/metrics")->body, "edge_ready") == 0; }));
 
   (*service)->Shutdown();
   EXPECT_EQ((*service)->metrics_port(), 0);
@@ -127,9 +124,9 @@ TEST(EdgedMetricsTest, AdminApiFindsListsAndKicksConnectedPeers) {
   auto found = HttpRequestWithHeaders(port, "GET", "/peers/peer-a", Bearer());
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->status, 200);
-  EXPECT_THAT(found->body, ::testing::StartsWith(
-                               "{\"peer_id\":\"peer-a\",\"edge_id\":\"edge-metrics\","
-                               "\"connected_at\":\""));
+  EXPECT_THAT(found->body,
+              ::testing::StartsWith("{\"peer_id\":\"peer-a\",\"edge_id\":\"edge-metrics\","
+                                    "\"connected_at\":\""));
   EXPECT_EQ(HttpRequestWithHeaders(port, "GET", "/peers/peer-z", Bearer())->status, 404);
 
   auto page = HttpRequestWithHeaders(port, "GET", "/peers?limit=2", Bearer());
@@ -165,8 +162,7 @@ TEST(EdgedMetricsTest, AnEmptyAdminTokenFileStopsTheStart) {
   ASSERT_TRUE(config.ok()) << config.status();
   auto service = EdgedService::Create(*config, &Logger::Null());
   EXPECT_EQ(service.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(service.status().message()),
-              ::testing::HasSubstr("ADMIN_TOKEN_FILE"));
+  EXPECT_THAT(std::string(service.status().message()), ::testing::HasSubstr("ADMIN_TOKEN_FILE"));
 }
 
 // The library's parser names the variable and the file once; the service

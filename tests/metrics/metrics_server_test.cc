@@ -1,8 +1,8 @@
 // MetricsServer over real HTTP on loopback, and PrometheusMetrics' families.
 #include "edge/metrics/metrics_server.h"
 
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,7 +50,8 @@ class MetricsServerTest : public ::testing::Test {
     options.admin_token = std::move(admin_token);
     options.find_peer = [this](const std::string& id) -> absl::StatusOr<metrics::AdminPeer> {
       if (id == "far-peer") {
-        metrics::AdminPeer peer{id, "edge-2", std::nullopt, std::nullopt, 7, "edge-2.internal:50051"};
+        metrics::AdminPeer peer{id,           "edge-2", std::nullopt,
+                                std::nullopt, 7,        "edge-2.internal:50051"};
         return peer;
       }
       if (peers_.count(id) == 0) return absl::NotFoundError("peer " + id + " is not held");
@@ -175,11 +176,11 @@ TEST_F(MetricsServerTest, OtherMethodsOnDrainAreRefused) {
 TEST_F(MetricsServerTest, AdminEndpointsAreForbiddenWithoutAConfiguredToken) {
   AddPeer("peer-1");
   StartServer(/*admin_token=*/"");
-  for (auto [method, path] : std::vector<std::pair<const char*, const char*>>{
-           {"POST", "/drain"},
-           {"GET", "/peers"},
-           {"GET", "/peers/peer-1"},
-           {"POST", "/peers/peer-1/disconnect"}}) {
+  for (auto [method, path] :
+       std::vector<std::pair<const char*, const char*>>{{"POST", "/drain"},
+                                                        {"GET", "/peers"},
+                                                        {"GET", "/peers/peer-1"},
+                                                        {"POST", "/peers/peer-1/disconnect"}}) {
     for (absl::string_view token : {"", "anything"}) {
       auto response = Admin(path, method, token);
       EXPECT_EQ(response.status, 403) << method << " " << path;
@@ -215,8 +216,7 @@ TEST_F(MetricsServerTest, AnOriginHeaderIsRefusedEvenWithTheToken) {
   for (absl::string_view origin : {"https://evil.example", "null", ""}) {
     auto response = Admin("/drain", "POST", kToken, {{"Origin", std::string(origin)}});
     EXPECT_EQ(response.status, 403) << origin;
-    EXPECT_EQ(Admin("/peers/peer-1", "GET", kToken, {{"Origin", std::string(origin)}}).status,
-              403);
+    EXPECT_EQ(Admin("/peers/peer-1", "GET", kToken, {{"Origin", std::string(origin)}}).status, 403);
   }
   EXPECT_EQ(drains_.load(), 0);
   // Health and metrics stay open to any client.
@@ -379,8 +379,8 @@ TEST(MetricsServerErrors, PortInUseIsUnavailable) {
 }
 
 TEST(MetricsServerErrors, MalformedAddressesAreInvalidArguments) {
-  for (const char* address : {"", "9464", "host:", "host:port", "host:70000", "::1:9464",
-                              "[::1:9464", "127.0.0.1:-1"}) {
+  for (const char* address :
+       {"", "9464", "host:", "host:port", "host:70000", "::1:9464", "[::1:9464", "127.0.0.1:-1"}) {
     metrics::MetricsServerOptions options;
     options.address = address;
     auto server = metrics::MetricsServer::Create(std::move(options));
@@ -467,8 +467,7 @@ TEST(PrometheusMetricsTest, TrackerRequestsByOperationAndResult) {
   EXPECT_EQ(SampleValue(text, R"(edge_tracker_requests_total{op="claim",result="ok"})"), 1);
   EXPECT_EQ(SampleValue(text, R"(edge_tracker_requests_total{op="claim",result="unavailable"})"),
             1);
-  EXPECT_EQ(SampleValue(text, R"(edge_tracker_requests_total{op="lookup",result="not_found"})"),
-            1);
+  EXPECT_EQ(SampleValue(text, R"(edge_tracker_requests_total{op="lookup",result="not_found"})"), 1);
   EXPECT_EQ(SampleValue(text, R"(edge_tracker_latency_seconds_count{op="claim"})"), 2);
   EXPECT_NEAR(SampleValue(text, R"(edge_tracker_latency_seconds_sum{op="claim"})").value_or(0),
               0.007, 1e-9);

@@ -31,18 +31,16 @@ int ExitCode(int status) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
-    std::vector<std::string> argv, std::string output_path) {
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(std::vector<std::string> argv,
+                                                                  std::string output_path) {
   Options options;
   options.argv = std::move(argv);
   options.output_path = std::move(output_path);
   return Start(std::move(options));
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
-    Options options) {
-  if (options.argv.empty())
-    return absl::InvalidArgumentError("no program to run");
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(Options options) {
+  if (options.argv.empty()) return absl::InvalidArgumentError("no program to run");
   // Everything the child needs is prepared before fork: between fork and
   // exec only async-signal-safe calls are allowed.
   std::vector<char*> argv;
@@ -56,8 +54,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     for (std::string& entry : env_strings) envp.push_back(entry.data());
     envp.push_back(nullptr);
   }
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC |
-              (options.append_output ? O_APPEND : O_TRUNC);
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.append_output ? O_APPEND : O_TRUNC);
   int out = open(options.output_path.c_str(), flags, 0644);
   if (out < 0) return ErrnoError(absl::StrCat("open ", options.output_path));
 
@@ -84,8 +81,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     _exit(127);
   }
   close(out);
-  return std::unique_ptr<ChildProcess>(
-      new ChildProcess(pid, std::move(options.output_path)));
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, std::move(options.output_path)));
 }
 
 ChildProcess::~ChildProcess() { Kill(); }
@@ -102,8 +98,7 @@ bool ChildProcess::TryReap() {
 
 absl::Status ChildProcess::Signal(int signo) {
   if (TryReap()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("process ", pid_, " has exited"));
+    return absl::FailedPreconditionError(absl::StrCat("process ", pid_, " has exited"));
   }
   if (kill(pid_, signo) != 0) return ErrnoError("kill");
   return absl::OkStatus();
@@ -114,8 +109,7 @@ absl::StatusOr<int> ChildProcess::WaitForExit(absl::Duration timeout) {
   while (!TryReap()) {
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("process ", pid_, " still running after ",
-                       absl::FormatDuration(timeout)));
+          absl::StrCat("process ", pid_, " still running after ", absl::FormatDuration(timeout)));
     }
     absl::SleepFor(absl::Milliseconds(5));  // waitpid has no timeout
   }
@@ -136,8 +130,7 @@ std::string ChildProcess::Output() const {
   return text.str();
 }
 
-bool ChildProcess::WaitForOutput(const std::string& text,
-                                 absl::Duration timeout) const {
+bool ChildProcess::WaitForOutput(const std::string& text, absl::Duration timeout) const {
   absl::Time deadline = absl::Now() + timeout;
   while (Output().find(text) == std::string::npos) {
     if (absl::Now() > deadline) return false;

@@ -46,8 +46,8 @@ class ChildProcess {
 
   static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(Options options);
   // Runs `argv` with the test's environment, its output in `output_path`.
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
-      std::vector<std::string> argv, std::string output_path);
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(std::vector<std::string> argv,
+                                                             std::string output_path);
 
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -74,8 +74,7 @@ class ChildProcess {
   // Everything in the output file so far.
   std::string Output() const;
   // True once Output() contains `text`; false after `timeout`.
-  bool WaitForOutput(const std::string& text,
-                     absl::Duration timeout = absl::Seconds(20)) const;
+  bool WaitForOutput(const std::string& text, absl::Duration timeout = absl::Seconds(20)) const;
 
  private:
   ChildProcess(pid_t pid, std::string output_path)

@@ -19,8 +19,7 @@
 #include "absl/time/clock.h"
 
 #ifndef EDGE_EDGED_BINARY
-#error \
-    "EDGE_EDGED_BINARY must name the edged binary (set by tests/support/CMakeLists.txt)"
+#error "EDGE_EDGED_BINARY must name the edged binary (set by tests/support/CMakeLists.txt)"
 #endif
 
 namespace edge::testing {
@@ -34,16 +33,14 @@ absl::Status ErrnoError(absl::string_view what) {
 // (`"grpc":"host:port"`) or the text one (`grpc=host:port`); 0 if absent.
 int ListeningPort(absl::string_view line) {
   if (!absl::StrContains(line, "edged listening")) return 0;
-  for (absl::string_view marker :
-       {absl::string_view("\"grpc\":\""), absl::string_view("grpc=")}) {
+  for (absl::string_view marker : {absl::string_view("\"grpc\":\""), absl::string_view("grpc=")}) {
     size_t at = line.find(marker);
     if (at == absl::string_view::npos) continue;
     absl::string_view rest = line.substr(at + marker.size());
     rest = rest.substr(0, rest.find_first_of("\" \n"));
     size_t colon = rest.rfind(':');
     int port = 0;
-    if (colon != absl::string_view::npos &&
-        absl::SimpleAtoi(rest.substr(colon + 1), &port)) {
+    if (colon != absl::string_view::npos && absl::SimpleAtoi(rest.substr(colon + 1), &port)) {
       return port;
     }
   }
@@ -59,9 +56,7 @@ std::string EdgedProcess::BinaryPath() {
 }
 
 EdgedProcess::EdgedProcess(Options options, std::string dir)
-    : options_(std::move(options)),
-      dir_(std::move(dir)),
-      log_path_(dir_ + "/edged.log") {}
+    : options_(std::move(options)), dir_(std::move(dir)), log_path_(dir_ + "/edged.log") {}
 
 EdgedProcess::~EdgedProcess() {
   child_.reset();  // SIGKILL if still running.
@@ -69,19 +64,15 @@ EdgedProcess::~EdgedProcess() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Launch(
-    Options options) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "edged-test-XXXXXX").string();
+absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Launch(Options options) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "edged-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) return ErrnoError("mkdtemp");
-  std::unique_ptr<EdgedProcess> process(
-      new EdgedProcess(std::move(options), pattern));
+  std::unique_ptr<EdgedProcess> process(new EdgedProcess(std::move(options), pattern));
   if (absl::Status spawned = process->Spawn(); !spawned.ok()) return spawned;
   return process;
 }
 
-absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Start(
-    Options options) {
+absl::StatusOr<std::unique_ptr<EdgedProcess>> EdgedProcess::Start(Options options) {
   absl::Duration timeout = options.start_timeout;
   auto process = Launch(std::move(options));
   if (!process.ok()) return process.status();
@@ -99,13 +90,11 @@ absl::Status EdgedProcess::Spawn() {
   };
   for (const auto& [name, value] : options_.env) env[name] = value;
   // A restart keeps the port the first run was given.
-  if (grpc_port_ != 0)
-    env["GRPC_SERVER_ADDRESS"] = absl::StrCat("127.0.0.1:", grpc_port_);
+  if (grpc_port_ != 0) env["GRPC_SERVER_ADDRESS"] = absl::StrCat("127.0.0.1:", grpc_port_);
 
   std::string binary = BinaryPath();
   if (access(binary.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("edged binary not executable: ", binary));
+    return absl::FailedPreconditionError(absl::StrCat("edged binary not executable: ", binary));
   }
   std::error_code size_error;
   auto size = std::filesystem::file_size(log_path_, size_error);
@@ -133,28 +122,25 @@ absl::Status EdgedProcess::WaitListening(absl::Time deadline) {
       }
     }
     if (child_->TryReap()) {
-      return absl::UnavailableError(absl::StrCat(
-          "edged exited with code ", child_->exit_code().value_or(-1),
-          " before listening; its log:\n", ReadLog()));
+      return absl::UnavailableError(absl::StrCat("edged exited with code ",
+                                                 child_->exit_code().value_or(-1),
+                                                 " before listening; its log:\n", ReadLog()));
     }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "edged did not log \"edged listening\" in time; its log:\n",
-          ReadLog()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("edged did not log \"edged listening\" in time; its log:\n", ReadLog()));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
 }
 
 absl::Status EdgedProcess::Signal(int signo) {
-  if (child_ == nullptr)
-    return absl::FailedPreconditionError("edged is not running");
+  if (child_ == nullptr) return absl::FailedPreconditionError("edged is not running");
   return child_->Signal(signo);
 }
 
 absl::StatusOr<int> EdgedProcess::WaitForExit(absl::Duration timeout) {
-  if (child_ == nullptr)
-    return absl::FailedPreconditionError("edged was never started");
+  if (child_ == nullptr) return absl::FailedPreconditionError("edged was never started");
   absl::StatusOr<int> exited = child_->WaitForExit(timeout);
   if (!exited.ok()) return exited.status();
   if (*exited < 0) return absl::InternalError("edged's exit status is unknown");
@@ -173,15 +159,12 @@ absl::Status EdgedProcess::Restart() {
   while (true) {
     if (absl::Status spawned = Spawn(); !spawned.ok()) return spawned;
     absl::Status listening = WaitListening(deadline);
-    if (listening.ok() || running() || absl::Now() >= deadline)
-      return listening;
+    if (listening.ok() || running() || absl::Now() >= deadline) return listening;
     absl::SleepFor(absl::Milliseconds(100));
   }
 }
 
-std::string EdgedProcess::grpc_address() const {
-  return absl::StrCat("127.0.0.1:", grpc_port_);
-}
+std::string EdgedProcess::grpc_address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
 
 std::string EdgedProcess::ReadLog() const {
   std::ifstream in(log_path_);

@@ -30,8 +30,7 @@ absl::Status ErrnoError(absl::string_view what) {
 
 // One GET /health; true when etcd reports itself healthy.
 bool Healthy(int port) {
-  absl::StatusOr<HttpResponse> health =
-      HttpRequest(port, "GET", "/health", absl::Seconds(1));
+  absl::StatusOr<HttpResponse> health = HttpRequest(port, "GET", "/health", absl::Seconds(1));
   return health.ok() && absl::StrContains(health->body, "\"health\":\"true\"");
 }
 
@@ -60,26 +59,21 @@ std::string EtcdProcess::BinaryPath() {
   return path != nullptr && *path != '\0' ? path : "/usr/bin/etcd";
 }
 
-bool EtcdProcess::Available() {
-  return access(BinaryPath().c_str(), X_OK) == 0;
-}
+bool EtcdProcess::Available() { return access(BinaryPath().c_str(), X_OK) == 0; }
 
-absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
-    absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(absl::Duration timeout) {
   return Start(Options{}, timeout);
 }
 
-absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
-    Options options, absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(Options options,
+                                                                absl::Duration timeout) {
   if (!Available()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("etcd binary not found at ", BinaryPath()));
+    return absl::FailedPreconditionError(absl::StrCat("etcd binary not found at ", BinaryPath()));
   }
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status last;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "edge-etcd-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "edge-etcd-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) return ErrnoError("mkdtemp");
     absl::StatusOr<int> client_port = PickFreeLoopbackPort();
     absl::StatusOr<int> peer_port = PickFreeLoopbackPort();
@@ -91,22 +85,21 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(
       if (!metrics_port.ok()) return metrics_port.status();
       health_port = *metrics_port;
     }
-    std::unique_ptr<EtcdProcess> etcd(new EtcdProcess(
-        pattern, *client_port, *peer_port, health_port, options));
+    std::unique_ptr<EtcdProcess> etcd(
+        new EtcdProcess(pattern, *client_port, *peer_port, health_port, options));
     last = etcd->Launch();
     if (last.ok()) last = etcd->WaitHealthy(deadline);
     if (last.ok()) return etcd;
     // Most likely a port taken between picking and binding: new ports.
-    last = absl::Status(
-        last.code(),
-        absl::StrCat(last.message(), "; etcd log:\n", etcd->ReadLog()));
+    last =
+        absl::Status(last.code(), absl::StrCat(last.message(), "; etcd log:\n", etcd->ReadLog()));
     if (absl::Now() >= deadline) break;
   }
   return last;
 }
 
-EtcdProcess::EtcdProcess(std::string dir, int client_port, int peer_port,
-                         int health_port, Options options)
+EtcdProcess::EtcdProcess(std::string dir, int client_port, int peer_port, int health_port,
+                         Options options)
     : dir_(std::move(dir)),
       data_dir_(dir_ + "/data"),
       log_path_(dir_ + "/etcd.log"),
@@ -121,13 +114,10 @@ EtcdProcess::~EtcdProcess() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-std::string EtcdProcess::endpoint() const {
-  return absl::StrCat("127.0.0.1:", client_port_);
-}
+std::string EtcdProcess::endpoint() const { return absl::StrCat("127.0.0.1:", client_port_); }
 
 std::string EtcdProcess::url() const {
-  return absl::StrCat(options_.cert_file.empty() ? "http://" : "https://",
-                      endpoint());
+  return absl::StrCat(options_.cert_file.empty() ? "http://" : "https://", endpoint());
 }
 
 std::string EtcdProcess::ReadLog() const {
@@ -156,16 +146,13 @@ absl::Status EtcdProcess::Launch() {
   if (!options_.cert_file.empty()) {
     args.push_back(absl::StrCat("--cert-file=", options_.cert_file));
     args.push_back(absl::StrCat("--key-file=", options_.key_file));
-    args.push_back(
-        absl::StrCat("--listen-metrics-urls=http://127.0.0.1:", health_port_));
+    args.push_back(absl::StrCat("--listen-metrics-urls=http://127.0.0.1:", health_port_));
     if (!options_.client_ca_file.empty()) {
       args.push_back("--client-cert-auth");
-      args.push_back(
-          absl::StrCat("--trusted-ca-file=", options_.client_ca_file));
+      args.push_back(absl::StrCat("--trusted-ca-file=", options_.client_ca_file));
     }
   }
-  args.insert(args.end(), options_.extra_args.begin(),
-              options_.extra_args.end());
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   ChildProcess::Options child;
   child.argv = std::move(args);
   child.output_path = log_path_;
@@ -180,9 +167,9 @@ absl::Status EtcdProcess::WaitHealthy(absl::Time deadline) {
   while (true) {
     if (Healthy(health_port_)) return absl::OkStatus();
     if (child_->TryReap()) {
-      return absl::UnavailableError(
-          absl::StrCat("etcd exited during start (code ",
-                       child_->exit_code().value_or(-1), ") on ", endpoint()));
+      return absl::UnavailableError(absl::StrCat("etcd exited during start (code ",
+                                                 child_->exit_code().value_or(-1), ") on ",
+                                                 endpoint()));
     }
     if (absl::Now() >= deadline) {
       Kill();
@@ -198,8 +185,8 @@ absl::Status EtcdProcess::Stop(absl::Duration timeout) {
   (void)child_->Signal(SIGTERM);  // Fails only when it has just exited.
   if (child_->WaitForExit(timeout).ok()) return absl::OkStatus();
   Kill();
-  return absl::DeadlineExceededError(absl::StrCat(
-      "etcd did not stop within ", absl::FormatDuration(timeout), "; killed"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("etcd did not stop within ", absl::FormatDuration(timeout), "; killed"));
 }
 
 void EtcdProcess::Kill() {
@@ -223,9 +210,8 @@ absl::Status EtcdProcess::Restart(absl::Duration timeout) {
   if (!launched.ok()) return launched;
   absl::Status healthy = WaitHealthy(absl::Now() + timeout);
   if (!healthy.ok()) {
-    return absl::Status(
-        healthy.code(),
-        absl::StrCat(healthy.message(), "; etcd log:\n", ReadLog()));
+    return absl::Status(healthy.code(),
+                        absl::StrCat(healthy.message(), "; etcd log:\n", ReadLog()));
   }
   return absl::OkStatus();
 }

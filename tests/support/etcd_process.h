@@ -78,8 +78,7 @@ class EtcdProcess {
   std::string ReadLog() const;
 
  private:
-  EtcdProcess(std::string dir, int client_port, int peer_port, int health_port,
-              Options options);
+  EtcdProcess(std::string dir, int client_port, int peer_port, int health_port, Options options);
   absl::Status Launch();
   absl::Status WaitHealthy(absl::Time deadline);
 
@@ -100,13 +99,12 @@ absl::StatusOr<int> PickFreeLoopbackPort();
 }  // namespace edge::testing
 
 // Skips the current test when no etcd binary is installed.
-#define EDGE_SKIP_WITHOUT_ETCD()                                 \
-  do {                                                           \
-    if (!::edge::testing::EtcdProcess::Available()) {            \
-      GTEST_SKIP() << "etcd binary not found at "                \
-                   << ::edge::testing::EtcdProcess::BinaryPath() \
-                   << " (install etcd or set EDGE_ETCD_BINARY)"; \
-    }                                                            \
+#define EDGE_SKIP_WITHOUT_ETCD()                                                                \
+  do {                                                                                          \
+    if (!::edge::testing::EtcdProcess::Available()) {                                           \
+      GTEST_SKIP() << "etcd binary not found at " << ::edge::testing::EtcdProcess::BinaryPath() \
+                   << " (install etcd or set EDGE_ETCD_BINARY)";                                \
+    }                                                                                           \
   } while (false)
 
 #endif  // EDGE_TESTS_SUPPORT_ETCD_PROCESS_H_

@@ -17,16 +17,14 @@
 
 namespace edge::testing {
 
-absl::StatusOr<HttpResponse> HttpRequest(int port, absl::string_view method,
-                                         absl::string_view path,
+absl::StatusOr<HttpResponse> HttpRequest(int port, absl::string_view method, absl::string_view path,
                                          absl::Duration timeout) {
   return HttpRequestWithHeaders(port, method, path, {}, timeout);
 }
 
 absl::StatusOr<HttpResponse> HttpRequestWithHeaders(
     int port, absl::string_view method, absl::string_view path,
-    const std::vector<std::pair<std::string, std::string>>& headers,
-    absl::Duration timeout) {
+    const std::vector<std::pair<std::string, std::string>>& headers, absl::Duration timeout) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   timeval wait = absl::ToTimeval(timeout);
@@ -39,7 +37,8 @@ absl::StatusOr<HttpResponse> HttpRequestWithHeaders(
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     int error = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat("connect to port ", port, ": ", std::strerror(error)));
+    return absl::UnavailableError(
+        absl::StrCat("connect to port ", port, ": ", std::strerror(error)));
   }
   std::string request = absl::StrCat(method, " ", path,
                                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"

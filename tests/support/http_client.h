@@ -27,9 +27,8 @@ struct HttpResponse {
 
 // Sends `method path` to 127.0.0.1:`port`; fails on a connection error, a
 // send or receive that waits longer than `timeout`, or a malformed response.
-absl::StatusOr<HttpResponse> HttpRequest(
-    int port, absl::string_view method, absl::string_view path,
-    absl::Duration timeout = absl::Seconds(10));
+absl::StatusOr<HttpResponse> HttpRequest(int port, absl::string_view method, absl::string_view path,
+                                         absl::Duration timeout = absl::Seconds(10));
 
 // The same, with extra request headers (name, value).
 absl::StatusOr<HttpResponse> HttpRequestWithHeaders(

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "edge/kafka/embedded_kafka.h"
 
@@ -33,8 +33,7 @@ int main(int argc, char** argv) {
     }
     std::pair<std::string, std::string> parts = absl::StrSplit(arg, ':');
     int partitions = 0;
-    if (parts.first.empty() || !absl::SimpleAtoi(parts.second, &partitions) ||
-        partitions < 1) {
+    if (parts.first.empty() || !absl::SimpleAtoi(parts.second, &partitions) || partitions < 1) {
       std::fprintf(stderr, "bad topic (want NAME:PARTITIONS): %s\n", arg.c_str());
       return 2;
     }

@@ -24,10 +24,8 @@ std::string KafkaBrokerProcess::BinaryPath() {
 }
 
 absl::StatusOr<std::unique_ptr<KafkaBrokerProcess>> KafkaBrokerProcess::Start(
-    const std::vector<std::pair<std::string, int>>& topics,
-    absl::Duration timeout) {
-  std::string dir =
-      (std::filesystem::temp_directory_path() / "kafka-broker-XXXXXX").string();
+    const std::vector<std::pair<std::string, int>>& topics, absl::Duration timeout) {
+  std::string dir = (std::filesystem::temp_directory_path() / "kafka-broker-XXXXXX").string();
   if (mkdtemp(dir.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("mkdtemp: ", std::strerror(errno)));
   }

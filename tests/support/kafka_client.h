@@ -41,15 +41,13 @@ class KafkaClient {
  public:
   // An idempotent producer (acks=all, murmur2 partitioner like Java's, so a
   // key always lands on the same partition), accepting values up to 8 MiB.
-  static absl::StatusOr<std::unique_ptr<KafkaClient>> Create(
-      std::string bootstrap_servers);
+  static absl::StatusOr<std::unique_ptr<KafkaClient>> Create(std::string bootstrap_servers);
   ~KafkaClient();
   KafkaClient(const KafkaClient&) = delete;
   KafkaClient& operator=(const KafkaClient&) = delete;
 
   // Produces one record and waits for its delivery report.
-  absl::Status Produce(const std::string& topic, const std::string& key,
-                       const std::string& value,
+  absl::Status Produce(const std::string& topic, const std::string& key, const std::string& value,
                        absl::Duration timeout = absl::Seconds(10));
   // Produces one record with Kafka headers and waits for its delivery report.
   absl::Status ProduceWithHeaders(const std::string& topic, const std::string& key,
@@ -58,10 +56,9 @@ class KafkaClient {
                                   absl::Duration timeout = absl::Seconds(10));
   // Produces every (key, value) in order and waits for all delivery reports;
   // records of one key keep their order. Fails if any record failed.
-  absl::Status ProduceAll(
-      const std::string& topic,
-      const std::vector<std::pair<std::string, std::string>>& records,
-      absl::Duration timeout = absl::Seconds(30));
+  absl::Status ProduceAll(const std::string& topic,
+                          const std::vector<std::pair<std::string, std::string>>& records,
+                          absl::Duration timeout = absl::Seconds(30));
 
   const std::string& bootstrap_servers() const { return bootstrap_servers_; }
 
@@ -88,9 +85,8 @@ class TopicReader {
 
   // Reads until `done(records())` holds; false if it still does not after
   // `timeout`.
-  bool WaitUntil(
-      const std::function<bool(const std::vector<IncomingRecord>&)>& done,
-      absl::Duration timeout);
+  bool WaitUntil(const std::function<bool(const std::vector<IncomingRecord>&)>& done,
+                 absl::Duration timeout);
   // Reads until at least `n` records were read.
   bool WaitForCount(size_t n, absl::Duration timeout);
   // Reads until every partition is at its end (what the broker holds now).
@@ -118,12 +114,10 @@ class TopicReader {
 };
 
 // Parses a JSON object (an event or a dead letter) into a Struct.
-absl::StatusOr<google::protobuf::Struct> ParseJsonObject(
-    absl::string_view json);
+absl::StatusOr<google::protobuf::Struct> ParseJsonObject(absl::string_view json);
 
 // A JSON string field, "" when absent or not a string.
-std::string JsonString(const google::protobuf::Struct& object,
-                       const std::string& field);
+std::string JsonString(const google::protobuf::Struct& object, const std::string& field);
 
 }  // namespace edge::testing
 

@@ -7,19 +7,16 @@
 namespace edge::testing {
 namespace {
 
-absl::Status Broken(size_t index, const LifecycleEvent& event,
-                    absl::string_view why) {
+absl::Status Broken(size_t index, const LifecycleEvent& event, absl::string_view why) {
   return absl::FailedPreconditionError(absl::StrCat(
       "event ", index, " (", event.event_type, " epoch ",
-      event.epoch.has_value() ? absl::StrCat(*event.epoch) : "none", " from ",
-      event.edge_id, event.reason.empty() ? "" : ", reason ", event.reason,
-      "): ", why));
+      event.epoch.has_value() ? absl::StrCat(*event.epoch) : "none", " from ", event.edge_id,
+      event.reason.empty() ? "" : ", reason ", event.reason, "): ", why));
 }
 
 }  // namespace
 
-absl::StatusOr<LifecycleFold> FoldLifecycle(
-    const std::vector<LifecycleEvent>& events) {
+absl::StatusOr<LifecycleFold> FoldLifecycle(const std::vector<LifecycleEvent>& events) {
   LifecycleFold fold;
   // The last claim seen (open or closed), and how it was closed.
   std::optional<int64_t> last_epoch;
@@ -34,13 +31,11 @@ absl::StatusOr<LifecycleFold> FoldLifecycle(
     if (event.event_type == "connected") {
       if (fold.open_epoch.has_value()) {
         return Broken(i, event,
-                      absl::StrCat("epoch ", *fold.open_epoch,
-                                   " is still open (no disconnected)"));
+                      absl::StrCat("epoch ", *fold.open_epoch, " is still open (no disconnected)"));
       }
       if (last_epoch.has_value() && epoch <= *last_epoch) {
         return Broken(i, event,
-                      absl::StrCat("not newer than the previous claim's epoch ",
-                                   *last_epoch));
+                      absl::StrCat("not newer than the previous claim's epoch ", *last_epoch));
       }
       fold.open_epoch = epoch;
       fold.open_edge = event.edge_id;

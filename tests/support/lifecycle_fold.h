@@ -45,8 +45,7 @@ struct LifecycleFold {
 
 // OK with the fold, or FAILED_PRECONDITION naming the first event (by
 // index) that breaks §5.
-absl::StatusOr<LifecycleFold> FoldLifecycle(
-    const std::vector<LifecycleEvent>& events);
+absl::StatusOr<LifecycleFold> FoldLifecycle(const std::vector<LifecycleEvent>& events);
 
 }  // namespace edge::testing
 

@@ -8,15 +8,13 @@ namespace {
 LifecycleEvent Connected(int64_t epoch, std::string edge = "edge-a") {
   return {"connected", epoch, std::move(edge), ""};
 }
-LifecycleEvent Disconnected(int64_t epoch, std::string reason,
-                            std::string edge = "edge-a") {
+LifecycleEvent Disconnected(int64_t epoch, std::string reason, std::string edge = "edge-a") {
   return {"disconnected", epoch, std::move(edge), std::move(reason)};
 }
 
 TEST(LifecycleFoldTest, ClaimsInOrderAcrossEdgesFold) {
-  auto fold = FoldLifecycle({Connected(3), Disconnected(3, "shutdown"),
-                             Connected(7, "edge-b"), Disconnected(7, "replaced", "edge-b"),
-                             Connected(9, "edge-b")});
+  auto fold = FoldLifecycle({Connected(3), Disconnected(3, "shutdown"), Connected(7, "edge-b"),
+                             Disconnected(7, "replaced", "edge-b"), Connected(9, "edge-b")});
   ASSERT_TRUE(fold.ok()) << fold.status();
   EXPECT_EQ(fold->open_epoch, 9);
   EXPECT_EQ(fold->open_edge, "edge-b");
@@ -37,8 +35,8 @@ TEST(LifecycleFoldTest, AllowsTheTwoDuplicatesOfContract5) {
                   .ok());
   // An edge cut off past its lease ends its stream after the cluster did,
   // possibly after the peer's next connected elsewhere.
-  auto fold = FoldLifecycle({Connected(3), Disconnected(3, "edge_lost"),
-                             Connected(5, "edge-b"), Disconnected(3, "error")});
+  auto fold = FoldLifecycle({Connected(3), Disconnected(3, "edge_lost"), Connected(5, "edge-b"),
+                             Disconnected(3, "error")});
   ASSERT_TRUE(fold.ok()) << fold.status();
   EXPECT_EQ(fold->open_epoch, 5);
   EXPECT_EQ(fold->duplicates, 1);
@@ -65,8 +63,8 @@ TEST(LifecycleFoldTest, RefusesSequencesThatBreakContract5) {
        {Connected(3), Connected(5, "edge-b"), Disconnected(3, "stream_closed")}},
       {"epoch not growing", {Connected(5), Disconnected(5, "shutdown"), Connected(5)}},
       {"epoch going back", {Connected(5), Disconnected(5, "shutdown"), Connected(4)}},
-      {"two ordinary disconnected", {Connected(3), Disconnected(3, "shutdown"),
-                                      Disconnected(3, "stream_closed")}},
+      {"two ordinary disconnected",
+       {Connected(3), Disconnected(3, "shutdown"), Disconnected(3, "stream_closed")}},
       {"a late disconnected of a claim not lost",
        {Connected(3), Disconnected(3, "shutdown"), Connected(5), Disconnected(3, "error")}},
       {"disconnected of another epoch", {Connected(3), Disconnected(4, "shutdown")}},

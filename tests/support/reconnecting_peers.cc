@@ -16,8 +16,7 @@ using giggityflix_grpc_peer::PeerMessage;
 // One AsyncOperations stream. Owned by ReconnectingPeers (open_ while the
 // call runs, then done_ until the end), so that the destructor can cancel
 // it without racing its end.
-class ReconnectingPeers::Stream final
-    : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
+class ReconnectingPeers::Stream final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> {
  public:
   Stream(ReconnectingPeers* peers, int peer, int edge, PeerEdgeService::Stub* stub)
       : peers_(peers), peer_(peer), edge_(edge) {
@@ -94,9 +93,9 @@ void ReconnectingPeers::Connect(int peer, int edge) {
       // A connection of its own per peer and edge, as real peers have.
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-      slot = PeerEdgeService::NewStub(grpc::CreateCustomChannel(
-          absl::StrCat("ipv4:", options_.addresses[edge]),
-          grpc::InsecureChannelCredentials(), args));
+      slot = PeerEdgeService::NewStub(
+          grpc::CreateCustomChannel(absl::StrCat("ipv4:", options_.addresses[edge]),
+                                    grpc::InsecureChannelCredentials(), args));
     }
     auto owned = std::make_unique<Stream>(this, peer, edge, slot.get());
     stream = owned.get();

@@ -43,8 +43,7 @@ class ReconnectingPeers {
     absl::Duration max_backoff = absl::Seconds(5);
     // Called on gRPC's threads for every message an edge writes to peer
     // `peer` (index) on edge `edge`; must not block.
-    std::function<void(int peer, int edge,
-                       const giggityflix_grpc_peer::EdgeMessage& message)>
+    std::function<void(int peer, int edge, const giggityflix_grpc_peer::EdgeMessage& message)>
         on_message;
   };
 
@@ -89,8 +88,7 @@ class ReconnectingPeers {
   std::multimap<absl::Time, int> due_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Duration> backoff_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int, std::string> last_status_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<int, int>,
-           std::unique_ptr<giggityflix_grpc_peer::PeerEdgeService::Stub>>
+  std::map<std::pair<int, int>, std::unique_ptr<giggityflix_grpc_peer::PeerEdgeService::Stub>>
       stubs_ ABSL_GUARDED_BY(mu_);
   std::mt19937 random_ ABSL_GUARDED_BY(mu_){42};
   absl::flat_hash_map<int, int> attempts_ ABSL_GUARDED_BY(mu_);

@@ -17,24 +17,21 @@ std::string NextRequestId(const std::string& prefix) {
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
-std::shared_ptr<grpc::Channel> TestPeer::NewChannel(
-    const std::string& address, const ChannelOptions& options) {
+std::shared_ptr<grpc::Channel> TestPeer::NewChannel(const std::string& address,
+                                                    const ChannelOptions& options) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   if (options.receive_window_bytes > 0) {
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
-                options.receive_window_bytes);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, options.receive_window_bytes);
   }
   if (options.keepalive_time > absl::ZeroDuration()) {
-    const int ms =
-        static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_time));
+    const int ms = static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_time));
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ms);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -55,8 +52,7 @@ std::shared_ptr<grpc::Channel> TestPeer::NewChannel(
   return grpc::CreateCustomChannel(address, credentials, args);
 }
 
-std::shared_ptr<grpc::Channel> TestPeer::NewChannel(
-    int port, const ChannelOptions& options) {
+std::shared_ptr<grpc::Channel> TestPeer::NewChannel(int port, const ChannelOptions& options) {
   return NewChannel(absl::StrCat("127.0.0.1:", port), options);
 }
 
@@ -65,23 +61,20 @@ TestPeer::TestPeer(std::shared_ptr<grpc::Channel> channel, Options options)
       peer_id_(options_.peer_id.value_or("")),
       channel_(std::move(channel)),
       stub_(gp::PeerEdgeService::NewStub(channel_)) {
-  if (options_.peer_id.has_value())
-    context_.AddMetadata("peer_id", *options_.peer_id);
+  if (options_.peer_id.has_value()) context_.AddMetadata("peer_id", *options_.peer_id);
   stream_ = stub_->AsyncOperations(&context_);
   if (options_.read) StartReading();
 }
 
-absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(
-    const std::string& address, Options options) {
+absl::StatusOr<std::unique_ptr<TestPeer>> TestPeer::Connect(const std::string& address,
+                                                            Options options) {
   absl::Duration timeout = options.admission_timeout;
   bool wait = options.read;
   ChannelOptions channel;
   channel.receive_window_bytes = options.receive_window_bytes;
-  auto peer = std::make_unique<TestPeer>(NewChannel(address, channel),
-                                         std::move(options));
+  auto peer = std::make_unique<TestPeer>(NewChannel(address, channel), std::move(options));
   if (!wait) return peer;
-  if (absl::Status admitted = peer->AwaitAdmission(timeout); !admitted.ok())
-    return admitted;
+  if (absl::Status admitted = peer->AwaitAdmission(timeout); !admitted.ok()) return admitted;
   return peer;
 }
 
@@ -92,8 +85,7 @@ absl::Status TestPeer::AwaitAdmission(absl::Duration timeout) {
   auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (end_.has_value()) return true;
     for (const EdgeMessage& m : received_) {
-      if (m.request_id() == request_id &&
-          m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
+      if (m.request_id() == request_id && m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
         return true;
       }
     }
@@ -106,8 +98,7 @@ absl::Status TestPeer::AwaitAdmission(absl::Duration timeout) {
   }
   if (!settled()) {
     return absl::DeadlineExceededError(
-        absl::StrCat("peer ", peer_id_, " not admitted within ",
-                     absl::FormatDuration(timeout)));
+        absl::StrCat("peer ", peer_id_, " not admitted within ", absl::FormatDuration(timeout)));
   }
   return absl::OkStatus();
 }
@@ -147,8 +138,7 @@ void TestPeer::StartReading() {
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
-std::optional<TestPeer::PeerMessage> TestPeer::Answer(
-    const EdgeMessage& command) const {
+std::optional<TestPeer::PeerMessage> TestPeer::Answer(const EdgeMessage& command) const {
   PeerMessage reply;
   reply.set_request_id(command.request_id());
   switch (command.payload_case()) {
@@ -160,8 +150,7 @@ std::optional<TestPeer::PeerMessage> TestPeer::Answer(
       return reply;
     case EdgeMessage::kFileDeleteRequest:
       // One response per id, as the existing peers do; the first one here.
-      if (command.file_delete_request().catalog_ids().empty())
-        return std::nullopt;
+      if (command.file_delete_request().catalog_ids().empty()) return std::nullopt;
       reply.mutable_file_delete_response()->set_catalog_id(
           command.file_delete_request().catalog_ids(0));
       reply.mutable_file_delete_response()->set_success(true);
@@ -170,8 +159,8 @@ std::optional<TestPeer::PeerMessage> TestPeer::Answer(
       auto* response = reply.mutable_file_hash_response();
       response->set_catalog_id(command.file_hash_request().catalog_id());
       for (const std::string& type : command.file_hash_request().hash_types()) {
-        (*response->mutable_hashes())[type] = absl::StrCat(
-            type, "-of-", command.file_hash_request().catalog_id());
+        (*response->mutable_hashes())[type] =
+            absl::StrCat(type, "-of-", command.file_hash_request().catalog_id());
       }
       response->set_success(true);
       return reply;
@@ -184,8 +173,7 @@ std::optional<TestPeer::PeerMessage> TestPeer::Answer(
 void TestPeer::ReadLoop() {
   EdgeMessage message;
   while (true) {
-    if (options_.read_interval > absl::ZeroDuration())
-      absl::SleepFor(options_.read_interval);
+    if (options_.read_interval > absl::ZeroDuration()) absl::SleepFor(options_.read_interval);
     if (!stream_->Read(&message)) break;
     std::optional<PeerMessage> reply;
     if (options_.auto_answer) reply = Answer(message);
@@ -222,25 +210,19 @@ size_t TestPeer::ReceivedCount() {
 
 bool TestPeer::WaitForReceived(size_t count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return received_.size() >= count;
-  };
+  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return received_.size() >= count; };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 
-bool TestPeer::WaitUntil(
-    const std::function<bool(const std::vector<EdgeMessage>&)>& done,
-    absl::Duration timeout) {
+bool TestPeer::WaitUntil(const std::function<bool(const std::vector<EdgeMessage>&)>& done,
+                         absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto holds = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return done(received_);
-  };
+  auto holds = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done(received_); };
   return mu_.AwaitWithTimeout(absl::Condition(&holds), timeout);
 }
 
 std::optional<TestPeer::EdgeMessage> TestPeer::WaitForMessage(
-    const std::function<bool(const EdgeMessage&)>& match,
-    absl::Duration timeout) {
+    const std::function<bool(const EdgeMessage&)>& match, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   size_t checked = 0;
   std::optional<EdgeMessage> found;
@@ -257,8 +239,7 @@ std::optional<TestPeer::EdgeMessage> TestPeer::WaitForMessage(
   return found;
 }
 
-bool TestPeer::WaitForAck(const std::string& request_id,
-                          absl::Duration timeout) {
+bool TestPeer::WaitForAck(const std::string& request_id, absl::Duration timeout) {
   return WaitForMessage(
              [&](const EdgeMessage& m) {
                return m.request_id() == request_id &&
@@ -271,8 +252,7 @@ bool TestPeer::WaitForAck(const std::string& request_id,
 bool TestPeer::HasAck(const std::string& request_id) {
   absl::MutexLock lock(&mu_);
   for (const EdgeMessage& m : received_) {
-    if (m.request_id() == request_id &&
-        m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
+    if (m.request_id() == request_id && m.payload_case() == EdgeMessage::PAYLOAD_NOT_SET) {
       return true;
     }
   }
@@ -281,9 +261,7 @@ bool TestPeer::HasAck(const std::string& request_id) {
 
 std::optional<grpc::Status> TestPeer::WaitForEnd(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return end_.has_value();
-  };
+  auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return end_.has_value(); };
   mu_.AwaitWithTimeout(absl::Condition(&ended), timeout);
   return end_;
 }
@@ -296,13 +274,11 @@ std::optional<grpc::Status> TestPeer::end_status() {
 grpc::Status TestPeer::WebRtcCall(const std::shared_ptr<grpc::Channel>& channel,
                                   const std::optional<std::string>& peer_id,
                                   const gp::EdgeWebRTCMessage& request,
-                                  gp::PeerWebRTCMessage* response,
-                                  absl::Duration timeout) {
+                                  gp::PeerWebRTCMessage* response, absl::Duration timeout) {
   auto stub = gp::PeerEdgeService::NewStub(channel);
   grpc::ClientContext context;
   if (peer_id.has_value()) context.AddMetadata("peer_id", *peer_id);
-  context.set_deadline(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(timeout));
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
   return stub->WebRTCOperations(&context, request, response);
 }
 

@@ -83,11 +83,10 @@ class TestPeer {
 
   // A channel of its own (no connection shared with other channels) to
   // `address` ("host:port"), without message size limits.
-  static std::shared_ptr<grpc::Channel> NewChannel(
-      const std::string& address, const ChannelOptions& options = {});
+  static std::shared_ptr<grpc::Channel> NewChannel(const std::string& address,
+                                                   const ChannelOptions& options = {});
   // The same to 127.0.0.1:`port`.
-  static std::shared_ptr<grpc::Channel> NewChannel(
-      int port, const ChannelOptions& options = {});
+  static std::shared_ptr<grpc::Channel> NewChannel(int port, const ChannelOptions& options = {});
 
   // Opens the stream and returns at once; the edge's verdict comes later
   // (WaitForEnd, or the first message).
@@ -97,8 +96,8 @@ class TestPeer {
   // waits for its ack. When the edge refuses the peer, returns the status
   // the stream ended with (UNAVAILABLE, ALREADY_EXISTS, ...). With
   // read = false, admission is not waited for.
-  static absl::StatusOr<std::unique_ptr<TestPeer>> Connect(
-      const std::string& address, Options options);
+  static absl::StatusOr<std::unique_ptr<TestPeer>> Connect(const std::string& address,
+                                                           Options options);
   // What Connect() waits for, for a peer made with the constructor: OK once
   // admitted, else the status the stream ended with, or DEADLINE_EXCEEDED.
   // Needs the reader running (read = true or StartReading()).
@@ -130,41 +129,33 @@ class TestPeer {
   size_t ReceivedCount();
 
   // Waits until at least `count` messages were received.
-  bool WaitForReceived(size_t count,
-                       absl::Duration timeout = absl::Seconds(10));
+  bool WaitForReceived(size_t count, absl::Duration timeout = absl::Seconds(10));
   // Waits until `done(Received())` holds.
-  bool WaitUntil(
-      const std::function<bool(const std::vector<EdgeMessage>&)>& done,
-      absl::Duration timeout = absl::Seconds(10));
+  bool WaitUntil(const std::function<bool(const std::vector<EdgeMessage>&)>& done,
+                 absl::Duration timeout = absl::Seconds(10));
   // The first received message matching `match`, waiting up to `timeout`.
-  std::optional<EdgeMessage> WaitForMessage(
-      const std::function<bool(const EdgeMessage&)>& match,
-      absl::Duration timeout = absl::Seconds(10));
+  std::optional<EdgeMessage> WaitForMessage(const std::function<bool(const EdgeMessage&)>& match,
+                                            absl::Duration timeout = absl::Seconds(10));
   // Waits for the acknowledgement of `request_id` (a payload-less message).
-  bool WaitForAck(const std::string& request_id,
-                  absl::Duration timeout = absl::Seconds(10));
+  bool WaitForAck(const std::string& request_id, absl::Duration timeout = absl::Seconds(10));
   // Whether an acknowledgement of `request_id` was received.
   bool HasAck(const std::string& request_id);
 
   // The status the stream ended with, once the reader saw its end; nullopt
   // if it is still open after `timeout`.
-  std::optional<grpc::Status> WaitForEnd(
-      absl::Duration timeout = absl::Seconds(10));
+  std::optional<grpc::Status> WaitForEnd(absl::Duration timeout = absl::Seconds(10));
   // Non-blocking: the end status if the stream already ended.
   std::optional<grpc::Status> end_status();
 
   // The server's certificate properties (once the first message came).
-  std::shared_ptr<const grpc::AuthContext> auth_context() const {
-    return context_.auth_context();
-  }
+  std::shared_ptr<const grpc::AuthContext> auth_context() const { return context_.auth_context(); }
 
   // WebRTCOperations over `channel`, with `peer_id` metadata when set.
-  static grpc::Status WebRtcCall(
-      const std::shared_ptr<grpc::Channel>& channel,
-      const std::optional<std::string>& peer_id,
-      const giggityflix_grpc_peer::EdgeWebRTCMessage& request,
-      giggityflix_grpc_peer::PeerWebRTCMessage* response,
-      absl::Duration timeout = absl::Seconds(15));
+  static grpc::Status WebRtcCall(const std::shared_ptr<grpc::Channel>& channel,
+                                 const std::optional<std::string>& peer_id,
+                                 const giggityflix_grpc_peer::EdgeWebRTCMessage& request,
+                                 giggityflix_grpc_peer::PeerWebRTCMessage* response,
+                                 absl::Duration timeout = absl::Seconds(15));
 
  private:
   void ReadLoop();

@@ -133,8 +133,7 @@ struct PeerInfo {
 
 class Edge {
  public:
-  static absl::StatusOr<std::unique_ptr<Edge>> Create(EdgeOptions options,
-                                                      EdgeParts parts);
+  static absl::StatusOr<std::unique_ptr<Edge>> Create(EdgeOptions options, EdgeParts parts);
   Edge(const Edge&) = delete;
   Edge& operator=(const Edge&) = delete;
   virtual ~Edge() = default;
@@ -163,12 +162,10 @@ class Edge {
   virtual absl::StatusOr<PeerInfo> FindPeer(const std::string& peer_id) = 0;
   // Up to `limit` peers with a peer_id greater than `after` (byte order), in
   // peer_id order: pages through the peers with the last id of a page.
-  virtual std::vector<PeerInfo> ListPeers(const std::string& after,
-                                          size_t limit) = 0;
+  virtual std::vector<PeerInfo> ListPeers(const std::string& after, size_t limit) = 0;
   // Ends the peer's stream with ABORTED(`why`), `disconnected` reason
   // `kicked`, as the `disconnect` command does; NOT_FOUND when not held here.
-  virtual absl::Status Kick(const std::string& peer_id,
-                            const std::string& why) = 0;
+  virtual absl::Status Kick(const std::string& peer_id, const std::string& why) = 0;
 
  protected:
   Edge() = default;

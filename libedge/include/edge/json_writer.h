@@ -11,7 +11,6 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "absl/strings/string_view.h"
 
 namespace edge {
 

@@ -31,12 +31,9 @@ class LocalTracker final : public Tracker {
   explicit LocalTracker(std::string edge_id);
 
   absl::Status Start() override;
-  void Claim(const std::string& peer_id, absl::Time deadline,
-             ClaimDone done) override;
-  void Release(const std::string& peer_id, const PeerClaim& claim,
-               ReleaseDone done) override;
-  void Lookup(const std::string& peer_id, absl::Time deadline,
-              LookupDone done) override;
+  void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) override;
+  void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) override;
+  void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) override;
   // Never called: a single edge cannot lose a claim to another.
   void SetLostListener(LostListener listener) override;
   void Shutdown(absl::Time deadline) override;

@@ -5,16 +5,17 @@
 //
 //   edge::Logger log(edge::LogLevel::kInfo, edge::LogFormat::kJson);
 //   log.Info("peer admitted", {{"peer_id", id}, {"epoch", "7"}});
-// prints {"ts":"2026-11-24T05:00:00.123Z","level":"info","msg":"peer admitted","peer_id":"p1","epoch":"7"}
+// prints {"ts":"2026-11-24T05:00:00.123Z","level":"info","msg":"peer
+// admitted","peer_id":"p1","epoch":"7"}
 #ifndef EDGE_LOGGER_H_
 #define EDGE_LOGGER_H_
 
 #include <initializer_list>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace edge {
 
@@ -30,8 +31,8 @@ class Logger {
   using Fields = std::initializer_list<Field>;
 
   // Writes to file descriptor `fd` (stderr by default).
-  explicit Logger(LogLevel level = LogLevel::kInfo,
-                  LogFormat format = LogFormat::kText, int fd = 2);
+  explicit Logger(LogLevel level = LogLevel::kInfo, LogFormat format = LogFormat::kText,
+                  int fd = 2);
   Logger(const Logger&) = delete;
   Logger& operator=(const Logger&) = delete;
 

@@ -47,10 +47,10 @@ inline constexpr char kEndReasonPayload[] = "type.googleapis.com/edge.EndReason"
 
 // What the transport knows of a caller before admission.
 struct PeerCallInfo {
-  bool has_peer_id = false;        // a `peer_id` metadata entry was present
-  std::string peer_id;             // its value, unvalidated
-  std::string cert_identity;       // client certificate identity, "" if none
-  std::string remote_address;      // for logs
+  bool has_peer_id = false;    // a `peer_id` metadata entry was present
+  std::string peer_id;         // its value, unvalidated
+  std::string cert_identity;   // client certificate identity, "" if none
+  std::string remote_address;  // for logs
 };
 
 // One accepted stream. Owned by the transport; handlers hold it by
@@ -102,8 +102,7 @@ using WebRtcReply = absl::AnyInvocable<void(absl::StatusOr<PeerWebRTCMessage>)>;
 class PeerStreamHandler {
  public:
   virtual ~PeerStreamHandler() = default;
-  virtual void OnStreamStart(std::shared_ptr<PeerStream> stream,
-                             AdmissionDecision decide) = 0;
+  virtual void OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecision decide) = 0;
   // A WebRTCOperations call; `reply` must be called exactly once.
   virtual void OnWebRtcCall(const PeerCallInfo& caller, EdgeWebRTCMessage request,
                             WebRtcReply reply) = 0;

@@ -1,8 +1,9 @@
 // Tracker: which edge holds which peer.
 //
 // An edge claims a peer_id before admitting it and releases it once the
-// stream has ended and its `disconnected` is stored by the bus (contract §5). LocalTracker knows only this edge; EtcdTracker makes a claim
-// cluster-wide, so a peer is held by at most one edge at any moment.
+// stream has ended and its `disconnected` is stored by the bus (contract §5). LocalTracker knows
+// only this edge; EtcdTracker makes a claim cluster-wide, so a peer is held by at most one edge at
+// any moment.
 //
 // Claim results: OK with the claim; ALREADY_EXISTS when another edge holds
 // the peer (the message names that edge); UNAVAILABLE (or DEADLINE_EXCEEDED)
@@ -68,18 +69,15 @@ class Tracker {
 
   // Claims `peer_id` for this edge. A claim this edge already holds (from
   // before a restart with the same edge id) is taken over.
-  virtual void Claim(const std::string& peer_id, absl::Time deadline,
-                     ClaimDone done) = 0;
+  virtual void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) = 0;
 
   // Releases this edge's claim; never another edge's, even if late. The edge
   // calls it only after the stream's `disconnected` is stored, so a claim
   // never released is one whose `disconnected` may be missing.
-  virtual void Release(const std::string& peer_id, const PeerClaim& claim,
-                       ReleaseDone done) = 0;
+  virtual void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) = 0;
 
   // The edge id holding `peer_id`; NOT_FOUND when nobody does.
-  virtual void Lookup(const std::string& peer_id, absl::Time deadline,
-                      LookupDone done) = 0;
+  virtual void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) = 0;
 
   // Called when a claim this edge held is gone and could not be re-taken
   // (for etcd: the lease was lost and another edge now holds the peer).

@@ -23,8 +23,7 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address, PortRule rule)
   for (char c : port) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
   if (!digits || !absl::SimpleAtoi(port, &number) || number < min_port || number > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("has port \"", absl::CHexEscape(port),
-                                                   "\", not a number in [", min_port,
-                                                   ", 65535]"));
+                                                   "\", not a number in [", min_port, ", 65535]"));
   }
   if (host.empty()) return absl::InvalidArgumentError("has an empty host");
   if (host.front() == '[') {

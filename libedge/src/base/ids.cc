@@ -10,8 +10,8 @@ namespace edge {
 namespace {
 
 bool IsPeerIdChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '@' || c == '-';
 }
 
 }  // namespace
@@ -19,14 +19,14 @@ bool IsPeerIdChar(char c) {
 absl::Status ValidatePeerId(absl::string_view id, absl::string_view what) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   if (id.size() > kMaxPeerIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is ", id.size(), " bytes long; at most ", kMaxPeerIdBytes, " allowed"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " is ", id.size(), " bytes long; at most ",
+                                                   kMaxPeerIdBytes, " allowed"));
   }
   for (size_t i = 0; i < id.size(); ++i) {
     if (!IsPeerIdChar(id[i])) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s has character 0x%02x at byte %d; allowed: [A-Za-z0-9._:@-]", what,
-          static_cast<unsigned char>(id[i]), i));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s has character 0x%02x at byte %d; allowed: [A-Za-z0-9._:@-]", what,
+                          static_cast<unsigned char>(id[i]), i));
     }
   }
   return absl::OkStatus();
@@ -38,7 +38,7 @@ std::string NewRequestId() {
   thread_local absl::BitGen gen;
   uint64_t hi = absl::Uniform<uint64_t>(gen);
   uint64_t lo = absl::Uniform<uint64_t>(gen);
-  hi = (hi & ~0xF000ull) | 0x4000ull;                           // version 4
+  hi = (hi & ~0xF000ull) | 0x4000ull;                          // version 4
   lo = (lo & ~0xC000000000000000ull) | 0x8000000000000000ull;  // RFC 4122 variant
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF,
                          lo >> 48, lo & 0xFFFFFFFFFFFFull);

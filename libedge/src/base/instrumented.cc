@@ -49,11 +49,11 @@ class InstrumentedBus final : public MessageBus {
     bus_->SetDrainListener(std::move(listener));
   }
   absl::Status Subscribe(const std::string& topic, RecordHandler handler) override {
-    return bus_->Subscribe(topic, [this, handler = std::move(handler)](IncomingRecord r,
-                                                                       RecordDone done) mutable {
-      metrics_->KafkaMessage(Direction::kIn, r.topic);
-      handler(std::move(r), std::move(done));
-    });
+    return bus_->Subscribe(
+        topic, [this, handler = std::move(handler)](IncomingRecord r, RecordDone done) mutable {
+          metrics_->KafkaMessage(Direction::kIn, r.topic);
+          handler(std::move(r), std::move(done));
+        });
   }
   absl::Status Start() override { return bus_->Start(); }
   bool Reading() const override { return bus_->Reading(); }
@@ -80,7 +80,8 @@ class InstrumentedTracker final : public Tracker {
     tracker_->Release(peer_id, claim, Timed<absl::Status>("release", std::move(done)));
   }
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) override {
-    tracker_->Lookup(peer_id, deadline, Timed<absl::StatusOr<std::string>>("lookup", std::move(done)));
+    tracker_->Lookup(peer_id, deadline,
+                     Timed<absl::StatusOr<std::string>>("lookup", std::move(done)));
   }
   void SetLostListener(LostListener listener) override {
     tracker_->SetLostListener(std::move(listener));
@@ -93,7 +94,9 @@ class InstrumentedTracker final : public Tracker {
  private:
   static absl::StatusCode CodeOf(const absl::Status& s) { return s.code(); }
   template <typename T>
-  static absl::StatusCode CodeOf(const absl::StatusOr<T>& s) { return s.status().code(); }
+  static absl::StatusCode CodeOf(const absl::StatusOr<T>& s) {
+    return s.status().code();
+  }
 
   template <typename Result>
   absl::AnyInvocable<void(Result)> Timed(const char* op, absl::AnyInvocable<void(Result)> done) {
@@ -118,24 +121,42 @@ Metrics& NullMetrics() {
 
 absl::string_view StatusCodeLabel(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return "ok";
-    case absl::StatusCode::kCancelled: return "cancelled";
-    case absl::StatusCode::kUnknown: return "unknown";
-    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
-    case absl::StatusCode::kDeadlineExceeded: return "deadline_exceeded";
-    case absl::StatusCode::kNotFound: return "not_found";
-    case absl::StatusCode::kAlreadyExists: return "already_exists";
-    case absl::StatusCode::kPermissionDenied: return "permission_denied";
-    case absl::StatusCode::kResourceExhausted: return "resource_exhausted";
-    case absl::StatusCode::kFailedPrecondition: return "failed_precondition";
-    case absl::StatusCode::kAborted: return "aborted";
-    case absl::StatusCode::kOutOfRange: return "out_of_range";
-    case absl::StatusCode::kUnimplemented: return "unimplemented";
-    case absl::StatusCode::kInternal: return "internal";
-    case absl::StatusCode::kUnavailable: return "unavailable";
-    case absl::StatusCode::kDataLoss: return "data_loss";
-    case absl::StatusCode::kUnauthenticated: return "unauthenticated";
-    default: return "unknown";
+    case absl::StatusCode::kOk:
+      return "ok";
+    case absl::StatusCode::kCancelled:
+      return "cancelled";
+    case absl::StatusCode::kUnknown:
+      return "unknown";
+    case absl::StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case absl::StatusCode::kNotFound:
+      return "not_found";
+    case absl::StatusCode::kAlreadyExists:
+      return "already_exists";
+    case absl::StatusCode::kPermissionDenied:
+      return "permission_denied";
+    case absl::StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case absl::StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case absl::StatusCode::kAborted:
+      return "aborted";
+    case absl::StatusCode::kOutOfRange:
+      return "out_of_range";
+    case absl::StatusCode::kUnimplemented:
+      return "unimplemented";
+    case absl::StatusCode::kInternal:
+      return "internal";
+    case absl::StatusCode::kUnavailable:
+      return "unavailable";
+    case absl::StatusCode::kDataLoss:
+      return "data_loss";
+    case absl::StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    default:
+      return "unknown";
   }
 }
 

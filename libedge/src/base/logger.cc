@@ -61,8 +61,7 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
 absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name) {
   if (name == "text") return LogFormat::kText;
   if (name == "json") return LogFormat::kJson;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown log format '", name, "' (text, json)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown log format '", name, "' (text, json)"));
 }
 
 Logger::Logger(LogLevel level, LogFormat format, int fd)

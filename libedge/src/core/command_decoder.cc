@@ -193,7 +193,8 @@ class Members {
 std::string ParseWebRtc(Members& members, google::protobuf::Message* out) {
   const Struct* object = members.Object("webrtc");
   if (!members.error().empty()) return members.error();
-  if (object == nullptr) return "field webrtc must be an object (a WebRTC message in protobuf JSON)";
+  if (object == nullptr)
+    return "field webrtc must be an object (a WebRTC message in protobuf JSON)";
   std::string text;
   if (!google::protobuf::util::MessageToJsonString(*object, &text).ok()) {
     return "field webrtc cannot be re-encoded";
@@ -258,8 +259,8 @@ std::string Build(Members& in, Command& command) {
       if (!in.error().empty()) return in.error();
       if (r->catalog_id().empty()) return "screenshot needs catalog_id";
       if (*quantity < 1 || *quantity > kMaxScreenshots) {
-        return absl::StrCat("screenshot: quantity ", *quantity, " is outside [1, ",
-                            kMaxScreenshots, "]");
+        return absl::StrCat("screenshot: quantity ", *quantity, " is outside [1, ", kMaxScreenshots,
+                            "]");
       }
       r->set_quantity(static_cast<int32_t>(*quantity));
       return "";
@@ -377,7 +378,8 @@ DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes) {
   // The peer_id is named in the dead letter whenever it could be read.
   std::string named_peer = ValidatePeerId(peer_id).ok() ? peer_id : "";
   if (!in.error().empty()) return Fail(DeadLetterReason::kInvalidCommand, in.error(), named_peer);
-  if (type.empty()) return Fail(DeadLetterReason::kInvalidCommand, "missing field type", named_peer);
+  if (type.empty())
+    return Fail(DeadLetterReason::kInvalidCommand, "missing field type", named_peer);
   auto known = CommandTypes().find(type);
   if (known == CommandTypes().end()) {
     return Fail(DeadLetterReason::kUnknownType, absl::StrCat("unknown type \"", type, "\""),

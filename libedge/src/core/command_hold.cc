@@ -310,9 +310,10 @@ void CommandHold::StopHolding() {
   size_t count = 0;
   for (const auto& [peer_id, peer] : dropped) count += peer.commands.size();
   if (count > 0) {
-    log().Info("shutting down with commands still waiting for their peers; they are read "
-               "again after a restart",
-               {{"count", absl::StrCat(count)}});
+    log().Info(
+        "shutting down with commands still waiting for their peers; they are read "
+        "again after a restart",
+        {{"count", absl::StrCat(count)}});
   }
   // Destroying their `done` unrun leaves them without an outcome.
 }

@@ -19,13 +19,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "command_decoder.h"
-#include "events.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
 #include "edge/metrics.h"
 #include "edge/tracker.h"
+#include "events.h"
 
 namespace edge {
 

@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "command_hold.h"
-#include "events.h"
 #include "edge/ids.h"
 #include "edge/topic_pattern.h"
+#include "events.h"
 #include "peer_session.h"
 #include "webrtc_relay.h"
 
@@ -34,11 +34,12 @@ void CommandRouter::DeadLetter(DeadLetterReason reason, absl::string_view detail
   // reason, so a flood of commands for an absent peer is not a flood of lines.
   if (std::optional<int64_t> left_out =
           log_limiter_.Admit(DeadLetterReasonName(reason), host_->clock().Now())) {
-    log().Warn("command dead-lettered",
-               {{"reason", DeadLetterReasonName(reason)}, {"detail", detail}, {"peer_id", peer_id},
-                {"partition", absl::StrCat(record.partition)},
-                {"offset", absl::StrCat(record.offset)},
-                {"suppressed_before", absl::StrCat(*left_out)}});
+    log().Warn("command dead-lettered", {{"reason", DeadLetterReasonName(reason)},
+                                         {"detail", detail},
+                                         {"peer_id", peer_id},
+                                         {"partition", absl::StrCat(record.partition)},
+                                         {"offset", absl::StrCat(record.offset)},
+                                         {"suppressed_before", absl::StrCat(*left_out)}});
   }
   host_->PublishForCommand([this, reason, detail = std::string(detail),
                             peer_id = std::string(peer_id), record = std::move(record),
@@ -93,12 +94,12 @@ void CommandRouter::OnCommand(IncomingRecord record, RecordDone done) {
   }
   Command& command = decoded.command;
   if (command.expires_at.has_value() && host_->clock().Now() >= *command.expires_at) {
-    DeadLetter(DeadLetterReason::kExpired,
-               absl::StrCat("expires_at ", absl::FormatTime(absl::RFC3339_full,
-                                                            *command.expires_at,
-                                                            absl::UTCTimeZone()),
-                            " passed before the command was read"),
-               command.peer_id, record, std::move(done));
+    DeadLetter(
+        DeadLetterReason::kExpired,
+        absl::StrCat("expires_at ",
+                     absl::FormatTime(absl::RFC3339_full, *command.expires_at, absl::UTCTimeZone()),
+                     " passed before the command was read"),
+        command.peer_id, record, std::move(done));
     return;
   }
   if (command.type == CommandType::kWebRtcReply) {
@@ -116,10 +117,10 @@ void CommandRouter::OnCommand(IncomingRecord record, RecordDone done) {
   // Every WebRTC payload names its session; a message without one cannot be
   // placed by the peer (nor held for its answer).
   if (command.type == CommandType::kWebRtc && WebRtcSessionId(command.message.webrtc()).empty()) {
-    DeadLetter(DeadLetterReason::kInvalidCommand,
-               absl::StrCat("webrtc: the ", WebRtcKind(command.message.webrtc()),
-                            " has no session_id"),
-               command.peer_id, record, std::move(done));
+    DeadLetter(
+        DeadLetterReason::kInvalidCommand,
+        absl::StrCat("webrtc: the ", WebRtcKind(command.message.webrtc()), " has no session_id"),
+        command.peer_id, record, std::move(done));
     return;
   }
   std::shared_ptr<PeerSession> session = host_->Find(command.peer_id);
@@ -130,8 +131,7 @@ void CommandRouter::OnCommand(IncomingRecord record, RecordDone done) {
   // refused (another edge holds the peer), and a command queued on it would
   // then have no outcome; held, it reaches the stream when it is admitted
   // (ReleaseHeld) or follows the peer to the edge that holds it.
-  if (session != nullptr &&
-      ((session->active() && !session->ending()) || session->ended_slow()) &&
+  if (session != nullptr && ((session->active() && !session->ending()) || session->ended_slow()) &&
       !host_->HasHeld(command.peer_id)) {
     Deliver(session, std::move(command), std::move(record), std::move(done));
     return;
@@ -152,8 +152,9 @@ void CommandRouter::OnCommand(IncomingRecord record, RecordDone done) {
 void CommandRouter::Deliver(const std::shared_ptr<PeerSession>& session, Command command,
                             IncomingRecord record, RecordDone done) {
   if (command.type == CommandType::kDisconnect) {
-    std::string why = command.reason.empty() ? "disconnected by the backend"
-                                             : absl::StrCat("disconnected by the backend: ", command.reason);
+    std::string why = command.reason.empty()
+                          ? "disconnected by the backend"
+                          : absl::StrCat("disconnected by the backend: ", command.reason);
     session->End(absl::AbortedError(why), "kicked");
     host_->CountDelivered();
     done();
@@ -162,7 +163,8 @@ void CommandRouter::Deliver(const std::shared_ptr<PeerSession>& session, Command
   EdgeMessage& message = command.message;
   message.set_request_id(command.request_id.empty() ? NewRequestId() : command.request_id);
   message.set_edge_id(options().edge_id);
-  if (command.type == CommandType::kCatalogAnnouncement) session->ExpectCatalog(message.request_id());
+  if (command.type == CommandType::kCatalogAnnouncement)
+    session->ExpectCatalog(message.request_id());
   if (command.type == CommandType::kWebRtc) {
     if (message.webrtc().request_id().empty()) {
       message.mutable_webrtc()->set_request_id(message.request_id());
@@ -179,9 +181,10 @@ void CommandRouter::Deliver(const std::shared_ptr<PeerSession>& session, Command
 // otherwise, or after its hop, it is dead-lettered.
 void CommandRouter::Forward(Command command, IncomingRecord record, RecordDone done) {
   if (WasForwarded(record)) {
-    DeadLetter(DeadLetterReason::kPeerNotConnected,
-               "the peer is connected neither to the edge that forwarded the command nor to this one",
-               command.peer_id, record, std::move(done));
+    DeadLetter(
+        DeadLetterReason::kPeerNotConnected,
+        "the peer is connected neither to the edge that forwarded the command nor to this one",
+        command.peer_id, record, std::move(done));
     return;
   }
   std::string peer_id = command.peer_id;
@@ -193,8 +196,9 @@ void CommandRouter::Forward(Command command, IncomingRecord record, RecordDone d
           std::string detail =
               holder.ok() || absl::IsNotFound(holder.status())
                   ? "the peer is not connected to any edge"
-                  : absl::StrCat("the peer is not connected here and the tracker could not be asked: ",
-                                 holder.status().message());
+                  : absl::StrCat(
+                        "the peer is not connected here and the tracker could not be asked: ",
+                        holder.status().message());
           DeadLetter(DeadLetterReason::kPeerNotConnected, detail, peer_id, record, std::move(done));
           return;
         }

@@ -14,14 +14,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "command_decoder.h"
-#include "events.h"
-#include "log_limiter.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
 #include "edge/metrics.h"
 #include "edge/tracker.h"
+#include "events.h"
+#include "log_limiter.h"
 
 namespace edge {
 

@@ -69,8 +69,8 @@ absl::Status EdgeImpl::Start() {
   if (status.ok()) status = parts_.transport->Start(this);
   if (!status.ok()) return status;
   ScheduleSweep();
-  log().Info("edge started", {{"edge_id", options_.edge_id},
-                              {"commands_topic", options_.topics.commands}});
+  log().Info("edge started",
+             {{"edge_id", options_.edge_id}, {"commands_topic", options_.topics.commands}});
   return absl::OkStatus();
 }
 
@@ -91,9 +91,9 @@ absl::Status EdgeImpl::CheckAdmission(const PeerCallInfo& info) {
     if (shutting_down_) return absl::UnavailableError("edge is shutting down");
     if (draining_) return absl::UnavailableError("edge is draining");
     if (!TakeStreamTokenLocked()) {
-      return absl::UnavailableError(absl::StrCat(
-          "edge admits at most ", options_.max_new_streams_per_sec,
-          " new streams per second (MAX_NEW_STREAMS_PER_SEC); retry shortly"));
+      return absl::UnavailableError(
+          absl::StrCat("edge admits at most ", options_.max_new_streams_per_sec,
+                       " new streams per second (MAX_NEW_STREAMS_PER_SEC); retry shortly"));
     }
   }
   if (parts_.bus->Saturated()) return absl::UnavailableError("edge event buffer is full");
@@ -130,8 +130,7 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
   absl::Status refused;
   // Counting descriptors may take milliseconds near the limit: never under
   // the registry lock.
-  const bool fd_headroom =
-      !options_.has_descriptor_headroom || options_.has_descriptor_headroom();
+  const bool fd_headroom = !options_.has_descriptor_headroom || options_.has_descriptor_headroom();
   {
     absl::MutexLock lock(&mu_);
     auto it = peers_.find(info.peer_id);
@@ -150,8 +149,8 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
       // claim (a newer epoch), published after that `disconnected` on this
       // edge's producer; the old release then leaves the new claim alone.
       it->second = session;
-    } else if (duplicate && (options_.duplicate_policy == DuplicatePolicy::kReject ||
-                             !it->second->active())) {
+    } else if (duplicate &&
+               (options_.duplicate_policy == DuplicatePolicy::kReject || !it->second->active())) {
       refused = absl::AlreadyExistsError(
           absl::StrCat("peer_id \"", info.peer_id, "\" is already connected to this edge"));
     } else if (duplicate) {
@@ -182,8 +181,8 @@ void EdgeImpl::OnStreamStart(std::shared_ptr<PeerStream> stream, AdmissionDecisi
 void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDecision decide,
                                absl::StatusOr<PeerClaim> claim) {
   if (!claim.ok()) {
-    bool unreachable = absl::IsUnavailable(claim.status()) ||
-                       absl::IsDeadlineExceeded(claim.status());
+    bool unreachable =
+        absl::IsUnavailable(claim.status()) || absl::IsDeadlineExceeded(claim.status());
     if (unreachable && options_.tracker_fail_open) {
       log().Warn("tracker unreachable; admitting (TRACKER_FAIL_OPEN)",
                  {{"peer_id", session->peer_id()}, {"status", claim.status().ToString()}});
@@ -191,11 +190,10 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
       claim = PeerClaim{};
     } else {
       Forget(session);
-      absl::Status status =
-          absl::IsAlreadyExists(claim.status())
-              ? claim.status()
-              : absl::UnavailableError(absl::StrCat("peer tracker unreachable: ",
-                                                    claim.status().message()));
+      absl::Status status = absl::IsAlreadyExists(claim.status())
+                                ? claim.status()
+                                : absl::UnavailableError(absl::StrCat("peer tracker unreachable: ",
+                                                                      claim.status().message()));
       Reject(decide, std::move(status));
       return;
     }
@@ -207,7 +205,8 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
   }
   if (stopping) {
     Forget(session);
-    if (session->owns_claim()) parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
+    if (session->owns_claim())
+      parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
     Reject(decide, absl::UnavailableError("edge is shutting down"));
     return;
   }
@@ -216,7 +215,8 @@ void EdgeImpl::FinishAdmission(std::shared_ptr<PeerSession> session, AdmissionDe
   // each stream of an HTTP/2 rapid reset) and holds no claim.
   if (session->stream_ended()) {
     Forget(session);
-    if (session->owns_claim()) parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
+    if (session->owns_claim())
+      parts_.tracker->Release(session->peer_id(), *claim, [](absl::Status) {});
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
     decide(absl::CancelledError("the peer left before admission completed"));
     log().Debug("peer left before admission", {{"peer_id", session->peer_id()}});
@@ -261,16 +261,15 @@ void EdgeImpl::OnSessionEnded(const std::shared_ptr<PeerSession>& session) {
     Forget(session);
     return;
   }
-  parts_.tracker->Release(session->peer_id(), session->claim(),
-                          [this, session](absl::Status status) {
-                            if (!status.ok()) {
-                              metrics().Error("tracker_release");
-                              log().Warn("releasing a peer claim failed",
-                                         {{"peer_id", session->peer_id()},
-                                          {"status", status.ToString()}});
-                            }
-                            Forget(session);
-                          });
+  parts_.tracker->Release(
+      session->peer_id(), session->claim(), [this, session](absl::Status status) {
+        if (!status.ok()) {
+          metrics().Error("tracker_release");
+          log().Warn("releasing a peer claim failed",
+                     {{"peer_id", session->peer_id()}, {"status", status.ToString()}});
+        }
+        Forget(session);
+      });
 }
 
 void EdgeImpl::OnClaimLost(const std::string& peer_id) {
@@ -283,9 +282,9 @@ void EdgeImpl::OnClaimLost(const std::string& peer_id) {
 void EdgeImpl::PublishEdgeLost(const LostClaim& lost, Tracker::LostClaimDone published) {
   // Every event names its peer and edge: here the edge that held the claim.
   EventHeader header{lost.peer_id, lost.edge_id, parts_.clock->Now()};
-  log().Warn("publishing edge_lost for a claim its edge left behind",
-             {{"peer_id", lost.peer_id}, {"edge_id", lost.edge_id},
-              {"epoch", absl::StrCat(lost.epoch)}});
+  log().Warn(
+      "publishing edge_lost for a claim its edge left behind",
+      {{"peer_id", lost.peer_id}, {"edge_id", lost.edge_id}, {"epoch", absl::StrCat(lost.epoch)}});
   Publish(options_.topics.lifecycle, lost.peer_id,
           DisconnectedEvent(header, "edge_lost", lost.claimed_at, lost.epoch),
           [published = std::move(published)](absl::Status status) mutable {
@@ -298,10 +297,12 @@ void EdgeImpl::PublishEdgeLost(const LostClaim& lost, Tracker::LostClaimDone pub
 void EdgeImpl::Publish(const std::string& topic, const std::string& key, std::string value,
                        PublishDone done) {
   OutgoingRecord record{topic, key, std::move(value), {}};
-  parts_.bus->Publish(std::move(record), [this, done = std::move(done)](absl::Status status) mutable {
-    if (status.ok()) counters_.events_published.fetch_add(1, std::memory_order_relaxed);
-    if (done) done(std::move(status));
-  });
+  parts_.bus->Publish(std::move(record),
+                      [this, done = std::move(done)](absl::Status status) mutable {
+                        if (status.ok())
+                          counters_.events_published.fetch_add(1, std::memory_order_relaxed);
+                        if (done) done(std::move(status));
+                      });
 }
 
 void EdgeImpl::PublishForCommand(absl::AnyInvocable<void()> publish) {
@@ -405,10 +406,10 @@ void EdgeImpl::Sweep() {
   absl::Time now = parts_.clock->Now();
   for (const auto& session : Sessions()) {
     if (session->active() && now - session->last_activity() >= options_.peer_timeout) {
-      session->End(absl::UnavailableError(absl::StrCat(
-                       "no message from the peer for ",
-                       absl::FormatDuration(options_.peer_timeout))),
-                   "timeout");
+      session->End(
+          absl::UnavailableError(absl::StrCat("no message from the peer for ",
+                                              absl::FormatDuration(options_.peer_timeout))),
+          "timeout");
     }
   }
   webrtc_.ExpireIdle(now);
@@ -434,8 +435,8 @@ bool EdgeImpl::draining() const {
 void EdgeImpl::ScheduleDrainStep() {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return;
-  drain_timer_ = parts_.clock->RunAt(parts_.clock->Now() + absl::Milliseconds(100),
-                                     [this] { DrainStep(); });
+  drain_timer_ =
+      parts_.clock->RunAt(parts_.clock->Now() + absl::Milliseconds(100), [this] { DrainStep(); });
 }
 
 // Ends a tenth of a second's worth of streams, then comes back.

@@ -19,11 +19,11 @@
 #include "command_decoder.h"
 #include "command_hold.h"
 #include "command_router.h"
+#include "edge/edge.h"
 #include "events.h"
 #include "peer_session.h"
 #include "session_host.h"
 #include "webrtc_relay.h"
-#include "edge/edge.h"
 
 namespace edge {
 
@@ -108,8 +108,8 @@ class EdgeImpl final : public Edge,
 
   struct Counters {
     std::atomic<int64_t> admitted{0}, rejected{0}, messages_in{0}, messages_unknown{0},
-        events_published{0}, commands_delivered{0}, commands_deadlettered{0},
-        commands_forwarded{0}, keepalives{0};
+        events_published{0}, commands_delivered{0}, commands_deadlettered{0}, commands_forwarded{0},
+        keepalives{0};
   };
 
  private:

@@ -22,7 +22,9 @@ constexpr int64_t kYear10000Millis = 253402300800000;
 JsonWriter Begin(std::string& out, const EventHeader& h) {
   out.reserve(160);
   JsonWriter json(out);
-  json.Field("peer_id", h.peer_id).Field("edge_id", h.edge_id).Field("timestamp", FormatTimestamp(h.now));
+  json.Field("peer_id", h.peer_id)
+      .Field("edge_id", h.edge_id)
+      .Field("timestamp", FormatTimestamp(h.now));
   return json;
 }
 
@@ -73,7 +75,8 @@ std::string FormatTimestamp(absl::Time t) {
   const int year = static_cast<int>(yoe + era * 400 + (month <= 2 ? 1 : 0));
   char buffer[24];
   const auto put = [&buffer](int at, int value, int digits) {
-    for (int k = digits - 1; k >= 0; --k, value /= 10) buffer[at + k] = static_cast<char>('0' + value % 10);
+    for (int k = digits - 1; k >= 0; --k, value /= 10)
+      buffer[at + k] = static_cast<char>('0' + value % 10);
   };
   put(0, year, 4);
   buffer[4] = '-';
@@ -183,7 +186,9 @@ std::string FileDeleteEvent(const EventHeader& h, absl::string_view request_id,
                             const giggityflix_grpc_peer::FileDeleteResponse& m) {
   std::string out;
   JsonWriter json = Begin(out, h);
-  json.Field("request_id", request_id).Field("catalog_id", m.catalog_id()).Field("success", m.success());
+  json.Field("request_id", request_id)
+      .Field("catalog_id", m.catalog_id())
+      .Field("success", m.success());
   if (m.has_error()) ErrorField(json, m.error());
   json.Close();
   return out;

@@ -60,7 +60,6 @@ std::string WebRtcSessionId(const google::protobuf::Message& message);
 // The payload case name ("sdp_offer", ...), "" if none.
 std::string WebRtcKind(const google::protobuf::Message& message);
 
-
 // The dead-letter record for `original`: same key and headers, the §4
 // value. A value that is not UTF-8 is kept whole in
 // `original_message_base64` as well. With `reduced`, for when the full

@@ -6,8 +6,7 @@
 
 namespace edge {
 
-LocalTracker::LocalTracker(std::string edge_id)
-    : edge_id_(std::move(edge_id)) {}
+LocalTracker::LocalTracker(std::string edge_id) : edge_id_(std::move(edge_id)) {}
 
 absl::Status LocalTracker::Start() {
   absl::MutexLock lock(&mu_);
@@ -15,24 +14,21 @@ absl::Status LocalTracker::Start() {
     return absl::InvalidArgumentError("local tracker: edge_id is empty");
   }
   if (state_ != State::kNew) {
-    return absl::FailedPreconditionError(
-        "local tracker: Start() called twice or after Shutdown()");
+    return absl::FailedPreconditionError("local tracker: Start() called twice or after Shutdown()");
   }
   state_ = State::kRunning;
   return absl::OkStatus();
 }
 
-void LocalTracker::Claim(const std::string& peer_id, absl::Time deadline,
-                         ClaimDone done) {
+void LocalTracker::Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) {
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
     if (peer_id.empty()) {
       status = absl::InvalidArgumentError("local tracker: empty peer_id");
     } else if (state_ != State::kRunning) {
-      status = absl::UnavailableError(state_ == State::kNew
-                                          ? "local tracker is not started"
-                                          : "local tracker is shut down");
+      status = absl::UnavailableError(state_ == State::kNew ? "local tracker is not started"
+                                                            : "local tracker is shut down");
     } else {
       ++claims_[peer_id];
     }
@@ -44,8 +40,7 @@ void LocalTracker::Claim(const std::string& peer_id, absl::Time deadline,
   done(PeerClaim{});
 }
 
-void LocalTracker::Release(const std::string& peer_id, const PeerClaim& claim,
-                           ReleaseDone done) {
+void LocalTracker::Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) {
   {
     absl::MutexLock lock(&mu_);
     auto it = claims_.find(peer_id);
@@ -56,16 +51,14 @@ void LocalTracker::Release(const std::string& peer_id, const PeerClaim& claim,
   done(absl::OkStatus());
 }
 
-void LocalTracker::Lookup(const std::string& peer_id, absl::Time deadline,
-                          LookupDone done) {
+void LocalTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
   bool held = false;
   {
     absl::MutexLock lock(&mu_);
     held = claims_.contains(peer_id);
   }
   if (!held) {
-    done(absl::NotFoundError(
-        absl::StrCat("peer ", peer_id, " is not held by this edge")));
+    done(absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not held by this edge")));
     return;
   }
   done(edge_id_);

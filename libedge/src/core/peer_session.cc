@@ -7,8 +7,8 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "events.h"
 #include "edge/ids.h"
+#include "events.h"
 #include "session_host.h"
 #include "webrtc_relay.h"
 
@@ -103,8 +103,8 @@ void PeerSession::RequestCatalog() {
 
 void PeerSession::SendCommand(EdgeMessage message, IncomingRecord record, RecordDone done,
                               absl::Time expires_at) {
-  size_t bytes = message.ByteSizeLong() + record.topic.size() + record.key.size() +
-                 record.value.size();
+  size_t bytes =
+      message.ByteSizeLong() + record.topic.size() + record.key.size() + record.value.size();
   for (const RecordHeader& h : record.headers) bytes += h.key.size() + h.value.size();
   Enqueue(Outgoing{std::move(message), std::move(record), std::move(done), edge_->clock().Now(),
                    false, bytes, expires_at});
@@ -276,8 +276,8 @@ void PeerSession::End(absl::Status status, const char* reason) {
     state_ = State::kEnding;
     stream = stream_;
   }
-  edge_->log().Info("ending peer stream", {{"peer_id", peer_id_}, {"reason", reason},
-                                           {"status", status.ToString()}});
+  edge_->log().Info("ending peer stream",
+                    {{"peer_id", peer_id_}, {"reason", reason}, {"status", status.ToString()}});
   if (publish) PublishDisconnected(reason, claim);
   if (stream != nullptr) stream->Finish(std::move(status));
 }
@@ -330,8 +330,8 @@ void PeerSession::OnEnd(absl::Status status) {
     }
     undelivered.pop_front();
   }
-  edge_->log().Debug("peer stream ended", {{"peer_id", peer_id_}, {"reason", reason},
-                                           {"status", status.ToString()}});
+  edge_->log().Debug("peer stream ended",
+                     {{"peer_id", peer_id_}, {"reason", reason}, {"status", status.ToString()}});
   edge_->webrtc().OnPeerGone(peer_id_);
   bool finish;
   {
@@ -343,12 +343,12 @@ void PeerSession::OnEnd(absl::Status status) {
 }
 
 void PeerSession::PublishDisconnected(const char* reason, PeerClaim claim) {
-  edge_->Publish(edge_->options().topics.lifecycle, peer_id_,
-                 DisconnectedEvent(HostEventHeader(*edge_, peer_id_), reason, connected_at_,
-                                   claim.epoch),
-                 [self = shared_from_this()](absl::Status status) {
-                   self->OnDisconnectedStored(std::move(status));
-                 });
+  edge_->Publish(
+      edge_->options().topics.lifecycle, peer_id_,
+      DisconnectedEvent(HostEventHeader(*edge_, peer_id_), reason, connected_at_, claim.epoch),
+      [self = shared_from_this()](absl::Status status) {
+        self->OnDisconnectedStored(std::move(status));
+      });
 }
 
 void PeerSession::OnDisconnectedStored(absl::Status status) {

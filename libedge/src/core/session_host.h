@@ -12,13 +12,13 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "events.h"
 #include "edge/clock.h"
 #include "edge/edge.h"
 #include "edge/logger.h"
 #include "edge/message_bus.h"
 #include "edge/metrics.h"
 #include "edge/peer_transport.h"
+#include "events.h"
 
 namespace edge {
 

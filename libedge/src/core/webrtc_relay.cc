@@ -3,18 +3,17 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "events.h"
 #include "edge/ids.h"
+#include "events.h"
 #include "session_host.h"
 
 namespace edge {
 
-void WebRtcRelay::OnCall(const std::string& peer_id, EdgeWebRTCMessage request,
-                         WebRtcReply reply) {
+void WebRtcRelay::OnCall(const std::string& peer_id, EdgeWebRTCMessage request, WebRtcReply reply) {
   if (WebRtcSessionId(request).empty()) {
-    reply(absl::InvalidArgumentError(
-        "the WebRTC message needs a payload with a session_id "
-        "(stream_session_request, sdp_answer or ice_candidate)"));
+    reply(
+        absl::InvalidArgumentError("the WebRTC message needs a payload with a session_id "
+                                   "(stream_session_request, sdp_answer or ice_candidate)"));
     return;
   }
   if (request.request_id().empty()) request.set_request_id(NewRequestId());
@@ -46,9 +45,9 @@ void WebRtcRelay::OpenSession(const std::string& peer_id, EdgeWebRTCMessage requ
                existing == sessions_.end() && mine != sessions_by_peer_.end() &&
                mine->second.size() >=
                    static_cast<size_t>(edge_->options().webrtc_max_sessions_per_peer)) {
-      refused = absl::ResourceExhaustedError(absl::StrCat(
-          "this peer already has ", mine->second.size(),
-          " open WebRTC sessions, the most it may (WEBRTC_MAX_SESSIONS_PER_PEER)"));
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("this peer already has ", mine->second.size(),
+                       " open WebRTC sessions, the most it may (WEBRTC_MAX_SESSIONS_PER_PEER)"));
     } else if (existing != sessions_.end() &&
                existing->second.pending.size() >= kMaxPendingPerSession) {
       refused = absl::ResourceExhaustedError(
@@ -123,18 +122,17 @@ void WebRtcRelay::ContinueSession(const std::string& peer_id, EdgeWebRTCMessage 
   ok.mutable_stream_session_response()->set_session_id(session_id);
   ok.mutable_stream_session_response()->set_success(true);
   std::string event = WebRtcEvent(HostEventHeader(*edge_, peer_id), request, WebRtcOrigin::kCall);
-  edge_->Publish(
-      edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
-      [this, is_answer, session_id, peer_id, ok = std::move(ok),
-       reply = std::move(reply)](absl::Status status) mutable {
-        if (!status.ok()) {
-          reply(absl::UnavailableError(
-              absl::StrCat("the WebRTC message could not be published: ", status.message())));
-          return;
-        }
-        reply(std::move(ok));
-        if (is_answer) ReleaseHeld(peer_id, session_id);
-      });
+  edge_->Publish(edge_->options().topics.webrtc_signaling, peer_id, std::move(event),
+                 [this, is_answer, session_id, peer_id, ok = std::move(ok),
+                  reply = std::move(reply)](absl::Status status) mutable {
+                   if (!status.ok()) {
+                     reply(absl::UnavailableError(absl::StrCat(
+                         "the WebRTC message could not be published: ", status.message())));
+                     return;
+                   }
+                   reply(std::move(ok));
+                   if (is_answer) ReleaseHeld(peer_id, session_id);
+                 });
 }
 
 // The answer is out: candidates held for the session go to the peer, in
@@ -214,11 +212,11 @@ bool WebRtcRelay::HoldIfEarly(const std::string& peer_id, EdgeMessage& message,
     }
   }
   if (overflow) {
-    edge_->DeadLetter(DeadLetterReason::kInvalidCommand,
-                      absl::StrCat("more than ", kMaxHeldCandidates,
-                                   " ICE candidates for session \"", session_id,
-                                   "\" before the peer's answer"),
-                      peer_id, record, std::move(done));
+    edge_->DeadLetter(
+        DeadLetterReason::kInvalidCommand,
+        absl::StrCat("more than ", kMaxHeldCandidates, " ICE candidates for session \"", session_id,
+                     "\" before the peer's answer"),
+        peer_id, record, std::move(done));
   }
   return true;
 }

@@ -24,9 +24,8 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view endpoint) {
   if (code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
     code = static_cast<int>(absl::StatusCode::kUnknown);
   }
-  return absl::Status(
-      static_cast<absl::StatusCode>(code),
-      absl::StrCat("etcd ", endpoint, ": ", status.error_message()));
+  return absl::Status(static_cast<absl::StatusCode>(code),
+                      absl::StrCat("etcd ", endpoint, ": ", status.error_message()));
 }
 
 // Worth trying another endpoint: the member could not be reached or is not
@@ -38,8 +37,7 @@ bool ShouldFailOver(const grpc::Status& status) {
 // IP literals bypass the DNS resolver ("ipv4:"/"ipv6:" targets).
 std::string ChannelTarget(const std::string& address) {
   std::string host = address.substr(0, address.rfind(':'));
-  if (!host.empty() && host.front() == '[')
-    return absl::StrCat("ipv6:", address);
+  if (!host.empty() && host.front() == '[') return absl::StrCat("ipv6:", address);
   in_addr ipv4;
   if (inet_pton(AF_INET, host.c_str(), &ipv4) == 1) {
     return absl::StrCat("ipv4:", address);
@@ -65,18 +63,16 @@ bool IsAuthFailure(const grpc::Status& status) {
 // which is slow on purpose).
 constexpr absl::Duration kAuthTimeout = absl::Seconds(5);
 
-absl::StatusOr<std::string> ReadPem(absl::string_view what,
-                                    const std::string& path) {
+absl::StatusOr<std::string> ReadPem(absl::string_view what, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::InvalidArgumentError(
         absl::StrCat("etcd: cannot read the ", what, " \"", path, "\""));
   }
-  std::string pem((std::istreambuf_iterator<char>(in)),
-                  std::istreambuf_iterator<char>());
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (pem.empty() || in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "etcd: the ", what, " \"", path, "\" is empty or unreadable"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd: the ", what, " \"", path, "\" is empty or unreadable"));
   }
   return pem;
 }
@@ -142,10 +138,8 @@ struct EtcdClient::AuthCall {
   size_t attempts = 0;
 };
 
-absl::StatusOr<std::shared_ptr<EtcdClient::Connection>>
-EtcdClient::NewConnection(
-    const std::string& address,
-    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+absl::StatusOr<std::shared_ptr<EtcdClient::Connection>> EtcdClient::NewConnection(
+    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments args;
   // Come back quickly after an etcd restart instead of gRPC's default
   // backoff of up to two minutes. (The minimum backoff is left alone: it
@@ -156,11 +150,9 @@ EtcdClient::NewConnection(
   // backoff, from the process-wide pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto connection = std::make_shared<Connection>();
-  connection->channel =
-      grpc::CreateCustomChannel(ChannelTarget(address), credentials, args);
+  connection->channel = grpc::CreateCustomChannel(ChannelTarget(address), credentials, args);
   if (connection->channel == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("etcd: cannot create a channel to ", address));
+    return absl::InvalidArgumentError(absl::StrCat("etcd: cannot create a channel to ", address));
   }
   connection->kv = etcdserverpb::KV::NewStub(connection->channel);
   connection->lease = etcdserverpb::Lease::NewStub(connection->channel);
@@ -170,34 +162,29 @@ EtcdClient::NewConnection(
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
-    const std::vector<std::string>& addresses, EtcdClientSecurity security,
-    Logger* logger) {
+    const std::vector<std::string>& addresses, EtcdClientSecurity security, Logger* logger) {
   if (addresses.empty()) {
     return absl::InvalidArgumentError("etcd: no endpoints given");
   }
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      Credentials(security);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(security);
   if (!credentials.ok()) return credentials.status();
   std::vector<EndpointState> endpoints;
   for (const std::string& address : addresses) {
     if (address.empty()) {
       return absl::InvalidArgumentError("etcd: empty endpoint");
     }
-    absl::StatusOr<std::shared_ptr<Connection>> connection =
-        NewConnection(address, *credentials);
+    absl::StatusOr<std::shared_ptr<Connection>> connection = NewConnection(address, *credentials);
     if (!connection.ok()) return connection.status();
     endpoints.push_back(EndpointState{*std::move(connection), 0});
   }
-  return std::unique_ptr<EtcdClient>(new EtcdClient(
-      addresses, std::move(endpoints), *std::move(credentials),
-      std::move(security.username), std::move(security.password), logger));
+  return std::unique_ptr<EtcdClient>(
+      new EtcdClient(addresses, std::move(endpoints), *std::move(credentials),
+                     std::move(security.username), std::move(security.password), logger));
 }
 
-EtcdClient::EtcdClient(std::vector<std::string> addresses,
-                       std::vector<EndpointState> endpoints,
-                       std::shared_ptr<grpc::ChannelCredentials> credentials,
-                       std::string username, std::string password,
-                       Logger* logger)
+EtcdClient::EtcdClient(std::vector<std::string> addresses, std::vector<EndpointState> endpoints,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials, std::string username,
+                       std::string password, Logger* logger)
     : addresses_(std::move(addresses)),
       credentials_(std::move(credentials)),
       username_(std::move(username)),
@@ -211,14 +198,12 @@ const std::string& EtcdClient::current_endpoint() const {
   return addresses_[current_.load() % addresses_.size()];
 }
 
-std::shared_ptr<EtcdClient::Connection> EtcdClient::ConnectionTo(
-    size_t endpoint) {
+std::shared_ptr<EtcdClient::Connection> EtcdClient::ConnectionTo(size_t endpoint) {
   absl::MutexLock lock(&mu_);
   return endpoints_[endpoint].connection;
 }
 
-void EtcdClient::Report(size_t endpoint, const Connection* used,
-                        const grpc::Status& status) {
+void EtcdClient::Report(size_t endpoint, const Connection* used, const grpc::Status& status) {
   {
     absl::MutexLock lock(&mu_);
     EndpointState& state = endpoints_[endpoint];
@@ -227,8 +212,7 @@ void EtcdClient::Report(size_t endpoint, const Connection* used,
       state.failures = 0;
       return;
     }
-    if (++state.failures < kRenewAfterFailures ||
-        absl::Now() - used->created < kChannelMinAge) {
+    if (++state.failures < kRenewAfterFailures || absl::Now() - used->created < kChannelMinAge) {
       return;
     }
   }
@@ -285,8 +269,7 @@ absl::Status EtcdClient::WithFailover(absl::Time deadline, Call call) {
     Report(index, connection.get(), status);
     if (status.ok()) return absl::OkStatus();
     last = FromGrpc(status, addresses_[index]);
-    if (!username_.empty() && !renewed_token && IsAuthFailure(status) &&
-        absl::Now() < deadline) {
+    if (!username_.empty() && !renewed_token && IsAuthFailure(status) && absl::Now() < deadline) {
       // Log in again and retry once, on the same endpoint.
       renewed_token = true;
       stale = token;
@@ -302,8 +285,8 @@ absl::Status EtcdClient::WithFailover(absl::Time deadline, Call call) {
 absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::TxnSync(
     const etcdserverpb::TxnRequest& request, absl::Time deadline) {
   etcdserverpb::TxnResponse response;
-  absl::Status status = WithFailover(
-      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
+  absl::Status status =
+      WithFailover(deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         response.Clear();
         return endpoint.kv->Txn(&context, request, &response);
       });
@@ -311,61 +294,54 @@ absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::TxnSync(
   return response;
 }
 
-absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrantSync(
-    int64_t ttl_seconds, absl::Time deadline) {
+absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrantSync(int64_t ttl_seconds,
+                                                                            absl::Time deadline) {
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(ttl_seconds);
   etcdserverpb::LeaseGrantResponse response;
-  absl::Status status = WithFailover(
-      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
+  absl::Status status =
+      WithFailover(deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
         response.Clear();
         return endpoint.lease->LeaseGrant(&context, request, &response);
       });
   if (!status.ok()) return status;
   if (!response.error().empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("etcd refused a lease: ", response.error()));
+    return absl::UnavailableError(absl::StrCat("etcd refused a lease: ", response.error()));
   }
   return response;
 }
 
-absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id,
-                                         absl::Time deadline) {
+absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id, absl::Time deadline) {
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(lease_id);
   etcdserverpb::LeaseRevokeResponse response;
-  return WithFailover(
-      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
-        return endpoint.lease->LeaseRevoke(&context, request, &response);
-      });
+  return WithFailover(deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
+    return endpoint.lease->LeaseRevoke(&context, request, &response);
+  });
 }
 
-absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id,
-                                                       absl::Time deadline) {
+absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id, absl::Time deadline) {
   etcdserverpb::LeaseKeepAliveRequest request;
   request.set_id(lease_id);
   etcdserverpb::LeaseKeepAliveResponse response;
-  absl::Status status = WithFailover(
-      deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
-        auto stream = endpoint.lease->LeaseKeepAlive(&context);
-        if (stream == nullptr) {
-          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "no keepalive stream");
-        }
-        bool answered = stream->Write(request) && stream->Read(&response);
-        stream->WritesDone();
-        grpc::Status finished = stream->Finish();
-        if (answered) return grpc::Status::OK;
-        if (!finished.ok()) return finished;
-        return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                            "keepalive stream closed without an answer");
-      });
+  absl::Status status = WithFailover(deadline, [&](Connection& endpoint,
+                                                   grpc::ClientContext& context) {
+    auto stream = endpoint.lease->LeaseKeepAlive(&context);
+    if (stream == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keepalive stream");
+    }
+    bool answered = stream->Write(request) && stream->Read(&response);
+    stream->WritesDone();
+    grpc::Status finished = stream->Finish();
+    if (answered) return grpc::Status::OK;
+    if (!finished.ok()) return finished;
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "keepalive stream closed without an answer");
+  });
   if (!status.ok()) return status;
   return response.ttl();
 }
 
-void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
-                     TxnDone done) {
+void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline, TxnDone done) {
   auto* op = new AsyncTxn;
   op->request = std::move(request);
   op->deadline = deadline;
@@ -402,18 +378,16 @@ void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline,
 void EtcdClient::StartTxn(AsyncTxn* op) {
   ++op->attempts;
   if (!op->token.empty()) op->context->AddMetadata("token", op->token);
-  op->connection->kv->async()->Txn(
-      op->context.get(), &op->request, &op->response,
-      [this, op](grpc::Status status) { OnTxnDone(op, status); });
+  op->connection->kv->async()->Txn(op->context.get(), &op->request, &op->response,
+                                   [this, op](grpc::Status status) { OnTxnDone(op, status); });
 }
 
 void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
   Report(op->endpoint, op->connection.get(), status);
-  const bool renew_token = !username_.empty() && !op->renewed_token &&
-                           IsAuthFailure(status) && absl::Now() < op->deadline;
+  const bool renew_token = !username_.empty() && !op->renewed_token && IsAuthFailure(status) &&
+                           absl::Now() < op->deadline;
   if ((renew_token || ShouldFailOver(status)) &&
-      op->attempts < addresses_.size() + (renew_token ? 1 : 0) &&
-      absl::Now() < op->deadline) {
+      op->attempts < addresses_.size() + (renew_token ? 1 : 0) && absl::Now() < op->deadline) {
     if (!renew_token) MoveOff(op->endpoint);
     bool retry = false;
     {
@@ -444,13 +418,11 @@ void EtcdClient::OnTxnDone(AsyncTxn* op, const grpc::Status& status) {
       return;
     }
   }
-  FinishTxn(op, status.ok() ? absl::StatusOr<etcdserverpb::TxnResponse>(
-                                  std::move(op->response))
+  FinishTxn(op, status.ok() ? absl::StatusOr<etcdserverpb::TxnResponse>(std::move(op->response))
                             : FromGrpc(status, addresses_[op->endpoint]));
 }
 
-void EtcdClient::FinishTxn(AsyncTxn* op,
-                           absl::StatusOr<etcdserverpb::TxnResponse> result) {
+void EtcdClient::FinishTxn(AsyncTxn* op, absl::StatusOr<etcdserverpb::TxnResponse> result) {
   TxnDone done = std::move(op->done);
   done(std::move(result));
   absl::MutexLock lock(&mu_);
@@ -501,12 +473,10 @@ absl::StatusOr<std::string> EtcdClient::GetTokenSync(const std::string& stale,
     wait->token = std::move(token);
   });
   absl::MutexLock lock(&wait->mu);
-  wait->mu.AwaitWithDeadline(absl::Condition(
-                                 +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                   return w->token.has_value();
-                                 },
-                                 wait.get()),
-                             deadline);
+  wait->mu.AwaitWithDeadline(
+      absl::Condition(
+          +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->token.has_value(); }, wait.get()),
+      deadline);
   if (!wait->token.has_value()) {
     return absl::DeadlineExceededError("etcd: no login before the deadline");
   }
@@ -543,11 +513,9 @@ void EtcdClient::OnAuthenticated(AuthCall* call, const grpc::Status& status) {
   absl::StatusOr<std::string> token;
   if (!status.ok()) {
     token = FromGrpc(status, addresses_[call->endpoint]);
-    log_->Warn("etcd login failed",
-               {{"user", username_}, {"error", token.status().ToString()}});
+    log_->Warn("etcd login failed", {{"user", username_}, {"error", token.status().ToString()}});
   } else if (call->response.token().empty()) {
-    token = absl::FailedPreconditionError(
-        "etcd gave no token: is authentication enabled on it?");
+    token = absl::FailedPreconditionError("etcd gave no token: is authentication enabled on it?");
   } else {
     token = call->response.token();
   }

@@ -59,14 +59,12 @@ struct EtcdClientSecurity {
 
 class EtcdClient {
  public:
-  using TxnDone =
-      absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::TxnResponse>)>;
+  using TxnDone = absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::TxnResponse>)>;
 
   // `endpoints` are `host:port`, at least one. INVALID_ARGUMENT when a
   // file of `security` cannot be read.
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(
-      const std::vector<std::string>& endpoints, EtcdClientSecurity security,
-      Logger* logger);
+      const std::vector<std::string>& endpoints, EtcdClientSecurity security, Logger* logger);
   // Plaintext, without authentication.
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(
       const std::vector<std::string>& endpoints, Logger* logger) {
@@ -78,15 +76,14 @@ class EtcdClient {
 
   void Txn(etcdserverpb::TxnRequest request, absl::Time deadline, TxnDone done);
 
-  absl::StatusOr<etcdserverpb::TxnResponse> TxnSync(
-      const etcdserverpb::TxnRequest& request, absl::Time deadline);
-  absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrantSync(
-      int64_t ttl_seconds, absl::Time deadline);
+  absl::StatusOr<etcdserverpb::TxnResponse> TxnSync(const etcdserverpb::TxnRequest& request,
+                                                    absl::Time deadline);
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrantSync(int64_t ttl_seconds,
+                                                                  absl::Time deadline);
   absl::Status LeaseRevokeSync(int64_t lease_id, absl::Time deadline);
   // One round on a LeaseKeepAlive stream; returns the TTL etcd reports
   // (<= 0: the lease no longer exists).
-  absl::StatusOr<int64_t> LeaseKeepAliveSync(int64_t lease_id,
-                                             absl::Time deadline);
+  absl::StatusOr<int64_t> LeaseKeepAliveSync(int64_t lease_id, absl::Time deadline);
 
   // Cancels calls in flight and waits until their callbacks have returned;
   // later calls fail with UNAVAILABLE. Not from inside a `done` callback.
@@ -113,19 +110,16 @@ class EtcdClient {
   // The token to call with ("" without authentication), or why none.
   using TokenDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
 
-  EtcdClient(std::vector<std::string> addresses,
-             std::vector<EndpointState> endpoints,
-             std::shared_ptr<grpc::ChannelCredentials> credentials,
-             std::string username, std::string password, Logger* logger);
+  EtcdClient(std::vector<std::string> addresses, std::vector<EndpointState> endpoints,
+             std::shared_ptr<grpc::ChannelCredentials> credentials, std::string username,
+             std::string password, Logger* logger);
 
   static absl::StatusOr<std::shared_ptr<Connection>> NewConnection(
-      const std::string& address,
-      const std::shared_ptr<grpc::ChannelCredentials>& credentials);
+      const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials);
   std::shared_ptr<Connection> ConnectionTo(size_t endpoint);
   // Counts the outcome of a call made on `used`; replaces the endpoint's
   // connection when it keeps failing.
-  void Report(size_t endpoint, const Connection* used,
-              const grpc::Status& status);
+  void Report(size_t endpoint, const Connection* used, const grpc::Status& status);
 
   // Runs `call` on the current endpoint, failing over on UNAVAILABLE.
   template <typename Call>
@@ -133,13 +127,11 @@ class EtcdClient {
   void MoveOff(size_t failed);
   void StartTxn(AsyncTxn* op) ABSL_LOCKS_EXCLUDED(mu_);
   void OnTxnDone(AsyncTxn* op, const grpc::Status& status);
-  void FinishTxn(AsyncTxn* op,
-                 absl::StatusOr<etcdserverpb::TxnResponse> result);
+  void FinishTxn(AsyncTxn* op, absl::StatusOr<etcdserverpb::TxnResponse> result);
   // Runs `done` with a token, logging in first when there is none or the
   // current one is `stale` (refused by etcd). Inline when one is at hand.
   void GetToken(const std::string& stale, TokenDone done);
-  absl::StatusOr<std::string> GetTokenSync(const std::string& stale,
-                                           absl::Time deadline);
+  absl::StatusOr<std::string> GetTokenSync(const std::string& stale, absl::Time deadline);
   void StartAuthenticate(AuthCall* call) ABSL_LOCKS_EXCLUDED(mu_);
   void OnAuthenticated(AuthCall* call, const grpc::Status& status);
 

@@ -20,8 +20,7 @@ std::string Quote(absl::string_view value) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
-    absl::string_view list, bool* tls) {
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view list, bool* tls) {
   std::vector<std::string> endpoints;
   size_t secure = 0;
   for (absl::string_view item : absl::StrSplit(list, ',')) {
@@ -45,17 +44,15 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
       problem = std::string(address.status().message());
     }
     if (!problem.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ETCD_ENDPOINTS: endpoint ", Quote(entry), " ", problem,
-                       " (expected host:port,...)"));
+      return absl::InvalidArgumentError(absl::StrCat("ETCD_ENDPOINTS: endpoint ", Quote(entry), " ",
+                                                     problem, " (expected host:port,...)"));
     }
     endpoints.emplace_back(endpoint);
   }
   if (secure != 0 && secure != endpoints.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ETCD_ENDPOINTS: ", Quote(list),
-                     " mixes https:// with plaintext endpoints; "
-                     "use https:// for all or none"));
+    return absl::InvalidArgumentError(absl::StrCat("ETCD_ENDPOINTS: ", Quote(list),
+                                                   " mixes https:// with plaintext endpoints; "
+                                                   "use https:// for all or none"));
   }
   if (tls != nullptr) *tls = secure != 0;
   return endpoints;

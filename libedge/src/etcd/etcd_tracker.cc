@@ -60,14 +60,12 @@ LostClaim ParseRecord(const std::string& peer_id, const mvccpb::KeyValue& kv) {
   google::protobuf::Struct record;
   if (google::protobuf::util::JsonStringToMessage(kv.value(), &record).ok()) {
     const auto& fields = record.fields();
-    if (auto it = fields.find("edge_id");
-        it != fields.end() && it->second.has_string_value()) {
+    if (auto it = fields.find("edge_id"); it != fields.end() && it->second.has_string_value()) {
       lost.edge_id = it->second.string_value();
     }
     if (auto it = fields.find("claimed_at_ms");
         it != fields.end() && it->second.has_number_value()) {
-      lost.claimed_at = absl::FromUnixMillis(
-          static_cast<int64_t>(it->second.number_value()));
+      lost.claimed_at = absl::FromUnixMillis(static_cast<int64_t>(it->second.number_value()));
     }
   }
   return lost;
@@ -78,36 +76,31 @@ absl::Status ValidateOptions(const EtcdTrackerOptions& options) {
     return absl::InvalidArgumentError("etcd tracker: edge_id is empty");
   }
   if (options.advertised_address.empty()) {
-    return absl::InvalidArgumentError(
-        "etcd tracker: advertised_address is empty");
+    return absl::InvalidArgumentError("etcd tracker: advertised_address is empty");
   }
   if (options.endpoints.empty()) {
     return absl::InvalidArgumentError("etcd tracker: no etcd endpoints");
   }
   if (options.lease_ttl < absl::Seconds(1) ||
-      options.lease_ttl !=
-          absl::Seconds(absl::ToInt64Seconds(options.lease_ttl))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "etcd tracker: lease_ttl must be whole seconds, at least 1; got ",
-        absl::FormatDuration(options.lease_ttl)));
+      options.lease_ttl != absl::Seconds(absl::ToInt64Seconds(options.lease_ttl))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd tracker: lease_ttl must be whole seconds, at least 1; got ",
+                     absl::FormatDuration(options.lease_ttl)));
   }
   if (options.key_prefix.empty() || options.key_prefix.front() != '/' ||
       options.key_prefix.back() != '/') {
     return absl::InvalidArgumentError(absl::StrCat(
-        "etcd tracker: key_prefix must start and end with '/'; got \"",
-        options.key_prefix, "\""));
+        "etcd tracker: key_prefix must start and end with '/'; got \"", options.key_prefix, "\""));
   }
   if (options.request_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        "etcd tracker: request_timeout must be positive");
+    return absl::InvalidArgumentError("etcd tracker: request_timeout must be positive");
   }
   return absl::OkStatus();
 }
 
 EtcdClientSecurity ClientSecurity(const EtcdTrackerOptions& options) {
-  return EtcdClientSecurity{options.tls,           options.tls_ca_file,
-                            options.tls_cert_file, options.tls_key_file,
-                            options.username,      options.password};
+  return EtcdClientSecurity{options.tls,          options.tls_ca_file, options.tls_cert_file,
+                            options.tls_key_file, options.username,    options.password};
 }
 
 // What the lease thread waits on. Shared with clock timers, so a timer that
@@ -133,11 +126,9 @@ class EtcdTracker::Impl {
 
   absl::Status Start();
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done);
-  void Release(const std::string& peer_id, const PeerClaim& claim,
-               ReleaseDone done);
+  void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done);
   void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
-  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
-                   AddressDone done);
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done);
   void SetLostListener(LostListener listener);
   void SetLostClaimListener(LostClaimListener listener);
   void Shutdown(absl::Time deadline);
@@ -166,14 +157,11 @@ class EtcdTracker::Impl {
   using AfterLost = absl::AnyInvocable<void(absl::Status)>;
 
   internal::txn::ClaimKeys Keys(const std::string& peer_id) const {
-    return {absl::StrCat(peers_prefix_, peer_id),
-            absl::StrCat(records_prefix_, peer_id),
+    return {absl::StrCat(peers_prefix_, peer_id), absl::StrCat(records_prefix_, peer_id),
             absl::StrCat(lost_prefix_, peer_id)};
   }
   // gRPC deadlines are real time; callers' deadlines are on clock_.
-  absl::Time RealDeadline(absl::Time deadline) {
-    return absl::Now() + (deadline - clock_->Now());
-  }
+  absl::Time RealDeadline(absl::Time deadline) { return absl::Now() + (deadline - clock_->Now()); }
 
   void ClaimStep(ClaimOpPtr op);
   // Group commit: queues a new claim; sends a batch when a slot is free.
@@ -181,8 +169,8 @@ class EtcdTracker::Impl {
   // Takes the next batch off claim_queue_ (one lease, each peer once, at
   // most kMaxClaimsPerNest) and counts it in flight; moves claims past
   // their deadline to `expired` and the timers to cancel to `timers`.
-  std::vector<ClaimOpPtr> TakeClaimBatchLocked(
-      std::vector<ClaimOpPtr>& expired, std::vector<Clock::TimerId>& timers)
+  std::vector<ClaimOpPtr> TakeClaimBatchLocked(std::vector<ClaimOpPtr>& expired,
+                                               std::vector<Clock::TimerId>& timers)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancels `timers`, fails `expired` and sends `batch` (if not empty).
   void AfterTake(std::vector<ClaimOpPtr> batch, std::vector<ClaimOpPtr> expired,
@@ -191,22 +179,20 @@ class EtcdTracker::Impl {
   void OnClaimBatch(std::vector<ClaimOpPtr> batch,
                     absl::StatusOr<etcdserverpb::TxnResponse> result);
   void ExpireQueued(const std::weak_ptr<ClaimOp>& weak);
-  void OnNewClaim(ClaimOpPtr op,
-                  absl::StatusOr<etcdserverpb::TxnResponse> result);
-  void TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
-                        internal::txn::LostTake take);
+  void OnNewClaim(ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result);
+  void TakeLostForClaim(ClaimOpPtr op, LostClaim lost, internal::txn::LostTake take);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
   void DropIfApplied(const ClaimOp& op);
   void DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch);
 
   // Hands a taken lost claim to the listener; deletes its record and lost
   // key once it is published, then runs `after`.
-  void PublishLost(LostClaim lost, internal::txn::ClaimKeys keys,
-                   int64_t record_mod, int64_t lost_mod, AfterLost after);
+  void PublishLost(LostClaim lost, internal::txn::ClaimKeys keys, int64_t record_mod,
+                   int64_t lost_mod, AfterLost after);
   // Deletes a published lost claim's record and lost key, retrying while
   // etcd does not answer.
-  void FinishLostKeys(internal::txn::ClaimKeys keys, int64_t record_mod,
-                      int64_t lost_mod, AfterLost after);
+  void FinishLostKeys(internal::txn::ClaimKeys keys, int64_t record_mod, int64_t lost_mod,
+                      AfterLost after);
 
   void RunLeaseThread();
   void RunScanThread();
@@ -214,9 +200,8 @@ class EtcdTracker::Impl {
   absl::Status EstablishLease();
   // Re-binds `held` to `lease`, in batches; fills `lost` with the peers
   // whose claim is no longer this edge's.
-  absl::Status ReclaimAll(
-      const std::vector<std::pair<std::string, int64_t>>& held, int64_t lease,
-      std::vector<std::string>& lost);
+  absl::Status ReclaimAll(const std::vector<std::pair<std::string, int64_t>>& held, int64_t lease,
+                          std::vector<std::string>& lost);
   bool KeepAlive(int64_t lease);
   void LeaseLost(int64_t lease, absl::string_view why);
   void RevokeQuietly(int64_t lease);
@@ -275,8 +260,7 @@ class EtcdTracker::Impl {
   int claim_batches_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-EtcdTracker::Impl::Impl(EtcdTrackerOptions options,
-                        std::unique_ptr<Clock> owned_clock,
+EtcdTracker::Impl::Impl(EtcdTrackerOptions options, std::unique_ptr<Clock> owned_clock,
                         std::unique_ptr<EtcdClient> client)
     : options_(std::move(options)),
       log_(options_.logger != nullptr ? options_.logger : &Logger::Null()),
@@ -295,9 +279,7 @@ EtcdTracker::Impl::Impl(EtcdTrackerOptions options,
       records_prefix_(absl::StrCat(options_.key_prefix, "claims/")),
       lost_prefix_(absl::StrCat(options_.key_prefix, "lost/")) {}
 
-EtcdTracker::Impl::~Impl() {
-  Shutdown(clock_->Now() + options_.request_timeout);
-}
+EtcdTracker::Impl::~Impl() { Shutdown(clock_->Now() + options_.request_timeout); }
 
 absl::Status EtcdTracker::Impl::Start() {
   {
@@ -335,8 +317,7 @@ bool EtcdTracker::Impl::HasLease() const {
   return lease_id_ != 0;
 }
 
-void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline,
-                              ClaimDone done) {
+void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) {
   if (peer_id.empty()) {
     done(absl::InvalidArgumentError("etcd tracker: empty peer_id"));
     return;
@@ -345,18 +326,17 @@ void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline,
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kRunning) {
-      done(absl::UnavailableError(state_ == State::kNew
-                                      ? "etcd tracker is not started"
-                                      : "etcd tracker is shut down"));
+      done(absl::UnavailableError(state_ == State::kNew ? "etcd tracker is not started"
+                                                        : "etcd tracker is shut down"));
       return;
     }
     lease = lease_id_;
   }
   if (lease == 0) {
     wakeup_->Wake();  // try for a lease now rather than at the next retry
-    done(absl::UnavailableError(
-        "etcd tracker holds no lease: etcd is unreachable or the lease is "
-        "being renewed"));
+    done(
+        absl::UnavailableError("etcd tracker holds no lease: etcd is unreachable or the lease is "
+                               "being renewed"));
     return;
   }
   if (deadline <= clock_->Now()) {
@@ -377,14 +357,14 @@ void EtcdTracker::Impl::Claim(const std::string& peer_id, absl::Time deadline,
 void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
   if (++op->attempts > kMaxClaimAttempts) {
     // The error is built before op is moved: argument order is unspecified.
-    absl::Status error = absl::UnavailableError(absl::StrCat(
-        "claim of ", op->peer_id, " kept racing other writers of its key; try again"));
+    absl::Status error = absl::UnavailableError(
+        absl::StrCat("claim of ", op->peer_id, " kept racing other writers of its key; try again"));
     FinishClaim(std::move(op), std::move(error));
     return;
   }
   if (absl::Now() >= op->deadline) {
-    absl::Status error = absl::DeadlineExceededError(
-        absl::StrCat("claim of ", op->peer_id, ": deadline passed"));
+    absl::Status error =
+        absl::DeadlineExceededError(absl::StrCat("claim of ", op->peer_id, ": deadline passed"));
     FinishClaim(std::move(op), std::move(error));
     return;
   }
@@ -409,9 +389,8 @@ void EtcdTracker::Impl::EnqueueClaim(ClaimOpPtr op) {
   if (!waits) return;
   // Its wait ends at its deadline even if the batches ahead of it hang.
   std::weak_ptr<ClaimOp> weak = op;
-  Clock::TimerId timer =
-      clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()),
-                    [this, weak] { ExpireQueued(weak); });
+  Clock::TimerId timer = clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()),
+                                       [this, weak] { ExpireQueued(weak); });
   bool cancel = false;
   {
     absl::MutexLock lock(&mu_);
@@ -424,9 +403,8 @@ void EtcdTracker::Impl::EnqueueClaim(ClaimOpPtr op) {
   if (cancel) clock_->Cancel(timer);
 }
 
-std::vector<EtcdTracker::Impl::ClaimOpPtr>
-EtcdTracker::Impl::TakeClaimBatchLocked(std::vector<ClaimOpPtr>& expired,
-                                        std::vector<Clock::TimerId>& timers) {
+std::vector<EtcdTracker::Impl::ClaimOpPtr> EtcdTracker::Impl::TakeClaimBatchLocked(
+    std::vector<ClaimOpPtr>& expired, std::vector<Clock::TimerId>& timers) {
   std::vector<ClaimOpPtr> batch;
   // One nested transaction per peer: etcd refuses a key written twice in
   // one request, and a second claim of a peer must see the first's outcome.
@@ -455,14 +433,12 @@ EtcdTracker::Impl::TakeClaimBatchLocked(std::vector<ClaimOpPtr>& expired,
   return batch;
 }
 
-void EtcdTracker::Impl::AfterTake(std::vector<ClaimOpPtr> batch,
-                                  std::vector<ClaimOpPtr> expired,
+void EtcdTracker::Impl::AfterTake(std::vector<ClaimOpPtr> batch, std::vector<ClaimOpPtr> expired,
                                   const std::vector<Clock::TimerId>& timers) {
   for (Clock::TimerId timer : timers) clock_->Cancel(timer);
   for (ClaimOpPtr& op : expired) {
     FinishClaim(op, absl::DeadlineExceededError(absl::StrCat(
-                        "claim of ", op->peer_id,
-                        ": deadline passed waiting for etcd")));
+                        "claim of ", op->peer_id, ": deadline passed waiting for etcd")));
   }
   if (!batch.empty()) SendClaimBatch(std::move(batch));
 }
@@ -475,8 +451,7 @@ void EtcdTracker::Impl::ExpireQueued(const std::weak_ptr<ClaimOp>& weak) {
     if (!op->queued) return;  // sent meanwhile: its batch has its deadline
     op->queued = false;
     op->queue_timer = 0;
-    claim_queue_.erase(
-        std::find(claim_queue_.begin(), claim_queue_.end(), op));
+    claim_queue_.erase(std::find(claim_queue_.begin(), claim_queue_.end(), op));
   }
   absl::Status late = absl::DeadlineExceededError(
       absl::StrCat("claim of ", op->peer_id, ": deadline passed waiting for etcd"));
@@ -491,8 +466,7 @@ void EtcdTracker::Impl::SendClaimBatch(std::vector<ClaimOpPtr> batch) {
   absl::Time deadline = absl::InfiniteFuture();
   for (const ClaimOpPtr& op : batch) {
     txns.push_back(internal::txn::NewClaim(
-        op->keys, options_.edge_id,
-        RecordValue(options_.edge_id, op->claimed_at), op->lease));
+        op->keys, options_.edge_id, RecordValue(options_.edge_id, op->claimed_at), op->lease));
     deadline = std::min(deadline, op->deadline);
   }
   auto ops = std::make_shared<std::vector<ClaimOpPtr>>(std::move(batch));
@@ -502,9 +476,8 @@ void EtcdTracker::Impl::SendClaimBatch(std::vector<ClaimOpPtr> batch) {
                });
 }
 
-void EtcdTracker::Impl::OnClaimBatch(
-    std::vector<ClaimOpPtr> batch,
-    absl::StatusOr<etcdserverpb::TxnResponse> result) {
+void EtcdTracker::Impl::OnClaimBatch(std::vector<ClaimOpPtr> batch,
+                                     absl::StatusOr<etcdserverpb::TxnResponse> result) {
   // The next batch goes out first, so that etcd works on it while this
   // one's claims are answered.
   std::vector<ClaimOpPtr> next;
@@ -521,8 +494,7 @@ void EtcdTracker::Impl::OnClaimBatch(
       LeaseLost(batch.front()->lease, "etcd no longer knows the lease");
       for (ClaimOpPtr& op : batch) {
         FinishClaim(std::move(op),
-                    absl::UnavailableError(
-                        "etcd tracker lost its lease; it is being renewed"));
+                    absl::UnavailableError("etcd tracker lost its lease; it is being renewed"));
       }
       return;
     }
@@ -531,19 +503,17 @@ void EtcdTracker::Impl::OnClaimBatch(
     return;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    OnNewClaim(std::move(batch[i]),
-               internal::txn::TakeNested(*result, static_cast<int>(i)));
+    OnNewClaim(std::move(batch[i]), internal::txn::TakeNested(*result, static_cast<int>(i)));
   }
 }
 
-void EtcdTracker::Impl::OnNewClaim(
-    ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result) {
+void EtcdTracker::Impl::OnNewClaim(ClaimOpPtr op,
+                                   absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
     if (internal::txn::IsLeaseNotFound(result.status())) {
       LeaseLost(op->lease, "etcd no longer knows the lease");
       FinishClaim(std::move(op),
-                  absl::UnavailableError(
-                      "etcd tracker lost its lease; it is being renewed"));
+                  absl::UnavailableError("etcd tracker lost its lease; it is being renewed"));
       return;
     }
     DropIfApplied(*op);
@@ -571,8 +541,7 @@ void EtcdTracker::Impl::OnNewClaim(
     // This edge's peer key without a record (written before records
     // existed): delete it and claim afresh.
     client_->Txn(internal::txn::DeleteIfUnchanged(op->keys.peer, peer->mod_revision()),
-                 op->deadline,
-                 [this, op](absl::StatusOr<etcdserverpb::TxnResponse> deleted) {
+                 op->deadline, [this, op](absl::StatusOr<etcdserverpb::TxnResponse> deleted) {
                    if (!deleted.ok()) {
                      FinishClaim(op, deleted.status());
                    } else {
@@ -594,34 +563,30 @@ void EtcdTracker::Impl::OnNewClaim(
     auto it = held_.find(op->peer_id);
     auto releasing = releasing_.find(op->peer_id);
     ours = (it != held_.end() && it->second == record->mod_revision()) ||
-           (releasing != releasing_.end() &&
-            releasing->second == record->mod_revision());
+           (releasing != releasing_.end() && releasing->second == record->mod_revision());
   }
   if (ours) {
     // A stream of this edge replaces another of the same peer: a new claim
     // with its own epoch, in one transaction.
-    client_->Txn(
-        internal::txn::TakeOverClaim(op->keys, options_.edge_id,
-                                RecordValue(options_.edge_id, op->claimed_at),
-                                op->lease, peer->mod_revision(),
-                                record->mod_revision()),
-        op->deadline,
-        [this, op](absl::StatusOr<etcdserverpb::TxnResponse> taken) {
-          if (!taken.ok()) {
-            DropIfApplied(*op);
-            FinishClaim(op, taken.status());
-          } else if (taken->succeeded()) {
-            FinishClaim(op, taken->header().revision());
-          } else {
-            ClaimStep(op);
-          }
-        });
+    client_->Txn(internal::txn::TakeOverClaim(
+                     op->keys, options_.edge_id, RecordValue(options_.edge_id, op->claimed_at),
+                     op->lease, peer->mod_revision(), record->mod_revision()),
+                 op->deadline, [this, op](absl::StatusOr<etcdserverpb::TxnResponse> taken) {
+                   if (!taken.ok()) {
+                     DropIfApplied(*op);
+                     FinishClaim(op, taken.status());
+                   } else if (taken->succeeded()) {
+                     FinishClaim(op, taken->header().revision());
+                   } else {
+                     ClaimStep(op);
+                   }
+                 });
     return;
   }
   // A lost claim: its edge died (no peer key), or it is this edge id's
   // from before a restart. Its edge_lost goes out before this claim.
   internal::txn::LostTake take{op->keys, record->mod_revision(),
-                          peer != nullptr ? peer->mod_revision() : 0};
+                               peer != nullptr ? peer->mod_revision() : 0};
   LostClaim previous = ParseRecord(op->peer_id, *record);
   TakeLostForClaim(std::move(op), std::move(previous), std::move(take));
 }
@@ -629,58 +594,53 @@ void EtcdTracker::Impl::OnNewClaim(
 void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
                                          internal::txn::LostTake take) {
   if (!TryMark(lost.peer_id, take.record_mod)) {
-    FinishClaim(std::move(op),
-                absl::UnavailableError(absl::StrCat(
-                    "the previous claim of peer ", lost.peer_id,
-                    " is being closed (edge_lost) by this edge; try again")));
+    FinishClaim(std::move(op), absl::UnavailableError(absl::StrCat(
+                                   "the previous claim of peer ", lost.peer_id,
+                                   " is being closed (edge_lost) by this edge; try again")));
     return;
   }
-  client_->Txn(
-      internal::txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
-      [this, op, lost = std::move(lost),
-       keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
-        if (!taken.ok() || !taken->succeeded()) Unmark(lost.peer_id, lost.epoch);
-        if (!taken.ok()) {
-          FinishClaim(op, taken.status());
-          return;
-        }
-        if (!taken->succeeded()) {  // someone else moved first: look again
-          ClaimStep(op);
-          return;
-        }
-        const int64_t record_mod = lost.epoch;
-        // The caller waits no longer than its deadline for the edge_lost
-        // (the bus may be slow); the loss is finished all the same.
-        std::weak_ptr<ClaimOp> weak = op;
-        Clock::TimerId timer = clock_->RunAt(
-            clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
-              if (ClaimOpPtr late = weak.lock()) {
-                absl::Status error = absl::DeadlineExceededError(
-                    absl::StrCat("claim of ", late->peer_id,
-                                 ": the previous claim's edge_lost is not stored yet"));
-                FinishClaim(std::move(late), std::move(error));
-              }
-            });
-        PublishLost(std::move(lost), std::move(keys), record_mod,
-                    taken->header().revision(),
-                    [this, op, timer](absl::Status status) {
-                      clock_->Cancel(timer);
-                      if (op->finished.load()) return;
-                      if (status.ok()) {
-                        ClaimStep(op);
-                      } else {
-                        FinishClaim(op, absl::UnavailableError(absl::StrCat(
-                                            "the previous claim of peer ",
-                                            op->peer_id, " could not be closed: ",
-                                            status.message())));
-                      }
-                    });
-      });
+  client_->Txn(internal::txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
+               [this, op, lost = std::move(lost),
+                keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
+                 if (!taken.ok() || !taken->succeeded()) Unmark(lost.peer_id, lost.epoch);
+                 if (!taken.ok()) {
+                   FinishClaim(op, taken.status());
+                   return;
+                 }
+                 if (!taken->succeeded()) {  // someone else moved first: look again
+                   ClaimStep(op);
+                   return;
+                 }
+                 const int64_t record_mod = lost.epoch;
+                 // The caller waits no longer than its deadline for the edge_lost
+                 // (the bus may be slow); the loss is finished all the same.
+                 std::weak_ptr<ClaimOp> weak = op;
+                 Clock::TimerId timer =
+                     clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
+                       if (ClaimOpPtr late = weak.lock()) {
+                         absl::Status error = absl::DeadlineExceededError(
+                             absl::StrCat("claim of ", late->peer_id,
+                                          ": the previous claim's edge_lost is not stored yet"));
+                         FinishClaim(std::move(late), std::move(error));
+                       }
+                     });
+                 PublishLost(std::move(lost), std::move(keys), record_mod,
+                             taken->header().revision(), [this, op, timer](absl::Status status) {
+                               clock_->Cancel(timer);
+                               if (op->finished.load()) return;
+                               if (status.ok()) {
+                                 ClaimStep(op);
+                               } else {
+                                 FinishClaim(op, absl::UnavailableError(absl::StrCat(
+                                                     "the previous claim of peer ", op->peer_id,
+                                                     " could not be closed: ", status.message())));
+                               }
+                             });
+               });
 }
 
 void EtcdTracker::Impl::PublishLost(LostClaim lost, internal::txn::ClaimKeys keys,
-                                    int64_t record_mod, int64_t lost_mod,
-                                    AfterLost after) {
+                                    int64_t record_mod, int64_t lost_mod, AfterLost after) {
   // Marked by the caller (TryMark); unmarked once finished.
   auto done_publishing = [this, peer_id = lost.peer_id, record_mod] {
     Unmark(peer_id, record_mod);
@@ -709,21 +669,18 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, internal::txn::ClaimKeys key
     finish(absl::OkStatus());
     return;
   }
-  log_->Debug("handing over a lost claim",
-             {{"peer_id", lost.peer_id},
-              {"edge_id", lost.edge_id},
-              {"epoch", absl::StrCat(lost.epoch)}});
+  log_->Debug(
+      "handing over a lost claim",
+      {{"peer_id", lost.peer_id}, {"edge_id", lost.edge_id}, {"epoch", absl::StrCat(lost.epoch)}});
   lost_claim_listener_(lost, std::move(finish));
 }
 
-void EtcdTracker::Impl::FinishLostKeys(internal::txn::ClaimKeys keys,
-                                       int64_t record_mod, int64_t lost_mod,
-                                       AfterLost after) {
+void EtcdTracker::Impl::FinishLostKeys(internal::txn::ClaimKeys keys, int64_t record_mod,
+                                       int64_t lost_mod, AfterLost after) {
   client_->Txn(
-      internal::txn::FinishLost(keys, record_mod, lost_mod),
-      absl::Now() + options_.request_timeout,
-      [this, keys, record_mod, lost_mod, after = std::move(after)](
-          absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
+      internal::txn::FinishLost(keys, record_mod, lost_mod), absl::Now() + options_.request_timeout,
+      [this, keys, record_mod, lost_mod,
+       after = std::move(after)](absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
         if (!finished.ok()) {
           // The edge_lost is out: the record must go, or the peer stays
           // blocked behind this edge's lost key. Try again shortly.
@@ -737,8 +694,7 @@ void EtcdTracker::Impl::FinishLostKeys(internal::txn::ClaimKeys keys,
             Clock::TimerId timer = clock_->RunAt(
                 clock_->Now() + absl::Milliseconds(500),
                 [this, keys, record_mod, lost_mod, retry]() mutable {
-                  FinishLostKeys(std::move(keys), record_mod, lost_mod,
-                                 std::move(*retry));
+                  FinishLostKeys(std::move(keys), record_mod, lost_mod, std::move(*retry));
                 });
             {
               absl::MutexLock lock(&mu_);
@@ -765,10 +721,9 @@ void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
   // peer would then stay held by this edge for a stream it never admitted,
   // refused everywhere else until it happens to come back here. Undo it
   // if it landed (best effort; same record value, so never another claim).
-  client_->Txn(internal::txn::DropUnknownClaim(
-                   op.keys, RecordValue(options_.edge_id, op.claimed_at)),
-               absl::Now() + options_.request_timeout,
-               [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
+  client_->Txn(
+      internal::txn::DropUnknownClaim(op.keys, RecordValue(options_.edge_id, op.claimed_at)),
+      absl::Now() + options_.request_timeout, [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
 }
 
 void EtcdTracker::Impl::DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch) {
@@ -776,16 +731,14 @@ void EtcdTracker::Impl::DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch)
   std::vector<etcdserverpb::TxnRequest> drops;
   drops.reserve(batch.size());
   for (const ClaimOpPtr& op : batch) {
-    drops.push_back(internal::txn::DropUnknownClaim(
-        op->keys, RecordValue(options_.edge_id, op->claimed_at)));
+    drops.push_back(
+        internal::txn::DropUnknownClaim(op->keys, RecordValue(options_.edge_id, op->claimed_at)));
   }
-  client_->Txn(internal::txn::Nest(std::move(drops)),
-               absl::Now() + options_.request_timeout,
+  client_->Txn(internal::txn::Nest(std::move(drops)), absl::Now() + options_.request_timeout,
                [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
 }
 
-void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
-                                    absl::StatusOr<int64_t> epoch) {
+void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch) {
   if (op->finished.exchange(true)) return;
   ClaimDone done = std::move(op->done);
   if (!epoch.ok()) {
@@ -797,8 +750,8 @@ void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
     if (lease_id_ != op->lease) {
       // The lease was given up while the claim was in flight: the key is
       // bound to a lease this edge no longer keeps alive.
-      epoch = absl::UnavailableError(absl::StrCat(
-          "claim of ", op->peer_id, " raced a lease renewal; try again"));
+      epoch = absl::UnavailableError(
+          absl::StrCat("claim of ", op->peer_id, " raced a lease renewal; try again"));
     } else {
       held_[op->peer_id] = *epoch;
     }
@@ -810,8 +763,8 @@ void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op,
   done(PeerClaim{*epoch});
 }
 
-void EtcdTracker::Impl::Release(const std::string& peer_id,
-                                const PeerClaim& claim, ReleaseDone done) {
+void EtcdTracker::Impl::Release(const std::string& peer_id, const PeerClaim& claim,
+                                ReleaseDone done) {
   if (!claim.epoch.has_value()) {
     done(absl::InvalidArgumentError(
         absl::StrCat("etcd tracker: release of ", peer_id, " names no epoch")));
@@ -837,8 +790,8 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
   }
   client_->Txn(internal::txn::ReleaseClaim(Keys(peer_id), *claim.epoch),
                absl::Now() + options_.request_timeout,
-               [this, peer_id, epoch = *claim.epoch, done = std::move(done)](
-                   absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+               [this, peer_id, epoch = *claim.epoch,
+                done = std::move(done)](absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
                  {
                    absl::MutexLock lock(&mu_);
                    auto it = releasing_.find(peer_id);
@@ -852,41 +805,38 @@ void EtcdTracker::Impl::Release(const std::string& peer_id,
                });
 }
 
-void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline,
-                               LookupDone done) {
+void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
   if (peer_id.empty()) {
     done(absl::InvalidArgumentError("etcd tracker: empty peer_id"));
     return;
   }
-  client_->Txn(internal::txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
-               [peer_id, log = log_, done = std::move(done)](
-                   absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
-                 if (!result.ok()) {
-                   done(result.status());
-                   return;
-                 }
-                 const mvccpb::KeyValue* kv = internal::txn::FirstKey(*result);
-                 if (kv == nullptr) {
-                   done(absl::NotFoundError(absl::StrCat(
-                       "peer ", peer_id, " is not held by any edge")));
-                   return;
-                 }
-                 // The holder's id goes into a topic name (forwarding):
-                 // whatever etcd holds must first pass the EDGE_ID rules.
-                 if (absl::Status valid = internal::CheckEdgeId(kv->value());
-                     !valid.ok()) {
-                   log->Error(
-                       "etcd holds an invalid edge id for a peer; not used",
-                       {{"peer_id", peer_id}, {"error", valid.message()}});
-                   done(valid);
-                   return;
-                 }
-                 done(kv->value());
-               });
+  client_->Txn(
+      internal::txn::Get(Keys(peer_id).peer), RealDeadline(deadline),
+      [peer_id, log = log_,
+       done = std::move(done)](absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+        if (!result.ok()) {
+          done(result.status());
+          return;
+        }
+        const mvccpb::KeyValue* kv = internal::txn::FirstKey(*result);
+        if (kv == nullptr) {
+          done(absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not held by any edge")));
+          return;
+        }
+        // The holder's id goes into a topic name (forwarding):
+        // whatever etcd holds must first pass the EDGE_ID rules.
+        if (absl::Status valid = internal::CheckEdgeId(kv->value()); !valid.ok()) {
+          log->Error("etcd holds an invalid edge id for a peer; not used",
+                     {{"peer_id", peer_id}, {"error", valid.message()}});
+          done(valid);
+          return;
+        }
+        done(kv->value());
+      });
 }
 
-void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
-                                    absl::Time deadline, AddressDone done) {
+void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id, absl::Time deadline,
+                                    AddressDone done) {
   if (absl::Status valid = internal::CheckEdgeId(edge_id); !valid.ok()) {
     done(valid);
     return;
@@ -894,16 +844,14 @@ void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
   client_->Txn(
       internal::txn::Get(absl::StrCat(options_.key_prefix, "edges/", edge_id)),
       RealDeadline(deadline),
-      [edge_id, done = std::move(done)](
-          absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
+      [edge_id, done = std::move(done)](absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
         if (!result.ok()) {
           done(result.status());
           return;
         }
         const mvccpb::KeyValue* kv = internal::txn::FirstKey(*result);
         if (kv == nullptr) {
-          done(absl::NotFoundError(
-              absl::StrCat("edge ", edge_id, " is not registered")));
+          done(absl::NotFoundError(absl::StrCat("edge ", edge_id, " is not registered")));
           return;
         }
         done(internal::RegisteredAddress(kv->value()));
@@ -912,8 +860,7 @@ void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id,
 
 void EtcdTracker::Impl::RunLeaseThread() {
   const absl::Duration keepalive_every = options_.lease_ttl / 3;
-  const absl::Duration retry_every =
-      std::min(keepalive_every, absl::Milliseconds(500));
+  const absl::Duration retry_every = std::min(keepalive_every, absl::Milliseconds(500));
   bool renewed = true;
   while (true) {
     int64_t lease = 0;
@@ -929,8 +876,7 @@ void EtcdTracker::Impl::RunLeaseThread() {
         first_attempt_done_ = true;
       }
       if (!status.ok()) {
-        log_->Warn("etcd lease not granted; retrying",
-                   {{"error", status.ToString()}});
+        log_->Warn("etcd lease not granted; retrying", {{"error", status.ToString()}});
         if (!Sleep(wakeup_, retry_every)) return;
       }
       renewed = true;
@@ -953,17 +899,14 @@ void EtcdTracker::Impl::RunScanThread() {
   }
 }
 
-bool EtcdTracker::Impl::Sleep(const std::shared_ptr<Wakeup>& wakeup,
-                              absl::Duration duration) {
+bool EtcdTracker::Impl::Sleep(const std::shared_ptr<Wakeup>& wakeup, absl::Duration duration) {
   std::shared_ptr<Wakeup> shared = wakeup;
-  Clock::TimerId timer =
-      clock_->RunAt(clock_->Now() + duration, [shared] { shared->Wake(); });
+  Clock::TimerId timer = clock_->RunAt(clock_->Now() + duration, [shared] { shared->Wake(); });
   bool stop = false;
   {
     absl::MutexLock lock(&wakeup->mu);
     wakeup->mu.Await(absl::Condition(
-        +[](Wakeup* w)
-             ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->woken || w->stop; },
+        +[](Wakeup* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->woken || w->stop; },
         wakeup.get()));
     wakeup->woken = false;
     stop = wakeup->stop;
@@ -975,12 +918,10 @@ bool EtcdTracker::Impl::Sleep(const std::shared_ptr<Wakeup>& wakeup,
 absl::Status EtcdTracker::Impl::EstablishLease() {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant =
-      client_->LeaseGrantSync(absl::ToInt64Seconds(options_.lease_ttl),
-                              deadline);
+      client_->LeaseGrantSync(absl::ToInt64Seconds(options_.lease_ttl), deadline);
   if (!grant.ok()) return grant.status();
   const int64_t lease = grant->id();
-  const std::string edge_key =
-      absl::StrCat(options_.key_prefix, "edges/", options_.edge_id);
+  const std::string edge_key = absl::StrCat(options_.key_prefix, "edges/", options_.edge_id);
   absl::StatusOr<etcdserverpb::TxnResponse> registered =
       client_->TxnSync(internal::txn::Put(edge_key, registration_, lease), deadline);
   if (!registered.ok()) {
@@ -994,8 +935,7 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
     snapshot.assign(held_.begin(), held_.end());
   }
   std::vector<std::string> lost;
-  if (absl::Status reclaimed = ReclaimAll(snapshot, lease, lost);
-      !reclaimed.ok()) {
+  if (absl::Status reclaimed = ReclaimAll(snapshot, lease, lost); !reclaimed.ok()) {
     RevokeQuietly(lease);
     return reclaimed;
   }
@@ -1043,42 +983,36 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
   return absl::OkStatus();
 }
 
-absl::Status EtcdTracker::Impl::ReclaimAll(
-    const std::vector<std::pair<std::string, int64_t>>& held, int64_t lease,
-    std::vector<std::string>& lost) {
+absl::Status EtcdTracker::Impl::ReclaimAll(const std::vector<std::pair<std::string, int64_t>>& held,
+                                           int64_t lease, std::vector<std::string>& lost) {
   // The new lease is kept alive between batches: with many peers the
   // re-claim can take longer than the TTL.
   const absl::Duration keepalive_every = options_.lease_ttl / 3;
   absl::Time kept_alive = absl::Now();
   for (size_t begin = 0; begin < held.size(); begin += kReclaimBatch) {
     std::vector<std::pair<std::string, internal::txn::HeldClaim>> pending;
-    for (size_t i = begin; i < std::min(held.size(), begin + kReclaimBatch);
-         ++i) {
+    for (size_t i = begin; i < std::min(held.size(), begin + kReclaimBatch); ++i) {
       pending.emplace_back(held[i].first,
                            internal::txn::HeldClaim{Keys(held[i].first), held[i].second});
     }
     for (int attempt = 0; !pending.empty(); ++attempt) {
       if (attempt == kMaxClaimAttempts) {
-        return absl::UnavailableError(
-            "re-claiming held peers kept racing other writers");
+        return absl::UnavailableError("re-claiming held peers kept racing other writers");
       }
       std::vector<internal::txn::HeldClaim> claims;
       for (const auto& [peer_id, claim] : pending) claims.push_back(claim);
-      absl::StatusOr<etcdserverpb::TxnResponse> result = client_->TxnSync(
-          internal::txn::Reclaim(claims, options_.edge_id, lease),
-          absl::Now() + options_.request_timeout);
+      absl::StatusOr<etcdserverpb::TxnResponse> result =
+          client_->TxnSync(internal::txn::Reclaim(claims, options_.edge_id, lease),
+                           absl::Now() + options_.request_timeout);
       if (!result.ok()) return result.status();
       if (result->succeeded()) break;
       // Which claims are no longer this edge's: record changed or gone, or
       // another edge is publishing their loss. Retry the rest.
       std::vector<std::pair<std::string, internal::txn::HeldClaim>> still;
       for (size_t i = 0; i < pending.size(); ++i) {
-        const mvccpb::KeyValue* record =
-            internal::txn::KeyAt(*result, static_cast<int>(2 * i));
-        const mvccpb::KeyValue* taken =
-            internal::txn::KeyAt(*result, static_cast<int>(2 * i + 1));
-        if (record != nullptr &&
-            record->mod_revision() == pending[i].second.epoch &&
+        const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, static_cast<int>(2 * i));
+        const mvccpb::KeyValue* taken = internal::txn::KeyAt(*result, static_cast<int>(2 * i + 1));
+        if (record != nullptr && record->mod_revision() == pending[i].second.epoch &&
             taken == nullptr) {
           still.push_back(std::move(pending[i]));
         } else {
@@ -1088,8 +1022,8 @@ absl::Status EtcdTracker::Impl::ReclaimAll(
       pending = std::move(still);
     }
     if (absl::Now() - kept_alive >= keepalive_every) {
-      absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveSync(
-          lease, absl::Now() + options_.request_timeout);
+      absl::StatusOr<int64_t> ttl =
+          client_->LeaseKeepAliveSync(lease, absl::Now() + options_.request_timeout);
       if (!ttl.ok()) return ttl.status();
       if (*ttl <= 0) {
         return absl::UnavailableError("the new lease expired while re-claiming");
@@ -1104,16 +1038,15 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   // Cheap first: every peer key has its record, so records outnumber peer
   // keys exactly when some claim is lost.
-  absl::StatusOr<etcdserverpb::TxnResponse> counts = client_->TxnSync(
-      internal::txn::CountTwo(records_prefix_, peers_prefix_), deadline);
+  absl::StatusOr<etcdserverpb::TxnResponse> counts =
+      client_->TxnSync(internal::txn::CountTwo(records_prefix_, peers_prefix_), deadline);
   if (!counts.ok() || counts->responses_size() != 2) return;
   if (counts->responses(0).response_range().count() ==
       counts->responses(1).response_range().count()) {
     return;
   }
   absl::StatusOr<etcdserverpb::TxnResponse> scan = client_->TxnSync(
-      internal::txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_),
-      deadline);
+      internal::txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_), deadline);
   if (!scan.ok() || scan->responses_size() != 3) return;
   absl::flat_hash_set<std::string> held;  // a peer key exists
   for (const mvccpb::KeyValue& kv : scan->responses(1).response_range().kvs()) {
@@ -1132,8 +1065,7 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
       // Taken by this edge but not being published: a take whose answer
       // was lost (etcd timed out after applying it). Only this edge can
       // publish it: its lost key keeps the others off.
-      if (it->second->value() == options_.edge_id &&
-          TryMark(peer_id, kv.mod_revision())) {
+      if (it->second->value() == options_.edge_id && TryMark(peer_id, kv.mod_revision())) {
         orphans.emplace_back(ParseRecord(peer_id, kv), it->second->mod_revision());
       }
       continue;
@@ -1146,15 +1078,14 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
     // only if etcd still shows it taken and unfinished.
     internal::txn::ClaimKeys keys = Keys(lost.peer_id);
     const int64_t record_mod = lost.epoch;
-    absl::StatusOr<etcdserverpb::TxnResponse> still = client_->TxnSync(
-        internal::txn::StillTaken(keys, record_mod, lost_mod),
-        absl::Now() + options_.request_timeout);
+    absl::StatusOr<etcdserverpb::TxnResponse> still =
+        client_->TxnSync(internal::txn::StillTaken(keys, record_mod, lost_mod),
+                         absl::Now() + options_.request_timeout);
     if (!still.ok() || !still->succeeded()) {
       Unmark(lost.peer_id, record_mod);
       continue;
     }
-    PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod,
-                [](absl::Status) {});
+    PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod, [](absl::Status) {});
   }
   if (found.empty()) return;
   // Survivors scan the same records: start at a different place each, so
@@ -1165,8 +1096,7 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
   for (size_t begin = 0; begin < found.size(); begin += kTakeBatch) {
     std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch(
         std::make_move_iterator(found.begin() + begin),
-        std::make_move_iterator(
-            found.begin() + std::min(found.size(), begin + kTakeBatch)));
+        std::make_move_iterator(found.begin() + std::min(found.size(), begin + kTakeBatch)));
     TakeLostBatch(std::move(batch), lease);
   }
 }
@@ -1183,10 +1113,8 @@ void EtcdTracker::Impl::Unmark(const std::string& peer_id, int64_t record_mod) {
 }
 
 void EtcdTracker::Impl::TakeLostBatch(
-    std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
-    int64_t lease) {
-  auto mine =
-      std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
+    std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch, int64_t lease) {
+  auto mine = std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
   for (auto& item : batch) {
     if (TryMark(item.first.peer_id, item.second.record_mod)) {
       mine->push_back(std::move(item));
@@ -1210,8 +1138,7 @@ void EtcdTracker::Impl::TakeLostAttempt(
   client_->Txn(
       internal::txn::TakeLost(takes, options_.edge_id, lease),
       absl::Now() + options_.request_timeout,
-      [this, batch, lease, attempt](
-          absl::StatusOr<etcdserverpb::TxnResponse> result) {
+      [this, batch, lease, attempt](absl::StatusOr<etcdserverpb::TxnResponse> result) {
         if (!result.ok()) {
           // Not taken, or unknown: a later scan takes it, or publishes what
           // this edge took after all.
@@ -1224,20 +1151,17 @@ void EtcdTracker::Impl::TakeLostAttempt(
           const int64_t lost_mod = result->header().revision();
           for (auto& [lost, take] : *batch) {
             const int64_t record_mod = take.record_mod;
-            PublishLost(std::move(lost), take.keys, record_mod, lost_mod,
-                        [](absl::Status) {});
+            PublishLost(std::move(lost), take.keys, record_mod, lost_mod, [](absl::Status) {});
           }
           return;
         }
         // Keep those still lost and free; another edge took or claimed the
         // rest.
-        auto still = std::make_shared<
-            std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
+        auto still = std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
         for (size_t i = 0; i < batch->size(); ++i) {
           const int base = static_cast<int>(3 * i);
           const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, base);
-          if (record != nullptr &&
-              record->mod_revision() == (*batch)[i].second.record_mod &&
+          if (record != nullptr && record->mod_revision() == (*batch)[i].second.record_mod &&
               internal::txn::KeyAt(*result, base + 1) == nullptr &&
               internal::txn::KeyAt(*result, base + 2) == nullptr) {
             still->push_back(std::move((*batch)[i]));
@@ -1251,8 +1175,7 @@ void EtcdTracker::Impl::TakeLostAttempt(
 
 bool EtcdTracker::Impl::KeepAlive(int64_t lease) {
   absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveSync(
-      lease,
-      absl::Now() + std::min(options_.request_timeout, options_.lease_ttl / 3));
+      lease, absl::Now() + std::min(options_.request_timeout, options_.lease_ttl / 3));
   const absl::Time now = clock_->Now();
   if (ttl.ok() && *ttl > 0) {
     absl::MutexLock lock(&mu_);
@@ -1269,11 +1192,10 @@ bool EtcdTracker::Impl::KeepAlive(int64_t lease) {
     expired = now - last_renewed_ >= options_.lease_ttl;
   }
   if (expired) {
-    LeaseLost(lease, absl::StrCat("no keepalive answered within the TTL: ",
-                                  ttl.status().ToString()));
+    LeaseLost(lease,
+              absl::StrCat("no keepalive answered within the TTL: ", ttl.status().ToString()));
   } else {
-    log_->Warn("etcd keepalive failed; retrying",
-               {{"error", ttl.status().ToString()}});
+    log_->Warn("etcd keepalive failed; retrying", {{"error", ttl.status().ToString()}});
   }
   return false;
 }
@@ -1293,8 +1215,7 @@ void EtcdTracker::Impl::LeaseLost(int64_t lease, absl::string_view why) {
 
 void EtcdTracker::Impl::RevokeQuietly(int64_t lease) {
   absl::Status status = client_->LeaseRevokeSync(
-      lease,
-      absl::Now() + std::min(options_.request_timeout, absl::Seconds(1)));
+      lease, absl::Now() + std::min(options_.request_timeout, absl::Seconds(1)));
   if (!status.ok() && !internal::txn::IsLeaseNotFound(status)) {
     std::string lease_hex = absl::StrCat(absl::Hex(lease));
     log_->Debug("etcd lease not revoked; it will expire",
@@ -1308,12 +1229,9 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
     if (state_ == State::kStopped) return;
     // Releases in flight finish first: a record left behind would be taken
     // for a lost claim and get a second `disconnected`.
-    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return releases_in_flight_ == 0;
-    };
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return releases_in_flight_ == 0; };
     mu_.AwaitWithTimeout(absl::Condition(&settled),
-                         std::max(absl::ZeroDuration(),
-                                  deadline - clock_->Now()));
+                         std::max(absl::ZeroDuration(), deadline - clock_->Now()));
     state_ = State::kStopped;
   }
   absl::flat_hash_set<Clock::TimerId> retry_timers;
@@ -1344,8 +1262,7 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
     // Revoking deletes every key bound to the lease: the peer keys and the
     // registration, in one step. Records of unreleased claims stay: they
     // are lost claims now.
-    absl::Status status =
-        client_->LeaseRevokeSync(lease, RealDeadline(deadline));
+    absl::Status status = client_->LeaseRevokeSync(lease, RealDeadline(deadline));
     std::string lease_hex = absl::StrCat(absl::Hex(lease));
     if (status.ok()) {
       log_->Info("etcd lease revoked",
@@ -1372,15 +1289,13 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
   }
   for (Clock::TimerId timer : queue_timers) clock_->Cancel(timer);
   for (ClaimOpPtr& op : queued) {
-    FinishClaim(std::move(op),
-                absl::UnavailableError("etcd tracker is shut down"));
+    FinishClaim(std::move(op), absl::UnavailableError("etcd tracker is shut down"));
   }
 }
 
 // EtcdTracker forwards to Impl, which keeps gRPC out of the public header.
 
-absl::StatusOr<std::unique_ptr<EtcdTracker>> EtcdTracker::Create(
-    EtcdTrackerOptions options) {
+absl::StatusOr<std::unique_ptr<EtcdTracker>> EtcdTracker::Create(EtcdTrackerOptions options) {
   absl::Status valid = ValidateOptions(options);
   if (!valid.ok()) return valid;
   Logger* log = options.logger != nullptr ? options.logger : &Logger::Null();
@@ -1389,28 +1304,24 @@ absl::StatusOr<std::unique_ptr<EtcdTracker>> EtcdTracker::Create(
   if (!client.ok()) return client.status();
   std::unique_ptr<Clock> owned_clock;
   if (options.clock == nullptr) owned_clock = NewRealClock();
-  return std::unique_ptr<EtcdTracker>(new EtcdTracker(std::make_unique<Impl>(
-      std::move(options), std::move(owned_clock), *std::move(client))));
+  return std::unique_ptr<EtcdTracker>(new EtcdTracker(
+      std::make_unique<Impl>(std::move(options), std::move(owned_clock), *std::move(client))));
 }
 
 EtcdTracker::EtcdTracker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EtcdTracker::~EtcdTracker() = default;
 
 absl::Status EtcdTracker::Start() { return impl_->Start(); }
-void EtcdTracker::Claim(const std::string& peer_id, absl::Time deadline,
-                        ClaimDone done) {
+void EtcdTracker::Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) {
   impl_->Claim(peer_id, deadline, std::move(done));
 }
-void EtcdTracker::Release(const std::string& peer_id, const PeerClaim& claim,
-                          ReleaseDone done) {
+void EtcdTracker::Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) {
   impl_->Release(peer_id, claim, std::move(done));
 }
-void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline,
-                         LookupDone done) {
+void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
   impl_->Lookup(peer_id, deadline, std::move(done));
 }
-void EtcdTracker::EdgeAddress(const std::string& edge_id, absl::Time deadline,
-                              AddressDone done) {
+void EtcdTracker::EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done) {
   impl_->EdgeAddress(edge_id, deadline, std::move(done));
 }
 void EtcdTracker::SetLostListener(LostListener listener) {

@@ -10,8 +10,7 @@ using etcdserverpb::Compare;
 using etcdserverpb::TxnRequest;
 using Ops = google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>;
 
-Compare* AddCompare(TxnRequest& txn, const std::string& key,
-                    Compare::CompareTarget target) {
+Compare* AddCompare(TxnRequest& txn, const std::string& key, Compare::CompareTarget target) {
   Compare* compare = txn.add_compare();
   compare->set_result(Compare::EQUAL);
   compare->set_target(target);
@@ -19,8 +18,7 @@ Compare* AddCompare(TxnRequest& txn, const std::string& key,
   return compare;
 }
 
-void AddPut(Ops* ops, const std::string& key, const std::string& value,
-            int64_t lease) {
+void AddPut(Ops* ops, const std::string& key, const std::string& value, int64_t lease) {
   auto* put = ops->Add()->mutable_request_put();
   put->set_key(key);
   put->set_value(value);
@@ -70,8 +68,8 @@ TxnRequest NewClaim(const ClaimKeys& keys, const std::string& edge_id,
 }
 
 TxnRequest TakeOverClaim(const ClaimKeys& keys, const std::string& edge_id,
-                         const std::string& record_value, int64_t lease,
-                         int64_t peer_mod, int64_t record_mod) {
+                         const std::string& record_value, int64_t lease, int64_t peer_mod,
+                         int64_t record_mod) {
   TxnRequest txn;
   AddCompare(txn, keys.peer, Compare::MOD)->set_mod_revision(peer_mod);
   AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
@@ -81,14 +79,11 @@ TxnRequest TakeOverClaim(const ClaimKeys& keys, const std::string& edge_id,
   return txn;
 }
 
-TxnRequest TakeLost(const std::vector<LostTake>& takes,
-                    const std::string& edge_id, int64_t lease) {
+TxnRequest TakeLost(const std::vector<LostTake>& takes, const std::string& edge_id, int64_t lease) {
   TxnRequest txn;
   for (const LostTake& take : takes) {
-    AddCompare(txn, take.keys.record, Compare::MOD)
-        ->set_mod_revision(take.record_mod);
-    AddCompare(txn, take.keys.peer, Compare::MOD)
-        ->set_mod_revision(take.peer_mod);
+    AddCompare(txn, take.keys.record, Compare::MOD)->set_mod_revision(take.record_mod);
+    AddCompare(txn, take.keys.peer, Compare::MOD)->set_mod_revision(take.peer_mod);
     AddCompare(txn, take.keys.lost, Compare::CREATE)->set_create_revision(0);
     AddDelete(txn.mutable_success(), take.keys.peer);
     AddPut(txn.mutable_success(), take.keys.lost, edge_id, lease);
@@ -99,8 +94,7 @@ TxnRequest TakeLost(const std::vector<LostTake>& takes,
   return txn;
 }
 
-TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
-                      int64_t lost_mod) {
+TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod, int64_t lost_mod) {
   TxnRequest txn;
   AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
   AddCompare(txn, keys.lost, Compare::MOD)->set_mod_revision(lost_mod);
@@ -109,16 +103,14 @@ TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
   return txn;
 }
 
-TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
-                      int64_t lost_mod) {
+TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod, int64_t lost_mod) {
   TxnRequest txn;
   AddCompare(txn, keys.record, Compare::MOD)->set_mod_revision(record_mod);
   AddCompare(txn, keys.lost, Compare::MOD)->set_mod_revision(lost_mod);
   return txn;
 }
 
-TxnRequest DropUnknownClaim(const ClaimKeys& keys,
-                            const std::string& record_value) {
+TxnRequest DropUnknownClaim(const ClaimKeys& keys, const std::string& record_value) {
   TxnRequest txn;
   AddCompare(txn, keys.record, Compare::VALUE)->set_value(record_value);
   AddDelete(txn.mutable_success(), keys.record);
@@ -134,12 +126,11 @@ TxnRequest ReleaseClaim(const ClaimKeys& keys, int64_t epoch) {
   return txn;
 }
 
-TxnRequest Reclaim(const std::vector<HeldClaim>& claims,
-                   const std::string& edge_id, int64_t lease) {
+TxnRequest Reclaim(const std::vector<HeldClaim>& claims, const std::string& edge_id,
+                   int64_t lease) {
   TxnRequest txn;
   for (const HeldClaim& claim : claims) {
-    AddCompare(txn, claim.keys.record, Compare::MOD)
-        ->set_mod_revision(claim.epoch);
+    AddCompare(txn, claim.keys.record, Compare::MOD)->set_mod_revision(claim.epoch);
     AddCompare(txn, claim.keys.lost, Compare::CREATE)->set_create_revision(0);
     AddPut(txn.mutable_success(), claim.keys.peer, edge_id, lease);
     AddRange(txn.mutable_failure(), claim.keys.record);
@@ -156,13 +147,10 @@ TxnRequest Nest(std::vector<TxnRequest> txns) {
   return txn;
 }
 
-absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(
-    etcdserverpb::TxnResponse& outer, int index) {
-  if (index < 0 || outer.responses_size() <= index ||
-      !outer.responses(index).has_response_txn()) {
-    return absl::InternalError(absl::StrCat(
-        "etcd answered a batch of transactions without answer ", index,
-        " (", outer.responses_size(), " answers)"));
+absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& outer, int index) {
+  if (index < 0 || outer.responses_size() <= index || !outer.responses(index).has_response_txn()) {
+    return absl::InternalError(absl::StrCat("etcd answered a batch of transactions without answer ",
+                                            index, " (", outer.responses_size(), " answers)"));
   }
   etcdserverpb::TxnResponse nested =
       std::move(*outer.mutable_responses(index)->mutable_response_txn());
@@ -186,18 +174,15 @@ TxnRequest ScanClaims(const std::string& records, const std::string& peers,
   return txn;
 }
 
-const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response,
-                              int index) {
-  if (response.responses_size() <= index ||
-      !response.responses(index).has_response_range() ||
+const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response, int index) {
+  if (response.responses_size() <= index || !response.responses(index).has_response_range() ||
       response.responses(index).response_range().kvs_size() < 1) {
     return nullptr;
   }
   return &response.responses(index).response_range().kvs(0);
 }
 
-TxnRequest CreateOrGet(const std::string& key, const std::string& value,
-                       int64_t lease) {
+TxnRequest CreateOrGet(const std::string& key, const std::string& value, int64_t lease) {
   TxnRequest txn;
   AddCompare(txn, key, Compare::CREATE)->set_create_revision(0);
   AddPut(txn.mutable_success(), key, value, lease);
@@ -205,8 +190,8 @@ TxnRequest CreateOrGet(const std::string& key, const std::string& value,
   return txn;
 }
 
-TxnRequest Rebind(const std::string& key, const std::string& value,
-                  int64_t lease, int64_t mod_revision) {
+TxnRequest Rebind(const std::string& key, const std::string& value, int64_t lease,
+                  int64_t mod_revision) {
   TxnRequest txn;
   AddCompare(txn, key, Compare::MOD)->set_mod_revision(mod_revision);
   AddPut(txn.mutable_success(), key, value, lease);
@@ -220,8 +205,7 @@ TxnRequest DeleteIfUnchanged(const std::string& key, int64_t mod_revision) {
   return txn;
 }
 
-TxnRequest DeleteClaim(const std::string& key, const std::string& value,
-                       int64_t create_revision) {
+TxnRequest DeleteClaim(const std::string& key, const std::string& value, int64_t create_revision) {
   TxnRequest txn;
   AddCompare(txn, key, Compare::VALUE)->set_value(value);
   AddCompare(txn, key, Compare::CREATE)->set_create_revision(create_revision);
@@ -229,8 +213,7 @@ TxnRequest DeleteClaim(const std::string& key, const std::string& value,
   return txn;
 }
 
-TxnRequest Put(const std::string& key, const std::string& value,
-               int64_t lease) {
+TxnRequest Put(const std::string& key, const std::string& value, int64_t lease) {
   TxnRequest txn;
   AddPut(txn.mutable_success(), key, value, lease);
   return txn;
@@ -243,8 +226,7 @@ TxnRequest Get(const std::string& key) {
 }
 
 const mvccpb::KeyValue* FirstKey(const etcdserverpb::TxnResponse& response) {
-  if (response.responses_size() < 1 ||
-      !response.responses(0).has_response_range() ||
+  if (response.responses_size() < 1 || !response.responses(0).has_response_range() ||
       response.responses(0).response_range().kvs_size() < 1) {
     return nullptr;
   }

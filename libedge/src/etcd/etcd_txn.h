@@ -15,28 +15,24 @@ namespace edge::etcd::internal::txn {
 // Creates `key` = `value` bound to `lease` only if the key is absent;
 // otherwise reads it. On success the response header's revision is the new
 // key's create revision.
-etcdserverpb::TxnRequest CreateOrGet(const std::string& key,
-                                     const std::string& value, int64_t lease);
+etcdserverpb::TxnRequest CreateOrGet(const std::string& key, const std::string& value,
+                                     int64_t lease);
 
 // Rebinds `key` to `lease`, keeping its create revision, only if it is
 // unchanged since `mod_revision`.
-etcdserverpb::TxnRequest Rebind(const std::string& key,
-                                const std::string& value, int64_t lease,
+etcdserverpb::TxnRequest Rebind(const std::string& key, const std::string& value, int64_t lease,
                                 int64_t mod_revision);
 
 // Deletes `key` only if it is unchanged since `mod_revision`.
-etcdserverpb::TxnRequest DeleteIfUnchanged(const std::string& key,
-                                           int64_t mod_revision);
+etcdserverpb::TxnRequest DeleteIfUnchanged(const std::string& key, int64_t mod_revision);
 
 // Deletes `key` only if it holds `value` and was created at
 // `create_revision`: one claim, never a later one.
-etcdserverpb::TxnRequest DeleteClaim(const std::string& key,
-                                     const std::string& value,
+etcdserverpb::TxnRequest DeleteClaim(const std::string& key, const std::string& value,
                                      int64_t create_revision);
 
 // Puts `key` = `value` bound to `lease`, unconditionally.
-etcdserverpb::TxnRequest Put(const std::string& key, const std::string& value,
-                             int64_t lease);
+etcdserverpb::TxnRequest Put(const std::string& key, const std::string& value, int64_t lease);
 
 // Reads `key`.
 etcdserverpb::TxnRequest Get(const std::string& key);
@@ -53,18 +49,14 @@ struct ClaimKeys {
 // A new claim: creates `peer` (lease) and `record` only if both are absent;
 // otherwise reads `peer`, `record` and `lost`, in that order. The response
 // header's revision is the claim's epoch.
-etcdserverpb::TxnRequest NewClaim(const ClaimKeys& keys,
-                                  const std::string& edge_id,
-                                  const std::string& record_value,
-                                  int64_t lease);
+etcdserverpb::TxnRequest NewClaim(const ClaimKeys& keys, const std::string& edge_id,
+                                  const std::string& record_value, int64_t lease);
 
 // A claim replacing this edge's own claim (same process): rewrites `peer`
 // and `record` if both are unchanged and nobody is publishing a loss.
-etcdserverpb::TxnRequest TakeOverClaim(const ClaimKeys& keys,
-                                       const std::string& edge_id,
-                                       const std::string& record_value,
-                                       int64_t lease, int64_t peer_mod,
-                                       int64_t record_mod);
+etcdserverpb::TxnRequest TakeOverClaim(const ClaimKeys& keys, const std::string& edge_id,
+                                       const std::string& record_value, int64_t lease,
+                                       int64_t peer_mod, int64_t record_mod);
 
 // Takes lost claims for publishing: for each, if its record is unchanged
 // since `record_mod`, its `peer` key unchanged since `peer_mod` (0: absent)
@@ -76,24 +68,21 @@ struct LostTake {
   int64_t record_mod = 0;
   int64_t peer_mod = 0;
 };
-etcdserverpb::TxnRequest TakeLost(const std::vector<LostTake>& takes,
-                                  const std::string& edge_id, int64_t lease);
+etcdserverpb::TxnRequest TakeLost(const std::vector<LostTake>& takes, const std::string& edge_id,
+                                  int64_t lease);
 
 // A lost claim's edge_lost is out: deletes its record and `lost` key if
 // neither changed.
-etcdserverpb::TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod,
-                                    int64_t lost_mod);
+etcdserverpb::TxnRequest FinishLost(const ClaimKeys& keys, int64_t record_mod, int64_t lost_mod);
 
 // Succeeds only if a lost claim's record and lost key are unchanged since
 // `record_mod` and `lost_mod` (it is still taken, and not yet finished).
-etcdserverpb::TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod,
-                                    int64_t lost_mod);
+etcdserverpb::TxnRequest StillTaken(const ClaimKeys& keys, int64_t record_mod, int64_t lost_mod);
 
 // Deletes a claim whose transaction's outcome is unknown (it timed out):
 // `record` and `peer`, only if the record still holds `record_value`, the
 // exact value that transaction wrote.
-etcdserverpb::TxnRequest DropUnknownClaim(const ClaimKeys& keys,
-                                          const std::string& record_value);
+etcdserverpb::TxnRequest DropUnknownClaim(const ClaimKeys& keys, const std::string& record_value);
 
 // Releases one claim: deletes `record` and `peer` if the record is still
 // the one written by the claim of `epoch`.
@@ -107,8 +96,8 @@ struct HeldClaim {
   ClaimKeys keys;
   int64_t epoch = 0;
 };
-etcdserverpb::TxnRequest Reclaim(const std::vector<HeldClaim>& claims,
-                                 const std::string& edge_id, int64_t lease);
+etcdserverpb::TxnRequest Reclaim(const std::vector<HeldClaim>& claims, const std::string& edge_id,
+                                 int64_t lease);
 
 // Several transactions as one (group commit): each of `txns` runs nested
 // (etcd >= 3.3) with its own compares, so one's failure fails none of the
@@ -120,8 +109,7 @@ etcdserverpb::TxnRequest Nest(std::vector<etcdserverpb::TxnRequest> txns);
 // The answer to `txns[index]` of a Nest, with the outer header (whose
 // revision is that of the whole request); INTERNAL when etcd's answer has
 // none.
-absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(
-    etcdserverpb::TxnResponse& outer, int index);
+absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& outer, int index);
 
 // etcd (--max-txn-ops, default 128) refuses a request with more than 128
 // operations in a branch, and a nested transaction with more than 128
@@ -136,18 +124,15 @@ inline constexpr int kMaxClaimsPerNest = 100;
 inline constexpr int kClaimBatchesInFlight = 1;
 
 // Counts the keys under `prefix_a` and under `prefix_b` at one revision.
-etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a,
-                                  const std::string& prefix_b);
+etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b);
 
 // Reads every key under `records` and `losts` (with values), and the keys
 // only under `peers`, at one revision.
-etcdserverpb::TxnRequest ScanClaims(const std::string& records,
-                                    const std::string& peers,
+etcdserverpb::TxnRequest ScanClaims(const std::string& records, const std::string& peers,
                                     const std::string& losts);
 
 // The key read by response `index` (a range); null when there was none.
-const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response,
-                              int index);
+const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response, int index);
 
 // The key read by the first response (a range); null when there was none.
 const mvccpb::KeyValue* FirstKey(const etcdserverpb::TxnResponse& response);

@@ -49,9 +49,8 @@ void CallbackQueue::Stop() {
 void CallbackQueue::Loop() {
   absl::MutexLock lock(&mu_);
   while (true) {
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || !work_.empty();
-    };
+    auto ready = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !work_.empty(); };
     mu_.Await(absl::Condition(&ready));
     if (work_.empty()) return;  // Stopping and drained.
     absl::AnyInvocable<void()> fn = std::move(work_.front());

@@ -38,8 +38,8 @@ ConnectionGuard::Verdict ConnectionGuard::Admit(uint64_t call_id, absl::string_v
     c.refilled = now;
     if (c.tokens < 1) {
       verdict.status = absl::ResourceExhaustedError(
-          absl::StrCat("this connection starts calls faster than ", rate,
-                       " per second (burst ", burst, "); the edge closes it"));
+          absl::StrCat("this connection starts calls faster than ", rate, " per second (burst ",
+                       burst, "); the edge closes it"));
       verdict.close_connection = !c.closing;
       c.closing = true;
       verdict.first_refusal = !c.refused;
@@ -49,9 +49,9 @@ ConnectionGuard::Verdict ConnectionGuard::Admit(uint64_t call_id, absl::string_v
     c.tokens -= 1;
   }
   if (stream && limits_.max_streams > 0 && c.streams >= limits_.max_streams) {
-    verdict.status = absl::ResourceExhaustedError(absl::StrCat(
-        "this connection already holds ", c.streams,
-        " AsyncOperations stream(s), the most one connection may open at once"));
+    verdict.status = absl::ResourceExhaustedError(
+        absl::StrCat("this connection already holds ", c.streams,
+                     " AsyncOperations stream(s), the most one connection may open at once"));
     verdict.first_refusal = !c.refused;
     c.refused = true;
     return verdict;

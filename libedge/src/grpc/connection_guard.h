@@ -46,7 +46,7 @@ class ConnectionGuard {
   ConnectionGuard& operator=(const ConnectionGuard&) = delete;
 
   struct Verdict {
-    absl::Status status;        // OK: the call counts until Release(call_id)
+    absl::Status status;            // OK: the call counts until Release(call_id)
     bool close_connection = false;  // true once per connection: it abused the start rate
     bool first_refusal = false;     // the connection's first refused call (log it once)
   };

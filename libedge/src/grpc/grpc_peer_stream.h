@@ -27,9 +27,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "callback_queue.h"
 #include "edge/clock.h"
 #include "edge/peer_transport.h"
-#include "callback_queue.h"
 
 namespace edge::grpc_transport::internal {
 

@@ -14,9 +14,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "callback_queue.h"
 #include "connection_guard.h"
+#include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "grpc_peer_stream.h"
 #include "listener_probe.h"
 #include "tls_credentials.h"
@@ -290,15 +290,13 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
     absl::MutexLock lock(&mu_);
     state_ = State::kNew;
     handler_ = nullptr;
-    return absl::UnavailableError(
-        absl::StrCat("gRPC server cannot listen on ", options_.address));
+    return absl::UnavailableError(absl::StrCat("gRPC server cannot listen on ", options_.address));
   }
   std::unique_ptr<ListenerProbe> probe;
   if (options_.listener_probe_interval > absl::ZeroDuration()) {
     probe = std::make_unique<ListenerProbe>(
-        ListenerProbeOptions{internal::ProbeHostFor(options_.address), bound_port,
-                             tls_ != nullptr, options_.listener_probe_interval,
-                             options_.listener_probe_timeout, 2});
+        ListenerProbeOptions{internal::ProbeHostFor(options_.address), bound_port, tls_ != nullptr,
+                             options_.listener_probe_interval, options_.listener_probe_timeout, 2});
     probe->Start();
   }
   bool serving;
@@ -315,7 +313,7 @@ absl::Status GrpcPeerTransport::Impl::Start(PeerStreamHandler* handler) {
   logger_->Info("gRPC peer transport listening",
                 {{"address", options_.address},
                  {"port", absl::StrCat(bound_port)},
-                 {"tls", tls_ == nullptr                    ? "off"
+                 {"tls", tls_ == nullptr                   ? "off"
                          : options_.client_ca_file.empty() ? "server"
                                                            : "mutual"}});
   return absl::OkStatus();
@@ -343,8 +341,7 @@ void GrpcPeerTransport::Impl::Shutdown() {
       if (auto call = weak.lock()) calls.push_back(std::move(call));
     }
   }
-  logger_->Info("gRPC peer transport shutting down",
-                {{"streams", absl::StrCat(streams.size())}});
+  logger_->Info("gRPC peer transport shutting down", {{"streams", absl::StrCat(streams.size())}});
   std::unique_ptr<ListenerProbe> probe;
   {
     absl::MutexLock lock(&mu_);
@@ -470,10 +467,9 @@ grpc::ServerUnaryReactor* GrpcPeerTransport::Impl::OpenWebRtcCall(
     call->Complete(absl::UnavailableError("the edge is shutting down"));
     return reactor;
   }
-  handler->OnWebRtcCall(CallInfoOf(*context, options_.identity_cn_fallback), *request,
-                        [call](absl::StatusOr<PeerWebRTCMessage> reply) {
-                          call->Complete(std::move(reply));
-                        });
+  handler->OnWebRtcCall(
+      CallInfoOf(*context, options_.identity_cn_fallback), *request,
+      [call](absl::StatusOr<PeerWebRTCMessage> reply) { call->Complete(std::move(reply)); });
   return reactor;
 }
 
@@ -487,9 +483,9 @@ absl::Status GrpcPeerTransport::Impl::Screen(uint64_t call_id,
                   {{"remote", peer},
                    {"metadata_bytes", absl::StrCat(bytes)},
                    {"limit", absl::StrCat(options_.max_metadata_bytes)}});
-    return absl::ResourceExhaustedError(
-        absl::StrCat("request metadata of ", bytes, " bytes exceeds the edge's limit of ",
-                     options_.max_metadata_bytes, " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat("request metadata of ", bytes,
+                                                     " bytes exceeds the edge's limit of ",
+                                                     options_.max_metadata_bytes, " bytes"));
   }
   ConnectionGuard::Verdict verdict = guard_.Admit(call_id, peer, stream);
   if (verdict.status.ok()) return verdict.status;
@@ -541,9 +537,7 @@ absl::StatusOr<std::unique_ptr<GrpcPeerTransport>> GrpcPeerTransport::Create(
 GrpcPeerTransport::GrpcPeerTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GrpcPeerTransport::~GrpcPeerTransport() = default;
 
-absl::Status GrpcPeerTransport::Start(PeerStreamHandler* handler) {
-  return impl_->Start(handler);
-}
+absl::Status GrpcPeerTransport::Start(PeerStreamHandler* handler) { return impl_->Start(handler); }
 void GrpcPeerTransport::Shutdown() { impl_->Shutdown(); }
 int GrpcPeerTransport::port() const { return impl_->port(); }
 absl::Status GrpcPeerTransport::listener_status() const { return impl_->listener_status(); }

@@ -63,8 +63,8 @@ std::string ClientHello() {
 std::string ProbeHostFor(const std::string& listen_address) {
   std::string host = listen_address;
   if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos
-                                                                : host.find(']') - 1);
+    host = host.substr(
+        1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
     in6_addr v6;
     // gRPC listens dual-stack on [::], or on 0.0.0.0 where the host has no
     // IPv6: IPv4 loopback reaches it either way, ::1 not always.
@@ -122,8 +122,8 @@ absl::Status ListenerProbe::ProbeOnce(const ListenerProbeOptions& o) {
   }
   if (o.tls) {
     const std::string hello = ClientHello();
-    if (hello.empty() || send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
-                             static_cast<ssize_t>(hello.size())) {
+    if (hello.empty() ||
+        send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) {
       return Errno("sending the listener probe's TLS ClientHello");
     }
   }

@@ -69,14 +69,12 @@ absl::Status ParsePeerMessage(grpc::ByteBuffer* buffer, PeerMessage* message) {
   UnknownFieldSet fields;
   if (fields.ParseFromString(bytes)) {
     if (auto field = FindInvalidUtf8(PeerMessage::descriptor(), fields, 0)) {
-      return Refuse("invalid_utf8",
-                    absl::StrCat("the peer message's string field ", *field,
-                                 " is not valid UTF-8 (proto3 strings must be)"));
+      return Refuse("invalid_utf8", absl::StrCat("the peer message's string field ", *field,
+                                                 " is not valid UTF-8 (proto3 strings must be)"));
     }
   }
-  return Refuse("invalid_message",
-                absl::StrCat("the peer sent ", bytes.size(),
-                             " bytes that are not a valid PeerMessage"));
+  return Refuse("invalid_message", absl::StrCat("the peer sent ", bytes.size(),
+                                                " bytes that are not a valid PeerMessage"));
 }
 
 }  // namespace edge::grpc_transport::internal

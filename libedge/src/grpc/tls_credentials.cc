@@ -86,14 +86,12 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
   KeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("TLS key file ", files.key_file,
-                                                   ": no PEM private key (", OpenSslError(),
-                                                   ")"));
+                                                   ": no PEM private key (", OpenSslError(), ")"));
   }
   if (X509_check_private_key(leaf->get(), key.get()) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat("TLS key file ", files.key_file,
-                                                   " does not match the certificate in ",
-                                                   files.cert_file));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS key file ", files.key_file, " does not match the certificate in ", files.cert_file));
   }
   material.cert_chain = *std::move(chain);
   material.private_key = *std::move(key_pem);
@@ -120,15 +118,13 @@ ReloadableTlsServerCredentials::Create(TlsFiles files) {
   return credentials;
 }
 
-ReloadableTlsServerCredentials::ReloadableTlsServerCredentials(TlsFiles files,
-                                                               TlsMaterial material)
+ReloadableTlsServerCredentials::ReloadableTlsServerCredentials(TlsFiles files, TlsMaterial material)
     : files_(std::move(files)), material_(std::move(material)) {
   const grpc_ssl_client_certificate_request_type request =
       files_.client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                     : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   grpc_ssl_server_credentials_options* options =
-      grpc_ssl_server_credentials_create_options_using_config_fetcher(request, &FetchConfig,
-                                                                      this);
+      grpc_ssl_server_credentials_create_options_using_config_fetcher(request, &FetchConfig, this);
   c_credentials_ = grpc_ssl_server_credentials_create_with_options(options);
 }
 
@@ -147,8 +143,7 @@ absl::Status ReloadableTlsServerCredentials::Reload() {
   return absl::OkStatus();
 }
 
-int ReloadableTlsServerCredentials::AddPortToServer(const std::string& addr,
-                                                    grpc_server* server) {
+int ReloadableTlsServerCredentials::AddPortToServer(const std::string& addr, grpc_server* server) {
   return grpc_server_add_http2_port(server, addr.c_str(), c_credentials_);
 }
 
@@ -169,8 +164,8 @@ grpc_ssl_certificate_config_reload_status ReloadableTlsServerCredentials::FetchC
   // when client certificates are not requested. Without a client CA the
   // server's own chain fills that slot; it is never used, since the
   // handshake then neither requests nor verifies a client certificate.
-  const std::string& roots = self->material_.client_ca.empty() ? self->material_.cert_chain
-                                                               : self->material_.client_ca;
+  const std::string& roots =
+      self->material_.client_ca.empty() ? self->material_.cert_chain : self->material_.client_ca;
   *config = grpc_ssl_server_certificate_config_create(roots.c_str(), &pair, 1);
   if (*config == nullptr) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
   self->fetched_generation_ = self->generation_;

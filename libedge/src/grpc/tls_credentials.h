@@ -43,8 +43,7 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files);
 
 class ReloadableTlsServerCredentials final : public grpc::ServerCredentials {
  public:
-  static absl::StatusOr<std::shared_ptr<ReloadableTlsServerCredentials>> Create(
-      TlsFiles files);
+  static absl::StatusOr<std::shared_ptr<ReloadableTlsServerCredentials>> Create(TlsFiles files);
   ~ReloadableTlsServerCredentials() override;
 
   // Re-reads the files; on success the next handshake uses them.

@@ -85,11 +85,9 @@ absl::Status EmbeddedKafka::SetBrokerRtt(int32_t broker_id, absl::Duration rtt) 
       absl::StrCat("SetBrokerRtt ", broker_id));
 }
 
-absl::Status EmbeddedKafka::PushRequestErrors(int16_t api_key,
-                                              const std::vector<int32_t>& errors) {
+absl::Status EmbeddedKafka::PushRequestErrors(int16_t api_key, const std::vector<int32_t>& errors) {
   if (api_key < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PushRequestErrors: invalid api key ", api_key));
+    return absl::InvalidArgumentError(absl::StrCat("PushRequestErrors: invalid api key ", api_key));
   }
   if (errors.empty()) return absl::OkStatus();
   std::vector<rd_kafka_resp_err_t> codes;

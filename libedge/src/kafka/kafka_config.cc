@@ -22,7 +22,7 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const ch
   auto* opaque = static_cast<ClientOpaque*>(rd_kafka_opaque(rk));
   if (opaque == nullptr || opaque->logger == nullptr) return;
   // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
-  LogLevel ours = level <= 3 ? LogLevel::kError
+  LogLevel ours = level <= 3   ? LogLevel::kError
                   : level == 4 ? LogLevel::kWarn
                   : level <= 6 ? LogLevel::kInfo
                                : LogLevel::kDebug;
@@ -103,8 +103,8 @@ void SetClientOpaque(rd_kafka_conf_t* conf, ClientOpaque* opaque) {
 
 absl::Status KafkaErrorToStatus(rd_kafka_resp_err_t err, absl::string_view context) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-  std::string message = absl::StrCat(context, ": ", rd_kafka_err2str(err), " (",
-                                     rd_kafka_err2name(err), ")");
+  std::string message =
+      absl::StrCat(context, ": ", rd_kafka_err2str(err), " (", rd_kafka_err2name(err), ")");
   switch (err) {
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
@@ -189,8 +189,8 @@ absl::StatusOr<KafkaProperties> ParseKafkaConfigFile(const std::string& path) {
     absl::string_view name = absl::StripAsciiWhitespace(text.substr(0, eq));
     absl::string_view value = absl::StripAsciiWhitespace(text.substr(eq + 1));
     if (name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("KAFKA_CONFIG_FILE: ", quoted, " line ",
-                                                     number, ": empty property name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("KAFKA_CONFIG_FILE: ", quoted, " line ", number, ": empty property name"));
     }
     props.emplace_back(std::string(name), std::string(value));
   }

@@ -23,7 +23,10 @@ class Outcome {
  public:
   Outcome(std::shared_ptr<OffsetTracker> tracker, TopicPartition tp, uint64_t generation,
           int64_t offset)
-      : tracker_(std::move(tracker)), tp_(std::move(tp)), generation_(generation), offset_(offset) {}
+      : tracker_(std::move(tracker)),
+        tp_(std::move(tp)),
+        generation_(generation),
+        offset_(offset) {}
   Outcome(const Outcome&) = delete;
   Outcome& operator=(const Outcome&) = delete;
   ~Outcome() {
@@ -65,9 +68,8 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   char reset[32] = "";
   size_t reset_size = sizeof(reset);
   rd_kafka_topic_conf_t* topic_conf = rd_kafka_conf_get_default_topic_conf(conf->get());
-  if (topic_conf != nullptr &&
-      rd_kafka_topic_conf_get(topic_conf, "auto.offset.reset", reset, &reset_size) ==
-          RD_KAFKA_CONF_OK) {
+  if (topic_conf != nullptr && rd_kafka_topic_conf_get(topic_conf, "auto.offset.reset", reset,
+                                                       &reset_size) == RD_KAFKA_CONF_OK) {
     absl::string_view policy(reset);
     if (policy == "latest" || policy == "largest" || policy == "end") {
       consumer->start_at_ = RD_KAFKA_OFFSET_END;
@@ -133,9 +135,9 @@ bool KafkaConsumer::Stopping() {
 
 void KafkaConsumer::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
   auto* self = static_cast<KafkaConsumer*>(static_cast<ClientOpaque*>(opaque)->owner);
-  self->logger_->Warn("Kafka consumer error",
-                      {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))},
-                       {"detail", reason}});
+  self->logger_->Warn(
+      "Kafka consumer error",
+      {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}, {"detail", reason}});
 }
 
 void KafkaConsumer::OnCommit(rd_kafka_t*, rd_kafka_resp_err_t err,
@@ -155,9 +157,11 @@ bool KafkaConsumer::AssignNewPartitions() {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md == nullptr || md->topic_cnt != 1 ||
         md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topics[0].partition_cnt == 0) {
       rd_kafka_resp_err_t why = err != RD_KAFKA_RESP_ERR_NO_ERROR ? err
-                                : md != nullptr && md->topic_cnt == 1 ? md->topics[0].err
-                                                                      : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-      logger_->Debug("Kafka topic not readable yet", {{"topic", topic}, {"error", rd_kafka_err2name(why)}});
+                                : md != nullptr && md->topic_cnt == 1
+                                    ? md->topics[0].err
+                                    : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+      logger_->Debug("Kafka topic not readable yet",
+                     {{"topic", topic}, {"error", rd_kafka_err2name(why)}});
       complete = false;
     } else {
       for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
@@ -226,8 +230,7 @@ void KafkaConsumer::Commit(bool async) {
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(positions.size()));
   for (const PartitionPosition& p : positions) {
-    rd_kafka_topic_partition_list_add(list, p.tp.topic.c_str(), p.tp.partition)->offset =
-        p.offset;
+    rd_kafka_topic_partition_list_add(list, p.tp.topic.c_str(), p.tp.partition)->offset = p.offset;
   }
   rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list, async ? 1 : 0);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) HandleCommitResult(err, list);
@@ -327,8 +330,8 @@ void KafkaConsumer::HandleOffsetReset(const TopicPartition& tp, int64_t offset,
                                       const char* detail) {
   int64_t low = RD_KAFKA_OFFSET_BEGINNING;
   int64_t high = 0;
-  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-      rk_, tp.topic.c_str(), tp.partition, &low, &high, kRequestTimeoutMs);
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition,
+                                                             &low, &high, kRequestTimeoutMs);
   int64_t skipped = 0;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR && offset >= 0 && offset < low) skipped = low - offset;
   logger_->Error(
@@ -369,10 +372,9 @@ void KafkaConsumer::Dispatch(rd_kafka_message_t* msg) {
       HandleOffsetReset({topic, msg->partition}, msg->offset, rd_kafka_message_errstr(msg));
       Answered({topic, msg->partition});
     } else {
-      logger_->Warn("Kafka consume error",
-                    {{"topic", topic},
-                     {"error", rd_kafka_err2name(msg->err)},
-                     {"detail", rd_kafka_message_errstr(msg)}});
+      logger_->Warn("Kafka consume error", {{"topic", topic},
+                                            {"error", rd_kafka_err2name(msg->err)},
+                                            {"detail", rd_kafka_message_errstr(msg)}});
     }
     rd_kafka_message_destroy(msg);
     return;
@@ -399,8 +401,8 @@ void KafkaConsumer::Dispatch(rd_kafka_message_t* msg) {
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       record.headers.push_back(
           {name, value != nullptr ? std::string(static_cast<const char*>(value), size) : ""});
@@ -431,9 +433,10 @@ void KafkaConsumer::Shutdown(absl::Time deadline) {
     started = started_;
   }
   if (started && !tracker_->WaitAllDone(deadline)) {
-    logger_->Warn("Kafka consumer shut down with records lacking an outcome; they will be "
-                  "delivered again",
-                  {{"count", absl::StrCat(tracker_->Outstanding())}});
+    logger_->Warn(
+        "Kafka consumer shut down with records lacking an outcome; they will be "
+        "delivered again",
+        {{"count", absl::StrCat(tracker_->Outstanding())}});
   }
   {
     absl::MutexLock lock(&mu_);

@@ -35,8 +35,7 @@ absl::StatusOr<std::unique_ptr<KafkaMessageBus>> KafkaMessageBus::Create(
         "KafkaMessageBus: max_outstanding_records and max_outstanding_bytes must be positive");
   }
   if (options.partition_check_interval <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        "KafkaMessageBus: partition_check_interval must be positive");
+    return absl::InvalidArgumentError("KafkaMessageBus: partition_check_interval must be positive");
   }
   // Check the consumer's configuration now, not at Start.
   absl::StatusOr<ConfPtr> consumer_conf =
@@ -99,8 +98,8 @@ absl::Status KafkaMessageBus::Start() {
   }
   producer_->Start();
   started_ = true;
-  logger_.Info("Kafka message bus started",
-               {{"bootstrap_servers", options_.bootstrap_servers}, {"group_id", options_.group_id}});
+  logger_.Info("Kafka message bus started", {{"bootstrap_servers", options_.bootstrap_servers},
+                                             {"group_id", options_.group_id}});
   return absl::OkStatus();
 }
 

@@ -36,8 +36,8 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   return producer;
 }
 
-KafkaProducer::KafkaProducer(KafkaProperties properties, size_t capacity,
-                             size_t capacity_bytes, Logger* logger)
+KafkaProducer::KafkaProducer(KafkaProperties properties, size_t capacity, size_t capacity_bytes,
+                             Logger* logger)
     : properties_(std::move(properties)),
       capacity_(capacity),
       capacity_bytes_(capacity_bytes),
@@ -104,8 +104,8 @@ void KafkaProducer::Publish(OutgoingRecord record, PublishDone done) {
     if (!closing_) {
       wake_ = true;
       if (record.topic.empty()) {
-        rejected_.push_back({std::move(done), absl::InvalidArgumentError(
-                                                  "Publish: record has no topic")});
+        rejected_.push_back(
+            {std::move(done), absl::InvalidArgumentError("Publish: record has no topic")});
         return;
       }
       uint64_t id = next_id_++;
@@ -165,9 +165,8 @@ void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, vo
   // record: it is sent again by the rebuilt producer. Read here, on the
   // handle that reported, so the order in which the error callback and
   // the delivery reports run does not matter.
-  const bool fatal =
-      msg->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-      rd_kafka_fatal_error(rk, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+  const bool fatal = msg->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     rd_kafka_fatal_error(rk, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
   static_cast<KafkaProducer*>(static_cast<ClientOpaque*>(opaque)->owner)
       ->HandleDelivery(msg, fatal);
 }
@@ -334,9 +333,10 @@ void KafkaProducer::Recover() {
   if (rk_ != nullptr) {
     char reason[512] = "";
     rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk_, reason, sizeof(reason));
-    logger_->Error("Kafka producer failed fatally; rebuilding it and sending again every "
-                   "record without a delivery report",
-                   {{"error", rd_kafka_err2name(cause)}, {"detail", reason}});
+    logger_->Error(
+        "Kafka producer failed fatally; rebuilding it and sending again every "
+        "record without a delivery report",
+        {{"error", rd_kafka_err2name(cause)}, {"detail", reason}});
     // Collect reports for what did get stored before dropping the handle.
     rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(rk_, 0);
@@ -407,9 +407,9 @@ void KafkaProducer::Shutdown(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
     for (auto& [id, entry] : entries_) {
-      ready_.push_back({std::move(entry.done),
-                        Cancelled(absl::StrCat("record for ", entry.record.topic,
-                                               " not stored before the deadline"))});
+      ready_.push_back(
+          {std::move(entry.done), Cancelled(absl::StrCat("record for ", entry.record.topic,
+                                                         " not stored before the deadline"))});
     }
     entries_.clear();
     entry_bytes_ = 0;

@@ -55,8 +55,7 @@ class KafkaProducer {
     absl::Status status;
   };
 
-  KafkaProducer(KafkaProperties properties, size_t capacity, size_t capacity_bytes,
-                Logger* logger);
+  KafkaProducer(KafkaProperties properties, size_t capacity, size_t capacity_bytes, Logger* logger);
   bool FullLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EraseEntryLocked(std::map<uint64_t, Entry>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<rd_kafka_t*> NewHandle();
@@ -89,9 +88,9 @@ class KafkaProducer {
   // Create), and their handles, released with rk_.
   std::vector<std::string> warm_topic_names_;
   std::vector<rd_kafka_topic_t*> warm_topics_;
-  std::vector<Completion> ready_;  // producer-thread only
+  std::vector<Completion> ready_;                         // producer-thread only
   absl::Time last_resend_report_ = absl::InfinitePast();  // producer-thread only
-  absl::AnyInvocable<void()> drain_listener_;  // set before Start
+  absl::AnyInvocable<void()> drain_listener_;             // set before Start
 
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
@@ -99,17 +98,17 @@ class KafkaProducer {
   // Their nodes never move: librdkafka sends values and keys from them
   // (no copy) until the record's delivery report.
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  size_t entry_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // sum of entries_' bytes
-  std::deque<uint64_t> to_send_ ABSL_GUARDED_BY(mu_);  // not in librdkafka
+  size_t entry_bytes_ ABSL_GUARDED_BY(mu_) = 0;            // sum of entries_' bytes
+  std::deque<uint64_t> to_send_ ABSL_GUARDED_BY(mu_);      // not in librdkafka
   std::vector<Completion> rejected_ ABSL_GUARDED_BY(mu_);  // failed at Publish
-  size_t resent_ ABSL_GUARDED_BY(mu_) = 0;  // since the last report
+  size_t resent_ ABSL_GUARDED_BY(mu_) = 0;                 // since the last report
   rd_kafka_resp_err_t last_resend_error_ ABSL_GUARDED_BY(mu_) = RD_KAFKA_RESP_ERR_NO_ERROR;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool fatal_ ABSL_GUARDED_BY(mu_) = false;
   bool saturated_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;   // failures now mean CANCELLED
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // failures now mean CANCELLED
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool discarding_ ABSL_GUARDED_BY(mu_) = false;  // old handle being torn down
   std::thread thread_;

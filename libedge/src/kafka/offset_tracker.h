@@ -70,8 +70,8 @@ class OffsetTracker {
   };
   struct State {
     uint64_t generation = 0;
-    int64_t high = -1;            // one past the highest handed-out offset
-    int64_t committed = -1;       // last position taken for commit
+    int64_t high = -1;       // one past the highest handed-out offset
+    int64_t committed = -1;  // last position taken for commit
     std::map<int64_t, Pending> outstanding;
   };
   // Forgets the live records of `s` from the totals.

@@ -36,16 +36,26 @@ constexpr char kJson[] = "application/json";
 
 const char* ReasonPhrase(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 202:
+      return "Accepted";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -53,10 +63,9 @@ const char* ReasonPhrase(int code) {
 int Reply(mg_connection* conn, bool head, int code, absl::string_view content_type,
           absl::string_view body, absl::string_view allow = "",
           absl::string_view extra_header = "") {
-  std::string header =
-      absl::StrCat("HTTP/1.1 ", code, " ", ReasonPhrase(code), "\r\nContent-Type: ",
-                   content_type, "\r\nContent-Length: ", body.size(),
-                   "\r\nCache-Control: no-store\r\nConnection: close\r\n");
+  std::string header = absl::StrCat(
+      "HTTP/1.1 ", code, " ", ReasonPhrase(code), "\r\nContent-Type: ", content_type,
+      "\r\nContent-Length: ", body.size(), "\r\nCache-Control: no-store\r\nConnection: close\r\n");
   if (!allow.empty()) absl::StrAppend(&header, "Allow: ", allow, "\r\n");
   if (!extra_header.empty()) absl::StrAppend(&header, extra_header, "\r\n");
   header += "\r\n";
@@ -70,11 +79,21 @@ std::string JsonString(absl::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
@@ -100,8 +119,8 @@ std::string PeerJson(const AdminPeer& peer) {
   }
   if (peer.epoch) absl::StrAppend(&json, ",\"epoch\":", *peer.epoch);
   if (!peer.connected_at) {
-    absl::StrAppend(&json, ",\"address\":",
-                    peer.address.empty() ? "null" : JsonString(peer.address));
+    absl::StrAppend(&json,
+                    ",\"address\":", peer.address.empty() ? "null" : JsonString(peer.address));
   }
   json += "}";
   return json;
@@ -113,11 +132,9 @@ std::string ErrorJson(absl::string_view message) {
 
 // The peer_id rules (contract §2): 1 to 128 bytes of [A-Za-z0-9._:@-].
 bool IsPeerId(absl::string_view id) {
-  return !id.empty() && id.size() <= 128 &&
-         std::all_of(id.begin(), id.end(), [](char c) {
-           return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' ||
-                  c == '-';
-         });
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+  });
 }
 
 // Compares without returning early, so that the time taken does not tell
@@ -136,9 +153,8 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 absl::Status SplitHostPort(absl::string_view address, std::string* host, int* port) {
   absl::StatusOr<HostPort> parsed = ParseHostPort(address, kListenPort);
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics address \"", address, "\" ",
-                                                   parsed.status().message(),
-                                                   " (expected host:port)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics address \"", address, "\" ", parsed.status().message(), " (expected host:port)"));
   }
   *host = std::move(parsed->host);
   *port = parsed->port;
@@ -188,8 +204,8 @@ absl::StatusOr<std::string> ListeningPort(const std::string& host, int port,
   addrinfo* found = nullptr;
   int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
   if (rc != 0 || found == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics address host \"", host,
-                                                   "\" does not resolve: ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address host \"", host, "\" does not resolve: ", gai_strerror(rc)));
   }
   char ip[INET6_ADDRSTRLEN] = {};
   std::string entry;
@@ -205,8 +221,8 @@ absl::StatusOr<std::string> ListeningPort(const std::string& host, int port,
   *wake = WakeAddress(*found);
   freeaddrinfo(found);
   if (family == AF_INET6 && mg_check_feature(MG_FEATURES_IPV6) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics address host \"", host, "\" is IPv6, which this HTTP library lacks"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address host \"", host, "\" is IPv6, which this HTTP library lacks"));
   }
   return entry;
 }
@@ -221,8 +237,7 @@ MetricsServer::MetricsServer(MetricsServerOptions options, std::string host, int
 
 MetricsServer::~MetricsServer() { Shutdown(); }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
-    MetricsServerOptions options) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(MetricsServerOptions options) {
   std::string host;
   int port = 0;
   if (absl::Status split = SplitHostPort(options.address, &host, &port); !split.ok()) {
@@ -251,19 +266,17 @@ absl::Status MetricsServer::Start() {
   static const std::string kTimeout = absl::StrCat(kRequestTimeoutMs);
   mg_callbacks callbacks{};
   callbacks.log_message = &MetricsServer::LogMessage;
-  const char* civet_options[] = {"listening_ports", listening->c_str(),
-                                 "num_threads", kWorkers.c_str(),
-                                 "request_timeout_ms", kTimeout.c_str(),
-                                 "enable_keep_alive", "no",
-                                 nullptr};
+  const char* civet_options[] = {
+      "listening_ports", listening->c_str(),  "num_threads", kWorkers.c_str(), "request_timeout_ms",
+      kTimeout.c_str(),  "enable_keep_alive", "no",          nullptr};
   // No lock held: civetweb reports start errors through LogMessage, on this
   // thread.
   mg_context* context = mg_start(&callbacks, this, civet_options);
   if (context == nullptr) {
     absl::MutexLock lock(&mu_);
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen for metrics on ", options_.address, ": ",
-        start_error_.empty() ? "the HTTP server did not start" : start_error_));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for metrics on ", options_.address, ": ",
+                     start_error_.empty() ? "the HTTP server did not start" : start_error_));
   }
   mg_set_request_handler(context, "/", &MetricsServer::Handle, this);
   int port = 0;
@@ -315,8 +328,8 @@ int MetricsServer::port() const {
 
 int MetricsServer::LogMessage(const mg_connection* conn, const char* message) {
   const mg_context* context = conn != nullptr ? mg_get_context(conn) : nullptr;
-  auto* self = context != nullptr ? static_cast<MetricsServer*>(mg_get_user_data(context))
-                                  : nullptr;
+  auto* self =
+      context != nullptr ? static_cast<MetricsServer*>(mg_get_user_data(context)) : nullptr;
   if (self == nullptr) return 0;  // Let civetweb print it.
   absl::string_view text = absl::StripAsciiWhitespace(message);
   bool running;
@@ -455,9 +468,9 @@ int MetricsServer::ServeAdmin(mg_connection* conn, absl::string_view method,
         size_t parsed = 0;
         if (n < 0 || !absl::SimpleAtoi(absl::string_view(value, n), &parsed) || parsed < 1 ||
             parsed > kMaxPageSize) {
-          return Reply(conn, false, 400, kJson,
-                       ErrorJson(absl::StrCat("limit must be an integer from 1 to ",
-                                              kMaxPageSize)));
+          return Reply(
+              conn, false, 400, kJson,
+              ErrorJson(absl::StrCat("limit must be an integer from 1 to ", kMaxPageSize)));
         }
         limit = parsed;
       }
@@ -476,8 +489,9 @@ int MetricsServer::ServeAdmin(mg_connection* conn, absl::string_view method,
         if (i > 0) body += ",";
         body += PeerJson(peers[i]);
       }
-      absl::StrAppend(&body, "],\"next\":",
-                      more ? JsonString(peers.back().peer_id) : std::string("null"), "}\n");
+      absl::StrAppend(&body,
+                      "],\"next\":", more ? JsonString(peers.back().peer_id) : std::string("null"),
+                      "}\n");
       return Reply(conn, false, 200, kJson, body);
     }
   }

@@ -44,8 +44,8 @@ const Histogram::BucketBoundaries& DurationBuckets() {
 }
 
 const Histogram::BucketBoundaries& SizeBuckets() {
-  static const auto* buckets = new Histogram::BucketBoundaries{
-      64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
+  static const auto* buckets =
+      new Histogram::BucketBoundaries{64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
   return *buckets;
 }
 
@@ -114,8 +114,8 @@ class PrometheusMetrics::CodeCounters {
     counter = slot.load(std::memory_order_relaxed);
     if (counter == nullptr) {
       prometheus::Labels labels = fixed_;
-      labels[key_label_] = std::string(StatusCodeLabel(static_cast<absl::StatusCode>(
-          CodeIndex(code))));
+      labels[key_label_] =
+          std::string(StatusCodeLabel(static_cast<absl::StatusCode>(CodeIndex(code))));
       counter = &family_->Add(labels);
       slot.store(counter, std::memory_order_release);
     }
@@ -169,12 +169,11 @@ void PrometheusMetrics::Register() {
                            .Help("Peer streams admitted and not yet ended.")
                            .Register(r)
                            .Add({});
-  peer_connection_duration_ =
-      &prometheus::BuildHistogram()
-           .Name("edge_peer_connection_duration_seconds")
-           .Help("How long admitted peer streams stayed connected.")
-           .Register(r)
-           .Add({}, DurationBuckets());
+  peer_connection_duration_ = &prometheus::BuildHistogram()
+                                   .Name("edge_peer_connection_duration_seconds")
+                                   .Help("How long admitted peer streams stayed connected.")
+                                   .Register(r)
+                                   .Add({}, DurationBuckets());
 
   auto& admissions = prometheus::BuildCounter()
                          .Name("edge_admissions_total")
@@ -192,8 +191,7 @@ void PrometheusMetrics::Register() {
                     .Register(r);
   for (Direction d : {Direction::kIn, Direction::kOut}) {
     prometheus::Labels fixed{{"direction", std::string(DirectionLabel(d))}};
-    messages_[DirectionIndex(d)] =
-        std::make_unique<CounterCache>(&messages, fixed, "message_type");
+    messages_[DirectionIndex(d)] = std::make_unique<CounterCache>(&messages, fixed, "message_type");
     kafka_messages_[DirectionIndex(d)] = std::make_unique<CounterCache>(&kafka, fixed, "topic");
   }
   message_size_ = &prometheus::BuildHistogram()
@@ -220,12 +218,11 @@ void PrometheusMetrics::Register() {
            .Register(r)
            .Add({}, LatencyBuckets());
 
-  deadletters_ = std::make_unique<CounterCache>(
-      &prometheus::BuildCounter()
-           .Name("edge_deadletters_total")
-           .Help("Commands dead-lettered, by reason.")
-           .Register(r),
-      prometheus::Labels{}, "reason");
+  deadletters_ = std::make_unique<CounterCache>(&prometheus::BuildCounter()
+                                                     .Name("edge_deadletters_total")
+                                                     .Help("Commands dead-lettered, by reason.")
+                                                     .Register(r),
+                                                prometheus::Labels{}, "reason");
   command_outcomes_ = std::make_unique<CounterCache>(
       &prometheus::BuildCounter()
            .Name("edge_commands_total")
@@ -250,8 +247,9 @@ void PrometheusMetrics::Register() {
   kafka_records_skipped_ =
       &prometheus::BuildCounter()
            .Name("edge_kafka_records_skipped_total")
-           .Help("Commands never read because the broker dropped them before the consumer "
-                 "got to them.")
+           .Help(
+               "Commands never read because the broker dropped them before the consumer "
+               "got to them.")
            .Register(r)
            .Add({});
   errors_ = std::make_unique<CounterCache>(
@@ -299,8 +297,8 @@ void PrometheusMetrics::CreateKnownSeries() {
     deadletters_->Declare(DeadLetterReasonName(reason));
   }
   // The types the core and the instrumented bus report.
-  for (const char* type : {"deadletter_unstored", "publish_failed", "tracker_release",
-                           "rate_limited"}) {
+  for (const char* type :
+       {"deadletter_unstored", "publish_failed", "tracker_release", "rate_limited"}) {
     errors_->Declare(type);
   }
   // The operations of InstrumentTracker, each with every result.
@@ -318,7 +316,8 @@ void PrometheusMetrics::SetReady(bool ready) { ready_->Set(ready ? 1 : 0); }
 
 void PrometheusMetrics::DeclareKafkaTopics(Direction direction,
                                            const std::vector<std::string>& topics) {
-  for (const std::string& topic : topics) kafka_messages_[DirectionIndex(direction)]->Declare(topic);
+  for (const std::string& topic : topics)
+    kafka_messages_[DirectionIndex(direction)]->Declare(topic);
 }
 
 std::string PrometheusMetrics::TextExposition() const {
@@ -332,9 +331,7 @@ void PrometheusMetrics::PeerDisconnected(absl::Duration connected_for) {
   peer_connection_duration_->Observe(absl::ToDoubleSeconds(connected_for));
 }
 
-void PrometheusMetrics::Admission(absl::StatusCode result) {
-  admissions_->Get(result).Increment();
-}
+void PrometheusMetrics::Admission(absl::StatusCode result) { admissions_->Get(result).Increment(); }
 
 void PrometheusMetrics::PeerMessage(Direction direction, absl::string_view type, size_t bytes) {
   messages_[DirectionIndex(direction)]->Get(type).Increment();

@@ -99,8 +99,7 @@ void FakeMessageBus::StopConsuming() {
   consuming_ = false;
 }
 
-absl::StatusOr<int64_t> FakeMessageBus::Produce(const std::string& topic,
-                                                const std::string& key,
+absl::StatusOr<int64_t> FakeMessageBus::Produce(const std::string& topic, const std::string& key,
                                                 const std::string& value,
                                                 std::vector<RecordHeader> headers,
                                                 int32_t partition) {
@@ -143,8 +142,8 @@ size_t FakeMessageBus::OutstandingRecords() const {
 void FakeMessageBus::FailNextPublishes(int n, absl::Status status) {
   absl::MutexLock lock(&mu_);
   fail_next_ = std::max(n, 0);
-  fail_status_ = status.ok() ? absl::UnavailableError("injected publish failure")
-                             : std::move(status);
+  fail_status_ =
+      status.ok() ? absl::UnavailableError("injected publish failure") : std::move(status);
 }
 
 void FakeMessageBus::SetUnavailable(bool unavailable) {
@@ -176,8 +175,8 @@ FakeMessageBus::Batch FakeMessageBus::TakeBatchLocked() {
       for (int32_t p = 0; p < parts; ++p) {
         PartitionState& state = partitions_[{topic, p}];
         if (state.next < 0) state.next = log_->Committed(options_.group_id, topic, p);
-        for (IncomingRecord& r : log_->Read(topic, p, state.next,
-                                            std::numeric_limits<size_t>::max())) {
+        for (IncomingRecord& r :
+             log_->Read(topic, p, state.next, std::numeric_limits<size_t>::max())) {
           state.outstanding.insert(r.offset);
           state.next = r.offset + 1;
           batch.records.emplace_back(&handler, std::move(r));
@@ -244,7 +243,8 @@ size_t FakeMessageBus::RunBatch(Batch batch) {
     RecordDone done = [outcome = std::move(outcome)]() {
       outcome->ran = true;
       absl::MutexLock lock(&outcome->sink->mu);
-      if (outcome->sink->bus != nullptr) outcome->sink->bus->RecordDoneFor(outcome->key, outcome->offset);
+      if (outcome->sink->bus != nullptr)
+        outcome->sink->bus->RecordDoneFor(outcome->key, outcome->offset);
     };
     (*batch.records[i].first)(std::move(record), std::move(done));
     ++ran;
@@ -290,9 +290,8 @@ void FakeMessageBus::Loop() {
     Batch batch;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || HasWorkLocked();
-      };
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || HasWorkLocked(); };
       mu_.AwaitWithTimeout(absl::Condition(&ready), kLogPollInterval);
       if (stopping_) return;
       if (!HasWorkLocked()) continue;
@@ -321,8 +320,8 @@ void FakeMessageBus::Shutdown(absl::Time deadline) {
       return true;
     };
     auto progress = [this, &settled]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return settled() || (options_.mode == DeliveryMode::kManual &&
-                           !completions_.empty() && !dispatching_);
+      return settled() ||
+             (options_.mode == DeliveryMode::kManual && !completions_.empty() && !dispatching_);
     };
     mu_.AwaitWithDeadline(absl::Condition(&progress), deadline);
     if (settled() || absl::Now() >= deadline) break;
@@ -343,9 +342,9 @@ void FakeMessageBus::Shutdown(absl::Time deadline) {
     for (Completion& c : completions_) cancelled.push_back(std::move(c));
     completions_.clear();
     for (Held& h : held_) {
-      cancelled.push_back({std::move(h.done),
-                           absl::CancelledError("message bus shut down before the "
-                                                "record could be stored")});
+      cancelled.push_back(
+          {std::move(h.done), absl::CancelledError("message bus shut down before the "
+                                                   "record could be stored")});
     }
     held_.clear();
     waiting_ = 0;

@@ -21,8 +21,8 @@ absl::Status FakeMessageLog::CreateTopic(const std::string& topic, int32_t parti
 
 absl::StatusOr<int64_t> FakeMessageLog::Append(const std::string& topic, int32_t partition,
                                                std::string key, std::string value,
-                                               std::vector<RecordHeader> headers,
-                                               bool from_publish, int32_t* partition_out) {
+                                               std::vector<RecordHeader> headers, bool from_publish,
+                                               int32_t* partition_out) {
   if (topic.empty()) return absl::InvalidArgumentError("topic name is empty");
   absl::MutexLock lock(&mu_);
   auto& parts = topics_[topic];
@@ -107,8 +107,8 @@ int64_t FakeMessageLog::Committed(const std::string& group, const std::string& t
   return it == committed_.end() ? 0 : it->second;
 }
 
-void FakeMessageLog::Commit(const std::string& group, const std::string& topic,
-                            int32_t partition, int64_t offset) {
+void FakeMessageLog::Commit(const std::string& group, const std::string& topic, int32_t partition,
+                            int64_t offset) {
   absl::MutexLock lock(&mu_);
   committed_[{group, {topic, partition}}] = offset;
 }

@@ -139,9 +139,8 @@ class FakePeerTransport::Stream final : public PeerStream,
   void PostEndLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (end_posted_) return;
     end_posted_ = true;
-    transport_->Post([observer = observer_, status = std::move(status)] {
-      observer->OnEnd(status);
-    });
+    transport_->Post(
+        [observer = observer_, status = std::move(status)] { observer->OnEnd(status); });
   }
 
   void ScheduleDeliveryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -245,7 +244,8 @@ std::shared_ptr<FakePeerTransport::Peer> FakePeerTransport::Connect(PeerCallInfo
     return peer;
   }
   Post([handler, stream] {
-    handler->OnStreamStart(stream, [stream](auto decision) { stream->Decide(std::move(decision)); });
+    handler->OnStreamStart(stream,
+                           [stream](auto decision) { stream->Decide(std::move(decision)); });
   });
   return peer;
 }
@@ -259,8 +259,8 @@ std::shared_ptr<FakePeerTransport::Peer> FakePeerTransport::Connect(const std::s
 }
 
 absl::StatusOr<PeerWebRTCMessage> FakePeerTransport::CallWebRtc(PeerCallInfo caller,
-                                                               EdgeWebRTCMessage request,
-                                                               absl::Duration timeout) {
+                                                                EdgeWebRTCMessage request,
+                                                                absl::Duration timeout) {
   struct Call {
     absl::Notification done;
     absl::StatusOr<PeerWebRTCMessage> result = absl::UnknownError("no reply");
@@ -300,9 +300,8 @@ void FakePeerTransport::Flush() {
 void FakePeerTransport::Loop() {
   absl::MutexLock lock(&mu_);
   while (true) {
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || !work_.empty();
-    };
+    auto ready = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !work_.empty(); };
     mu_.Await(absl::Condition(&ready));
     if (work_.empty()) return;  // stopping_ and nothing left.
     absl::AnyInvocable<void()> fn = std::move(work_.front());

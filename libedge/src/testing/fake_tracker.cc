@@ -24,15 +24,13 @@ bool FakeTrackerCluster::Evict(const std::string& peer_id) {
   return true;
 }
 
-int64_t FakeTrackerCluster::Steal(const std::string& peer_id,
-                                  const std::string& edge_id) {
+int64_t FakeTrackerCluster::Steal(const std::string& peer_id, const std::string& edge_id) {
   std::optional<std::string> former;
   int64_t epoch = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = claims_.find(peer_id);
-    if (it != claims_.end() && it->second.edge_id != edge_id &&
-        !it->second.lost) {
+    if (it != claims_.end() && it->second.edge_id != edge_id && !it->second.lost) {
       former = it->second.edge_id;
     }
     epoch = ++revision_;
@@ -75,8 +73,7 @@ void FakeTrackerCluster::DispatchLost() {
     std::string first;
     for (const auto& [edge_id, tracker] : trackers_) {
       tracker->cluster_->mu_.AssertHeld();  // the same mu_ (see ExpireEdge)
-      if (tracker->state_ == FakeTracker::State::kRunning &&
-          tracker->lost_claim_listener_ &&
+      if (tracker->state_ == FakeTracker::State::kRunning && tracker->lost_claim_listener_ &&
           (publisher == nullptr || edge_id < first)) {
         publisher = tracker;
         first = edge_id;
@@ -94,18 +91,15 @@ void FakeTrackerCluster::DispatchLost() {
   }
 }
 
-void FakeTrackerCluster::PublishLost(FakeTracker* tracker,
-                                     const std::string& peer_id,
-                                     const Claim& claim,
-                                     absl::AnyInvocable<void()> then) {
+void FakeTrackerCluster::PublishLost(FakeTracker* tracker, const std::string& peer_id,
+                                     const Claim& claim, absl::AnyInvocable<void()> then) {
   LostClaim lost{peer_id, claim.edge_id, claim.epoch, absl::UnixEpoch()};
   auto published = [this, peer_id, epoch = claim.epoch,
                     then = std::move(then)](absl::Status status) mutable {
     {
       absl::MutexLock lock(&mu_);
       auto it = claims_.find(peer_id);
-      if (it != claims_.end() && it->second.lost &&
-          it->second.epoch == epoch) {
+      if (it != claims_.end() && it->second.lost && it->second.epoch == epoch) {
         if (status.ok()) {
           claims_.erase(it);
         } else {
@@ -115,8 +109,7 @@ void FakeTrackerCluster::PublishLost(FakeTracker* tracker,
     }
     then();
   };
-  Deliver([tracker, lost = std::move(lost),
-           published = std::move(published)]() mutable {
+  Deliver([tracker, lost = std::move(lost), published = std::move(published)]() mutable {
     if (tracker->lost_claim_listener_) {
       tracker->lost_claim_listener_(lost, std::move(published));
     } else {
@@ -150,8 +143,7 @@ size_t FakeTrackerCluster::pending() {
   return pending_.size();
 }
 
-std::optional<std::string> FakeTrackerCluster::Holder(
-    const std::string& peer_id) {
+std::optional<std::string> FakeTrackerCluster::Holder(const std::string& peer_id) {
   absl::MutexLock lock(&mu_);
   auto it = claims_.find(peer_id);
   if (it == claims_.end() || it->second.lost) return std::nullopt;
@@ -183,8 +175,7 @@ void FakeTrackerCluster::Deliver(absl::AnyInvocable<void()> fn) {
   fn();
 }
 
-void FakeTrackerCluster::NotifyLost(const std::string& edge_id,
-                                    const std::string& peer_id) {
+void FakeTrackerCluster::NotifyLost(const std::string& edge_id, const std::string& peer_id) {
   // The tracker is looked up when the notification runs, so one destroyed
   // in the meantime is simply skipped.
   Deliver([this, edge_id, peer_id] {
@@ -232,8 +223,7 @@ absl::Status FakeTracker::StartState() {
     return absl::InvalidArgumentError("fake tracker: edge_id is empty");
   }
   if (state_ != State::kNew) {
-    return absl::FailedPreconditionError(
-        "fake tracker: Start() called twice or after Shutdown()");
+    return absl::FailedPreconditionError("fake tracker: Start() called twice or after Shutdown()");
   }
   state_ = State::kRunning;
   return absl::OkStatus();
@@ -252,8 +242,7 @@ absl::Status FakeTracker::CheckAvailableLocked() {
   return absl::OkStatus();
 }
 
-void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
-                        ClaimDone done) {
+void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) {
   absl::StatusOr<PeerClaim> result;
   std::optional<FakeTrackerCluster::Claim> lost;
   {
@@ -264,18 +253,16 @@ void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
       result = absl::InvalidArgumentError("fake tracker: empty peer_id");
     } else if (!available.ok()) {
       result = available;
-    } else if (it != cluster_->claims_.end() && it->second.lost &&
-               !it->second.taker.empty()) {
-      result = absl::UnavailableError(absl::StrCat(
-          "the previous claim of peer ", peer_id,
-          " is being closed (edge_lost) by edge ", it->second.taker));
+    } else if (it != cluster_->claims_.end() && it->second.lost && !it->second.taker.empty()) {
+      result = absl::UnavailableError(absl::StrCat("the previous claim of peer ", peer_id,
+                                                   " is being closed (edge_lost) by edge ",
+                                                   it->second.taker));
     } else if (it != cluster_->claims_.end() && it->second.lost) {
       it->second.taker = edge_id_;
       lost = it->second;
-    } else if (it != cluster_->claims_.end() &&
-               it->second.edge_id != edge_id_) {
-      result = absl::AlreadyExistsError(absl::StrCat(
-          "peer ", peer_id, " is held by edge ", it->second.edge_id));
+    } else if (it != cluster_->claims_.end() && it->second.edge_id != edge_id_) {
+      result = absl::AlreadyExistsError(
+          absl::StrCat("peer ", peer_id, " is held by edge ", it->second.edge_id));
     } else {
       int64_t epoch = ++cluster_->revision_;
       cluster_->claims_[peer_id] = FakeTrackerCluster::Claim{edge_id_, epoch};
@@ -291,21 +278,18 @@ void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline,
     return;
   }
   cluster_->Deliver(
-      [done = std::move(done), result = std::move(result)]() mutable {
-        done(std::move(result));
-      });
+      [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
 }
 
-void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
-                          ReleaseDone done) {
+void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) {
   absl::Status result;
   {
     absl::MutexLock lock(&cluster_->mu_);
     if (state_ == State::kStopped) {
       result = absl::OkStatus();  // Shutdown released everything
     } else if (!claim.epoch.has_value()) {
-      result = absl::InvalidArgumentError(absl::StrCat(
-          "fake tracker: release of ", peer_id, " names no epoch"));
+      result = absl::InvalidArgumentError(
+          absl::StrCat("fake tracker: release of ", peer_id, " names no epoch"));
     } else if (result = CheckAvailableLocked(); result.ok()) {
       auto it = cluster_->claims_.find(peer_id);
       if (it != cluster_->claims_.end() && it->second.edge_id == edge_id_ &&
@@ -314,12 +298,10 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim,
       }
     }
   }
-  cluster_->Deliver(
-      [done = std::move(done), result]() mutable { done(result); });
+  cluster_->Deliver([done = std::move(done), result]() mutable { done(result); });
 }
 
-void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline,
-                         LookupDone done) {
+void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
   absl::StatusOr<std::string> result;
   {
     absl::MutexLock lock(&cluster_->mu_);
@@ -328,21 +310,16 @@ void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline,
     if (!available.ok()) {
       result = available;
     } else if (it == cluster_->claims_.end() || it->second.lost) {
-      result = absl::NotFoundError(
-          absl::StrCat("peer ", peer_id, " is not held by any edge"));
+      result = absl::NotFoundError(absl::StrCat("peer ", peer_id, " is not held by any edge"));
     } else {
       result = it->second.edge_id;
     }
   }
   cluster_->Deliver(
-      [done = std::move(done), result = std::move(result)]() mutable {
-        done(std::move(result));
-      });
+      [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
 }
 
-void FakeTracker::SetLostListener(LostListener listener) {
-  lost_listener_ = std::move(listener);
-}
+void FakeTracker::SetLostListener(LostListener listener) { lost_listener_ = std::move(listener); }
 
 void FakeTracker::SetLostClaimListener(LostClaimListener listener) {
   lost_claim_listener_ = std::move(listener);

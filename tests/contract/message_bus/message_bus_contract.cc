@@ -44,8 +44,10 @@ class Received {
   RecordHandler Handler(bool auto_done) {
     return [this, auto_done](IncomingRecord r, RecordDone done) {
       absl::MutexLock lock(&mu_);
-      if (auto_done) done();
-      else dones_[{r.partition, r.offset}] = std::move(done);
+      if (auto_done)
+        done();
+      else
+        dones_[{r.partition, r.offset}] = std::move(done);
       records_.push_back(std::move(r));
     };
   }
@@ -87,7 +89,9 @@ TEST_P(MessageBusContractTest, PublishCompletesOkAndRecordIsReadable) {
   ASSERT_TRUE(bus.ok()) << bus.status();
   ASSERT_TRUE((*bus)->Start().ok());
   PublishResults results;
-  (*bus)->Publish({topic, "peer-1", R"({"event_type":"connected"})",
+  (*bus)->Publish({topic,
+                   "peer-1",
+                   R"({"event_type":"connected"})",
                    {{"content-type", "application/json"}, {"empty", ""}}},
                   results.Callback());
   ASSERT_TRUE(WaitFor([&] { return results.size() == 1; }, kTimeout));
@@ -141,8 +145,9 @@ TEST_P(MessageBusContractTest, SubscribeReceivesRecordsInPartitionOrderWithHeade
   constexpr int kPerPartition = 10;
   for (int i = 0; i < kPerPartition; ++i) {
     for (int32_t p = 0; p < 2; ++p) {
-      ASSERT_TRUE(harness_->Produce(topic, p, absl::StrCat("peer-", p), absl::StrCat(p, ":", i),
-                                    {{"seq", absl::StrCat(i)}})
+      ASSERT_TRUE(harness_
+                      ->Produce(topic, p, absl::StrCat("peer-", p), absl::StrCat(p, ":", i),
+                                {{"seq", absl::StrCat(i)}})
                       .ok());
     }
   }

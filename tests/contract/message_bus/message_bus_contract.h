@@ -32,16 +32,15 @@ class MessageBusHarness {
                                                              size_t capacity = 1000) = 0;
   virtual absl::Status CreateTopic(const std::string& topic, int partitions) = 0;
   // As a backend would: one record into topic/partition.
-  virtual absl::Status Produce(const std::string& topic, int32_t partition,
-                               const std::string& key, const std::string& value,
+  virtual absl::Status Produce(const std::string& topic, int32_t partition, const std::string& key,
+                               const std::string& value,
                                const std::vector<RecordHeader>& headers) = 0;
   // Every record stored in `topic` once at least `n` are there.
-  virtual absl::StatusOr<std::vector<IncomingRecord>> ReadAll(const std::string& topic,
-                                                              size_t n,
+  virtual absl::StatusOr<std::vector<IncomingRecord>> ReadAll(const std::string& topic, size_t n,
                                                               absl::Duration timeout) = 0;
   // Next offset `group` reads in topic/partition; <= 0 when nothing committed.
-  virtual absl::StatusOr<int64_t> Committed(const std::string& group,
-                                            const std::string& topic, int32_t partition) = 0;
+  virtual absl::StatusOr<int64_t> Committed(const std::string& group, const std::string& topic,
+                                            int32_t partition) = 0;
   // The broker behind `bus` stops / starts answering.
   virtual void SetReachable(MessageBus* bus, bool reachable) = 0;
 };
@@ -59,7 +58,10 @@ inline std::string HarnessName(const ::testing::TestParamInfo<HarnessFactory>& i
 
 class MessageBusContractTest : public ::testing::TestWithParam<HarnessFactory> {
  protected:
-  void SetUp() override { harness_ = GetParam().make(); ASSERT_NE(harness_, nullptr); }
+  void SetUp() override {
+    harness_ = GetParam().make();
+    ASSERT_NE(harness_, nullptr);
+  }
   std::unique_ptr<MessageBusHarness> harness_;
 };
 

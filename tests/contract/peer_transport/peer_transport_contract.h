@@ -197,8 +197,7 @@ REGISTER_TYPED_TEST_SUITE_P(PeerTransportContractTest,
                             PausedReadingDeliversNothingUntilResumed,
                             FinishStatusReachesThePeerAfterTheWrite,
                             PeerLeavingEndsTheStreamOnceAndLaterWritesFail,
-                            AdmissionAfterThePeerLeftStillEndsTheObserver,
-                            ShutdownEndsEveryStream);
+                            AdmissionAfterThePeerLeftStillEndsTheObserver, ShutdownEndsEveryStream);
 
 }  // namespace edge::testing
 

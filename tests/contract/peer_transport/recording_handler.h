@@ -96,7 +96,7 @@ class RecordingHandler final : public PeerStreamHandler {
     std::shared_ptr<PeerStream> stream;
     PeerCallInfo info;
     std::shared_ptr<RecordingObserver> observer;  // null unless admitted
-    AdmissionDecision decide;                      // set while held
+    AdmissionDecision decide;                     // set while held
   };
 
   struct WebRtcCall {
@@ -209,9 +209,8 @@ class RecordingHandler final : public PeerStreamHandler {
   }
   bool WaitForWebRtcCalls(size_t count, absl::Duration timeout = absl::Seconds(10)) {
     absl::MutexLock lock(&mu_);
-    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return webrtc_calls_.size() >= count;
-    };
+    auto enough = [&]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return webrtc_calls_.size() >= count; };
     return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
   }
   size_t stream_count() {

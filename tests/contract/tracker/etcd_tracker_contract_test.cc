@@ -50,12 +50,8 @@ class EtcdTrackerEnv : public TrackerEnv {
     return *std::move(tracker);
   }
   bool is_cluster() const override { return true; }
-  void Kill(const std::string& edge_id) override {
-    proxies_.at(edge_id)->SetConnected(false);
-  }
-  absl::Duration lost_within() const override {
-    return kTtl + absl::Seconds(5);
-  }
+  void Kill(const std::string& edge_id) override { proxies_.at(edge_id)->SetConnected(false); }
+  absl::Duration lost_within() const override { return kTtl + absl::Seconds(5); }
 
  private:
   static inline std::atomic<int> counter_{0};
@@ -72,8 +68,7 @@ std::unique_ptr<TrackerEnv> MakeEtcdEnv() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Etcd, TrackerContractTest,
-                         ::testing::Values(TrackerContractParam{"EtcdTracker",
-                                                                MakeEtcdEnv}),
+                         ::testing::Values(TrackerContractParam{"EtcdTracker", MakeEtcdEnv}),
                          ParamName);
 
 }  // namespace

@@ -16,11 +16,10 @@ class FakeTrackerEnv : public TrackerEnv {
   testing::FakeTrackerCluster cluster_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Fake, TrackerContractTest,
-    ::testing::Values(TrackerContractParam{
-        "FakeTracker", [] { return std::make_unique<FakeTrackerEnv>(); }}),
-    ParamName);
+INSTANTIATE_TEST_SUITE_P(Fake, TrackerContractTest,
+                         ::testing::Values(TrackerContractParam{
+                             "FakeTracker", [] { return std::make_unique<FakeTrackerEnv>(); }}),
+                         ParamName);
 
 }  // namespace
 }  // namespace edge::testing

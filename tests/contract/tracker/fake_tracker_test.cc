@@ -19,11 +19,9 @@ class FakeTrackerTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(a_.Start().ok());
     ASSERT_TRUE(b_.Start().ok());
-    a_.SetLostListener(
-        [this](const std::string& peer) { lost_.push_back(peer); });
+    a_.SetLostListener([this](const std::string& peer) { lost_.push_back(peer); });
   }
-  absl::StatusOr<PeerClaim> Claim(testing::FakeTracker& tracker,
-                                  const std::string& peer) {
+  absl::StatusOr<PeerClaim> Claim(testing::FakeTracker& tracker, const std::string& peer) {
     absl::StatusOr<PeerClaim> result = absl::InternalError("no callback");
     tracker.Claim(peer, absl::Now() + absl::Seconds(1),
                   [&](absl::StatusOr<PeerClaim> claim) { result = claim; });

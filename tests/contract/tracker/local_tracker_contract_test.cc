@@ -12,11 +12,10 @@ class LocalTrackerEnv : public TrackerEnv {
   bool is_cluster() const override { return false; }
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Local, TrackerContractTest,
-    ::testing::Values(TrackerContractParam{
-        "LocalTracker", [] { return std::make_unique<LocalTrackerEnv>(); }}),
-    ParamName);
+INSTANTIATE_TEST_SUITE_P(Local, TrackerContractTest,
+                         ::testing::Values(TrackerContractParam{
+                             "LocalTracker", [] { return std::make_unique<LocalTrackerEnv>(); }}),
+                         ParamName);
 
 }  // namespace
 }  // namespace edge::testing

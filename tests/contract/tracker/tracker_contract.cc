@@ -29,19 +29,17 @@ struct Result {
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
                                     absl::Duration timeout) {
   auto result = std::make_shared<Result<absl::StatusOr<PeerClaim>>>();
-  tracker.Claim(peer, absl::Now() + timeout,
-                [result](absl::StatusOr<PeerClaim> claim) {
-                  result->value = std::move(claim);
-                  result->done.Notify();
-                });
+  tracker.Claim(peer, absl::Now() + timeout, [result](absl::StatusOr<PeerClaim> claim) {
+    result->value = std::move(claim);
+    result->done.Notify();
+  });
   if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
     return absl::InternalError("Claim never called back");
   }
   return result->value;
 }
 
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
-                         const PeerClaim& claim) {
+absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
   auto result = std::make_shared<Result<absl::Status>>();
   tracker.Release(peer, claim, [result](absl::Status status) {
     result->value = std::move(status);
@@ -53,23 +51,20 @@ absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
   return result->value;
 }
 
-absl::StatusOr<std::string> LookupSync(Tracker& tracker,
-                                       const std::string& peer,
+absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer,
                                        absl::Duration timeout) {
   auto result = std::make_shared<Result<absl::StatusOr<std::string>>>();
-  tracker.Lookup(peer, absl::Now() + timeout,
-                 [result](absl::StatusOr<std::string> holder) {
-                   result->value = std::move(holder);
-                   result->done.Notify();
-                 });
+  tracker.Lookup(peer, absl::Now() + timeout, [result](absl::StatusOr<std::string> holder) {
+    result->value = std::move(holder);
+    result->done.Notify();
+  });
   if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
     return absl::InternalError("Lookup never called back");
   }
   return result->value;
 }
 
-std::string ParamName(
-    const ::testing::TestParamInfo<TrackerContractParam>& info) {
+std::string ParamName(const ::testing::TestParamInfo<TrackerContractParam>& info) {
   return info.param.name;
 }
 
@@ -121,8 +116,7 @@ LostClaimRecorder& TrackerContractTest::NewRecorder(bool park) {
   return *recorders_.back();
 }
 
-Tracker* TrackerContractTest::StartTracker(const std::string& edge_id,
-                                           LostClaimRecorder* lost) {
+Tracker* TrackerContractTest::StartTracker(const std::string& edge_id, LostClaimRecorder* lost) {
   std::unique_ptr<Tracker> tracker = env_->NewTracker(edge_id);
   if (lost != nullptr) tracker->SetLostClaimListener(lost->Listener());
   EXPECT_TRUE(tracker->Start().ok());
@@ -145,14 +139,12 @@ TEST_P(TrackerContractTest, ReleaseThenLookupIsNotFound) {
   absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
   ASSERT_TRUE(claim.ok()) << claim.status();
   ASSERT_TRUE(ReleaseSync(*a, "peer-1", *claim).ok());
-  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(TrackerContractTest, LookupOfUnknownPeerIsNotFound) {
   Tracker* a = StartTracker("edge-a");
-  EXPECT_EQ(LookupSync(*a, "nobody").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*a, "nobody").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(TrackerContractTest, ClaimTwiceByTheSameEdgeSucceeds) {
@@ -184,8 +176,7 @@ TEST_P(TrackerContractTest, ReleaseOfAReplacedClaimKeepsTheNewerOne) {
   EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
 
   EXPECT_TRUE(ReleaseSync(*a, "peer-1", *new_claim).ok());
-  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(TrackerContractTest, ShutdownReleasesEverything) {
@@ -206,14 +197,12 @@ TEST_P(TrackerContractTest, ShutdownReleasesEverything) {
 TEST_P(TrackerContractTest, ClaimAfterShutdownIsUnavailable) {
   Tracker* a = StartTracker("edge-a");
   a->Shutdown(absl::Now() + absl::Seconds(5));
-  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ClaimSync(*a, "peer-1").status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_P(TrackerContractTest, EmptyPeerIdIsInvalid) {
   Tracker* a = StartTracker("edge-a");
-  EXPECT_EQ(ClaimSync(*a, "").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ClaimSync(*a, "").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // Cluster-only: several edges share the tracker.
@@ -225,8 +214,7 @@ TEST_P(TrackerContractTest, OtherEdgesClaimFailsNamingTheHolder) {
   ASSERT_TRUE(ClaimSync(*a, "peer-1").ok());
   absl::StatusOr<PeerClaim> claim = ClaimSync(*b, "peer-1");
   EXPECT_EQ(claim.status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_THAT(std::string(claim.status().message()),
-              ::testing::HasSubstr("edge-a"));
+  EXPECT_THAT(std::string(claim.status().message()), ::testing::HasSubstr("edge-a"));
   EXPECT_EQ(LookupSync(*b, "peer-1").value_or(""), "edge-a");
 }
 
@@ -314,8 +302,7 @@ TEST_P(TrackerContractTest, LostClaimsOfADeadEdgeAreHandedToExactlyOneSurvivor) 
   for (int i = 0; i < kPeers; ++i) {
     std::string peer = absl::StrCat("peer-", i);
     absl::StatusOr<PeerClaim> claim;
-    ASSERT_TRUE(WaitFor([&] { return (claim = ClaimSync(*b, peer)).ok(); },
-                        absl::Seconds(10)))
+    ASSERT_TRUE(WaitFor([&] { return (claim = ClaimSync(*b, peer)).ok(); }, absl::Seconds(10)))
         << claim.status();
     EXPECT_GT(claim->epoch.value_or(-1), epochs[peer]);
   }
@@ -354,8 +341,7 @@ TEST_P(TrackerContractTest, NoClaimOfALostPeerSucceedsBeforeItsEdgeLostIsPublish
 
   EXPECT_EQ(b_parked.PublishParked() + c_parked.PublishParked(), 1u);
   absl::StatusOr<PeerClaim> claim;
-  ASSERT_TRUE(WaitFor([&] { return (claim = ClaimSync(*c, "peer-1")).ok(); },
-                      absl::Seconds(10)))
+  ASSERT_TRUE(WaitFor([&] { return (claim = ClaimSync(*c, "peer-1")).ok(); }, absl::Seconds(10)))
       << claim.status();
   EXPECT_GT(claim->epoch.value_or(-1), old_claim->epoch.value_or(-1));
   EXPECT_EQ(handed().size(), 1u);
@@ -378,10 +364,9 @@ TEST_P(TrackerContractTest, ConcurrentClaimsByTwoEdgesAreExclusive) {
   for (int i = 0; i < kPeers; ++i) {
     const bool a_won = results[0][i].ok();
     const bool b_won = results[1][i].ok();
-    EXPECT_NE(a_won, b_won) << "peer-" << i << ": " << results[0][i].status()
-                            << " / " << results[1][i].status();
-    const absl::Status& loser =
-        a_won ? results[1][i].status() : results[0][i].status();
+    EXPECT_NE(a_won, b_won) << "peer-" << i << ": " << results[0][i].status() << " / "
+                            << results[1][i].status();
+    const absl::Status& loser = a_won ? results[1][i].status() : results[0][i].status();
     EXPECT_EQ(loser.code(), absl::StatusCode::kAlreadyExists) << loser;
     EXPECT_EQ(LookupSync(*edges[0], absl::StrCat("peer-", i)).value_or(""),
               a_won ? "edge-a" : "edge-b");

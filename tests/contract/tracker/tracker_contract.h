@@ -59,17 +59,13 @@ struct TrackerContractParam {
   std::function<std::unique_ptr<TrackerEnv>()> make_env;
 };
 
-inline void PrintTo(const TrackerContractParam& param, std::ostream* os) {
-  *os << param.name;
-}
+inline void PrintTo(const TrackerContractParam& param, std::ostream* os) { *os << param.name; }
 
-class TrackerContractTest
-    : public ::testing::TestWithParam<TrackerContractParam> {
+class TrackerContractTest : public ::testing::TestWithParam<TrackerContractParam> {
  protected:
   void SetUp() override;
   // Created and started; owned by the fixture, shut down in TearDown.
-  Tracker* StartTracker(const std::string& edge_id,
-                        LostClaimRecorder* lost = nullptr);
+  Tracker* StartTracker(const std::string& edge_id, LostClaimRecorder* lost = nullptr);
   // The tracker to ask whether a peer is still held once `edge` is shut
   // down: another edge in a cluster, the same tracker for a single edge.
   Tracker* Observer(Tracker* edge);
@@ -88,14 +84,11 @@ class TrackerContractTest
 // Blocking wrappers: wait for the callback (inline or on another thread).
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
                                     absl::Duration timeout = absl::Seconds(5));
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
-                         const PeerClaim& claim);
-absl::StatusOr<std::string> LookupSync(
-    Tracker& tracker, const std::string& peer,
-    absl::Duration timeout = absl::Seconds(5));
+absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim);
+absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer,
+                                       absl::Duration timeout = absl::Seconds(5));
 
-std::string ParamName(
-    const ::testing::TestParamInfo<TrackerContractParam>& info);
+std::string ParamName(const ::testing::TestParamInfo<TrackerContractParam>& info);
 
 }  // namespace edge::testing
 

@@ -109,13 +109,12 @@ struct EtcdTrackerOptions {
 // "ETCD_ENDPOINTS: " and naming the endpoint. Returns the endpoints as
 // `host:port`; `tls` (may be null) is set when they are `https://`
 // (EtcdTrackerOptions::tls). edged's configuration uses this parser.
-absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(
-    absl::string_view list, bool* tls = nullptr);
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view list,
+                                                            bool* tls = nullptr);
 
 class EtcdTracker final : public Tracker {
  public:
-  static absl::StatusOr<std::unique_ptr<EtcdTracker>> Create(
-      EtcdTrackerOptions options);
+  static absl::StatusOr<std::unique_ptr<EtcdTracker>> Create(EtcdTrackerOptions options);
   // Shuts down with a deadline of `request_timeout` if not already done.
   ~EtcdTracker() override;
 
@@ -123,12 +122,9 @@ class EtcdTracker final : public Tracker {
   // lease. Returns OK even when etcd cannot be reached yet: the tracker keeps
   // trying, and claims fail with UNAVAILABLE until it succeeds.
   absl::Status Start() override;
-  void Claim(const std::string& peer_id, absl::Time deadline,
-             ClaimDone done) override;
-  void Release(const std::string& peer_id, const PeerClaim& claim,
-               ReleaseDone done) override;
-  void Lookup(const std::string& peer_id, absl::Time deadline,
-              LookupDone done) override;
+  void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) override;
+  void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) override;
+  void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) override;
   void SetLostListener(LostListener listener) override;
   void SetLostClaimListener(LostClaimListener listener) override;
   // Waits for releases in flight, then revokes the lease (deleting this
@@ -143,8 +139,7 @@ class EtcdTracker final : public Tracker {
   // NOT_FOUND when it has no live registration. `done` runs on a gRPC
   // thread (inline after Shutdown).
   using AddressDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
-  void EdgeAddress(const std::string& edge_id, absl::Time deadline,
-                   AddressDone done);
+  void EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done);
 
   class Impl;
 

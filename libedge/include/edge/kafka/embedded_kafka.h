@@ -62,8 +62,7 @@ class EmbeddedKafka {
 
  private:
   struct Cluster;
-  EmbeddedKafka(std::unique_ptr<Cluster> cluster, std::string bootstrap_servers,
-                int num_brokers);
+  EmbeddedKafka(std::unique_ptr<Cluster> cluster, std::string bootstrap_servers, int num_brokers);
 
   const std::unique_ptr<Cluster> cluster_;
   const std::string bootstrap_servers_;

@@ -93,8 +93,7 @@ struct KafkaMessageBusOptions {
   std::vector<std::string> warm_topics;
   // Called on the consumer thread when a committed position was gone from
   // the broker; `skipped` records were never handed out (0: unknown).
-  std::function<void(const std::string& topic, int32_t partition, int64_t skipped)>
-      on_offset_reset;
+  std::function<void(const std::string& topic, int32_t partition, int64_t skipped)> on_offset_reset;
   Logger* logger = nullptr;  // null: Logger::Null()
 };
 
@@ -115,8 +114,7 @@ class KafkaMessageBus final : public MessageBus {
  public:
   // Validates the options and every property (InvalidArgument naming it)
   // and creates the producer. Does not wait for the cluster.
-  static absl::StatusOr<std::unique_ptr<KafkaMessageBus>> Create(
-      KafkaMessageBusOptions options);
+  static absl::StatusOr<std::unique_ptr<KafkaMessageBus>> Create(KafkaMessageBusOptions options);
   ~KafkaMessageBus() override;  // Shutdown(now) if still running.
 
   void Publish(OutgoingRecord record, PublishDone done) override;
@@ -129,7 +127,8 @@ class KafkaMessageBus final : public MessageBus {
   void Shutdown(absl::Time deadline) override;
 
  private:
-  KafkaMessageBus(KafkaMessageBusOptions options, std::unique_ptr<internal::KafkaProducer> producer);
+  KafkaMessageBus(KafkaMessageBusOptions options,
+                  std::unique_ptr<internal::KafkaProducer> producer);
 
   const KafkaMessageBusOptions options_;
   Logger& logger_;

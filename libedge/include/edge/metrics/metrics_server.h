@@ -101,12 +101,10 @@ struct MetricsServerOptions {
   std::function<void()> drain;
   // GET /peers/{id}: the peer here or where it is held. NOT_FOUND: 404;
   // another error: 503 with its message. May wait (bounded) on the tracker.
-  std::function<absl::StatusOr<AdminPeer>(const std::string& peer_id)>
-      find_peer;
+  std::function<absl::StatusOr<AdminPeer>(const std::string& peer_id)> find_peer;
   // GET /peers: up to `limit` peers of this edge with a peer_id greater than
   // `after`, in peer_id order.
-  std::function<std::vector<AdminPeer>(const std::string& after, size_t limit)>
-      list_peers;
+  std::function<std::vector<AdminPeer>(const std::string& after, size_t limit)> list_peers;
   // POST /peers/{id}/disconnect. NOT_FOUND: 404.
   std::function<absl::Status(const std::string& peer_id)> kick_peer;
   // Unset admin callbacks: their endpoints answer 501.
@@ -146,8 +144,7 @@ class MetricsServer {
   static int LogMessage(const mg_connection* conn, const char* message);
   int Serve(mg_connection* conn);
   // The admin endpoints; `path` starts with /peers or is /drain.
-  int ServeAdmin(mg_connection* conn, absl::string_view method,
-                 absl::string_view path);
+  int ServeAdmin(mg_connection* conn, absl::string_view method, absl::string_view path);
 
   const MetricsServerOptions options_;
   const std::string host_;

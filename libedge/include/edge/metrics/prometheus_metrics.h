@@ -61,8 +61,7 @@ class PrometheusMetrics final : public Metrics {
   // dead-letter reasons, error types, tracker operations) at 0. Topics
   // depend on the configuration: this makes the Kafka counters of `topics`
   // in `direction` at 0.
-  void DeclareKafkaTopics(Direction direction,
-                          const std::vector<std::string>& topics);
+  void DeclareKafkaTopics(Direction direction, const std::vector<std::string>& topics);
 
   // edge_ready: 1 while the edge admits new peers (as /readyz answers 200),
   // else 0; kept by its owner (edged probes it every second).

@@ -78,8 +78,7 @@ class FakeMessageBus final : public MessageBus {
 
   // Backend side: appends a record to the log (see FakeMessageLog::Append).
   absl::StatusOr<int64_t> Produce(const std::string& topic, const std::string& key,
-                                  const std::string& value,
-                                  std::vector<RecordHeader> headers = {},
+                                  const std::string& value, std::vector<RecordHeader> headers = {},
                                   int32_t partition = 0);
 
   // Inspection.
@@ -129,8 +128,7 @@ class FakeMessageBus final : public MessageBus {
   Batch TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t RunBatch(Batch batch);
-  void StoreLocked(OutgoingRecord record, PublishDone done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StoreLocked(OutgoingRecord record, PublishDone done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecordDoneFor(const PartitionKey& key, int64_t offset);
   // The record's `done` was dropped unrun: it keeps blocking the commit but
   // Shutdown no longer waits for it.

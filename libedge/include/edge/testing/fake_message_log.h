@@ -35,9 +35,8 @@ class FakeMessageLog {
   // Appends a record and returns its offset. `partition` < 0 picks one by
   // hashing the key over the topic's partitions (a missing topic is created
   // with one partition; an explicit partition beyond the end grows it).
-  absl::StatusOr<int64_t> Append(const std::string& topic, int32_t partition,
-                                 std::string key, std::string value,
-                                 std::vector<RecordHeader> headers,
+  absl::StatusOr<int64_t> Append(const std::string& topic, int32_t partition, std::string key,
+                                 std::string value, std::vector<RecordHeader> headers,
                                  bool from_publish, int32_t* partition_out = nullptr);
 
   int32_t Partitions(const std::string& topic) const;
@@ -46,22 +45,20 @@ class FakeMessageLog {
   // Records of `topic` that came through Publish, in the order stored.
   std::vector<OutgoingRecord> Published(const std::string& topic) const;
   // Up to `max` records of one partition starting at `from`.
-  std::vector<IncomingRecord> Read(const std::string& topic, int32_t partition,
-                                   int64_t from, size_t max) const;
+  std::vector<IncomingRecord> Read(const std::string& topic, int32_t partition, int64_t from,
+                                   size_t max) const;
 
   // Next offset `group` reads from in topic/partition; 0 if never committed.
-  int64_t Committed(const std::string& group, const std::string& topic,
-                    int32_t partition) const;
-  void Commit(const std::string& group, const std::string& topic,
-              int32_t partition, int64_t offset);
+  int64_t Committed(const std::string& group, const std::string& topic, int32_t partition) const;
+  void Commit(const std::string& group, const std::string& topic, int32_t partition,
+              int64_t offset);
 
   // Bumped on every append; lets buses notice records produced elsewhere.
   uint64_t version() const;
 
   // True once `topic` holds at least `n` published records; false after
   // `timeout`.
-  bool WaitForPublished(const std::string& topic, size_t n,
-                        absl::Duration timeout) const;
+  bool WaitForPublished(const std::string& topic, size_t n, absl::Duration timeout) const;
 
  private:
   struct Stored {
@@ -73,8 +70,8 @@ class FakeMessageLog {
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::vector<Partition>> topics_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<std::string, std::pair<std::string, int32_t>>, int64_t>
-      committed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::pair<std::string, int32_t>>, int64_t> committed_
+      ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -47,8 +47,7 @@ class FakePeerTransport final : public PeerTransport {
 
   // A WebRTCOperations call; waits up to `timeout` for the handler's reply
   // (DEADLINE_EXCEEDED if none came).
-  absl::StatusOr<PeerWebRTCMessage> CallWebRtc(PeerCallInfo caller,
-                                               EdgeWebRTCMessage request,
+  absl::StatusOr<PeerWebRTCMessage> CallWebRtc(PeerCallInfo caller, EdgeWebRTCMessage request,
                                                absl::Duration timeout = absl::Seconds(10));
 
   // Waits until every callback posted before this call has run.

@@ -103,8 +103,8 @@ class FakeTrackerCluster {
   void DispatchLost();
   // Runs `tracker`'s lost-claim listener on `peer_id`'s lost claim (taken
   // by it); `then` runs after the claim is published and removed.
-  void PublishLost(FakeTracker* tracker, const std::string& peer_id,
-                   const Claim& claim, absl::AnyInvocable<void()> then);
+  void PublishLost(FakeTracker* tracker, const std::string& peer_id, const Claim& claim,
+                   absl::AnyInvocable<void()> then);
   void Unregister(FakeTracker* tracker);
 
   absl::Mutex mu_;
@@ -122,12 +122,9 @@ class FakeTracker final : public Tracker {
   ~FakeTracker() override;
 
   absl::Status Start() override;
-  void Claim(const std::string& peer_id, absl::Time deadline,
-             ClaimDone done) override;
-  void Release(const std::string& peer_id, const PeerClaim& claim,
-               ReleaseDone done) override;
-  void Lookup(const std::string& peer_id, absl::Time deadline,
-              LookupDone done) override;
+  void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done) override;
+  void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done) override;
+  void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) override;
   void SetLostListener(LostListener listener) override;
   void SetLostClaimListener(LostClaimListener listener) override;
   void Shutdown(absl::Time deadline) override;
@@ -143,15 +140,14 @@ class FakeTracker final : public Tracker {
 
   absl::Status StartState();
   // The reason calls fail now, or OK.
-  absl::Status CheckAvailableLocked()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cluster_->mu_);
+  absl::Status CheckAvailableLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cluster_->mu_);
 
   FakeTrackerCluster* const cluster_;
   const std::string edge_id_;
   // One lock, the cluster's, for the whole fake.
   State state_ ABSL_GUARDED_BY(cluster_->mu_) = State::kNew;
   bool unavailable_ ABSL_GUARDED_BY(cluster_->mu_) = false;
-  LostListener lost_listener_;  // set before Start()
+  LostListener lost_listener_;             // set before Start()
   LostClaimListener lost_claim_listener_;  // set before Start()
 };
 
