@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -349,6 +351,196 @@ TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
   EXPECT_TRUE(ReleaseSync(*a, "peer-0", *claims[0]).ok());
   EXPECT_EQ(LookupSync(*a, "peer-0").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
+}
+
+// Claims started together, answered on gRPC threads.
+class ClaimSet {
+ public:
+  void Start(Tracker& tracker, const std::string& peer,
+             absl::Duration timeout = absl::Seconds(10)) {
+    tracker.Claim(peer, absl::Now() + timeout, [this, peer](absl::StatusOr<PeerClaim> claim) {
+      absl::MutexLock lock(&mu_);
+      got_.emplace(peer, std::move(claim));
+    });
+  }
+  // Waits until `count` claims are answered; returns them by peer.
+  std::map<std::string, absl::StatusOr<PeerClaim>> Wait(size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto all = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return got_.size() >= count; };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
+        << got_.size() << " of " << count << " claims answered";
+    return got_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, absl::StatusOr<PeerClaim>> got_ ABSL_GUARDED_BY(mu_);
+};
+
+// Group commit (issue 15): claims that arrive while a claim transaction is
+// in flight go out together, one nested transaction each. etcd is paused
+// so that they all arrive while the first batches wait for it.
+class EtcdClaimBatchTest : public EtcdTrackerTest {
+ protected:
+  // Pauses etcd and starts claims of `filler-N` that take every batch slot:
+  // the claims started next wait for one batch, until Resume().
+  void PauseWithSlotsTaken(Tracker& tracker, ClaimSet& claims) {
+    ASSERT_TRUE(etcd_->Pause().ok());
+    for (int i = 0; i < etcd::internal::txn::kClaimBatchesInFlight; ++i) {
+      claims.Start(tracker, absl::StrCat("filler-", i));
+    }
+  }
+  void Resume() { ASSERT_TRUE(etcd_->Resume().ok()); }
+};
+
+TEST_F(EtcdClaimBatchTest, OneConflictingClaimIsRefusedAndTheOthersAdmitted) {
+  auto b = NewTracker("edge-b");
+  ASSERT_TRUE(b->Start().ok());
+  absl::StatusOr<PeerClaim> held = ClaimSync(*b, "peer-x");
+  ASSERT_TRUE(held.ok()) << held.status();
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+
+  ClaimSet claims;
+  PauseWithSlotsTaken(*a, claims);
+  for (int i = 0; i < 5; ++i) claims.Start(*a, absl::StrCat("peer-", i));
+  claims.Start(*a, "peer-x");
+  for (int i = 5; i < 10; ++i) claims.Start(*a, absl::StrCat("peer-", i));
+  Resume();
+  auto got = claims.Wait(etcd::internal::txn::kClaimBatchesInFlight + 11);
+
+  ASSERT_EQ(got.at("peer-x").status().code(), absl::StatusCode::kAlreadyExists)
+      << got.at("peer-x").status();
+  EXPECT_THAT(std::string(got.at("peer-x").status().message()), HasSubstr("edge-b"));
+  std::set<int64_t> epochs;
+  for (int i = 0; i < 10; ++i) {
+    const std::string peer = absl::StrCat("peer-", i);
+    ASSERT_TRUE(got.at(peer).ok()) << peer << ": " << got.at(peer).status();
+    epochs.insert(*got.at(peer)->epoch);
+    absl::StatusOr<mvccpb::KeyValue> record = ReadKey(absl::StrCat("/test/claims/", peer));
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->mod_revision(), *got.at(peer)->epoch) << peer;
+    EXPECT_EQ(LookupSync(*b, peer).value_or(""), "edge-a") << peer;
+  }
+  // One transaction for all ten: one revision.
+  EXPECT_EQ(epochs.size(), 1u);
+  // B's claim is untouched.
+  absl::StatusOr<mvccpb::KeyValue> x = ReadKey("/test/peers/peer-x");
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->value(), "edge-b");
+  EXPECT_EQ(x->create_revision(), *held->epoch);
+  EXPECT_EQ(ReadKey("/test/claims/peer-x")->mod_revision(), *held->epoch);
+}
+
+TEST_F(EtcdClaimBatchTest, EachPeersEpochGrowsAcrossBatches) {
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  constexpr int kPeers = 8;
+  auto peer = [](int i) { return absl::StrCat("peer-", i); };
+
+  ClaimSet first;
+  PauseWithSlotsTaken(*a, first);
+  for (int i = 0; i < kPeers; ++i) first.Start(*a, peer(i));
+  Resume();
+  auto before = first.Wait(etcd::internal::txn::kClaimBatchesInFlight + kPeers);
+  for (int i = 0; i < kPeers; ++i) {
+    ASSERT_TRUE(before.at(peer(i)).ok()) << before.at(peer(i)).status();
+  }
+  // Half are released; the other half are claimed again while held (a
+  // stream of this edge replacing another of the same peer).
+  for (int i = 0; i < kPeers; i += 2) {
+    ASSERT_TRUE(ReleaseSync(*a, peer(i), *before.at(peer(i))).ok());
+  }
+
+  ClaimSet second;
+  PauseWithSlotsTaken(*a, second);
+  for (int i = 0; i < kPeers; ++i) second.Start(*a, peer(i));
+  Resume();
+  auto after = second.Wait(etcd::internal::txn::kClaimBatchesInFlight + kPeers);
+  std::set<int64_t> released_epochs;
+  for (int i = 0; i < kPeers; ++i) {
+    ASSERT_TRUE(after.at(peer(i)).ok()) << peer(i) << ": " << after.at(peer(i)).status();
+    EXPECT_GT(*after.at(peer(i))->epoch, *before.at(peer(i))->epoch) << peer(i);
+    absl::StatusOr<mvccpb::KeyValue> record = ReadKey(absl::StrCat("/test/claims/", peer(i)));
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->mod_revision(), *after.at(peer(i))->epoch) << peer(i);
+    if (i % 2 == 0) released_epochs.insert(*after.at(peer(i))->epoch);
+  }
+  EXPECT_EQ(released_epochs.size(), 1u) << "the fresh claims were one batch";
+  // The new claims release; the replaced ones' old epochs do not.
+  for (int i = 0; i < kPeers; ++i) {
+    ASSERT_TRUE(ReleaseSync(*a, peer(i), *after.at(peer(i))).ok());
+    EXPECT_EQ(LookupSync(*a, peer(i)).status().code(), absl::StatusCode::kNotFound) << peer(i);
+  }
+}
+
+TEST_F(EtcdClaimBatchTest, ClaimsBeyondTheCapAreSplitIntoSeveralBatches) {
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  const int peers = 2 * etcd::internal::txn::kMaxClaimsPerNest + 10;
+  ClaimSet claims;
+  PauseWithSlotsTaken(*a, claims);
+  for (int i = 0; i < peers; ++i) claims.Start(*a, absl::StrCat("peer-", i));
+  Resume();
+  auto got = claims.Wait(etcd::internal::txn::kClaimBatchesInFlight + peers);
+
+  std::map<int64_t, int> per_epoch;  // claims per transaction
+  for (int i = 0; i < peers; ++i) {
+    const std::string peer = absl::StrCat("peer-", i);
+    ASSERT_TRUE(got.at(peer).ok()) << peer << ": " << got.at(peer).status();
+    ++per_epoch[*got.at(peer)->epoch];
+  }
+  std::vector<int> sizes;
+  for (const auto& [epoch, count] : per_epoch) sizes.push_back(count);
+  EXPECT_THAT(sizes, ElementsAre(etcd::internal::txn::kMaxClaimsPerNest,
+                                 etcd::internal::txn::kMaxClaimsPerNest, 10));
+  EXPECT_EQ(LookupSync(*a, absl::StrCat("peer-", peers - 1)).value_or(""), "edge-a");
+}
+
+TEST_F(EtcdClaimBatchTest, AQueuedClaimEndsAtItsDeadlineWhileTheBatchAheadHangs) {
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  ClaimSet claims;
+  PauseWithSlotsTaken(*a, claims);
+  const absl::Time start = absl::Now();
+  claims.Start(*a, "peer-short", absl::Milliseconds(300));
+  auto got = claims.Wait(1);
+  const absl::Duration took = absl::Now() - start;
+  Resume();
+  ASSERT_EQ(got.size(), 1u) << "a filler was answered while etcd was paused";
+  EXPECT_EQ(got.at("peer-short").status().code(), absl::StatusCode::kDeadlineExceeded)
+      << got.at("peer-short").status();
+  // Not a speed check: the batch ahead waits up to its own 10 s deadline.
+  EXPECT_LT(took, absl::Seconds(5)) << took;
+  got = claims.Wait(etcd::internal::txn::kClaimBatchesInFlight + 1);
+  EXPECT_TRUE(got.at("filler-0").ok()) << got.at("filler-0").status();
+  // Never sent: nothing holds it.
+  EXPECT_EQ(LookupSync(*a, "peer-short").status().code(), absl::StatusCode::kNotFound);
+}
+
+// The batch cap's arithmetic (etcd_txn.h): etcd allows 128 operations per
+// branch, and a nested transaction 128 minus its parent's branch count.
+TEST_F(EtcdTrackerTest, EtcdTakesAsManyNestedClaimsAsTheCapAssumes) {
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok());
+  auto nest = [&](int count, const std::string& tag) {
+    std::vector<etcdserverpb::TxnRequest> txns;
+    for (int i = 0; i < count; ++i) {
+      txns.push_back(etcd::internal::txn::NewClaim(
+          {absl::StrCat("/nest/", tag, "/peers/", i), absl::StrCat("/nest/", tag, "/claims/", i),
+           absl::StrCat("/nest/", tag, "/lost/", i)},
+          "edge-a", "{}", 0));
+    }
+    return (*client)->TxnSync(etcd::internal::txn::Nest(std::move(txns)),
+                              absl::Now() + absl::Seconds(5));
+  };
+  absl::StatusOr<etcdserverpb::TxnResponse> fits = nest(125, "a");
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  ASSERT_EQ(fits->responses_size(), 125);
+  EXPECT_TRUE(fits->responses(124).response_txn().succeeded());
+  absl::StatusOr<etcdserverpb::TxnResponse> too_many = nest(126, "b");
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kInvalidArgument) << too_many.status();
+  EXPECT_LE(etcd::internal::txn::kMaxClaimsPerNest, 125);
 }
 
 TEST_F(EtcdTrackerTest, FailsOverWhenTheFirstEndpointIsDead) {

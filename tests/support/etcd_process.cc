@@ -193,6 +193,16 @@ void EtcdProcess::Kill() {
   if (child_ != nullptr) child_->Kill();
 }
 
+absl::Status EtcdProcess::Pause() {
+  if (!running()) return absl::FailedPreconditionError("etcd is not running");
+  return child_->Signal(SIGSTOP);
+}
+
+absl::Status EtcdProcess::Resume() {
+  if (!running()) return absl::FailedPreconditionError("etcd is not running");
+  return child_->Signal(SIGCONT);
+}
+
 absl::Status EtcdProcess::Restart(absl::Duration timeout) {
   absl::Status stopped = Stop();
   if (!stopped.ok()) return stopped;

@@ -62,6 +62,10 @@ class EtcdProcess {
   void Kill();
   // Starts again on the same ports with the same data; waits until healthy.
   absl::Status Restart(absl::Duration timeout = absl::Seconds(20));
+  // SIGSTOP / SIGCONT: while paused etcd keeps its connections but
+  // answers nothing; requests sent meanwhile are answered once resumed.
+  absl::Status Pause();
+  absl::Status Resume();
 
   bool running() const { return child_ != nullptr && child_->running(); }
   // `127.0.0.1:port`, the client endpoint.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,6 +147,10 @@ class EtcdTracker::Impl {
     // Set by the first FinishClaim: a claim waiting for a lost claim's
     // edge_lost may be finished by its deadline timer first.
     std::atomic<bool> finished{false};
+    // Guarded by Impl::mu_: waiting in claim_queue_, and the timer that
+    // ends the wait at the deadline (0: none).
+    bool queued = false;
+    Clock::TimerId queue_timer = 0;
   };
   using ClaimOpPtr = std::shared_ptr<ClaimOp>;
   // What to do once a lost claim's edge_lost is out and its keys are gone
@@ -160,10 +165,26 @@ class EtcdTracker::Impl {
   absl::Time RealDeadline(absl::Time deadline) { return absl::Now() + (deadline - clock_->Now()); }
 
   void ClaimStep(ClaimOpPtr op);
+  // Group commit: queues a new claim; sends a batch when a slot is free.
+  void EnqueueClaim(ClaimOpPtr op);
+  // Takes the next batch off claim_queue_ (one lease, each peer once, at
+  // most kMaxClaimsPerNest) and counts it in flight; moves claims past
+  // their deadline to `expired` and the timers to cancel to `timers`.
+  std::vector<ClaimOpPtr> TakeClaimBatchLocked(std::vector<ClaimOpPtr>& expired,
+                                               std::vector<Clock::TimerId>& timers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cancels `timers`, fails `expired` and sends `batch` (if not empty).
+  void AfterTake(std::vector<ClaimOpPtr> batch, std::vector<ClaimOpPtr> expired,
+                 const std::vector<Clock::TimerId>& timers);
+  void SendClaimBatch(std::vector<ClaimOpPtr> batch);
+  void OnClaimBatch(std::vector<ClaimOpPtr> batch,
+                    absl::StatusOr<etcdserverpb::TxnResponse> result);
+  void ExpireQueued(const std::weak_ptr<ClaimOp>& weak);
   void OnNewClaim(ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result);
   void TakeLostForClaim(ClaimOpPtr op, LostClaim lost, internal::txn::LostTake take);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
   void DropIfApplied(const ClaimOp& op);
+  void DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch);
 
   // Hands a taken lost claim to the listener; deletes its record and lost
   // key once it is published, then runs `after`.
@@ -234,6 +255,10 @@ class EtcdTracker::Impl {
   absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
   // Timers of FinishLostKeys retries, cancelled at shutdown.
   absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
+  // Group commit (docs/cluster.md): new claims waiting for a batch, and
+  // the batches in flight (at most internal::txn::kClaimBatchesInFlight).
+  std::deque<ClaimOpPtr> claim_queue_ ABSL_GUARDED_BY(mu_);
+  int claim_batches_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 EtcdTracker::Impl::Impl(EtcdTrackerOptions options, std::unique_ptr<Clock> owned_clock,
@@ -344,11 +369,143 @@ void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
     FinishClaim(std::move(op), std::move(error));
     return;
   }
-  client_->Txn(internal::txn::NewClaim(op->keys, options_.edge_id,
-                                       RecordValue(options_.edge_id, op->claimed_at), op->lease),
-               op->deadline, [this, op](absl::StatusOr<etcdserverpb::TxnResponse> result) {
-                 OnNewClaim(op, std::move(result));
+  EnqueueClaim(std::move(op));
+}
+
+void EtcdTracker::Impl::EnqueueClaim(ClaimOpPtr op) {
+  std::vector<ClaimOpPtr> batch;
+  std::vector<ClaimOpPtr> expired;
+  std::vector<Clock::TimerId> timers;
+  bool waits = false;
+  {
+    absl::MutexLock lock(&mu_);
+    op->queued = true;
+    claim_queue_.push_back(op);
+    if (claim_batches_in_flight_ < internal::txn::kClaimBatchesInFlight) {
+      batch = TakeClaimBatchLocked(expired, timers);
+    }
+    waits = op->queued;
+  }
+  AfterTake(std::move(batch), std::move(expired), timers);
+  if (!waits) return;
+  // Its wait ends at its deadline even if the batches ahead of it hang.
+  std::weak_ptr<ClaimOp> weak = op;
+  Clock::TimerId timer = clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()),
+                                       [this, weak] { ExpireQueued(weak); });
+  bool cancel = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (op->queued) {
+      op->queue_timer = timer;
+    } else {
+      cancel = true;  // already sent
+    }
+  }
+  if (cancel) clock_->Cancel(timer);
+}
+
+std::vector<EtcdTracker::Impl::ClaimOpPtr> EtcdTracker::Impl::TakeClaimBatchLocked(
+    std::vector<ClaimOpPtr>& expired, std::vector<Clock::TimerId>& timers) {
+  std::vector<ClaimOpPtr> batch;
+  // One nested transaction per peer: etcd refuses a key written twice in
+  // one request, and a second claim of a peer must see the first's outcome.
+  absl::flat_hash_set<std::string> peers;
+  int64_t lease = 0;
+  const absl::Time now = absl::Now();
+  for (auto it = claim_queue_.begin();
+       it != claim_queue_.end() &&
+       batch.size() < static_cast<size_t>(internal::txn::kMaxClaimsPerNest);) {
+    ClaimOp& op = **it;
+    const bool late = now >= op.deadline;
+    if (!late) {
+      if (batch.empty()) lease = op.lease;
+      if (op.lease != lease || !peers.insert(op.peer_id).second) {
+        ++it;  // the next batch
+        continue;
+      }
+    }
+    op.queued = false;
+    if (op.queue_timer != 0) timers.push_back(op.queue_timer);
+    op.queue_timer = 0;
+    (late ? expired : batch).push_back(std::move(*it));
+    it = claim_queue_.erase(it);
+  }
+  if (!batch.empty()) ++claim_batches_in_flight_;
+  return batch;
+}
+
+void EtcdTracker::Impl::AfterTake(std::vector<ClaimOpPtr> batch, std::vector<ClaimOpPtr> expired,
+                                  const std::vector<Clock::TimerId>& timers) {
+  for (Clock::TimerId timer : timers) clock_->Cancel(timer);
+  for (ClaimOpPtr& op : expired) {
+    FinishClaim(op, absl::DeadlineExceededError(absl::StrCat(
+                        "claim of ", op->peer_id, ": deadline passed waiting for etcd")));
+  }
+  if (!batch.empty()) SendClaimBatch(std::move(batch));
+}
+
+void EtcdTracker::Impl::ExpireQueued(const std::weak_ptr<ClaimOp>& weak) {
+  ClaimOpPtr op = weak.lock();
+  if (op == nullptr) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!op->queued) return;  // sent meanwhile: its batch has its deadline
+    op->queued = false;
+    op->queue_timer = 0;
+    claim_queue_.erase(std::find(claim_queue_.begin(), claim_queue_.end(), op));
+  }
+  absl::Status late = absl::DeadlineExceededError(
+      absl::StrCat("claim of ", op->peer_id, ": deadline passed waiting for etcd"));
+  FinishClaim(std::move(op), std::move(late));
+}
+
+void EtcdTracker::Impl::SendClaimBatch(std::vector<ClaimOpPtr> batch) {
+  std::vector<etcdserverpb::TxnRequest> txns;
+  txns.reserve(batch.size());
+  // The batch's request ends with its earliest deadline: no claim waits
+  // past its own.
+  absl::Time deadline = absl::InfiniteFuture();
+  for (const ClaimOpPtr& op : batch) {
+    txns.push_back(internal::txn::NewClaim(
+        op->keys, options_.edge_id, RecordValue(options_.edge_id, op->claimed_at), op->lease));
+    deadline = std::min(deadline, op->deadline);
+  }
+  auto ops = std::make_shared<std::vector<ClaimOpPtr>>(std::move(batch));
+  client_->Txn(internal::txn::Nest(std::move(txns)), deadline,
+               [this, ops](absl::StatusOr<etcdserverpb::TxnResponse> result) {
+                 OnClaimBatch(std::move(*ops), std::move(result));
                });
+}
+
+void EtcdTracker::Impl::OnClaimBatch(std::vector<ClaimOpPtr> batch,
+                                     absl::StatusOr<etcdserverpb::TxnResponse> result) {
+  // The next batch goes out first, so that etcd works on it while this
+  // one's claims are answered.
+  std::vector<ClaimOpPtr> next;
+  std::vector<ClaimOpPtr> expired;
+  std::vector<Clock::TimerId> timers;
+  {
+    absl::MutexLock lock(&mu_);
+    --claim_batches_in_flight_;
+    if (!claim_queue_.empty()) next = TakeClaimBatchLocked(expired, timers);
+  }
+  AfterTake(std::move(next), std::move(expired), timers);
+  if (!result.ok()) {
+    if (internal::txn::IsLeaseNotFound(result.status())) {
+      LeaseLost(batch.front()->lease, "etcd no longer knows the lease");
+      for (ClaimOpPtr& op : batch) {
+        FinishClaim(std::move(op),
+                    absl::UnavailableError("etcd tracker lost its lease; it is being renewed"));
+      }
+      return;
+    }
+    DropBatchIfApplied(batch);
+    for (ClaimOpPtr& op : batch) FinishClaim(std::move(op), result.status());
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    OnNewClaim(std::move(batch[i]), internal::txn::TakeNested(*result, static_cast<int>(i)));
+  }
 }
 
 void EtcdTracker::Impl::OnNewClaim(ClaimOpPtr op,
@@ -568,6 +725,18 @@ void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
   client_->Txn(
       internal::txn::DropUnknownClaim(op.keys, RecordValue(options_.edge_id, op.claimed_at)),
       absl::Now() + options_.request_timeout, [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
+}
+
+void EtcdTracker::Impl::DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch) {
+  // As DropIfApplied, for a whole batch in one transaction.
+  std::vector<etcdserverpb::TxnRequest> drops;
+  drops.reserve(batch.size());
+  for (const ClaimOpPtr& op : batch) {
+    drops.push_back(
+        internal::txn::DropUnknownClaim(op->keys, RecordValue(options_.edge_id, op->claimed_at)));
+  }
+  client_->Txn(internal::txn::Nest(std::move(drops)), absl::Now() + options_.request_timeout,
+               [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
 }
 
 void EtcdTracker::Impl::FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch) {
@@ -1126,6 +1295,23 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
   }
   if (abandoned != 0) RevokeQuietly(abandoned);
   client_->Shutdown();
+  // The client failed every batch in flight, and with them those queued
+  // behind; whatever is left waited for a batch that can no longer start.
+  std::deque<ClaimOpPtr> queued;
+  std::vector<Clock::TimerId> queue_timers;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(claim_queue_);
+    for (ClaimOpPtr& op : queued) {
+      op->queued = false;
+      if (op->queue_timer != 0) queue_timers.push_back(op->queue_timer);
+      op->queue_timer = 0;
+    }
+  }
+  for (Clock::TimerId timer : queue_timers) clock_->Cancel(timer);
+  for (ClaimOpPtr& op : queued) {
+    FinishClaim(std::move(op), absl::UnavailableError("etcd tracker is shut down"));
+  }
 }
 
 // EtcdTracker forwards to Impl, which keeps gRPC out of the public header.

@@ -1,6 +1,7 @@
 #include "etcd_txn.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace edge::etcd::internal::txn {
 namespace {
@@ -136,6 +137,25 @@ TxnRequest Reclaim(const std::vector<HeldClaim>& claims, const std::string& edge
     AddRange(txn.mutable_failure(), claim.keys.lost);
   }
   return txn;
+}
+
+TxnRequest Nest(std::vector<TxnRequest> txns) {
+  TxnRequest txn;
+  for (TxnRequest& nested : txns) {
+    *txn.add_success()->mutable_request_txn() = std::move(nested);
+  }
+  return txn;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& outer, int index) {
+  if (index < 0 || outer.responses_size() <= index || !outer.responses(index).has_response_txn()) {
+    return absl::InternalError(absl::StrCat("etcd answered a batch of transactions without answer ",
+                                            index, " (", outer.responses_size(), " answers)"));
+  }
+  etcdserverpb::TxnResponse nested =
+      std::move(*outer.mutable_responses(index)->mutable_response_txn());
+  *nested.mutable_header() = outer.header();
+  return nested;
 }
 
 TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "etcdserverpb/rpc.pb.h"
 
 namespace edge::etcd::internal::txn {
@@ -100,6 +101,30 @@ struct HeldClaim {
 };
 etcdserverpb::TxnRequest Reclaim(const std::vector<HeldClaim>& claims, const std::string& edge_id,
                                  int64_t lease);
+
+// Several transactions as one (group commit): each of `txns` runs nested
+// (etcd >= 3.3) with its own compares, so one's failure fails none of the
+// others, and all of them at one revision. The outer transaction has no
+// compares. The keys written by two of `txns` must differ (etcd refuses a
+// key written twice in one request).
+etcdserverpb::TxnRequest Nest(std::vector<etcdserverpb::TxnRequest> txns);
+
+// The answer to `txns[index]` of a Nest, with the outer header (whose
+// revision is that of the whole request); INTERNAL when etcd's answer has
+// none.
+absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& outer, int index);
+
+// etcd (--max-txn-ops, default 128) refuses a request with more than 128
+// operations in a branch, and a nested transaction with more than 128
+// minus the outer branch's count. A NewClaim has 3, so at most 125 nest;
+// a margin is kept.
+inline constexpr int kMaxClaimsPerNest = 100;
+
+// Group commit of new claims (EtcdTracker): at most this many claim
+// transactions are in flight; claims arriving meanwhile wait and go out
+// together in the next. 2 and 4 measured no better than 1
+// (docs/performance.md).
+inline constexpr int kClaimBatchesInFlight = 1;
 
 // Counts the keys under `prefix_a` and under `prefix_b` at one revision.
 etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b);
