@@ -28,9 +28,9 @@ absl::StatusOr<ProcessSample> SampleProcess(pid_t pid) {
     absl::string_view rest = line;
     if (absl::ConsumePrefix(&rest, "VmRSS:")) {
       rest = absl::StripAsciiWhitespace(rest);
-      absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &sample.rss_kib);
+      if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &sample.rss_kib)) sample.rss_kib = 0;
     } else if (absl::ConsumePrefix(&rest, "Threads:")) {
-      absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &sample.threads);
+      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &sample.threads)) sample.threads = 0;
     }
   }
   std::ifstream stat(base + "/stat");
@@ -44,8 +44,9 @@ absl::StatusOr<ProcessSample> SampleProcess(pid_t pid) {
   // Fields 14 (utime) and 15 (stime) of stat(5), counted from 1 at the pid.
   int64_t utime = 0, stime = 0;
   if (fields.size() > 12) {
-    absl::SimpleAtoi(fields[11], &utime);
-    absl::SimpleAtoi(fields[12], &stime);
+    // A field that does not parse counts as 0, as a missing one does.
+    if (!absl::SimpleAtoi(fields[11], &utime)) utime = 0;
+    if (!absl::SimpleAtoi(fields[12], &stime)) stime = 0;
   }
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   sample.cpu = absl::Seconds(static_cast<double>(utime + stime) / ticks);

@@ -2,8 +2,10 @@
 // backend service can test itself against the edge without gRPC, Kafka or
 // etcd. A simulated peer connects, answers the edge's catalog pull, a
 // backend command reaches it, and the events come out on the fake bus.
+#include <cstdint>
 #include <cstdio>
 
+#include "absl/status/statusor.h"
 #include "edge/edge.h"
 #include "edge/local_tracker.h"
 #include "edge/testing/fake_message_bus.h"
@@ -34,9 +36,11 @@ int main() {
   peer->Send(catalog);
 
   // A backend asks the peer to hash a file.
-  bus.Produce(options.topics.commands, "peer-1",
-              R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"movie-42",)"
-              R"("hash_types":["sha256"]})");
+  absl::StatusOr<int64_t> produced =
+      bus.Produce(options.topics.commands, "peer-1",
+                  R"({"type":"file_hash","peer_id":"peer-1","catalog_id":"movie-42",)"
+                  R"("hash_types":["sha256"]})");
+  if (!produced.ok()) return 1;
   if (!peer->WaitForReceived(3)) return 1;  // the pull, the catalog's ack, the command
   for (const auto& message : peer->Received()) {
     std::printf("peer got: %s\n", message.ShortDebugString().c_str());

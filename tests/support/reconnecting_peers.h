@@ -78,7 +78,6 @@ class ReconnectingPeers {
   const Options options_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;
   int ended_ok_ ABSL_GUARDED_BY(mu_) = 0;
   // Streams whose call runs, and those that ended (kept until the end).
   std::map<Stream*, std::unique_ptr<Stream>> open_ ABSL_GUARDED_BY(mu_);

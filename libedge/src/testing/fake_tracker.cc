@@ -34,7 +34,7 @@ int64_t FakeTrackerCluster::Steal(const std::string& peer_id, const std::string&
       former = it->second.edge_id;
     }
     epoch = ++revision_;
-    claims_[peer_id] = Claim{edge_id, epoch};
+    claims_[peer_id] = Claim{edge_id, epoch, /*lost=*/false, /*taker=*/{}};
   }
   if (former.has_value()) NotifyLost(*former, peer_id);
   return epoch;
@@ -265,7 +265,8 @@ void FakeTracker::Claim(const std::string& peer_id, absl::Time deadline, ClaimDo
           absl::StrCat("peer ", peer_id, " is held by edge ", it->second.edge_id));
     } else {
       int64_t epoch = ++cluster_->revision_;
-      cluster_->claims_[peer_id] = FakeTrackerCluster::Claim{edge_id_, epoch};
+      cluster_->claims_[peer_id] =
+          FakeTrackerCluster::Claim{edge_id_, epoch, /*lost=*/false, /*taker=*/{}};
       result = PeerClaim{epoch};
     }
   }

@@ -63,7 +63,6 @@ class FakePeerTransport final : public PeerTransport {
   absl::Mutex mu_;
   PeerStreamHandler* handler_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::deque<absl::AnyInvocable<void()>> work_ ABSL_GUARDED_BY(mu_);
-  bool running_task_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::weak_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
