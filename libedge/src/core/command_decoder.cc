@@ -174,7 +174,8 @@ class Members {
     return static_cast<int64_t>(d);
   }
 
-  // The array, or nullptr-like false when absent or of another type.
+  // True with `out` set when the member is an array; false when it is absent
+  // or (then `error` says so) of another type.
   bool List(const char* name, simdjson::dom::array* out) {
     simdjson::dom::element v;
     if (!Find(name, &v)) return false;
