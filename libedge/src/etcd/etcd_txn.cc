@@ -158,6 +158,12 @@ absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& 
   return nested;
 }
 
+TxnRequest KeysUnder(const std::string& prefix) {
+  TxnRequest txn;
+  AddPrefixRange(txn.mutable_success(), prefix)->set_keys_only(true);
+  return txn;
+}
+
 TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b) {
   TxnRequest txn;
   AddPrefixRange(txn.mutable_success(), prefix_a)->set_count_only(true);

@@ -126,6 +126,9 @@ inline constexpr int kMaxClaimsPerNest = 100;
 // (docs/performance.md).
 inline constexpr int kClaimBatchesInFlight = 1;
 
+// The keys under `prefix` without their values (each with its lease).
+etcdserverpb::TxnRequest KeysUnder(const std::string& prefix);
+
 // Counts the keys under `prefix_a` and under `prefix_b` at one revision.
 etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b);
 
