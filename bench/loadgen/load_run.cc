@@ -367,6 +367,10 @@ class Runner {
           stats_.command.Summary().c_str());
       Set("cmds_per_s", Fixed(received / seconds, 0));
       Set("commands_produced", commands_sent);
+      // Delivered within the window, of those produced within it: 100 when
+      // the server keeps up (less only by what is in flight at the end).
+      Set("commands_in_window", received);
+      if (commands_sent > 0) Set("delivered_pct", Fixed(100.0 * received / commands_sent, 1));
       SetLatency("command", stats_.command);
     }
     if (s0 && s1) {
