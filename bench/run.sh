@@ -162,14 +162,11 @@ start_server() {
   esac
 }
 
-# cpu_ticks PID: utime+stime of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2> /dev/null || echo 0; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
 # run LABEL SERVER LOADGEN-FLAGS...: one loadgen run against a fresh server.
 # Besides the loadgen's RESULT fields, records the 1-minute load average at
-# the start (load_start) and, with a separate broker, the broker's CPU
-# seconds over the whole run (broker_cpu_s).
+# the start (load_start).
 run() {
   local label=$1 server=$2
   shift 2
@@ -177,16 +174,12 @@ run() {
   load_start=$(loadavg)
   start_server "$server"
   echo "== $label ($server)"
-  local broker0=0
-  [[ -n "$BROKER_PID" ]] && broker0=$(cpu_ticks "$BROKER_PID")
+  local broker=()
+  [[ -n "$BROKER_PID" ]] && broker=(--broker_pid="$BROKER_PID")
   nice -n "$LOADGEN_NICE" "$BIN/edge_loadgen" --port="$PORT" --hosts=$HOSTS --server_pid="$SERVER_PID" \
-    --label="$label" "${SINK[@]}" "$@" | tee "$OUT/$label.txt" | grep -v '^RESULT' | sed 's/^/   /'
-  local extra=" load_start=$load_start"
-  if [[ -n "$BROKER_PID" ]]; then
-    extra+=" broker_cpu_s=$(awk -v a="$broker0" -v b="$(cpu_ticks "$BROKER_PID")" \
-      -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
-  fi
-  echo "$(grep '^RESULT' "$OUT/$label.txt")$extra " >> "$RESULTS"
+    --label="$label" "${SINK[@]}" "${broker[@]}" "$@" | tee "$OUT/$label.txt" |
+    grep -v '^RESULT' | sed 's/^/   /'
+  echo "$(grep '^RESULT' "$OUT/$label.txt") load_start=$load_start " >> "$RESULTS"
   stop_server
 }
 
@@ -223,11 +216,11 @@ if [[ $MODE == commands ]]; then
   echo
   commit_line
   echo
-  echo "| run | server | load | max cmd/s | CPU us/cmd at max | half: cmd/s | p50 ms | p99 ms | p99.9 ms |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| run | server | load | max cmd/s | CPU us/cmd at max | loadgen CPU % at max | half: cmd/s | p50 ms | p99 ms | p99.9 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for r in $(seq "$ROUNDS"); do
     for s in memory echo; do
-      echo "| $r | $s | $(field "commands-max-$s-$r" load_start) | $(field "commands-max-$s-$r" cmds_per_s) | $(field "commands-max-$s-$r" cpu_us_per_msg) | $(field "commands-half-$s-$r" cmds_per_s) | $(field "commands-half-$s-$r" command_p50_ms) | $(field "commands-half-$s-$r" command_p99_ms) | $(field "commands-half-$s-$r" command_p999_ms) |"
+      echo "| $r | $s | $(field "commands-max-$s-$r" load_start) | $(field "commands-max-$s-$r" cmds_per_s) | $(field "commands-max-$s-$r" cpu_us_per_msg) | $(field "commands-max-$s-$r" loadgen_cpu_pct) | $(field "commands-half-$s-$r" cmds_per_s) | $(field "commands-half-$s-$r" command_p50_ms) | $(field "commands-half-$s-$r" command_p99_ms) | $(field "commands-half-$s-$r" command_p999_ms) |"
     done
   done
   for s in memory echo; do
@@ -256,15 +249,15 @@ if [[ $MODE == broker ]]; then
   commit_line
   echo "Broker: edge_kafka_broker, command topic $COMMAND_PARTITIONS partitions, others $TOPIC_PARTITIONS; $PEERS peers; $BROKER_RATE commands/s offered for $DURATION; peers answer: $ANSWER_COMMANDS"
   echo
-  echo "| run | load | produced | delivered in window | delivered % | p50 ms | p99 ms | p99.9 ms | edged CPU % | edged CPU us/cmd | broker CPU s (whole run) | kept up |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| run | load | produced | delivered in window | delivered % | p50 ms | p99 ms | p99.9 ms | edged CPU % | edged CPU us/cmd | broker CPU % | loadgen CPU % | kept up |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   kept=0
   for r in $(seq "$RUNS"); do
     l="broker-$r"
     ok=$(awk -v d="$(field "$l" delivered_pct)" -v p="$(field "$l" command_p99_ms)" \
       'BEGIN { print (d != "-" && p != "-" && d + 0 >= 95 && p + 0 <= 100) ? "yes" : "no" }')
     [[ $ok == yes ]] && kept=$((kept + 1))
-    echo "| $r | $(field "$l" load_start) | $(field "$l" commands_produced) | $(field "$l" commands_in_window) | $(field "$l" delivered_pct) | $(field "$l" command_p50_ms) | $(field "$l" command_p99_ms) | $(field "$l" command_p999_ms) | $(field "$l" server_cpu_pct) | $(field "$l" cpu_us_per_msg) | $(field "$l" broker_cpu_s) | $ok |"
+    echo "| $r | $(field "$l" load_start) | $(field "$l" commands_produced) | $(field "$l" commands_in_window) | $(field "$l" delivered_pct) | $(field "$l" command_p50_ms) | $(field "$l" command_p99_ms) | $(field "$l" command_p999_ms) | $(field "$l" server_cpu_pct) | $(field "$l" cpu_us_per_msg) | $(field "$l" broker_cpu_pct) | $(field "$l" loadgen_cpu_pct) | $ok |"
   done
   echo "kept up in $kept of $RUNS runs"
   echo "Raw results: $RESULTS"
