@@ -216,6 +216,10 @@ class EtcdTracker::Impl {
   bool ScanOnce(int64_t lease);
   // Whether this edge is publishing lost claims it took.
   bool Publishing();
+  // Every key under `prefix` at `*revision` (0: the current one; then set
+  // to it), read in pages of internal::txn::kScanPage keys.
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> ReadUnder(const std::string& prefix, bool keys_only,
+                                                          int64_t* revision);
   void TakeLostBatch(std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
                      int64_t lease);
   // A lost claim is this edge's to take and publish from TryMark (false:
@@ -1106,6 +1110,27 @@ absl::Status EtcdTracker::Impl::ReclaimAll(const std::vector<std::pair<std::stri
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<mvccpb::KeyValue>> EtcdTracker::Impl::ReadUnder(
+    const std::string& prefix, bool keys_only, int64_t* revision) {
+  std::vector<mvccpb::KeyValue> keys;
+  std::string from;
+  while (true) {
+    absl::StatusOr<etcdserverpb::TxnResponse> page = client_->TxnSync(
+        internal::txn::PageUnder(prefix, from, internal::txn::kScanPage, *revision, keys_only),
+        absl::Now() + options_.request_timeout);
+    if (!page.ok()) return page.status();
+    if (page->responses_size() != 1 || !page->responses(0).has_response_range()) {
+      return absl::InternalError("etcd answered a range without its result");
+    }
+    if (*revision == 0) *revision = page->header().revision();
+    etcdserverpb::RangeResponse* range = page->mutable_responses(0)->mutable_response_range();
+    for (mvccpb::KeyValue& kv : *range->mutable_kvs()) keys.push_back(std::move(kv));
+    if (!range->more() || range->kvs_size() == 0) return keys;
+    from = keys.back().key();
+    from.push_back('\0');  // the next key after it
+  }
+}
+
 bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   // Cheap first: every peer key has its record, so records outnumber peer
@@ -1117,20 +1142,29 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
       counts->responses(1).response_range().count()) {
     return false;
   }
-  absl::StatusOr<etcdserverpb::TxnResponse> scan = client_->TxnSync(
-      internal::txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_), deadline);
-  if (!scan.ok() || scan->responses_size() != 3) return true;
+  // Records, peer keys and lost keys, all at the revision of the first
+  // page read.
+  int64_t revision = 0;
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> records =
+      ReadUnder(records_prefix_, /*keys_only=*/false, &revision);
+  if (!records.ok()) return true;
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> peers =
+      ReadUnder(peers_prefix_, /*keys_only=*/true, &revision);
+  if (!peers.ok()) return true;
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> losts =
+      ReadUnder(lost_prefix_, /*keys_only=*/false, &revision);
+  if (!losts.ok()) return true;
   absl::flat_hash_set<std::string> held;  // a peer key exists
-  for (const mvccpb::KeyValue& kv : scan->responses(1).response_range().kvs()) {
+  for (const mvccpb::KeyValue& kv : *peers) {
     held.insert(std::string(absl::StripPrefix(kv.key(), peers_prefix_)));
   }
   absl::flat_hash_map<std::string, const mvccpb::KeyValue*> taken;  // lost keys
-  for (const mvccpb::KeyValue& kv : scan->responses(2).response_range().kvs()) {
+  for (const mvccpb::KeyValue& kv : *losts) {
     taken[std::string(absl::StripPrefix(kv.key(), lost_prefix_))] = &kv;
   }
   std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
   std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
-  for (const mvccpb::KeyValue& kv : scan->responses(0).response_range().kvs()) {
+  for (const mvccpb::KeyValue& kv : *records) {
     std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
     if (held.contains(peer_id)) continue;
     if (auto it = taken.find(peer_id); it != taken.end()) {
