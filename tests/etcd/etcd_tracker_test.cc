@@ -173,7 +173,7 @@ TEST_F(EtcdTrackerTest, ClaimsOfAnEdgeThatDiesLongAfterTheSurvivorStartedAreFoun
 // A peer key gone without its lease (deleted by hand) is found by the
 // periodic check: no registration changed.
 TEST_F(EtcdTrackerTest, APeerKeyDeletedByHandIsFoundByThePeriodicCheck) {
-  lost_claim_check_interval_ = absl::Seconds(3);
+  lost_claim_check_interval_ = absl::Seconds(3);  // 2.25 to 3.75 s
   auto holder = NewTracker("edge-a");
   ASSERT_TRUE(holder->Start().ok());
   ASSERT_TRUE(ClaimSync(*holder, "peer-1").ok());
