@@ -127,7 +127,6 @@ class EtcdTracker::Impl {
   absl::Status Start();
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done);
   void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done);
-  void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
   void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done);
   void EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done);
   void SetLostListener(LostListener listener);
@@ -899,17 +898,6 @@ void EtcdTracker::Impl::FinishRelease(ReleaseOpPtr op, absl::Status status) {
   --releases_in_flight_;
 }
 
-void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
-  LookupHolder(peer_id, deadline,
-               [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
-                 if (!holder.ok()) {
-                   done(holder.status());
-                   return;
-                 }
-                 done(std::move(holder->edge_id));
-               });
-}
-
 void EtcdTracker::Impl::LookupHolder(const std::string& peer_id, absl::Time deadline,
                                      HolderDone done) {
   if (peer_id.empty()) {
@@ -1433,7 +1421,7 @@ void EtcdTracker::Release(const std::string& peer_id, const PeerClaim& claim, Re
   impl_->Release(peer_id, claim, std::move(done));
 }
 void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
-  impl_->Lookup(peer_id, deadline, std::move(done));
+  impl_->LookupHolder(peer_id, deadline, EdgeIdOnly(std::move(done)));
 }
 void EtcdTracker::LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {
   impl_->LookupHolder(peer_id, deadline, std::move(done));
