@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs every measurement of
 # docs/performance.md on this machine, each against a fresh server:
-#   echo     edge_echo_server: a bare gRPC callback server (the raw limit)
+#   echo     edge_echo_server --push: a bare gRPC callback server (the raw
+#            limit); it acknowledges messages and pushes the fed commands
 #   memory   edge_bench_edge: the edge core + GrpcPeerTransport + LocalTracker
 #            on an in-memory bus (FakeMessageBus), commands fed over TCP
 #   kafka    edged on its embedded Kafka broker (librdkafka's mock cluster)
+#   broker   edged on a Kafka-protocol broker in its own process
+#            (edge_kafka_broker, librdkafka's mock cluster)
 # then prints one table. Every run is bounded in peers and time.
 #
-#   bench/run.sh            the full set (about 10 minutes)
+#   bench/run.sh            the full set (about 12 minutes)
 #   bench/run.sh --quick    small peer counts and short runs, no overflow run
+#   bench/run.sh --commands commands in memory against the bare server's
+#                           push (issue 15 item 2): for ROUNDS rounds (default
+#                           3), the maximum (40,000/s offered) then half of it,
+#                           edge_bench_edge and the echo server alternating
+#   bench/run.sh --broker   commands through a broker in its own process
+#                           (issue 15 item 1): RUNS runs (default 3) of
+#                           BROKER_RATE (default 20000) commands/s offered
 #
 # Environment: BUILD_DIR (default build-bench), OUT_DIR (default
 # $BUILD_DIR/bench-results), PEERS (default 1000: routing runs), RAMP_PEERS
 # (default 5000: admission runs), IDLE_PEERS (default 19500), DURATION
 # (default 10s), LOADGEN_NICE (default 0: the load generator's nice value).
+# --broker: COMMAND_PARTITIONS (default 8: the command topic's partitions),
+# TOPIC_PARTITIONS (default 8: every other topic's), ANSWER_COMMANDS (default
+# false: whether the peers answer, adding their answers as events).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,28 +44,51 @@ RAMP_CONCURRENCY=${RAMP_CONCURRENCY:-64}
 LOADGEN_NICE=${LOADGEN_NICE:-0}
 CHECKPOINTS=1000,2000,5000,10000,15000
 QUICK=0
-if [[ "${1:-}" == "--quick" ]]; then
-  QUICK=1 PEERS=200 RAMP_PEERS=1000 IDLE_PEERS=2000 DURATION=3s CHECKPOINTS=500,1000
-fi
+MODE=full
+case "${1:-}" in
+  "") ;;
+  --quick) QUICK=1 PEERS=200 RAMP_PEERS=1000 IDLE_PEERS=2000 DURATION=3s CHECKPOINTS=500,1000 ;;
+  --commands) MODE=commands ;;
+  --broker) MODE=broker ;;
+  *) echo "usage: bench/run.sh [--quick | --commands | --broker]" >&2; exit 2 ;;
+esac
+ROUNDS=${ROUNDS:-3}
+RUNS=${RUNS:-3}
+BROKER_RATE=${BROKER_RATE:-20000}
+COMMAND_PARTITIONS=${COMMAND_PARTITIONS:-8}
+TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-8}
+ANSWER_COMMANDS=${ANSWER_COMMANDS:-false}
 # Distinct loopback destinations: each has its own ephemeral port range.
 HOSTS=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
-ninja -C "$BUILD" edged edge_loadgen edge_echo_server edge_bench_edge core_bench > /dev/null
+case $MODE in
+  full) ninja -C "$BUILD" edged edge_loadgen edge_echo_server edge_bench_edge core_bench > /dev/null ;;
+  commands) ninja -C "$BUILD" edge_loadgen edge_echo_server edge_bench_edge > /dev/null ;;
+  # edge_kafka_broker is built with the tests (tests/support).
+  broker) ninja -C "$BUILD" edged edge_loadgen edge_kafka_broker > /dev/null ;;
+esac
 BIN=$BUILD/bench/loadgen
 mkdir -p "$OUT"
 RESULTS=$OUT/results.txt
 : > "$RESULTS"
 
 SERVER_PID=""
-stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2> /dev/null; then
-    kill -TERM "$SERVER_PID"
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2> /dev/null || break; sleep 0.2; done
-    kill -0 "$SERVER_PID" 2> /dev/null && kill -KILL "$SERVER_PID"
-    wait "$SERVER_PID" 2> /dev/null || true
+BROKER_PID=""
+# stop PID: SIGTERM, then SIGKILL after 20 s.
+stop() {
+  if [[ -n "$1" ]] && kill -0 "$1" 2> /dev/null; then
+    kill -TERM "$1"
+    for _ in $(seq 100); do kill -0 "$1" 2> /dev/null || break; sleep 0.2; done
+    kill -0 "$1" 2> /dev/null && kill -KILL "$1"
+    wait "$1" 2> /dev/null || true
   fi
+}
+stop_server() {
+  stop "$SERVER_PID"
   SERVER_PID=""
+  stop "$BROKER_PID"
+  BROKER_PID=""
 }
 trap stop_server EXIT
 
@@ -73,11 +109,14 @@ start_server() {
   local log=$OUT/server-$1-$RANDOM.log
   case $1 in
     echo)
-      "$BIN/edge_echo_server" --port=0 --max_seconds=900 > "$log" 2>&1 &
+      # The edge's edge_id, so that acknowledgements and commands have the
+      # edge's sizes.
+      "$BIN/edge_echo_server" --port=0 --push --feed_port=0 --edge_id=bench --max_seconds=900 \
+        > "$log" 2>&1 &
       SERVER_PID=$!
       wait_for "$log" 'listening port='
       PORT=$(sed -n 's/.*listening port=\([0-9]*\).*/\1/p' "$log")
-      SINK=()
+      SINK=(--feed=127.0.0.1:$(sed -n 's/.* feed=\([0-9]*\).*/\1/p' "$log"))
       ;;
     memory)
       "$BIN/edge_bench_edge" --port=0 --feed_port=0 --max_seconds=900 > "$log" 2>&1 &
@@ -99,18 +138,48 @@ start_server() {
       SINK=(--kafka="$(sed -n 's/.*edged listening .* kafka=\([^ ]*\).*/\1/p' "$log")"
             --command_topic=edge-commands-bench)
       ;;
+    broker)
+      # The broker first, in its own process, with every topic edged uses.
+      local blog=$OUT/broker-$RANDOM.log
+      "$BUILD/tests/support/edge_kafka_broker" "edge-commands-bench:$COMMAND_PARTITIONS" \
+        "edge-commands-bench.deadletter:$TOPIC_PARTITIONS" \
+        "peer-lifecycle-events:$TOPIC_PARTITIONS" "peer-catalog-updates:$TOPIC_PARTITIONS" \
+        "file-delete-responses:$TOPIC_PARTITIONS" "file-hash-responses:$TOPIC_PARTITIONS" \
+        "peer-file-offers:$TOPIC_PARTITIONS" "webrtc-signaling:$TOPIC_PARTITIONS" > "$blog" 2>&1 &
+      BROKER_PID=$!
+      wait_for "$blog" '^bootstrap='
+      local bootstrap
+      bootstrap=$(sed -n 's/^bootstrap=//p' "$blog")
+      printf 'consumer.fetch.wait.max.ms=5\n' > "$OUT/kafka.properties"
+      EDGE_ID=bench GRPC_SERVER_ADDRESS=0.0.0.0:0 METRICS_ADDRESS= MAX_PEERS=20000 TRACKER=local \
+        KAFKA_BOOTSTRAP_SERVERS=$bootstrap KAFKA_CONFIG_FILE=$OUT/kafka.properties LOG_LEVEL=info \
+        "$BUILD/edged/edged" > "$log" 2>&1 &
+      SERVER_PID=$!
+      wait_for "$log" 'Kafka partitions assigned'
+      PORT=$(sed -n 's/.*edged listening .* grpc=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
+      SINK=(--kafka="$bootstrap" --command_topic=edge-commands-bench)
+      ;;
   esac
 }
 
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
 # run LABEL SERVER LOADGEN-FLAGS...: one loadgen run against a fresh server.
+# Besides the loadgen's RESULT fields, records the 1-minute load average at
+# the start (load_start).
 run() {
   local label=$1 server=$2
   shift 2
+  local load_start
+  load_start=$(loadavg)
   start_server "$server"
   echo "== $label ($server)"
+  local broker=()
+  [[ -n "$BROKER_PID" ]] && broker=(--broker_pid="$BROKER_PID")
   nice -n "$LOADGEN_NICE" "$BIN/edge_loadgen" --port="$PORT" --hosts=$HOSTS --server_pid="$SERVER_PID" \
-    --label="$label" "${SINK[@]}" "$@" | tee "$OUT/$label.txt" | grep -v '^RESULT' | sed 's/^/   /'
-  grep '^RESULT' "$OUT/$label.txt" >> "$RESULTS"
+    --label="$label" "${SINK[@]}" "${broker[@]}" "$@" | tee "$OUT/$label.txt" |
+    grep -v '^RESULT' | sed 's/^/   /'
+  echo "$(grep '^RESULT' "$OUT/$label.txt") load_start=$load_start " >> "$RESULTS"
   stop_server
 }
 
@@ -121,6 +190,80 @@ field() {
   echo "${v:--}"
 }
 
+ratio() {  # ratio A B: A/B as a percentage
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.0f %%", 100 * a / b }'
+}
+# median V...: the middle value (the lower middle of an even count).
+median() { printf '%s\n' "$@" | grep -v '^-$' | sort -g | awk '{v[NR]=$1} END {print NR ? v[int((NR+1)/2)] : "-"}'; }
+commit_line() {
+  echo "Machine: $(nproc) cores, $(uname -sr); $(date -u +%Y-%m-%dT%H:%MZ); load generator at nice $LOADGEN_NICE; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+}
+
+if [[ $MODE == commands ]]; then
+  # Issue 15 item 2: the edge's command path in memory against a bare gRPC
+  # server pushing the same commands, alternating, fresh servers each run.
+  for r in $(seq "$ROUNDS"); do
+    order="memory echo"
+    (( r % 2 == 0 )) && order="echo memory"
+    for s in $order; do
+      run "commands-max-$s-$r" $s --peers="$PEERS" --workload=commands --command_rate=40000 \
+        --duration="$DURATION" --answer_commands=false
+      max=$(field "commands-max-$s-$r" cmds_per_s)
+      run "commands-half-$s-$r" $s --peers="$PEERS" --workload=commands \
+        --command_rate="$(( ${max%.*} / 2 ))" --duration="$DURATION" --answer_commands=false
+    done
+  done
+  echo
+  commit_line
+  echo
+  echo "| run | server | load | max cmd/s | CPU us/cmd at max | loadgen CPU % at max | half: cmd/s | p50 ms | p99 ms | p99.9 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for r in $(seq "$ROUNDS"); do
+    for s in memory echo; do
+      echo "| $r | $s | $(field "commands-max-$s-$r" load_start) | $(field "commands-max-$s-$r" cmds_per_s) | $(field "commands-max-$s-$r" cpu_us_per_msg) | $(field "commands-max-$s-$r" loadgen_cpu_pct) | $(field "commands-half-$s-$r" cmds_per_s) | $(field "commands-half-$s-$r" command_p50_ms) | $(field "commands-half-$s-$r" command_p99_ms) | $(field "commands-half-$s-$r" command_p999_ms) |"
+    done
+  done
+  for s in memory echo; do
+    maxes=() cpus=() p99s=()
+    for r in $(seq "$ROUNDS"); do
+      maxes+=("$(field "commands-max-$s-$r" cmds_per_s)")
+      cpus+=("$(field "commands-max-$s-$r" cpu_us_per_msg)")
+      p99s+=("$(field "commands-half-$s-$r" command_p99_ms)")
+    done
+    declare "MED_MAX_$s=$(median "${maxes[@]}")" "MED_CPU_$s=$(median "${cpus[@]}")"
+    echo "median $s: max $(median "${maxes[@]}") cmd/s, CPU $(median "${cpus[@]}") us/cmd, p99 at half $(median "${p99s[@]}") ms"
+  done
+  echo "edge/echo, medians: max $(ratio "$MED_MAX_memory" "$MED_MAX_echo"), CPU per command $(awk -v a="$MED_CPU_memory" -v b="$MED_CPU_echo" 'BEGIN { if (b > 0) printf "%.2f x", a / b; else print "-" }')"
+  echo "Raw results: $RESULTS"
+  exit 0
+fi
+
+if [[ $MODE == broker ]]; then
+  # Issue 15 item 1: BROKER_RATE commands/s to PEERS peers through a broker in
+  # its own process; kept up = >= 95 % delivered within the window, p99 <= 100 ms.
+  for r in $(seq "$RUNS"); do
+    run "broker-$r" broker --peers="$PEERS" --workload=commands --command_rate="$BROKER_RATE" \
+      --duration="$DURATION" --answer_commands="$ANSWER_COMMANDS"
+  done
+  echo
+  commit_line
+  echo "Broker: edge_kafka_broker, command topic $COMMAND_PARTITIONS partitions, others $TOPIC_PARTITIONS; $PEERS peers; $BROKER_RATE commands/s offered for $DURATION; peers answer: $ANSWER_COMMANDS"
+  echo
+  echo "| run | load | produced | delivered in window | delivered % | p50 ms | p99 ms | p99.9 ms | edged CPU % | edged CPU us/cmd | broker CPU % | loadgen CPU % | kept up |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  kept=0
+  for r in $(seq "$RUNS"); do
+    l="broker-$r"
+    ok=$(awk -v d="$(field "$l" delivered_pct)" -v p="$(field "$l" command_p99_ms)" \
+      'BEGIN { print (d != "-" && p != "-" && d + 0 >= 95 && p + 0 <= 100) ? "yes" : "no" }')
+    [[ $ok == yes ]] && kept=$((kept + 1))
+    echo "| $r | $(field "$l" load_start) | $(field "$l" commands_produced) | $(field "$l" commands_in_window) | $(field "$l" delivered_pct) | $(field "$l" command_p50_ms) | $(field "$l" command_p99_ms) | $(field "$l" command_p999_ms) | $(field "$l" server_cpu_pct) | $(field "$l" cpu_us_per_msg) | $(field "$l" broker_cpu_pct) | $(field "$l" loadgen_cpu_pct) | $ok |"
+  done
+  echo "kept up in $kept of $RUNS runs"
+  echo "Raw results: $RESULTS"
+  exit 0
+fi
+
 # 1. Connection ramp: admission rate and latency, RSS per peer.
 for s in echo memory kafka; do
   run "ramp-$s" $s --peers="$RAMP_PEERS" --workload=ramp --ramp_concurrency="$RAMP_CONCURRENCY"
@@ -129,8 +272,9 @@ done
 for s in echo memory kafka; do
   run "messages-$s" $s --peers="$PEERS" --workload=messages --window=4 --duration="$DURATION"
 done
-# 3. Commands -> peers: the maximum (offered above it), then half of it.
-for s in memory kafka; do
+# 3. Commands -> peers: the maximum (offered above it), then half of it
+# (the echo server pushes them: a bare server's limit).
+for s in echo memory kafka; do
   run "commands-max-$s" $s --peers="$PEERS" --workload=commands --command_rate=40000 \
     --duration="$DURATION" --answer_commands=false
   max=$(field "commands-max-$s" cmds_per_s)
@@ -158,9 +302,6 @@ echo "== core microbenchmarks"
 "$BUILD/bench/core/core_bench" --benchmark_min_time=0.5 2>&1 | tee "$OUT/core_bench.txt" |
   grep -E '^(BM_|Benchmark|-)' | sed 's/^/   /'
 
-ratio() {  # ratio A B: A/B as a percentage
-  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.0f %%", 100 * a / b }'
-}
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%dT%H:%MZ); load generator at nice $LOADGEN_NICE; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
@@ -183,7 +324,7 @@ row "ack p99 ms" messages ack_p99_ms
 row "ack p99.9 ms" messages ack_p999_ms
 row "messages: server CPU us per message" messages cpu_us_per_msg
 row "messages: server CPU, % of a core" messages server_cpu_pct
-row "commands max, cmd/s" commands-max cmds_per_s
+row "commands max, cmd/s" commands-max cmds_per_s ratio
 row "commands max: server CPU us per command" commands-max cpu_us_per_msg
 row "commands at half max: rate, cmd/s" commands-half cmds_per_s
 row "commands at half max: p50 ms" commands-half command_p50_ms

@@ -33,6 +33,12 @@
 #                      (default 4; the first comes within 0.5 s, each failed
 #                      one doubles the wait)
 #   --out=DIR          logs (default a new /tmp/hundred_thousand.XXXXXX)
+#   --etcd-data=DIR    etcd's data directory, created and removed (default
+#                      OUT/etcd-data). etcd fsyncs every commit: on a disk
+#                      busy with other work its WAL syncs take seconds and
+#                      the edges' leases expire; a disk (or tmpfs, e.g.
+#                      /dev/shm/etcd-bench) of its own stands in for the
+#                      dedicated disk etcd has in production
 # Each process stays under the 20,000-descriptor limit; every wait is
 # bounded; everything started is stopped on exit (trap).
 set -euo pipefail
@@ -49,6 +55,7 @@ LEASE_TTL=10
 BACKOFF_MAX=4
 OUT=""
 EDGED=""
+ETCD_DATA=""
 PER_EDGE=19500     # peers one edge holds under the descriptor limit
 PER_LOADGEN=17000  # peers one load generator opens (its descriptors too)
 
@@ -66,6 +73,7 @@ for arg in "$@"; do
     --lease-ttl=*) LEASE_TTL=${arg#*=} ;;
     --backoff-max=*) BACKOFF_MAX=${arg#*=} ;;
     --out=*) OUT=${arg#*=} ;;
+    --etcd-data=*) ETCD_DATA=${arg#*=} ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d;s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $arg (see --help)" ;;
   esac
@@ -100,6 +108,8 @@ ulimit -n "$(ulimit -Hn)"
 
 OUT=${OUT:-$(mktemp -d /tmp/hundred_thousand.XXXXXX)}
 mkdir -p "$OUT"
+ETCD_DATA=${ETCD_DATA:-$OUT/etcd-data}
+[[ ! -e $ETCD_DATA ]] || die "--etcd-data: $ETCD_DATA exists; name a new directory (it is removed at exit)"
 PREFIX=/bench100k/
 ETCD_PID="" EDGE_PIDS=() LG_PIDS=() KCAT_PIDS=() WATCH_PID=""
 # running PID: the process exists and has not exited (an exited child of
@@ -131,7 +141,7 @@ cleanup() {
   stop 20 "${EDGE_PIDS[@]}"
   [[ -n $ETCD_PID ]] && stop 10 "$ETCD_PID"
   wait 2> /dev/null || true
-  rm -rf "$OUT/etcd-data"
+  rm -rf "$ETCD_DATA"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -167,7 +177,7 @@ echo "   $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 # etcd, on two free loopback ports.
 read -r CPORT PPORT <<< "$(free_ports 2)"
 ETCD_EP=127.0.0.1:$CPORT
-etcd --name=bench --data-dir="$OUT/etcd-data" \
+etcd --name=bench --data-dir="$ETCD_DATA" \
   --listen-client-urls="http://$ETCD_EP" --advertise-client-urls="http://$ETCD_EP" \
   --listen-peer-urls="http://127.0.0.1:$PPORT" --initial-advertise-peer-urls="http://127.0.0.1:$PPORT" \
   --initial-cluster="bench=http://127.0.0.1:$PPORT" --log-level=warn > "$OUT/etcd.log" 2>&1 &

@@ -3,28 +3,24 @@
 // GrpcPeerTransport and LocalTracker, but with FakeMessageBus (every publish
 // is stored at once) instead of KafkaMessageBus. Backend commands come in on
 // a TCP "feed" port, one "<peer_id>\t<json>\n" line each, and are produced
-// into the in-memory command topic (see command_sink.h).
+// into the in-memory command topic (see command_sink.h, command_feed.h).
 //
 //   edge_bench_edge --port=0 --feed_port=0 --max_seconds=600
 // prints "edge_bench_edge listening port=<grpc> feed=<feed> pid=<pid>", then
 // serves until SIGTERM/SIGINT or --max_seconds, and shuts down as edged does.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "command_sink.h"
+#include "command_feed.h"
 #include "edge/descriptors.h"
 #include "edge/edge.h"
 #include "edge/grpc/grpc_peer_transport.h"
@@ -43,85 +39,6 @@ ABSL_FLAG(int, bus_capacity, 10000, "records the in-memory bus holds before it i
 ABSL_FLAG(int, max_seconds, 600, "exit after this long at most");
 
 namespace {
-
-// Accepts feed connections and produces each line into the command topic.
-class CommandFeed {
- public:
-  CommandFeed(edge::testing::FakeMessageBus* bus, std::string topic)
-      : bus_(bus), topic_(std::move(topic)) {}
-  ~CommandFeed() {
-    if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
-    if (acceptor_.joinable()) acceptor_.join();
-    {
-      absl::MutexLock lock(&mu_);
-      for (int fd : connections_) shutdown(fd, SHUT_RDWR);
-    }
-    for (auto& reader : readers_) reader.join();
-    if (listen_fd_ >= 0) close(listen_fd_);
-  }
-
-  // Listens on 127.0.0.1:`port`; returns the bound port, or -1.
-  int Start(int port) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
-        listen(listen_fd_, 16) != 0 ||
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-      return -1;
-    }
-    acceptor_ = std::thread([this] { Accept(); });
-    return ntohs(sa.sin_port);
-  }
-
- private:
-  void Accept() {
-    while (true) {
-      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EINTR) continue;
-        return;
-      }
-      absl::MutexLock lock(&mu_);
-      connections_.push_back(fd);
-      readers_.emplace_back([this, fd] { Read(fd); });
-    }
-  }
-
-  void Read(int fd) {
-    std::string buffer;
-    char chunk[64 * 1024];
-    while (true) {
-      ssize_t n = read(fd, chunk, sizeof(chunk));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      buffer.append(chunk, static_cast<size_t>(n));
-      size_t begin = 0;
-      for (size_t end; (end = buffer.find('\n', begin)) != std::string::npos; begin = end + 1) {
-        const size_t tab = buffer.find(edge::loadgen::kFeedSeparator, begin);
-        if (tab == std::string::npos || tab > end) continue;
-        // Fails only for a negative partition; this is partition 0.
-        (void)bus_->Produce(topic_, buffer.substr(begin, tab - begin),
-                            buffer.substr(tab + 1, end - tab - 1));
-      }
-      buffer.erase(0, begin);
-    }
-    close(fd);
-  }
-
-  edge::testing::FakeMessageBus* const bus_;
-  const std::string topic_;
-  int listen_fd_ = -1;
-  std::thread acceptor_;
-  absl::Mutex mu_;
-  std::vector<int> connections_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> readers_;
-};
 
 int Main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -180,7 +97,12 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "edge_bench_edge: %s\n", started.ToString().c_str());
     return 1;
   }
-  CommandFeed feed(&bus, options.topics.commands);
+  const std::string& command_topic = options.topics.commands;
+  edge::loadgen::CommandFeed feed(
+      [&bus, &command_topic](absl::string_view peer_id, absl::string_view json) {
+        // Fails only for a negative partition; this is partition 0.
+        (void)bus.Produce(command_topic, std::string(peer_id), std::string(json));
+      });
   const int feed_port = feed.Start(absl::GetFlag(FLAGS_feed_port));
   if (feed_port < 0) {
     std::fprintf(stderr, "edge_bench_edge: cannot listen for the command feed\n");

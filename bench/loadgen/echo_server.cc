@@ -6,23 +6,40 @@
 // GrpcPeerTransport's, so the edge's figures divided by its figures show what
 // the edge itself costs.
 //
-//   edge_echo_server --port=0 --max_seconds=600
-// prints "edge_echo_server listening port=<port> pid=<pid>", then serves
-// until SIGTERM/SIGINT or --max_seconds.
+// With --push it is also the bare equivalent of the edge's command path: it
+// reads the load generator's command feed (the one edge_bench_edge reads,
+// command_feed.h) and writes each command, on the feed's thread, to the
+// stream of the peer it names (the `peer_id` metadata) as the EdgeMessage the
+// edge would push: the same request_id, edge_id and payload. One write in
+// flight per stream, the rest queued (at most --push_queue_max per stream, as
+// the edge's PEER_SEND_QUEUE_MAX). It does not validate the command: it finds
+// "request_id", "type", "catalog_id" and "hash_types" by plain string search
+// (strings without escapes) and pushes only file_hash, the load generator's
+// command; anything else is counted as unsupported.
+//
+//   edge_echo_server --port=0 --max_seconds=600 [--push --feed_port=0]
+// prints "edge_echo_server listening port=<port> [feed=<feed> ]pid=<pid>",
+// then serves until SIGTERM/SIGINT or --max_seconds, and prints a stats line.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "command_feed.h"
 #include "edge/descriptors.h"
 #include "giggityflix_grpc_peer/peer_edge.grpc.pb.h"
 #include "proc_stats.h"
@@ -35,15 +52,43 @@ ABSL_FLAG(int, tcp_read_chunk, 0, "GRPC_ARG_TCP_READ_CHUNK_SIZE (0: gRPC's defau
 ABSL_FLAG(int, tcp_min_read_chunk, 0, "GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE (0: gRPC's default)");
 ABSL_FLAG(int, bdp_probe, -1, "GRPC_ARG_HTTP2_BDP_PROBE (-1: gRPC's default)");
 ABSL_FLAG(int64_t, resource_quota_mib, 0, "a gRPC resource quota of this size (0: none)");
+ABSL_FLAG(bool, push, false, "push the commands of a feed (command_feed.h) to the peers' streams");
+ABSL_FLAG(int, feed_port, 0, "with --push: command feed port on 127.0.0.1 (0: any free port)");
+ABSL_FLAG(int, push_queue_max, 1024, "with --push: commands queued per stream, at most");
 
 namespace {
 
 using giggityflix_grpc_peer::EdgeMessage;
 using giggityflix_grpc_peer::PeerMessage;
 
+class PushRegistry;
+
+// What the push mode did, printed at exit.
+struct PushStats {
+  std::atomic<int64_t> pushed{0};        // written or queued on a stream
+  std::atomic<int64_t> unknown_peer{0};  // no stream with that peer_id
+  std::atomic<int64_t> queue_full{0};    // the stream had push_queue_max queued
+  std::atomic<int64_t> ended{0};         // the stream was ending
+  std::atomic<int64_t> unsupported{0};   // not a file_hash with a request_id
+};
+
 class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessage> {
  public:
-  explicit EchoReactor(const std::string* edge_id) : edge_id_(edge_id) { StartRead(&in_); }
+  // `registry` is null without --push; otherwise the stream is listed
+  // under `peer_id` (if not empty) until it is done.
+  EchoReactor(const std::string* edge_id, PushRegistry* registry, std::string peer_id);
+
+  // Starts writing `message`, or queues it behind the write in flight (at
+  // most `queue_max` queued). Called from the feed's thread; what it does is
+  // counted in `stats`.
+  void Push(EdgeMessage message, size_t queue_max, PushStats* stats);
+
+  // gRPC holds one reference until OnDone, PushRegistry::Find hands out
+  // others: the reactor is deleted when the last one is dropped.
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -80,6 +125,11 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      if (!ok) {
+        // The call is over: nothing more can be written.
+        broken_ = true;
+        queue_.clear();
+      }
       if (ok && !queue_.empty()) {
         out_ = std::move(queue_.front());
         queue_.pop_front();
@@ -93,10 +143,15 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
     if (finish) Finish(grpc::Status::OK);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override;
 
  private:
+  ~EchoReactor() override = default;
+
   const std::string* const edge_id_;
+  PushRegistry* const registry_;
+  const std::string peer_id_;
+  std::atomic<int> refs_{1};  // gRPC's, until OnDone
   PeerMessage in_;
   EdgeMessage out_;
   absl::Mutex mu_;
@@ -104,18 +159,177 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Push mode: the open streams by peer_id (the last stream opened for an id
+// wins, as nothing here refuses a duplicate).
+class PushRegistry {
+ public:
+  void Add(const std::string& peer_id, EchoReactor* stream) {
+    absl::MutexLock lock(&mu_);
+    streams_[peer_id] = stream;
+  }
+  void Remove(const std::string& peer_id, EchoReactor* stream) {
+    absl::MutexLock lock(&mu_);
+    auto it = streams_.find(peer_id);
+    if (it != streams_.end() && it->second == stream) streams_.erase(it);
+  }
+  // The stream of `peer_id` with a reference the caller drops (Unref), or
+  // null.
+  EchoReactor* Find(absl::string_view peer_id) {
+    absl::MutexLock lock(&mu_);
+    auto it = streams_.find(peer_id);
+    if (it == streams_.end()) return nullptr;
+    it->second->Ref();
+    return it->second;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, EchoReactor*> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+EchoReactor::EchoReactor(const std::string* edge_id, PushRegistry* registry, std::string peer_id)
+    : edge_id_(edge_id), registry_(registry), peer_id_(std::move(peer_id)) {
+  if (registry_ != nullptr && !peer_id_.empty()) registry_->Add(peer_id_, this);
+  StartRead(&in_);
+}
+
+void EchoReactor::Push(EdgeMessage message, size_t queue_max, PushStats* stats) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || broken_) {
+      stats->ended.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (writing_) {
+      if (queue_.size() >= queue_max) {
+        stats->queue_full.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      queue_.push_back(std::move(message));
+      stats->pushed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    writing_ = true;
+    out_ = std::move(message);
+  }
+  stats->pushed.fetch_add(1, std::memory_order_relaxed);
+  StartWrite(&out_);
+}
+
+void EchoReactor::OnDone() {
+  {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;  // A Push holding a reference writes nothing now.
+  }
+  if (registry_ != nullptr && !peer_id_.empty()) registry_->Remove(peer_id_, this);
+  Unref();
+}
+
+// The value of the string member `key` of `json`, found by plain search: no
+// validation, no escapes (a bare server's decoding). Empty if absent.
+absl::string_view StringMember(absl::string_view json, absl::string_view key) {
+  const std::string quoted = absl::StrCat("\"", key, "\"");
+  size_t at = json.find(quoted);
+  if (at == absl::string_view::npos) return {};
+  at = json.find_first_not_of(" \t\r\n:", at + quoted.size());
+  if (at == absl::string_view::npos || json[at] != '"') return {};
+  const size_t end = json.find('"', at + 1);
+  if (end == absl::string_view::npos) return {};
+  return json.substr(at + 1, end - at - 1);
+}
+
+// The strings of the array member `key`, found the same way.
+void StringArrayMember(absl::string_view json, absl::string_view key,
+                       google::protobuf::RepeatedPtrField<std::string>* out) {
+  const std::string quoted = absl::StrCat("\"", key, "\"");
+  size_t at = json.find(quoted);
+  if (at == absl::string_view::npos) return;
+  at = json.find_first_not_of(" \t\r\n:", at + quoted.size());
+  if (at == absl::string_view::npos || json[at] != '[') return;
+  const size_t end = json.find(']', at);
+  if (end == absl::string_view::npos) return;
+  for (size_t open; (open = json.find('"', at)) < end;) {
+    const size_t close = json.find('"', open + 1);
+    if (close == absl::string_view::npos || close > end) return;
+    out->Add(std::string(json.substr(open + 1, close - open - 1)));
+    at = close + 1;
+  }
+}
+
+// Says once per kind what was not pushed (the stats line counts them all).
+void ReportFirst(std::atomic<bool>* reported, const std::string& what) {
+  if (reported->exchange(true, std::memory_order_relaxed)) return;
+  std::fprintf(stderr, "edge_echo_server: push: %s (reported once; counted in the stats line)\n",
+               what.c_str());
+}
+
+// The feed's callback in push mode.
+class Pusher {
+ public:
+  Pusher(const std::string* edge_id, PushRegistry* registry, size_t queue_max)
+      : edge_id_(edge_id), registry_(registry), queue_max_(queue_max) {}
+
+  void OnCommand(absl::string_view peer_id, absl::string_view json) {
+    const absl::string_view request_id = StringMember(json, "request_id");
+    if (request_id.empty() || StringMember(json, "type") != "file_hash") {
+      stats_.unsupported.fetch_add(1, std::memory_order_relaxed);
+      ReportFirst(
+          &reported_unsupported_,
+          absl::StrCat("not a file_hash with a request_id, not pushed: ", json.substr(0, 200)));
+      return;
+    }
+    EdgeMessage message;
+    message.set_request_id(std::string(request_id));
+    message.set_edge_id(*edge_id_);
+    auto* request = message.mutable_file_hash_request();
+    request->set_catalog_id(std::string(StringMember(json, "catalog_id")));
+    StringArrayMember(json, "hash_types", request->mutable_hash_types());
+    EchoReactor* stream = registry_->Find(peer_id);
+    if (stream == nullptr) {
+      stats_.unknown_peer.fetch_add(1, std::memory_order_relaxed);
+      ReportFirst(&reported_unknown_peer_,
+                  absl::StrCat("no stream for peer \"", peer_id.substr(0, 200), "\""));
+      return;
+    }
+    stream->Push(std::move(message), queue_max_, &stats_);
+    stream->Unref();
+  }
+
+  const PushStats& stats() const { return stats_; }
+
+ private:
+  const std::string* const edge_id_;
+  PushRegistry* const registry_;
+  const size_t queue_max_;
+  PushStats stats_;
+  std::atomic<bool> reported_unsupported_{false};
+  std::atomic<bool> reported_unknown_peer_{false};
 };
 
 class EchoService final : public giggityflix_grpc_peer::PeerEdgeService::CallbackService {
  public:
-  explicit EchoService(std::string edge_id) : edge_id_(std::move(edge_id)) {}
+  // `registry`: null unless pushing.
+  EchoService(std::string edge_id, PushRegistry* registry)
+      : edge_id_(std::move(edge_id)), registry_(registry) {}
   grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* AsyncOperations(
       grpc::CallbackServerContext* context) override {
-    return new EchoReactor(&edge_id_);
+    std::string peer_id;
+    if (registry_ != nullptr) {
+      auto it = context->client_metadata().find("peer_id");
+      if (it != context->client_metadata().end()) {
+        peer_id.assign(it->second.data(), it->second.size());
+      }
+    }
+    return new EchoReactor(&edge_id_, registry_, std::move(peer_id));
   }
+  const std::string& edge_id() const { return edge_id_; }
 
  private:
   const std::string edge_id_;
+  PushRegistry* const registry_;
 };
 
 int Main(int argc, char** argv) {
@@ -132,7 +346,14 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  EchoService service(absl::GetFlag(FLAGS_edge_id));
+  const bool push = absl::GetFlag(FLAGS_push);
+  const int push_queue_max = absl::GetFlag(FLAGS_push_queue_max);
+  if (push && push_queue_max < 1) {
+    std::fprintf(stderr, "edge_echo_server: --push_queue_max must be at least 1\n");
+    return 2;
+  }
+  PushRegistry registry;
+  EchoService service(absl::GetFlag(FLAGS_edge_id), push ? &registry : nullptr);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(
@@ -170,11 +391,42 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "edge_echo_server: cannot listen\n");
     return 1;
   }
-  std::printf("edge_echo_server listening port=%d pid=%d\n", port, static_cast<int>(getpid()));
+  // Declared after the server: it stops (joining its threads) first.
+  Pusher pusher(&service.edge_id(), &registry, static_cast<size_t>(push_queue_max));
+  std::unique_ptr<edge::loadgen::CommandFeed> feed;
+  std::string feed_field;
+  if (push) {
+    feed = std::make_unique<edge::loadgen::CommandFeed>(
+        [&pusher](absl::string_view peer_id, absl::string_view json) {
+          pusher.OnCommand(peer_id, json);
+        });
+    const int feed_port = feed->Start(absl::GetFlag(FLAGS_feed_port));
+    if (feed_port < 0) {
+      std::fprintf(stderr, "edge_echo_server: cannot listen for the command feed\n");
+      feed.reset();
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      return 1;
+    }
+    feed_field = absl::StrCat("feed=", feed_port, " ");
+  }
+  std::printf("edge_echo_server listening port=%d %spid=%d\n", port, feed_field.c_str(),
+              static_cast<int>(getpid()));
   std::fflush(stdout);
   struct timespec timeout = {absl::GetFlag(FLAGS_max_seconds), 0};
   sigtimedwait(&signals, nullptr, &timeout);
+  if (feed != nullptr) feed->Stop();  // No push after this.
+  const int64_t malformed = feed != nullptr ? feed->malformed() : 0;
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (push) {
+    const PushStats& s = pusher.stats();
+    std::printf(
+        "edge_echo_server stats pushed=%lld unknown_peer=%lld queue_full=%lld ended=%lld "
+        "unsupported=%lld malformed=%lld\n",
+        static_cast<long long>(s.pushed.load()), static_cast<long long>(s.unknown_peer.load()),
+        static_cast<long long>(s.queue_full.load()), static_cast<long long>(s.ended.load()),
+        static_cast<long long>(s.unsupported.load()), static_cast<long long>(malformed));
+    std::fflush(stdout);
+  }
   return 0;
 }
 

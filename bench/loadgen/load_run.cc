@@ -1,6 +1,7 @@
 #include "load_run.h"
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -64,11 +65,12 @@ class Runner {
     Set(prefix + "_max_ms", FormatMillis(h.Max()));
   }
 
-  std::optional<ProcessSample> Sample() {
-    if (o_.server_pid <= 0) return std::nullopt;
-    auto sample = SampleProcess(o_.server_pid);
+  std::optional<ProcessSample> Sample() { return SampleOf(o_.server_pid, "the server"); }
+  std::optional<ProcessSample> SampleOf(pid_t pid, const char* what) {
+    if (pid <= 0) return std::nullopt;
+    auto sample = SampleProcess(pid);
     if (!sample.ok()) {
-      std::fprintf(stderr, "loadgen: cannot sample the server: %s\n",
+      std::fprintf(stderr, "loadgen: cannot sample %s: %s\n", what,
                    sample.status().ToString().c_str());
       return std::nullopt;
     }
@@ -284,6 +286,10 @@ class Runner {
     const int64_t acked0 = stats_.messages_acked.load();
     const int64_t received0 = stats_.commands_received.load();
     std::optional<ProcessSample> s0 = Sample();
+    // The load generator's own CPU, and a broker's: what the server's
+    // cores were shared with.
+    std::optional<ProcessSample> self0 = SampleOf(getpid(), "the load generator");
+    std::optional<ProcessSample> broker0 = SampleOf(o_.broker_pid, "the broker");
     const absl::Time start = absl::Now();
     const absl::Time end = start + o_.duration;
     if (closed_loop) {
@@ -335,6 +341,8 @@ class Runner {
     const int64_t acked = stats_.messages_acked.load() - acked0;
     const int64_t received = stats_.commands_received.load() - received0;
     std::optional<ProcessSample> s1 = Sample();
+    std::optional<ProcessSample> self1 = SampleOf(getpid(), "the load generator");
+    std::optional<ProcessSample> broker1 = SampleOf(o_.broker_pid, "the broker");
     // Wait for what is still in flight.
     const absl::Time drain_deadline = absl::Now() + o_.drain_timeout;
     auto drained = [&] {
@@ -367,6 +375,10 @@ class Runner {
           stats_.command.Summary().c_str());
       Set("cmds_per_s", Fixed(received / seconds, 0));
       Set("commands_produced", commands_sent);
+      // Delivered within the window, of those produced within it: 100 when
+      // the server keeps up (less only by what is in flight at the end).
+      Set("commands_in_window", received);
+      if (commands_sent > 0) Set("delivered_pct", Fixed(100.0 * received / commands_sent, 1));
       SetLatency("command", stats_.command);
     }
     if (s0 && s1) {
@@ -379,6 +391,15 @@ class Runner {
       Set("server_cpu_pct", Fixed(100 * cpu / seconds, 0));
       if (units > 0) Set("cpu_us_per_msg", Fixed(1e6 * cpu / units, 1));
       Set("rss_end_kib", s1->rss_kib);
+    }
+    auto cpu_pct = [seconds](const std::optional<ProcessSample>& a,
+                             const std::optional<ProcessSample>& b) {
+      return Fixed(100 * absl::ToDoubleSeconds(b->cpu - a->cpu) / seconds, 0);
+    };
+    if (self0 && self1) Set("loadgen_cpu_pct", cpu_pct(self0, self1));
+    if (broker0 && broker1) {
+      std::printf("  broker: cpu %s %% of a core\n", cpu_pct(broker0, broker1).c_str());
+      Set("broker_cpu_pct", cpu_pct(broker0, broker1));
     }
     std::fflush(stdout);
   }

@@ -56,7 +56,10 @@ struct LoadRunOptions {
   absl::Duration drain_timeout = absl::Seconds(10);
 
   pid_t server_pid = 0;  // 0: no server samples
-  std::string label;     // echoed in the RESULT line
+  // Another process whose CPU over the workload window is reported
+  // (broker_cpu_pct): a broker in its own process. 0: none.
+  pid_t broker_pid = 0;
+  std::string label;  // echoed in the RESULT line
   LoadPeerOptions peer;
 };
 

@@ -46,6 +46,7 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "how long to wait for what is in flight after the workload");
 ABSL_FLAG(bool, answer_commands, true, "answer commands like a real peer");
 ABSL_FLAG(int, server_pid, 0, "the server's pid, for memory, descriptor and CPU samples");
+ABSL_FLAG(int, broker_pid, 0, "a broker's pid, for its CPU over the workload window");
 ABSL_FLAG(std::string, label, "", "a name for the run, echoed in the RESULT line");
 ABSL_FLAG(std::string, targets, "",
           "hold: comma-separated edges, host:port each (instead of --hosts "
@@ -99,6 +100,7 @@ int Main(int argc, char** argv) {
   options.keepalive_interval = absl::GetFlag(FLAGS_keepalive_interval);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   options.server_pid = absl::GetFlag(FLAGS_server_pid);
+  options.broker_pid = absl::GetFlag(FLAGS_broker_pid);
   options.label = absl::GetFlag(FLAGS_label);
   options.peer.answer_commands = absl::GetFlag(FLAGS_answer_commands);
   if (options.peers + 64 > limit) {

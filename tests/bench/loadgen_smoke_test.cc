@@ -1,10 +1,13 @@
 // The load generator runs against each server it is meant for and completes
 // with the expected counts. Speed is never asserted here (bench/run.sh
 // measures it).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,6 +212,95 @@ TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
   EXPECT_EQ(r["drained"], "yes");
   EXPECT_EQ(r["closed_cleanly"], "yes");
   EXPECT_EQ(echo.Terminate(absl::Seconds(30)), 0) << echo.output();
+}
+
+TEST(LoadgenSmokeTest, CommandsPushedByTheBareServerArrive) {
+  Child echo({EDGE_ECHO_SERVER_PATH, "--port=0", "--push", "--feed_port=0", "--max_seconds=120"});
+  auto listening = Fields(echo.WaitForLine("listening", absl::Seconds(20)));
+  ASSERT_GT(Int(listening, "port"), 0) << echo.output();
+  ASSERT_GT(Int(listening, "feed"), 0) << echo.output();
+  auto r = RunLoadgen({absl::StrCat("--port=", listening["port"]),
+                       absl::StrCat("--feed=127.0.0.1:", listening["feed"]),
+                       absl::StrCat("--server_pid=", listening["pid"]), "--peers=10",
+                       "--workload=commands", "--command_rate=100", "--duration=1s"});
+  EXPECT_EQ(Int(r, "admitted"), 10);
+  EXPECT_GT(Int(r, "commands_produced"), 0);
+  EXPECT_EQ(Int(r, "commands_received"), Int(r, "commands_produced"));
+  EXPECT_GT(Int(r, "answers_sent"), 0);
+  EXPECT_EQ(Int(r, "answers_acked"), Int(r, "answers_sent"));
+  EXPECT_EQ(r["drained"], "yes");
+  EXPECT_EQ(r["closed_cleanly"], "yes");
+  EXPECT_EQ(Int(r, "unexpected_acks"), 0);
+  EXPECT_EQ(echo.Terminate(absl::Seconds(30)), 0) << echo.output();
+  auto stats = Fields(echo.WaitForLine("edge_echo_server stats", absl::Seconds(1)));
+  // Every command of the window and the warm-up's.
+  EXPECT_EQ(Int(stats, "pushed"), Int(r, "commands_produced") + 1) << echo.output();
+  EXPECT_EQ(Int(stats, "unknown_peer"), 0);
+  EXPECT_EQ(Int(stats, "queue_full"), 0);
+  EXPECT_EQ(Int(stats, "unsupported"), 0);
+  EXPECT_EQ(Int(stats, "malformed"), 0);
+}
+
+TEST(LoadgenSmokeTest, TheBareServerCountsTheCommandsItCannotPush) {
+  Child echo({EDGE_ECHO_SERVER_PATH, "--port=0", "--push", "--feed_port=0", "--max_seconds=120"});
+  auto listening = Fields(echo.WaitForLine("listening", absl::Seconds(20)));
+  ASSERT_GT(Int(listening, "feed"), 0) << echo.output();
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(Int(listening, "feed")));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0) << strerror(errno);
+  // A line without a separator, a command it does not push, and a command
+  // for a peer without a stream, in this order on one connection.
+  const std::string lines =
+      "no separator\n"
+      "p1\t{\"type\":\"file_delete\",\"request_id\":\"r1\",\"catalog_ids\":[\"a\"]}\n"
+      "nobody\t{\"type\":\"file_hash\",\"request_id\":\"r2\",\"catalog_id\":\"c\","
+      "\"hash_types\":[\"sha256\"]}\n";
+  ASSERT_EQ(write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  EXPECT_FALSE(echo.WaitForLine("no stream for peer \"nobody\"", absl::Seconds(20)).empty())
+      << echo.output();
+  EXPECT_NE(echo.output().find("not a file_hash with a request_id"), std::string::npos)
+      << echo.output();
+  close(fd);
+  EXPECT_EQ(echo.Terminate(absl::Seconds(30)), 0) << echo.output();
+  auto stats = Fields(echo.WaitForLine("edge_echo_server stats", absl::Seconds(1)));
+  EXPECT_EQ(Int(stats, "pushed"), 0) << echo.output();
+  EXPECT_EQ(Int(stats, "malformed"), 1);
+  EXPECT_EQ(Int(stats, "unsupported"), 1);
+  EXPECT_EQ(Int(stats, "unknown_peer"), 1);
+}
+
+TEST(LoadgenSmokeTest, CommandsThroughABrokerInItsOwnProcessArrive) {
+  // Every topic edged uses, as bench/run.sh --broker creates them.
+  Child broker({EDGE_KAFKA_BROKER_PATH, "edge-commands-smoke:4", "edge-commands-smoke.deadletter:1",
+                "peer-lifecycle-events:1", "peer-catalog-updates:1", "file-delete-responses:1",
+                "file-hash-responses:1", "peer-file-offers:1", "webrtc-signaling:1"});
+  auto address = Fields(broker.WaitForLine("bootstrap=", absl::Seconds(20)));
+  ASSERT_FALSE(address["bootstrap"].empty()) << broker.output();
+  Child edged(
+      {EDGED_PATH},
+      {"EDGE_ID=smoke", "GRPC_SERVER_ADDRESS=0.0.0.0:0", "METRICS_ADDRESS=", "LOG_LEVEL=info",
+       absl::StrCat("KAFKA_BOOTSTRAP_SERVERS=", address["bootstrap"]), "TRACKER=local"});
+  const std::string line = edged.WaitForLine("edged listening", absl::Seconds(30));
+  ASSERT_FALSE(line.empty()) << edged.output();
+  const std::string grpc = Fields(line)["grpc"];
+  ASSERT_FALSE(edged.WaitForLine("Kafka partitions assigned", absl::Seconds(30)).empty())
+      << edged.output();
+  auto r =
+      RunLoadgen({absl::StrCat("--port=", grpc.substr(grpc.rfind(':') + 1)),
+                  absl::StrCat("--kafka=", address["bootstrap"]),
+                  "--command_topic=edge-commands-smoke", absl::StrCat("--server_pid=", edged.pid()),
+                  "--peers=10", "--workload=commands", "--command_rate=100", "--duration=1s"});
+  EXPECT_EQ(Int(r, "admitted"), 10);
+  EXPECT_GT(Int(r, "commands_produced"), 0);
+  EXPECT_EQ(Int(r, "commands_received"), Int(r, "commands_produced"));
+  EXPECT_EQ(Int(r, "answers_acked"), Int(r, "answers_sent"));
+  EXPECT_EQ(r["drained"], "yes");
+  EXPECT_EQ(edged.Terminate(absl::Seconds(30)), 0) << edged.output();
+  EXPECT_EQ(broker.Terminate(absl::Seconds(30)), 0) << broker.output();
 }
 
 TEST(LoadgenSmokeTest, CommandsThroughEdgedsEmbeddedKafkaArrive) {

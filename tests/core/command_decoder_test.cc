@@ -239,5 +239,138 @@ TEST(CommandDecoderTest, CheckJsonDepthCountsOnlyStructure) {
   EXPECT_EQ(CheckJsonDepth("]]]]" + Nested(kMaxJsonDepth, '[', ']')), "");
 }
 
+// A member name given twice leaves the command without a meaning; protobuf's
+// parser, which read commands before, refused it too.
+TEST(CommandDecoderTest, RepeatedMemberNamesAreInvalidJson) {
+  for (const char* json : {
+           R"({"type":"file_hash","peer_id":"p","catalog_id":"a","catalog_id":"b"})",
+           R"({"type":"file_hash","peer_id":"p","catalog_id":"a","catalog_id":null})",
+           R"({"type":"catalog_announcement","peer_id":"p","extra":[{"x":1,"x":1}]})",
+           R"({"type":"batch_file_offer_response","peer_id":"p",)"
+           R"("files":[{"relative_path":"x","catalog_id":"c","catalog_id":"d"}]})",
+           R"({"type":"webrtc","peer_id":"p","webrtc":{"iceCandidate":{"sessionId":"s"},)"
+           R"("iceCandidate":{"sessionId":"t"}}})",
+       }) {
+    DecodeResult r = DecodeCommand(json, kMax);
+    ASSERT_FALSE(r.ok()) << json;
+    EXPECT_EQ(r.error->reason, DeadLetterReason::kInvalidJson) << json;
+    EXPECT_NE(r.error->detail.find("appears twice"), std::string::npos) << r.error->detail;
+  }
+  // Many members: the same answer.
+  std::string value = R"({"type":"catalog_announcement","peer_id":"p")";
+  for (int i = 0; i < 100; ++i) value += ",\"m" + std::to_string(i) + "\":1";
+  EXPECT_TRUE(DecodeCommand(value + "}", kMax).ok());
+  EXPECT_EQ(ReasonOf(value + R"(,"m50":2})"), DeadLetterReason::kInvalidJson);
+}
+
+TEST(CommandDecoderTest, NumbersAreJsonNumbersWhateverTheirSpelling) {
+  const std::string screenshot =
+      R"({"type":"screenshot","peer_id":"p","catalog_id":"a","quantity":)";
+  for (auto [spelling, quantity] : {std::pair<const char*, int>{"2", 2},
+                                    {"2.0", 2},
+                                    {"1e2", 100},
+                                    {"20E-1", 2},
+                                    {"0.03e2", 3}}) {
+    DecodeResult r = DecodeCommand(screenshot + spelling + "}", kMax);
+    ASSERT_TRUE(r.ok()) << spelling << ": " << r.error->detail;
+    EXPECT_EQ(r.command.message.screenshot_capture_request().quantity(), quantity) << spelling;
+  }
+  EXPECT_EQ(ReasonOf(screenshot + "1e16}"), DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(screenshot + "123456789012345678901234567890}"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(screenshot + "-9223372036854775809}"), DeadLetterReason::kInvalidCommand);
+  // Beyond a double's range: not a number JSON can carry here.
+  EXPECT_EQ(ReasonOf(screenshot + "1e400}"), DeadLetterReason::kInvalidJson);
+  // Integers of any length are JSON, in ignored members too.
+  const std::string extra = R"({"type":"catalog_announcement","peer_id":"p","extra":)";
+  for (const char* number : {"18446744073709551616", "-123456789012345678901234567890",
+                             "[1,123456789012345678901234567890,\"12345678901234567890123\"]"}) {
+    DecodeResult r = DecodeCommand(extra + number + "}", kMax);
+    EXPECT_TRUE(r.ok()) << number << ": " << r.error->detail;
+  }
+}
+
+// Not JSON, although protobuf's parser (which read commands before) took it.
+TEST(CommandDecoderTest, NonJsonSyntaxIsInvalidJson) {
+  const std::string start = R"({"type":"file_hash","peer_id":"p","catalog_id":)";
+  for (const std::string& value : {
+           start + R"('a'})",
+           std::string(R"({type:"file_hash",peer_id:"p",catalog_id:"a"})"),
+           start + R"("a",})",
+           start + R"("a","x":[1,]})",
+           start + R"("a","x":1.})",
+           start + R"("a","x":01})",
+           start + "\"a\tb\"}",
+           start + R"("\x41"})",
+           start + R"("\ud800"})",
+           start + R"("a","x":NaN})",
+           "\xEF\xBB\xBF" + start + R"("a"})",
+           "\f" + start + R"("a"})",
+           start + R"("a"} x)",
+           start + R"("a"}{})",
+           std::string(" "),
+       }) {
+    EXPECT_EQ(ReasonOf(value), DeadLetterReason::kInvalidJson) << value;
+  }
+  DecodeResult r = DecodeCommand(" \r\n\t" + start + R"("\ud83d\ude00\/"} )", kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.message.file_hash_request().catalog_id(), "\xF0\x9F\x98\x80/");
+}
+
+TEST(CommandDecoderTest, NullsInsideArraysAreInvalidCommands) {
+  EXPECT_EQ(ReasonOf(R"({"type":"file_delete","peer_id":"p","catalog_ids":["a",null]})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"file_hash","peer_id":"p","catalog_id":"a","hash_types":[null]})"),
+            DeadLetterReason::kInvalidCommand);
+  EXPECT_EQ(ReasonOf(R"({"type":"batch_file_offer_response","peer_id":"p","files":[null]})"),
+            DeadLetterReason::kInvalidCommand);
+  DecodeResult r = DecodeCommand(
+      R"({"type":"file_hash","peer_id":"p","catalog_id":"a","hash_types":null})", kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.message.file_hash_request().hash_types_size(), 0);
+}
+
+// The webrtc member keeps protobuf's JSON mapping: either field name
+// spelling, numbers as strings, any spelling of an integer.
+TEST(CommandDecoderTest, WebRtcMemberFollowsProtobufJsonMapping) {
+  const std::string start = R"({"type":"webrtc","peer_id":"p","webrtc":{"iceCandidate":)";
+  for (auto [candidate, index] :
+       {std::pair<const char*, int>{R"({"sessionId":"s","sdpMLineIndex":1e0})", 1},
+        {R"({"session_id":"s","sdp_m_line_index":"3"})", 3},
+        {R"({"sessionId":"s","candidate":"c\"\u0001","sdpMLineIndex":-0})", 0}}) {
+    DecodeResult r = DecodeCommand(start + candidate + "}}", kMax);
+    ASSERT_TRUE(r.ok()) << candidate << ": " << r.error->detail;
+    EXPECT_EQ(r.command.message.webrtc().ice_candidate().session_id(), "s");
+    EXPECT_EQ(r.command.message.webrtc().ice_candidate().sdp_m_line_index(), index) << candidate;
+  }
+  DecodeResult r = DecodeCommand(start + R"({"sessionId":"s","candidate":"c\"\u0001"}}})", kMax);
+  ASSERT_TRUE(r.ok()) << r.error->detail;
+  EXPECT_EQ(r.command.message.webrtc().ice_candidate().candidate(), std::string("c\"\x01"));
+  for (const char* candidate : {R"({"sessionId":"s","sdpMLineIndex":1.5})",
+                                R"({"sessionId":"s","sdpMLineIndex":2147483648})",
+                                R"({"sessionId":"s","bogus":1})", R"([])"}) {
+    EXPECT_EQ(ReasonOf(start + candidate + "}}"), DeadLetterReason::kInvalidCommand) << candidate;
+  }
+}
+
+// Small values reuse one parser per thread; large ones get their own. Either
+// way each value is decoded on its own.
+TEST(CommandDecoderTest, LargeAndSmallValuesAlternate) {
+  std::string ids;
+  for (int i = 0; i < 5000; ++i) ids += (i ? ",\"" : "\"") + std::to_string(i) + "-catalog-id\"";
+  const std::string large = R"({"type":"file_delete","peer_id":"p","catalog_ids":[)" + ids + "]}";
+  ASSERT_GT(large.size(), 64u * 1024);
+  for (int round = 0; round < 3; ++round) {
+    DecodeResult r = DecodeCommand(large, kMax);
+    ASSERT_TRUE(r.ok()) << r.error->detail;
+    EXPECT_EQ(r.command.message.file_delete_request().catalog_ids_size(), 5000);
+    r = DecodeCommand(R"({"type":"file_delete","peer_id":"q","catalog_ids":["x"]})", kMax);
+    ASSERT_TRUE(r.ok()) << r.error->detail;
+    EXPECT_EQ(r.command.peer_id, "q");
+    ASSERT_EQ(r.command.message.file_delete_request().catalog_ids_size(), 1);
+    EXPECT_EQ(ReasonOf(large.substr(0, large.size() - 1)), DeadLetterReason::kInvalidJson);
+  }
+}
+
 }  // namespace
 }  // namespace edge

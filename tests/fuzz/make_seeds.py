@@ -115,6 +115,10 @@ command_seeds = {
     "unknown_type": command(type="reboot", peer_id="p"),
     "not_object": "[1,2,3]",
     "not_json": "{\"type\":",
+    "repeated_name": '{"type":"file_hash","peer_id":"p","catalog_id":"a","catalog_id":"b"}',
+    "numbers": '{"type":"screenshot","peer_id":"p","catalog_id":"c","quantity":2.0e0,'
+               '"extra":[123456789012345678901234567890,-9223372036854775809,1e-400]}',
+    "escapes": '{"type":"disconnect","peer_id":"p","reason":"\\ud83d\\ude00\\u0000\\"\\/"}',
 }
 
 for name, steps in peer_seeds.items():

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -501,6 +502,72 @@ TEST_F(GrpcPeerTransportTest, ShutdownEndsEverythingAndReturnsAfterEveryOnEnd) {
   EXPECT_TRUE(late->WaitForEnd());
   EXPECT_FALSE(transport_->Start(&handler_).ok());
   transport_->Shutdown();  // Idempotent.
+}
+
+// Writes asked for on threads that are not gRPC's (the message bus's, here
+// the tests') are started by gRPC's threads in batches: several streams
+// written at once from several threads each get every message, in order.
+TEST_F(GrpcPeerTransportTest, WritesFromOtherThreadsArriveInOrderOnEveryStream) {
+  StartTransport();
+  constexpr int kStreams = 8;
+  constexpr int kCount = 200;
+  std::vector<std::unique_ptr<TestPeer>> peers;
+  for (int i = 0; i < kStreams; ++i) peers.push_back(ConnectAdmitted(absl::StrCat("peer-", i), i));
+  std::vector<std::thread> writers;
+  std::vector<size_t> written(kStreams, 0);
+  for (int s = 0; s < kStreams; ++s) {
+    writers.emplace_back([&, s] {
+      std::vector<EdgeMessage> out;
+      for (int i = 0; i < kCount; ++i) out.push_back(NumberedEdgeMessage(i));
+      written[s] = testing::WriteAll(*handler_.stream(s), out);
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  for (int s = 0; s < kStreams; ++s) {
+    EXPECT_EQ(written[s], static_cast<size_t>(kCount));
+    ASSERT_TRUE(peers[s]->WaitForReceived(kCount));
+    auto received = peers[s]->Received();
+    ASSERT_EQ(received.size(), static_cast<size_t>(kCount));
+    for (int i = 0; i < kCount; ++i) {
+      EXPECT_EQ(received[i].request_id(), absl::StrCat("edge-", i)) << "stream " << s;
+    }
+    EXPECT_EQ(handler_.observer(s)->violations(), 0);
+  }
+}
+
+// Writes waiting to be started when their streams end (Finish, or the
+// transport shutting down right after) still each get their callback
+// exactly once, and before the observer's OnEnd.
+TEST_F(GrpcPeerTransportTest, StreamsEndedWithWritesWaitingReportEveryWriteBeforeOnEnd) {
+  StartTransport();
+  constexpr int kStreams = 16;
+  std::vector<std::unique_ptr<TestPeer>> peers;
+  for (int i = 0; i < kStreams; ++i) peers.push_back(ConnectAdmitted(absl::StrCat("peer-", i), i));
+  struct Outcome {
+    absl::Mutex mu;
+    int calls ABSL_GUARDED_BY(mu) = 0;
+    int ends_seen ABSL_GUARDED_BY(mu) = -1;
+  };
+  std::vector<std::shared_ptr<Outcome>> outcomes;
+  for (int i = 0; i < kStreams; ++i) {
+    auto outcome = std::make_shared<Outcome>();
+    outcomes.push_back(outcome);
+    auto observer = handler_.observer(i);
+    handler_.stream(i)->Write(NumberedEdgeMessage(i), [outcome, observer](bool) {
+      absl::MutexLock lock(&outcome->mu);
+      ++outcome->calls;
+      outcome->ends_seen = observer->end_count();
+    });
+    // Half end on their own at once, the rest with the transport.
+    if (i % 2 == 0) handler_.stream(i)->Finish(absl::AbortedError("kicked"));
+  }
+  transport_->Shutdown();
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_EQ(handler_.observer(i)->end_count(), 1) << "stream " << i;
+    absl::MutexLock lock(&outcomes[i]->mu);
+    EXPECT_EQ(outcomes[i]->calls, 1) << "stream " << i;
+    EXPECT_EQ(outcomes[i]->ends_seen, 0) << "stream " << i;
+  }
 }
 
 TEST_F(GrpcPeerTransportTest, KeepaliveToleratesClientsPingingWithinTheLimit) {

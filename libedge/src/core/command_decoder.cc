@@ -1,14 +1,21 @@
 #include "command_decoder.h"
 
+#include <simdjson.h>
+
+#include <charconv>
 #include <cmath>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "edge/ids.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/type.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver.h"
@@ -18,14 +25,15 @@ namespace edge {
 namespace {
 
 namespace gp = giggityflix_grpc_peer;
-using google::protobuf::ListValue;
-using google::protobuf::Struct;
-using google::protobuf::Value;
 
 constexpr int kMaxScreenshots = 100;
 // request_id, edge_id and framing added to the payload on the wire.
 constexpr size_t kEnvelopeBytes = 512;
 constexpr char kTypeUrlPrefix[] = "type.googleapis.com";
+// A value up to this size is parsed by the thread's reused parser, which
+// keeps buffers of ~15 bytes per byte of the largest value it has seen; a
+// larger one gets a parser of its own, freed after it.
+constexpr size_t kReusedParserMaxBytes = 64 * 1024;
 
 // protobuf's JSON parser resolves the type descriptions of the target
 // message on every call, which costs far more than the parse itself. This
@@ -118,39 +126,47 @@ DecodeResult Fail(DeadLetterReason reason, std::string detail, std::string peer_
   return result;
 }
 
-// Typed, strict access to the members of the command object. The first
-// type error is kept in `error`; absent and null members read as empty.
+// Typed, strict access to the members of a JSON object (whose member names
+// are unique: see RepeatedName). The first type error is kept in `error`;
+// absent and null members read as empty.
 class Members {
  public:
-  explicit Members(const Struct& object) : object_(object) {}
+  explicit Members(simdjson::dom::object object) : object_(object) {}
 
   const std::string& error() const { return error_; }
 
   std::string String(const char* name) {
-    const Value* v = Find(name);
-    if (v == nullptr) return "";
-    if (v->kind_case() != Value::kStringValue) return Wrong(name, "a string");
-    return v->string_value();
+    simdjson::dom::element v;
+    if (!Find(name, &v)) return "";
+    std::string_view s;
+    if (v.get_string().get(s) != simdjson::SUCCESS) return Wrong(name, "a string"), "";
+    return std::string(s);
   }
 
   bool StringArray(const char* name, google::protobuf::RepeatedPtrField<std::string>* out) {
-    const Value* v = Find(name);
-    if (v == nullptr) return true;
-    if (v->kind_case() != Value::kListValue) return Wrong(name, "an array of strings"), false;
-    for (const Value& item : v->list_value().values()) {
-      if (item.kind_case() != Value::kStringValue) {
+    simdjson::dom::element v;
+    if (!Find(name, &v)) return true;
+    simdjson::dom::array array;
+    if (v.get_array().get(array) != simdjson::SUCCESS) {
+      return Wrong(name, "an array of strings"), false;
+    }
+    for (simdjson::dom::element item : array) {
+      std::string_view s;
+      if (item.get_string().get(s) != simdjson::SUCCESS) {
         return Wrong(name, "an array of strings"), false;
       }
-      out->Add(std::string(item.string_value()));
+      out->Add(std::string(s));
     }
     return true;
   }
 
-  // An integer; `fallback` when absent.
+  // An integer; `fallback` when absent. JSON numbers are read as doubles
+  // (whatever their spelling: 3, 3.0 and 3e0 are the same integer).
   std::optional<int64_t> Integer(const char* name, int64_t fallback) {
-    const Value* v = Find(name);
-    if (v == nullptr) return fallback;
-    double d = v->kind_case() == Value::kNumberValue ? v->number_value() : NAN;
+    simdjson::dom::element v;
+    if (!Find(name, &v)) return fallback;
+    double d = NAN;
+    if (v.get_double().get(d) != simdjson::SUCCESS) d = NAN;
     if (!std::isfinite(d) || std::trunc(d) != d || std::fabs(d) > 1e15) {
       Wrong(name, "an integer");
       return std::nullopt;
@@ -158,47 +174,211 @@ class Members {
     return static_cast<int64_t>(d);
   }
 
-  const ListValue* List(const char* name) {
-    const Value* v = Find(name);
-    if (v == nullptr) return nullptr;
-    if (v->kind_case() != Value::kListValue) return Wrong(name, "an array"), nullptr;
-    return &v->list_value();
+  // True with `out` set when the member is an array; false when it is absent
+  // or (then `error` says so) of another type.
+  bool List(const char* name, simdjson::dom::array* out) {
+    simdjson::dom::element v;
+    if (!Find(name, &v)) return false;
+    if (v.get_array().get(*out) != simdjson::SUCCESS) return Wrong(name, "an array"), false;
+    return true;
   }
 
-  const Struct* Object(const char* name) {
-    const Value* v = Find(name);
-    if (v == nullptr) return nullptr;
-    if (v->kind_case() != Value::kStructValue) return Wrong(name, "an object"), nullptr;
-    return &v->struct_value();
+  bool Object(const char* name, simdjson::dom::element* out) {
+    if (!Find(name, out)) return false;
+    if (!out->is_object()) return Wrong(name, "an object"), false;
+    return true;
   }
 
  private:
-  const Value* Find(const char* name) const {
-    auto it = object_.fields().find(name);
-    if (it == object_.fields().end() || it->second.kind_case() == Value::kNullValue) return nullptr;
-    return &it->second;
+  // The member called `name`, unless it is null.
+  bool Find(const char* name, simdjson::dom::element* out) const {
+    const std::string_view wanted(name);
+    for (simdjson::dom::key_value_pair field : object_) {
+      if (field.key == wanted) {
+        *out = field.value;
+        return !out->is_null();
+      }
+    }
+    return false;
   }
 
-  std::string Wrong(const char* name, const char* expected) {
+  void Wrong(const char* name, const char* expected) {
     if (error_.empty()) error_ = absl::StrCat("field ", name, " must be ", expected);
-    return "";
   }
 
-  const Struct& object_;
+  simdjson::dom::object object_;
   std::string error_;
 };
+
+// The first member name that appears twice in one object within `value`.
+// protobuf's parser, which read commands before, refused such values (a
+// `google.protobuf.Struct` is a map), and the contract leaves them without a
+// meaning: they stay invalid_json.
+std::optional<std::string> RepeatedName(simdjson::dom::element value) {
+  switch (value.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      simdjson::dom::object object = value.get_object().value_unsafe();
+      constexpr size_t kSearchedInPlace = 16;
+      if (object.size() <= kSearchedInPlace) {
+        std::string_view names[kSearchedInPlace];
+        size_t n = 0;
+        for (simdjson::dom::key_value_pair field : object) {
+          for (size_t i = 0; i < n; ++i) {
+            if (names[i] == field.key) return std::string(field.key);
+          }
+          names[n++] = field.key;
+        }
+      } else {
+        absl::flat_hash_set<std::string_view> names;
+        for (simdjson::dom::key_value_pair field : object) {
+          if (!names.insert(field.key).second) return std::string(field.key);
+        }
+      }
+      for (simdjson::dom::key_value_pair field : object) {
+        if (auto name = RepeatedName(field.value)) return name;
+      }
+      return std::nullopt;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      simdjson::dom::array array = value.get_array().value_unsafe();
+      for (simdjson::dom::element item : array) {
+        if (auto name = RepeatedName(item)) return name;
+      }
+      return std::nullopt;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+// JSON (and protobuf's parser before) takes an integer of any length, read
+// as the nearest double; simdjson refuses one beyond 64 bits. `json` with
+// each integer of 19 digits or more written with a ".0" (read as the same
+// double), or nullopt when it has none.
+std::optional<std::string> WidenLongIntegers(absl::string_view json) {
+  constexpr size_t kLongDigits = 19;
+  std::string out;
+  size_t copied = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && !absl::ascii_isdigit(c)) continue;
+    // A number token: -?digits, then maybe a fraction or an exponent.
+    size_t end = i + (c == '-' ? 1 : 0);
+    size_t digits_start = end;
+    while (end < json.size() && absl::ascii_isdigit(json[end])) ++end;
+    const size_t digits = end - digits_start;
+    const bool integer =
+        end == json.size() || (json[end] != '.' && json[end] != 'e' && json[end] != 'E');
+    if (digits >= kLongDigits && integer) {
+      out.append(json.data() + copied, end - copied);
+      out.append(".0");
+      copied = end;
+    }
+    while (end < json.size() &&
+           (absl::ascii_isdigit(json[end]) || json[end] == '.' || json[end] == 'e' ||
+            json[end] == 'E' || json[end] == '+' || json[end] == '-')) {
+      ++end;
+    }
+    i = end - 1;
+  }
+  if (copied == 0) return std::nullopt;
+  out.append(json.data() + copied, json.size() - copied);
+  return out;
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out->append("\\u00");
+      out->push_back(kHex[(c >> 4) & 0xF]);
+      out->push_back(kHex[c & 0xF]);
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
+// Writes `value` as JSON text for protobuf's parser, as a
+// `google.protobuf.Struct` holding it would have been written (the webrtc
+// member used to be read into one, then written out): numbers are doubles,
+// so 1e2 reads as 100 and an integer beyond 2^53 is rounded.
+void AppendJson(simdjson::dom::element value, std::string* out) {
+  switch (value.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      simdjson::dom::object object = value.get_object().value_unsafe();
+      out->push_back('{');
+      bool first = true;
+      for (simdjson::dom::key_value_pair field : object) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(field.key, out);
+        out->push_back(':');
+        AppendJson(field.value, out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      simdjson::dom::array array = value.get_array().value_unsafe();
+      out->push_back('[');
+      bool first = true;
+      for (simdjson::dom::element item : array) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJson(item, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case simdjson::dom::element_type::STRING:
+      AppendJsonString(value.get_string().value_unsafe(), out);
+      return;
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE: {
+      char buffer[32];
+      auto [end, ec] =
+          std::to_chars(buffer, buffer + sizeof(buffer), value.get_double().value_unsafe());
+      out->append(buffer, ec == std::errc() ? end : buffer);
+      return;
+    }
+    case simdjson::dom::element_type::BOOL:
+      out->append(value.get_bool().value_unsafe() ? "true" : "false");
+      return;
+    case simdjson::dom::element_type::NULL_VALUE:
+      out->append("null");
+      return;
+  }
+}
 
 // Parses the `webrtc` member into `out` (an Edge- or PeerWebRTCMessage):
 // strictly, since unknown fields inside a protobuf message are typos.
 std::string ParseWebRtc(Members& members, google::protobuf::Message* out) {
-  const Struct* object = members.Object("webrtc");
+  simdjson::dom::element object;
+  bool present = members.Object("webrtc", &object);
   if (!members.error().empty()) return members.error();
-  if (object == nullptr)
-    return "field webrtc must be an object (a WebRTC message in protobuf JSON)";
+  if (!present) return "field webrtc must be an object (a WebRTC message in protobuf JSON)";
   std::string text;
-  if (!google::protobuf::util::MessageToJsonString(*object, &text).ok()) {
-    return "field webrtc cannot be re-encoded";
-  }
+  AppendJson(object, &text);
   std::string error = ParseJson(text, out);
   if (!error.empty()) {
     return absl::StrCat("field webrtc is not a valid ", out->GetDescriptor()->name(), ": ", error);
@@ -270,15 +450,18 @@ std::string Build(Members& in, Command& command) {
       return "";
     case CommandType::kBatchFileOfferResponse: {
       auto* r = m.mutable_batch_file_offer_response();
-      const ListValue* files = in.List("files");
+      simdjson::dom::array files;
+      bool present = in.List("files", &files);
       if (!in.error().empty()) return in.error();
-      if (files == nullptr) return "";
-      for (int i = 0; i < files->values_size(); ++i) {
-        const Value& item = files->values(i);
-        if (item.kind_case() != Value::kStructValue) {
+      if (!present) return "";
+      int i = -1;
+      for (simdjson::dom::element item : files) {
+        ++i;
+        simdjson::dom::object object;
+        if (item.get_object().get(object) != simdjson::SUCCESS) {
           return absl::StrCat("batch_file_offer_response: files[", i, "] must be an object");
         }
-        Members file(item.struct_value());
+        Members file(object);
         auto* out = r->add_files();
         out->set_relative_path(file.String("relative_path"));
         out->set_catalog_id(file.String("catalog_id"));
@@ -353,23 +536,44 @@ std::string CheckJsonDepth(absl::string_view json) {
 }
 
 DecodeResult DecodeCommand(absl::string_view value, size_t max_message_bytes) {
-  if (!IsValidUtf8(value)) return Fail(DeadLetterReason::kInvalidJson, "value is not valid UTF-8");
-  // Nesting first, in one linear pass: the parser's cost grows faster than
-  // the input with depth, and it runs on the one consumer thread.
+  if (!simdjson::validate_utf8(value.data(), value.size())) {
+    return Fail(DeadLetterReason::kInvalidJson, "value is not valid UTF-8");
+  }
+  // Nesting first, in one linear pass, so the refusal names the depth and
+  // the byte whatever else is wrong further on (contract limit, kMaxJsonDepth).
   if (std::string too_deep = CheckJsonDepth(value); !too_deep.empty()) {
     return Fail(DeadLetterReason::kInvalidJson, std::move(too_deep));
   }
 
-  // One parse, into any JSON value; then it must be an object.
-  Value parsed;
-  std::string parse_error = ParseJson(value, &parsed);
-  if (!parse_error.empty()) {
-    return Fail(DeadLetterReason::kInvalidJson, absl::StrCat("not valid JSON: ", parse_error));
+  // One validating parse of the whole value (ignored members included); then
+  // it must be an object. The parser keeps its buffers for the next command
+  // of this thread, unless the value was large.
+  thread_local simdjson::dom::parser reused_parser;
+  std::optional<simdjson::dom::parser> large_parser;
+  simdjson::dom::parser* parser = &reused_parser;
+  if (value.size() > kReusedParserMaxBytes) parser = &large_parser.emplace();
+  // The value is copied into the parser's padded buffer (simdjson reads a
+  // few bytes past the end; a Kafka record's value carries no such padding).
+  simdjson::dom::element root;
+  simdjson::error_code parse_error = parser->parse(value.data(), value.size()).get(root);
+  if (parse_error == simdjson::NUMBER_ERROR) {
+    if (std::optional<std::string> widened = WidenLongIntegers(value)) {
+      if (parser->parse(*widened).get(root) == simdjson::SUCCESS) parse_error = simdjson::SUCCESS;
+    }
   }
-  if (parsed.kind_case() != Value::kStructValue) {
+  if (parse_error != simdjson::SUCCESS) {
+    return Fail(DeadLetterReason::kInvalidJson,
+                absl::StrCat("not valid JSON: ", simdjson::error_message(parse_error)));
+  }
+  if (std::optional<std::string> name = RepeatedName(root)) {
+    return Fail(DeadLetterReason::kInvalidJson,
+                absl::StrCat("not valid JSON: member name \"", absl::CHexEscape(*name),
+                             "\" appears twice in one object"));
+  }
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) {
     return Fail(DeadLetterReason::kInvalidCommand, "value is JSON but not an object");
   }
-  const Struct& object = parsed.struct_value();
 
   Members in(object);
   std::string type = in.String("type");

@@ -1,10 +1,19 @@
 // Decoding backend commands (contract §4) from a Kafka record's value.
 //
-// Strict: the value must be UTF-8 JSON nested at most kMaxJsonDepth deep
-// (else invalid_json), an object whose
-// fields have the documented types, with the fields each type requires
-// (else invalid_command), and a known `type` (else unknown_type). Unknown
-// extra fields are ignored.
+// Strict: the value must be UTF-8 JSON (RFC 8259: no single quotes, bare
+// names, trailing commas, unescaped control characters, unknown escapes),
+// nested at most kMaxJsonDepth deep, with no member name twice in one object
+// (else invalid_json); an object whose fields have the documented types, with
+// the fields each type requires (else invalid_command), and a known `type`
+// (else unknown_type). Unknown extra fields are ignored but must be JSON too.
+// Numbers are read as doubles (3, 3.0 and 3e0 are the same quantity;
+// integers of any length are accepted). The `webrtc` member is read with
+// protobuf's JSON mapping of its message type.
+//
+// The value is parsed with simdjson (one reused parser per thread); until
+// then protobuf's JSON parser read it into a google.protobuf.Value, which
+// also took most of the non-JSON listed above (and `1.`, and a form feed
+// around the value): such values are now invalid_json.
 #ifndef EDGE_SRC_CORE_COMMAND_DECODER_H_
 #define EDGE_SRC_CORE_COMMAND_DECODER_H_
 

@@ -191,9 +191,10 @@ void PeerSession::Enqueue(Outgoing item) {
 
 void PeerSession::Pump() {
   std::shared_ptr<PeerStream> stream;
-  EdgeMessage* message = nullptr;
+  EdgeMessage message;
   std::list<Outgoing> expired;
   const absl::Time now = edge_->clock().Now();
+  const bool metrics = HostMetricsEnabled(*edge_);
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kActive && state_ != State::kEnding) return;
@@ -210,7 +211,10 @@ void PeerSession::Pump() {
       in_flight_ = std::move(queue_.front());
       queue_.pop_front();
       stream = stream_;
-      message = &in_flight_->message;
+      in_flight_payload_ = metrics ? PayloadName(in_flight_->message) : absl::string_view();
+      in_flight_bytes_ = metrics ? in_flight_->message.ByteSizeLong() : 0;
+      // Moved, not copied: only the stream needs it from here on.
+      message = std::move(in_flight_->message);
     }
   }
   // Each item is freed as soon as its letter is on its way.
@@ -221,18 +225,22 @@ void PeerSession::Pump() {
                       peer_id_, std::move(*item.record), std::move(item.done));
     expired.pop_front();
   }
-  if (message == nullptr) return;
-  // in_flight_ stays put until OnWriteDone, so `message` remains valid.
-  stream->Write(*message, [self = shared_from_this()](bool ok) { self->OnWriteDone(ok); });
+  if (stream == nullptr) return;
+  stream->Write(std::move(message),
+                [self = shared_from_this()](bool ok) { self->OnWriteDone(ok); });
 }
 
 void PeerSession::OnWriteDone(bool ok) {
   Outgoing done;
   bool slow;
+  absl::string_view payload;
+  size_t message_bytes;
   {
     absl::MutexLock lock(&mu_);
     done = std::move(*in_flight_);
     in_flight_.reset();
+    payload = in_flight_payload_;
+    message_bytes = in_flight_bytes_;
     if (done.record.has_value() && commands_pending_ > 0) {
       --commands_pending_;
       command_bytes_pending_ -= std::min(command_bytes_pending_, done.bytes);
@@ -240,10 +248,7 @@ void PeerSession::OnWriteDone(bool ok) {
     slow = slow_;
   }
   if (done.answers) Answered();
-  if (ok && HostMetricsEnabled(*edge_)) {
-    edge_->metrics().PeerMessage(Direction::kOut, PayloadName(done.message),
-                                 done.message.ByteSizeLong());
-  }
+  if (ok && !payload.empty()) edge_->metrics().PeerMessage(Direction::kOut, payload, message_bytes);
   if (done.record.has_value()) {
     if (ok) {
       edge_->CountDelivered();

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "edge/message_bus.h"
@@ -137,6 +138,10 @@ class PeerSession final : public PeerStreamObserver,
   // is constructed, which every idle peer (and every Enqueue) paid.
   std::list<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
   std::optional<Outgoing> in_flight_ ABSL_GUARDED_BY(mu_);
+  // The in-flight message moved to the stream; what the metrics count once
+  // it is written (an empty name: metrics are off).
+  absl::string_view in_flight_payload_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Commands queued or in flight; PEER_SEND_QUEUE_MAX bounds them (§4).
   size_t commands_pending_ ABSL_GUARDED_BY(mu_) = 0;
   // Their bytes; PEER_SEND_QUEUE_MAX_BYTES bounds them (§4).

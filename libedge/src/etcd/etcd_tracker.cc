@@ -230,8 +230,20 @@ class EtcdTracker::Impl {
   bool KeepAlive(int64_t lease);
   void LeaseLost(int64_t lease, absl::string_view why);
   void RevokeQuietly(int64_t lease);
-  // One look for lost claims, and the takes it leads to.
-  void ScanOnce(int64_t lease);
+  // The edges' registrations as read by the scan thread: key -> lease.
+  using Registrations = absl::flat_hash_map<std::string, int64_t>;
+  // Reads them; nullopt when etcd did not answer.
+  std::optional<Registrations> ReadRegistrations();
+  // One look for lost claims, and the takes it leads to. Returns whether
+  // to look again soon: it took some (a take may fail), or etcd did not
+  // answer.
+  bool ScanOnce(int64_t lease);
+  // Whether this edge is publishing lost claims it took.
+  bool Publishing();
+  // Every key under `prefix` at `*revision` (0: the current one; then set
+  // to it), read in pages of internal::txn::kScanPage keys.
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> ReadUnder(const std::string& prefix, bool keys_only,
+                                                          int64_t* revision);
   void TakeLostBatch(std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
                      int64_t lease);
   // A lost claim is this edge's to take and publish from TryMark (false:
@@ -990,6 +1002,13 @@ void EtcdTracker::Impl::RunLeaseThread() {
 }
 
 void EtcdTracker::Impl::RunScanThread() {
+  // Looks for lost claims only while some may exist (etcd_tracker.h): a
+  // look counts every record, and etcd walks its whole index for that.
+  std::optional<Registrations> known;  // as last read; none yet
+  const absl::Duration window = options_.lease_ttl + 2 * options_.lost_claim_scan_interval;
+  absl::Time look_until = absl::Now() + window;  // from the start
+  absl::Time last_look = absl::InfinitePast();
+  bool owed = false;  // the last look saw lost claims
   while (Sleep(scan_wakeup_, options_.lost_claim_scan_interval)) {
     int64_t lease = 0;
     {
@@ -997,8 +1016,44 @@ void EtcdTracker::Impl::RunScanThread() {
       if (state_ != State::kRunning) return;
       lease = lease_id_;
     }
-    if (lease != 0) ScanOnce(lease);
+    if (lease == 0) continue;
+    const absl::Time now = absl::Now();
+    if (std::optional<Registrations> read = ReadRegistrations(); read.has_value()) {
+      // A registration gone or bound to another lease: that lease's keys
+      // are gone, or go within its TTL.
+      bool changed = !known.has_value();
+      for (const auto& [key, lease_id] : known.value_or(Registrations())) {
+        auto it = read->find(key);
+        if (it == read->end() || it->second != lease_id) changed = true;
+      }
+      if (changed) look_until = now + window;
+      known = std::move(read);
+    }
+    const bool due = now - last_look >= options_.lost_claim_check_interval;
+    if (!due && !owed && now >= look_until) continue;
+    // This edge's takes of the last look are still being published: another
+    // look now would read every record again to find the same claims.
+    if (!due && Publishing()) continue;
+    last_look = now;
+    owed = ScanOnce(lease);
   }
+}
+
+std::optional<EtcdTracker::Impl::Registrations> EtcdTracker::Impl::ReadRegistrations() {
+  absl::StatusOr<etcdserverpb::TxnResponse> read =
+      client_->TxnSync(internal::txn::KeysUnder(absl::StrCat(options_.key_prefix, "edges/")),
+                       absl::Now() + options_.request_timeout);
+  if (!read.ok() || read->responses_size() != 1) return std::nullopt;
+  Registrations registrations;
+  for (const mvccpb::KeyValue& kv : read->responses(0).response_range().kvs()) {
+    registrations[kv.key()] = kv.lease();
+  }
+  return registrations;
+}
+
+bool EtcdTracker::Impl::Publishing() {
+  absl::MutexLock lock(&mu_);
+  return !publishing_.empty();
 }
 
 bool EtcdTracker::Impl::Sleep(const std::shared_ptr<Wakeup>& wakeup, absl::Duration duration) {
@@ -1136,31 +1191,61 @@ absl::Status EtcdTracker::Impl::ReclaimAll(const std::vector<std::pair<std::stri
   return absl::OkStatus();
 }
 
-void EtcdTracker::Impl::ScanOnce(int64_t lease) {
+absl::StatusOr<std::vector<mvccpb::KeyValue>> EtcdTracker::Impl::ReadUnder(
+    const std::string& prefix, bool keys_only, int64_t* revision) {
+  std::vector<mvccpb::KeyValue> keys;
+  std::string from;
+  while (true) {
+    absl::StatusOr<etcdserverpb::TxnResponse> page = client_->TxnSync(
+        internal::txn::PageUnder(prefix, from, internal::txn::kScanPage, *revision, keys_only),
+        absl::Now() + options_.request_timeout);
+    if (!page.ok()) return page.status();
+    if (page->responses_size() != 1 || !page->responses(0).has_response_range()) {
+      return absl::InternalError("etcd answered a range without its result");
+    }
+    if (*revision == 0) *revision = page->header().revision();
+    etcdserverpb::RangeResponse* range = page->mutable_responses(0)->mutable_response_range();
+    for (mvccpb::KeyValue& kv : *range->mutable_kvs()) keys.push_back(std::move(kv));
+    if (!range->more() || range->kvs_size() == 0) return keys;
+    from = keys.back().key();
+    from.push_back('\0');  // the next key after it
+  }
+}
+
+bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   // Cheap first: every peer key has its record, so records outnumber peer
   // keys exactly when some claim is lost.
   absl::StatusOr<etcdserverpb::TxnResponse> counts =
       client_->TxnSync(internal::txn::CountTwo(records_prefix_, peers_prefix_), deadline);
-  if (!counts.ok() || counts->responses_size() != 2) return;
+  if (!counts.ok() || counts->responses_size() != 2) return true;
   if (counts->responses(0).response_range().count() ==
       counts->responses(1).response_range().count()) {
-    return;
+    return false;
   }
-  absl::StatusOr<etcdserverpb::TxnResponse> scan = client_->TxnSync(
-      internal::txn::ScanClaims(records_prefix_, peers_prefix_, lost_prefix_), deadline);
-  if (!scan.ok() || scan->responses_size() != 3) return;
+  // Records, peer keys and lost keys, all at the revision of the first
+  // page read.
+  int64_t revision = 0;
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> records =
+      ReadUnder(records_prefix_, /*keys_only=*/false, &revision);
+  if (!records.ok()) return true;
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> peers =
+      ReadUnder(peers_prefix_, /*keys_only=*/true, &revision);
+  if (!peers.ok()) return true;
+  absl::StatusOr<std::vector<mvccpb::KeyValue>> losts =
+      ReadUnder(lost_prefix_, /*keys_only=*/false, &revision);
+  if (!losts.ok()) return true;
   absl::flat_hash_set<std::string> held;  // a peer key exists
-  for (const mvccpb::KeyValue& kv : scan->responses(1).response_range().kvs()) {
+  for (const mvccpb::KeyValue& kv : *peers) {
     held.insert(std::string(absl::StripPrefix(kv.key(), peers_prefix_)));
   }
   absl::flat_hash_map<std::string, const mvccpb::KeyValue*> taken;  // lost keys
-  for (const mvccpb::KeyValue& kv : scan->responses(2).response_range().kvs()) {
+  for (const mvccpb::KeyValue& kv : *losts) {
     taken[std::string(absl::StripPrefix(kv.key(), lost_prefix_))] = &kv;
   }
   std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
   std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
-  for (const mvccpb::KeyValue& kv : scan->responses(0).response_range().kvs()) {
+  for (const mvccpb::KeyValue& kv : *records) {
     std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
     if (held.contains(peer_id)) continue;
     if (auto it = taken.find(peer_id); it != taken.end()) {
@@ -1189,7 +1274,10 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
     }
     PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod, [](absl::Status) {});
   }
-  if (found.empty()) return;
+  // Nothing to take: the lost claims left are being published by other
+  // edges (their lost keys exist); should one of those die, its
+  // registration goes too, and that starts the next look.
+  if (found.empty()) return false;
   // Survivors scan the same records: start at a different place each, so
   // that their takes rarely collide.
   const size_t shift = absl::Hash<std::string>()(options_.edge_id) % found.size();
@@ -1201,6 +1289,7 @@ void EtcdTracker::Impl::ScanOnce(int64_t lease) {
         std::make_move_iterator(found.begin() + std::min(found.size(), begin + kTakeBatch)));
     TakeLostBatch(std::move(batch), lease);
   }
+  return true;
 }
 
 bool EtcdTracker::Impl::TryMark(const std::string& peer_id, int64_t record_mod) {

@@ -158,6 +158,12 @@ absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& 
   return nested;
 }
 
+TxnRequest KeysUnder(const std::string& prefix) {
+  TxnRequest txn;
+  AddPrefixRange(txn.mutable_success(), prefix)->set_keys_only(true);
+  return txn;
+}
+
 TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b) {
   TxnRequest txn;
   AddPrefixRange(txn.mutable_success(), prefix_a)->set_count_only(true);
@@ -165,12 +171,14 @@ TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b) {
   return txn;
 }
 
-TxnRequest ScanClaims(const std::string& records, const std::string& peers,
-                      const std::string& losts) {
+TxnRequest PageUnder(const std::string& prefix, const std::string& from, int64_t limit,
+                     int64_t revision, bool keys_only) {
   TxnRequest txn;
-  AddPrefixRange(txn.mutable_success(), records);
-  AddPrefixRange(txn.mutable_success(), peers)->set_keys_only(true);
-  AddPrefixRange(txn.mutable_success(), losts);
+  etcdserverpb::RangeRequest* range = AddPrefixRange(txn.mutable_success(), prefix);
+  if (!from.empty()) range->set_key(from);
+  range->set_limit(limit);
+  range->set_revision(revision);
+  range->set_keys_only(keys_only);
   return txn;
 }
 

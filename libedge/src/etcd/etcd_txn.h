@@ -126,13 +126,21 @@ inline constexpr int kMaxClaimsPerNest = 100;
 // claims' cap). 2 and 4 measured no better than 1 (docs/performance.md).
 inline constexpr int kClaimBatchesInFlight = 1;
 
+// The keys under `prefix` without their values (each with its lease).
+etcdserverpb::TxnRequest KeysUnder(const std::string& prefix);
+
 // Counts the keys under `prefix_a` and under `prefix_b` at one revision.
 etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b);
 
-// Reads every key under `records` and `losts` (with values), and the keys
-// only under `peers`, at one revision.
-etcdserverpb::TxnRequest ScanClaims(const std::string& records, const std::string& peers,
-                                    const std::string& losts);
+// Keys per page when reading every claim: one answer holding them all
+// passes gRPC's 4 MB message limit at ~40,000 claims (~100 bytes each).
+inline constexpr int64_t kScanPage = 2000;
+
+// One page of the keys under `prefix`, in key order from `from` on (""
+// for the first), at most `limit` of them, read at `revision` (0: the
+// current one); with `keys_only`, without their values.
+etcdserverpb::TxnRequest PageUnder(const std::string& prefix, const std::string& from,
+                                   int64_t limit, int64_t revision, bool keys_only);
 
 // The key read by response `index` (a range); null when there was none.
 const mvccpb::KeyValue* KeyAt(const etcdserverpb::TxnResponse& response, int index);

@@ -12,11 +12,13 @@ namespace edge::grpc_transport::internal {
 
 GrpcPeerStream::GrpcPeerStream(PeerCallInfo info, Clock* clock, absl::Duration write_timeout,
                                std::shared_ptr<CallbackQueue> callbacks,
+                               std::shared_ptr<WriteStarter> writes,
                                AsyncOperationsReactor* reactor)
     : info_(std::move(info)),
       clock_(clock),
       write_timeout_(write_timeout),
       callbacks_(std::move(callbacks)),
+      writes_(std::move(writes)),
       reactor_(reactor) {}
 
 bool GrpcPeerStream::PinLocked() {
@@ -99,6 +101,22 @@ void GrpcPeerStream::Write(EdgeMessage message, absl::AnyInvocable<void(bool ok)
     return;
   }
   if (arm) ArmWriteTimer(started + write_timeout_);
+  if (writes_ != nullptr && !WriteStarter::OnGrpcThread()) {
+    // Still pinned: the starter's StartQueuedWrite unpins.
+    writes_->Add(shared_from_this());
+    return;
+  }
+  reactor->Write(&write_buffer_);
+  Unpin();
+}
+
+void GrpcPeerStream::StartQueuedWrite() {
+  AsyncOperationsReactor* reactor;
+  {
+    absl::MutexLock lock(&mu_);
+    // Pinned by Write, so Finish was not issued and the reactor is alive.
+    reactor = reactor_;
+  }
   reactor->Write(&write_buffer_);
   Unpin();
 }

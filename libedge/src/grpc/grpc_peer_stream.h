@@ -9,7 +9,8 @@
 // Liveness rule: the reactor is alive until OnDone, and OnDone comes only
 // after Finish. The stream issues Finish once, when no other thread is inside
 // a reactor call ("pins") and no write is outstanding; after that it never
-// calls the reactor again. No stream lock is held while calling the reactor,
+// calls the reactor again. A write handed to the WriteStarter keeps its pin
+// until the starter starts it (StartQueuedWrite). No stream lock is held while calling the reactor,
 // the handler, the observer or a Write callback.
 #ifndef EDGE_SRC_GRPC_GRPC_PEER_STREAM_H_
 #define EDGE_SRC_GRPC_GRPC_PEER_STREAM_H_
@@ -30,6 +31,7 @@
 #include "callback_queue.h"
 #include "edge/clock.h"
 #include "edge/peer_transport.h"
+#include "write_starter.h"
 
 namespace edge::grpc_transport::internal {
 
@@ -39,7 +41,8 @@ class GrpcPeerStream final : public PeerStream,
                              public std::enable_shared_from_this<GrpcPeerStream> {
  public:
   GrpcPeerStream(PeerCallInfo info, Clock* clock, absl::Duration write_timeout,
-                 std::shared_ptr<CallbackQueue> callbacks, AsyncOperationsReactor* reactor);
+                 std::shared_ptr<CallbackQueue> callbacks, std::shared_ptr<WriteStarter> writes,
+                 AsyncOperationsReactor* reactor);
 
   // PeerStream.
   const PeerCallInfo& info() const override { return info_; }
@@ -57,6 +60,9 @@ class GrpcPeerStream final : public PeerStream,
   void OnCancel();
   // Delivers OnEnd; afterwards the reactor is gone.
   void OnDone();
+
+  // Starts the write that Write handed to the WriteStarter (on its thread).
+  void StartQueuedWrite();
 
  private:
   // Marks a reactor call in progress; false once Finish was issued.
@@ -83,6 +89,8 @@ class GrpcPeerStream final : public PeerStream,
   Clock* const clock_;
   const absl::Duration write_timeout_;
   const std::shared_ptr<CallbackQueue> callbacks_;
+  // Writes asked for on threads that are not gRPC's are started there.
+  const std::shared_ptr<WriteStarter> writes_;
 
   mutable absl::Mutex mu_;
   AsyncOperationsReactor* reactor_ ABSL_GUARDED_BY(mu_);  // null after OnDone
@@ -148,8 +156,14 @@ class AsyncOperationsReactor final
   void Reject(const absl::Status& status) { End(status); }
 
  private:
-  void OnReadDone(bool ok) override { stream_->OnReadDone(ok); }
-  void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
+  void OnReadDone(bool ok) override {
+    WriteStarter::GrpcThreadScope scope;
+    stream_->OnReadDone(ok);
+  }
+  void OnWriteDone(bool ok) override {
+    WriteStarter::GrpcThreadScope scope;
+    stream_->OnWriteDone(ok);
+  }
   void OnCancel() override {
     if (stream_ != nullptr) stream_->OnCancel();
   }

@@ -38,6 +38,7 @@ using internal::ListenerProbeOptions;
 using internal::ReloadableTlsServerCredentials;
 using internal::WebRtcCall;
 using internal::WebRtcCallReactor;
+using internal::WriteStarter;
 
 namespace {
 
@@ -156,6 +157,7 @@ class GrpcPeerTransport::Impl final : public CallTracker {
         logger_(options_.logger != nullptr ? options_.logger : &Logger::Null()),
         tls_(std::move(tls)),
         callbacks_(std::make_shared<CallbackQueue>()),
+        writes_(std::make_shared<WriteStarter>()),
         guard_(ConnectionLimits{options_.max_streams_per_connection,
                                 options_.max_call_starts_per_connection_per_sec,
                                 options_.call_start_burst},
@@ -224,6 +226,7 @@ class GrpcPeerTransport::Impl final : public CallTracker {
   Logger* const logger_;
   const std::shared_ptr<ReloadableTlsServerCredentials> tls_;
   const std::shared_ptr<CallbackQueue> callbacks_;
+  const std::shared_ptr<WriteStarter> writes_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
   ConnectionGuard guard_;
@@ -428,6 +431,8 @@ void GrpcPeerTransport::Impl::ApplyServing(bool serving) {
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* GrpcPeerTransport::Impl::OpenStream(
     grpc::CallbackServerContext* context) {
+  // A reaction on gRPC's thread: writes asked for from here start at once.
+  WriteStarter::GrpcThreadScope scope;
   PeerStreamHandler* handler = nullptr;
   AsyncOperationsReactor* reactor;
   std::shared_ptr<GrpcPeerStream> stream;
@@ -447,8 +452,8 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* GrpcPeerTransport::
     absl::MutexLock lock(&mu_);
     if (state_ == State::kStarting || state_ == State::kRunning) {
       handler = handler_;
-      stream = std::make_shared<GrpcPeerStream>(std::move(info), options_.clock,
-                                                options_.write_timeout, callbacks_, reactor);
+      stream = std::make_shared<GrpcPeerStream>(
+          std::move(info), options_.clock, options_.write_timeout, callbacks_, writes_, reactor);
       reactor->set_stream(stream);
       streams_.emplace(id, stream);
     }

@@ -16,9 +16,20 @@
 //
 // Lost claims (contract §5): when an edge dies, its lease expires and its
 // peer keys vanish, but the records stay. A record without its peer key is
-// a lost claim. With a lost-claim listener set, the tracker checks every
-// `lost_claim_scan_interval` (one count of records and peer keys; a full
-// read only when they differ), takes each lost claim by creating
+// a lost claim. Peer keys vanish with their lease, and so does the edge's
+// registration, which is bound to the same lease. So with a lost-claim
+// listener set, the tracker reads the registrations' keys every
+// `lost_claim_scan_interval` (a handful of keys, whatever the number of
+// peers) and looks for lost claims (one count of records and peer keys; a
+// full read only when they differ) only when it may find some: from its
+// start, and after a registration vanished or changed lease, for the lease
+// TTL plus two intervals (the replaced lease's keys go by then); after a
+// look that took lost claims (a take may fail); and every `lost_claim_check_interval` in any
+// case (a peer key deleted by hand). A look waits while this edge is still
+// publishing lost claims it took, up to `lost_claim_check_interval`. Counting
+// every second instead costs etcd a walk of its whole index per edge per
+// second: at 100,000 peers and 7 edges that starved etcd's apply loop on
+// a 2-core host until leases expired (docs/performance.md). It takes each lost claim by creating
 // `{prefix}lost/{peer_id}` under its own lease (one etcd transaction: only
 // one edge wins), hands it to the listener, and deletes record and lost key
 // once the listener reports the `edge_lost` stored. An edge that dies while
@@ -80,8 +91,11 @@ struct EtcdTrackerOptions {
   // Bound on each request the tracker makes on its own (lease grant, keep
   // alive, re-claims, revoke); caller requests use the caller's deadline.
   absl::Duration request_timeout = absl::Seconds(5);
-  // How often a tracker with a lost-claim listener looks for lost claims.
+  // How often a tracker with a lost-claim listener reads the edges'
+  // registrations, and looks for lost claims while it may find some.
   absl::Duration lost_claim_scan_interval = absl::Seconds(1);
+  // The longest time between two looks for lost claims in any case.
+  absl::Duration lost_claim_check_interval = absl::Seconds(30);
   // Schedules keepalives and retries; null: a real clock owned by the
   // tracker. Deadlines given to Claim/Lookup are read against it.
   Clock* clock = nullptr;
