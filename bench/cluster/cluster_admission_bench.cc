@@ -43,6 +43,9 @@ ABSL_FLAG(std::string, etcd_endpoints, "",
           "ETCD_ENDPOINTS of a running etcd; empty: start one here");
 ABSL_FLAG(int, lease_ttl_sec, 10, "TRACKER_LEASE_TTL_SEC");
 ABSL_FLAG(int, timeout_sec, 60, "how long one run may take");
+ABSL_FLAG(bool, trace, false,
+          "log each run's rate and the etcd tracker's debug lines (one per group-committed "
+          "batch: kind, size, ms, ops queued) to stderr");
 
 namespace edge {
 namespace {
@@ -78,6 +81,7 @@ class Runner {
       etcd.lease_ttl = absl::Seconds(absl::GetFlag(FLAGS_lease_ttl_sec));
       etcd.key_prefix = absl::StrCat("/bench-", UnixNanosNow(), "-", run, "/");
       etcd.clock = clock_;
+      if (absl::GetFlag(FLAGS_trace)) etcd.logger = &trace_logger_;
       auto created = etcd::EtcdTracker::Create(std::move(etcd));
       if (!created.ok()) return created.status();
       tracker = *std::move(created);
@@ -157,6 +161,12 @@ class Runner {
       result.unsettled = peers - settled.count;
       result.until_last = settled.last_admitted - start;
     }
+    if (absl::GetFlag(FLAGS_trace)) {
+      trace_logger_.Info("run admitted", {{"tracker", tracker_kind},
+                                          {"run", absl::StrCat(run)},
+                                          {"admitted", absl::StrCat(result.admitted)},
+                                          {"peers_per_s", absl::StrCat(result.rate())}});
+    }
 
     // Peers leave; the edge releases their claims, then shuts down.
     for (auto& peer : load) peer->Close();
@@ -182,6 +192,7 @@ class Runner {
   const std::vector<std::string> etcd_endpoints_;
   Clock* const clock_;
   Logger logger_{LogLevel::kError};
+  Logger trace_logger_{LogLevel::kDebug};
 };
 
 int Main() {

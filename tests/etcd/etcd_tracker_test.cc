@@ -88,9 +88,9 @@ class EtcdTrackerTest : public ::testing::Test {
     options.advertised_address = absl::StrCat(edge_id, ".example:50051");
     options.endpoints =
         endpoints.empty() ? std::vector<std::string>{etcd_->endpoint()} : std::move(endpoints);
-    options.lease_ttl = kTtl;
+    options.lease_ttl = lease_ttl_;
     options.key_prefix = kPrefix;
-    options.request_timeout = absl::Seconds(1);
+    options.request_timeout = request_timeout_;
     options.lost_claim_check_interval = lost_claim_check_interval_;
     if (std::getenv("EDGE_TEST_LOG") != nullptr) options.logger = &log_;
     absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
@@ -111,8 +111,22 @@ class EtcdTrackerTest : public ::testing::Test {
     return *kv;
   }
 
+  // etcd's current revision: every write transaction that changed a key
+  // (a group commit: one per batch) adds one.
+  absl::StatusOr<int64_t> Revision() {
+    auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+    if (!client.ok()) return client.status();
+    auto response =
+        (*client)->TxnSync(etcd::internal::txn::Get("/none"), absl::Now() + absl::Seconds(2));
+    if (!response.ok()) return response.status();
+    return response->header().revision();
+  }
+
   Logger log_{LogLevel::kDebug};
   std::unique_ptr<EtcdProcess> etcd_;
+  // Options of the trackers NewTracker makes from here on.
+  absl::Duration lease_ttl_ = kTtl;
+  absl::Duration request_timeout_ = absl::Seconds(1);
   absl::Duration lost_claim_check_interval_ = etcd::EtcdTrackerOptions().lost_claim_check_interval;
 };
 
@@ -620,6 +634,172 @@ TEST_F(EtcdClaimBatchTest, AQueuedClaimEndsAtItsDeadlineWhileTheBatchAheadHangs)
   EXPECT_TRUE(got.at("filler-0").ok()) << got.at("filler-0").status();
   // Never sent: nothing holds it.
   EXPECT_EQ(LookupSync(*a, "peer-short").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Releases started together, answered on gRPC threads.
+class ReleaseSet {
+ public:
+  void Start(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
+    tracker.Release(peer, claim, [this, peer](absl::Status status) {
+      absl::MutexLock lock(&mu_);
+      got_.emplace(peer, std::move(status));
+    });
+  }
+  std::map<std::string, absl::Status> Wait(size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto all = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return got_.size() >= count; };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
+        << got_.size() << " of " << count << " releases answered";
+    return got_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, absl::Status> got_ ABSL_GUARDED_BY(mu_);
+};
+
+// Releases are group-committed like new claims: those that arrive while a
+// batch is in flight go out together, one nested transaction each. The
+// releases wait up to the tracker's request timeout, long here so that a
+// loaded machine does not end them.
+class EtcdReleaseBatchTest : public EtcdClaimBatchTest {
+ protected:
+  void SetUp() override {
+    request_timeout_ = absl::Seconds(10);
+    EtcdClaimBatchTest::SetUp();
+  }
+
+  // Claims `peers` with `tracker`; fails the test unless each is admitted.
+  std::map<std::string, PeerClaim> ClaimAll(Tracker& tracker,
+                                            const std::vector<std::string>& peers) {
+    ClaimSet claims;
+    for (const std::string& peer : peers) claims.Start(tracker, peer);
+    std::map<std::string, PeerClaim> held;
+    for (auto& [peer, claim] : claims.Wait(peers.size())) {
+      EXPECT_TRUE(claim.ok()) << peer << ": " << claim.status();
+      if (claim.ok()) held.emplace(peer, *claim);
+    }
+    return held;
+  }
+};
+
+TEST_F(EtcdReleaseBatchTest, ManyReleasesAtOnceAllTakeEffectInFewTransactions) {
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  const int count = etcd::internal::txn::kMaxClaimsPerNest + 20;
+  std::vector<std::string> peers;
+  for (int i = 0; i < count; ++i) peers.push_back(absl::StrCat("peer-", i));
+  std::map<std::string, PeerClaim> held = ClaimAll(*a, peers);
+  ASSERT_EQ(held.size(), peers.size());
+  absl::StatusOr<int64_t> before = Revision();
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  ClaimSet fillers;
+  PauseWithSlotsTaken(*a, fillers);
+  ReleaseSet releases;
+  for (const std::string& peer : peers) releases.Start(*a, peer, held.at(peer));
+  Resume();
+  auto released = releases.Wait(peers.size());
+  for (const std::string& peer : peers) {
+    EXPECT_TRUE(released.at(peer).ok()) << peer << ": " << released.at(peer);
+  }
+  auto filled = fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
+  for (const auto& [filler, claim] : filled) EXPECT_TRUE(claim.ok()) << filler;
+  absl::StatusOr<int64_t> after = Revision();
+  ASSERT_TRUE(after.ok()) << after.status();
+
+  for (const std::string& peer : peers) {
+    EXPECT_EQ(LookupSync(*a, peer).status().code(), absl::StatusCode::kNotFound) << peer;
+    EXPECT_EQ(ReadKey(absl::StrCat("/test/claims/", peer)).status().code(),
+              absl::StatusCode::kNotFound)
+        << peer;
+  }
+  // One transaction per filler claim, then the releases in two batches (a
+  // full one and the rest), not one transaction each.
+  EXPECT_EQ(*after - *before, etcd::internal::txn::kClaimBatchesInFlight + 2);
+}
+
+TEST_F(EtcdReleaseBatchTest, AReleaseOfAClaimAnotherEdgeTookLeavesItAndTheOthersGo) {
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  auto b = NewTracker("edge-b");
+  ASSERT_TRUE(b->Start().ok());
+  const std::vector<std::string> peers = {"peer-0", "peer-1", "peer-x", "peer-2", "peer-3"};
+  std::map<std::string, PeerClaim> held = ClaimAll(*a, peers);
+  ASSERT_EQ(held.size(), peers.size());
+
+  // Meanwhile peer-x's claim left A (its keys deleted, as when A's lease
+  // expired and the lost claim was published) and B claimed it.
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok());
+  absl::StatusOr<etcdserverpb::TxnResponse> gone = (*client)->TxnSync(
+      etcd::internal::txn::ReleaseClaim({"/test/peers/peer-x", "/test/claims/peer-x", ""},
+                                        *held.at("peer-x").epoch),
+      absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(gone.ok() && gone->succeeded()) << gone.status();
+  absl::StatusOr<PeerClaim> taken = ClaimSync(*b, "peer-x");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  absl::StatusOr<int64_t> before = Revision();
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  // A releases all five in one batch, peer-x by its old claim.
+  ClaimSet fillers;
+  PauseWithSlotsTaken(*a, fillers);
+  ReleaseSet releases;
+  for (const std::string& peer : peers) releases.Start(*a, peer, held.at(peer));
+  Resume();
+  auto released = releases.Wait(peers.size());
+  fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
+  absl::StatusOr<int64_t> after = Revision();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after - *before, etcd::internal::txn::kClaimBatchesInFlight + 1) << "one batch";
+
+  // Each release is answered as before batching: OK, the stale one too (it
+  // deleted nothing).
+  for (const std::string& peer : peers) {
+    EXPECT_TRUE(released.at(peer).ok()) << peer << ": " << released.at(peer);
+  }
+  for (const char* peer : {"peer-0", "peer-1", "peer-2", "peer-3"}) {
+    EXPECT_EQ(LookupSync(*b, peer).status().code(), absl::StatusCode::kNotFound) << peer;
+    EXPECT_EQ(ReadKey(absl::StrCat("/test/claims/", peer)).status().code(),
+              absl::StatusCode::kNotFound)
+        << peer;
+  }
+  EXPECT_EQ(LookupSync(*a, "peer-x").value_or(""), "edge-b");
+  absl::StatusOr<mvccpb::KeyValue> record = ReadKey("/test/claims/peer-x");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->mod_revision(), *taken->epoch);
+}
+
+TEST_F(EtcdReleaseBatchTest, AReleaseQueuedPastItsDeadlineFailsAndLeavesTheClaimToItsEdge) {
+  request_timeout_ = absl::Seconds(1);
+  lease_ttl_ = absl::Seconds(10);  // etcd is paused longer than the release waits
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+
+  ClaimSet fillers;
+  PauseWithSlotsTaken(*a, fillers);
+  // It waits behind the hung batch for the request timeout (1 s), then
+  // ends without having been sent.
+  absl::Status released = ReleaseSync(*a, "peer-1", *claim);
+  Resume();
+  EXPECT_EQ(released.code(), absl::StatusCode::kDeadlineExceeded) << released;
+  fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
+  absl::StatusOr<std::string> holder = LookupSync(*a, "peer-1");
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  EXPECT_EQ(*holder, "edge-a");
+
+  // Nothing is left inconsistent: this edge claims the peer again (its
+  // unreleased claim is a lost claim, dropped here for want of a
+  // listener) with a newer epoch, and releases that.
+  absl::StatusOr<PeerClaim> again = ClaimSync(*a, "peer-1", absl::Seconds(10));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_GT(*again->epoch, *claim->epoch);
+  EXPECT_TRUE(ReleaseSync(*a, "peer-1", *again).ok());
+  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadKey("/test/claims/peer-1").status().code(), absl::StatusCode::kNotFound);
 }
 
 // The batch cap's arithmetic (etcd_txn.h): etcd allows 128 operations per

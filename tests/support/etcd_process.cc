@@ -11,7 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -195,7 +197,36 @@ void EtcdProcess::Kill() {
 
 absl::Status EtcdProcess::Pause() {
   if (!running()) return absl::FailedPreconditionError("etcd is not running");
-  return child_->Signal(SIGSTOP);
+  absl::Status signalled = child_->Signal(SIGSTOP);
+  if (!signalled.ok()) return signalled;
+  // The stop is not immediate: one of etcd's threads must run to start it,
+  // and on a loaded machine the others meanwhile go on answering. Paused
+  // means every thread stopped.
+  const std::string tasks = absl::StrCat("/proc/", child_->pid(), "/task");
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (true) {
+    bool all_stopped = true;
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+      std::ifstream in(task.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      // The state follows the command name, which is in parentheses:
+      // stopped, or a thread that is exiting.
+      size_t end = stat.rfind(')');
+      if (end != std::string::npos && end + 2 < stat.size() &&
+          std::string_view("TZX").find(stat[end + 2]) == std::string_view::npos) {
+        all_stopped = false;
+        break;
+      }
+    }
+    if (error)
+      return absl::InternalError(absl::StrCat("cannot list ", tasks, ": ", error.message()));
+    if (all_stopped) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError("etcd did not stop within 10 s of SIGSTOP");
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 }
 
 absl::Status EtcdProcess::Resume() {

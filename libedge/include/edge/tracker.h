@@ -124,6 +124,20 @@ class Tracker {
   // by then become lost claims: another edge (or the next to start)
   // publishes their `edge_lost`. Idempotent.
   virtual void Shutdown(absl::Time deadline) = 0;
+
+ protected:
+  // For a tracker whose LookupHolder does the work: the `done` of a
+  // LookupHolder that answers a Lookup's `done` with the holder's edge id.
+  //   void Lookup(...) override { LookupHolder(peer_id, deadline, EdgeIdOnly(std::move(done))); }
+  static HolderDone EdgeIdOnly(LookupDone done) {
+    return [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
+      if (!holder.ok()) {
+        done(holder.status());
+        return;
+      }
+      done(std::move(holder->edge_id));
+    };
+  }
 };
 
 }  // namespace edge

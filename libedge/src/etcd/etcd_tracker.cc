@@ -127,7 +127,6 @@ class EtcdTracker::Impl {
   absl::Status Start();
   void Claim(const std::string& peer_id, absl::Time deadline, ClaimDone done);
   void Release(const std::string& peer_id, const PeerClaim& claim, ReleaseDone done);
-  void Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done);
   void LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done);
   void EdgeAddress(const std::string& edge_id, absl::Time deadline, AddressDone done);
   void SetLostListener(LostListener listener);
@@ -136,23 +135,41 @@ class EtcdTracker::Impl {
   bool HasLease() const;
 
  private:
-  struct ClaimOp {
+  // A member of a group commit (docs/cluster.md): a new claim or a
+  // release, each its own transaction nested in one etcd request.
+  struct BatchedOp {
+    explicit BatchedOp(bool is_claim) : claim(is_claim) {}
+    virtual ~BatchedOp() = default;
+    const bool claim;  // false: a release
     std::string peer_id;
     internal::txn::ClaimKeys keys;
     absl::Time deadline;  // real time
+    // A claim's lease (its peer key is bound to it); 0 for a release.
+    int64_t lease = 0;
+    // Guarded by Impl::mu_: waiting in batch_queue_, and the timer that
+    // ends the wait at the deadline (0: none).
+    bool queued = false;
+    Clock::TimerId queue_timer = 0;
+  };
+  using BatchedOpPtr = std::shared_ptr<BatchedOp>;
+  struct ClaimOp : BatchedOp {
+    ClaimOp() : BatchedOp(/*is_claim=*/true) {}
     ClaimDone done;
-    int64_t lease;
     absl::Time claimed_at;
     int attempts = 0;
     // Set by the first FinishClaim: a claim waiting for a lost claim's
     // edge_lost may be finished by its deadline timer first.
     std::atomic<bool> finished{false};
-    // Guarded by Impl::mu_: waiting in claim_queue_, and the timer that
-    // ends the wait at the deadline (0: none).
-    bool queued = false;
-    Clock::TimerId queue_timer = 0;
   };
   using ClaimOpPtr = std::shared_ptr<ClaimOp>;
+  struct ReleaseOp : BatchedOp {
+    ReleaseOp() : BatchedOp(/*is_claim=*/false) {}
+    int64_t epoch = 0;
+    ReleaseDone done;
+  };
+  using ReleaseOpPtr = std::shared_ptr<ReleaseOp>;
+  static ClaimOpPtr AsClaim(BatchedOpPtr op) { return std::static_pointer_cast<ClaimOp>(op); }
+  static ReleaseOpPtr AsRelease(BatchedOpPtr op) { return std::static_pointer_cast<ReleaseOp>(op); }
   // What to do once a lost claim's edge_lost is out and its keys are gone
   // (OK), or could not be published (an error).
   using AfterLost = absl::AnyInvocable<void(absl::Status)>;
@@ -165,26 +182,33 @@ class EtcdTracker::Impl {
   absl::Time RealDeadline(absl::Time deadline) { return absl::Now() + (deadline - clock_->Now()); }
 
   void ClaimStep(ClaimOpPtr op);
-  // Group commit: queues a new claim; sends a batch when a slot is free.
-  void EnqueueClaim(ClaimOpPtr op);
-  // Takes the next batch off claim_queue_ (one lease, each peer once, at
-  // most kMaxClaimsPerNest) and counts it in flight; moves claims past
-  // their deadline to `expired` and the timers to cancel to `timers`.
-  std::vector<ClaimOpPtr> TakeClaimBatchLocked(std::vector<ClaimOpPtr>& expired,
-                                               std::vector<Clock::TimerId>& timers)
+  // Group commit: queues a claim or release; sends a batch when a slot is
+  // free.
+  void Enqueue(BatchedOpPtr op);
+  // Takes the next batch off batch_queue_ (claims of one lease or
+  // releases, each peer once, at most kMaxClaimsPerNest) and counts it in
+  // flight; moves ops past their deadline to `expired` and the timers to
+  // cancel to `timers`.
+  std::vector<BatchedOpPtr> TakeBatchLocked(std::vector<BatchedOpPtr>& expired,
+                                            std::vector<Clock::TimerId>& timers)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancels `timers`, fails `expired` and sends `batch` (if not empty).
-  void AfterTake(std::vector<ClaimOpPtr> batch, std::vector<ClaimOpPtr> expired,
+  void AfterTake(std::vector<BatchedOpPtr> batch, std::vector<BatchedOpPtr> expired,
                  const std::vector<Clock::TimerId>& timers);
-  void SendClaimBatch(std::vector<ClaimOpPtr> batch);
-  void OnClaimBatch(std::vector<ClaimOpPtr> batch,
+  void SendBatch(std::vector<BatchedOpPtr> batch);
+  void OnBatch(std::vector<BatchedOpPtr> batch, absl::StatusOr<etcdserverpb::TxnResponse> result,
+               absl::Time sent);
+  void OnClaimBatch(std::vector<BatchedOpPtr> batch,
                     absl::StatusOr<etcdserverpb::TxnResponse> result);
-  void ExpireQueued(const std::weak_ptr<ClaimOp>& weak);
+  // Ends an op that was never answered by etcd with `error`.
+  void FailBatched(BatchedOpPtr op, absl::Status error);
+  void FinishRelease(ReleaseOpPtr op, absl::Status status);
+  void ExpireQueued(const std::weak_ptr<BatchedOp>& weak);
   void OnNewClaim(ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result);
   void TakeLostForClaim(ClaimOpPtr op, LostClaim lost, internal::txn::LostTake take);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
   void DropIfApplied(const ClaimOp& op);
-  void DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch);
+  void DropBatchIfApplied(const std::vector<BatchedOpPtr>& batch);
 
   // Hands a taken lost claim to the listener; deletes its record and lost
   // key once it is published, then runs `after`.
@@ -267,10 +291,11 @@ class EtcdTracker::Impl {
   absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
   // Timers of FinishLostKeys retries, cancelled at shutdown.
   absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
-  // Group commit (docs/cluster.md): new claims waiting for a batch, and
-  // the batches in flight (at most internal::txn::kClaimBatchesInFlight).
-  std::deque<ClaimOpPtr> claim_queue_ ABSL_GUARDED_BY(mu_);
-  int claim_batches_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Group commit (docs/cluster.md): new claims and releases waiting for a
+  // batch, and the batches in flight (at most
+  // internal::txn::kClaimBatchesInFlight).
+  std::deque<BatchedOpPtr> batch_queue_ ABSL_GUARDED_BY(mu_);
+  int batches_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 EtcdTracker::Impl::Impl(EtcdTrackerOptions options, std::unique_ptr<Clock> owned_clock,
@@ -381,27 +406,27 @@ void EtcdTracker::Impl::ClaimStep(ClaimOpPtr op) {
     FinishClaim(std::move(op), std::move(error));
     return;
   }
-  EnqueueClaim(std::move(op));
+  Enqueue(std::move(op));
 }
 
-void EtcdTracker::Impl::EnqueueClaim(ClaimOpPtr op) {
-  std::vector<ClaimOpPtr> batch;
-  std::vector<ClaimOpPtr> expired;
+void EtcdTracker::Impl::Enqueue(BatchedOpPtr op) {
+  std::vector<BatchedOpPtr> batch;
+  std::vector<BatchedOpPtr> expired;
   std::vector<Clock::TimerId> timers;
   bool waits = false;
   {
     absl::MutexLock lock(&mu_);
     op->queued = true;
-    claim_queue_.push_back(op);
-    if (claim_batches_in_flight_ < internal::txn::kClaimBatchesInFlight) {
-      batch = TakeClaimBatchLocked(expired, timers);
+    batch_queue_.push_back(op);
+    if (batches_in_flight_ < internal::txn::kClaimBatchesInFlight) {
+      batch = TakeBatchLocked(expired, timers);
     }
     waits = op->queued;
   }
   AfterTake(std::move(batch), std::move(expired), timers);
   if (!waits) return;
   // Its wait ends at its deadline even if the batches ahead of it hang.
-  std::weak_ptr<ClaimOp> weak = op;
+  std::weak_ptr<BatchedOp> weak = op;
   Clock::TimerId timer = clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()),
                                        [this, weak] { ExpireQueued(weak); });
   bool cancel = false;
@@ -416,22 +441,31 @@ void EtcdTracker::Impl::EnqueueClaim(ClaimOpPtr op) {
   if (cancel) clock_->Cancel(timer);
 }
 
-std::vector<EtcdTracker::Impl::ClaimOpPtr> EtcdTracker::Impl::TakeClaimBatchLocked(
-    std::vector<ClaimOpPtr>& expired, std::vector<Clock::TimerId>& timers) {
-  std::vector<ClaimOpPtr> batch;
+std::vector<EtcdTracker::Impl::BatchedOpPtr> EtcdTracker::Impl::TakeBatchLocked(
+    std::vector<BatchedOpPtr>& expired, std::vector<Clock::TimerId>& timers) {
+  std::vector<BatchedOpPtr> batch;
   // One nested transaction per peer: etcd refuses a key written twice in
-  // one request, and a second claim of a peer must see the first's outcome.
+  // one request, and a peer's second op (a claim after a release, say)
+  // must see the first's outcome. A peer's op that waits keeps its later
+  // ops waiting too, so that each peer's ops go out in order.
   absl::flat_hash_set<std::string> peers;
+  // Claims of one lease, or releases: a claim naming a lease etcd no
+  // longer knows fails the whole request, and would take releases with it.
+  bool claims = false;
   int64_t lease = 0;
   const absl::Time now = absl::Now();
-  for (auto it = claim_queue_.begin();
-       it != claim_queue_.end() &&
+  for (auto it = batch_queue_.begin();
+       it != batch_queue_.end() &&
        batch.size() < static_cast<size_t>(internal::txn::kMaxClaimsPerNest);) {
-    ClaimOp& op = **it;
+    BatchedOp& op = **it;
     const bool late = now >= op.deadline;
     if (!late) {
-      if (batch.empty()) lease = op.lease;
-      if (op.lease != lease || !peers.insert(op.peer_id).second) {
+      const bool first_of_peer = peers.insert(op.peer_id).second;
+      if (batch.empty() && first_of_peer) {
+        claims = op.claim;
+        lease = op.lease;
+      }
+      if (!first_of_peer || op.claim != claims || op.lease != lease) {
         ++it;  // the next batch
         continue;
       }
@@ -440,83 +474,135 @@ std::vector<EtcdTracker::Impl::ClaimOpPtr> EtcdTracker::Impl::TakeClaimBatchLock
     if (op.queue_timer != 0) timers.push_back(op.queue_timer);
     op.queue_timer = 0;
     (late ? expired : batch).push_back(std::move(*it));
-    it = claim_queue_.erase(it);
+    it = batch_queue_.erase(it);
   }
-  if (!batch.empty()) ++claim_batches_in_flight_;
+  if (!batch.empty()) ++batches_in_flight_;
   return batch;
 }
 
-void EtcdTracker::Impl::AfterTake(std::vector<ClaimOpPtr> batch, std::vector<ClaimOpPtr> expired,
+void EtcdTracker::Impl::AfterTake(std::vector<BatchedOpPtr> batch,
+                                  std::vector<BatchedOpPtr> expired,
                                   const std::vector<Clock::TimerId>& timers) {
   for (Clock::TimerId timer : timers) clock_->Cancel(timer);
-  for (ClaimOpPtr& op : expired) {
-    FinishClaim(op, absl::DeadlineExceededError(absl::StrCat(
-                        "claim of ", op->peer_id, ": deadline passed waiting for etcd")));
+  for (BatchedOpPtr& op : expired) {
+    absl::Status late = absl::DeadlineExceededError(
+        absl::StrCat(op->claim ? "claim of " : "release of ", op->peer_id,
+                     ": deadline passed waiting for etcd"));
+    FailBatched(std::move(op), std::move(late));
   }
-  if (!batch.empty()) SendClaimBatch(std::move(batch));
+  if (!batch.empty()) SendBatch(std::move(batch));
 }
 
-void EtcdTracker::Impl::ExpireQueued(const std::weak_ptr<ClaimOp>& weak) {
-  ClaimOpPtr op = weak.lock();
+void EtcdTracker::Impl::ExpireQueued(const std::weak_ptr<BatchedOp>& weak) {
+  BatchedOpPtr op = weak.lock();
   if (op == nullptr) return;
   {
     absl::MutexLock lock(&mu_);
     if (!op->queued) return;  // sent meanwhile: its batch has its deadline
     op->queued = false;
     op->queue_timer = 0;
-    claim_queue_.erase(std::find(claim_queue_.begin(), claim_queue_.end(), op));
+    batch_queue_.erase(std::find(batch_queue_.begin(), batch_queue_.end(), op));
   }
-  absl::Status late = absl::DeadlineExceededError(
-      absl::StrCat("claim of ", op->peer_id, ": deadline passed waiting for etcd"));
-  FinishClaim(std::move(op), std::move(late));
+  absl::Status late = absl::DeadlineExceededError(absl::StrCat(
+      op->claim ? "claim of " : "release of ", op->peer_id, ": deadline passed waiting for etcd"));
+  FailBatched(std::move(op), std::move(late));
 }
 
-void EtcdTracker::Impl::SendClaimBatch(std::vector<ClaimOpPtr> batch) {
+void EtcdTracker::Impl::FailBatched(BatchedOpPtr op, absl::Status error) {
+  if (op->claim) {
+    FinishClaim(AsClaim(std::move(op)), std::move(error));
+  } else {
+    FinishRelease(AsRelease(std::move(op)), std::move(error));
+  }
+}
+
+void EtcdTracker::Impl::SendBatch(std::vector<BatchedOpPtr> batch) {
   std::vector<etcdserverpb::TxnRequest> txns;
   txns.reserve(batch.size());
-  // The batch's request ends with its earliest deadline: no claim waits
-  // past its own.
+  // The batch's request ends with its earliest deadline: no op waits past
+  // its own.
   absl::Time deadline = absl::InfiniteFuture();
-  for (const ClaimOpPtr& op : batch) {
-    txns.push_back(internal::txn::NewClaim(
-        op->keys, options_.edge_id, RecordValue(options_.edge_id, op->claimed_at), op->lease));
+  for (const BatchedOpPtr& op : batch) {
+    if (op->claim) {
+      txns.push_back(internal::txn::NewClaim(
+          op->keys, options_.edge_id,
+          RecordValue(options_.edge_id, static_cast<const ClaimOp&>(*op).claimed_at), op->lease));
+    } else {
+      txns.push_back(
+          internal::txn::ReleaseClaim(op->keys, static_cast<const ReleaseOp&>(*op).epoch));
+    }
     deadline = std::min(deadline, op->deadline);
   }
-  auto ops = std::make_shared<std::vector<ClaimOpPtr>>(std::move(batch));
+  auto ops = std::make_shared<std::vector<BatchedOpPtr>>(std::move(batch));
   client_->Txn(internal::txn::Nest(std::move(txns)), deadline,
-               [this, ops](absl::StatusOr<etcdserverpb::TxnResponse> result) {
-                 OnClaimBatch(std::move(*ops), std::move(result));
+               [this, ops, sent = absl::Now()](absl::StatusOr<etcdserverpb::TxnResponse> result) {
+                 OnBatch(std::move(*ops), std::move(result), sent);
                });
 }
 
-void EtcdTracker::Impl::OnClaimBatch(std::vector<ClaimOpPtr> batch,
-                                     absl::StatusOr<etcdserverpb::TxnResponse> result) {
+void EtcdTracker::Impl::OnBatch(std::vector<BatchedOpPtr> batch,
+                                absl::StatusOr<etcdserverpb::TxnResponse> result, absl::Time sent) {
   // The next batch goes out first, so that etcd works on it while this
-  // one's claims are answered.
-  std::vector<ClaimOpPtr> next;
-  std::vector<ClaimOpPtr> expired;
+  // one's ops are answered.
+  std::vector<BatchedOpPtr> next;
+  std::vector<BatchedOpPtr> expired;
   std::vector<Clock::TimerId> timers;
+  size_t still_queued = 0;
   {
     absl::MutexLock lock(&mu_);
-    --claim_batches_in_flight_;
-    if (!claim_queue_.empty()) next = TakeClaimBatchLocked(expired, timers);
+    --batches_in_flight_;
+    if (!batch_queue_.empty()) next = TakeBatchLocked(expired, timers);
+    still_queued = batch_queue_.size();
+  }
+  if (log_->Enabled(LogLevel::kDebug)) {
+    // The group commit's trace: how big batches are, how long etcd takes
+    // with each, and how many ops wait meanwhile.
+    std::string kind = batch.front()->claim ? "claims" : "releases";
+    std::string size = absl::StrCat(batch.size());
+    std::string took = absl::StrCat(absl::ToDoubleMilliseconds(absl::Now() - sent));
+    std::string next_size = absl::StrCat(next.size());
+    std::string queued = absl::StrCat(still_queued);
+    std::string status = result.ok() ? "OK" : result.status().ToString();
+    log_->Debug("etcd batch answered", {{"kind", kind},
+                                        {"size", size},
+                                        {"ms", took},
+                                        {"next", next_size},
+                                        {"queued", queued},
+                                        {"status", status}});
   }
   AfterTake(std::move(next), std::move(expired), timers);
+  if (batch.front()->claim) {
+    OnClaimBatch(std::move(batch), std::move(result));
+    return;
+  }
+  // A release's outcome is etcd's answer to the request: OK also when its
+  // record had changed (the claim was no longer this edge's to delete).
+  for (size_t i = 0; i < batch.size(); ++i) {
+    absl::Status status = result.ok()
+                              ? internal::txn::TakeNested(*result, static_cast<int>(i)).status()
+                              : result.status();
+    FinishRelease(AsRelease(std::move(batch[i])), std::move(status));
+  }
+}
+
+void EtcdTracker::Impl::OnClaimBatch(std::vector<BatchedOpPtr> batch,
+                                     absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
     if (internal::txn::IsLeaseNotFound(result.status())) {
       LeaseLost(batch.front()->lease, "etcd no longer knows the lease");
-      for (ClaimOpPtr& op : batch) {
-        FinishClaim(std::move(op),
+      for (BatchedOpPtr& op : batch) {
+        FinishClaim(AsClaim(std::move(op)),
                     absl::UnavailableError("etcd tracker lost its lease; it is being renewed"));
       }
       return;
     }
     DropBatchIfApplied(batch);
-    for (ClaimOpPtr& op : batch) FinishClaim(std::move(op), result.status());
+    for (BatchedOpPtr& op : batch) FinishClaim(AsClaim(std::move(op)), result.status());
     return;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    OnNewClaim(std::move(batch[i]), internal::txn::TakeNested(*result, static_cast<int>(i)));
+    OnNewClaim(AsClaim(std::move(batch[i])),
+               internal::txn::TakeNested(*result, static_cast<int>(i)));
   }
 }
 
@@ -739,13 +825,13 @@ void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
       absl::Now() + options_.request_timeout, [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
 }
 
-void EtcdTracker::Impl::DropBatchIfApplied(const std::vector<ClaimOpPtr>& batch) {
-  // As DropIfApplied, for a whole batch in one transaction.
+void EtcdTracker::Impl::DropBatchIfApplied(const std::vector<BatchedOpPtr>& batch) {
+  // As DropIfApplied, for a whole batch of claims in one transaction.
   std::vector<etcdserverpb::TxnRequest> drops;
   drops.reserve(batch.size());
-  for (const ClaimOpPtr& op : batch) {
-    drops.push_back(
-        internal::txn::DropUnknownClaim(op->keys, RecordValue(options_.edge_id, op->claimed_at)));
+  for (const BatchedOpPtr& op : batch) {
+    drops.push_back(internal::txn::DropUnknownClaim(
+        op->keys, RecordValue(options_.edge_id, static_cast<const ClaimOp&>(*op).claimed_at)));
   }
   client_->Txn(internal::txn::Nest(std::move(drops)), absl::Now() + options_.request_timeout,
                [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
@@ -801,32 +887,27 @@ void EtcdTracker::Impl::Release(const std::string& peer_id, const PeerClaim& cla
     releasing_[peer_id] = *claim.epoch;
     ++releases_in_flight_;
   }
-  client_->Txn(internal::txn::ReleaseClaim(Keys(peer_id), *claim.epoch),
-               absl::Now() + options_.request_timeout,
-               [this, peer_id, epoch = *claim.epoch,
-                done = std::move(done)](absl::StatusOr<etcdserverpb::TxnResponse> result) mutable {
-                 {
-                   absl::MutexLock lock(&mu_);
-                   auto it = releasing_.find(peer_id);
-                   if (it != releasing_.end() && it->second == epoch) {
-                     releasing_.erase(it);
-                   }
-                 }
-                 done(result.status());
-                 absl::MutexLock lock(&mu_);
-                 --releases_in_flight_;
-               });
+  // Group-committed like new claims (docs/cluster.md).
+  auto op = std::make_shared<ReleaseOp>();
+  op->peer_id = peer_id;
+  op->keys = Keys(peer_id);
+  op->deadline = absl::Now() + options_.request_timeout;
+  op->epoch = *claim.epoch;
+  op->done = std::move(done);
+  Enqueue(std::move(op));
 }
 
-void EtcdTracker::Impl::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
-  LookupHolder(peer_id, deadline,
-               [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
-                 if (!holder.ok()) {
-                   done(holder.status());
-                   return;
-                 }
-                 done(std::move(holder->edge_id));
-               });
+void EtcdTracker::Impl::FinishRelease(ReleaseOpPtr op, absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = releasing_.find(op->peer_id);
+    if (it != releasing_.end() && it->second == op->epoch) releasing_.erase(it);
+  }
+  ReleaseDone done = std::move(op->done);
+  done(std::move(status));
+  // Counted until its caller has heard: Shutdown waits for both.
+  absl::MutexLock lock(&mu_);
+  --releases_in_flight_;
 }
 
 void EtcdTracker::Impl::LookupHolder(const std::string& peer_id, absl::Time deadline,
@@ -1392,20 +1473,20 @@ void EtcdTracker::Impl::Shutdown(absl::Time deadline) {
   client_->Shutdown();
   // The client failed every batch in flight, and with them those queued
   // behind; whatever is left waited for a batch that can no longer start.
-  std::deque<ClaimOpPtr> queued;
+  std::deque<BatchedOpPtr> queued;
   std::vector<Clock::TimerId> queue_timers;
   {
     absl::MutexLock lock(&mu_);
-    queued.swap(claim_queue_);
-    for (ClaimOpPtr& op : queued) {
+    queued.swap(batch_queue_);
+    for (BatchedOpPtr& op : queued) {
       op->queued = false;
       if (op->queue_timer != 0) queue_timers.push_back(op->queue_timer);
       op->queue_timer = 0;
     }
   }
   for (Clock::TimerId timer : queue_timers) clock_->Cancel(timer);
-  for (ClaimOpPtr& op : queued) {
-    FinishClaim(std::move(op), absl::UnavailableError("etcd tracker is shut down"));
+  for (BatchedOpPtr& op : queued) {
+    FailBatched(std::move(op), absl::UnavailableError("etcd tracker is shut down"));
   }
 }
 
@@ -1435,7 +1516,7 @@ void EtcdTracker::Release(const std::string& peer_id, const PeerClaim& claim, Re
   impl_->Release(peer_id, claim, std::move(done));
 }
 void EtcdTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
-  impl_->Lookup(peer_id, deadline, std::move(done));
+  impl_->LookupHolder(peer_id, deadline, EdgeIdOnly(std::move(done)));
 }
 void EtcdTracker::LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {
   impl_->LookupHolder(peer_id, deadline, std::move(done));

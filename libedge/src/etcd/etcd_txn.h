@@ -120,10 +120,10 @@ absl::StatusOr<etcdserverpb::TxnResponse> TakeNested(etcdserverpb::TxnResponse& 
 // a margin is kept.
 inline constexpr int kMaxClaimsPerNest = 100;
 
-// Group commit of new claims (EtcdTracker): at most this many claim
-// transactions are in flight; claims arriving meanwhile wait and go out
-// together in the next. 2 and 4 measured no better than 1
-// (docs/performance.md).
+// Group commit of new claims and releases (EtcdTracker): at most this many
+// batches are in flight; claims and releases arriving meanwhile wait and
+// go out together in the next (a release nests 3 operations, within the
+// claims' cap). 2 and 4 measured no better than 1 (docs/performance.md).
 inline constexpr int kClaimBatchesInFlight = 1;
 
 // The keys under `prefix` without their values (each with its lease).

@@ -303,14 +303,7 @@ void FakeTracker::Release(const std::string& peer_id, const PeerClaim& claim, Re
 }
 
 void FakeTracker::Lookup(const std::string& peer_id, absl::Time deadline, LookupDone done) {
-  LookupHolder(peer_id, deadline,
-               [done = std::move(done)](absl::StatusOr<PeerHolder> holder) mutable {
-                 if (!holder.ok()) {
-                   done(holder.status());
-                   return;
-                 }
-                 done(std::move(holder->edge_id));
-               });
+  LookupHolder(peer_id, deadline, EdgeIdOnly(std::move(done)));
 }
 
 void FakeTracker::LookupHolder(const std::string& peer_id, absl::Time deadline, HolderDone done) {

@@ -10,7 +10,9 @@
 // made it: the record's mod revision (for a first claim also the peer key's
 // create revision). A claim replacing this edge's own rewrites both keys,
 // so it gets a new epoch. Release deletes both, only if the record is still
-// the claim's.
+// the claim's. New claims and releases are group-committed: while one
+// batch is in etcd, the next waits and goes out as one request nesting
+// each op's own transaction (docs/cluster.md).
 //
 // Lost claims (contract §5): when an edge dies, its lease expires and its
 // peer keys vanish, but the records stay. A record without its peer key is
