@@ -92,6 +92,7 @@ class EtcdTrackerTest : public ::testing::Test {
     options.key_prefix = kPrefix;
     options.request_timeout = request_timeout_;
     options.lost_claim_check_interval = lost_claim_check_interval_;
+    options.lost_claim_scan_page = lost_claim_scan_page_;
     if (std::getenv("EDGE_TEST_LOG") != nullptr) options.logger = &log_;
     absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
         etcd::EtcdTracker::Create(std::move(options));
@@ -128,6 +129,7 @@ class EtcdTrackerTest : public ::testing::Test {
   absl::Duration lease_ttl_ = kTtl;
   absl::Duration request_timeout_ = absl::Seconds(1);
   absl::Duration lost_claim_check_interval_ = etcd::EtcdTrackerOptions().lost_claim_check_interval;
+  int64_t lost_claim_scan_page_ = etcd::EtcdTrackerOptions().lost_claim_scan_page;
 };
 
 // Lost claims handed to a listener, published at once.
@@ -182,6 +184,48 @@ TEST_F(EtcdTrackerTest, ClaimsOfAnEdgeThatDiesLongAfterTheSurvivorStartedAreFoun
   (*proxy)->SetConnected(false);  // dies: its lease expires within the TTL
   EXPECT_TRUE(WaitFor([&] { return lost.peers() == claimed; }, kTtl + absl::Seconds(8)))
       << lost.peers().size() << " of " << claimed.size() << " found";
+}
+
+// Survivors share a dead edge's lost claims (by a hash of peer and edge)
+// instead of all trying every one: each is taken exactly once, and by more
+// than one survivor.
+TEST_F(EtcdTrackerTest, SurvivorsShareTheLostClaims) {
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});
+  ASSERT_TRUE(dying->Start().ok());
+  std::set<std::string> claimed;
+  for (int i = 0; i < 60; ++i) {
+    const std::string peer = absl::StrCat("peer-", i);
+    ASSERT_TRUE(ClaimSync(*dying, peer).ok()) << peer;
+    claimed.insert(peer);
+  }
+  std::vector<std::unique_ptr<LostClaims>> lost;
+  std::vector<std::unique_ptr<etcd::EtcdTracker>> survivors;
+  for (int i = 0; i < 3; ++i) {
+    lost.push_back(std::make_unique<LostClaims>());
+    survivors.push_back(NewTracker(absl::StrCat("edge-s", i)));
+    survivors.back()->SetLostClaimListener(lost.back()->Listener());
+    ASSERT_TRUE(survivors.back()->Start().ok());
+  }
+  (*proxy)->SetConnected(false);
+  auto all = [&] {
+    std::set<std::string> found;
+    for (const auto& recorder : lost) {
+      for (const std::string& peer : recorder->peers()) found.insert(peer);
+    }
+    return found;
+  };
+  ASSERT_TRUE(WaitFor([&] { return all() == claimed; }, lease_ttl_ + absl::Seconds(10)))
+      << all().size() << " of " << claimed.size() << " found";
+  size_t total = 0;
+  int takers = 0;
+  for (const auto& recorder : lost) {
+    total += recorder->peers().size();
+    takers += recorder->peers().empty() ? 0 : 1;
+  }
+  EXPECT_EQ(total, claimed.size()) << "a lost claim was handed to two survivors";
+  EXPECT_GE(takers, 2);
 }
 
 // A peer key gone without its lease (deleted by hand) is found by the
@@ -473,10 +517,11 @@ class ClaimSet {
   std::map<std::string, absl::StatusOr<PeerClaim>> got_ ABSL_GUARDED_BY(mu_);
 };
 
-// More lost claims than one page of a read (etcd_txn.h's kScanPage; all of
+// More lost claims than one page of a read (lost_claim_scan_page; all of
 // them in one answer would pass gRPC's message limit at ~40,000).
 TEST_F(EtcdTrackerTest, LostClaimsSpanningSeveralPagesAreAllFound) {
-  const int peers = static_cast<int>(etcd::internal::txn::kScanPage) + 300;
+  lost_claim_scan_page_ = 1000;
+  const int peers = 2300;  // three pages
   absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});

@@ -95,6 +95,9 @@ absl::Status ValidateOptions(const EtcdTrackerOptions& options) {
   if (options.request_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("etcd tracker: request_timeout must be positive");
   }
+  if (options.lost_claim_scan_page < 1) {
+    return absl::InvalidArgumentError("etcd tracker: lost_claim_scan_page must be at least 1");
+  }
   return absl::OkStatus();
 }
 
@@ -237,11 +240,15 @@ class EtcdTracker::Impl {
   // One look for lost claims, and the takes it leads to. Returns whether
   // to look again soon: it took some (a take may fail), or etcd did not
   // answer.
-  bool ScanOnce(int64_t lease);
+  bool ScanOnce(int64_t lease, const Registrations& live);
+  // Whether this edge takes the lost claim of `peer_id` at once: the live
+  // edges (`live`, registration keys) share the lost claims by rendezvous
+  // hash, so that survivors do not all try every claim.
+  bool MineToTake(const std::string& peer_id, const Registrations& live) const;
   // Whether this edge is publishing lost claims it took.
   bool Publishing();
   // Every key under `prefix` at `*revision` (0: the current one; then set
-  // to it), read in pages of internal::txn::kScanPage keys.
+  // to it), read in pages of `lost_claim_scan_page` keys.
   absl::StatusOr<std::vector<mvccpb::KeyValue>> ReadUnder(const std::string& prefix, bool keys_only,
                                                           int64_t* revision);
   void TakeLostBatch(std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
@@ -287,6 +294,9 @@ class EtcdTracker::Impl {
   // edge's own for a new claim of the peer (a takeover, not a lost claim).
   absl::flat_hash_map<std::string, int64_t> releasing_ ABSL_GUARDED_BY(mu_);
   int releases_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Scan thread only: when each lost claim of another edge's share was
+  // first seen untaken (MineToTake).
+  absl::flat_hash_map<std::string, absl::Time> others_seen_;
   // peer_id -> record revision of each lost claim this edge is publishing.
   absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
   // Timers of FinishLostKeys retries, cancelled at shutdown.
@@ -1041,7 +1051,7 @@ void EtcdTracker::Impl::RunScanThread() {
     // look now would read every record again to find the same claims.
     if (!due && Publishing()) continue;
     last_look = now;
-    owed = ScanOnce(lease);
+    owed = ScanOnce(lease, known.value_or(Registrations()));
   }
 }
 
@@ -1203,7 +1213,7 @@ absl::StatusOr<std::vector<mvccpb::KeyValue>> EtcdTracker::Impl::ReadUnder(
   std::string from;
   while (true) {
     absl::StatusOr<etcdserverpb::TxnResponse> page = client_->TxnSync(
-        internal::txn::PageUnder(prefix, from, internal::txn::kScanPage, *revision, keys_only),
+        internal::txn::PageUnder(prefix, from, options_.lost_claim_scan_page, *revision, keys_only),
         absl::Now() + options_.request_timeout);
     if (!page.ok()) return page.status();
     if (page->responses_size() != 1 || !page->responses(0).has_response_range()) {
@@ -1218,7 +1228,31 @@ absl::StatusOr<std::vector<mvccpb::KeyValue>> EtcdTracker::Impl::ReadUnder(
   }
 }
 
-bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
+namespace {
+
+// FNV-1a of `a`, a NUL and `b`: the same in every edge's process (absl::Hash
+// is seeded per process).
+uint64_t StableHash(absl::string_view a, absl::string_view b) {
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](unsigned char c) { hash = (hash ^ c) * 1099511628211ull; };
+  for (char c : a) mix(static_cast<unsigned char>(c));
+  mix(0);
+  for (char c : b) mix(static_cast<unsigned char>(c));
+  return hash;
+}
+
+}  // namespace
+
+bool EtcdTracker::Impl::MineToTake(const std::string& peer_id, const Registrations& live) const {
+  const std::string own_key = absl::StrCat(options_.key_prefix, "edges/", options_.edge_id);
+  const uint64_t own = StableHash(own_key, peer_id);
+  for (const auto& [key, lease] : live) {
+    if (key != own_key && StableHash(key, peer_id) > own) return false;
+  }
+  return true;
+}
+
+bool EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   // Cheap first: every peer key has its record, so records outnumber peer
   // keys exactly when some claim is lost.
@@ -1251,6 +1285,8 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
   }
   std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
   std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
+  const absl::Time now = absl::Now();
+  absl::flat_hash_set<std::string> still_others;  // other edges' share, still lost
   for (const mvccpb::KeyValue& kv : *records) {
     std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
     if (held.contains(peer_id)) continue;
@@ -1263,9 +1299,20 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
       }
       continue;
     }
+    // Another edge's share waits a lease TTL: long enough for that edge to
+    // take it, or, were it dead too, for its registration to go, after
+    // which the share is computed without it.
+    if (!MineToTake(peer_id, live)) {
+      auto [first, inserted] = others_seen_.try_emplace(peer_id, now);
+      still_others.insert(peer_id);
+      if (now - first->second < options_.lease_ttl) continue;
+    }
     internal::txn::LostTake take{Keys(peer_id), kv.mod_revision(), 0};
     found.emplace_back(ParseRecord(peer_id, kv), std::move(take));
   }
+  // Forget claims no longer lost (taken, or claimed again).
+  absl::erase_if(others_seen_,
+                 [&](const auto& entry) { return !still_others.contains(entry.first); });
   for (auto& [lost, lost_mod] : orphans) {
     // The scan may predate this edge finishing that very claim: publish
     // only if etcd still shows it taken and unfinished.
@@ -1280,10 +1327,11 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease) {
     }
     PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod, [](absl::Status) {});
   }
-  // Nothing to take: the lost claims left are being published by other
-  // edges (their lost keys exist); should one of those die, its
-  // registration goes too, and that starts the next look.
-  if (found.empty()) return false;
+  // Nothing to take now: the lost claims left are being published by other
+  // edges (their lost keys exist; should one of those die, its registration
+  // goes too, and that starts the next look), or are other edges' share,
+  // looked at again until they are taken.
+  if (found.empty()) return !still_others.empty();
   // Survivors scan the same records: start at a different place each, so
   // that their takes rarely collide.
   const size_t shift = absl::Hash<std::string>()(options_.edge_id) % found.size();

@@ -132,10 +132,6 @@ etcdserverpb::TxnRequest KeysUnder(const std::string& prefix);
 // Counts the keys under `prefix_a` and under `prefix_b` at one revision.
 etcdserverpb::TxnRequest CountTwo(const std::string& prefix_a, const std::string& prefix_b);
 
-// Keys per page when reading every claim: one answer holding them all
-// passes gRPC's 4 MB message limit at ~40,000 claims (~100 bytes each).
-inline constexpr int64_t kScanPage = 2000;
-
 // One page of the keys under `prefix`, in key order from `from` on (""
 // for the first), at most `limit` of them, read at `revision` (0: the
 // current one); with `keys_only`, without their values.

@@ -98,6 +98,11 @@ struct EtcdTrackerOptions {
   absl::Duration lost_claim_scan_interval = absl::Seconds(1);
   // The longest time between two looks for lost claims in any case.
   absl::Duration lost_claim_check_interval = absl::Seconds(30);
+  // A look reads every claim in pages of this many keys (~100 bytes each):
+  // one answer must stay under gRPC's 4 MB message limit, and etcd 3.4
+  // walks its index from a page's first key to the prefix's end for each
+  // page, so fewer, larger pages cost etcd less.
+  int64_t lost_claim_scan_page = 10000;
   // Schedules keepalives and retries; null: a real clock owned by the
   // tracker. Deadlines given to Claim/Lookup are read against it.
   Clock* clock = nullptr;
