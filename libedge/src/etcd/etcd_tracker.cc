@@ -237,10 +237,11 @@ class EtcdTracker::Impl {
   using Registrations = absl::flat_hash_map<std::string, int64_t>;
   // Reads them; nullopt when etcd did not answer.
   std::optional<Registrations> ReadRegistrations();
-  // One look for lost claims, and the takes it leads to. Returns whether
-  // to look again soon: it took some (a take may fail), or etcd did not
-  // answer.
-  bool ScanOnce(int64_t lease, const Registrations& live);
+  // One look for lost claims, and the takes it leads to. Returns when to
+  // look again: at once when it took some (a take may fail) or etcd did not
+  // answer; when another edge's share left untaken is due to this edge;
+  // else never (InfiniteFuture).
+  absl::Time ScanOnce(int64_t lease, const Registrations& live);
   // Whether this edge takes the lost claim of `peer_id` at once: the live
   // edges (`live`, registration keys) share the lost claims by rendezvous
   // hash, so that survivors do not all try every claim.
@@ -1024,7 +1025,8 @@ void EtcdTracker::Impl::RunScanThread() {
       (0.75 + 0.5 * static_cast<double>(absl::Hash<std::string>()(options_.edge_id) % 1000) / 1000);
   absl::Time look_until = absl::Now() + window;  // from the start
   absl::Time last_look = absl::InfinitePast();
-  bool owed = false;  // the last look saw lost claims
+  bool look_now = false;  // a registration vanished: its lease's keys are gone
+  absl::Time owed_at = absl::InfiniteFuture();  // when the last look wants another
   while (Sleep(scan_wakeup_, options_.lost_claim_scan_interval)) {
     int64_t lease = 0;
     {
@@ -1035,23 +1037,24 @@ void EtcdTracker::Impl::RunScanThread() {
     if (lease == 0) continue;
     const absl::Time now = absl::Now();
     if (std::optional<Registrations> read = ReadRegistrations(); read.has_value()) {
-      // A registration gone or bound to another lease: that lease's keys
-      // are gone, or go within its TTL.
-      bool changed = !known.has_value();
+      // A registration gone: its lease ended, and the lease's peer keys
+      // with it. Bound to another lease: the replaced lease's keys go
+      // within its TTL, so look until then.
       for (const auto& [key, lease_id] : known.value_or(Registrations())) {
         auto it = read->find(key);
-        if (it == read->end() || it->second != lease_id) changed = true;
+        if (it == read->end()) look_now = true;
+        if (it != read->end() && it->second != lease_id) look_until = now + window;
       }
-      if (changed) look_until = now + window;
       known = std::move(read);
     }
     const bool due = now - last_look >= check_every;
-    if (!due && !owed && now >= look_until) continue;
+    if (!due && !look_now && now < owed_at && now >= look_until) continue;
     // This edge's takes of the last look are still being published: another
     // look now would read every record again to find the same claims.
     if (!due && Publishing()) continue;
     last_look = now;
-    owed = ScanOnce(lease, known.value_or(Registrations()));
+    look_now = false;
+    owed_at = ScanOnce(lease, known.value_or(Registrations()));
   }
 }
 
@@ -1252,29 +1255,29 @@ bool EtcdTracker::Impl::MineToTake(const std::string& peer_id, const Registratio
   return true;
 }
 
-bool EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
+absl::Time EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   // Cheap first: every peer key has its record, so records outnumber peer
   // keys exactly when some claim is lost.
   absl::StatusOr<etcdserverpb::TxnResponse> counts =
       client_->TxnSync(internal::txn::CountTwo(records_prefix_, peers_prefix_), deadline);
-  if (!counts.ok() || counts->responses_size() != 2) return true;
+  if (!counts.ok() || counts->responses_size() != 2) return absl::InfinitePast();
   if (counts->responses(0).response_range().count() ==
       counts->responses(1).response_range().count()) {
-    return false;
+    return absl::InfiniteFuture();
   }
   // Records, peer keys and lost keys, all at the revision of the first
   // page read.
   int64_t revision = 0;
   absl::StatusOr<std::vector<mvccpb::KeyValue>> records =
       ReadUnder(records_prefix_, /*keys_only=*/false, &revision);
-  if (!records.ok()) return true;
+  if (!records.ok()) return absl::InfinitePast();
   absl::StatusOr<std::vector<mvccpb::KeyValue>> peers =
       ReadUnder(peers_prefix_, /*keys_only=*/true, &revision);
-  if (!peers.ok()) return true;
+  if (!peers.ok()) return absl::InfinitePast();
   absl::StatusOr<std::vector<mvccpb::KeyValue>> losts =
       ReadUnder(lost_prefix_, /*keys_only=*/false, &revision);
-  if (!losts.ok()) return true;
+  if (!losts.ok()) return absl::InfinitePast();
   absl::flat_hash_set<std::string> held;  // a peer key exists
   for (const mvccpb::KeyValue& kv : *peers) {
     held.insert(std::string(absl::StripPrefix(kv.key(), peers_prefix_)));
@@ -1286,7 +1289,8 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
   std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
   std::vector<std::pair<LostClaim, int64_t>> orphans;  // and their lost key's revision
   const absl::Time now = absl::Now();
-  absl::flat_hash_set<std::string> still_others;  // other edges' share, still lost
+  absl::flat_hash_set<std::string> still_others;   // other edges' share, still lost
+  absl::Time others_due = absl::InfiniteFuture();  // the first of them due to this edge
   for (const mvccpb::KeyValue& kv : *records) {
     std::string peer_id(absl::StripPrefix(kv.key(), records_prefix_));
     if (held.contains(peer_id)) continue;
@@ -1305,7 +1309,10 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
     if (!MineToTake(peer_id, live)) {
       auto [first, inserted] = others_seen_.try_emplace(peer_id, now);
       still_others.insert(peer_id);
-      if (now - first->second < options_.lease_ttl) continue;
+      if (now - first->second < options_.lease_ttl) {
+        others_due = std::min(others_due, first->second + options_.lease_ttl);
+        continue;
+      }
     }
     internal::txn::LostTake take{Keys(peer_id), kv.mod_revision(), 0};
     found.emplace_back(ParseRecord(peer_id, kv), std::move(take));
@@ -1331,7 +1338,7 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
   // edges (their lost keys exist; should one of those die, its registration
   // goes too, and that starts the next look), or are other edges' share,
   // looked at again until they are taken.
-  if (found.empty()) return !still_others.empty();
+  if (found.empty()) return others_due;
   // Survivors scan the same records: start at a different place each, so
   // that their takes rarely collide.
   const size_t shift = absl::Hash<std::string>()(options_.edge_id) % found.size();
@@ -1343,7 +1350,7 @@ bool EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
         std::make_move_iterator(found.begin() + std::min(found.size(), begin + kTakeBatch)));
     TakeLostBatch(std::move(batch), lease);
   }
-  return true;
+  return absl::InfinitePast();
 }
 
 bool EtcdTracker::Impl::TryMark(const std::string& peer_id, int64_t record_mod) {

@@ -21,17 +21,21 @@
 // listener set, the tracker reads the registrations' keys every
 // `lost_claim_scan_interval` (a handful of keys, whatever the number of
 // peers) and looks for lost claims (one count of records and peer keys; a
-// full read only when they differ) only when it may find some: from its
-// start, and after a registration vanished or changed lease, for the lease
-// TTL plus two intervals (the replaced lease's keys go by then); after a
-// look that took lost claims (a take may fail); and every
-// `lost_claim_check_interval` in any case (a peer key deleted by hand; 75 to
-// 125 % of it, differing per edge, so that edges started together do not
-// count together). A look waits while this edge is still
-// publishing lost claims it took, up to `lost_claim_check_interval`. Counting
-// every second instead costs etcd a walk of its whole index per edge per
-// second: at 100,000 peers and 7 edges that starved etcd's apply loop on
-// a 2-core host until leases expired (docs/performance.md). It takes each lost claim by creating
+// full read, in pages of `lost_claim_scan_page`, only when they differ) only
+// when it may find some: for a lease TTL plus two intervals from its start;
+// once when a registration vanished (its lease's keys went with it); for
+// the lease TTL plus two intervals after a registration changed lease (the
+// replaced lease's keys go by then); again after a look that took lost
+// claims (a take may fail); and every `lost_claim_check_interval` in any
+// case (a peer key deleted by hand; 75 to 125 % of it, differing per edge,
+// so that edges started together do not count together). A look waits
+// while this edge is still publishing lost claims it took, up to
+// `lost_claim_check_interval`. The live edges share the lost claims by a
+// hash of edge and peer: an edge takes its share at once, another's only
+// once it has stayed untaken for a lease TTL. Looking every second, and
+// every survivor taking every claim, flooded etcd at 100,000 peers on a
+// 2-core host until the survivors' own leases expired
+// (docs/performance.md). It takes each lost claim by creating
 // `{prefix}lost/{peer_id}` under its own lease (one etcd transaction: only
 // one edge wins), hands it to the listener, and deletes record and lost key
 // once the listener reports the `edge_lost` stored. An edge that dies while
