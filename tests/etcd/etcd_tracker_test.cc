@@ -63,6 +63,18 @@ absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
       [&](auto done) { tracker.Claim(peer, absl::Now() + timeout, std::move(done)); });
 }
 
+// Claims peer-0 .. peer-{count - 1} one after another; returns those claimed.
+std::set<std::string> ClaimPeers(Tracker& tracker, int count) {
+  std::set<std::string> claimed;
+  for (int i = 0; i < count; ++i) {
+    const std::string peer = absl::StrCat("peer-", i);
+    absl::StatusOr<PeerClaim> claim = ClaimSync(tracker, peer);
+    EXPECT_TRUE(claim.ok()) << peer << ": " << claim.status();
+    if (claim.ok()) claimed.insert(peer);
+  }
+  return claimed;
+}
+
 absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
   return Await<absl::StatusOr<std::string>>(
       [&](auto done) { tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done)); });
@@ -166,12 +178,8 @@ TEST_F(EtcdTrackerTest, ClaimsOfAnEdgeThatDiesLongAfterTheSurvivorStartedAreFoun
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});
   ASSERT_TRUE(dying->Start().ok());
-  std::set<std::string> claimed;
-  for (int i = 0; i < 20; ++i) {
-    const std::string peer = absl::StrCat("peer-", i);
-    ASSERT_TRUE(ClaimSync(*dying, peer).ok()) << peer;
-    claimed.insert(peer);
-  }
+  const std::set<std::string> claimed = ClaimPeers(*dying, 20);
+  ASSERT_EQ(claimed.size(), 20u);
   LostClaims lost;
   auto survivor = NewTracker("edge-survivor");
   survivor->SetLostClaimListener(lost.Listener());
@@ -194,12 +202,8 @@ TEST_F(EtcdTrackerTest, SurvivorsShareTheLostClaims) {
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});
   ASSERT_TRUE(dying->Start().ok());
-  std::set<std::string> claimed;
-  for (int i = 0; i < 60; ++i) {
-    const std::string peer = absl::StrCat("peer-", i);
-    ASSERT_TRUE(ClaimSync(*dying, peer).ok()) << peer;
-    claimed.insert(peer);
-  }
+  const std::set<std::string> claimed = ClaimPeers(*dying, 60);
+  ASSERT_EQ(claimed.size(), 60u);
   std::vector<std::unique_ptr<LostClaims>> lost;
   std::vector<std::unique_ptr<etcd::EtcdTracker>> survivors;
   for (int i = 0; i < 3; ++i) {
