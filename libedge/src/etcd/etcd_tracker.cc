@@ -138,16 +138,21 @@ class EtcdTracker::Impl {
   bool HasLease() const;
 
  private:
-  // A member of a group commit (docs/cluster.md): a new claim or a
-  // release, each its own transaction nested in one etcd request.
+  // What to do once a lost claim's edge_lost is out and its keys are gone
+  // (OK), or could not be published (an error).
+  using AfterLost = absl::AnyInvocable<void(absl::Status)>;
+  // A member of a group commit (docs/cluster.md): a new claim, a release,
+  // or the end of a published lost claim, each its own transaction nested
+  // in one etcd request.
+  enum class OpKind { kClaim, kRelease, kFinishLost };
   struct BatchedOp {
-    explicit BatchedOp(bool is_claim) : claim(is_claim) {}
+    explicit BatchedOp(OpKind op_kind) : kind(op_kind) {}
     virtual ~BatchedOp() = default;
-    const bool claim;  // false: a release
+    const OpKind kind;
     std::string peer_id;
     internal::txn::ClaimKeys keys;
     absl::Time deadline;  // real time
-    // A claim's lease (its peer key is bound to it); 0 for a release.
+    // A claim's lease (its peer key is bound to it); 0 for the others.
     int64_t lease = 0;
     // Guarded by Impl::mu_: waiting in batch_queue_, and the timer that
     // ends the wait at the deadline (0: none).
@@ -156,7 +161,7 @@ class EtcdTracker::Impl {
   };
   using BatchedOpPtr = std::shared_ptr<BatchedOp>;
   struct ClaimOp : BatchedOp {
-    ClaimOp() : BatchedOp(/*is_claim=*/true) {}
+    ClaimOp() : BatchedOp(OpKind::kClaim) {}
     ClaimDone done;
     absl::Time claimed_at;
     int attempts = 0;
@@ -166,16 +171,37 @@ class EtcdTracker::Impl {
   };
   using ClaimOpPtr = std::shared_ptr<ClaimOp>;
   struct ReleaseOp : BatchedOp {
-    ReleaseOp() : BatchedOp(/*is_claim=*/false) {}
+    ReleaseOp() : BatchedOp(OpKind::kRelease) {}
     int64_t epoch = 0;
     ReleaseDone done;
   };
   using ReleaseOpPtr = std::shared_ptr<ReleaseOp>;
+  // Deletes a published lost claim's record and lost key: after a dead
+  // edge, its survivors finish thousands at once, and one transaction each
+  // would outrun etcd's apply (docs/cluster.md).
+  struct FinishLostOp : BatchedOp {
+    FinishLostOp() : BatchedOp(OpKind::kFinishLost) {}
+    int64_t record_mod = 0;
+    int64_t lost_mod = 0;
+    AfterLost after;
+  };
+  using FinishLostOpPtr = std::shared_ptr<FinishLostOp>;
   static ClaimOpPtr AsClaim(BatchedOpPtr op) { return std::static_pointer_cast<ClaimOp>(op); }
   static ReleaseOpPtr AsRelease(BatchedOpPtr op) { return std::static_pointer_cast<ReleaseOp>(op); }
-  // What to do once a lost claim's edge_lost is out and its keys are gone
-  // (OK), or could not be published (an error).
-  using AfterLost = absl::AnyInvocable<void(absl::Status)>;
+  static FinishLostOpPtr AsFinishLost(BatchedOpPtr op) {
+    return std::static_pointer_cast<FinishLostOp>(op);
+  }
+  static const char* OpName(const BatchedOp& op) {
+    switch (op.kind) {
+      case OpKind::kClaim:
+        return "claim of ";
+      case OpKind::kRelease:
+        return "release of ";
+      case OpKind::kFinishLost:
+        return "end of the lost claim of ";
+    }
+    return "";
+  }
 
   internal::txn::ClaimKeys Keys(const std::string& peer_id) const {
     return {absl::StrCat(peers_prefix_, peer_id), absl::StrCat(records_prefix_, peer_id),
@@ -185,11 +211,10 @@ class EtcdTracker::Impl {
   absl::Time RealDeadline(absl::Time deadline) { return absl::Now() + (deadline - clock_->Now()); }
 
   void ClaimStep(ClaimOpPtr op);
-  // Group commit: queues a claim or release; sends a batch when a slot is
-  // free.
+  // Group commit: queues an op; sends a batch when a slot is free.
   void Enqueue(BatchedOpPtr op);
-  // Takes the next batch off batch_queue_ (claims of one lease or
-  // releases, each peer once, at most kMaxClaimsPerNest) and counts it in
+  // Takes the next batch off batch_queue_ (claims of one lease, or the
+  // others, each peer once, at most kMaxClaimsPerNest) and counts it in
   // flight; moves ops past their deadline to `expired` and the timers to
   // cancel to `timers`.
   std::vector<BatchedOpPtr> TakeBatchLocked(std::vector<BatchedOpPtr>& expired,
@@ -217,10 +242,11 @@ class EtcdTracker::Impl {
   // key once it is published, then runs `after`.
   void PublishLost(LostClaim lost, internal::txn::ClaimKeys keys, int64_t record_mod,
                    int64_t lost_mod, AfterLost after);
-  // Deletes a published lost claim's record and lost key, retrying while
-  // etcd does not answer.
+  // Deletes a published lost claim's record and lost key (group-committed),
+  // retrying while etcd does not answer.
   void FinishLostKeys(internal::txn::ClaimKeys keys, int64_t record_mod, int64_t lost_mod,
                       AfterLost after);
+  void OnFinishLost(FinishLostOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result);
 
   void RunLeaseThread();
   void RunScanThread();
@@ -302,8 +328,7 @@ class EtcdTracker::Impl {
   absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
   // Timers of FinishLostKeys retries, cancelled at shutdown.
   absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
-  // Group commit (docs/cluster.md): new claims and releases waiting for a
-  // batch, and the batches in flight (at most
+  // Group commit (docs/cluster.md): ops waiting for a batch, and the batches in flight (at most
   // internal::txn::kClaimBatchesInFlight).
   std::deque<BatchedOpPtr> batch_queue_ ABSL_GUARDED_BY(mu_);
   int batches_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
@@ -460,8 +485,9 @@ std::vector<EtcdTracker::Impl::BatchedOpPtr> EtcdTracker::Impl::TakeBatchLocked(
   // must see the first's outcome. A peer's op that waits keeps its later
   // ops waiting too, so that each peer's ops go out in order.
   absl::flat_hash_set<std::string> peers;
-  // Claims of one lease, or releases: a claim naming a lease etcd no
-  // longer knows fails the whole request, and would take releases with it.
+  // Claims of one lease, or the others (deletions): a claim naming a lease
+  // etcd no longer knows fails the whole request, and would take the
+  // others with it.
   bool claims = false;
   int64_t lease = 0;
   const absl::Time now = absl::Now();
@@ -473,10 +499,10 @@ std::vector<EtcdTracker::Impl::BatchedOpPtr> EtcdTracker::Impl::TakeBatchLocked(
     if (!late) {
       const bool first_of_peer = peers.insert(op.peer_id).second;
       if (batch.empty() && first_of_peer) {
-        claims = op.claim;
+        claims = op.kind == OpKind::kClaim;
         lease = op.lease;
       }
-      if (!first_of_peer || op.claim != claims || op.lease != lease) {
+      if (!first_of_peer || (op.kind == OpKind::kClaim) != claims || op.lease != lease) {
         ++it;  // the next batch
         continue;
       }
@@ -497,8 +523,7 @@ void EtcdTracker::Impl::AfterTake(std::vector<BatchedOpPtr> batch,
   for (Clock::TimerId timer : timers) clock_->Cancel(timer);
   for (BatchedOpPtr& op : expired) {
     absl::Status late = absl::DeadlineExceededError(
-        absl::StrCat(op->claim ? "claim of " : "release of ", op->peer_id,
-                     ": deadline passed waiting for etcd"));
+        absl::StrCat(OpName(*op), op->peer_id, ": deadline passed waiting for etcd"));
     FailBatched(std::move(op), std::move(late));
   }
   if (!batch.empty()) SendBatch(std::move(batch));
@@ -514,16 +539,22 @@ void EtcdTracker::Impl::ExpireQueued(const std::weak_ptr<BatchedOp>& weak) {
     op->queue_timer = 0;
     batch_queue_.erase(std::find(batch_queue_.begin(), batch_queue_.end(), op));
   }
-  absl::Status late = absl::DeadlineExceededError(absl::StrCat(
-      op->claim ? "claim of " : "release of ", op->peer_id, ": deadline passed waiting for etcd"));
+  absl::Status late = absl::DeadlineExceededError(
+      absl::StrCat(OpName(*op), op->peer_id, ": deadline passed waiting for etcd"));
   FailBatched(std::move(op), std::move(late));
 }
 
 void EtcdTracker::Impl::FailBatched(BatchedOpPtr op, absl::Status error) {
-  if (op->claim) {
-    FinishClaim(AsClaim(std::move(op)), std::move(error));
-  } else {
-    FinishRelease(AsRelease(std::move(op)), std::move(error));
+  switch (op->kind) {
+    case OpKind::kClaim:
+      FinishClaim(AsClaim(std::move(op)), std::move(error));
+      return;
+    case OpKind::kRelease:
+      FinishRelease(AsRelease(std::move(op)), std::move(error));
+      return;
+    case OpKind::kFinishLost:
+      OnFinishLost(AsFinishLost(std::move(op)), std::move(error));
+      return;
   }
 }
 
@@ -534,13 +565,21 @@ void EtcdTracker::Impl::SendBatch(std::vector<BatchedOpPtr> batch) {
   // its own.
   absl::Time deadline = absl::InfiniteFuture();
   for (const BatchedOpPtr& op : batch) {
-    if (op->claim) {
-      txns.push_back(internal::txn::NewClaim(
-          op->keys, options_.edge_id,
-          RecordValue(options_.edge_id, static_cast<const ClaimOp&>(*op).claimed_at), op->lease));
-    } else {
-      txns.push_back(
-          internal::txn::ReleaseClaim(op->keys, static_cast<const ReleaseOp&>(*op).epoch));
+    switch (op->kind) {
+      case OpKind::kClaim:
+        txns.push_back(internal::txn::NewClaim(
+            op->keys, options_.edge_id,
+            RecordValue(options_.edge_id, static_cast<const ClaimOp&>(*op).claimed_at), op->lease));
+        break;
+      case OpKind::kRelease:
+        txns.push_back(
+            internal::txn::ReleaseClaim(op->keys, static_cast<const ReleaseOp&>(*op).epoch));
+        break;
+      case OpKind::kFinishLost: {
+        const auto& finish = static_cast<const FinishLostOp&>(*op);
+        txns.push_back(internal::txn::FinishLost(op->keys, finish.record_mod, finish.lost_mod));
+        break;
+      }
     }
     deadline = std::min(deadline, op->deadline);
   }
@@ -568,7 +607,7 @@ void EtcdTracker::Impl::OnBatch(std::vector<BatchedOpPtr> batch,
   if (log_->Enabled(LogLevel::kDebug)) {
     // The group commit's trace: how big batches are, how long etcd takes
     // with each, and how many ops wait meanwhile.
-    std::string kind = batch.front()->claim ? "claims" : "releases";
+    std::string kind = batch.front()->kind == OpKind::kClaim ? "claims" : "deletions";
     std::string size = absl::StrCat(batch.size());
     std::string took = absl::StrCat(absl::ToDoubleMilliseconds(absl::Now() - sent));
     std::string next_size = absl::StrCat(next.size());
@@ -582,17 +621,20 @@ void EtcdTracker::Impl::OnBatch(std::vector<BatchedOpPtr> batch,
                                         {"status", status}});
   }
   AfterTake(std::move(next), std::move(expired), timers);
-  if (batch.front()->claim) {
+  if (batch.front()->kind == OpKind::kClaim) {
     OnClaimBatch(std::move(batch), std::move(result));
     return;
   }
-  // A release's outcome is etcd's answer to the request: OK also when its
-  // record had changed (the claim was no longer this edge's to delete).
   for (size_t i = 0; i < batch.size(); ++i) {
-    absl::Status status = result.ok()
-                              ? internal::txn::TakeNested(*result, static_cast<int>(i)).status()
-                              : result.status();
-    FinishRelease(AsRelease(std::move(batch[i])), std::move(status));
+    absl::StatusOr<etcdserverpb::TxnResponse> own =
+        result.ok() ? internal::txn::TakeNested(*result, static_cast<int>(i)) : result.status();
+    if (batch[i]->kind == OpKind::kFinishLost) {
+      OnFinishLost(AsFinishLost(std::move(batch[i])), std::move(own));
+      continue;
+    }
+    // A release's outcome is etcd's answer to the request: OK also when its
+    // record had changed (the claim was no longer this edge's to delete).
+    FinishRelease(AsRelease(std::move(batch[i])), own.status());
   }
 }
 
@@ -787,43 +829,48 @@ void EtcdTracker::Impl::PublishLost(LostClaim lost, internal::txn::ClaimKeys key
 
 void EtcdTracker::Impl::FinishLostKeys(internal::txn::ClaimKeys keys, int64_t record_mod,
                                        int64_t lost_mod, AfterLost after) {
-  client_->Txn(
-      internal::txn::FinishLost(keys, record_mod, lost_mod), absl::Now() + options_.request_timeout,
-      [this, keys, record_mod, lost_mod,
-       after = std::move(after)](absl::StatusOr<etcdserverpb::TxnResponse> finished) mutable {
-        if (!finished.ok()) {
-          // The edge_lost is out: the record must go, or the peer stays
-          // blocked behind this edge's lost key. Try again shortly.
-          bool running;
-          {
-            absl::MutexLock lock(&mu_);
-            running = state_ == State::kRunning;
-          }
-          if (running) {
-            auto retry = std::make_shared<AfterLost>(std::move(after));
-            Clock::TimerId timer = clock_->RunAt(
-                clock_->Now() + absl::Milliseconds(500),
-                [this, keys, record_mod, lost_mod, retry]() mutable {
-                  FinishLostKeys(std::move(keys), record_mod, lost_mod, std::move(*retry));
-                });
-            {
-              absl::MutexLock lock(&mu_);
-              running = state_ == State::kRunning;
-              if (running) retry_timers_.insert(timer);
-            }
-            if (running) return;
-            clock_->Cancel(timer);  // shut down meanwhile
-            after = std::move(*retry);
-          }
-        } else if (!finished->succeeded()) {
-          // The record went meanwhile (its own edge released it): drop the
-          // lost key all the same.
-          client_->Txn(internal::txn::DeleteIfUnchanged(keys.lost, lost_mod),
-                       absl::Now() + options_.request_timeout,
-                       [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
-        }
-        after(finished.status());
-      });
+  auto op = std::make_shared<FinishLostOp>();
+  op->peer_id = keys.record.substr(records_prefix_.size());
+  op->keys = std::move(keys);
+  op->deadline = absl::Now() + options_.request_timeout;
+  op->record_mod = record_mod;
+  op->lost_mod = lost_mod;
+  op->after = std::move(after);
+  Enqueue(std::move(op));
+}
+
+void EtcdTracker::Impl::OnFinishLost(FinishLostOpPtr op,
+                                     absl::StatusOr<etcdserverpb::TxnResponse> result) {
+  if (!result.ok()) {
+    // The edge_lost is out: the record must go, or the peer stays blocked
+    // behind this edge's lost key. Try again shortly.
+    bool running;
+    {
+      absl::MutexLock lock(&mu_);
+      running = state_ == State::kRunning;
+    }
+    if (running) {
+      Clock::TimerId timer =
+          clock_->RunAt(clock_->Now() + absl::Milliseconds(500), [this, op]() mutable {
+            FinishLostKeys(std::move(op->keys), op->record_mod, op->lost_mod, std::move(op->after));
+          });
+      {
+        absl::MutexLock lock(&mu_);
+        running = state_ == State::kRunning;
+        if (running) retry_timers_.insert(timer);
+      }
+      if (running) return;
+      clock_->Cancel(timer);  // shut down meanwhile
+    }
+  } else if (!result->succeeded()) {
+    // The record went meanwhile (its own edge released it): drop the lost
+    // key all the same.
+    client_->Txn(internal::txn::DeleteIfUnchanged(op->keys.lost, op->lost_mod),
+                 absl::Now() + options_.request_timeout,
+                 [](absl::StatusOr<etcdserverpb::TxnResponse>) {});
+  }
+  AfterLost after = std::move(op->after);
+  after(result.status());
 }
 
 void EtcdTracker::Impl::DropIfApplied(const ClaimOp& op) {
