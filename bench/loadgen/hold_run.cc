@@ -10,11 +10,13 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 namespace edge::loadgen {
@@ -42,10 +44,12 @@ class Holder {
     std::printf("hold: %d peers over %zu edge(s), concurrency %d, unix_ms=%lld\n", o_.peers,
                 o_.targets.size(), o_.ramp_concurrency, static_cast<long long>(UnixMillis()));
     std::fflush(stdout);
-    const double keepalive_rate = o_.peers / absl::ToDoubleSeconds(o_.keepalive_interval);
+    // Keepalives have a thread of their own: reconnecting thousands of
+    // peers (after an edge dies) keeps this loop busy for tens of seconds
+    // on a loaded machine, and connected peers must not go silent meanwhile
+    // (the edge ends a stream after INACTIVITY_TIMEOUT without a message).
+    std::thread keepalives([this, start, end] { RunKeepalives(start, end); });
     int next_new = 0;
-    int64_t keepalives_due = 0, keepalives = 0;
-    size_t keepalive_rr = 0;
     int64_t seen_ended = -1;
     bool full = false;
     absl::Time next_status = start;
@@ -65,14 +69,6 @@ class Holder {
       while (next_new < o_.peers && connecting_.load() < o_.ramp_concurrency) {
         StartPeer(next_new, next_new % o_.targets.size());
         ++next_new;
-      }
-      // Keepalives: each connected peer once per interval, spread evenly.
-      keepalives_due = static_cast<int64_t>(keepalive_rate * absl::ToDoubleSeconds(now - start));
-      for (; keepalives < keepalives_due; ++keepalives) {
-        Slot& slot = slots_[keepalive_rr++ % slots_.size()];
-        if (slot.peer != nullptr && slot.peer->admitted() && !slot.peer->done()) {
-          slot.peer->SendKeepalive();
-        }
       }
       // Deleting peers ended a while ago closes their connections.
       while (!graveyard_.empty() && now - graveyard_.front().second > kGraveTime) {
@@ -102,6 +98,8 @@ class Holder {
         tick = after;
       }
     }
+    stop_keepalives_.store(true);
+    keepalives.join();
     PrintStatus(Connected());
     Stop();
   }
@@ -118,6 +116,34 @@ class Holder {
     absl::Time started_at;
     absl::Time retry_at;
   };
+
+  // Each connected peer once per interval, spread evenly; reads slots'
+  // peers under peers_mu_, which the main loop holds to replace one.
+  void RunKeepalives(absl::Time start, absl::Time end) {
+    const double rate = o_.peers / absl::ToDoubleSeconds(o_.keepalive_interval);
+    int64_t sent = 0;
+    size_t next = 0;
+    absl::Time tick = start;
+    while (!stop_keepalives_.load() && !stop_requested.load() && absl::Now() < end) {
+      const int64_t due = static_cast<int64_t>(rate * absl::ToDoubleSeconds(absl::Now() - start));
+      {
+        absl::MutexLock lock(&peers_mu_);
+        for (; sent < due; ++sent) {
+          Slot& slot = slots_[next++ % slots_.size()];
+          if (slot.peer != nullptr && slot.peer->admitted() && !slot.peer->done()) {
+            slot.peer->SendKeepalive();
+          }
+        }
+      }
+      tick += kTick;
+      const absl::Time after = absl::Now();
+      if (tick > after) {
+        absl::SleepFor(tick - after);
+      } else {
+        tick = after;
+      }
+    }
+  }
 
   // Peers connected now: admitted, stream not ended.
   // Read in this order, a race can only under-count: a refused peer counts
@@ -164,10 +190,15 @@ class Holder {
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     auto channel = grpc::CreateCustomChannel(absl::StrCat("ipv4:", o_.targets[target]),
                                              grpc::InsecureChannelCredentials(), args);
-    slot.peer = std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
+    auto peer = std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
                                            std::move(channel), &stats_, &o_.peer);
+    LoadPeer* started = peer.get();
+    {
+      absl::MutexLock lock(&peers_mu_);
+      slot.peer = std::move(peer);
+    }
     connecting_.fetch_add(1);
-    slot.peer->Start([this](bool) { connecting_.fetch_sub(1); });
+    started->Start([this](bool) { connecting_.fetch_sub(1); });
   }
 
   // Moves ended peers to the graveyard with a reconnection time, cancels
@@ -198,6 +229,7 @@ class Holder {
         ++slot.failures;
         slot.waiting = true;
         ++waiting_;
+        absl::MutexLock lock(&peers_mu_);
         graveyard_.emplace_back(std::move(slot.peer), now);
       }
       if (slot.waiting && slot.retry_at <= now && connecting_.load() < o_.ramp_concurrency) {
@@ -251,7 +283,11 @@ class Holder {
 
   const HoldRunOptions& o_;
   LoadStats stats_;
+  // Written by the main loop only; slot.peer is replaced under peers_mu_,
+  // which the keepalive thread holds to read it.
   std::vector<Slot> slots_;
+  absl::Mutex peers_mu_;
+  std::atomic<bool> stop_keepalives_{false};
   std::deque<std::pair<std::unique_ptr<LoadPeer>, absl::Time>> graveyard_;
   std::atomic<int> connecting_{0};
   int waiting_ = 0;
