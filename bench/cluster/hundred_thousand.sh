@@ -285,17 +285,20 @@ awk -v a="$EDGE_RSS0" -v b="$EDGE_RSS1" -v n="$PEERS" -v ea="$ETCD_RSS0" -v eb="
 
 echo "== idle CPU over ${IDLE}s"
 declare -A T0
-for p in "${EDGE_PIDS[@]}" "$ETCD_PID"; do T0[$p]=$(cpu_ticks "$p"); done
+for p in "${EDGE_PIDS[@]}" "$ETCD_PID" "${LG_PIDS[@]}"; do T0[$p]=$(cpu_ticks "$p"); done
 W0=$(now_ms)
 sleep "$IDLE"
 W1=$(now_ms)
 EDGE_TICKS=0
+LG_TICKS=0
 for p in "${EDGE_PIDS[@]}"; do EDGE_TICKS=$(( EDGE_TICKS + $(cpu_ticks "$p") - T0[$p] )); done
+for p in "${LG_PIDS[@]}"; do LG_TICKS=$(( LG_TICKS + $(cpu_ticks "$p") - T0[$p] )); done
 ETCD_TICKS=$(( $(cpu_ticks "$ETCD_PID") - T0[$ETCD_PID] ))
-awk -v et="$EDGE_TICKS" -v dt="$ETCD_TICKS" -v hz="$HZ" -v ms=$(( W1 - W0 )) -v n="$PEERS" 'BEGIN {
+awk -v et="$EDGE_TICKS" -v dt="$ETCD_TICKS" -v lt="$LG_TICKS" -v hz="$HZ" -v ms=$(( W1 - W0 )) -v n="$PEERS" 'BEGIN {
   w = ms / 1000
   printf "   edges: %.2f s CPU in %.1f s = %.1f %% of a core (%.2f %% per 1000 peers)\n", et / hz, w, 100 * et / hz / w, 100000 * et / hz / w / n
-  printf "   etcd:  %.2f s CPU in %.1f s = %.1f %% of a core\n", dt / hz, w, 100 * dt / hz / w }'
+  printf "   etcd:  %.2f s CPU in %.1f s = %.1f %% of a core\n", dt / hz, w, 100 * dt / hz / w
+  printf "   load generators (the peers): %.1f %% of a core\n", 100 * lt / hz / w }'
 echo "   (connected now: $(connected_now) of $PEERS)"
 
 echo "== SIGKILL of edge bench-e0"

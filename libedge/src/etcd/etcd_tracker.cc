@@ -1074,6 +1074,12 @@ void EtcdTracker::Impl::RunScanThread() {
   absl::Time last_look = absl::InfinitePast();
   bool look_now = false;  // a registration vanished: its lease's keys are gone
   absl::Time owed_at = absl::InfiniteFuture();  // when the last look wants another
+  // A look walks every claim in etcd: the next waits twice as long as the
+  // last took, so that an etcd slowed by a dead edge's aftermath is not
+  // kept busy by survivors looking again and again (at 100,000 claims a
+  // look took seconds, and back-to-back looks of six edges starved the
+  // takes they were for).
+  absl::Time quiet_until = absl::InfinitePast();
   while (Sleep(scan_wakeup_, options_.lost_claim_scan_interval)) {
     int64_t lease = 0;
     {
@@ -1094,6 +1100,7 @@ void EtcdTracker::Impl::RunScanThread() {
       }
       known = std::move(read);
     }
+    if (now < quiet_until) continue;
     const bool due = now - last_look >= check_every;
     if (!due && !look_now && now < owed_at && now >= look_until) continue;
     // This edge's takes of the last look are still being published: another
@@ -1102,6 +1109,8 @@ void EtcdTracker::Impl::RunScanThread() {
     last_look = now;
     look_now = false;
     owed_at = ScanOnce(lease, known.value_or(Registrations()));
+    const absl::Time looked = absl::Now();
+    quiet_until = looked + 2 * (looked - now);
   }
 }
 
