@@ -35,8 +35,9 @@ class DescriptorBudget {
   DescriptorBudget(int64_t limit, int64_t headroom) : limit_(limit), headroom_(headroom) {}
 
   // True while at least `headroom` descriptors are free. Cheap: counts the
-  // open descriptors again every 100 ms, and every 10 ms at most when close
-  // to the limit; in between, assumes each call added one.
+  // open descriptors again every second, and every 10 ms at most when close
+  // to the limit (within twice the headroom); in between, assumes each call
+  // added one.
   bool HasHeadroom();
 
   // Open descriptors of this process (one poll() over the descriptor
