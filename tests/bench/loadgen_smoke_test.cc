@@ -326,4 +326,30 @@ TEST(LoadgenSmokeTest, CommandsThroughEdgedsEmbeddedKafkaArrive) {
   EXPECT_EQ(edged.Terminate(absl::Seconds(30)), 0) << edged.output();
 }
 
+// Held peers keep sending keepalives while they are held: against an edge
+// that ends a stream after two silent seconds, none ends in six.
+TEST(LoadgenSmokeTest, HeldPeersStayConnectedPastThePeerTimeout) {
+  Child edged({EDGED_PATH}, {"EDGE_ID=smoke", "GRPC_SERVER_ADDRESS=127.0.0.1:0",
+                             "METRICS_ADDRESS=", "LOG_LEVEL=info", "KAFKA_BOOTSTRAP_SERVERS",
+                             "TRACKER=local", "PEER_TIMEOUT_SEC=2"});
+  const std::string line = edged.WaitForLine("edged listening", absl::Seconds(30));
+  ASSERT_FALSE(line.empty()) << edged.output();
+  Child hold({EDGE_LOADGEN_PATH, "--workload=hold",
+              absl::StrCat("--targets=", Fields(line)["grpc"]), "--peers=10",
+              "--keepalive_interval=100ms", "--duration=6s"});
+  ASSERT_TRUE(hold.started());
+  ASSERT_EQ(hold.Wait(absl::Seconds(60)), 0) << hold.output();
+  // The last status line, printed as the hold ends.
+  const std::string& out = hold.output();
+  const size_t last = out.rfind("hold: status");
+  ASSERT_NE(last, std::string::npos) << out;
+  auto status = Fields(out.substr(last, out.find('\n', last) - last));
+  EXPECT_EQ(Int(status, "connected"), 10) << out;
+  EXPECT_EQ(Int(status, "admitted_total"), 10) << out;
+  EXPECT_EQ(Int(status, "ended_not_ok"), 0) << out;
+  EXPECT_EQ(Int(status, "reconnects"), 0) << out;
+  EXPECT_EQ(edged.Terminate(absl::Seconds(30)), 0) << edged.output();
+  EXPECT_EQ(edged.output().find("reason=timeout"), std::string::npos) << edged.output();
+}
+
 }  // namespace
