@@ -820,9 +820,9 @@ TEST_F(EtcdReleaseBatchTest, AReleaseOfAClaimAnotherEdgeTookLeavesItAndTheOthers
   EXPECT_EQ(record->mod_revision(), *taken->epoch);
 }
 
-TEST_F(EtcdReleaseBatchTest, AReleaseQueuedPastItsDeadlineFailsAndLeavesTheClaimToItsEdge) {
+TEST_F(EtcdReleaseBatchTest, AReleaseEtcdDidNotAnswerIsSentAgainUntilTheClaimIsGone) {
   request_timeout_ = absl::Seconds(1);
-  lease_ttl_ = absl::Seconds(10);  // etcd is paused longer than the release waits
+  lease_ttl_ = absl::Seconds(30);  // the lease outlives the wait below
   auto a = NewTracker("edge-a");
   ASSERT_TRUE(a->Start().ok());
   absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
@@ -831,24 +831,49 @@ TEST_F(EtcdReleaseBatchTest, AReleaseQueuedPastItsDeadlineFailsAndLeavesTheClaim
   ClaimSet fillers;
   PauseWithSlotsTaken(*a, fillers);
   // It waits behind the hung batch for the request timeout (1 s), then
-  // ends without having been sent.
+  // ends without having been sent: the caller hears that.
   absl::Status released = ReleaseSync(*a, "peer-1", *claim);
   Resume();
   EXPECT_EQ(released.code(), absl::StatusCode::kDeadlineExceeded) << released;
   fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
-  absl::StatusOr<std::string> holder = LookupSync(*a, "peer-1");
-  ASSERT_TRUE(holder.ok()) << holder.status();
-  EXPECT_EQ(*holder, "edge-a");
 
-  // Nothing is left inconsistent: this edge claims the peer again (its
-  // unreleased claim is a lost claim, dropped here for want of a
-  // listener) with a newer epoch, and releases that.
-  absl::StatusOr<PeerClaim> again = ClaimSync(*a, "peer-1", absl::Seconds(10));
-  ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_GT(*again->epoch, *claim->epoch);
-  EXPECT_TRUE(ReleaseSync(*a, "peer-1", *again).ok());
-  EXPECT_EQ(LookupSync(*a, "peer-1").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(ReadKey("/test/claims/peer-1").status().code(), absl::StatusCode::kNotFound);
+  // The tracker sends it again (after 1 s) until etcd answers: the claim
+  // goes while A's lease lives on, and another edge claims the peer afresh
+  // (no lost claim: its record is gone).
+  auto b = NewTracker("edge-b");
+  ASSERT_TRUE(b->Start().ok());
+  absl::StatusOr<PeerClaim> taken = absl::UnknownError("not tried");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    taken = ClaimSync(*b, "peer-1");
+    if (taken.ok() || taken.status().code() != absl::StatusCode::kAlreadyExists) break;
+    absl::SleepFor(absl::Milliseconds(100));  // polling the condition, not synchronising
+  }
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_GT(*taken->epoch, *claim->epoch);
+  EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-b");
+  EXPECT_EQ(ReadKey("/test/lost/peer-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(a->HasLease());
+}
+
+// A release waiting to be sent again does not hold up the shutdown.
+TEST_F(EtcdReleaseBatchTest, AShutdownWhileAReleaseWaitsToBeSentAgainEndsWithinItsDeadline) {
+  request_timeout_ = absl::Seconds(1);
+  lease_ttl_ = absl::Seconds(30);
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ClaimSet fillers;
+  PauseWithSlotsTaken(*a, fillers);
+  EXPECT_EQ(ReleaseSync(*a, "peer-1", *claim).code(), absl::StatusCode::kDeadlineExceeded);
+  // Shut down while etcd still does not answer and the retry is due.
+  const absl::Time before = absl::Now();
+  a->Shutdown(absl::Now() + absl::Seconds(3));
+  EXPECT_LT(absl::Now() - before, absl::Seconds(10));
+  Resume();
+  fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
+  a.reset();
 }
 
 // The batch cap's arithmetic (etcd_txn.h): etcd allows 128 operations per

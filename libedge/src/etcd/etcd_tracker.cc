@@ -173,7 +173,8 @@ class EtcdTracker::Impl {
   struct ReleaseOp : BatchedOp {
     ReleaseOp() : BatchedOp(OpKind::kRelease) {}
     int64_t epoch = 0;
-    ReleaseDone done;
+    ReleaseDone done;  // empty for a retry: the caller heard the first outcome
+    int attempts = 0;  // earlier sends of this release
   };
   using ReleaseOpPtr = std::shared_ptr<ReleaseOp>;
   // Deletes a published lost claim's record and lost key: after a dead
@@ -231,6 +232,12 @@ class EtcdTracker::Impl {
   // Ends an op that was never answered by etcd with `error`.
   void FailBatched(BatchedOpPtr op, absl::Status error);
   void FinishRelease(ReleaseOpPtr op, absl::Status status);
+  // Sends a release etcd did not answer again after a backoff, while this
+  // edge runs and the claim is still the one being released.
+  void RetryRelease(ReleaseOpPtr op);
+  // Runs `fn` on the clock after `delay` unless Shutdown comes first (it
+  // cancels the timers in retry_timers_); false when already shut down.
+  bool RunRetry(absl::Duration delay, absl::AnyInvocable<void()> fn);
   void ExpireQueued(const std::weak_ptr<BatchedOp>& weak);
   void OnNewClaim(ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result);
   void TakeLostForClaim(ClaimOpPtr op, LostClaim lost, internal::txn::LostTake take);
@@ -326,7 +333,7 @@ class EtcdTracker::Impl {
   absl::flat_hash_map<std::string, absl::Time> others_seen_;
   // peer_id -> record revision of each lost claim this edge is publishing.
   absl::flat_hash_map<std::string, int64_t> publishing_ ABSL_GUARDED_BY(mu_);
-  // Timers of FinishLostKeys retries, cancelled at shutdown.
+  // Timers of OnFinishLost and RetryRelease retries, cancelled at shutdown.
   absl::flat_hash_set<Clock::TimerId> retry_timers_ ABSL_GUARDED_BY(mu_);
   // Group commit (docs/cluster.md): ops waiting for a batch, and the batches in flight (at most
   // internal::txn::kClaimBatchesInFlight).
@@ -843,24 +850,11 @@ void EtcdTracker::Impl::OnFinishLost(FinishLostOpPtr op,
                                      absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
     // The edge_lost is out: the record must go, or the peer stays blocked
-    // behind this edge's lost key. Try again shortly.
-    bool running;
-    {
-      absl::MutexLock lock(&mu_);
-      running = state_ == State::kRunning;
-    }
-    if (running) {
-      Clock::TimerId timer =
-          clock_->RunAt(clock_->Now() + absl::Milliseconds(500), [this, op]() mutable {
-            FinishLostKeys(std::move(op->keys), op->record_mod, op->lost_mod, std::move(op->after));
-          });
-      {
-        absl::MutexLock lock(&mu_);
-        running = state_ == State::kRunning;
-        if (running) retry_timers_.insert(timer);
-      }
-      if (running) return;
-      clock_->Cancel(timer);  // shut down meanwhile
+    // behind this edge's lost key. Try again shortly (not once shut down).
+    if (RunRetry(absl::Milliseconds(500), [this, op] {
+          FinishLostKeys(std::move(op->keys), op->record_mod, op->lost_mod, std::move(op->after));
+        })) {
+      return;
     }
   } else if (!result->succeeded()) {
     // The record went meanwhile (its own edge released it): drop the lost
@@ -956,16 +950,83 @@ void EtcdTracker::Impl::Release(const std::string& peer_id, const PeerClaim& cla
 }
 
 void EtcdTracker::Impl::FinishRelease(ReleaseOpPtr op, absl::Status status) {
+  // A release etcd did not answer leaves the claim in place, bound to this
+  // edge's lease: every other edge refuses its peer meanwhile, and once the
+  // lease ends it is a lost claim whose edge_lost would be the stream's
+  // second `disconnected`. The caller hears the first outcome; the release
+  // is sent again in the background until etcd answers.
+  bool retry = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = releasing_.find(op->peer_id);
-    if (it != releasing_.end() && it->second == op->epoch) releasing_.erase(it);
+    const bool current = it != releasing_.end() && it->second == op->epoch;
+    retry = !status.ok() && current && state_ == State::kRunning;
+    if (current && !retry) releasing_.erase(it);
   }
-  ReleaseDone done = std::move(op->done);
-  done(std::move(status));
+  if (status.ok() && op->attempts > 0) {
+    log_->Info("released a peer claim on a later attempt",
+               {{"peer_id", op->peer_id}, {"attempts", absl::StrCat(op->attempts + 1)}});
+  }
+  if (op->done) {
+    ReleaseDone done = std::move(op->done);
+    done(status);
+  }
+  if (retry) RetryRelease(op);
   // Counted until its caller has heard: Shutdown waits for both.
   absl::MutexLock lock(&mu_);
   --releases_in_flight_;
+}
+
+void EtcdTracker::Impl::RetryRelease(ReleaseOpPtr op) {
+  // 1 s, doubling to 16 s: a flood of releases that outran etcd does not
+  // come back all at once.
+  const absl::Duration backoff = absl::Seconds(1 << std::min(op->attempts, 4));
+  RunRetry(backoff, [this, op] {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = releasing_.find(op->peer_id);
+      if (state_ != State::kRunning || it == releasing_.end() || it->second != op->epoch) return;
+      ++releases_in_flight_;
+    }
+    auto again = std::make_shared<ReleaseOp>();
+    again->peer_id = op->peer_id;
+    again->keys = op->keys;
+    again->epoch = op->epoch;
+    again->attempts = op->attempts + 1;
+    again->deadline = absl::Now() + options_.request_timeout;
+    Enqueue(std::move(again));
+  });
+}
+
+bool EtcdTracker::Impl::RunRetry(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  // The timer's id, once known; the timer forgets itself when it runs, so
+  // that retry_timers_ holds only those still due.
+  struct Pending {
+    Clock::TimerId id = 0;
+    bool ran = false;
+  };
+  auto pending = std::make_shared<Pending>();  // guarded by mu_
+  Clock::TimerId timer =
+      clock_->RunAt(clock_->Now() + delay, [this, pending, fn = std::move(fn)]() mutable {
+        {
+          absl::MutexLock lock(&mu_);
+          pending->ran = true;
+          if (pending->id != 0) retry_timers_.erase(pending->id);
+        }
+        fn();
+      });
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == State::kRunning) {
+      if (!pending->ran) {
+        pending->id = timer;
+        retry_timers_.insert(timer);
+      }
+      return true;
+    }
+  }
+  clock_->Cancel(timer);  // shut down meanwhile
+  return false;
 }
 
 void EtcdTracker::Impl::LookupHolder(const std::string& peer_id, absl::Time deadline,
