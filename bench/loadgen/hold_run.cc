@@ -50,7 +50,7 @@ class Holder {
     // Keepalives have a thread of their own: reconnecting thousands of
     // peers (after an edge dies) keeps this loop busy for tens of seconds
     // on a loaded machine, and connected peers must not go silent meanwhile
-    // (the edge ends a stream after INACTIVITY_TIMEOUT without a message).
+    // (the edge ends a stream after PEER_TIMEOUT_SEC without a message).
     std::thread keepalives([this, start, end] { RunKeepalives(start, end); });
     int next_new = 0;
     int64_t seen_ended = -1;
