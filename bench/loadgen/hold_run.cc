@@ -36,6 +36,18 @@ constexpr absl::Duration kGraveTime = absl::Seconds(1);
 
 int64_t UnixMillis() { return UnixNanos() / 1000000; }
 
+// Paces a loop at kTick: sleeps until `tick` + kTick, or starts the next
+// tick now when the loop ran late.
+void WaitForNextTick(absl::Time& tick) {
+  tick += kTick;
+  const absl::Time after = absl::Now();
+  if (tick > after) {
+    absl::SleepFor(tick - after);
+  } else {
+    tick = after;
+  }
+}
+
 class Holder {
  public:
   explicit Holder(const HoldRunOptions& options)
@@ -96,13 +108,7 @@ class Holder {
         PrintStatus(connected);
         next_status = now + o_.status_interval;
       }
-      tick += kTick;
-      const absl::Time after = absl::Now();
-      if (tick > after) {
-        absl::SleepFor(tick - after);
-      } else {
-        tick = after;
-      }
+      WaitForNextTick(tick);
     }
     stop_keepalives_.store(true);
     keepalives.join();
@@ -141,13 +147,7 @@ class Holder {
           }
         }
       }
-      tick += kTick;
-      const absl::Time after = absl::Now();
-      if (tick > after) {
-        absl::SleepFor(tick - after);
-      } else {
-        tick = after;
-      }
+      WaitForNextTick(tick);
     }
   }
 

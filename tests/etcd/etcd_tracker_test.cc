@@ -63,18 +63,6 @@ absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
       [&](auto done) { tracker.Claim(peer, absl::Now() + timeout, std::move(done)); });
 }
 
-// Claims peer-0 .. peer-{count - 1} one after another; returns those claimed.
-std::set<std::string> ClaimPeers(Tracker& tracker, int count) {
-  std::set<std::string> claimed;
-  for (int i = 0; i < count; ++i) {
-    const std::string peer = absl::StrCat("peer-", i);
-    absl::StatusOr<PeerClaim> claim = ClaimSync(tracker, peer);
-    EXPECT_TRUE(claim.ok()) << peer << ": " << claim.status();
-    if (claim.ok()) claimed.insert(peer);
-  }
-  return claimed;
-}
-
 absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
   return Await<absl::StatusOr<std::string>>(
       [&](auto done) { tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done)); });
@@ -83,6 +71,30 @@ absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer
 absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
   return Await<absl::Status>([&](auto done) { tracker.Release(peer, claim, std::move(done)); });
 }
+
+// Claims started together, answered on gRPC threads.
+class ClaimSet {
+ public:
+  void Start(Tracker& tracker, const std::string& peer,
+             absl::Duration timeout = absl::Seconds(10)) {
+    tracker.Claim(peer, absl::Now() + timeout, [this, peer](absl::StatusOr<PeerClaim> claim) {
+      absl::MutexLock lock(&mu_);
+      got_.emplace(peer, std::move(claim));
+    });
+  }
+  // Waits until `count` claims are answered; returns them by peer.
+  std::map<std::string, absl::StatusOr<PeerClaim>> Wait(size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto all = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return got_.size() >= count; };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
+        << got_.size() << " of " << count << " claims answered";
+    return got_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, absl::StatusOr<PeerClaim>> got_ ABSL_GUARDED_BY(mu_);
+};
 
 class EtcdTrackerTest : public ::testing::Test {
  protected:
@@ -135,6 +147,31 @@ class EtcdTrackerTest : public ::testing::Test {
     return response->header().revision();
   }
 
+  // An edge reached through a proxy, holding claims of peer-0 ..
+  // peer-{peers - 1}: cutting the proxy (SetConnected(false)) makes it die
+  // as far as etcd can tell, its lease expiring within the TTL.
+  struct DyingEdge {
+    std::unique_ptr<TcpProxy> proxy;
+    std::unique_ptr<etcd::EtcdTracker> tracker;
+    std::set<std::string> claimed;
+  };
+  void StartDyingEdge(int peers, DyingEdge& edge) {
+    absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    edge.proxy = *std::move(proxy);
+    edge.tracker = NewTracker("edge-dying", {edge.proxy->endpoint()});
+    ASSERT_TRUE(edge.tracker->Start().ok());
+    ClaimSet claims;
+    for (int i = 0; i < peers; ++i) {
+      claims.Start(*edge.tracker, absl::StrCat("peer-", i), absl::Seconds(30));
+    }
+    for (const auto& [peer, claim] : claims.Wait(peers)) {
+      ASSERT_TRUE(claim.ok()) << peer << ": " << claim.status();
+      edge.claimed.insert(peer);
+    }
+    ASSERT_EQ(edge.claimed.size(), static_cast<size_t>(peers));
+  }
+
   Logger log_{LogLevel::kDebug};
   std::unique_ptr<EtcdProcess> etcd_;
   // Options of the trackers NewTracker makes from here on.
@@ -174,12 +211,9 @@ const absl::Duration kStartWindow = kTtl + absl::Seconds(2);
 // long after its own start, with no periodic check to fall back on.
 TEST_F(EtcdTrackerTest, ClaimsOfAnEdgeThatDiesLongAfterTheSurvivorStartedAreFound) {
   lost_claim_check_interval_ = absl::Hours(1);
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
-  auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});
-  ASSERT_TRUE(dying->Start().ok());
-  const std::set<std::string> claimed = ClaimPeers(*dying, 20);
-  ASSERT_EQ(claimed.size(), 20u);
+  DyingEdge dying;
+  ASSERT_NO_FATAL_FAILURE(StartDyingEdge(20, dying));
+  const std::set<std::string>& claimed = dying.claimed;
   LostClaims lost;
   auto survivor = NewTracker("edge-survivor");
   survivor->SetLostClaimListener(lost.Listener());
@@ -189,7 +223,7 @@ TEST_F(EtcdTrackerTest, ClaimsOfAnEdgeThatDiesLongAfterTheSurvivorStartedAreFoun
   absl::SleepFor(kStartWindow + absl::Seconds(1));
   EXPECT_TRUE(lost.peers().empty());
 
-  (*proxy)->SetConnected(false);  // dies: its lease expires within the TTL
+  dying.proxy->SetConnected(false);  // dies: its lease expires within the TTL
   EXPECT_TRUE(WaitFor([&] { return lost.peers() == claimed; }, kTtl + absl::Seconds(8)))
       << lost.peers().size() << " of " << claimed.size() << " found";
 }
@@ -198,12 +232,9 @@ TEST_F(EtcdTrackerTest, ClaimsOfAnEdgeThatDiesLongAfterTheSurvivorStartedAreFoun
 // instead of all trying every one: each is taken exactly once, and by more
 // than one survivor.
 TEST_F(EtcdTrackerTest, SurvivorsShareTheLostClaims) {
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
-  auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});
-  ASSERT_TRUE(dying->Start().ok());
-  const std::set<std::string> claimed = ClaimPeers(*dying, 60);
-  ASSERT_EQ(claimed.size(), 60u);
+  DyingEdge dying;
+  ASSERT_NO_FATAL_FAILURE(StartDyingEdge(60, dying));
+  const std::set<std::string>& claimed = dying.claimed;
   std::vector<std::unique_ptr<LostClaims>> lost;
   std::vector<std::unique_ptr<etcd::EtcdTracker>> survivors;
   for (int i = 0; i < 3; ++i) {
@@ -212,7 +243,7 @@ TEST_F(EtcdTrackerTest, SurvivorsShareTheLostClaims) {
     survivors.back()->SetLostClaimListener(lost.back()->Listener());
     ASSERT_TRUE(survivors.back()->Start().ok());
   }
-  (*proxy)->SetConnected(false);
+  dying.proxy->SetConnected(false);
   auto all = [&] {
     std::set<std::string> found;
     for (const auto& recorder : lost) {
@@ -497,48 +528,19 @@ TEST_F(EtcdTrackerTest, ThousandsOfHeldPeersAreReclaimedUnderALeaseKeptAlive) {
   EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-a");
 }
 
-// Claims started together, answered on gRPC threads.
-class ClaimSet {
- public:
-  void Start(Tracker& tracker, const std::string& peer,
-             absl::Duration timeout = absl::Seconds(10)) {
-    tracker.Claim(peer, absl::Now() + timeout, [this, peer](absl::StatusOr<PeerClaim> claim) {
-      absl::MutexLock lock(&mu_);
-      got_.emplace(peer, std::move(claim));
-    });
-  }
-  // Waits until `count` claims are answered; returns them by peer.
-  std::map<std::string, absl::StatusOr<PeerClaim>> Wait(size_t count) {
-    absl::MutexLock lock(&mu_);
-    auto all = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return got_.size() >= count; };
-    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
-        << got_.size() << " of " << count << " claims answered";
-    return got_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<std::string, absl::StatusOr<PeerClaim>> got_ ABSL_GUARDED_BY(mu_);
-};
-
 // More lost claims than one page of a read (lost_claim_scan_page; all of
 // them in one answer would pass gRPC's message limit at ~40,000).
 TEST_F(EtcdTrackerTest, LostClaimsSpanningSeveralPagesAreAllFound) {
   lost_claim_scan_page_ = 1000;
   const int peers = 2300;  // three pages
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(etcd_->client_port());
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
-  auto dying = NewTracker("edge-dying", {(*proxy)->endpoint()});
-  ASSERT_TRUE(dying->Start().ok());
-  ClaimSet claims;
-  for (int i = 0; i < peers; ++i) claims.Start(*dying, absl::StrCat("peer-", i), absl::Seconds(30));
-  for (const auto& [peer, claim] : claims.Wait(peers)) ASSERT_TRUE(claim.ok()) << peer;
+  DyingEdge dying;
+  ASSERT_NO_FATAL_FAILURE(StartDyingEdge(peers, dying));
   LostClaims lost;
   auto survivor = NewTracker("edge-survivor");
   survivor->SetLostClaimListener(lost.Listener());
   ASSERT_TRUE(survivor->Start().ok());
 
-  (*proxy)->SetConnected(false);
+  dying.proxy->SetConnected(false);
   EXPECT_TRUE(WaitFor([&] { return lost.peers().size() == static_cast<size_t>(peers); },
                       kTtl + absl::Seconds(60)))
       << lost.peers().size() << " of " << peers << " found";
