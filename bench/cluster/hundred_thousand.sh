@@ -11,7 +11,10 @@
 #   - after SIGKILL of one edge: the seconds until all its peers are
 #     connected again on the others (their claims free after the dead edge's
 #     lease, TRACKER_LEASE_TTL_SEC), and, when edged publishes `edge_lost`
-#     events, the seconds until all of them are on the lifecycle topics.
+#     events, the seconds until all of them are on the lifecycle topics;
+#   - then every peer leaving at once (the load generators stopped): the
+#     seconds until etcd holds no claim and no record, and whether any edge
+#     lost its lease meanwhile.
 # It builds nothing: build first, Release recommended:
 #   BUILD_TYPE=Release BUILD_DIR=build-release bash scripts/build.sh
 #   bench/cluster/hundred_thousand.sh --build=build-release
@@ -28,6 +31,8 @@
 #   --idle=S           the idle CPU window, seconds (default 30)
 #   --admit-timeout=S  the longest wait for all peers (default 900)
 #   --recover-timeout=S  the longest wait after the kill (default 180)
+#   --leave-timeout=S  the longest wait, once every peer has left, for etcd
+#                      to hold no claim and no record (default 120)
 #   --lease-ttl=S      the edges' TRACKER_LEASE_TTL_SEC (default 10)
 #   --backoff-max=S    the peers' longest wait between reconnection attempts
 #                      (default 4; the first comes within 0.5 s, each failed
@@ -65,6 +70,7 @@ LOADGENS=0
 IDLE=30
 ADMIT_TIMEOUT=900
 RECOVER_TIMEOUT=180
+LEAVE_TIMEOUT=120
 LEASE_TTL=10
 BACKOFF_MAX=4
 OUT=""
@@ -86,6 +92,7 @@ for arg in "$@"; do
     --idle=*) IDLE=${arg#*=} ;;
     --admit-timeout=*) ADMIT_TIMEOUT=${arg#*=} ;;
     --recover-timeout=*) RECOVER_TIMEOUT=${arg#*=} ;;
+    --leave-timeout=*) LEAVE_TIMEOUT=${arg#*=} ;;
     --lease-ttl=*) LEASE_TTL=${arg#*=} ;;
     --backoff-max=*) BACKOFF_MAX=${arg#*=} ;;
     --out=*) OUT=${arg#*=} ;;
@@ -386,4 +393,37 @@ if (( LOST )); then
 else
   echo "   edge_lost events: not available (this edged does not publish them, or kcat is missing)"
 fi
+echo "== every peer leaves at once (the load generators stopped)"
+# As when a network cut takes all peers at once: every live edge ends all
+# its streams and releases their claims together, while the same etcd
+# answers every edge's keepalives. A lease lost here would end that edge's
+# remaining claims as lost (edge_lost).
+count_keys() {  # count_keys PREFIX: keys under it; fails when etcd does not answer
+  local out n
+  out=$(ctl get "$1" --prefix --keys-only --limit=1 -w json 2> /dev/null) || return 1
+  [[ $out == *'"header"'* ]] || return 1
+  n=$(sed -n 's/.*"count":\([0-9]*\).*/\1/p' <<< "$out")
+  echo "${n:-0}"
+}
+log_count() { cat "$OUT"/edge-*.log | grep -c "$1" || true; }
+LEASES_LOST0=$(log_count 'etcd lease lost')
+RELEASE_FAILED0=$(log_count 'releasing a peer claim failed')
+LEAVE_MS=$(now_ms)
+stop 15 "${LG_PIDS[@]}"
+LG_PIDS=()
+CLEAR_MS=""
+deadline=$(( LEAVE_MS / 1000 + LEAVE_TIMEOUT ))
+while (( $(date +%s) < deadline )); do
+  if [[ $(count_keys "${PREFIX}peers/") == 0 && $(count_keys "${PREFIX}claims/") == 0 ]]; then
+    CLEAR_MS=$(now_ms)
+    break
+  fi
+  sleep 0.2
+done
+if [[ -n $CLEAR_MS ]]; then
+  echo "   etcd held no claim and no record $(awk -v a="$CLEAR_MS" -v b="$LEAVE_MS" 'BEGIN { printf "%.1f", (a - b) / 1000 }') s after the load generators were stopped"
+else
+  echo "   after ${LEAVE_TIMEOUT}s etcd still held $(count_keys "${PREFIX}peers/" || echo '?') claims and $(count_keys "${PREFIX}claims/" || echo '?') records"
+fi
+echo "   leases lost meanwhile: $(( $(log_count 'etcd lease lost') - LEASES_LOST0 )) (edges: $((EDGES - 1))); releases etcd did not answer in time (each sent again): $(( $(log_count 'releasing a peer claim failed') - RELEASE_FAILED0 ))"
 echo "== done; logs in $OUT"

@@ -878,6 +878,44 @@ TEST_F(EtcdReleaseBatchTest, AShutdownWhileAReleaseWaitsToBeSentAgainEndsWithinI
   a.reset();
 }
 
+// A release that waited in the queue is sent with the whole request
+// timeout, not what is left of it: etcd works on a request even after the
+// client gave up on it, and a batch failed early would let the next one
+// pile onto an etcd that is still busy (docs/performance.md, mass
+// disconnect).
+TEST_F(EtcdReleaseBatchTest, AReleaseSentLateInItsWaitGetsTheWholeRequestTimeout) {
+  request_timeout_ = absl::Seconds(3);
+  lease_ttl_ = absl::Seconds(30);
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+
+  // etcd hangs; a claim whose deadline is 1.5 s away holds the slot in
+  // flight, so the release waits in the queue for 1.5 s and goes out then.
+  ASSERT_TRUE(etcd_->Pause().ok());
+  ClaimSet fillers;
+  for (int i = 0; i < etcd::internal::txn::kClaimBatchesInFlight; ++i) {
+    fillers.Start(*a, absl::StrCat("filler-", i), absl::Milliseconds(1500));
+  }
+  const absl::Time released_at = absl::Now();
+  auto released = std::make_shared<absl::Notification>();
+  auto status = std::make_shared<absl::Status>();
+  a->Release("peer-1", *claim, [released, status](absl::Status result) {
+    *status = std::move(result);
+    released->Notify();
+  });
+  fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
+  // etcd comes back 3.5 s after the release was made: past the request
+  // timeout counted from then, 1 s before it runs out counted from the send.
+  absl::SleepFor(released_at + absl::Milliseconds(3500) - absl::Now());
+  EXPECT_FALSE(released->HasBeenNotified()) << *status;
+  Resume();
+  ASSERT_TRUE(released->WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_TRUE(status->ok()) << *status;
+  EXPECT_EQ(ReadKey("/test/claims/peer-1").status().code(), absl::StatusCode::kNotFound);
+}
+
 // The batch cap's arithmetic (etcd_txn.h): etcd allows 128 operations per
 // branch, and a nested transaction 128 minus its parent's branch count.
 TEST_F(EtcdTrackerTest, EtcdTakesAsManyNestedClaimsAsTheCapAssumes) {

@@ -568,9 +568,16 @@ void EtcdTracker::Impl::FailBatched(BatchedOpPtr op, absl::Status error) {
 void EtcdTracker::Impl::SendBatch(std::vector<BatchedOpPtr> batch) {
   std::vector<etcdserverpb::TxnRequest> txns;
   txns.reserve(batch.size());
-  // The batch's request ends with its earliest deadline: no op waits past
-  // its own.
-  absl::Time deadline = absl::InfiniteFuture();
+  // A batch of claims ends with its earliest deadline: no admission waits
+  // past its own. A batch of deletions gets the whole request timeout from
+  // now, however long its ops waited in the queue: etcd applies a request
+  // to its end even once the client has given up on it, so a batch sent
+  // with a sliver of its deadline left would fail here, free the slot in
+  // flight and let the next batch pile onto etcd while it still works on
+  // this one. After a mass disconnect that backlog kept every edge's
+  // keepalives unanswered past the lease TTL (docs/performance.md).
+  const bool deletions = batch.front()->kind != OpKind::kClaim;
+  absl::Time deadline = deletions ? absl::Now() + options_.request_timeout : absl::InfiniteFuture();
   for (const BatchedOpPtr& op : batch) {
     switch (op->kind) {
       case OpKind::kClaim:
@@ -588,7 +595,7 @@ void EtcdTracker::Impl::SendBatch(std::vector<BatchedOpPtr> batch) {
         break;
       }
     }
-    deadline = std::min(deadline, op->deadline);
+    if (!deletions) deadline = std::min(deadline, op->deadline);
   }
   auto ops = std::make_shared<std::vector<BatchedOpPtr>>(std::move(batch));
   client_->Txn(internal::txn::Nest(std::move(txns)), deadline,
