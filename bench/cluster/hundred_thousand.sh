@@ -138,7 +138,7 @@ mkdir -p "$OUT"
 ETCD_DATA=${ETCD_DATA:-$OUT/etcd-data}
 [[ ! -e $ETCD_DATA ]] || die "--etcd-data: $ETCD_DATA exists; name a new directory (it is removed at exit)"
 PREFIX=/bench100k/
-ETCD_PID="" EDGE_PIDS=() LG_PIDS=() KCAT_PIDS=() WATCH_PID=""
+ETCD_PID="" EDGE_PIDS=() LG_PIDS=() KCAT_PIDS=() WATCH_PID="" LAG_PID=""
 PORT_RANGE_FILE=/proc/sys/net/ipv4/ip_local_port_range
 PORT_RANGE0=""
 # running PID: the process exists and has not exited (an exited child of
@@ -165,6 +165,7 @@ stop() {
 # Peers first, then the edges (which release their claims), then etcd.
 cleanup() {
   [[ -n $WATCH_PID ]] && stop 1 "$WATCH_PID"
+  [[ -n $LAG_PID ]] && stop 1 "$LAG_PID"
   stop 2 "${KCAT_PIDS[@]}"
   stop 15 "${LG_PIDS[@]}"
   stop 20 "${EDGE_PIDS[@]}"
@@ -408,6 +409,25 @@ count_keys() {  # count_keys PREFIX: keys under it; fails when etcd does not ans
 log_count() { cat "$OUT"/edge-*.log | grep -c "$1" || true; }
 LEASES_LOST0=$(log_count 'etcd lease lost')
 RELEASE_FAILED0=$(log_count 'releasing a peer claim failed')
+# etcd's apply lag (raft proposals committed, not yet applied) from its
+# /metrics, every 0.5 s: whether etcd or the edges fall behind.
+python3 - "$ETCD_EP" > "$OUT/leave-etcd-lag.txt" 2> /dev/null <<'PY' &
+import sys, time, urllib.request
+while True:
+    try:
+        text = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=2).read().decode()
+        m = {l.split()[0]: float(l.split()[1]) for l in text.splitlines()
+             if l.startswith("etcd_server_proposals_")}
+        print(int(time.time() * 1000), int(m["etcd_server_proposals_committed_total"]
+              - m["etcd_server_proposals_applied_total"]), flush=True)
+    except Exception:
+        pass
+    time.sleep(0.5)
+PY
+LAG_PID=$!
+declare -A L0
+SURVIVORS=("${EDGE_PIDS[@]:1}")
+for p in "${SURVIVORS[@]}" "$ETCD_PID"; do L0[$p]=$(cpu_ticks "$p"); done
 LEAVE_MS=$(now_ms)
 stop 15 "${LG_PIDS[@]}"
 LG_PIDS=()
@@ -425,5 +445,14 @@ if [[ -n $CLEAR_MS ]]; then
 else
   echo "   after ${LEAVE_TIMEOUT}s etcd still held $(count_keys "${PREFIX}peers/" || echo '?') claims and $(count_keys "${PREFIX}claims/" || echo '?') records"
 fi
+L1_MS=$(now_ms)
+stop 1 "$LAG_PID"
+EDGE_TICKS=0
+for p in "${SURVIVORS[@]}"; do EDGE_TICKS=$(( EDGE_TICKS + $(cpu_ticks "$p") - L0[$p] )); done
+ETCD_TICKS=$(( $(cpu_ticks "$ETCD_PID") - L0[$ETCD_PID] ))
+awk -v et="$EDGE_TICKS" -v dt="$ETCD_TICKS" -v hz="$HZ" -v ms=$(( L1_MS - LEAVE_MS )) 'BEGIN {
+  printf "   CPU over those %.1f s: edges %.0f %% of a core, etcd %.0f %%\n", ms / 1000, 100 * et / hz / (ms / 1000), 100 * dt / hz / (ms / 1000) }'
+awk -v t0="$LEAVE_MS" '$1 >= t0 { n++; if ($2 > max) max = $2 } END {
+  printf "   etcd apply lag (proposals committed, not applied; %d samples): at most %d\n", n, max }' "$OUT/leave-etcd-lag.txt"
 echo "   leases lost meanwhile: $(( $(log_count 'etcd lease lost') - LEASES_LOST0 )) (edges: $((EDGES - 1))); releases etcd did not answer in time (each sent again): $(( $(log_count 'releasing a peer claim failed') - RELEASE_FAILED0 ))"
 echo "== done; logs in $OUT"
