@@ -234,7 +234,7 @@ TARGETS=() KAFKAS=()
 for e in $(seq 0 $((EDGES - 1))); do
   EDGE_ID=bench-e$e GRPC_SERVER_ADDRESS=127.0.0.1:0 METRICS_ADDRESS=127.0.0.1:0 MAX_PEERS=20000 \
     TRACKER=etcd ETCD_ENDPOINTS=$ETCD_EP TRACKER_KEY_PREFIX=$PREFIX TRACKER_LEASE_TTL_SEC=$LEASE_TTL \
-    LOG_LEVEL=info "$EDGED" > "$OUT/edge-$e.log" 2>&1 &
+    LOG_LEVEL=${EDGE_LOG_LEVEL:-info} "$EDGED" > "$OUT/edge-$e.log" 2>&1 &
   EDGE_PIDS+=($!)
 done
 for e in $(seq 0 $((EDGES - 1))); do
