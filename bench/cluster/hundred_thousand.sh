@@ -58,6 +58,8 @@
 #                      then probes for a free one (17 % of all CPU while a
 #                      dead edge's peers reconnected). 1024-65535 stands in
 #                      for peers that come from many addresses
+# Environment: EDGE_LOG_LEVEL, the edges' LOG_LEVEL (default info; debug
+# also logs each etcd batch: size, milliseconds, ops still queued).
 # Each process stays under the 20,000-descriptor limit; every wait is
 # bounded; everything started is stopped on exit (trap).
 set -euo pipefail
