@@ -151,7 +151,13 @@ class EtcdTracker::Impl {
     const OpKind kind;
     std::string peer_id;
     internal::txn::ClaimKeys keys;
-    absl::Time deadline;  // real time
+    // Real time. A claim's is its caller's: it leaves the queue failed when
+    // that passes. Deletions (releases, ends of lost claims) have none
+    // (InfiniteFuture): no admission waits on them, so they wait their turn
+    // however long the queue is, and each send has the request timeout.
+    // (Failing them for waiting only sent them again, later: after 100,000
+    // peers left at once, ~90 % of releases churned so.)
+    absl::Time deadline = absl::InfiniteFuture();
     // A claim's lease (its peer key is bound to it); 0 for the others.
     int64_t lease = 0;
     // Guarded by Impl::mu_: waiting in batch_queue_, and the timer that
@@ -467,7 +473,7 @@ void EtcdTracker::Impl::Enqueue(BatchedOpPtr op) {
     waits = op->queued;
   }
   AfterTake(std::move(batch), std::move(expired), timers);
-  if (!waits) return;
+  if (!waits || op->deadline == absl::InfiniteFuture()) return;
   // Its wait ends at its deadline even if the batches ahead of it hang.
   std::weak_ptr<BatchedOp> weak = op;
   Clock::TimerId timer = clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()),
@@ -570,7 +576,7 @@ void EtcdTracker::Impl::SendBatch(std::vector<BatchedOpPtr> batch) {
   txns.reserve(batch.size());
   // A batch of claims ends with its earliest deadline: no admission waits
   // past its own. A batch of deletions gets the whole request timeout from
-  // now, however long its ops waited in the queue: etcd applies a request
+  // now, however long its ops waited in the queue. etcd applies a request
   // to its end even once the client has given up on it, so a batch sent
   // with a sliver of its deadline left would fail here, free the slot in
   // flight and let the next batch pile onto etcd while it still works on
@@ -846,7 +852,6 @@ void EtcdTracker::Impl::FinishLostKeys(internal::txn::ClaimKeys keys, int64_t re
   auto op = std::make_shared<FinishLostOp>();
   op->peer_id = keys.record.substr(records_prefix_.size());
   op->keys = std::move(keys);
-  op->deadline = absl::Now() + options_.request_timeout;
   op->record_mod = record_mod;
   op->lost_mod = lost_mod;
   op->after = std::move(after);
@@ -950,7 +955,6 @@ void EtcdTracker::Impl::Release(const std::string& peer_id, const PeerClaim& cla
   auto op = std::make_shared<ReleaseOp>();
   op->peer_id = peer_id;
   op->keys = Keys(peer_id);
-  op->deadline = absl::Now() + options_.request_timeout;
   op->epoch = *claim.epoch;
   op->done = std::move(done);
   Enqueue(std::move(op));
@@ -1000,7 +1004,6 @@ void EtcdTracker::Impl::RetryRelease(ReleaseOpPtr op) {
     again->keys = op->keys;
     again->epoch = op->epoch;
     again->attempts = op->attempts + 1;
-    again->deadline = absl::Now() + options_.request_timeout;
     Enqueue(std::move(again));
   });
 }
