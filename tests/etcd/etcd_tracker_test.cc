@@ -712,9 +712,9 @@ class ReleaseSet {
 };
 
 // Releases are group-committed like new claims: those that arrive while a
-// batch is in flight go out together, one nested transaction each. The
-// releases wait up to the tracker's request timeout, long here so that a
-// loaded machine does not end them.
+// batch is in flight go out together, one nested transaction each. Each
+// batch has the tracker's request timeout from its send, long here so that
+// a loaded machine does not end them.
 class EtcdReleaseBatchTest : public EtcdClaimBatchTest {
  protected:
   void SetUp() override {
@@ -770,6 +770,44 @@ TEST_F(EtcdReleaseBatchTest, ManyReleasesAtOnceAllTakeEffectInFewTransactions) {
   // One transaction per filler claim, then the releases in two batches (a
   // full one and the rest), not one transaction each.
   EXPECT_EQ(*after - *before, etcd::internal::txn::kClaimBatchesInFlight + 2);
+}
+
+// A claim goes out ahead of the releases queued before it: a peer's
+// admission waits on the claim, nobody on the releases, and after many
+// streams end together thousands of them may be queued.
+TEST_F(EtcdReleaseBatchTest, AClaimGoesOutAheadOfTheReleasesQueuedBeforeIt) {
+  auto a = NewTracker("edge-a");
+  ASSERT_TRUE(a->Start().ok());
+  const int count = 2 * etcd::internal::txn::kMaxClaimsPerNest + 20;  // three batches
+  std::vector<std::string> peers;
+  for (int i = 0; i < count; ++i) peers.push_back(absl::StrCat("peer-", i));
+  std::map<std::string, PeerClaim> held = ClaimAll(*a, peers);
+  ASSERT_EQ(held.size(), peers.size());
+  absl::StatusOr<int64_t> before = Revision();
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  ClaimSet fillers;
+  PauseWithSlotsTaken(*a, fillers);
+  ReleaseSet releases;
+  for (const std::string& peer : peers) releases.Start(*a, peer, held.at(peer));
+  ClaimSet late;
+  late.Start(*a, "peer-new");
+  Resume();
+  auto claimed = late.Wait(1);
+  auto released = releases.Wait(peers.size());
+  fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
+
+  // etcd applied the fillers' batch, then the new claim, then the three
+  // batches of releases: one revision each.
+  ASSERT_TRUE(claimed.at("peer-new").ok()) << claimed.at("peer-new").status();
+  EXPECT_EQ(*claimed.at("peer-new")->epoch,
+            *before + etcd::internal::txn::kClaimBatchesInFlight + 1);
+  for (const std::string& peer : peers) {
+    EXPECT_TRUE(released.at(peer).ok()) << peer << ": " << released.at(peer);
+  }
+  absl::StatusOr<int64_t> after = Revision();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after - *before, etcd::internal::txn::kClaimBatchesInFlight + 1 + 3);
 }
 
 TEST_F(EtcdReleaseBatchTest, AReleaseOfAClaimAnotherEdgeTookLeavesItAndTheOthersGo) {

@@ -220,8 +220,8 @@ class EtcdTracker::Impl {
   void ClaimStep(ClaimOpPtr op);
   // Group commit: queues an op; sends a batch when a slot is free.
   void Enqueue(BatchedOpPtr op);
-  // Takes the next batch off batch_queue_ (claims of one lease, or the
-  // others, each peer once, at most kMaxClaimsPerNest) and counts it in
+  // Takes the next batch off batch_queue_ (claims of one lease, ahead of
+  // the others, each peer once, at most kMaxClaimsPerNest) and counts it in
   // flight; moves ops past their deadline to `expired` and the timers to
   // cancel to `timers`.
   std::vector<BatchedOpPtr> TakeBatchLocked(std::vector<BatchedOpPtr>& expired,
@@ -500,10 +500,27 @@ std::vector<EtcdTracker::Impl::BatchedOpPtr> EtcdTracker::Impl::TakeBatchLocked(
   absl::flat_hash_set<std::string> peers;
   // Claims of one lease, or the others (deletions): a claim naming a lease
   // etcd no longer knows fails the whole request, and would take the
-  // others with it.
+  // others with it. Claims go first: a peer's admission waits on each,
+  // nobody waits on a deletion, and once many streams end together
+  // thousands of deletions may be queued ahead of a claim. The first claim
+  // that no earlier op of its own peer holds back sets the lease; without
+  // one, the batch holds deletions.
   bool claims = false;
   int64_t lease = 0;
   const absl::Time now = absl::Now();
+  if (std::any_of(batch_queue_.begin(), batch_queue_.end(),
+                  [](const BatchedOpPtr& op) { return op->kind == OpKind::kClaim; })) {
+    absl::flat_hash_set<absl::string_view> ahead;
+    for (const BatchedOpPtr& op : batch_queue_) {
+      if (now >= op->deadline) continue;  // leaves the queue expired, below
+      if (op->kind == OpKind::kClaim && !ahead.contains(op->peer_id)) {
+        claims = true;
+        lease = op->lease;
+        break;
+      }
+      ahead.insert(op->peer_id);
+    }
+  }
   for (auto it = batch_queue_.begin();
        it != batch_queue_.end() &&
        batch.size() < static_cast<size_t>(internal::txn::kMaxClaimsPerNest);) {
@@ -511,10 +528,6 @@ std::vector<EtcdTracker::Impl::BatchedOpPtr> EtcdTracker::Impl::TakeBatchLocked(
     const bool late = now >= op.deadline;
     if (!late) {
       const bool first_of_peer = peers.insert(op.peer_id).second;
-      if (batch.empty() && first_of_peer) {
-        claims = op.kind == OpKind::kClaim;
-        lease = op.lease;
-      }
       if (!first_of_peer || (op.kind == OpKind::kClaim) != claims || op.lease != lease) {
         ++it;  // the next batch
         continue;
