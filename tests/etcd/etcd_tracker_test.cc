@@ -734,6 +734,19 @@ class EtcdReleaseBatchTest : public EtcdClaimBatchTest {
     }
     return held;
   }
+
+  // Starts edge-a with `request_timeout` and a lease that outlives the
+  // waits of a test, and claims peer-1 with it.
+  void StartHoldingPeer1(absl::Duration request_timeout,
+                         std::unique_ptr<etcd::EtcdTracker>& tracker, PeerClaim& claim) {
+    request_timeout_ = request_timeout;
+    lease_ttl_ = absl::Seconds(30);
+    tracker = NewTracker("edge-a");
+    ASSERT_TRUE(tracker->Start().ok());
+    absl::StatusOr<PeerClaim> claimed = ClaimSync(*tracker, "peer-1");
+    ASSERT_TRUE(claimed.ok()) << claimed.status();
+    claim = *claimed;
+  }
 };
 
 TEST_F(EtcdReleaseBatchTest, ManyReleasesAtOnceAllTakeEffectInFewTransactions) {
@@ -863,18 +876,15 @@ TEST_F(EtcdReleaseBatchTest, AReleaseOfAClaimAnotherEdgeTookLeavesItAndTheOthers
 }
 
 TEST_F(EtcdReleaseBatchTest, AReleaseEtcdDidNotAnswerIsSentAgainUntilTheClaimIsGone) {
-  request_timeout_ = absl::Seconds(1);
-  lease_ttl_ = absl::Seconds(30);  // the lease outlives the wait below
-  auto a = NewTracker("edge-a");
-  ASSERT_TRUE(a->Start().ok());
-  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
-  ASSERT_TRUE(claim.ok()) << claim.status();
+  std::unique_ptr<etcd::EtcdTracker> a;
+  PeerClaim claim;
+  ASSERT_NO_FATAL_FAILURE(StartHoldingPeer1(absl::Seconds(1), a, claim));
 
   ClaimSet fillers;
   PauseWithSlotsTaken(*a, fillers, absl::Seconds(2));
   // It waits behind the hung batch (2 s), goes out, and etcd does not
   // answer it within the request timeout (1 s): the caller hears that.
-  absl::Status released = ReleaseSync(*a, "peer-1", *claim);
+  absl::Status released = ReleaseSync(*a, "peer-1", claim);
   Resume();
   EXPECT_EQ(released.code(), absl::StatusCode::kDeadlineExceeded) << released;
   fillers.Wait(etcd::internal::txn::kClaimBatchesInFlight);
@@ -892,7 +902,7 @@ TEST_F(EtcdReleaseBatchTest, AReleaseEtcdDidNotAnswerIsSentAgainUntilTheClaimIsG
     absl::SleepFor(absl::Milliseconds(100));  // polling the condition, not synchronising
   }
   ASSERT_TRUE(taken.ok()) << taken.status();
-  EXPECT_GT(*taken->epoch, *claim->epoch);
+  EXPECT_GT(*taken->epoch, *claim.epoch);
   EXPECT_EQ(LookupSync(*a, "peer-1").value_or(""), "edge-b");
   EXPECT_EQ(ReadKey("/test/lost/peer-1").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(a->HasLease());
@@ -900,15 +910,12 @@ TEST_F(EtcdReleaseBatchTest, AReleaseEtcdDidNotAnswerIsSentAgainUntilTheClaimIsG
 
 // A release waiting to be sent again does not hold up the shutdown.
 TEST_F(EtcdReleaseBatchTest, AShutdownWhileAReleaseWaitsToBeSentAgainEndsWithinItsDeadline) {
-  request_timeout_ = absl::Seconds(1);
-  lease_ttl_ = absl::Seconds(30);
-  auto a = NewTracker("edge-a");
-  ASSERT_TRUE(a->Start().ok());
-  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
-  ASSERT_TRUE(claim.ok()) << claim.status();
+  std::unique_ptr<etcd::EtcdTracker> a;
+  PeerClaim claim;
+  ASSERT_NO_FATAL_FAILURE(StartHoldingPeer1(absl::Seconds(1), a, claim));
   ClaimSet fillers;
   PauseWithSlotsTaken(*a, fillers, absl::Seconds(2));
-  EXPECT_EQ(ReleaseSync(*a, "peer-1", *claim).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ReleaseSync(*a, "peer-1", claim).code(), absl::StatusCode::kDeadlineExceeded);
   // Shut down while etcd still does not answer and the retry is due.
   const absl::Time before = absl::Now();
   a->Shutdown(absl::Now() + absl::Seconds(3));
@@ -925,12 +932,9 @@ TEST_F(EtcdReleaseBatchTest, AShutdownWhileAReleaseWaitsToBeSentAgainEndsWithinI
 // failed early would let the next one pile onto an etcd that is still busy
 // (docs/performance.md, every peer leaving at once).
 TEST_F(EtcdReleaseBatchTest, AReleaseWaitsItsTurnAndGetsTheWholeRequestTimeoutWhenSent) {
-  request_timeout_ = absl::Seconds(2);
-  lease_ttl_ = absl::Seconds(30);
-  auto a = NewTracker("edge-a");
-  ASSERT_TRUE(a->Start().ok());
-  absl::StatusOr<PeerClaim> claim = ClaimSync(*a, "peer-1");
-  ASSERT_TRUE(claim.ok()) << claim.status();
+  std::unique_ptr<etcd::EtcdTracker> a;
+  PeerClaim claim;
+  ASSERT_NO_FATAL_FAILURE(StartHoldingPeer1(absl::Seconds(2), a, claim));
 
   // etcd hangs; a claim whose deadline is 3 s away holds the slot in
   // flight, so the release waits in the queue for longer than the request
@@ -940,7 +944,7 @@ TEST_F(EtcdReleaseBatchTest, AReleaseWaitsItsTurnAndGetsTheWholeRequestTimeoutWh
   const absl::Time released_at = absl::Now();
   auto released = std::make_shared<absl::Notification>();
   auto status = std::make_shared<absl::Status>();
-  a->Release("peer-1", *claim, [released, status](absl::Status result) {
+  a->Release("peer-1", claim, [released, status](absl::Status result) {
     *status = std::move(result);
     released->Notify();
   });
