@@ -735,6 +735,31 @@ class EtcdReleaseBatchTest : public EtcdClaimBatchTest {
     return held;
   }
 
+  // edge-a holding `count` peers (peer-0, peer-1, ...), and etcd's
+  // revision once they are all claimed.
+  struct Holding {
+    std::unique_ptr<etcd::EtcdTracker> tracker;
+    std::vector<std::string> peers;
+    std::map<std::string, PeerClaim> held;
+    int64_t revision = 0;
+  };
+  void StartHolding(int count, Holding& h) {
+    h.tracker = NewTracker("edge-a");
+    ASSERT_TRUE(h.tracker->Start().ok());
+    for (int i = 0; i < count; ++i) h.peers.push_back(absl::StrCat("peer-", i));
+    h.held = ClaimAll(*h.tracker, h.peers);
+    ASSERT_EQ(h.held.size(), h.peers.size());
+    absl::StatusOr<int64_t> revision = Revision();
+    ASSERT_TRUE(revision.ok()) << revision.status();
+    h.revision = *revision;
+  }
+  // Pauses etcd with the batch slots taken (PauseWithSlotsTaken) and starts
+  // the release of every peer `h` holds: they all queue.
+  void PauseAndReleaseAll(Holding& h, ClaimSet& fillers, ReleaseSet& releases) {
+    ASSERT_NO_FATAL_FAILURE(PauseWithSlotsTaken(*h.tracker, fillers));
+    for (const std::string& peer : h.peers) releases.Start(*h.tracker, peer, h.held.at(peer));
+  }
+
   // Starts edge-a with `request_timeout` and a lease that outlives the
   // waits of a test, and claims peer-1 with it.
   void StartHoldingPeer1(absl::Duration request_timeout,
@@ -750,20 +775,13 @@ class EtcdReleaseBatchTest : public EtcdClaimBatchTest {
 };
 
 TEST_F(EtcdReleaseBatchTest, ManyReleasesAtOnceAllTakeEffectInFewTransactions) {
-  auto a = NewTracker("edge-a");
-  ASSERT_TRUE(a->Start().ok());
-  const int count = etcd::internal::txn::kMaxClaimsPerNest + 20;
-  std::vector<std::string> peers;
-  for (int i = 0; i < count; ++i) peers.push_back(absl::StrCat("peer-", i));
-  std::map<std::string, PeerClaim> held = ClaimAll(*a, peers);
-  ASSERT_EQ(held.size(), peers.size());
-  absl::StatusOr<int64_t> before = Revision();
-  ASSERT_TRUE(before.ok()) << before.status();
+  Holding h;
+  ASSERT_NO_FATAL_FAILURE(StartHolding(etcd::internal::txn::kMaxClaimsPerNest + 20, h));
+  const std::vector<std::string>& peers = h.peers;
 
   ClaimSet fillers;
-  PauseWithSlotsTaken(*a, fillers);
   ReleaseSet releases;
-  for (const std::string& peer : peers) releases.Start(*a, peer, held.at(peer));
+  ASSERT_NO_FATAL_FAILURE(PauseAndReleaseAll(h, fillers, releases));
   Resume();
   auto released = releases.Wait(peers.size());
   for (const std::string& peer : peers) {
@@ -775,36 +793,29 @@ TEST_F(EtcdReleaseBatchTest, ManyReleasesAtOnceAllTakeEffectInFewTransactions) {
   ASSERT_TRUE(after.ok()) << after.status();
 
   for (const std::string& peer : peers) {
-    EXPECT_EQ(LookupSync(*a, peer).status().code(), absl::StatusCode::kNotFound) << peer;
+    EXPECT_EQ(LookupSync(*h.tracker, peer).status().code(), absl::StatusCode::kNotFound) << peer;
     EXPECT_EQ(ReadKey(absl::StrCat("/test/claims/", peer)).status().code(),
               absl::StatusCode::kNotFound)
         << peer;
   }
   // One transaction per filler claim, then the releases in two batches (a
   // full one and the rest), not one transaction each.
-  EXPECT_EQ(*after - *before, etcd::internal::txn::kClaimBatchesInFlight + 2);
+  EXPECT_EQ(*after - h.revision, etcd::internal::txn::kClaimBatchesInFlight + 2);
 }
 
 // A claim goes out ahead of the releases queued before it: a peer's
 // admission waits on the claim, nobody on the releases, and after many
 // streams end together thousands of them may be queued.
 TEST_F(EtcdReleaseBatchTest, AClaimGoesOutAheadOfTheReleasesQueuedBeforeIt) {
-  auto a = NewTracker("edge-a");
-  ASSERT_TRUE(a->Start().ok());
-  const int count = 2 * etcd::internal::txn::kMaxClaimsPerNest + 20;  // three batches
-  std::vector<std::string> peers;
-  for (int i = 0; i < count; ++i) peers.push_back(absl::StrCat("peer-", i));
-  std::map<std::string, PeerClaim> held = ClaimAll(*a, peers);
-  ASSERT_EQ(held.size(), peers.size());
-  absl::StatusOr<int64_t> before = Revision();
-  ASSERT_TRUE(before.ok()) << before.status();
+  Holding h;  // three batches of releases
+  ASSERT_NO_FATAL_FAILURE(StartHolding(2 * etcd::internal::txn::kMaxClaimsPerNest + 20, h));
+  const std::vector<std::string>& peers = h.peers;
 
   ClaimSet fillers;
-  PauseWithSlotsTaken(*a, fillers);
   ReleaseSet releases;
-  for (const std::string& peer : peers) releases.Start(*a, peer, held.at(peer));
+  ASSERT_NO_FATAL_FAILURE(PauseAndReleaseAll(h, fillers, releases));
   ClaimSet late;
-  late.Start(*a, "peer-new");
+  late.Start(*h.tracker, "peer-new");
   Resume();
   auto claimed = late.Wait(1);
   auto released = releases.Wait(peers.size());
@@ -814,13 +825,13 @@ TEST_F(EtcdReleaseBatchTest, AClaimGoesOutAheadOfTheReleasesQueuedBeforeIt) {
   // batches of releases: one revision each.
   ASSERT_TRUE(claimed.at("peer-new").ok()) << claimed.at("peer-new").status();
   EXPECT_EQ(*claimed.at("peer-new")->epoch,
-            *before + etcd::internal::txn::kClaimBatchesInFlight + 1);
+            h.revision + etcd::internal::txn::kClaimBatchesInFlight + 1);
   for (const std::string& peer : peers) {
     EXPECT_TRUE(released.at(peer).ok()) << peer << ": " << released.at(peer);
   }
   absl::StatusOr<int64_t> after = Revision();
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(*after - *before, etcd::internal::txn::kClaimBatchesInFlight + 1 + 3);
+  EXPECT_EQ(*after - h.revision, etcd::internal::txn::kClaimBatchesInFlight + 1 + 3);
 }
 
 TEST_F(EtcdReleaseBatchTest, AReleaseOfAClaimAnotherEdgeTookLeavesItAndTheOthersGo) {
