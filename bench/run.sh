@@ -58,8 +58,12 @@ BROKER_RATE=${BROKER_RATE:-20000}
 COMMAND_PARTITIONS=${COMMAND_PARTITIONS:-8}
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-8}
 ANSWER_COMMANDS=${ANSWER_COMMANDS:-false}
-# Distinct loopback destinations: each has its own ephemeral port range.
-HOSTS=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
+# The peers connect from eight loopback addresses to one: like home peers,
+# each connection has its own remote address:port (from one source the
+# kernel may give the same client port to connections to two destinations,
+# which edged's per-connection stream bound counts as one connection), and
+# each source has its own ephemeral port range.
+SOURCES=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 case $MODE in
@@ -176,7 +180,7 @@ run() {
   echo "== $label ($server)"
   local broker=()
   [[ -n "$BROKER_PID" ]] && broker=(--broker_pid="$BROKER_PID")
-  nice -n "$LOADGEN_NICE" "$BIN/edge_loadgen" --port="$PORT" --hosts=$HOSTS --server_pid="$SERVER_PID" \
+  nice -n "$LOADGEN_NICE" "$BIN/edge_loadgen" --port="$PORT" --hosts=127.0.0.1 --sources=$SOURCES --server_pid="$SERVER_PID" \
     --label="$label" "${SINK[@]}" "${broker[@]}" "$@" | tee "$OUT/$label.txt" |
     grep -v '^RESULT' | sed 's/^/   /'
   echo "$(grep '^RESULT' "$OUT/$label.txt") load_start=$load_start " >> "$RESULTS"

@@ -1,10 +1,16 @@
 #include "load_run.h"
 
+#include <arpa/inet.h>
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -22,6 +28,36 @@ namespace {
 constexpr absl::Duration kTick = absl::Milliseconds(1);
 
 std::string Fixed(double v, int decimals = 1) { return absl::StrFormat("%.*f", decimals, v); }
+
+// A TCP connection from `source` (port chosen at connect) to `host`:`port`,
+// both IPv4 literals; blocking connect (loopback answers at once).
+absl::StatusOr<int> ConnectFrom(const std::string& source, const std::string& host, int port) {
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("source \"", source, "\": not an IPv4 address"));
+  }
+  if (inet_pton(AF_INET, host.c_str(), &remote.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("host \"", host, "\": not an IPv4 address"));
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  const int one = 1;
+  // The port is picked at connect, per destination: every source address
+  // has the whole ephemeral range for each server address.
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0 ||
+      connect(fd, reinterpret_cast<const sockaddr*>(&remote), sizeof(remote)) != 0) {
+    const int error = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("connect from ", source, " to ", host, ":", port,
+                                               ": ", std::strerror(error)));
+  }
+  return fd;
+}
 
 class Runner {
  public:
@@ -84,8 +120,21 @@ class Runner {
     args.SetInt("edge.loadgen.connection", index);
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     const std::string& host = o_.hosts[index % o_.hosts.size()];
-    auto channel = grpc::CreateCustomChannel(absl::StrCat("ipv4:", host, ":", o_.port),
-                                             grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<grpc::Channel> channel;
+    if (o_.sources.empty()) {
+      channel = grpc::CreateCustomChannel(absl::StrCat("ipv4:", host, ":", o_.port),
+                                          grpc::InsecureChannelCredentials(), args);
+    } else {
+      absl::StatusOr<int> fd = ConnectFrom(o_.sources[index % o_.sources.size()], host, o_.port);
+      if (!fd.ok()) {
+        if (stats_.connect_failed.fetch_add(1) == 0) {
+          std::fprintf(stderr, "loadgen: %s\n", fd.status().ToString().c_str());
+        }
+        return;
+      }
+      channel =
+          grpc::CreateCustomInsecureChannelFromFd(absl::StrCat(host, ":", o_.port), *fd, args);
+    }
     auto peer = std::make_unique<LoadPeer>(absl::StrCat(o_.peer_prefix, "-", index),
                                            std::move(channel), &stats_, &peer_options_);
     LoadPeer* raw = peer.get();
@@ -204,7 +253,9 @@ class Runner {
     Set("admitted", admitted);
     Set("refused", refused);
     Set("refused_codes", codes.empty() ? "-" : absl::StrJoin(codes, ","));
-    Set("unsettled", o_.peers - admitted - refused);
+    const int64_t connect_failed = stats_.connect_failed.load();
+    Set("connect_failed", connect_failed);
+    Set("unsettled", o_.peers - admitted - refused - connect_failed);
     Set("ramp_s", Fixed(absl::ToDoubleSeconds(active), 3));
     Set("ramp_peers_per_s", Fixed(rate, 0));
     SetLatency("admission", stats_.admission);

@@ -34,6 +34,13 @@ struct LoadRunOptions {
   // connections over several ephemeral port ranges), one port.
   std::vector<std::string> hosts = {"127.0.0.1"};
   int port = 0;
+  // Local addresses the peers connect from, in turn (IPv4; empty: the
+  // kernel picks, 127.0.0.1 for every loopback host). Distinct home peers
+  // have distinct remote addresses; from one source the same client port
+  // can serve connections to two hosts, and a server that tells
+  // connections apart by remote address:port (edged's per-connection
+  // stream bound) would count them as one.
+  std::vector<std::string> sources;
 
   int peers = 100;
   std::string peer_prefix = "lg";

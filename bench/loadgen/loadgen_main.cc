@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, hosts, "127.0.0.1",
           "comma-separated server addresses, used in turn (several 127.0.0.x "
           "spread the "
           "connections over several ephemeral port ranges)");
+ABSL_FLAG(std::string, sources, "",
+          "comma-separated local IPv4 addresses to connect from, in turn (empty: the kernel "
+          "picks); distinct sources give each peer a distinct remote address, as home peers have");
 ABSL_FLAG(int, port, 0, "the server's port");
 ABSL_FLAG(int, peers, 100, "peers to open, each on its own connection");
 ABSL_FLAG(std::string, peer_prefix, "lg", "peer ids are <prefix>-<index>");
@@ -75,6 +78,7 @@ int Main(int argc, char** argv) {
 
   edge::loadgen::LoadRunOptions options;
   options.hosts = absl::StrSplit(absl::GetFlag(FLAGS_hosts), ',', absl::SkipEmpty());
+  options.sources = absl::StrSplit(absl::GetFlag(FLAGS_sources), ',', absl::SkipEmpty());
   options.port = absl::GetFlag(FLAGS_port);
   options.peers = absl::GetFlag(FLAGS_peers);
   options.peer_prefix = absl::GetFlag(FLAGS_peer_prefix);
