@@ -46,8 +46,8 @@ struct LoadStats {
   std::atomic<int64_t> refused{0};
   std::atomic<int64_t> refused_by_code[17] = {};
   std::atomic<int64_t> connect_failed{0};  // --sources: our own connect failed
-  std::atomic<int64_t> ended{0};         // OnDone ran
-  std::atomic<int64_t> ended_not_ok{0};  // after admission, with an error
+  std::atomic<int64_t> ended{0};           // OnDone ran
+  std::atomic<int64_t> ended_not_ok{0};    // after admission, with an error
   std::atomic<int64_t> messages_sent{0};
   std::atomic<int64_t> messages_acked{0};
   std::atomic<int64_t> keepalives_sent{0};

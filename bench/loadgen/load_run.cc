@@ -53,8 +53,8 @@ absl::StatusOr<int> ConnectFrom(const std::string& source, const std::string& ho
       connect(fd, reinterpret_cast<const sockaddr*>(&remote), sizeof(remote)) != 0) {
     const int error = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat("connect from ", source, " to ", host, ":", port,
-                                               ": ", std::strerror(error)));
+    return absl::UnavailableError(
+        absl::StrCat("connect from ", source, " to ", host, ":", port, ": ", std::strerror(error)));
   }
   return fd;
 }
