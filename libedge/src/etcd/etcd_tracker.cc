@@ -189,7 +189,10 @@ void EtcdTracker::Impl::EdgeAddress(const std::string& edge_id, absl::Time deadl
 void EtcdTracker::Impl::RunLeaseThread() {
   const absl::Duration keepalive_every = options_.lease_ttl / 3;
   const absl::Duration retry_every = std::min(keepalive_every, absl::Milliseconds(500));
-  bool renewed = true;
+  // Keepalives go out keepalive_every after the last answered one was sent,
+  // however long its answer took (a slow answer must not push the next one
+  // back), and retry_every after a failed one.
+  absl::Time next_keepalive;
   while (true) {
     int64_t lease = 0;
     {
@@ -202,16 +205,22 @@ void EtcdTracker::Impl::RunLeaseThread() {
       {
         absl::MutexLock lock(&mu_);
         first_attempt_done_ = true;
+        next_keepalive = last_renewed_ + keepalive_every;
       }
       if (!status.ok()) {
         log_->Warn("etcd lease not granted; retrying", {{"error", status.ToString()}});
         if (!Sleep(wakeup_, retry_every)) return;
       }
-      renewed = true;
       continue;
     }
-    if (!Sleep(wakeup_, renewed ? keepalive_every : retry_every)) return;
-    renewed = KeepAlive(lease);
+    const absl::Duration wait = next_keepalive - clock_->Now();
+    if (wait > absl::ZeroDuration() && !Sleep(wakeup_, wait)) return;
+    if (KeepAlive(lease)) {
+      absl::MutexLock lock(&mu_);
+      next_keepalive = last_renewed_ + keepalive_every;
+    } else {
+      next_keepalive = clock_->Now() + retry_every;
+    }
   }
 }
 
@@ -233,6 +242,7 @@ bool EtcdTracker::Impl::Sleep(const std::shared_ptr<Wakeup>& wakeup, absl::Durat
 
 absl::Status EtcdTracker::Impl::EstablishLease() {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
+  absl::Time renewed = clock_->Now();
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> grant =
       client_->LeaseGrantSync(absl::ToInt64Seconds(options_.lease_ttl), deadline);
   if (!grant.ok()) return grant.status();
@@ -251,13 +261,12 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
     snapshot.assign(held_.begin(), held_.end());
   }
   std::vector<std::string> lost;
-  if (absl::Status reclaimed = ReclaimAll(snapshot, lease, lost); !reclaimed.ok()) {
+  if (absl::Status reclaimed = ReclaimAll(snapshot, lease, lost, renewed); !reclaimed.ok()) {
     RevokeQuietly(lease);
     return reclaimed;
   }
   absl::flat_hash_set<std::string> lost_set(lost.begin(), lost.end());
 
-  const absl::Time now = clock_->Now();
   std::vector<std::string> to_report;
   int64_t abandoned = 0;
   bool stopped = false;
@@ -266,7 +275,7 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
     stopped = state_ != State::kRunning;
     if (!stopped) {
       lease_id_ = lease;
-      last_renewed_ = now;
+      last_renewed_ = renewed;
       abandoned = abandoned_lease_;
       abandoned_lease_ = 0;
       for (const auto& [peer_id, epoch] : snapshot) {
@@ -300,11 +309,11 @@ absl::Status EtcdTracker::Impl::EstablishLease() {
 }
 
 absl::Status EtcdTracker::Impl::ReclaimAll(const std::vector<std::pair<std::string, int64_t>>& held,
-                                           int64_t lease, std::vector<std::string>& lost) {
+                                           int64_t lease, std::vector<std::string>& lost,
+                                           absl::Time& renewed) {
   // The new lease is kept alive between batches: with many peers the
   // re-claim can take longer than the TTL.
   const absl::Duration keepalive_every = options_.lease_ttl / 3;
-  absl::Time kept_alive = absl::Now();
   for (size_t begin = 0; begin < held.size(); begin += kReclaimBatch) {
     std::vector<std::pair<std::string, internal::txn::HeldClaim>> pending;
     for (size_t i = begin; i < std::min(held.size(), begin + kReclaimBatch); ++i) {
@@ -337,26 +346,36 @@ absl::Status EtcdTracker::Impl::ReclaimAll(const std::vector<std::pair<std::stri
       }
       pending = std::move(still);
     }
-    if (absl::Now() - kept_alive >= keepalive_every) {
+    if (const absl::Time sent = clock_->Now(); sent - renewed >= keepalive_every) {
       absl::StatusOr<int64_t> ttl =
           client_->LeaseKeepAliveSync(lease, absl::Now() + options_.request_timeout);
       if (!ttl.ok()) return ttl.status();
       if (*ttl <= 0) {
         return absl::UnavailableError("the new lease expired while re-claiming");
       }
-      kept_alive = absl::Now();
+      renewed = sent;
     }
   }
   return absl::OkStatus();
 }
 
 bool EtcdTracker::Impl::KeepAlive(int64_t lease) {
-  absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveSync(
-      lease, absl::Now() + std::min(options_.request_timeout, options_.lease_ttl / 3));
+  const absl::Time sent = clock_->Now();
+  absl::Time expires;
+  {
+    absl::MutexLock lock(&mu_);
+    expires = last_renewed_ + options_.lease_ttl;
+  }
+  // A late answer still renews the lease, so wait for it as long as the
+  // lease lives; but no longer than a request, so that a hung endpoint is
+  // left for another while there is time.
+  const absl::Duration wait =
+      std::max(std::min(options_.request_timeout, expires - sent), absl::Milliseconds(100));
+  absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveSync(lease, absl::Now() + wait);
   const absl::Time now = clock_->Now();
   if (ttl.ok() && *ttl > 0) {
     absl::MutexLock lock(&mu_);
-    if (lease_id_ == lease) last_renewed_ = now;
+    if (lease_id_ == lease) last_renewed_ = std::max(last_renewed_, sent);
     return true;
   }
   if (ttl.ok()) {

@@ -202,9 +202,12 @@ class EtcdTracker::Impl {
   bool Sleep(const std::shared_ptr<internal::Wakeup>& wakeup, absl::Duration duration);
   absl::Status EstablishLease();
   // Re-binds `held` to `lease`, in batches; fills `lost` with the peers
-  // whose claim is no longer this edge's.
+  // whose claim is no longer this edge's. Keeps the lease alive meanwhile;
+  // `renewed` (in: when the grant was sent) is when the last answered
+  // keepalive was sent.
   absl::Status ReclaimAll(const std::vector<std::pair<std::string, int64_t>>& held, int64_t lease,
-                          std::vector<std::string>& lost);
+                          std::vector<std::string>& lost, absl::Time& renewed);
+  // One keepalive; true when etcd answered that the lease lives.
   bool KeepAlive(int64_t lease);
   void LeaseLost(int64_t lease, absl::string_view why);
   void RevokeQuietly(int64_t lease);
@@ -263,6 +266,9 @@ class EtcdTracker::Impl {
   // A lease given up locally that etcd may still keep (e.g. after an etcd
   // restart); revoked once a new lease holds the claims.
   int64_t abandoned_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  // When the last keepalive (or the grant) etcd answered was sent: etcd
+  // renewed the lease at or after that, so it lives at least until
+  // last_renewed_ + lease_ttl.
   absl::Time last_renewed_ ABSL_GUARDED_BY(mu_);
   // peer_id -> epoch of the claim this edge holds.
   absl::flat_hash_map<std::string, int64_t> held_ ABSL_GUARDED_BY(mu_);
