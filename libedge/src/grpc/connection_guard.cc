@@ -58,7 +58,7 @@ ConnectionGuard::Verdict ConnectionGuard::Admit(uint64_t call_id, absl::string_v
   }
   ++c.calls;
   if (stream) ++c.streams;
-  calls_.emplace(call_id, Call{std::string(peer), stream});
+  calls_.emplace(call_id, Call{&*it, stream});
   return verdict;
 }
 
@@ -66,14 +66,14 @@ void ConnectionGuard::Release(uint64_t call_id) {
   absl::MutexLock lock(&mu_);
   auto call = calls_.find(call_id);
   if (call == calls_.end()) return;
-  auto it = connections_.find(call->second.peer);
-  if (it != connections_.end()) {
-    --it->second.calls;
-    if (call->second.stream) --it->second.streams;
-    // Without a start rate nothing needs remembering once the last call ended.
-    if (it->second.calls == 0 && limits_.call_starts_per_sec <= 0) connections_.erase(it);
-  }
+  ConnectionEntry& entry = *call->second.connection;
+  --entry.second.calls;
+  if (call->second.stream) --entry.second.streams;
   calls_.erase(call);
+  // Without a start rate nothing needs remembering once the last call ended.
+  if (entry.second.calls == 0 && limits_.call_starts_per_sec <= 0) {
+    connections_.erase(entry.first);
+  }
 }
 
 size_t ConnectionGuard::connections() const {

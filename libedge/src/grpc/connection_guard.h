@@ -19,9 +19,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -67,8 +69,11 @@ class ConnectionGuard {
     bool refused = false;
     bool closing = false;
   };
+  using ConnectionEntry = std::pair<const std::string, Connection>;
   struct Call {
-    std::string peer;
+    // The connection's entry: a node map's entries stay where they are, and
+    // an entry is dropped only once no call refers to it.
+    ConnectionEntry* connection;
     bool stream;
   };
   void PruneLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -76,7 +81,7 @@ class ConnectionGuard {
   const ConnectionLimits limits_;
   Clock* const clock_;
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Connection> connections_ ABSL_GUARDED_BY(mu_);
+  absl::node_hash_map<std::string, Connection> connections_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
   absl::Time last_prune_ ABSL_GUARDED_BY(mu_);
 };
