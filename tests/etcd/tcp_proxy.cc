@@ -7,11 +7,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace edge::testing {
 namespace {
@@ -82,15 +86,28 @@ void TcpProxy::SetConnected(bool connected) {
   Wake();
 }
 
+void TcpProxy::SetReplyDelay(absl::Duration delay) {
+  {
+    absl::MutexLock lock(&mu_);
+    reply_delay_ = delay;
+  }
+  Wake();
+}
+
 void TcpProxy::Wake() {
   uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
 }
 
 void TcpProxy::Run() {
+  struct Held {
+    absl::Time due;
+    std::string bytes;
+  };
   struct Pair {
     int client;
     int server;
+    std::deque<Held> replies;  // from the server, held back by the delay
   };
   std::vector<Pair> pairs;
   int seen_generation = 0;
@@ -98,15 +115,18 @@ void TcpProxy::Run() {
     close(pair.client);
     close(pair.server);
     pair.client = pair.server = -1;
+    pair.replies.clear();
   };
   while (true) {
     bool connected;
     int generation;
+    absl::Duration delay;
     {
       absl::MutexLock lock(&mu_);
       if (stop_) break;
       connected = connected_;
       generation = generation_;
+      delay = reply_delay_;
     }
     if (generation != seen_generation) {
       for (Pair& pair : pairs) close_pair(pair);
@@ -118,7 +138,22 @@ void TcpProxy::Run() {
       fds.push_back({pair.client, POLLIN, 0});
       fds.push_back({pair.server, POLLIN, 0});
     }
-    if (poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+    // Held replies due now go out, in order; the poll wakes for the next.
+    absl::Time next_due = absl::InfiniteFuture();
+    for (Pair& pair : pairs) {
+      while (pair.client >= 0 && !pair.replies.empty() && pair.replies.front().due <= absl::Now()) {
+        const std::string& bytes = pair.replies.front().bytes;
+        if (!WriteAll(pair.client, bytes.data(), bytes.size())) close_pair(pair);
+        if (!pair.replies.empty()) pair.replies.pop_front();
+      }
+      if (!pair.replies.empty()) next_due = std::min(next_due, pair.replies.front().due);
+    }
+    int timeout_ms = -1;
+    if (next_due != absl::InfiniteFuture()) {
+      timeout_ms = static_cast<int>(
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(next_due - absl::Now()) + 1));
+    }
+    if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) break;
     if (fds[1].revents != 0) {
       uint64_t value;
       (void)!read(wake_fd_, &value, sizeof(value));
@@ -132,14 +167,20 @@ void TcpProxy::Run() {
         int to = side == 0 ? pairs[i].server : pairs[i].client;
         char buffer[65536];
         ssize_t n = recv(from, buffer, sizeof(buffer), 0);
+        if (n > 0 && side == 1 && (delay > absl::ZeroDuration() || !pairs[i].replies.empty())) {
+          // Behind what is already held, so the bytes keep their order.
+          pairs[i].replies.push_back(
+              {absl::Now() + delay, std::string(buffer, static_cast<size_t>(n))});
+          continue;
+        }
         if (n <= 0 || !WriteAll(to, buffer, static_cast<size_t>(n))) {
           close_pair(pairs[i]);
         }
       }
     }
     std::vector<Pair> open;
-    for (const Pair& pair : pairs) {
-      if (pair.client >= 0) open.push_back(pair);
+    for (Pair& pair : pairs) {
+      if (pair.client >= 0) open.push_back(std::move(pair));
     }
     pairs.swap(open);
     if (fds[0].revents != 0) {
@@ -156,7 +197,7 @@ void TcpProxy::Run() {
         if (server >= 0) close(server);
         continue;
       }
-      pairs.push_back({client, server});
+      pairs.push_back({client, server, {}});
     }
   }
   for (Pair& pair : pairs) close_pair(pair);

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace edge::testing {
 
@@ -23,6 +24,9 @@ class TcpProxy {
   // false: closes every forwarded connection and closes new ones at once
   // (the client sees the server as unreachable). true: forwards again.
   void SetConnected(bool connected);
+  // Holds back what the server sends by `delay` before the client gets it
+  // (zero: forwards at once); the client's bytes still go through at once.
+  void SetReplyDelay(absl::Duration delay);
   std::string endpoint() const;
 
  private:
@@ -39,6 +43,7 @@ class TcpProxy {
   bool connected_ ABSL_GUARDED_BY(mu_) = true;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by each cut
+  absl::Duration reply_delay_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace edge::testing
