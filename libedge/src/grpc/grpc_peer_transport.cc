@@ -98,8 +98,8 @@ absl::Status Validate(const GrpcPeerTransportOptions& o) {
 }
 
 // `client_certificates`: the server asks for them (a CA to check them is
-// configured). Otherwise the auth context, which gRPC builds on first use
-// and keeps for the call's life (~150 bytes per stream), is not asked for.
+// configured). Otherwise the auth context is not asked for: gRPC builds it
+// on first use and keeps it, with its properties, for the call's life.
 PeerCallInfo CallInfoOf(const grpc::CallbackServerContext& context, bool client_certificates,
                         bool cn_fallback) {
   PeerCallInfo info;
