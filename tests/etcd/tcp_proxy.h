@@ -26,6 +26,7 @@ class TcpProxy {
   void SetConnected(bool connected);
   // Holds back what the server sends by `delay` before the client gets it
   // (zero: forwards at once); the client's bytes still go through at once.
+  // A connection either side closes is closed at once, held bytes dropped.
   void SetReplyDelay(absl::Duration delay);
   std::string endpoint() const;
 
