@@ -6,12 +6,12 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "edge/etcd/etcd_tracker.h"
 #include "etcd/tcp_proxy.h"
 #include "gtest/gtest.h"
 #include "support/etcd_process.h"
+#include "support/tracker_sync.h"
 #include "support/wait.h"
 
 namespace edge::testing {
@@ -21,18 +21,6 @@ namespace {
 // 2.5 s after it sent them, later than TTL/3 but well inside the TTL.
 constexpr absl::Duration kTtl = absl::Seconds(6);
 constexpr absl::Duration kReplyDelay = absl::Milliseconds(2500);
-
-absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
-                                    absl::Duration timeout) {
-  absl::Notification done;
-  absl::StatusOr<PeerClaim> result = absl::UnknownError("not answered");
-  tracker.Claim(peer, absl::Now() + timeout, [&](absl::StatusOr<PeerClaim> claim) {
-    result = std::move(claim);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
 
 TEST(EtcdLeaseTest, KeepalivesAnsweredLaterThanATtlThirdStillKeepTheLease) {
   EDGE_SKIP_WITHOUT_ETCD();
@@ -64,15 +52,7 @@ TEST(EtcdLeaseTest, KeepalivesAnsweredLaterThanATtlThirdStillKeepTheLease) {
   }
 
   (*proxy)->SetReplyDelay(absl::ZeroDuration());
-  absl::Notification looked_up;
-  absl::StatusOr<std::string> holder = absl::UnknownError("not answered");
-  (*tracker)->Lookup("peer-1", absl::Now() + absl::Seconds(5),
-                     [&](absl::StatusOr<std::string> edge) {
-                       holder = std::move(edge);
-                       looked_up.Notify();
-                     });
-  looked_up.WaitForNotification();
-  EXPECT_EQ(holder.value_or(""), "edge-slow");
+  EXPECT_EQ(LookupSync(**tracker, "peer-1").value_or(""), "edge-slow");
 }
 
 }  // namespace

@@ -13,69 +13,6 @@
 #include "support/wait.h"
 
 namespace edge::testing {
-namespace {
-
-// Bound on waiting for a callback; a tracker that never calls back fails.
-constexpr absl::Duration kCallbackTimeout = absl::Seconds(15);
-
-template <typename T>
-struct Result {
-  absl::Notification done;
-  T value;
-};
-
-absl::StatusOr<PeerHolder> LookupHolderSync(Tracker& tracker, const std::string& peer) {
-  auto result = std::make_shared<Result<absl::StatusOr<PeerHolder>>>();
-  tracker.LookupHolder(peer, absl::Now() + absl::Seconds(5),
-                       [result](absl::StatusOr<PeerHolder> holder) {
-                         result->value = std::move(holder);
-                         result->done.Notify();
-                       });
-  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
-    return absl::InternalError("LookupHolder never called back");
-  }
-  return result->value;
-}
-
-}  // namespace
-
-absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
-                                    absl::Duration timeout) {
-  auto result = std::make_shared<Result<absl::StatusOr<PeerClaim>>>();
-  tracker.Claim(peer, absl::Now() + timeout, [result](absl::StatusOr<PeerClaim> claim) {
-    result->value = std::move(claim);
-    result->done.Notify();
-  });
-  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
-    return absl::InternalError("Claim never called back");
-  }
-  return result->value;
-}
-
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
-  auto result = std::make_shared<Result<absl::Status>>();
-  tracker.Release(peer, claim, [result](absl::Status status) {
-    result->value = std::move(status);
-    result->done.Notify();
-  });
-  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
-    return absl::InternalError("Release never called back");
-  }
-  return result->value;
-}
-
-absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer,
-                                       absl::Duration timeout) {
-  auto result = std::make_shared<Result<absl::StatusOr<std::string>>>();
-  tracker.Lookup(peer, absl::Now() + timeout, [result](absl::StatusOr<std::string> holder) {
-    result->value = std::move(holder);
-    result->done.Notify();
-  });
-  if (!result->done.WaitForNotificationWithTimeout(kCallbackTimeout)) {
-    return absl::InternalError("Lookup never called back");
-  }
-  return result->value;
-}
 
 std::string ParamName(const ::testing::TestParamInfo<TrackerContractParam>& info) {
   return info.param.name;

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "edge/tracker.h"
 #include "gtest/gtest.h"
+#include "support/tracker_sync.h"  // ClaimSync, ReleaseSync, LookupSync, LookupHolderSync
 
 namespace edge::testing {
 
@@ -80,13 +81,6 @@ class TrackerContractTest : public ::testing::TestWithParam<TrackerContractParam
  public:
   void TearDown() override;
 };
-
-// Blocking wrappers: wait for the callback (inline or on another thread).
-absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
-                                    absl::Duration timeout = absl::Seconds(5));
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim);
-absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer,
-                                       absl::Duration timeout = absl::Seconds(5));
 
 std::string ParamName(const ::testing::TestParamInfo<TrackerContractParam>& info);
 
