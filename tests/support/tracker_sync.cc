@@ -3,8 +3,8 @@
 #include <memory>
 #include <utility>
 
-#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 
 namespace edge::testing {
