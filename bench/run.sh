@@ -23,7 +23,8 @@
 # Environment: BUILD_DIR (default build-bench), OUT_DIR (default
 # $BUILD_DIR/bench-results), PEERS (default 1000: routing runs), RAMP_PEERS
 # (default 5000: admission runs), IDLE_PEERS (default 19500), DURATION
-# (default 10s), LOADGEN_NICE (default 0: the load generator's nice value).
+# (default 10s), LOADGEN_NICE (default 0: the load generator's nice value),
+# SERVER_CPUS and LOADGEN_CPUS (default unset: taskset CPU lists).
 # --broker: COMMAND_PARTITIONS (default 8: the command topic's partitions),
 # TOPIC_PARTITIONS (default 8: every other topic's), ANSWER_COMMANDS (default
 # false: whether the peers answer, adding their answers as events).
@@ -42,6 +43,12 @@ RAMP_CONCURRENCY=${RAMP_CONCURRENCY:-64}
 # the servers then batched less and spent about twice the CPU per message,
 # so the default leaves both at the same priority.
 LOADGEN_NICE=${LOADGEN_NICE:-0}
+# SERVER_CPUS, LOADGEN_CPUS (default unset: both use every core): taskset
+# CPU lists, e.g. SERVER_CPUS=0 LOADGEN_CPUS=1, so that the load generator
+# cannot take the server's core (servers and brokers share SERVER_CPUS).
+PIN_SERVER=() PIN_LOADGEN=()
+[[ -n ${SERVER_CPUS:-} ]] && PIN_SERVER=(taskset -c "$SERVER_CPUS")
+[[ -n ${LOADGEN_CPUS:-} ]] && PIN_LOADGEN=(taskset -c "$LOADGEN_CPUS")
 CHECKPOINTS=1000,2000,5000,10000,15000
 QUICK=0
 MODE=full
@@ -115,7 +122,7 @@ start_server() {
     echo)
       # The edge's edge_id, so that acknowledgements and commands have the
       # edge's sizes.
-      "$BIN/edge_echo_server" --port=0 --push --feed_port=0 --edge_id=bench --max_seconds=900 \
+      "${PIN_SERVER[@]}" "$BIN/edge_echo_server" --port=0 --push --feed_port=0 --edge_id=bench --max_seconds=900 \
         > "$log" 2>&1 &
       SERVER_PID=$!
       wait_for "$log" 'listening port='
@@ -123,7 +130,7 @@ start_server() {
       SINK=(--feed=127.0.0.1:$(sed -n 's/.* feed=\([0-9]*\).*/\1/p' "$log"))
       ;;
     memory)
-      "$BIN/edge_bench_edge" --port=0 --feed_port=0 --max_seconds=900 > "$log" 2>&1 &
+      "${PIN_SERVER[@]}" "$BIN/edge_bench_edge" --port=0 --feed_port=0 --max_seconds=900 > "$log" 2>&1 &
       SERVER_PID=$!
       wait_for "$log" 'listening port='
       PORT=$(sed -n 's/.*listening port=\([0-9]*\).*/\1/p' "$log")
@@ -135,7 +142,7 @@ start_server() {
       printf 'consumer.fetch.wait.max.ms=5\n' > "$OUT/kafka.properties"
       EDGE_ID=bench GRPC_SERVER_ADDRESS=0.0.0.0:0 METRICS_ADDRESS= MAX_PEERS=20000 \
         KAFKA_CONFIG_FILE=$OUT/kafka.properties LOG_LEVEL=info \
-        "$BUILD/edged/edged" > "$log" 2>&1 &
+        "${PIN_SERVER[@]}" "$BUILD/edged/edged" > "$log" 2>&1 &
       SERVER_PID=$!
       wait_for "$log" 'Kafka partitions assigned'
       PORT=$(sed -n 's/.*edged listening .* grpc=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
@@ -145,7 +152,7 @@ start_server() {
     broker)
       # The broker first, in its own process, with every topic edged uses.
       local blog=$OUT/broker-$RANDOM.log
-      "$BUILD/tests/support/edge_kafka_broker" "edge-commands-bench:$COMMAND_PARTITIONS" \
+      "${PIN_SERVER[@]}" "$BUILD/tests/support/edge_kafka_broker" "edge-commands-bench:$COMMAND_PARTITIONS" \
         "edge-commands-bench.deadletter:$TOPIC_PARTITIONS" \
         "peer-lifecycle-events:$TOPIC_PARTITIONS" "peer-catalog-updates:$TOPIC_PARTITIONS" \
         "file-delete-responses:$TOPIC_PARTITIONS" "file-hash-responses:$TOPIC_PARTITIONS" \
@@ -157,7 +164,7 @@ start_server() {
       printf 'consumer.fetch.wait.max.ms=5\n' > "$OUT/kafka.properties"
       EDGE_ID=bench GRPC_SERVER_ADDRESS=0.0.0.0:0 METRICS_ADDRESS= MAX_PEERS=20000 TRACKER=local \
         KAFKA_BOOTSTRAP_SERVERS=$bootstrap KAFKA_CONFIG_FILE=$OUT/kafka.properties LOG_LEVEL=info \
-        "$BUILD/edged/edged" > "$log" 2>&1 &
+        "${PIN_SERVER[@]}" "$BUILD/edged/edged" > "$log" 2>&1 &
       SERVER_PID=$!
       wait_for "$log" 'Kafka partitions assigned'
       PORT=$(sed -n 's/.*edged listening .* grpc=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
@@ -180,7 +187,7 @@ run() {
   echo "== $label ($server)"
   local broker=()
   [[ -n "$BROKER_PID" ]] && broker=(--broker_pid="$BROKER_PID")
-  nice -n "$LOADGEN_NICE" "$BIN/edge_loadgen" --port="$PORT" --hosts=127.0.0.1 --sources=$SOURCES --server_pid="$SERVER_PID" \
+  "${PIN_LOADGEN[@]}" nice -n "$LOADGEN_NICE" "$BIN/edge_loadgen" --port="$PORT" --hosts=127.0.0.1 --sources=$SOURCES --server_pid="$SERVER_PID" \
     --label="$label" "${SINK[@]}" "${broker[@]}" "$@" | tee "$OUT/$label.txt" |
     grep -v '^RESULT' | sed 's/^/   /'
   echo "$(grep '^RESULT' "$OUT/$label.txt") load_start=$load_start " >> "$RESULTS"
@@ -200,7 +207,7 @@ ratio() {  # ratio A B: A/B as a percentage
 # median V...: the middle value (the lower middle of an even count).
 median() { printf '%s\n' "$@" | grep -v '^-$' | sort -g | awk '{v[NR]=$1} END {print NR ? v[int((NR+1)/2)] : "-"}'; }
 commit_line() {
-  echo "Machine: $(nproc) cores, $(uname -sr); $(date -u +%Y-%m-%dT%H:%MZ); load generator at nice $LOADGEN_NICE; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "Machine: $(nproc) cores, $(uname -sr); $(date -u +%Y-%m-%dT%H:%MZ); load generator at nice $LOADGEN_NICE; CPUs: server ${SERVER_CPUS:-all}, load generator ${LOADGEN_CPUS:-all}; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 }
 
 if [[ $MODE == commands ]]; then
