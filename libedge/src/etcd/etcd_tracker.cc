@@ -373,6 +373,10 @@ bool EtcdTracker::Impl::KeepAlive(int64_t lease) {
       std::max(std::min(options_.request_timeout, expires - sent), absl::Milliseconds(100));
   absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveSync(lease, absl::Now() + wait);
   const absl::Time now = clock_->Now();
+  if (log_->Enabled(LogLevel::kDebug)) {
+    log_->Debug("etcd keepalive", {{"ms", absl::StrCat(absl::ToDoubleMilliseconds(now - sent))},
+                                   {"status", ttl.ok() ? "OK" : ttl.status().ToString()}});
+  }
   if (ttl.ok() && *ttl > 0) {
     absl::MutexLock lock(&mu_);
     if (lease_id_ == lease) last_renewed_ = std::max(last_renewed_, sent);
