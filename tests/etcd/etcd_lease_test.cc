@@ -66,9 +66,10 @@ TEST(EtcdLeaseTest, KeepalivesAnsweredLaterThanATtlThirdStillKeepTheLease) {
   options.lease_ttl = kTtl;
   options.key_prefix = "/test/";
   options.request_timeout = absl::Seconds(5);
-  FILE* log = std::tmpfile();
+  // The tracker's log, read back below; it outlives the tracker.
+  std::unique_ptr<FILE, int (*)(FILE*)> log(std::tmpfile(), &std::fclose);
   ASSERT_NE(log, nullptr);
-  Logger logger(LogLevel::kDebug, LogFormat::kText, fileno(log));
+  Logger logger(LogLevel::kDebug, LogFormat::kText, fileno(log.get()));
   options.logger = &logger;
   absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
       etcd::EtcdTracker::Create(std::move(options));
@@ -90,12 +91,10 @@ TEST(EtcdLeaseTest, KeepalivesAnsweredLaterThanATtlThirdStillKeepTheLease) {
   EXPECT_EQ(LookupSync(**tracker, "peer-1").value_or(""), "edge-slow");
   // The debug trace shows the slow round trips an operator would look for.
   int slow = 0;
-  for (double ms : AnsweredKeepaliveMillis(log)) {
+  for (double ms : AnsweredKeepaliveMillis(log.get())) {
     if (ms >= absl::ToDoubleMilliseconds(kReplyDelay)) ++slow;
   }
   EXPECT_GE(slow, 2) << "keepalives answered after the delay, in the trace";
-  tracker->reset();
-  std::fclose(log);
 }
 
 }  // namespace
