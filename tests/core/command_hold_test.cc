@@ -194,7 +194,7 @@ TEST_F(CommandHoldTest, HoldEndsWithADetailSayingWhatKeptTheCommand) {
                              {"edge-forwarded-epoch", std::to_string(epoch)}})
                   .ok());
   ASSERT_TRUE(WaitHeld(1));
-  AnswerTheFirstLookup();
+  ASSERT_NO_FATAL_FAILURE(AnswerTheFirstLookup());
   Advance(absl::Seconds(31));
   ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
   auto letter = bus_->Published(kDeadLetters)[0];
@@ -239,7 +239,7 @@ TEST_F(CommandHoldTest, HoldEndedWhileTheTrackerCannotBeAskedSaysSo) {
   cluster_.SetManualDelivery(true);
   Produce(Hash("peer-9", "x"), "peer-9");
   ASSERT_TRUE(WaitHeld(1));
-  AnswerTheFirstLookup();
+  ASSERT_NO_FATAL_FAILURE(AnswerTheFirstLookup());
   Advance(absl::Seconds(31));
   ASSERT_TRUE(bus_->WaitForPublished(kDeadLetters, 1, absl::Seconds(5)));
   const std::string detail = Field(bus_->Published(kDeadLetters)[0].value, "detail");
