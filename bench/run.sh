@@ -16,6 +16,12 @@
 #                           push (issue 15 item 2): for ROUNDS rounds (default
 #                           3), the maximum (40,000/s offered) then half of it,
 #                           edge_bench_edge and the echo server alternating
+#   bench/run.sh --ratios   admission and messages against the bare server
+#                           (issue 15 item 5): for ROUNDS rounds (default
+#                           3) the 5,000-peer ramp and the messages run on
+#                           the echo server, in memory and on edged, in an
+#                           order that rotates; prints each round's ratios
+#                           and their medians
 #   bench/run.sh --broker   commands through a broker in its own process
 #                           (issue 15 item 1): RUNS runs (default 3) of
 #                           BROKER_RATE (default 20000) commands/s offered
@@ -57,7 +63,8 @@ case "${1:-}" in
   --quick) QUICK=1 PEERS=200 RAMP_PEERS=1000 IDLE_PEERS=2000 DURATION=3s CHECKPOINTS=500,1000 ;;
   --commands) MODE=commands ;;
   --broker) MODE=broker ;;
-  *) echo "usage: bench/run.sh [--quick | --commands | --broker]" >&2; exit 2 ;;
+  --ratios) MODE=ratios ;;
+  *) echo "usage: bench/run.sh [--quick | --commands | --ratios | --broker]" >&2; exit 2 ;;
 esac
 ROUNDS=${ROUNDS:-3}
 RUNS=${RUNS:-3}
@@ -76,6 +83,7 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 case $MODE in
   full) ninja -C "$BUILD" edged edge_loadgen edge_echo_server edge_bench_edge core_bench > /dev/null ;;
   commands) ninja -C "$BUILD" edge_loadgen edge_echo_server edge_bench_edge > /dev/null ;;
+  ratios) ninja -C "$BUILD" edged edge_loadgen edge_echo_server edge_bench_edge > /dev/null ;;
   # edge_kafka_broker is built with the tests (tests/support).
   broker) ninja -C "$BUILD" edged edge_loadgen edge_kafka_broker > /dev/null ;;
 esac
@@ -245,6 +253,40 @@ if [[ $MODE == commands ]]; then
     echo "median $s: max $(median "${maxes[@]}") cmd/s, CPU $(median "${cpus[@]}") us/cmd, p99 at half $(median "${p99s[@]}") ms"
   done
   echo "edge/echo, medians: max $(ratio "$MED_MAX_memory" "$MED_MAX_echo"), CPU per command $(awk -v a="$MED_CPU_memory" -v b="$MED_CPU_echo" 'BEGIN { if (b > 0) printf "%.2f x", a / b; else print "-" }')"
+  echo "Raw results: $RESULTS"
+  exit 0
+fi
+
+if [[ $MODE == ratios ]]; then
+  # Issue 15 item 5: admission and messages of the edge (memory, kafka)
+  # against the bare server, each round on fresh servers. Run to run these
+  # move by a quarter on this host, so each ratio is taken within a round
+  # and the medians are of those.
+  servers=(echo memory kafka)
+  for r in $(seq "$ROUNDS"); do
+    for i in 0 1 2; do
+      s=${servers[$(( (i + r - 1) % 3 ))]}
+      run "ramp-$s-$r" $s --peers="$RAMP_PEERS" --workload=ramp --ramp_concurrency="$RAMP_CONCURRENCY"
+      run "messages-$s-$r" $s --peers="$PEERS" --workload=messages --window=4 --duration="$DURATION"
+    done
+  done
+  echo
+  commit_line
+  echo
+  echo "| round | admission peers/s echo / memory / kafka | memory, kafka of echo | messages msg/s echo / memory / kafka | memory, kafka of echo | µs per message echo / memory / kafka |"
+  echo "|---|---|---|---|---|---|"
+  adm_m=() adm_k=() msg_m=() msg_k=()
+  pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.1f", 100 * a / b }'; }
+  for r in $(seq "$ROUNDS"); do
+    ae=$(field "ramp-echo-$r" ramp_peers_per_s) am=$(field "ramp-memory-$r" ramp_peers_per_s)
+    ak=$(field "ramp-kafka-$r" ramp_peers_per_s)
+    me=$(field "messages-echo-$r" msgs_per_s) mm=$(field "messages-memory-$r" msgs_per_s)
+    mk=$(field "messages-kafka-$r" msgs_per_s)
+    adm_m+=("$(pct "$am" "$ae")") adm_k+=("$(pct "$ak" "$ae")")
+    msg_m+=("$(pct "$mm" "$me")") msg_k+=("$(pct "$mk" "$me")")
+    echo "| $r | $ae / $am / $ak | ${adm_m[-1]} %, ${adm_k[-1]} % | $me / $mm / $mk | ${msg_m[-1]} %, ${msg_k[-1]} % | $(field "messages-echo-$r" cpu_us_per_msg) / $(field "messages-memory-$r" cpu_us_per_msg) / $(field "messages-kafka-$r" cpu_us_per_msg) |"
+  done
+  echo "medians of the rounds' ratios: admission $(median "${adm_m[@]}") % (memory), $(median "${adm_k[@]}") % (kafka); messages $(median "${msg_m[@]}") % (memory), $(median "${msg_k[@]}") % (kafka)"
   echo "Raw results: $RESULTS"
   exit 0
 fi
