@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "edge/etcd/etcd_tracker.h"
 #include "etcd/etcd_client.h"
@@ -17,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "grpc/test_certs.h"
 #include "gtest/gtest.h"
+#include "support/await.h"
 #include "support/etcd_process.h"
 #include "support/wait.h"
 
@@ -26,24 +26,6 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kPrefix[] = "/sec/";
-
-template <typename T>
-T Await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
-  struct State {
-    absl::Notification done;
-    T value;
-  };
-  auto state = std::make_shared<State>();
-  start([state](T value) {
-    state->value = std::move(value);
-    state->done.Notify();
-  });
-  if (!state->done.WaitForNotificationWithTimeout(absl::Seconds(20))) {
-    ADD_FAILURE() << "tracker never called back";
-    state->done.WaitForNotification();
-  }
-  return std::move(state->value);
-}
 
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer) {
   return Await<absl::StatusOr<PeerClaim>>(

@@ -15,12 +15,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "edge/etcd/etcd_tracker.h"
 #include "edge/logger.h"
@@ -28,6 +26,7 @@
 #include "etcd/etcd_txn.h"
 #include "etcd/tcp_proxy.h"
 #include "gtest/gtest.h"
+#include "support/await.h"
 #include "support/etcd_process.h"
 
 namespace edge::testing {
@@ -35,24 +34,6 @@ namespace {
 
 constexpr absl::Duration kTtl = absl::Seconds(2);
 constexpr char kPrefix[] = "/test/";
-
-template <typename T>
-T Await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
-  struct State {
-    absl::Notification done;
-    T value;
-  };
-  auto state = std::make_shared<State>();
-  start([state](T value) {
-    state->value = std::move(value);
-    state->done.Notify();
-  });
-  if (!state->done.WaitForNotificationWithTimeout(absl::Seconds(20))) {
-    ADD_FAILURE() << "tracker never called back";
-    state->done.WaitForNotification();
-  }
-  return std::move(state->value);
-}
 
 absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
                                     absl::Duration timeout = absl::Seconds(2)) {
