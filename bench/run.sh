@@ -29,7 +29,8 @@
 # Environment: BUILD_DIR (default build-bench), OUT_DIR (default
 # $BUILD_DIR/bench-results), PEERS (default 1000: routing runs), RAMP_PEERS
 # (default 5000: admission runs), IDLE_PEERS (default 19500), DURATION
-# (default 10s), LOADGEN_NICE (default 0: the load generator's nice value),
+# (default 10s), WINDOW (default 4: messages in flight per peer in the
+# messages runs), LOADGEN_NICE (default 0: the load generator's nice value),
 # SERVER_CPUS and LOADGEN_CPUS (default unset: taskset CPU lists).
 # --broker: COMMAND_PARTITIONS (default 8: the command topic's partitions),
 # TOPIC_PARTITIONS (default 8: every other topic's), ANSWER_COMMANDS (default
@@ -43,6 +44,7 @@ PEERS=${PEERS:-1000}
 RAMP_PEERS=${RAMP_PEERS:-5000}
 IDLE_PEERS=${IDLE_PEERS:-19500}
 DURATION=${DURATION:-10s}
+WINDOW=${WINDOW:-4}
 RAMP_CONCURRENCY=${RAMP_CONCURRENCY:-64}
 # The load generator shares the cores with the server it measures. A nice
 # value above 0 lowers its priority; measured at 10 (docs/performance.md)
@@ -267,7 +269,7 @@ if [[ $MODE == ratios ]]; then
     for i in 0 1 2; do
       s=${servers[$(( (i + r - 1) % 3 ))]}
       run "ramp-$s-$r" $s --peers="$RAMP_PEERS" --workload=ramp --ramp_concurrency="$RAMP_CONCURRENCY"
-      run "messages-$s-$r" $s --peers="$PEERS" --workload=messages --window=4 --duration="$DURATION"
+      run "messages-$s-$r" $s --peers="$PEERS" --workload=messages --window="$WINDOW" --duration="$DURATION"
     done
   done
   echo
@@ -323,7 +325,7 @@ for s in echo memory kafka; do
 done
 # 2. Routing: peer messages -> events -> acks, closed loop, 4 in flight per peer.
 for s in echo memory kafka; do
-  run "messages-$s" $s --peers="$PEERS" --workload=messages --window=4 --duration="$DURATION"
+  run "messages-$s" $s --peers="$PEERS" --workload=messages --window="$WINDOW" --duration="$DURATION"
 done
 # 3. Commands -> peers: the maximum (offered above it), then half of it
 # (the echo server pushes them: a bare server's limit).
