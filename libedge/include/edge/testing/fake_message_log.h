@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -66,7 +67,9 @@ class FakeMessageLog {
     bool from_publish = false;
     uint64_t sequence = 0;
   };
-  using Partition = std::vector<Stored>;
+  // A deque: appending never moves the records already stored (a vector
+  // doubling under a long run moved them all at once, holding the lock).
+  using Partition = std::deque<Stored>;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::vector<Partition>> topics_ ABSL_GUARDED_BY(mu_);
