@@ -323,7 +323,7 @@ fi
 for s in echo memory kafka; do
   run "ramp-$s" $s --peers="$RAMP_PEERS" --workload=ramp --ramp_concurrency="$RAMP_CONCURRENCY"
 done
-# 2. Routing: peer messages -> events -> acks, closed loop, 4 in flight per peer.
+# 2. Routing: peer messages -> events -> acks, closed loop, WINDOW in flight per peer.
 for s in echo memory kafka; do
   run "messages-$s" $s --peers="$PEERS" --workload=messages --window="$WINDOW" --duration="$DURATION"
 done
