@@ -139,7 +139,8 @@ struct EtcdClient::AuthCall {
 };
 
 absl::StatusOr<std::shared_ptr<EtcdClient::Connection>> EtcdClient::NewConnection(
-    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const EtcdGatewayTls& gateway_tls) {
   grpc::ChannelArguments args;
   // Come back quickly after an etcd restart instead of gRPC's default
   // backoff of up to two minutes. (The minimum backoff is left alone: it
@@ -157,6 +158,7 @@ absl::StatusOr<std::shared_ptr<EtcdClient::Connection>> EtcdClient::NewConnectio
   connection->kv = etcdserverpb::KV::NewStub(connection->channel);
   connection->lease = etcdserverpb::Lease::NewStub(connection->channel);
   connection->auth = etcdserverpb::Auth::NewStub(connection->channel);
+  connection->gateway = std::make_unique<EtcdGatewayKeepalive>(address, gateway_tls);
   connection->created = absl::Now();
   return connection;
 }
@@ -168,25 +170,29 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
   }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(security);
   if (!credentials.ok()) return credentials.status();
+  EtcdGatewayTls gateway_tls{security.tls, security.ca_file, security.cert_file, security.key_file};
   std::vector<EndpointState> endpoints;
   for (const std::string& address : addresses) {
     if (address.empty()) {
       return absl::InvalidArgumentError("etcd: empty endpoint");
     }
-    absl::StatusOr<std::shared_ptr<Connection>> connection = NewConnection(address, *credentials);
+    absl::StatusOr<std::shared_ptr<Connection>> connection =
+        NewConnection(address, *credentials, gateway_tls);
     if (!connection.ok()) return connection.status();
     endpoints.push_back(EndpointState{*std::move(connection), 0});
   }
-  return std::unique_ptr<EtcdClient>(
-      new EtcdClient(addresses, std::move(endpoints), *std::move(credentials),
-                     std::move(security.username), std::move(security.password), logger));
+  return std::unique_ptr<EtcdClient>(new EtcdClient(
+      addresses, std::move(endpoints), *std::move(credentials), std::move(gateway_tls),
+      std::move(security.username), std::move(security.password), logger));
 }
 
 EtcdClient::EtcdClient(std::vector<std::string> addresses, std::vector<EndpointState> endpoints,
-                       std::shared_ptr<grpc::ChannelCredentials> credentials, std::string username,
-                       std::string password, Logger* logger)
+                       std::shared_ptr<grpc::ChannelCredentials> credentials,
+                       EtcdGatewayTls gateway_tls, std::string username, std::string password,
+                       Logger* logger)
     : addresses_(std::move(addresses)),
       credentials_(std::move(credentials)),
+      gateway_tls_(std::move(gateway_tls)),
       username_(std::move(username)),
       password_(std::move(password)),
       log_(logger),
@@ -219,7 +225,7 @@ void EtcdClient::Report(size_t endpoint, const Connection* used, const grpc::Sta
   // Built outside the lock; a concurrent renewal of the same endpoint wins
   // and this one is dropped.
   absl::StatusOr<std::shared_ptr<Connection>> fresh =
-      NewConnection(addresses_[endpoint], credentials_);
+      NewConnection(addresses_[endpoint], credentials_, gateway_tls_);
   if (!fresh.ok()) return;
   {
     absl::MutexLock lock(&mu_);
@@ -265,7 +271,7 @@ absl::Status EtcdClient::WithFailover(absl::Time deadline, Call call) {
     grpc::ClientContext context;
     SetDeadline(context, deadline);
     if (!token.empty()) context.AddMetadata("token", token);
-    grpc::Status status = call(*connection, context);
+    grpc::Status status = call(*connection, context, token);
     Report(index, connection.get(), status);
     if (status.ok()) return absl::OkStatus();
     last = FromGrpc(status, addresses_[index]);
@@ -285,8 +291,8 @@ absl::Status EtcdClient::WithFailover(absl::Time deadline, Call call) {
 absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::TxnSync(
     const etcdserverpb::TxnRequest& request, absl::Time deadline) {
   etcdserverpb::TxnResponse response;
-  absl::Status status =
-      WithFailover(deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
+  absl::Status status = WithFailover(
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context, const std::string&) {
         response.Clear();
         return endpoint.kv->Txn(&context, request, &response);
       });
@@ -299,8 +305,8 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrantSync(int6
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(ttl_seconds);
   etcdserverpb::LeaseGrantResponse response;
-  absl::Status status =
-      WithFailover(deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
+  absl::Status status = WithFailover(
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context, const std::string&) {
         response.Clear();
         return endpoint.lease->LeaseGrant(&context, request, &response);
       });
@@ -315,33 +321,69 @@ absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id, absl::Time deadline) 
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(lease_id);
   etcdserverpb::LeaseRevokeResponse response;
-  return WithFailover(deadline, [&](Connection& endpoint, grpc::ClientContext& context) {
-    return endpoint.lease->LeaseRevoke(&context, request, &response);
-  });
+  return WithFailover(deadline,
+                      [&](Connection& endpoint, grpc::ClientContext& context, const std::string&) {
+                        return endpoint.lease->LeaseRevoke(&context, request, &response);
+                      });
 }
 
 absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id, absl::Time deadline) {
   etcdserverpb::LeaseKeepAliveRequest request;
   request.set_id(lease_id);
-  etcdserverpb::LeaseKeepAliveResponse response;
-  absl::Status status = WithFailover(deadline, [&](Connection& endpoint,
-                                                   grpc::ClientContext& context) {
-    auto stream = endpoint.lease->LeaseKeepAlive(&context);
-    if (stream == nullptr) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keepalive stream");
-    }
-    bool answered = stream->Write(request) && stream->Read(&response);
-    // With the answer in hand, waiting for etcd to close the stream only
-    // delays the caller (by seconds when the process is busy): cancel it.
-    if (answered) context.TryCancel();
-    stream->WritesDone();
-    grpc::Status finished = stream->Finish();
-    if (answered) return grpc::Status::OK;
-    if (!finished.ok()) return finished;
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "keepalive stream closed without an answer");
-  });
+  int64_t ttl = 0;
+  absl::Status status = WithFailover(
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context, const std::string& token) {
+        // Through etcd's HTTP gateway first: it does not wait behind the
+        // process's other gRPC work (etcd_gateway.h).
+        grpc::Status http = endpoint.gateway->KeepAlive(lease_id, token, deadline, &ttl);
+        if (http.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
+            http.error_code() != grpc::StatusCode::UNAVAILABLE) {
+          return http;
+        }
+        // No gateway there, or HTTP could not get through: over gRPC. If gRPC
+        // then does, the gateway is what is broken (etcd with --client-cert-auth
+        // cannot serve its own, or a proxy passes gRPC only): leave it alone
+        // for a while, and say so once.
+        grpc::Status grpc_status = KeepAliveOverGrpc(endpoint, context, request, &ttl);
+        if (grpc_status.ok() && http.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          const bool first = endpoint.gateway->Pause(absl::Minutes(10));
+          const std::string& address = addresses_[current_.load() % addresses_.size()];
+          Logger::Fields fields = {{"endpoint", address}, {"error", http.error_message()}};
+          if (first) {
+            log_->Warn(
+                "etcd's HTTP gateway cannot renew the lease, gRPC can: keepalives go over gRPC, "
+                "which a very busy edge may delay (docs/operations.md, the etcd lease under load)",
+                fields);
+          } else {
+            log_->Debug("etcd's HTTP gateway still cannot renew the lease", fields);
+          }
+        }
+        return grpc_status;
+      });
   if (!status.ok()) return status;
-  return response.ttl();
+  return ttl;
+}
+
+grpc::Status EtcdClient::KeepAliveOverGrpc(Connection& endpoint, grpc::ClientContext& context,
+                                           const etcdserverpb::LeaseKeepAliveRequest& request,
+                                           int64_t* ttl) {
+  etcdserverpb::LeaseKeepAliveResponse response;
+  auto stream = endpoint.lease->LeaseKeepAlive(&context);
+  if (stream == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keepalive stream");
+  }
+  bool answered = stream->Write(request) && stream->Read(&response);
+  // With the answer in hand, waiting for etcd to close the stream only
+  // delays the caller (by seconds when the process is busy): cancel it.
+  if (answered) context.TryCancel();
+  stream->WritesDone();
+  grpc::Status finished = stream->Finish();
+  if (answered) {
+    *ttl = response.ttl();
+    return grpc::Status::OK;
+  }
+  if (!finished.ok()) return finished;
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "keepalive stream closed without an answer");
 }
 
 void EtcdClient::Txn(etcdserverpb::TxnRequest request, absl::Time deadline, TxnDone done) {

@@ -42,6 +42,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "edge/logger.h"
+#include "etcd_gateway.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/security/credentials.h"
 
@@ -99,6 +100,8 @@ class EtcdClient {
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
     std::unique_ptr<etcdserverpb::Auth::Stub> auth;
+    // Lease keepalives without gRPC (etcd_gateway.h).
+    std::unique_ptr<EtcdGatewayKeepalive> gateway;
     absl::Time created;
   };
   struct EndpointState {
@@ -111,20 +114,26 @@ class EtcdClient {
   using TokenDone = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
 
   EtcdClient(std::vector<std::string> addresses, std::vector<EndpointState> endpoints,
-             std::shared_ptr<grpc::ChannelCredentials> credentials, std::string username,
-             std::string password, Logger* logger);
+             std::shared_ptr<grpc::ChannelCredentials> credentials, EtcdGatewayTls gateway_tls,
+             std::string username, std::string password, Logger* logger);
 
   static absl::StatusOr<std::shared_ptr<Connection>> NewConnection(
-      const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials);
+      const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+      const EtcdGatewayTls& gateway_tls);
   std::shared_ptr<Connection> ConnectionTo(size_t endpoint);
   // Counts the outcome of a call made on `used`; replaces the endpoint's
   // connection when it keeps failing.
   void Report(size_t endpoint, const Connection* used, const grpc::Status& status);
 
-  // Runs `call` on the current endpoint, failing over on UNAVAILABLE.
+  // Runs `call(connection, context, token)` on the current endpoint,
+  // failing over on UNAVAILABLE. The context carries the token already.
   template <typename Call>
   absl::Status WithFailover(absl::Time deadline, Call call);
   void MoveOff(size_t failed);
+  // One round on a LeaseKeepAlive stream of `endpoint`.
+  static grpc::Status KeepAliveOverGrpc(Connection& endpoint, grpc::ClientContext& context,
+                                        const etcdserverpb::LeaseKeepAliveRequest& request,
+                                        int64_t* ttl);
   void StartTxn(AsyncTxn* op) ABSL_LOCKS_EXCLUDED(mu_);
   void OnTxnDone(AsyncTxn* op, const grpc::Status& status);
   void FinishTxn(AsyncTxn* op, absl::StatusOr<etcdserverpb::TxnResponse> result);
@@ -137,6 +146,7 @@ class EtcdClient {
 
   const std::vector<std::string> addresses_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const EtcdGatewayTls gateway_tls_;
   const std::string username_;
   const std::string password_;
   Logger* const log_;

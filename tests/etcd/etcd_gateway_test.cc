@@ -1,0 +1,136 @@
+// Lease keepalives through etcd's HTTP gateway (etcd_gateway.h): what the
+// answers mean, against a real etcd, and the fall back to gRPC where etcd
+// has no gateway. (Over TLS and with etcd's authentication:
+// etcd_security_test.cc.)
+#include "etcd/etcd_gateway.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "edge/logger.h"
+#include "etcd/etcd_client.h"
+#include "gtest/gtest.h"
+#include "support/etcd_process.h"
+
+namespace edge::testing {
+namespace {
+
+using etcd::internal::EtcdClient;
+using etcd::internal::EtcdGatewayKeepalive;
+
+grpc::StatusCode Parsed(long http_status, const std::string& body, int64_t* ttl) {
+  return EtcdGatewayKeepalive::ParseAnswer(http_status, body, ttl).error_code();
+}
+
+TEST(EtcdGatewayAnswerTest, AResultGivesItsTtl) {
+  int64_t ttl = -1;
+  EXPECT_EQ(Parsed(200,
+                   R"({"result":{"header":{"revision":"1"},"ID":"7","TTL":"10"}})"
+                   "\n",
+                   &ttl),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(ttl, 10);
+  EXPECT_EQ(Parsed(200, R"({"result":{"ID":"7","TTL":4}})", &ttl), grpc::StatusCode::OK);
+  EXPECT_EQ(ttl, 4);
+}
+
+// proto3's JSON leaves a zero out: etcd's answer for a lease it no longer has.
+TEST(EtcdGatewayAnswerTest, AResultWithoutATtlMeansTheLeaseIsGone) {
+  int64_t ttl = -1;
+  EXPECT_EQ(Parsed(200, R"({"result":{"header":{"revision":"1"},"ID":"12345"}})", &ttl),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(ttl, 0);
+}
+
+TEST(EtcdGatewayAnswerTest, EtcdsErrorsKeepTheirCodes) {
+  int64_t ttl = -1;
+  grpc::Status stale = EtcdGatewayKeepalive::ParseAnswer(
+      200,
+      R"({"error":{"grpc_code":16,"http_code":401,"message":"etcdserver: invalid auth token"}})",
+      &ttl);
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(stale.error_message(), "etcdserver: invalid auth token");
+  EXPECT_EQ(Parsed(500, R"({"error":"bad","message":"bad","code":2})", &ttl),
+            grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(
+      Parsed(503, R"({"error":"no leader","message":"etcdserver: no leader","code":14})", &ttl),
+      grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ttl, -1);
+}
+
+TEST(EtcdGatewayAnswerTest, NoGatewayIsUnimplementedAndOtherAnswersUnavailable) {
+  int64_t ttl = -1;
+  EXPECT_EQ(Parsed(404, "404 page not found\n", &ttl), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(Parsed(502, "<html>Bad Gateway</html>", &ttl), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Parsed(200, "", &ttl), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Parsed(200, R"({"something":"else"})", &ttl), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Parsed(200, R"({"result":{"TTL":"ten"}})", &ttl), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(ttl, -1);
+}
+
+// A lease granted over gRPC, renewed over HTTP.
+TEST(EtcdGatewayTest, RenewsALeaseAndReportsOneEtcdNoLongerHas) {
+  EDGE_SKIP_WITHOUT_ETCD();
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start();
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  auto client = EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto lease = (*client)->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+
+  EtcdGatewayKeepalive gateway((*etcd)->endpoint(), {});
+  int64_t ttl = -1;
+  grpc::Status renewed = gateway.KeepAlive(lease->id(), "", absl::Now() + absl::Seconds(3), &ttl);
+  ASSERT_TRUE(renewed.ok()) << renewed.error_message();
+  EXPECT_EQ(ttl, 5);
+
+  ASSERT_TRUE((*client)->LeaseRevokeSync(lease->id(), absl::Now() + absl::Seconds(3)).ok());
+  ttl = -1;
+  renewed = gateway.KeepAlive(lease->id(), "", absl::Now() + absl::Seconds(3), &ttl);
+  ASSERT_TRUE(renewed.ok()) << renewed.error_message();
+  EXPECT_EQ(ttl, 0);
+  (*client)->Shutdown();
+}
+
+TEST(EtcdGatewayTest, AnEtcdThatIsNotThereIsUnavailable) {
+  EDGE_SKIP_WITHOUT_ETCD();
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start();
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  const std::string endpoint = (*etcd)->endpoint();
+  etcd->reset();  // Stopped: its port refuses.
+  EtcdGatewayKeepalive gateway(endpoint, {});
+  int64_t ttl = -1;
+  EXPECT_EQ(gateway.KeepAlive(1, "", absl::Now() + absl::Seconds(3), &ttl).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+// etcd started without its gateway: the gateway says so, and the client's
+// keepalive goes over gRPC instead.
+TEST(EtcdGatewayTest, WithoutAGatewayKeepalivesGoOverGrpc) {
+  EDGE_SKIP_WITHOUT_ETCD();
+  EtcdProcess::Options options;
+  options.extra_args = {"--enable-grpc-gateway=false"};
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start(options);
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  auto client = EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto lease = (*client)->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+
+  EtcdGatewayKeepalive gateway((*etcd)->endpoint(), {});
+  int64_t ttl = -1;
+  EXPECT_EQ(gateway.KeepAlive(lease->id(), "", absl::Now() + absl::Seconds(3), &ttl).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+
+  for (int i = 0; i < 2; ++i) {  // The second while the gateway is left alone.
+    absl::StatusOr<int64_t> kept =
+        (*client)->LeaseKeepAliveSync(lease->id(), absl::Now() + absl::Seconds(3));
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    EXPECT_EQ(*kept, 5);
+  }
+  (*client)->Shutdown();
+}
+
+}  // namespace
+}  // namespace edge::testing
