@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/time/clock.h"
 #include "edge/logger.h"
@@ -69,28 +70,43 @@ TEST(EtcdGatewayAnswerTest, NoGatewayIsUnimplementedAndOtherAnswersUnavailable) 
   EXPECT_EQ(ttl, -1);
 }
 
+// A real etcd, a client of it and a 5 s lease that client was granted.
+struct LeasedEtcd {
+  std::unique_ptr<EtcdProcess> etcd;
+  std::unique_ptr<EtcdClient> client;
+  int64_t lease = 0;
+};
+
+void StartLeased(EtcdProcess::Options options, LeasedEtcd* out) {
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start(options);
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  out->etcd = *std::move(etcd);
+  auto client = EtcdClient::Create({out->etcd->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok()) << client.status();
+  out->client = *std::move(client);
+  auto lease = out->client->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  out->lease = lease->id();
+}
+
 // A lease granted over gRPC, renewed over HTTP.
 TEST(EtcdGatewayTest, RenewsALeaseAndReportsOneEtcdNoLongerHas) {
   EDGE_SKIP_WITHOUT_ETCD();
-  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start();
-  ASSERT_TRUE(etcd.ok()) << etcd.status();
-  auto client = EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto lease = (*client)->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
-  ASSERT_TRUE(lease.ok()) << lease.status();
+  LeasedEtcd leased;
+  ASSERT_NO_FATAL_FAILURE(StartLeased({}, &leased));
 
-  EtcdGatewayKeepalive gateway((*etcd)->endpoint(), {});
+  EtcdGatewayKeepalive gateway(leased.etcd->endpoint(), {});
   int64_t ttl = -1;
-  grpc::Status renewed = gateway.KeepAlive(lease->id(), "", absl::Now() + absl::Seconds(3), &ttl);
+  grpc::Status renewed = gateway.KeepAlive(leased.lease, "", absl::Now() + absl::Seconds(3), &ttl);
   ASSERT_TRUE(renewed.ok()) << renewed.error_message();
   EXPECT_EQ(ttl, 5);
 
-  ASSERT_TRUE((*client)->LeaseRevokeSync(lease->id(), absl::Now() + absl::Seconds(3)).ok());
+  ASSERT_TRUE(leased.client->LeaseRevokeSync(leased.lease, absl::Now() + absl::Seconds(3)).ok());
   ttl = -1;
-  renewed = gateway.KeepAlive(lease->id(), "", absl::Now() + absl::Seconds(3), &ttl);
+  renewed = gateway.KeepAlive(leased.lease, "", absl::Now() + absl::Seconds(3), &ttl);
   ASSERT_TRUE(renewed.ok()) << renewed.error_message();
   EXPECT_EQ(ttl, 0);
-  (*client)->Shutdown();
+  leased.client->Shutdown();
 }
 
 TEST(EtcdGatewayTest, AnEtcdThatIsNotThereIsUnavailable) {
@@ -111,25 +127,21 @@ TEST(EtcdGatewayTest, WithoutAGatewayKeepalivesGoOverGrpc) {
   EDGE_SKIP_WITHOUT_ETCD();
   EtcdProcess::Options options;
   options.extra_args = {"--enable-grpc-gateway=false"};
-  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start(options);
-  ASSERT_TRUE(etcd.ok()) << etcd.status();
-  auto client = EtcdClient::Create({(*etcd)->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto lease = (*client)->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
-  ASSERT_TRUE(lease.ok()) << lease.status();
+  LeasedEtcd leased;
+  ASSERT_NO_FATAL_FAILURE(StartLeased(options, &leased));
 
-  EtcdGatewayKeepalive gateway((*etcd)->endpoint(), {});
+  EtcdGatewayKeepalive gateway(leased.etcd->endpoint(), {});
   int64_t ttl = -1;
-  EXPECT_EQ(gateway.KeepAlive(lease->id(), "", absl::Now() + absl::Seconds(3), &ttl).error_code(),
+  EXPECT_EQ(gateway.KeepAlive(leased.lease, "", absl::Now() + absl::Seconds(3), &ttl).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
 
   for (int i = 0; i < 2; ++i) {  // The second while the gateway is left alone.
     absl::StatusOr<int64_t> kept =
-        (*client)->LeaseKeepAliveSync(lease->id(), absl::Now() + absl::Seconds(3));
+        leased.client->LeaseKeepAliveSync(leased.lease, absl::Now() + absl::Seconds(3));
     ASSERT_TRUE(kept.ok()) << kept.status();
     EXPECT_EQ(*kept, 5);
   }
-  (*client)->Shutdown();
+  leased.client->Shutdown();
 }
 
 }  // namespace
