@@ -23,6 +23,10 @@
 // (--auth-token-ttl) and die with a restart: a call refused for its token
 // logs in again, once for all calls waiting, and is retried once.
 //
+// Lease keepalives go through etcd's HTTP gateway (etcd_gateway.h), which a
+// process whose gRPC threads are swamped cannot hold up, and over gRPC where
+// the gateway is off or cannot serve.
+//
 // Threads: Txn/Range are asynchronous (callback API) and call `done` on a
 // gRPC thread, never inline except after Shutdown. The *Sync calls block and
 // are for the tracker's own thread. All deadlines are real time.
