@@ -331,35 +331,35 @@ absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id, absl::T
   etcdserverpb::LeaseKeepAliveRequest request;
   request.set_id(lease_id);
   int64_t ttl = 0;
-  absl::Status status = WithFailover(
-      deadline, [&](Connection& endpoint, grpc::ClientContext& context, const std::string& token) {
-        // Through etcd's HTTP gateway first: it does not wait behind the
-        // process's other gRPC work (etcd_gateway.h).
-        grpc::Status http = endpoint.gateway->KeepAlive(lease_id, token, deadline, &ttl);
-        if (http.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
-            http.error_code() != grpc::StatusCode::UNAVAILABLE) {
-          return http;
-        }
-        // No gateway there, or HTTP could not get through: over gRPC. If gRPC
-        // then does, the gateway is what is broken (etcd with --client-cert-auth
-        // cannot serve its own, or a proxy passes gRPC only): leave it alone
-        // for a while, and say so once.
-        grpc::Status grpc_status = KeepAliveOverGrpc(endpoint, context, request, &ttl);
-        if (grpc_status.ok() && http.error_code() == grpc::StatusCode::UNAVAILABLE) {
-          const bool first = endpoint.gateway->Pause(absl::Minutes(10));
-          const std::string& address = addresses_[current_.load() % addresses_.size()];
-          Logger::Fields fields = {{"endpoint", address}, {"error", http.error_message()}};
-          if (first) {
-            log_->Warn(
-                "etcd's HTTP gateway cannot renew the lease, gRPC can: keepalives go over gRPC, "
-                "which a very busy edge may delay (docs/operations.md, the etcd lease under load)",
-                fields);
-          } else {
-            log_->Debug("etcd's HTTP gateway still cannot renew the lease", fields);
-          }
-        }
-        return grpc_status;
-      });
+  absl::Status status = WithFailover(deadline, [&](Connection& endpoint,
+                                                   grpc::ClientContext& context,
+                                                   const std::string& token) {
+    // Through etcd's HTTP gateway first: it does not wait behind the
+    // process's other gRPC work (etcd_gateway.h).
+    grpc::Status http = endpoint.gateway->KeepAlive(lease_id, token, deadline, &ttl);
+    if (http.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
+        http.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return http;
+    }
+    // No gateway there, or HTTP could not get through: over gRPC. If gRPC
+    // then does, the gateway is what is broken (etcd with --client-cert-auth
+    // cannot serve its own, or a proxy passes gRPC only): leave it alone
+    // for a while, and say so once.
+    grpc::Status grpc_status = KeepAliveOverGrpc(endpoint, context, request, &ttl);
+    if (grpc_status.ok() && http.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      const bool first = endpoint.gateway->Pause(absl::Minutes(10));
+      Logger::Fields fields = {{"url", endpoint.gateway->url()}, {"error", http.error_message()}};
+      if (first) {
+        log_->Warn(
+            "etcd's HTTP gateway cannot renew the lease, gRPC can: keepalives go over gRPC, "
+            "which a very busy edge may delay (docs/operations.md, the etcd lease under load)",
+            fields);
+      } else {
+        log_->Debug("etcd's HTTP gateway still cannot renew the lease", fields);
+      }
+    }
+    return grpc_status;
+  });
   if (!status.ok()) return status;
   return ttl;
 }

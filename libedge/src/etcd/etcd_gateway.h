@@ -57,6 +57,9 @@ class EtcdGatewayKeepalive {
   grpc::Status KeepAlive(int64_t lease_id, const std::string& token, absl::Time deadline,
                          int64_t* ttl);
 
+  // `http(s)://host:port/v3/lease/keepalive`.
+  const std::string& url() const { return url_; }
+
   // UNIMPLEMENTED without a request for `how_long`. True the first time.
   bool Pause(absl::Duration how_long);
 
