@@ -74,6 +74,28 @@ class ClaimSet {
   std::map<std::string, absl::StatusOr<PeerClaim>> got_ ABSL_GUARDED_BY(mu_);
 };
 
+// Lost claims handed to a listener, published at once.
+class LostClaims {
+ public:
+  Tracker::LostClaimListener Listener() {
+    return [this](const LostClaim& claim, Tracker::LostClaimDone published) {
+      {
+        absl::MutexLock lock(&mu_);
+        peers_.insert(claim.peer_id);
+      }
+      published(absl::OkStatus());
+    };
+  }
+  std::set<std::string> peers() {
+    absl::MutexLock lock(&mu_);
+    return peers_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::set<std::string> peers_ ABSL_GUARDED_BY(mu_);
+};
+
 class EtcdTrackerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -95,7 +117,11 @@ class EtcdTrackerTest : public ::testing::Test {
     options.request_timeout = request_timeout_;
     options.lost_claim_check_interval = lost_claim_check_interval_;
     options.lost_claim_scan_page = lost_claim_scan_page_;
-    if (std::getenv("EDGE_TEST_LOG") != nullptr) options.logger = &log_;
+    if (logger_ != nullptr) {
+      options.logger = logger_;
+    } else if (std::getenv("EDGE_TEST_LOG") != nullptr) {
+      options.logger = &log_;
+    }
     absl::StatusOr<std::unique_ptr<etcd::EtcdTracker>> tracker =
         etcd::EtcdTracker::Create(std::move(options));
     EXPECT_TRUE(tracker.ok()) << tracker.status();
@@ -157,6 +183,7 @@ class EtcdTrackerTest : public ::testing::Test {
   absl::Duration request_timeout_ = absl::Seconds(1);
   absl::Duration lost_claim_check_interval_ = etcd::EtcdTrackerOptions().lost_claim_check_interval;
   int64_t lost_claim_scan_page_ = etcd::EtcdTrackerOptions().lost_claim_scan_page;
+  Logger* logger_ = nullptr;  // set: the trackers' log
 };
 
 }  // namespace

@@ -29,28 +29,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Lost claims handed to a listener, published at once.
-class LostClaims {
- public:
-  Tracker::LostClaimListener Listener() {
-    return [this](const LostClaim& claim, Tracker::LostClaimDone published) {
-      {
-        absl::MutexLock lock(&mu_);
-        peers_.insert(claim.peer_id);
-      }
-      published(absl::OkStatus());
-    };
-  }
-  std::set<std::string> peers() {
-    absl::MutexLock lock(&mu_);
-    return peers_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::set<std::string> peers_ ABSL_GUARDED_BY(mu_);
-};
-
 // How long after its start a tracker keeps looking for lost claims on its
 // own (etcd_tracker.h): the lease TTL plus two scan intervals.
 const absl::Duration kStartWindow = kTtl + absl::Seconds(2);
@@ -383,12 +361,18 @@ TEST_F(EtcdTrackerTest, LostClaimsSpanningSeveralPagesAreAllFound) {
   const int peers = 2300;  // three pages
   DyingEdge dying;
   ASSERT_NO_FATAL_FAILURE(StartDyingEdge(peers, dying));
+  dying.proxy->SetConnected(false);
+  // The survivor starts once the lease has ended: with no end of a lease
+  // seen, it reads every claim, in pages.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadKey("/test/edges/edge-dying").status().code() == absl::StatusCode::kNotFound;
+      },
+      kTtl + absl::Seconds(10)));
   LostClaims lost;
   auto survivor = NewTracker("edge-survivor");
   survivor->SetLostClaimListener(lost.Listener());
   ASSERT_TRUE(survivor->Start().ok());
-
-  dying.proxy->SetConnected(false);
   EXPECT_TRUE(WaitFor([&] { return lost.peers().size() == static_cast<size_t>(peers); },
                       kTtl + absl::Seconds(60)))
       << lost.peers().size() << " of " << peers << " found";

@@ -157,6 +157,7 @@ absl::StatusOr<std::shared_ptr<EtcdClient::Connection>> EtcdClient::NewConnectio
   }
   connection->kv = etcdserverpb::KV::NewStub(connection->channel);
   connection->lease = etcdserverpb::Lease::NewStub(connection->channel);
+  connection->watch = etcdserverpb::Watch::NewStub(connection->channel);
   connection->auth = etcdserverpb::Auth::NewStub(connection->channel);
   connection->gateway = std::make_unique<EtcdGatewayKeepalive>(address, gateway_tls);
   connection->created = absl::Now();
@@ -325,6 +326,59 @@ absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id, absl::Time deadline) 
                       [&](Connection& endpoint, grpc::ClientContext& context, const std::string&) {
                         return endpoint.lease->LeaseRevoke(&context, request, &response);
                       });
+}
+
+absl::Status EtcdClient::WatchSync(
+    const etcdserverpb::WatchCreateRequest& create, absl::Time deadline,
+    absl::FunctionRef<bool(const etcdserverpb::WatchResponse&)> take) {
+  etcdserverpb::WatchRequest request;
+  *request.mutable_create_request() = create;
+  return WithFailover(
+      deadline, [&](Connection& endpoint, grpc::ClientContext& context, const std::string&) {
+        auto stream = endpoint.watch->Watch(&context);
+        if (stream == nullptr)
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no watch stream");
+        grpc::Status outcome(grpc::StatusCode::UNAVAILABLE, "watch stream closed early");
+        bool ended = false;  // by `take`, or by etcd cancelling the watch
+        if (stream->Write(request)) {
+          etcdserverpb::WatchResponse response;
+          etcdserverpb::WatchResponse whole;  // a large batch arrives in fragments
+          while (!ended && stream->Read(&response)) {
+            if (response.compact_revision() != 0) {
+              outcome = grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                     absl::StrCat("history before revision ",
+                                                  response.compact_revision(), " is compacted"));
+              ended = true;
+            } else if (response.canceled()) {
+              outcome = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                     absl::StrCat("watch cancelled: ", response.cancel_reason()));
+              ended = true;
+            } else if (response.events_size() > 0 || response.fragment()) {
+              for (mvccpb::Event& event : *response.mutable_events()) {
+                whole.add_events()->Swap(&event);
+              }
+              if (!response.fragment()) {  // the batch is whole
+                *whole.mutable_header() = response.header();
+                if (take(whole)) {
+                  outcome = grpc::Status::OK;
+                  ended = true;
+                }
+                whole.Clear();
+              }
+            }
+          }
+        }
+        // Done with the history: etcd would keep the watch open.
+        context.TryCancel();
+        stream->WritesDone();
+        grpc::Status finished = stream->Finish();
+        if (ended || finished.ok()) return outcome;
+        if (absl::Now() >= deadline) {  // etcd may answer CANCELLED to that
+          return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the history read up to the deadline held no end to the watch");
+        }
+        return finished;
+      });
 }
 
 absl::StatusOr<int64_t> EtcdClient::LeaseKeepAliveSync(int64_t lease_id, absl::Time deadline) {

@@ -41,6 +41,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -89,6 +90,14 @@ class EtcdClient {
   // One round on a LeaseKeepAlive stream; returns the TTL etcd reports
   // (<= 0: the lease no longer exists).
   absl::StatusOr<int64_t> LeaseKeepAliveSync(int64_t lease_id, absl::Time deadline);
+  // Reads etcd's history as `create` asks (a watch from its start
+  // revision): hands each batch of events to `take`, in revision order and
+  // each revision whole in one batch, until `take` returns true. After a
+  // failover the history is handed again from the start. OUT_OF_RANGE when
+  // etcd has compacted it away; DEADLINE_EXCEEDED when `take` is still
+  // waiting at the deadline.
+  absl::Status WatchSync(const etcdserverpb::WatchCreateRequest& create, absl::Time deadline,
+                         absl::FunctionRef<bool(const etcdserverpb::WatchResponse&)> take);
 
   // Cancels calls in flight and waits until their callbacks have returned;
   // later calls fail with UNAVAILABLE. Not from inside a `done` callback.
@@ -103,6 +112,7 @@ class EtcdClient {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
+    std::unique_ptr<etcdserverpb::Watch::Stub> watch;
     std::unique_ptr<etcdserverpb::Auth::Stub> auth;
     // Lease keepalives without gRPC (etcd_gateway.h).
     std::unique_ptr<EtcdGatewayKeepalive> gateway;

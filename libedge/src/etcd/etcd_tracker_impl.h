@@ -213,8 +213,19 @@ class EtcdTracker::Impl {
   void RevokeQuietly(int64_t lease);
   // The edges' registrations as read by the scan thread: key -> lease.
   using Registrations = absl::flat_hash_map<std::string, int64_t>;
-  // Reads them; nullopt when etcd did not answer.
-  std::optional<Registrations> ReadRegistrations();
+  // Reads them and the revision they were read at; nullopt when etcd did
+  // not answer.
+  std::optional<Registrations> ReadRegistrations(int64_t* revision);
+  // The registrations `ended` went (read at `from_revision` - 1, gone
+  // now): each lease's end deleted its registration and its peer keys at
+  // one revision, so etcd's history from `from_revision` names the claims
+  // those edges left, without reading every record. Takes this edge's
+  // share of them. Returns when to look at every claim (to catch takes
+  // that failed, and other edges' share they did not take), or nullopt
+  // when the history cannot tell (compacted, etcd did not answer): look now.
+  std::optional<absl::Time> LookAtEnded(int64_t lease, const Registrations& live,
+                                        const absl::flat_hash_set<std::string>& ended,
+                                        int64_t from_revision);
   // One look for lost claims, and the takes it leads to. Returns when to
   // look again: at once when it took some (a take may fail) or etcd did not
   // answer; when another edge's share left untaken is due to this edge;
@@ -230,6 +241,10 @@ class EtcdTracker::Impl {
   // to it), read in pages of `lost_claim_scan_page` keys.
   absl::StatusOr<std::vector<mvccpb::KeyValue>> ReadUnder(const std::string& prefix, bool keys_only,
                                                           int64_t* revision);
+  // Takes the lost claims `found` (by `how`, for the log), in batches in
+  // flight together.
+  void TakeFound(std::vector<std::pair<LostClaim, internal::txn::LostTake>> found, int64_t lease,
+                 absl::string_view how);
   void TakeLostBatch(std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
                      int64_t lease);
   // A lost claim is this edge's to take and publish from TryMark (false:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -30,6 +31,9 @@ namespace {
 // Lost claims per take: each costs 3 compares and reads, within etcd's
 // default --max-txn-ops of 128.
 constexpr size_t kTakeBatch = 40;
+
+// Records read per request when a lease's end names the lost claims.
+constexpr size_t kRecordsPerRead = 100;
 
 // FNV-1a of `a`, a NUL and `b`: the same in every edge's process (absl::Hash
 // is seeded per process).
@@ -191,6 +195,7 @@ void EtcdTracker::Impl::RunScanThread() {
   const absl::Duration check_every =
       options_.lost_claim_check_interval *
       (0.75 + 0.5 * static_cast<double>(absl::Hash<std::string>()(options_.edge_id) % 1000) / 1000);
+  int64_t known_revision = 0;                    // the revision `known` was read at
   absl::Time look_until = absl::Now() + window;  // from the start
   absl::Time last_look = absl::InfinitePast();
   bool look_now = false;  // a registration vanished: its lease's keys are gone
@@ -210,16 +215,27 @@ void EtcdTracker::Impl::RunScanThread() {
     }
     if (lease == 0) continue;
     const absl::Time now = absl::Now();
-    if (std::optional<Registrations> read = ReadRegistrations(); read.has_value()) {
+    int64_t revision = 0;
+    if (std::optional<Registrations> read = ReadRegistrations(&revision); read.has_value()) {
       // A registration gone: its lease ended, and the lease's peer keys
       // with it. Bound to another lease: the replaced lease's keys go
       // within its TTL, so look until then.
+      absl::flat_hash_set<std::string> ended;
       for (const auto& [key, lease_id] : known.value_or(Registrations())) {
         auto it = read->find(key);
-        if (it == read->end()) look_now = true;
+        if (it == read->end()) ended.insert(key);
         if (it != read->end() && it->second != lease_id) look_until = now + window;
       }
+      if (!ended.empty()) {
+        std::optional<absl::Time> owed = LookAtEnded(lease, *read, ended, known_revision + 1);
+        if (owed.has_value()) {
+          owed_at = std::min(owed_at, *owed);
+        } else {
+          look_now = true;
+        }
+      }
       known = std::move(read);
+      known_revision = revision;
     }
     if (now < quiet_until) continue;
     const bool due = now - last_look >= check_every;
@@ -235,11 +251,13 @@ void EtcdTracker::Impl::RunScanThread() {
   }
 }
 
-std::optional<EtcdTracker::Impl::Registrations> EtcdTracker::Impl::ReadRegistrations() {
+std::optional<EtcdTracker::Impl::Registrations> EtcdTracker::Impl::ReadRegistrations(
+    int64_t* revision) {
   absl::StatusOr<etcdserverpb::TxnResponse> read =
       client_->TxnSync(internal::txn::KeysUnder(absl::StrCat(options_.key_prefix, "edges/")),
                        absl::Now() + options_.request_timeout);
   if (!read.ok() || read->responses_size() != 1) return std::nullopt;
+  *revision = read->header().revision();
   Registrations registrations;
   for (const mvccpb::KeyValue& kv : read->responses(0).response_range().kvs()) {
     registrations[kv.key()] = kv.lease();
@@ -366,18 +384,92 @@ absl::Time EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live)
   // goes too, and that starts the next look), or are other edges' share,
   // looked at again until they are taken.
   if (found.empty()) return others_due;
-  // Survivors scan the same records: start at a different place each, so
-  // that their takes rarely collide.
+  TakeFound(std::move(found), lease, "every claim read");
+  return absl::InfinitePast();
+}
+
+std::optional<absl::Time> EtcdTracker::Impl::LookAtEnded(
+    int64_t lease, const Registrations& live, const absl::flat_hash_set<std::string>& ended,
+    int64_t from_revision) {
+  // The revision each ended registration went at, and the peer keys
+  // deleted at each revision (releases among them) until then.
+  absl::flat_hash_map<std::string, int64_t> ended_at;
+  absl::flat_hash_map<int64_t, absl::flat_hash_set<std::string>> peers_gone;
+  absl::Status read = client_->WatchSync(
+      internal::txn::DeletionsBetween(absl::StrCat(options_.key_prefix, "edges/"), peers_prefix_,
+                                      from_revision),
+      absl::Now() + options_.request_timeout, [&](const etcdserverpb::WatchResponse& batch) {
+        for (const mvccpb::Event& event : batch.events()) {
+          const std::string& key = event.kv().key();
+          if (absl::StartsWith(key, peers_prefix_)) {
+            peers_gone[event.kv().mod_revision()].insert(key.substr(peers_prefix_.size()));
+          } else if (ended.contains(key)) {
+            ended_at.try_emplace(key, event.kv().mod_revision());
+          }
+        }
+        return ended_at.size() == ended.size();
+      });
+  if (!read.ok()) {
+    log_->Info("the end of a lease is not in etcd's history; reading every claim",
+               {{"error", read.ToString()}});
+    return std::nullopt;
+  }
+  const absl::Time now = absl::Now();
+  std::vector<std::string> mine;
+  bool others = false;
+  for (const auto& [key, revision] : ended_at) {
+    auto gone = peers_gone.find(revision);
+    if (gone == peers_gone.end()) continue;
+    for (const std::string& peer_id : gone->second) {
+      if (MineToTake(peer_id, live)) {
+        mine.push_back(peer_id);
+      } else {
+        others_seen_.try_emplace(peer_id, now);
+        others = true;
+      }
+    }
+  }
+  // Their records: the claims' epochs and holders, for the takes and the
+  // edge_lost events. A record gone was released meanwhile.
+  std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
+  for (size_t begin = 0; begin < mine.size(); begin += kRecordsPerRead) {
+    std::vector<std::string> keys;
+    for (size_t i = begin; i < std::min(mine.size(), begin + kRecordsPerRead); ++i) {
+      keys.push_back(absl::StrCat(records_prefix_, mine[i]));
+    }
+    absl::StatusOr<etcdserverpb::TxnResponse> records =
+        client_->TxnSync(internal::txn::GetEach(keys), absl::Now() + options_.request_timeout);
+    if (!records.ok()) {
+      log_->Info("reading the records of an ended lease's claims failed; reading every claim",
+                 {{"error", records.status().ToString()}});
+      return std::nullopt;
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const mvccpb::KeyValue* record = internal::txn::KeyAt(*records, static_cast<int>(i));
+      if (record == nullptr) continue;
+      const std::string& peer_id = mine[begin + i];
+      found.emplace_back(ParseRecord(peer_id, *record),
+                         internal::txn::LostTake{Keys(peer_id), record->mod_revision(), 0});
+    }
+  }
+  if (found.empty() && !others) return absl::InfiniteFuture();
+  if (!found.empty()) TakeFound(std::move(found), lease, "a lease's end");
+  return now + options_.lease_ttl;
+}
+
+void EtcdTracker::Impl::TakeFound(std::vector<std::pair<LostClaim, internal::txn::LostTake>> found,
+                                  int64_t lease, absl::string_view how) {
+  // Survivors may find the same claims: start at a different place each,
+  // so that their takes rarely collide.
   const size_t shift = absl::Hash<std::string>()(options_.edge_id) % found.size();
   std::rotate(found.begin(), found.begin() + shift, found.end());
-  log_->Info("taking lost claims", {{"count", absl::StrCat(found.size())}});
+  log_->Info("taking lost claims", {{"count", absl::StrCat(found.size())}, {"found_by", how}});
   for (size_t begin = 0; begin < found.size(); begin += kTakeBatch) {
     std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch(
         std::make_move_iterator(found.begin() + begin),
         std::make_move_iterator(found.begin() + std::min(found.size(), begin + kTakeBatch)));
     TakeLostBatch(std::move(batch), lease);
   }
-  return absl::InfinitePast();
 }
 
 bool EtcdTracker::Impl::TryMark(const std::string& peer_id, int64_t record_mod) {

@@ -240,6 +240,24 @@ TxnRequest GetTwo(const std::string& first, const std::string& second) {
   return txn;
 }
 
+TxnRequest GetEach(const std::vector<std::string>& keys) {
+  TxnRequest txn;
+  for (const std::string& key : keys) AddRange(txn.mutable_success(), key);
+  return txn;
+}
+
+etcdserverpb::WatchCreateRequest DeletionsBetween(const std::string& first,
+                                                  const std::string& last_prefix,
+                                                  int64_t start_revision) {
+  etcdserverpb::WatchCreateRequest watch;
+  watch.set_key(first);
+  watch.set_range_end(PrefixEnd(last_prefix));
+  watch.set_start_revision(start_revision);
+  watch.add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+  watch.set_fragment(true);
+  return watch;
+}
+
 const mvccpb::KeyValue* FirstKey(const etcdserverpb::TxnResponse& response) {
   if (response.responses_size() < 1 || !response.responses(0).has_response_range() ||
       response.responses(0).response_range().kvs_size() < 1) {

@@ -40,6 +40,17 @@ etcdserverpb::TxnRequest Get(const std::string& key);
 // Reads `first` and `second` at one revision (responses 0 and 1).
 etcdserverpb::TxnRequest GetTwo(const std::string& first, const std::string& second);
 
+// Reads each of `keys` at one revision (response i for keys[i]). etcd
+// refuses more than 128 operations in one request.
+etcdserverpb::TxnRequest GetEach(const std::vector<std::string>& keys);
+
+// A watch of the deletions of the keys from `first` up to the last key
+// starting with `last_prefix`, from `start_revision` on; a batch too large
+// for one message comes in fragments.
+etcdserverpb::WatchCreateRequest DeletionsBetween(const std::string& first,
+                                                  const std::string& last_prefix,
+                                                  int64_t start_revision);
+
 // The keys of one peer's claim (contract §9, docs/cluster.md): `peer` bound
 // to the holder's lease, `record` without a lease (it outlives the holder),
 // `lost` bound to the lease of the edge publishing a lost claim's edge_lost.
