@@ -318,6 +318,41 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> EtcdClient::LeaseGrantSync(int6
   return response;
 }
 
+absl::StatusOr<std::vector<etcdserverpb::TxnResponse>> EtcdClient::TxnAllSync(
+    std::vector<etcdserverpb::TxnRequest> requests, absl::Time deadline) {
+  struct Answers {
+    absl::Mutex mu;
+    size_t left ABSL_GUARDED_BY(mu) = 0;
+    std::vector<etcdserverpb::TxnResponse> responses ABSL_GUARDED_BY(mu);
+    absl::Status error ABSL_GUARDED_BY(mu);
+  };
+  auto answers = std::make_shared<Answers>();
+  {
+    absl::MutexLock lock(&answers->mu);
+    answers->left = requests.size();
+    answers->responses.resize(requests.size());
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Txn(std::move(requests[i]), deadline,
+        [answers, i](absl::StatusOr<etcdserverpb::TxnResponse> answer) {
+          absl::MutexLock lock(&answers->mu);
+          if (answer.ok()) {
+            answers->responses[i] = *std::move(answer);
+          } else if (answers->error.ok()) {
+            answers->error = answer.status();
+          }
+          --answers->left;
+        });
+  }
+  // Each call ends by its deadline (or at once after Shutdown).
+  Answers& all = *answers;
+  absl::MutexLock lock(&all.mu);
+  auto answered = [&all]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(all.mu) { return all.left == 0; };
+  all.mu.Await(absl::Condition(&answered));
+  if (!all.error.ok()) return all.error;
+  return std::move(all.responses);
+}
+
 absl::Status EtcdClient::LeaseRevokeSync(int64_t lease_id, absl::Time deadline) {
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(lease_id);

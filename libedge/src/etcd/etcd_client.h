@@ -84,6 +84,10 @@ class EtcdClient {
 
   absl::StatusOr<etcdserverpb::TxnResponse> TxnSync(const etcdserverpb::TxnRequest& request,
                                                     absl::Time deadline);
+  // Sends `requests` together and waits for every answer (in their order);
+  // the first error when any failed.
+  absl::StatusOr<std::vector<etcdserverpb::TxnResponse>> TxnAllSync(
+      std::vector<etcdserverpb::TxnRequest> requests, absl::Time deadline);
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrantSync(int64_t ttl_seconds,
                                                                   absl::Time deadline);
   absl::Status LeaseRevokeSync(int64_t lease_id, absl::Time deadline);

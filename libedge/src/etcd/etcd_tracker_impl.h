@@ -241,10 +241,10 @@ class EtcdTracker::Impl {
   // to it), read in pages of `lost_claim_scan_page` keys.
   absl::StatusOr<std::vector<mvccpb::KeyValue>> ReadUnder(const std::string& prefix, bool keys_only,
                                                           int64_t* revision);
-  // Takes the lost claims `found` (by `how`, for the log), in batches in
-  // flight together.
+  // Takes the lost claims `found` (by `how` in a look begun at
+  // `look_started`, for the log), in batches in flight together.
   void TakeFound(std::vector<std::pair<LostClaim, internal::txn::LostTake>> found, int64_t lease,
-                 absl::string_view how);
+                 absl::string_view how, absl::Time look_started);
   void TakeLostBatch(std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch,
                      int64_t lease);
   // A lost claim is this edge's to take and publish from TryMark (false:

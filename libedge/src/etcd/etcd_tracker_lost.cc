@@ -198,7 +198,7 @@ void EtcdTracker::Impl::RunScanThread() {
   int64_t known_revision = 0;                    // the revision `known` was read at
   absl::Time look_until = absl::Now() + window;  // from the start
   absl::Time last_look = absl::InfinitePast();
-  bool look_now = false;  // a registration vanished: its lease's keys are gone
+  bool look_now = false;  // a lease ended and its history did not name its claims
   absl::Time owed_at = absl::InfiniteFuture();  // when the last look wants another
   // A look walks every claim in etcd: the next waits twice as long as the
   // last took, so that an etcd slowed by a dead edge's aftermath is not
@@ -229,7 +229,10 @@ void EtcdTracker::Impl::RunScanThread() {
       if (!ended.empty()) {
         std::optional<absl::Time> owed = LookAtEnded(lease, *read, ended, known_revision + 1);
         if (owed.has_value()) {
-          owed_at = std::min(owed_at, *owed);
+          // It counts as the periodic look, which would read every claim
+          // while survivors still take them.
+          last_look = now;
+          owed_at = *owed;
         } else {
           look_now = true;
         }
@@ -301,7 +304,8 @@ bool EtcdTracker::Impl::MineToTake(const std::string& peer_id, const Registratio
 }
 
 absl::Time EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live) {
-  const absl::Time deadline = absl::Now() + options_.request_timeout;
+  const absl::Time look_started = absl::Now();
+  const absl::Time deadline = look_started + options_.request_timeout;
   // Cheap first: every peer key has its record, so records outnumber peer
   // keys exactly when some claim is lost.
   absl::StatusOr<etcdserverpb::TxnResponse> counts =
@@ -310,6 +314,15 @@ absl::Time EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live)
   if (counts->responses(0).response_range().count() ==
       counts->responses(1).response_range().count()) {
     return absl::InfiniteFuture();
+  }
+  // A lease that ended since `live` was read: the next round reads its
+  // claims from etcd's history (LookAtEnded), cheaper than every record.
+  int64_t registrations_revision = 0;
+  if (std::optional<Registrations> now_live = ReadRegistrations(&registrations_revision);
+      now_live.has_value()) {
+    for (const auto& [key, lease_id] : live) {
+      if (!now_live->contains(key)) return absl::InfinitePast();
+    }
   }
   // Records, peer keys and lost keys, all at the revision of the first
   // page read.
@@ -384,13 +397,14 @@ absl::Time EtcdTracker::Impl::ScanOnce(int64_t lease, const Registrations& live)
   // goes too, and that starts the next look), or are other edges' share,
   // looked at again until they are taken.
   if (found.empty()) return others_due;
-  TakeFound(std::move(found), lease, "every claim read");
+  TakeFound(std::move(found), lease, "every claim read", look_started);
   return absl::InfinitePast();
 }
 
 std::optional<absl::Time> EtcdTracker::Impl::LookAtEnded(
     int64_t lease, const Registrations& live, const absl::flat_hash_set<std::string>& ended,
     int64_t from_revision) {
+  const absl::Time look_started = absl::Now();
   // The revision each ended registration went at, and the peer keys
   // deleted at each revision (releases among them) until then.
   absl::flat_hash_map<std::string, int64_t> ended_at;
@@ -429,41 +443,47 @@ std::optional<absl::Time> EtcdTracker::Impl::LookAtEnded(
       }
     }
   }
-  // Their records: the claims' epochs and holders, for the takes and the
-  // edge_lost events. A record gone was released meanwhile.
-  std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
+  // Their records, read together: the claims' epochs and holders, for
+  // the takes and the edge_lost events. A record gone was released
+  // meanwhile.
+  std::vector<etcdserverpb::TxnRequest> reads;
   for (size_t begin = 0; begin < mine.size(); begin += kRecordsPerRead) {
     std::vector<std::string> keys;
     for (size_t i = begin; i < std::min(mine.size(), begin + kRecordsPerRead); ++i) {
       keys.push_back(absl::StrCat(records_prefix_, mine[i]));
     }
-    absl::StatusOr<etcdserverpb::TxnResponse> records =
-        client_->TxnSync(internal::txn::GetEach(keys), absl::Now() + options_.request_timeout);
-    if (!records.ok()) {
-      log_->Info("reading the records of an ended lease's claims failed; reading every claim",
-                 {{"error", records.status().ToString()}});
-      return std::nullopt;
-    }
-    for (size_t i = 0; i < keys.size(); ++i) {
-      const mvccpb::KeyValue* record = internal::txn::KeyAt(*records, static_cast<int>(i));
-      if (record == nullptr) continue;
-      const std::string& peer_id = mine[begin + i];
-      found.emplace_back(ParseRecord(peer_id, *record),
-                         internal::txn::LostTake{Keys(peer_id), record->mod_revision(), 0});
-    }
+    reads.push_back(internal::txn::GetEach(keys));
+  }
+  absl::StatusOr<std::vector<etcdserverpb::TxnResponse>> records =
+      client_->TxnAllSync(std::move(reads), absl::Now() + options_.request_timeout);
+  if (!records.ok()) {
+    log_->Info("reading the records of an ended lease's claims failed; reading every claim",
+               {{"error", records.status().ToString()}});
+    return std::nullopt;
+  }
+  std::vector<std::pair<LostClaim, internal::txn::LostTake>> found;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const mvccpb::KeyValue* record = internal::txn::KeyAt((*records)[i / kRecordsPerRead],
+                                                          static_cast<int>(i % kRecordsPerRead));
+    if (record == nullptr) continue;
+    found.emplace_back(ParseRecord(mine[i], *record),
+                       internal::txn::LostTake{Keys(mine[i]), record->mod_revision(), 0});
   }
   if (found.empty() && !others) return absl::InfiniteFuture();
-  if (!found.empty()) TakeFound(std::move(found), lease, "a lease's end");
+  if (!found.empty()) TakeFound(std::move(found), lease, "a lease's end", look_started);
   return now + options_.lease_ttl;
 }
 
 void EtcdTracker::Impl::TakeFound(std::vector<std::pair<LostClaim, internal::txn::LostTake>> found,
-                                  int64_t lease, absl::string_view how) {
+                                  int64_t lease, absl::string_view how, absl::Time look_started) {
   // Survivors may find the same claims: start at a different place each,
   // so that their takes rarely collide.
   const size_t shift = absl::Hash<std::string>()(options_.edge_id) % found.size();
   std::rotate(found.begin(), found.begin() + shift, found.end());
-  log_->Info("taking lost claims", {{"count", absl::StrCat(found.size())}, {"found_by", how}});
+  log_->Info("taking lost claims",
+             {{"count", absl::StrCat(found.size())},
+              {"found_by", how},
+              {"look_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - look_started))}});
   for (size_t begin = 0; begin < found.size(); begin += kTakeBatch) {
     std::vector<std::pair<LostClaim, internal::txn::LostTake>> batch(
         std::make_move_iterator(found.begin() + begin),
@@ -495,14 +515,15 @@ void EtcdTracker::Impl::TakeLostBatch(
 }
 
 // Asynchronous, so that the batches of one scan are in flight together
-// and etcd commits them in few rounds.
+// and etcd commits them in few rounds. A take etcd refused (a compare
+// failed) goes again at once with the claims still lost and free: the
+// refusal read each claim at the revision it failed at, so every round
+// drops at least one and the rounds end. A take etcd did not answer goes
+// again after a pause, up to kMaxClaimAttempts times; if etcd applied it
+// after all, the claims show this edge's lost key and are published.
 void EtcdTracker::Impl::TakeLostAttempt(
     std::shared_ptr<std::vector<std::pair<LostClaim, internal::txn::LostTake>>> batch,
     int64_t lease, int attempt) {
-  if (attempt == kMaxClaimAttempts) {
-    for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
-    return;
-  }
   if (batch->empty()) return;
   std::vector<internal::txn::LostTake> takes;
   for (const auto& [lost, take] : *batch) takes.push_back(take);
@@ -511,11 +532,15 @@ void EtcdTracker::Impl::TakeLostAttempt(
       absl::Now() + options_.request_timeout,
       [this, batch, lease, attempt](absl::StatusOr<etcdserverpb::TxnResponse> result) {
         if (!result.ok()) {
-          // Not taken, or unknown: a later scan takes it, or publishes what
-          // this edge took after all.
-          for (const auto& [lost, take] : *batch) {
-            Unmark(lost.peer_id, take.record_mod);
+          if (attempt + 1 < kMaxClaimAttempts &&
+              RunRetry(absl::Milliseconds(500), [this, batch, lease, attempt] {
+                TakeLostAttempt(batch, lease, attempt + 1);
+              })) {
+            return;
           }
+          // Not taken, or unknown: a later look takes it, or publishes
+          // what this edge took after all.
+          for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
           return;
         }
         if (result->succeeded()) {
@@ -530,17 +555,24 @@ void EtcdTracker::Impl::TakeLostAttempt(
         // rest.
         auto still = std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
         for (size_t i = 0; i < batch->size(); ++i) {
+          auto& [lost, take] = (*batch)[i];
           const int base = static_cast<int>(3 * i);
           const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, base);
-          if (record != nullptr && record->mod_revision() == (*batch)[i].second.record_mod &&
-              internal::txn::KeyAt(*result, base + 1) == nullptr &&
-              internal::txn::KeyAt(*result, base + 2) == nullptr) {
+          const mvccpb::KeyValue* lost_key = internal::txn::KeyAt(*result, base + 2);
+          const bool unchanged = record != nullptr && record->mod_revision() == take.record_mod &&
+                                 internal::txn::KeyAt(*result, base + 1) == nullptr;
+          if (unchanged && lost_key == nullptr) {
             still->push_back(std::move((*batch)[i]));
+          } else if (unchanged && lost_key->value() == options_.edge_id &&
+                     lost_key->lease() == lease) {
+            // This edge's own take, applied after etcd did not answer it.
+            PublishLost(std::move(lost), take.keys, take.record_mod, lost_key->mod_revision(),
+                        [](absl::Status) {});
           } else {
-            Unmark((*batch)[i].first.peer_id, (*batch)[i].second.record_mod);
+            Unmark(lost.peer_id, take.record_mod);
           }
         }
-        TakeLostAttempt(std::move(still), lease, attempt + 1);
+        TakeLostAttempt(std::move(still), lease, attempt);
       });
 }
 

@@ -23,7 +23,10 @@
 // peers) and looks for lost claims (one count of records and peer keys; a
 // full read, in pages of `lost_claim_scan_page`, only when they differ) only
 // when it may find some: for a lease TTL plus two intervals from its start;
-// once when a registration vanished (its lease's keys went with it); for
+// when a registration vanished, once, after a lease TTL (etcd deleted the
+// lease's registration and peer keys in one revision, so the tracker first
+// reads that revision's deletions from etcd's history and takes its share
+// of the claims they name; at once where that history is compacted); for
 // the lease TTL plus two intervals after a registration changed lease (the
 // replaced lease's keys go by then); again after a look that took lost
 // claims (a take may fail); and every `lost_claim_check_interval` in any
