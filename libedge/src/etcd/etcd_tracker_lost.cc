@@ -35,6 +35,12 @@ constexpr size_t kTakeBatch = 40;
 // Records read per request when a lease's end names the lost claims.
 constexpr size_t kRecordsPerRead = 100;
 
+// The longest history read for a lease's end, in revisions since the last
+// read of the registrations (normally a second's worth: tens to hundreds).
+// Longer (the registrations could not be read for a while), etcd would
+// replay more than a look at every claim reads.
+constexpr int64_t kMaxHistoryRevisions = 10000;
+
 // FNV-1a of `a`, a NUL and `b`: the same in every edge's process (absl::Hash
 // is seeded per process).
 uint64_t StableHash(absl::string_view a, absl::string_view b) {
@@ -227,7 +233,10 @@ void EtcdTracker::Impl::RunScanThread() {
         if (it != read->end() && it->second != lease_id) look_until = now + window;
       }
       if (!ended.empty()) {
-        std::optional<absl::Time> owed = LookAtEnded(lease, *read, ended, known_revision + 1);
+        std::optional<absl::Time> owed;
+        if (revision - known_revision <= kMaxHistoryRevisions) {
+          owed = LookAtEnded(lease, *read, ended, known_revision + 1);
+        }
         if (owed.has_value()) {
           // It counts as the periodic look, which would read every claim
           // while survivors still take them.
