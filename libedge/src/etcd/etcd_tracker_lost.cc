@@ -28,9 +28,9 @@ using internal::ParseRecord;
 
 namespace {
 
-// Lost claims per request, each taken in a transaction of its own nested
-// in it (within etcd's --max-txn-ops, as the claims' batches).
-constexpr size_t kTakeBatch = internal::txn::kMaxClaimsPerNest;
+// Lost claims per take: each costs 3 compares and reads, within etcd's
+// default --max-txn-ops of 128.
+constexpr size_t kTakeBatch = 40;
 
 // Records read per request when a lease's end names the lost claims.
 constexpr size_t kRecordsPerRead = 100;
@@ -523,23 +523,22 @@ void EtcdTracker::Impl::TakeLostBatch(
   TakeLostAttempt(std::move(mine), lease, 0);
 }
 
-// Asynchronous, so that the batches of one look are in flight together
-// and etcd commits them in few rounds. Each claim's take is its own
-// transaction nested in the request: one refused (another edge, or the
-// peer's own claim, moved first) refuses none of the others. A request
-// etcd did not answer goes again after a pause, up to kMaxClaimAttempts
-// times; a take etcd applied after all shows this edge's lost key then,
-// and is published.
+// Asynchronous, so that the batches of one scan are in flight together
+// and etcd commits them in few rounds. A take etcd refused (a compare
+// failed) goes again at once with the claims still lost and free: the
+// refusal read each claim at the revision it failed at, so every round
+// drops at least one and the rounds end. A take etcd did not answer goes
+// again after a pause, up to kMaxClaimAttempts times; if etcd applied it
+// after all, the claims show this edge's lost key and are published.
 void EtcdTracker::Impl::TakeLostAttempt(
     std::shared_ptr<std::vector<std::pair<LostClaim, internal::txn::LostTake>>> batch,
     int64_t lease, int attempt) {
   if (batch->empty()) return;
-  std::vector<etcdserverpb::TxnRequest> takes;
-  for (const auto& [lost, take] : *batch) {
-    takes.push_back(internal::txn::TakeLost({take}, options_.edge_id, lease));
-  }
+  std::vector<internal::txn::LostTake> takes;
+  for (const auto& [lost, take] : *batch) takes.push_back(take);
   client_->Txn(
-      internal::txn::Nest(std::move(takes)), absl::Now() + options_.request_timeout,
+      internal::txn::TakeLost(takes, options_.edge_id, lease),
+      absl::Now() + options_.request_timeout,
       [this, batch, lease, attempt](absl::StatusOr<etcdserverpb::TxnResponse> result) {
         if (!result.ok()) {
           if (attempt + 1 < kMaxClaimAttempts &&
@@ -553,27 +552,36 @@ void EtcdTracker::Impl::TakeLostAttempt(
           for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
           return;
         }
+        if (result->succeeded()) {
+          const int64_t lost_mod = result->header().revision();
+          for (auto& [lost, take] : *batch) {
+            const int64_t record_mod = take.record_mod;
+            PublishLost(std::move(lost), take.keys, record_mod, lost_mod, [](absl::Status) {});
+          }
+          return;
+        }
+        // Keep those still lost and free; another edge took or claimed the
+        // rest.
+        auto still = std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
         for (size_t i = 0; i < batch->size(); ++i) {
           auto& [lost, take] = (*batch)[i];
-          absl::StatusOr<etcdserverpb::TxnResponse> one =
-              internal::txn::TakeNested(*result, static_cast<int>(i));
-          if (one.ok() && one->succeeded()) {
-            PublishLost(std::move(lost), take.keys, take.record_mod, one->header().revision(),
-                        [](absl::Status) {});
-            continue;
-          }
-          const mvccpb::KeyValue* record = one.ok() ? internal::txn::KeyAt(*one, 0) : nullptr;
-          const mvccpb::KeyValue* lost_key = one.ok() ? internal::txn::KeyAt(*one, 2) : nullptr;
-          if (record != nullptr && record->mod_revision() == take.record_mod &&
-              internal::txn::KeyAt(*one, 1) == nullptr && lost_key != nullptr &&
-              lost_key->value() == options_.edge_id && lost_key->lease() == lease) {
+          const int base = static_cast<int>(3 * i);
+          const mvccpb::KeyValue* record = internal::txn::KeyAt(*result, base);
+          const mvccpb::KeyValue* lost_key = internal::txn::KeyAt(*result, base + 2);
+          const bool unchanged = record != nullptr && record->mod_revision() == take.record_mod &&
+                                 internal::txn::KeyAt(*result, base + 1) == nullptr;
+          if (unchanged && lost_key == nullptr) {
+            still->push_back(std::move((*batch)[i]));
+          } else if (unchanged && lost_key->value() == options_.edge_id &&
+                     lost_key->lease() == lease) {
             // This edge's own take, applied after etcd did not answer it.
             PublishLost(std::move(lost), take.keys, take.record_mod, lost_key->mod_revision(),
                         [](absl::Status) {});
           } else {
-            Unmark(lost.peer_id, take.record_mod);  // another edge or a new claim has it
+            Unmark(lost.peer_id, take.record_mod);
           }
         }
+        TakeLostAttempt(std::move(still), lease, attempt);
       });
 }
 
