@@ -549,6 +549,9 @@ void EtcdTracker::Impl::TakeLostAttempt(
           }
           // Not taken, or unknown: a later look takes it, or publishes
           // what this edge took after all.
+          log_->Warn(
+              "lost claims not taken: etcd did not answer; a later look takes them",
+              {{"count", absl::StrCat(batch->size())}, {"error", result.status().ToString()}});
           for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
           return;
         }
