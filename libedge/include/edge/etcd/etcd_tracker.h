@@ -26,7 +26,8 @@
 // when a registration vanished, once, after a lease TTL (etcd deleted the
 // lease's registration and peer keys in one revision, so the tracker first
 // reads that revision's deletions from etcd's history and takes its share
-// of the claims they name; at once where that history is compacted); for
+// of the claims they name; at once where that history is compacted,
+// etcd does not answer, or it spans more than 10,000 revisions); for
 // the lease TTL plus two intervals after a registration changed lease (the
 // replaced lease's keys go by then); again after a look that took lost
 // claims (a take may fail); and every `lost_claim_check_interval` in any
