@@ -327,6 +327,49 @@ TEST_F(EtcdAuthTest, GatewayKeepalivesCarryTheToken) {
   (*client)->Shutdown();
 }
 
+// The history of a lease's end (how survivors find a dead edge's claims) is
+// read with the token too: etcd answers a watch of the edge's own prefix,
+// and refuses one outside it.
+TEST_F(EtcdAuthTest, HistoryReadsCarryTheToken) {
+  etcd::internal::EtcdClientSecurity security;
+  security.username = "edge";
+  security.password = "edge-secret";
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, security, &Logger::Null());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto lease = (*client)->LeaseGrantSync(60, absl::Now() + absl::Seconds(3));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  for (const char* key : {"/sec/edges/e", "/sec/peers/p1", "/sec/peers/p2"}) {
+    ASSERT_TRUE((*client)
+                    ->TxnSync(etcd::internal::txn::Put(key, "e", lease->id()),
+                              absl::Now() + absl::Seconds(3))
+                    .ok());
+  }
+  auto before =
+      (*client)->TxnSync(etcd::internal::txn::Get("/sec/edges/e"), absl::Now() + absl::Seconds(3));
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE((*client)->LeaseRevokeSync(lease->id(), absl::Now() + absl::Seconds(3)).ok());
+
+  std::vector<std::string> deleted;
+  absl::Status read = (*client)->WatchSync(
+      etcd::internal::txn::DeletionsBetween("/sec/edges/", "/sec/peers/",
+                                            before->header().revision() + 1),
+      absl::Now() + absl::Seconds(5), [&](const etcdserverpb::WatchResponse& batch) {
+        for (const mvccpb::Event& event : batch.events()) deleted.push_back(event.kv().key());
+        return true;
+      });
+  ASSERT_TRUE(read.ok()) << read;
+  EXPECT_THAT(deleted,
+              ::testing::UnorderedElementsAre("/sec/edges/e", "/sec/peers/p1", "/sec/peers/p2"));
+
+  read = (*client)->WatchSync(
+      etcd::internal::txn::DeletionsBetween("/other/edges/", "/other/peers/",
+                                            before->header().revision() + 1),
+      absl::Now() + absl::Seconds(5), [](const etcdserverpb::WatchResponse&) { return true; });
+  EXPECT_EQ(read.code(), absl::StatusCode::kFailedPrecondition) << read;
+  EXPECT_THAT(std::string(read.message()), HasSubstr("permission denied")) << read;
+  (*client)->Shutdown();
+}
+
 // The holder's id goes into a topic name: whatever else etcd holds is an
 // error, not an edge.
 TEST(EtcdHolderTest, AnInvalidHolderIdIsAnErrorNotAnEdge) {
