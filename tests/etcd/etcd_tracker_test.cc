@@ -116,6 +116,47 @@ TEST_F(EtcdTrackerTest, APeerKeyDeletedByHandIsFoundByThePeriodicCheck) {
                       absl::Seconds(3) + absl::Seconds(5)));
 }
 
+// A take of a lost claim that etcd applied after its caller gave up (the
+// answer came too late) leaves the claim taken by this edge, its edge_lost
+// not published. The peer's next claim here publishes it and goes through,
+// rather than being refused until a look at every claim finds it. Set up
+// in etcd by hand: a record of a gone edge, no peer key, and this edge's
+// lost key on its lease.
+TEST_F(EtcdTrackerTest, ALostClaimThisEdgeTookUnansweredIsPublishedByThePeersNextClaim) {
+  lost_claim_check_interval_ = absl::Hours(1);
+  LostClaims lost;
+  auto survivor = NewTracker("edge-survivor");
+  survivor->SetLostClaimListener(lost.Listener());
+  ASSERT_TRUE(survivor->Start().ok());
+  // Not synchronisation: the survivor's start window (when it reads every
+  // claim) must be over, so that only the claim below finds the take.
+  absl::SleepFor(kStartWindow + absl::Seconds(1));
+  absl::StatusOr<mvccpb::KeyValue> registration = ReadKey("/test/edges/edge-survivor");
+  ASSERT_TRUE(registration.ok()) << registration.status();
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(
+      (*client)
+          ->TxnSync(etcd::internal::txn::Put("/test/claims/peer-1",
+                                             R"({"edge_id":"edge-gone","claimed_at_ms":1})", 0),
+                    absl::Now() + absl::Seconds(2))
+          .ok());
+  ASSERT_TRUE((*client)
+                  ->TxnSync(etcd::internal::txn::Put("/test/lost/peer-1", "edge-survivor",
+                                                     registration->lease()),
+                            absl::Now() + absl::Seconds(2))
+                  .ok());
+
+  absl::StatusOr<PeerClaim> claim = ClaimSync(*survivor, "peer-1");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_EQ(lost.peers(), std::set<std::string>{"peer-1"});
+  EXPECT_EQ(ReadKey("/test/lost/peer-1").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<mvccpb::KeyValue> record = ReadKey("/test/claims/peer-1");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_THAT(record->value(), HasSubstr("edge-survivor"));
+  EXPECT_EQ(ReadKey("/test/peers/peer-1").value_or(mvccpb::KeyValue()).value(), "edge-survivor");
+}
+
 TEST_F(EtcdTrackerTest, ClaimAndRegistrationAreKeysBoundToTheLease) {
   auto a = NewTracker("edge-a");
   ASSERT_TRUE(a->Start().ok());

@@ -362,6 +362,16 @@ void EtcdTracker::Impl::OnNewClaim(ClaimOpPtr op,
                  });
     return;
   }
+  if (lost != nullptr && lost->value() == options_.edge_id &&
+      TryMark(op->peer_id, record->mod_revision())) {
+    // This edge took the lost claim and is not publishing it: the take's
+    // answer was lost (etcd applied it after its deadline). Publish it
+    // now, then claim; otherwise the peer would be refused until a look
+    // at every claim found it.
+    PublishLostForClaim(op, ParseRecord(op->peer_id, *record), op->keys, record->mod_revision(),
+                        lost->mod_revision());
+    return;
+  }
   if (lost != nullptr) {
     absl::Status error = absl::UnavailableError(
         absl::StrCat("the previous claim of peer ", op->peer_id,

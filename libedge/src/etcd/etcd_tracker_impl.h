@@ -183,6 +183,10 @@ class EtcdTracker::Impl {
   void ExpireQueued(const std::weak_ptr<BatchedOp>& weak);
   void OnNewClaim(ClaimOpPtr op, absl::StatusOr<etcdserverpb::TxnResponse> result);
   void TakeLostForClaim(ClaimOpPtr op, LostClaim lost, internal::txn::LostTake take);
+  // The claim `op` found its peer's lost claim taken by this edge (marked
+  // by the caller): publishes its edge_lost, then claims again.
+  void PublishLostForClaim(ClaimOpPtr op, LostClaim lost, internal::txn::ClaimKeys keys,
+                           int64_t record_mod, int64_t lost_mod);
   void FinishClaim(ClaimOpPtr op, absl::StatusOr<int64_t> epoch);
   void DropIfApplied(const ClaimOp& op);
   void DropBatchIfApplied(const std::vector<BatchedOpPtr>& batch);

@@ -95,31 +95,36 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
                    return;
                  }
                  const int64_t record_mod = lost.epoch;
-                 // The caller waits no longer than its deadline for the edge_lost
-                 // (the bus may be slow); the loss is finished all the same.
-                 std::weak_ptr<ClaimOp> weak = op;
-                 Clock::TimerId timer =
-                     clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
-                       if (ClaimOpPtr late = weak.lock()) {
-                         absl::Status error = absl::DeadlineExceededError(
-                             absl::StrCat("claim of ", late->peer_id,
-                                          ": the previous claim's edge_lost is not stored yet"));
-                         FinishClaim(std::move(late), std::move(error));
-                       }
-                     });
-                 PublishLost(std::move(lost), std::move(keys), record_mod,
-                             taken->header().revision(), [this, op, timer](absl::Status status) {
-                               clock_->Cancel(timer);
-                               if (op->finished.load()) return;
-                               if (status.ok()) {
-                                 ClaimStep(op);
-                               } else {
-                                 FinishClaim(op, absl::UnavailableError(absl::StrCat(
-                                                     "the previous claim of peer ", op->peer_id,
-                                                     " could not be closed: ", status.message())));
-                               }
-                             });
+                 PublishLostForClaim(std::move(op), std::move(lost), std::move(keys), record_mod,
+                                     taken->header().revision());
                });
+}
+
+void EtcdTracker::Impl::PublishLostForClaim(ClaimOpPtr op, LostClaim lost,
+                                            internal::txn::ClaimKeys keys, int64_t record_mod,
+                                            int64_t lost_mod) {
+  // The caller waits no longer than its deadline for the edge_lost (the
+  // bus may be slow); the loss is finished all the same.
+  std::weak_ptr<ClaimOp> weak = op;
+  Clock::TimerId timer = clock_->RunAt(clock_->Now() + (op->deadline - absl::Now()), [this, weak] {
+    if (ClaimOpPtr late = weak.lock()) {
+      absl::Status error = absl::DeadlineExceededError(absl::StrCat(
+          "claim of ", late->peer_id, ": the previous claim's edge_lost is not stored yet"));
+      FinishClaim(std::move(late), std::move(error));
+    }
+  });
+  PublishLost(std::move(lost), std::move(keys), record_mod, lost_mod,
+              [this, op, timer](absl::Status status) {
+                clock_->Cancel(timer);
+                if (op->finished.load()) return;
+                if (status.ok()) {
+                  ClaimStep(op);
+                } else {
+                  FinishClaim(op, absl::UnavailableError(
+                                      absl::StrCat("the previous claim of peer ", op->peer_id,
+                                                   " could not be closed: ", status.message())));
+                }
+              });
 }
 
 void EtcdTracker::Impl::PublishLost(LostClaim lost, internal::txn::ClaimKeys keys,
