@@ -82,22 +82,32 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
                                    " is being closed (edge_lost) by this edge; try again")));
     return;
   }
-  client_->Txn(internal::txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
-               [this, op, lost = std::move(lost),
-                keys = take.keys](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
-                 if (!taken.ok() || !taken->succeeded()) Unmark(lost.peer_id, lost.epoch);
-                 if (!taken.ok()) {
-                   FinishClaim(op, taken.status());
-                   return;
-                 }
-                 if (!taken->succeeded()) {  // someone else moved first: look again
-                   ClaimStep(op);
-                   return;
-                 }
-                 const int64_t record_mod = lost.epoch;
-                 PublishLostForClaim(std::move(op), std::move(lost), std::move(keys), record_mod,
-                                     taken->header().revision());
-               });
+  client_->Txn(
+      internal::txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
+      [this, op, lost = std::move(lost),
+       take](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
+        if (!taken.ok()) {
+          FinishClaim(op, taken.status());
+          // etcd may have applied the take after the claim's deadline: it
+          // goes again at once, still marked, and is published either way
+          // (taken now, or found taken by this edge), not left to a look at
+          // every claim or to the peer's next claim here.
+          auto batch =
+              std::make_shared<std::vector<std::pair<LostClaim, internal::txn::LostTake>>>();
+          batch->emplace_back(std::move(lost), std::move(take));
+          TakeLostAttempt(std::move(batch), op->lease, 1);
+          return;
+        }
+        if (!taken->succeeded()) {  // someone else moved first: look again
+          Unmark(lost.peer_id, lost.epoch);
+          ClaimStep(op);
+          return;
+        }
+        internal::txn::ClaimKeys keys = std::move(take.keys);
+        const int64_t record_mod = lost.epoch;
+        PublishLostForClaim(std::move(op), std::move(lost), std::move(keys), record_mod,
+                            taken->header().revision());
+      });
 }
 
 void EtcdTracker::Impl::PublishLostForClaim(ClaimOpPtr op, LostClaim lost,
