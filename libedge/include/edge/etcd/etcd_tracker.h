@@ -45,7 +45,9 @@
 // once the listener reports the `edge_lost` stored. An edge that dies while
 // publishing leaves the record: another edge takes it again. A claim of a
 // peer whose record is lost takes it the same way and completes only after
-// its `edge_lost` is stored; while another edge publishes it, UNAVAILABLE.
+// its `edge_lost` is stored (a take etcd answers after the claim's deadline
+// goes again, and is published all the same); while another edge publishes
+// it, UNAVAILABLE.
 //
 // When the lease is lost (etcd unreachable past the TTL, or etcd reports the
 // lease gone) the tracker grants a new lease as soon as etcd answers again,
