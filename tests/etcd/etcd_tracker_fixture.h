@@ -140,6 +140,15 @@ class EtcdTrackerTest : public ::testing::Test {
     return *kv;
   }
 
+  // Writes a key straight to etcd (bound to `lease`; 0: none).
+  absl::Status PutKey(const std::string& key, const std::string& value, int64_t lease = 0) {
+    auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+    if (!client.ok()) return client.status();
+    return (*client)
+        ->TxnSync(etcd::internal::txn::Put(key, value, lease), absl::Now() + absl::Seconds(2))
+        .status();
+  }
+
   // etcd's current revision: every write transaction that changed a key
   // (a group commit: one per batch) adds one.
   absl::StatusOr<int64_t> Revision() {

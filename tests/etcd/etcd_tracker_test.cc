@@ -116,6 +116,9 @@ TEST_F(EtcdTrackerTest, APeerKeyDeletedByHandIsFoundByThePeriodicCheck) {
                       absl::Seconds(3) + absl::Seconds(5)));
 }
 
+// The claim record an edge that is gone left behind.
+constexpr char kGoneEdgesRecord[] = R"({"edge_id":"edge-gone","claimed_at_ms":1})";
+
 // A take of a lost claim that etcd applied after its caller gave up (the
 // answer came too late) leaves the claim taken by this edge, its edge_lost
 // not published. The peer's next claim here publishes it and goes through,
@@ -133,19 +136,8 @@ TEST_F(EtcdTrackerTest, ALostClaimThisEdgeTookUnansweredIsPublishedByThePeersNex
   absl::SleepFor(kStartWindow + absl::Seconds(1));
   absl::StatusOr<mvccpb::KeyValue> registration = ReadKey("/test/edges/edge-survivor");
   ASSERT_TRUE(registration.ok()) << registration.status();
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(
-      (*client)
-          ->TxnSync(etcd::internal::txn::Put("/test/claims/peer-1",
-                                             R"({"edge_id":"edge-gone","claimed_at_ms":1})", 0),
-                    absl::Now() + absl::Seconds(2))
-          .ok());
-  ASSERT_TRUE((*client)
-                  ->TxnSync(etcd::internal::txn::Put("/test/lost/peer-1", "edge-survivor",
-                                                     registration->lease()),
-                            absl::Now() + absl::Seconds(2))
-                  .ok());
+  ASSERT_TRUE(PutKey("/test/claims/peer-1", kGoneEdgesRecord).ok());
+  ASSERT_TRUE(PutKey("/test/lost/peer-1", "edge-survivor", registration->lease()).ok());
 
   absl::StatusOr<PeerClaim> claim = ClaimSync(*survivor, "peer-1");
   ASSERT_TRUE(claim.ok()) << claim.status();
@@ -172,14 +164,7 @@ TEST_F(EtcdTrackerTest, ALostClaimTakenTooLateForItsClaimIsStillPublished) {
   survivor->SetLostClaimListener(lost.Listener());
   ASSERT_TRUE(survivor->Start().ok());
   absl::SleepFor(kStartWindow + absl::Seconds(1));  // as above
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(
-      (*client)
-          ->TxnSync(etcd::internal::txn::Put("/test/claims/peer-1",
-                                             R"({"edge_id":"edge-gone","claimed_at_ms":1})", 0),
-                    absl::Now() + absl::Seconds(2))
-          .ok());
+  ASSERT_TRUE(PutKey("/test/claims/peer-1", kGoneEdgesRecord).ok());
 
   (*proxy)->SetReplyDelay(absl::Seconds(1));
   absl::StatusOr<PeerClaim> claim = ClaimSync(*survivor, "peer-1", absl::Milliseconds(1800));
