@@ -243,6 +243,17 @@ class EtcdAuthTest : public ::testing::Test {
     return options;
   }
 
+  // A client of etcd logged in as the tracker's user.
+  std::unique_ptr<etcd::internal::EtcdClient> EdgeClient() {
+    etcd::internal::EtcdClientSecurity security;
+    security.username = "edge";
+    security.password = "edge-secret";
+    auto client =
+        etcd::internal::EtcdClient::Create({etcd_->endpoint()}, security, &Logger::Null());
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
   std::unique_ptr<EtcdProcess> etcd_;
 };
 
@@ -294,12 +305,9 @@ TEST_F(EtcdAuthTest, AnInvalidatedTokenIsRenewed) {
 // does not ask for one to renew a lease, so a stale token is not refused
 // there), and keepalives go on across an etcd restart, which voids it.
 TEST_F(EtcdAuthTest, GatewayKeepalivesCarryTheToken) {
-  etcd::internal::EtcdClientSecurity security;
-  security.username = "edge";
-  security.password = "edge-secret";
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, security, &Logger::Null());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto lease = (*client)->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
+  auto client = EdgeClient();
+  ASSERT_NE(client, nullptr);
+  auto lease = client->LeaseGrantSync(5, absl::Now() + absl::Seconds(3));
   ASSERT_TRUE(lease.ok()) << lease.status();
 
   auto auth = etcdserverpb::Auth::NewStub(
@@ -321,36 +329,33 @@ TEST_F(EtcdAuthTest, GatewayKeepalivesCarryTheToken) {
   // etcd's simple tokens die with it; the client's keepalives go on.
   ASSERT_TRUE(etcd_->Restart().ok());
   absl::StatusOr<int64_t> kept =
-      (*client)->LeaseKeepAliveSync(lease->id(), absl::Now() + absl::Seconds(5));
+      client->LeaseKeepAliveSync(lease->id(), absl::Now() + absl::Seconds(5));
   EXPECT_TRUE(kept.ok()) << kept.status();
   EXPECT_GT(kept.value_or(0), 0);
-  (*client)->Shutdown();
+  client->Shutdown();
 }
 
 // The history of a lease's end (how survivors find a dead edge's claims) is
 // read with the token too: etcd answers a watch of the edge's own prefix,
 // and refuses one outside it.
 TEST_F(EtcdAuthTest, HistoryReadsCarryTheToken) {
-  etcd::internal::EtcdClientSecurity security;
-  security.username = "edge";
-  security.password = "edge-secret";
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, security, &Logger::Null());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto lease = (*client)->LeaseGrantSync(60, absl::Now() + absl::Seconds(3));
+  auto client = EdgeClient();
+  ASSERT_NE(client, nullptr);
+  auto lease = client->LeaseGrantSync(60, absl::Now() + absl::Seconds(3));
   ASSERT_TRUE(lease.ok()) << lease.status();
   for (const char* key : {"/sec/edges/e", "/sec/peers/p1", "/sec/peers/p2"}) {
-    ASSERT_TRUE((*client)
+    ASSERT_TRUE(client
                     ->TxnSync(etcd::internal::txn::Put(key, "e", lease->id()),
                               absl::Now() + absl::Seconds(3))
                     .ok());
   }
   auto before =
-      (*client)->TxnSync(etcd::internal::txn::Get("/sec/edges/e"), absl::Now() + absl::Seconds(3));
+      client->TxnSync(etcd::internal::txn::Get("/sec/edges/e"), absl::Now() + absl::Seconds(3));
   ASSERT_TRUE(before.ok()) << before.status();
-  ASSERT_TRUE((*client)->LeaseRevokeSync(lease->id(), absl::Now() + absl::Seconds(3)).ok());
+  ASSERT_TRUE(client->LeaseRevokeSync(lease->id(), absl::Now() + absl::Seconds(3)).ok());
 
   std::vector<std::string> deleted;
-  absl::Status read = (*client)->WatchSync(
+  absl::Status read = client->WatchSync(
       etcd::internal::txn::DeletionsBetween("/sec/edges/", "/sec/peers/",
                                             before->header().revision() + 1),
       absl::Now() + absl::Seconds(5), [&](const etcdserverpb::WatchResponse& batch) {
@@ -361,13 +366,13 @@ TEST_F(EtcdAuthTest, HistoryReadsCarryTheToken) {
   EXPECT_THAT(deleted,
               ::testing::UnorderedElementsAre("/sec/edges/e", "/sec/peers/p1", "/sec/peers/p2"));
 
-  read = (*client)->WatchSync(
-      etcd::internal::txn::DeletionsBetween("/other/edges/", "/other/peers/",
-                                            before->header().revision() + 1),
-      absl::Now() + absl::Seconds(5), [](const etcdserverpb::WatchResponse&) { return true; });
+  read = client->WatchSync(etcd::internal::txn::DeletionsBetween("/other/edges/", "/other/peers/",
+                                                                 before->header().revision() + 1),
+                           absl::Now() + absl::Seconds(5),
+                           [](const etcdserverpb::WatchResponse&) { return true; });
   EXPECT_EQ(read.code(), absl::StatusCode::kFailedPrecondition) << read;
   EXPECT_THAT(std::string(read.message()), HasSubstr("permission denied")) << read;
-  (*client)->Shutdown();
+  client->Shutdown();
 }
 
 // The holder's id goes into a topic name: whatever else etcd holds is an
