@@ -35,18 +35,20 @@ namespace {
 constexpr absl::Duration kTtl = absl::Seconds(2);
 constexpr char kPrefix[] = "/test/";
 
-absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
-                                    absl::Duration timeout = absl::Seconds(2)) {
+// Not every suite uses every helper.
+[[maybe_unused]] absl::StatusOr<PeerClaim> ClaimSync(Tracker& tracker, const std::string& peer,
+                                                     absl::Duration timeout = absl::Seconds(2)) {
   return Await<absl::StatusOr<PeerClaim>>(
       [&](auto done) { tracker.Claim(peer, absl::Now() + timeout, std::move(done)); });
 }
 
-absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
+[[maybe_unused]] absl::StatusOr<std::string> LookupSync(Tracker& tracker, const std::string& peer) {
   return Await<absl::StatusOr<std::string>>(
       [&](auto done) { tracker.Lookup(peer, absl::Now() + absl::Seconds(2), std::move(done)); });
 }
 
-absl::Status ReleaseSync(Tracker& tracker, const std::string& peer, const PeerClaim& claim) {
+[[maybe_unused]] absl::Status ReleaseSync(Tracker& tracker, const std::string& peer,
+                                          const PeerClaim& claim) {
   return Await<absl::Status>([&](auto done) { tracker.Release(peer, claim, std::move(done)); });
 }
 
