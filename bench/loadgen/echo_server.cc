@@ -6,6 +6,11 @@
 // GrpcPeerTransport's, so the edge's figures divided by its figures show what
 // the edge itself costs.
 //
+// With --ack_from_thread each acknowledgement is started from a thread of
+// the server's own once the read's reaction has returned, as the edge starts
+// its acknowledgements once their publish is confirmed: what that hand-off
+// costs a bare server (docs/performance.md).
+//
 // With --push it is also the bare equivalent of the edge's command path: it
 // reads the load generator's command feed (the one edge_bench_edge reads,
 // command_feed.h) and writes each command, on the feed's thread, to the
@@ -29,8 +34,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
@@ -54,6 +63,9 @@ ABSL_FLAG(int, bdp_probe, -1, "GRPC_ARG_HTTP2_BDP_PROBE (-1: gRPC's default)");
 ABSL_FLAG(int64_t, resource_quota_mib, 0, "a gRPC resource quota of this size (0: none)");
 ABSL_FLAG(bool, push, false, "push the commands of a feed (command_feed.h) to the peers' streams");
 ABSL_FLAG(int, feed_port, 0, "with --push: command feed port on 127.0.0.1 (0: any free port)");
+ABSL_FLAG(bool, ack_from_thread, false,
+          "start each acknowledgement from a thread of this server's own instead of inside "
+          "the read's reaction");
 ABSL_FLAG(int, push_queue_max, 1024, "with --push: commands queued per stream, at most");
 
 namespace {
@@ -72,11 +84,15 @@ struct PushStats {
   std::atomic<int64_t> unsupported{0};   // not a file_hash with a request_id
 };
 
+class AckThread;
+
 class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessage> {
  public:
   // `registry` is null without --push; otherwise the stream is listed
-  // under `peer_id` (if not empty) until it is done.
-  EchoReactor(const std::string* edge_id, PushRegistry* registry, std::string peer_id);
+  // under `peer_id` (if not empty) until it is done. `acks` is null unless
+  // --ack_from_thread.
+  EchoReactor(const std::string* edge_id, PushRegistry* registry, AckThread* acks,
+              std::string peer_id);
 
   // Starts writing `message`, or queues it behind the write in flight (at
   // most `queue_max` queued). Called from the feed's thread; what it does is
@@ -103,7 +119,9 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
       return;
     }
     bool write = false;
-    if (!in_.request_id().empty()) {
+    if (!in_.request_id().empty() && acks_ != nullptr) {
+      HandOffAck();
+    } else if (!in_.request_id().empty()) {
       EdgeMessage ack;
       ack.set_request_id(in_.request_id());
       ack.set_edge_id(*edge_id_);
@@ -148,8 +166,12 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
  private:
   ~EchoReactor() override = default;
 
+  // --ack_from_thread: the acknowledgement of in_ to the AckThread.
+  void HandOffAck();
+
   const std::string* const edge_id_;
   PushRegistry* const registry_;
+  AckThread* const acks_;
   const std::string peer_id_;
   std::atomic<int> refs_{1};  // gRPC's, until OnDone
   PeerMessage in_;
@@ -190,10 +212,68 @@ class PushRegistry {
   absl::flat_hash_map<std::string, EchoReactor*> streams_ ABSL_GUARDED_BY(mu_);
 };
 
-EchoReactor::EchoReactor(const std::string* edge_id, PushRegistry* registry, std::string peer_id)
-    : edge_id_(edge_id), registry_(registry), peer_id_(std::move(peer_id)) {
+// --ack_from_thread: acknowledgements started from this thread, each after
+// the reaction that read its message has returned.
+class AckThread {
+ public:
+  AckThread() : thread_([this] { Loop(); }) {}
+  AckThread(const AckThread&) = delete;
+  AckThread& operator=(const AckThread&) = delete;
+  // Starts or queues what was added before.
+  ~AckThread() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // Holds a reference to `stream` until the ack is started or queued.
+  void Add(EchoReactor* stream, EdgeMessage ack) {
+    stream->Ref();
+    absl::MutexLock lock(&mu_);
+    pending_.emplace_back(stream, std::move(ack));
+  }
+
+ private:
+  void Loop() {
+    std::vector<std::pair<EchoReactor*, EdgeMessage>> batch;
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !pending_.empty(); };
+        mu_.Await(absl::Condition(&ready));
+        if (pending_.empty()) return;  // stopping, nothing left
+        batch.swap(pending_);
+      }
+      for (auto& [stream, ack] : batch) {
+        stream->Push(std::move(ack), std::numeric_limits<size_t>::max(), &stats_);
+        stream->Unref();
+      }
+      batch.clear();
+    }
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::pair<EchoReactor*, EdgeMessage>> pending_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  PushStats stats_;     // what Push did; not reported
+  std::thread thread_;  // last: it starts once the rest is built
+};
+
+EchoReactor::EchoReactor(const std::string* edge_id, PushRegistry* registry, AckThread* acks,
+                         std::string peer_id)
+    : edge_id_(edge_id), registry_(registry), acks_(acks), peer_id_(std::move(peer_id)) {
   if (registry_ != nullptr && !peer_id_.empty()) registry_->Add(peer_id_, this);
   StartRead(&in_);
+}
+
+void EchoReactor::HandOffAck() {
+  EdgeMessage ack;
+  ack.set_request_id(in_.request_id());
+  ack.set_edge_id(*edge_id_);
+  acks_->Add(this, std::move(ack));
 }
 
 void EchoReactor::Push(EdgeMessage message, size_t queue_max, PushStats* stats) {
@@ -311,9 +391,9 @@ class Pusher {
 
 class EchoService final : public giggityflix_grpc_peer::PeerEdgeService::CallbackService {
  public:
-  // `registry`: null unless pushing.
-  EchoService(std::string edge_id, PushRegistry* registry)
-      : edge_id_(std::move(edge_id)), registry_(registry) {}
+  // `registry`: null unless pushing; `acks`: null unless --ack_from_thread.
+  EchoService(std::string edge_id, PushRegistry* registry, AckThread* acks)
+      : edge_id_(std::move(edge_id)), registry_(registry), acks_(acks) {}
   grpc::ServerBidiReactor<PeerMessage, EdgeMessage>* AsyncOperations(
       grpc::CallbackServerContext* context) override {
     std::string peer_id;
@@ -323,13 +403,14 @@ class EchoService final : public giggityflix_grpc_peer::PeerEdgeService::Callbac
         peer_id.assign(it->second.data(), it->second.size());
       }
     }
-    return new EchoReactor(&edge_id_, registry_, std::move(peer_id));
+    return new EchoReactor(&edge_id_, registry_, acks_, std::move(peer_id));
   }
   const std::string& edge_id() const { return edge_id_; }
 
  private:
   const std::string edge_id_;
   PushRegistry* const registry_;
+  AckThread* const acks_;
 };
 
 int Main(int argc, char** argv) {
@@ -353,7 +434,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   PushRegistry registry;
-  EchoService service(absl::GetFlag(FLAGS_edge_id), push ? &registry : nullptr);
+  // Before the server: it outlives every stream's reactions.
+  std::unique_ptr<AckThread> acks;
+  if (absl::GetFlag(FLAGS_ack_from_thread)) acks = std::make_unique<AckThread>();
+  EchoService service(absl::GetFlag(FLAGS_edge_id), push ? &registry : nullptr, acks.get());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(

@@ -198,8 +198,12 @@ TEST(LoadgenSmokeTest, RefusedPeersAreCountedByStatus) {
   EXPECT_EQ(edge.Terminate(absl::Seconds(30)), 0) << edge.output();
 }
 
-TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
-  Child echo({EDGE_ECHO_SERVER_PATH, "--port=0", "--max_seconds=120"});
+// A closed-loop messages run against the echo server started with `flags`:
+// every message acknowledged, the run drained and closed.
+void ExpectClosedLoopAgainstTheEchoServerCompletes(std::vector<std::string> flags) {
+  std::vector<std::string> command = {EDGE_ECHO_SERVER_PATH, "--port=0", "--max_seconds=120"};
+  command.insert(command.end(), flags.begin(), flags.end());
+  Child echo(command);
   auto listening = Fields(echo.WaitForLine("listening", absl::Seconds(20)));
   ASSERT_GT(Int(listening, "port"), 0) << echo.output();
   auto r = RunLoadgen({absl::StrCat("--port=", listening["port"]),
@@ -212,6 +216,14 @@ TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
   EXPECT_EQ(r["drained"], "yes");
   EXPECT_EQ(r["closed_cleanly"], "yes");
   EXPECT_EQ(echo.Terminate(absl::Seconds(30)), 0) << echo.output();
+}
+
+TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
+  ExpectClosedLoopAgainstTheEchoServerCompletes({});
+}
+
+TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerAckingFromItsOwnThreadCompletes) {
+  ExpectClosedLoopAgainstTheEchoServerCompletes({"--ack_from_thread"});
 }
 
 TEST(LoadgenSmokeTest, CommandsPushedByTheBareServerArrive) {
