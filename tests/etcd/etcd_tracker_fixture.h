@@ -130,12 +130,16 @@ class EtcdTrackerTest : public ::testing::Test {
     return *std::move(tracker);
   }
 
-  // Reads a key straight from etcd, bypassing the tracker.
-  absl::StatusOr<mvccpb::KeyValue> ReadKey(const std::string& key) {
+  // A transaction straight on etcd, bypassing the tracker.
+  absl::StatusOr<etcdserverpb::TxnResponse> DirectTxn(const etcdserverpb::TxnRequest& txn) {
     auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
     if (!client.ok()) return client.status();
-    auto response =
-        (*client)->TxnSync(etcd::internal::txn::Get(key), absl::Now() + absl::Seconds(2));
+    return (*client)->TxnSync(txn, absl::Now() + absl::Seconds(2));
+  }
+
+  // Reads a key straight from etcd.
+  absl::StatusOr<mvccpb::KeyValue> ReadKey(const std::string& key) {
+    auto response = DirectTxn(etcd::internal::txn::Get(key));
     if (!response.ok()) return response.status();
     const mvccpb::KeyValue* kv = etcd::internal::txn::FirstKey(*response);
     if (kv == nullptr) return absl::NotFoundError(key);
@@ -144,20 +148,13 @@ class EtcdTrackerTest : public ::testing::Test {
 
   // Writes a key straight to etcd (bound to `lease`; 0: none).
   absl::Status PutKey(const std::string& key, const std::string& value, int64_t lease = 0) {
-    auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-    if (!client.ok()) return client.status();
-    return (*client)
-        ->TxnSync(etcd::internal::txn::Put(key, value, lease), absl::Now() + absl::Seconds(2))
-        .status();
+    return DirectTxn(etcd::internal::txn::Put(key, value, lease)).status();
   }
 
   // etcd's current revision: every write transaction that changed a key
   // (a group commit: one per batch) adds one.
   absl::StatusOr<int64_t> Revision() {
-    auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-    if (!client.ok()) return client.status();
-    auto response =
-        (*client)->TxnSync(etcd::internal::txn::Get("/none"), absl::Now() + absl::Seconds(2));
+    auto response = DirectTxn(etcd::internal::txn::Get("/none"));
     if (!response.ok()) return response.status();
     return response->header().revision();
   }

@@ -136,8 +136,10 @@ TEST_F(EtcdTrackerTest, ALostClaimThisEdgeTookUnansweredIsPublishedByThePeersNex
   absl::SleepFor(kStartWindow + absl::Seconds(1));
   absl::StatusOr<mvccpb::KeyValue> registration = ReadKey("/test/edges/edge-survivor");
   ASSERT_TRUE(registration.ok()) << registration.status();
-  ASSERT_TRUE(PutKey("/test/claims/peer-1", kGoneEdgesRecord).ok());
-  ASSERT_TRUE(PutKey("/test/lost/peer-1", "edge-survivor", registration->lease()).ok());
+  absl::Status put = PutKey("/test/claims/peer-1", kGoneEdgesRecord);
+  ASSERT_TRUE(put.ok()) << put;
+  put = PutKey("/test/lost/peer-1", "edge-survivor", registration->lease());
+  ASSERT_TRUE(put.ok()) << put;
 
   absl::StatusOr<PeerClaim> claim = ClaimSync(*survivor, "peer-1");
   ASSERT_TRUE(claim.ok()) << claim.status();
@@ -164,7 +166,8 @@ TEST_F(EtcdTrackerTest, ALostClaimTakenTooLateForItsClaimIsStillPublished) {
   survivor->SetLostClaimListener(lost.Listener());
   ASSERT_TRUE(survivor->Start().ok());
   absl::SleepFor(kStartWindow + absl::Seconds(1));  // as above
-  ASSERT_TRUE(PutKey("/test/claims/peer-1", kGoneEdgesRecord).ok());
+  absl::Status put = PutKey("/test/claims/peer-1", kGoneEdgesRecord);
+  ASSERT_TRUE(put.ok()) << put;
 
   (*proxy)->SetReplyDelay(absl::Seconds(1));
   absl::StatusOr<PeerClaim> claim = ClaimSync(*survivor, "peer-1", absl::Milliseconds(1800));
