@@ -119,19 +119,21 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
       return;
     }
     bool write = false;
-    if (!in_.request_id().empty() && acks_ != nullptr) {
-      HandOffAck();
-    } else if (!in_.request_id().empty()) {
+    if (!in_.request_id().empty()) {
       EdgeMessage ack;
       ack.set_request_id(in_.request_id());
       ack.set_edge_id(*edge_id_);
-      absl::MutexLock lock(&mu_);
-      if (writing_) {
-        queue_.push_back(std::move(ack));
+      if (acks_ != nullptr) {
+        HandOff(std::move(ack));
       } else {
-        writing_ = true;
-        out_ = std::move(ack);
-        write = true;
+        absl::MutexLock lock(&mu_);
+        if (writing_) {
+          queue_.push_back(std::move(ack));
+        } else {
+          writing_ = true;
+          out_ = std::move(ack);
+          write = true;
+        }
       }
     }
     if (write) StartWrite(&out_);
@@ -166,8 +168,8 @@ class EchoReactor final : public grpc::ServerBidiReactor<PeerMessage, EdgeMessag
  private:
   ~EchoReactor() override = default;
 
-  // --ack_from_thread: the acknowledgement of in_ to the AckThread.
-  void HandOffAck();
+  // --ack_from_thread: `ack` to the AckThread.
+  void HandOff(EdgeMessage ack);
 
   const std::string* const edge_id_;
   PushRegistry* const registry_;
@@ -269,12 +271,7 @@ EchoReactor::EchoReactor(const std::string* edge_id, PushRegistry* registry, Ack
   StartRead(&in_);
 }
 
-void EchoReactor::HandOffAck() {
-  EdgeMessage ack;
-  ack.set_request_id(in_.request_id());
-  ack.set_edge_id(*edge_id_);
-  acks_->Add(this, std::move(ack));
-}
+void EchoReactor::HandOff(EdgeMessage ack) { acks_->Add(this, std::move(ack)); }
 
 void EchoReactor::Push(EdgeMessage message, size_t queue_max, PushStats* stats) {
   {
