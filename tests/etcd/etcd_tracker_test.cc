@@ -179,6 +179,40 @@ TEST_F(EtcdTrackerTest, ALostClaimTakenTooLateForItsClaimIsStillPublished) {
   EXPECT_TRUE(WaitFor([&] { return ClaimSync(*survivor, "peer-1").ok(); }, absl::Seconds(5)));
 }
 
+// A take of lost claims that etcd refuses because this edge's own lease
+// is gone (revoked here by hand) loses the lease at once: the tracker gets
+// a new one and takes them with it, rather than trying the dead lease again
+// until its next keepalive (due 20 s after the start with a 60 s TTL).
+TEST_F(EtcdTrackerTest, ATakeRefusedForTheEdgesOwnLeaseRenewsItAndTakesAgain) {
+  lease_ttl_ = absl::Seconds(60);
+  lost_claim_check_interval_ = absl::Hours(1);
+  LostClaims lost;
+  auto survivor = NewTracker("edge-survivor");
+  survivor->SetLostClaimListener(lost.Listener());
+  ASSERT_TRUE(survivor->Start().ok());
+  const absl::Time started = absl::Now();
+  absl::StatusOr<mvccpb::KeyValue> registration = ReadKey("/test/edges/edge-survivor");
+  ASSERT_TRUE(registration.ok()) << registration.status();
+  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(
+      (*client)->LeaseRevokeSync(registration->lease(), absl::Now() + absl::Seconds(2)).ok());
+  // The survivor's start window reads every claim each second: it finds
+  // this one and takes it, first with the revoked lease.
+  absl::Status put = PutKey("/test/claims/peer-1", kGoneEdgesRecord);
+  ASSERT_TRUE(put.ok()) << put;
+
+  EXPECT_TRUE(
+      WaitFor([&] { return lost.peers() == std::set<std::string>{"peer-1"}; }, absl::Seconds(8)))
+      << "not published " << absl::Now() - started << " after the start";
+  absl::StatusOr<mvccpb::KeyValue> renewed = ReadKey("/test/edges/edge-survivor");
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_NE(renewed->lease(), registration->lease());
+  EXPECT_TRUE(WaitFor(
+      [&] { return ReadKey("/test/claims/peer-1").status().code() == absl::StatusCode::kNotFound; },
+      absl::Seconds(5)));
+}
+
 TEST_F(EtcdTrackerTest, ClaimAndRegistrationAreKeysBoundToTheLease) {
   auto a = NewTracker("edge-a");
   ASSERT_TRUE(a->Start().ok());

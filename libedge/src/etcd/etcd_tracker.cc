@@ -213,8 +213,10 @@ void EtcdTracker::Impl::RunLeaseThread() {
       }
       continue;
     }
-    const absl::Duration wait = next_keepalive - clock_->Now();
-    if (wait > absl::ZeroDuration() && !Sleep(wakeup_, wait)) return;
+    if (const absl::Duration wait = next_keepalive - clock_->Now(); wait > absl::ZeroDuration()) {
+      if (!Sleep(wakeup_, wait)) return;
+      continue;  // woken early when the lease was lost: no keepalive for it
+    }
     if (KeepAlive(lease)) {
       absl::MutexLock lock(&mu_);
       next_keepalive = last_renewed_ + keepalive_every;
@@ -411,6 +413,11 @@ void EtcdTracker::Impl::LeaseLost(int64_t lease, absl::string_view why) {
   log_->Warn("etcd lease lost; this edge's claims are not guaranteed",
              {{"lease", lease_hex}, {"reason", why}});
   wakeup_->Wake();
+}
+
+absl::Status EtcdTracker::Impl::LeaseUnknown(int64_t lease) {
+  LeaseLost(lease, "etcd no longer knows the lease");
+  return absl::UnavailableError("etcd tracker lost its lease; it is being renewed");
 }
 
 void EtcdTracker::Impl::RevokeQuietly(int64_t lease) {

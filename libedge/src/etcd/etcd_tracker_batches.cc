@@ -302,11 +302,8 @@ void EtcdTracker::Impl::OnClaimBatch(std::vector<BatchedOpPtr> batch,
                                      absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
     if (internal::txn::IsLeaseNotFound(result.status())) {
-      LeaseLost(batch.front()->lease, "etcd no longer knows the lease");
-      for (BatchedOpPtr& op : batch) {
-        FinishClaim(AsClaim(std::move(op)),
-                    absl::UnavailableError("etcd tracker lost its lease; it is being renewed"));
-      }
+      const absl::Status lost = LeaseUnknown(batch.front()->lease);
+      for (BatchedOpPtr& op : batch) FinishClaim(AsClaim(std::move(op)), lost);
       return;
     }
     DropBatchIfApplied(batch);
@@ -323,9 +320,8 @@ void EtcdTracker::Impl::OnNewClaim(ClaimOpPtr op,
                                    absl::StatusOr<etcdserverpb::TxnResponse> result) {
   if (!result.ok()) {
     if (internal::txn::IsLeaseNotFound(result.status())) {
-      LeaseLost(op->lease, "etcd no longer knows the lease");
-      FinishClaim(std::move(op),
-                  absl::UnavailableError("etcd tracker lost its lease; it is being renewed"));
+      const int64_t lease = op->lease;
+      FinishClaim(std::move(op), LeaseUnknown(lease));
       return;
     }
     DropIfApplied(*op);

@@ -214,6 +214,10 @@ class EtcdTracker::Impl {
   // One keepalive; true when etcd answered that the lease lives.
   bool KeepAlive(int64_t lease);
   void LeaseLost(int64_t lease, absl::string_view why);
+  // A request made under `lease` failed because etcd no longer knows it:
+  // the lease is lost (a new one is granted at once); the error for the
+  // request's caller.
+  absl::Status LeaseUnknown(int64_t lease);
   void RevokeQuietly(int64_t lease);
   // The edges' registrations as read by the scan thread: key -> lease.
   using Registrations = absl::flat_hash_map<std::string, int64_t>;

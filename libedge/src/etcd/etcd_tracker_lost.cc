@@ -86,6 +86,13 @@ void EtcdTracker::Impl::TakeLostForClaim(ClaimOpPtr op, LostClaim lost,
       internal::txn::TakeLost({take}, options_.edge_id, op->lease), op->deadline,
       [this, op, lost = std::move(lost),
        take](absl::StatusOr<etcdserverpb::TxnResponse> taken) mutable {
+        if (!taken.ok() && internal::txn::IsLeaseNotFound(taken.status())) {
+          // Not taken: etcd refused the lease. The claim is left to the
+          // look after the new lease, or to the peer's next claim.
+          Unmark(lost.peer_id, take.record_mod);
+          FinishClaim(op, LeaseUnknown(op->lease));
+          return;
+        }
         if (!taken.ok()) {
           FinishClaim(op, taken.status());
           // etcd may have applied the take after the claim's deadline: it
@@ -555,6 +562,15 @@ void EtcdTracker::Impl::TakeLostAttempt(
       internal::txn::TakeLost(takes, options_.edge_id, lease),
       absl::Now() + options_.request_timeout,
       [this, batch, lease, attempt](absl::StatusOr<etcdserverpb::TxnResponse> result) {
+        if (!result.ok() && internal::txn::IsLeaseNotFound(result.status())) {
+          // Not taken: etcd refused the lease, so no retry can succeed. The
+          // look after the new lease takes them.
+          LeaseUnknown(lease);
+          log_->Info("lost claims not taken: this edge's lease ended; the next look takes them",
+                     {{"count", absl::StrCat(batch->size())}});
+          for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
+          return;
+        }
         if (!result.ok()) {
           if (attempt + 1 < kMaxClaimAttempts &&
               RunRetry(absl::Milliseconds(500), [this, batch, lease, attempt] {
