@@ -9,7 +9,8 @@
 // With --ack_from_thread each acknowledgement is started from a thread of
 // the server's own once the read's reaction has returned, as the edge starts
 // its acknowledgements once their publish is confirmed: what that hand-off
-// costs a bare server (docs/performance.md).
+// costs a bare server (docs/performance.md). At exit it prints how many it
+// started, and how many found their stream ended.
 //
 // With --push it is also the bare equivalent of the edge's command path: it
 // reads the load generator's command feed (the one edge_bench_edge reads,
@@ -237,6 +238,14 @@ class AckThread {
     pending_.emplace_back(stream, std::move(ack));
   }
 
+  // Once what was added before is started or queued: what Push did.
+  const PushStats& Drain() {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_.empty() && !busy_; };
+    mu_.Await(absl::Condition(&idle));
+    return stats_;
+  }
+
  private:
   void Loop() {
     std::vector<std::pair<EchoReactor*, EdgeMessage>> batch;
@@ -248,20 +257,24 @@ class AckThread {
         mu_.Await(absl::Condition(&ready));
         if (pending_.empty()) return;  // stopping, nothing left
         batch.swap(pending_);
+        busy_ = true;
       }
       for (auto& [stream, ack] : batch) {
         stream->Push(std::move(ack), std::numeric_limits<size_t>::max(), &stats_);
         stream->Unref();
       }
       batch.clear();
+      absl::MutexLock lock(&mu_);
+      busy_ = false;
     }
   }
 
   absl::Mutex mu_;
   std::vector<std::pair<EchoReactor*, EdgeMessage>> pending_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  PushStats stats_;     // what Push did; not reported
-  std::thread thread_;  // last: it starts once the rest is built
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;  // a batch taken, not yet all pushed
+  PushStats stats_;                         // what Push did
+  std::thread thread_;                      // last: it starts once the rest is built
 };
 
 EchoReactor::EchoReactor(const std::string* edge_id, PushRegistry* registry, AckThread* acks,
@@ -506,6 +519,13 @@ int Main(int argc, char** argv) {
         static_cast<long long>(s.pushed.load()), static_cast<long long>(s.unknown_peer.load()),
         static_cast<long long>(s.queue_full.load()), static_cast<long long>(s.ended.load()),
         static_cast<long long>(s.unsupported.load()), static_cast<long long>(malformed));
+    std::fflush(stdout);
+  }
+  if (acks != nullptr) {
+    // Every stream has ended: what the ack thread still holds goes nowhere.
+    const PushStats& s = acks->Drain();
+    std::printf("edge_echo_server ack_thread started=%lld ended=%lld\n",
+                static_cast<long long>(s.pushed.load()), static_cast<long long>(s.ended.load()));
     std::fflush(stdout);
   }
   return 0;

@@ -216,6 +216,14 @@ void ExpectClosedLoopAgainstTheEchoServerCompletes(std::vector<std::string> flag
   EXPECT_EQ(r["drained"], "yes");
   EXPECT_EQ(r["closed_cleanly"], "yes");
   EXPECT_EQ(echo.Terminate(absl::Seconds(30)), 0) << echo.output();
+  if (std::find(flags.begin(), flags.end(), "--ack_from_thread") != flags.end()) {
+    auto stats = Fields(echo.WaitForLine("edge_echo_server ack_thread", absl::Seconds(1)));
+    // Every ack the peers got (messages, keepalives, the warm-up message's)
+    // was started by the ack thread.
+    EXPECT_EQ(Int(stats, "started"), Int(r, "messages_acked") + Int(r, "keepalives_acked") + 1)
+        << echo.output();
+    EXPECT_EQ(Int(stats, "ended"), 0);
+  }
 }
 
 TEST(LoadgenSmokeTest, ClosedLoopAgainstTheEchoServerCompletes) {
