@@ -281,6 +281,29 @@ TEST_F(EdgeTest, MessagesBecomeEventsAndAreAcknowledgedOnceStored) {
   EXPECT_EQ(Field(event.value, "success"), "true");
 }
 
+// An event the bus refuses is not acknowledged (the peer sends it again);
+// the stream goes on, and the next message is.
+TEST_F(EdgeTest, AMessageWhoseEventIsRefusedIsNotAcknowledged) {
+  EdgeOptions options = TestEdgeOptions();
+  options.catalog_pull_on_connect = false;
+  StartEdge(options);
+  auto peer = Admit("peer-1");
+  bus_->FailNextPublishes(1, absl::InvalidArgumentError("refused"));
+  for (const char* id : {"d1", "d2"}) {
+    PeerMessage del;
+    del.set_request_id(id);
+    del.mutable_file_delete_response()->set_catalog_id("c1");
+    peer->Send(del);
+  }
+  ASSERT_TRUE(peer->WaitForReceived(1));
+  ASSERT_TRUE(bus_->WaitForPublished("file-delete-responses", 1, absl::Seconds(5)));
+  transport_.Flush();
+  ASSERT_EQ(peer->Received().size(), 1u);
+  EXPECT_EQ(peer->Received()[0].request_id(), "d2");
+  EXPECT_EQ(Field(bus_->Published("file-delete-responses").at(0).value, "request_id"), "d2");
+  EXPECT_FALSE(peer->final_status().has_value());
+}
+
 TEST_F(EdgeTest, FileOffersArePublishedButNotAcknowledged) {
   EdgeOptions options = TestEdgeOptions();
   options.catalog_pull_on_connect = false;

@@ -490,16 +490,21 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
       edge_->log().Debug("peer message without a known payload", {{"peer_id", peer_id_}});
       return;
   }
-  if (parts.empty()) {
-    if (max_bytes > 0 && value.size() > max_bytes) {
-      RefuseUnpublishable(absl::ResourceExhaustedError(absl::StrCat(
-          "the event for this ", PayloadName(message), " message would take ", value.size(),
-          " bytes, over the event bus's limit of ", max_bytes, " bytes; it was not published")));
-      return;
-    }
-    parts.push_back(std::move(value));
+  if (parts.empty() && max_bytes > 0 && value.size() > max_bytes) {
+    RefuseUnpublishable(absl::ResourceExhaustedError(absl::StrCat(
+        "the event for this ", PayloadName(message), " message would take ", value.size(),
+        " bytes, over the event bus's limit of ", max_bytes, " bytes; it was not published")));
+    return;
   }
   Count();
+  std::weak_ptr<PeerSession> weak = weak_from_this();
+  if (parts.empty()) {  // One event, the common case: no shared progress.
+    edge_->Publish(*topic, peer_id_, std::move(value),
+                   [weak, ack, request_id](absl::Status status) {
+                     if (auto self = weak.lock()) self->OnPublished(ack && status.ok(), request_id);
+                   });
+    return;
+  }
   // Acknowledged once every part is stored.
   struct Progress {
     std::atomic<size_t> left;
@@ -507,20 +512,23 @@ void PeerSession::Publish(const PeerMessage& message, bool solicited_catalog) {
   };
   auto progress = std::make_shared<Progress>();
   progress->left = parts.size();
-  std::weak_ptr<PeerSession> weak = weak_from_this();
   for (std::string& part : parts) {
     edge_->Publish(*topic, peer_id_, std::move(part),
                    [weak, ack, request_id, progress](absl::Status status) {
                      if (!status.ok()) progress->failed = true;
                      if (progress->left.fetch_sub(1) != 1) return;
-                     auto self = weak.lock();
-                     if (self == nullptr) return;
-                     if (ack && !progress->failed) {
-                       self->SendAck(request_id);
-                     } else {
-                       self->Answered();  // Nothing to acknowledge (unstored: the peer retries).
+                     if (auto self = weak.lock()) {
+                       self->OnPublished(ack && !progress->failed, request_id);
                      }
                    });
+  }
+}
+
+void PeerSession::OnPublished(bool ack, const std::string& request_id) {
+  if (ack) {
+    SendAck(request_id);
+  } else {
+    Answered();  // Nothing to acknowledge (unstored: the peer retries).
   }
 }
 

@@ -108,6 +108,9 @@ class PeerSession final : public PeerStreamObserver,
   void Answered();
   // Publishes the event for `message`, or acknowledges a keepalive.
   void Publish(const PeerMessage& message, bool solicited_catalog);
+  // A message's events are stored (`ack`: it is acknowledged) or one was
+  // refused (`ack` false: it is only answered).
+  void OnPublished(bool ack, const std::string& request_id);
   // A message whose event the bus cannot take, even split: the peer hears
   // why (its stream ends with `status`), instead of never being answered.
   void RefuseUnpublishable(absl::Status status);
