@@ -565,7 +565,7 @@ void EtcdTracker::Impl::TakeLostAttempt(
         if (!result.ok() && internal::txn::IsLeaseNotFound(result.status())) {
           // Not taken: etcd refused the lease, so no retry can succeed. The
           // look after the new lease takes them.
-          LeaseUnknown(lease);
+          LeaseUnknown(lease).IgnoreError();  // no caller to tell
           log_->Info("lost claims not taken: this edge's lease ended; the next look takes them",
                      {{"count", absl::StrCat(batch->size())}});
           for (const auto& [lost, take] : *batch) Unmark(lost.peer_id, take.record_mod);
