@@ -320,12 +320,8 @@ TEST_F(EtcdReleaseBatchTest, AReleaseOfAClaimAnotherEdgeTookLeavesItAndTheOthers
 
   // Meanwhile peer-x's claim left A (its keys deleted, as when A's lease
   // expired and the lost claim was published) and B claimed it.
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok());
-  absl::StatusOr<etcdserverpb::TxnResponse> gone = (*client)->TxnSync(
-      etcd::internal::txn::ReleaseClaim({"/test/peers/peer-x", "/test/claims/peer-x", ""},
-                                        *held.at("peer-x").epoch),
-      absl::Now() + absl::Seconds(5));
+  absl::StatusOr<etcdserverpb::TxnResponse> gone = DirectTxn(etcd::internal::txn::ReleaseClaim(
+      {"/test/peers/peer-x", "/test/claims/peer-x", ""}, *held.at("peer-x").epoch));
   ASSERT_TRUE(gone.ok() && gone->succeeded()) << gone.status();
   absl::StatusOr<PeerClaim> taken = ClaimSync(*b, "peer-x");
   ASSERT_TRUE(taken.ok()) << taken.status();

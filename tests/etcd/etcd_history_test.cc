@@ -192,15 +192,9 @@ TEST_F(EtcdTrackerTest, ClaimsAreFoundWhenTheEndOfTheLeaseIsCompactedAway) {
   absl::StatusOr<mvccpb::KeyValue> registration = ReadKey("/test/edges/edge-dying");
   ASSERT_TRUE(registration.ok()) << registration.status();
   dying.proxy->SetConnected(false);  // it can neither renew nor reclaim
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(
-      (*client)->LeaseRevokeSync(registration->lease(), absl::Now() + absl::Seconds(5)).ok());
+  ASSERT_TRUE(RevokeLease(registration->lease()).ok());
   // One more revision, so that the compaction takes the end itself.
-  ASSERT_TRUE(
-      (*client)
-          ->TxnSync(etcd::internal::txn::Put("/other", "", 0), absl::Now() + absl::Seconds(5))
-          .ok());
+  ASSERT_TRUE(PutKey("/other", "").ok());
   absl::StatusOr<int64_t> now = Revision();
   ASSERT_TRUE(now.ok());
   ASSERT_TRUE(Compact(etcd_->endpoint(), *now).ok());

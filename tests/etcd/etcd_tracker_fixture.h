@@ -137,6 +137,13 @@ class EtcdTrackerTest : public ::testing::Test {
     return (*client)->TxnSync(txn, absl::Now() + absl::Seconds(2));
   }
 
+  // Revokes `lease` straight on etcd, deleting the keys bound to it.
+  absl::Status RevokeLease(int64_t lease) {
+    auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
+    if (!client.ok()) return client.status();
+    return (*client)->LeaseRevokeSync(lease, absl::Now() + absl::Seconds(2));
+  }
+
   // Reads a key straight from etcd.
   absl::StatusOr<mvccpb::KeyValue> ReadKey(const std::string& key) {
     auto response = DirectTxn(etcd::internal::txn::Get(key));

@@ -103,15 +103,11 @@ TEST_F(EtcdTrackerTest, APeerKeyDeletedByHandIsFoundByThePeriodicCheck) {
   // Not synchronisation: the watcher's start window must be over.
   absl::SleepFor(kStartWindow + absl::Seconds(1));
 
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok());
   absl::StatusOr<mvccpb::KeyValue> key = ReadKey("/test/peers/peer-1");
   ASSERT_TRUE(key.ok()) << key.status();
-  ASSERT_TRUE((*client)
-                  ->TxnSync(etcd::internal::txn::DeleteIfUnchanged("/test/peers/peer-1",
-                                                                   key->mod_revision()),
-                            absl::Now() + absl::Seconds(2))
-                  .ok());
+  ASSERT_TRUE(
+      DirectTxn(etcd::internal::txn::DeleteIfUnchanged("/test/peers/peer-1", key->mod_revision()))
+          .ok());
   EXPECT_TRUE(WaitFor([&] { return lost.peers() == std::set<std::string>{"peer-1"}; },
                       absl::Seconds(3) + absl::Seconds(5)));
 }
@@ -193,10 +189,8 @@ TEST_F(EtcdTrackerTest, ATakeRefusedForTheEdgesOwnLeaseRenewsItAndTakesAgain) {
   const absl::Time started = absl::Now();
   absl::StatusOr<mvccpb::KeyValue> registration = ReadKey("/test/edges/edge-survivor");
   ASSERT_TRUE(registration.ok()) << registration.status();
-  auto client = etcd::internal::EtcdClient::Create({etcd_->endpoint()}, &Logger::Null());
-  ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_TRUE(
-      (*client)->LeaseRevokeSync(registration->lease(), absl::Now() + absl::Seconds(2)).ok());
+  absl::Status revoked = RevokeLease(registration->lease());
+  ASSERT_TRUE(revoked.ok()) << revoked;
   // The survivor's start window reads every claim each second: it finds
   // this one and takes it, first with the revoked lease.
   absl::Status put = PutKey("/test/claims/peer-1", kGoneEdgesRecord);
