@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -31,6 +32,16 @@ int64_t RequestIdNanos(const std::string& request_id) {
   int64_t nanos;
   if (!absl::SimpleAtoi(absl::string_view(request_id).substr(1, dot - 1), &nanos)) return -1;
   return nanos;
+}
+
+int64_t RequestIdSequence(const std::string& request_id) {
+  const size_t dot = request_id.find('.');
+  int64_t sequence;
+  if (dot == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(request_id).substr(dot + 1), &sequence)) {
+    return -1;
+  }
+  return sequence;
 }
 
 LoadPeer::LoadPeer(std::string peer_id, std::shared_ptr<grpc::Channel> channel, LoadStats* stats,
@@ -224,6 +235,11 @@ void LoadPeer::OnReadDone(bool ok) {
       stats_->warmups_received.fetch_add(1, std::memory_order_relaxed);
     } else if (kind == 'c') {
       stats_->commands_received.fetch_add(1, std::memory_order_relaxed);
+      const int64_t sequence = RequestIdSequence(id);
+      if (sequence >= 0 && sequence <= last_command_sequence_) {
+        stats_->commands_repeated.fetch_add(1, std::memory_order_relaxed);
+      }
+      last_command_sequence_ = std::max(last_command_sequence_, sequence);
       const int64_t sent = RequestIdNanos(id);
       if (sent >= 0) stats_->command.RecordNanos(UnixNanos() - sent);
       if (options_->on_command) options_->on_command(id);

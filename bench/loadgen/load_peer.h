@@ -53,6 +53,10 @@ struct LoadStats {
   std::atomic<int64_t> keepalives_sent{0};
   std::atomic<int64_t> keepalives_acked{0};
   std::atomic<int64_t> commands_received{0};
+  // Commands received again: a peer's commands carry rising sequence
+  // numbers and keep their order, so one at or below the last seen is a
+  // redelivery (at-least-once), not a new command.
+  std::atomic<int64_t> commands_repeated{0};
   // The untimed warm-up before a window ('w' request ids): commands
   // received, and acknowledgements of a message or of a command's answer.
   std::atomic<int64_t> warmups_received{0};
@@ -139,6 +143,9 @@ class LoadPeer final : public grpc::ClientBidiReactor<PeerMessage, EdgeMessage> 
   std::atomic<bool> done_{false};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> sequence_{0};
+  // The highest sequence number of a command received; only the read in
+  // flight touches it.
+  int64_t last_command_sequence_ = -1;
 
   EdgeMessage read_buffer_;
   absl::Mutex mu_;
@@ -160,6 +167,8 @@ int64_t UnixNanos();
 
 // The time a request id made by MakeRequestId carries; -1 if none.
 int64_t RequestIdNanos(const std::string& request_id);
+// The sequence number a request id made by MakeRequestId carries; -1 if none.
+int64_t RequestIdSequence(const std::string& request_id);
 std::string MakeRequestId(char kind, uint64_t sequence);
 
 }  // namespace edge::loadgen

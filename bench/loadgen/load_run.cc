@@ -399,7 +399,8 @@ class Runner {
     auto drained = [&] {
       if (stats_.messages_acked.load() < stats_.messages_sent.load()) return false;
       if (stats_.keepalives_acked.load() < stats_.keepalives_sent.load()) return false;
-      if (commands && stats_.commands_received.load() < commands_sent - o_.sink->failures()) {
+      if (commands && stats_.commands_received.load() - stats_.commands_repeated.load() <
+                          commands_sent - o_.sink->failures()) {
         return false;
       }
       return stats_.answers_acked.load() >= stats_.answers_sent.load();
@@ -426,6 +427,9 @@ class Runner {
           stats_.command.Summary().c_str());
       Set("cmds_per_s", Fixed(received / seconds, 0));
       Set("commands_produced", commands_sent);
+      // Commands the sink could not hand over (the broker refused or timed
+      // them out): produced, but never on their way.
+      Set("command_sink_failures", o_.sink->failures());
       // Delivered within the window, of those produced within it: 100 when
       // the server keeps up (less only by what is in flight at the end).
       Set("commands_in_window", received);
@@ -487,6 +491,7 @@ class Runner {
     Set("keepalives_sent", stats_.keepalives_sent.load());
     Set("keepalives_acked", stats_.keepalives_acked.load());
     Set("commands_received", stats_.commands_received.load());
+    Set("commands_repeated", stats_.commands_repeated.load());
     Set("answers_sent", stats_.answers_sent.load());
     Set("answers_acked", stats_.answers_acked.load());
     Set("catalog_pulls", stats_.catalog_pulls.load());
