@@ -335,7 +335,11 @@ class Runner {
     const size_t n = admitted_.size();
     const bool closed_loop = messages && o_.message_rate <= 0;
     const int64_t acked0 = stats_.messages_acked.load();
-    const int64_t received0 = stats_.commands_received.load();
+    // Distinct commands: a repeat (a redelivery) is not a delivery.
+    auto distinct_received = [&] {
+      return stats_.commands_received.load() - stats_.commands_repeated.load();
+    };
+    const int64_t received0 = distinct_received();
     std::optional<ProcessSample> s0 = Sample();
     // The load generator's own CPU, and a broker's: what the server's
     // cores were shared with.
@@ -390,7 +394,7 @@ class Runner {
     sending_.store(false);
     const absl::Duration window = absl::Now() - start;
     const int64_t acked = stats_.messages_acked.load() - acked0;
-    const int64_t received = stats_.commands_received.load() - received0;
+    const int64_t received = distinct_received() - received0;
     std::optional<ProcessSample> s1 = Sample();
     std::optional<ProcessSample> self1 = SampleOf(getpid(), "the load generator");
     std::optional<ProcessSample> broker1 = SampleOf(o_.broker_pid, "the broker");
@@ -399,8 +403,7 @@ class Runner {
     auto drained = [&] {
       if (stats_.messages_acked.load() < stats_.messages_sent.load()) return false;
       if (stats_.keepalives_acked.load() < stats_.keepalives_sent.load()) return false;
-      if (commands && stats_.commands_received.load() - stats_.commands_repeated.load() <
-                          commands_sent - o_.sink->failures()) {
+      if (commands && distinct_received() < commands_sent - o_.sink->failures()) {
         return false;
       }
       return stats_.answers_acked.load() >= stats_.answers_sent.load();
