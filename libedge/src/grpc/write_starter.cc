@@ -26,6 +26,10 @@ void WriteStarter::Add(std::shared_ptr<GrpcPeerStream> stream) {
     if (armed_) return;  // The run under way or due takes it.
     armed_ = true;
   }
+  Arm();
+}
+
+void WriteStarter::Arm() {
   // Due in the past: gRPC hands the callback to one of its executor threads
   // at once. (A deadline of "now" is rounded up to the next millisecond and
   // waits for gRPC's timer thread: measured, that delayed commands by
@@ -33,7 +37,7 @@ void WriteStarter::Add(std::shared_ptr<GrpcPeerStream> stream) {
   // starter, and a strong one in its callback would keep both forever.
   auto alarm = std::make_unique<grpc::Alarm>();
   alarm->Set(gpr_inf_past(GPR_CLOCK_MONOTONIC), [weak = weak_from_this()](bool /*fired*/) {
-    // Fired or cancelled (a later Add replaced this alarm), the run starts
+    // Fired or cancelled (a later Arm replaced this alarm), the run starts
     // what is pending either way.
     if (auto self = weak.lock()) self->Run();
   });
@@ -43,25 +47,35 @@ void WriteStarter::Add(std::shared_ptr<GrpcPeerStream> stream) {
     previous = std::exchange(alarm_, std::move(alarm));
   }
   // Its callback has run or is running (armed_ went false before this Add
-  // armed again), or it is cancelled and still runs; either way dropping it
-  // loses nothing.
+  // armed again, or the run re-armed), or it is cancelled and still runs;
+  // either way dropping it loses nothing.
 }
 
 void WriteStarter::Run() {
-  GrpcThreadScope scope;
   std::vector<std::shared_ptr<GrpcPeerStream>> batch;
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (pending_.empty()) {
-        armed_ = false;
-        return;
-      }
-      batch.swap(pending_);
-    }
-    for (std::shared_ptr<GrpcPeerStream>& stream : batch) stream->StartQueuedWrite();
-    batch.clear();
+  {
+    absl::MutexLock lock(&mu_);
+    batch.swap(pending_);
   }
+  {
+    GrpcThreadScope scope;
+    for (std::shared_ptr<GrpcPeerStream>& stream : batch) stream->StartQueuedWrite();
+  }
+  // One batch per run. The completions of the writes just started (their
+  // OnWriteDone, which starts each stream's next write) are queued on this
+  // thread and run only once this callback returns; a run that kept taking
+  // the writes arriving meanwhile held them back for as long as writes kept
+  // coming (measured: 0.4-0.8 s at ~95 % of a core), and with them every
+  // stream's next command. What arrived meanwhile goes to a new alarm,
+  // behind those completions.
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.empty()) {
+      armed_ = false;
+      return;
+    }
+  }
+  Arm();
 }
 
 }  // namespace edge::grpc_transport::internal

@@ -7,7 +7,8 @@
 // OnWriteDone: one wake-up per write. Handed to a WriteStarter instead, the
 // writes queue, and one grpc::Alarm (due at once) runs them all on a gRPC
 // executor thread, whose completions then run there too, without a wake-up
-// each. While writes keep coming, that thread keeps draining them.
+// each. A run takes the writes queued when it begins; writes queued
+// meanwhile wait for the next run, queued behind those completions.
 //
 // A write started on a gRPC thread already (inside a reaction, or a write
 // started by the starter's own run) gains nothing from the hop: callers ask
@@ -56,6 +57,8 @@ class WriteStarter final : public std::enable_shared_from_this<WriteStarter> {
   };
 
  private:
+  // Sets an alarm due at once whose callback runs Run().
+  void Arm();
   void Run();
 
   absl::Mutex mu_;
