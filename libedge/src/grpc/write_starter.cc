@@ -23,7 +23,8 @@ void WriteStarter::Add(std::shared_ptr<GrpcPeerStream> stream) {
   {
     absl::MutexLock lock(&mu_);
     pending_.push_back(std::move(stream));
-    if (armed_) return;  // The run under way or due takes it.
+    // The run due takes it, or the run under way leaves it to the next.
+    if (armed_) return;
     armed_ = true;
   }
   Arm();
